@@ -1,0 +1,20 @@
+"""srnn_pyg: Structural-RNN (Jain et al., CVPR 2016) for PyTorch Geometric."""
+from .data import (STData, TimeWindows, from_dense, from_hetero, from_networkx,
+                   from_temporal_signal, to_hetero, to_networkx)
+from .schema import EdgeType, STSchema
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STSchema",
+    "EdgeType",
+    "STData",
+    "TimeWindows",
+    "from_networkx",
+    "to_networkx",
+    "from_dense",
+    "from_temporal_signal",
+    "from_hetero",
+    "to_hetero",
+    "__version__",
+]

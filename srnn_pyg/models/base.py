@@ -1,0 +1,93 @@
+"""The interface every model of the library implements: :class:`Forecaster`."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ..data import STData
+from ..schema import STSchema
+
+__all__ = ["Forecaster"]
+
+
+class Forecaster(torch.nn.Module):
+    r"""Base class of every model: S-RNN and the baselines take the same
+    :class:`~srnn_pyg.STData` (features ``[N, T, F]``, ``edge_index``, types,
+    masks, batched graphs) so that training, evaluation and benchmarks swap
+    them by name (:func:`srnn_pyg.models.build`).
+
+    Subclasses implement :meth:`forecast` and, where the model has a
+    one-step-ahead (or per-step logits) form, :meth:`forward`.
+
+    Class attributes describe what a model uses, for documentation and for the
+    trainer:
+
+    * ``has_forward``: :meth:`forward` gives ``[N, T, out]``, at step ``t`` the
+      prediction for ``t + 1`` (so teacher forcing applies).
+    * ``uses_types``: node and edge types change the computation.
+    * ``uses_graph``: edges change the computation.
+    * ``supports_masks``: absent nodes/edges (``node_mask``/``edge_mask``) are
+      handled; models without it raise on dynamic graphs.
+    * ``trainable``: has parameters to fit.
+    """
+
+    has_forward: bool = True
+    uses_types: bool = False
+    uses_graph: bool = False
+    supports_masks: bool = True
+    trainable: bool = True
+
+    def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int):
+        super().__init__()
+        if schema is not None and not isinstance(schema, STSchema):
+            raise TypeError(f"{type(self).__name__}: 'schema' must be an STSchema "
+                            f"(got {type(schema).__name__})")
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}: '{name}' must be a positive int (got {value!r})")
+        self.schema = schema
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every parameter."""
+
+    def forward(self, data: STData) -> Tensor:  # pragma: no cover - documented default
+        raise NotImplementedError(f"{type(self).__name__} has no one-step-ahead form; "
+                                  f"use forecast(data, horizon)")
+
+    def forecast(self, data: STData, horizon: int) -> Tensor:
+        """Predict ``[N, horizon, out_channels]`` after the observed ``data.x``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- helpers
+    def _check_input(self, data: STData, horizon: Optional[int] = None) -> Tensor:
+        """Validate the tensors a model reads and return ``x``; errors name the
+        model, the argument, the expected and the received value."""
+        name = type(self).__name__
+        x = getattr(data, "x", None)
+        if not isinstance(x, Tensor) or x.dim() != 3:
+            got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{name}: 'x' must be [num_nodes, T, F] (got {got})")
+        if x.size(-1) != self.in_channels:
+            raise ValueError(f"{name}: 'x' must be [num_nodes, T, F] with F={self.in_channels} "
+                             f"(got {list(x.shape)})")
+        if x.size(1) == 0:
+            raise ValueError(f"{name}: 'x' has no time steps (got {list(x.shape)})")
+        if horizon is not None and (not isinstance(horizon, int) or horizon < 1):
+            raise ValueError(f"{name}: 'horizon' must be a positive int (got {horizon!r})")
+        if not self.supports_masks and (data.get("node_mask") is not None
+                                        or data.get("edge_mask") is not None):
+            nm, em = data.get("node_mask"), data.get("edge_mask")
+            if (nm is not None and not bool(nm.all())) or (em is not None and not bool(em.all())):
+                raise ValueError(f"{name} cannot handle absent nodes or edges (dynamic graphs): "
+                                 f"'node_mask'/'edge_mask' must be all True")
+        return x
+
+    @staticmethod
+    def _last_node_mask(data: STData) -> Optional[Tensor]:
+        """``[N, 1, 1]`` float presence at the last observed step, or None."""
+        m = data.get("node_mask")
+        return None if m is None else m[:, -1].view(-1, 1, 1)

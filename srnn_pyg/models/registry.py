@@ -1,0 +1,46 @@
+"""Models by name: :func:`build`, :func:`available`, :func:`register`."""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Type
+
+from ..schema import STSchema
+from .base import Forecaster
+
+__all__ = ["register", "build", "available"]
+
+_REGISTRY: Dict[str, Type[Forecaster]] = {}
+
+
+def register(name: str) -> Callable[[Type[Forecaster]], Type[Forecaster]]:
+    """Class decorator: make a :class:`Forecaster` buildable as ``name``."""
+
+    def wrap(cls: Type[Forecaster]) -> Type[Forecaster]:
+        key = name.lower()
+        if key in _REGISTRY and _REGISTRY[key] is not cls:
+            raise ValueError(f"register: the name {name!r} is taken by {_REGISTRY[key].__name__}")
+        _REGISTRY[key] = cls
+        return cls
+
+    return wrap
+
+
+def available() -> List[str]:
+    """The registered model names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def build(name: str, schema: STSchema, in_channels: int, out_channels: int, **kwargs) -> Forecaster:
+    """Build a registered model by (case-insensitive) name.
+
+    .. code-block:: python
+
+        model = build("srnn", schema, 4, 4, edge_hidden=32)
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    try:
+        cls = _REGISTRY[name.lower()]
+    except KeyError:
+        raise ValueError(f"build: unknown model {name!r} (available: {', '.join(available())})") from None
+    return cls(schema, in_channels, out_channels, **kwargs)
