@@ -565,11 +565,11 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
         ids.append(store.get("node_id"))
         offsets[name] = offset
         offset += x.size(0)
-    x = torch.cat(xs)
-    T = x.size(1)
-    for name, xi in zip(schema.node_types, xs):
+    T = xs[0].size(1)
+    for name, xi in zip([n for n in schema.node_types if n in node_names], xs):
         if xi.size(1) != T:
             raise ValueError(f"from_hetero: node type {name!r} has T={xi.size(1)}, others T={T}")
+    x = torch.cat(xs)
     node_type = torch.cat(types)
     edges, etypes, extras = [], [], {"edge_attr": [], "edge_mask": []}
     for (s, r, d) in hetero.edge_types:

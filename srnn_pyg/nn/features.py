@@ -1,0 +1,60 @@
+"""Edge features of S-RNN: what a spatial or temporal edgeRNN reads at each step."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+__all__ = ["SPATIAL_FEATURES", "TEMPORAL_FEATURES", "spatial_channels", "temporal_channels",
+           "spatial_features", "temporal_features"]
+
+#: spatial edge ``j -> i`` (receiver ``i`` first, as in the paper's code)
+SPATIAL_FEATURES = ("concat", "diff", "attr", "concat_attr")
+#: temporal edge of node ``i`` from ``t-1`` to ``t``
+TEMPORAL_FEATURES = ("concat_diff", "diff", "x")
+
+
+def spatial_channels(kind: str, in_channels: int, edge_channels: int) -> int:
+    """Input width of a spatial edgeRNN for feature ``kind``."""
+    return {"concat": 2 * in_channels, "diff": 2 * in_channels, "attr": edge_channels,
+            "concat_attr": 2 * in_channels + edge_channels}[kind]
+
+
+def temporal_channels(kind: str, in_channels: int) -> int:
+    """Input width of a temporal edgeRNN for feature ``kind``."""
+    return {"concat_diff": 2 * in_channels, "diff": in_channels, "x": in_channels}[kind]
+
+
+def spatial_features(kind: str, x_i: Tensor, x_j: Tensor, edge_attr: Optional[Tensor]) -> Tensor:
+    r"""Features of the spatial edges ``j -> i`` at every step.
+
+    * ``"concat"``: :math:`[\mathbf{x}_i \,\|\, \mathbf{x}_j]` (the paper)
+    * ``"diff"``: :math:`[\mathbf{x}_i \,\|\, \mathbf{x}_j - \mathbf{x}_i]` (relative position)
+    * ``"attr"``: the given ``edge_attr``
+    * ``"concat_attr"``: :math:`[\mathbf{x}_i \,\|\, \mathbf{x}_j \,\|\, \mathbf{e}_{ji}]`
+
+    ``x_i``, ``x_j``: ``[E, T, F]``; ``edge_attr``: ``[E, T, F_e]``.
+    """
+    if kind == "concat":
+        return torch.cat([x_i, x_j], dim=-1)
+    if kind == "diff":
+        return torch.cat([x_i, x_j - x_i], dim=-1)
+    if kind == "attr":
+        return edge_attr
+    return torch.cat([x_i, x_j, edge_attr], dim=-1)
+
+
+def temporal_features(kind: str, x: Tensor, x_prev: Tensor) -> Tensor:
+    r"""Features of the temporal edges at every step, from ``x`` ``[N, T, F]``
+    and the frames one step earlier ``x_prev`` ``[N, T, F]``.
+
+    * ``"concat_diff"``: :math:`[\mathbf{x}_t \,\|\, \mathbf{x}_t - \mathbf{x}_{t-1}]`
+    * ``"diff"``: :math:`\mathbf{x}_t - \mathbf{x}_{t-1}`
+    * ``"x"``: :math:`\mathbf{x}_t`
+    """
+    if kind == "concat_diff":
+        return torch.cat([x, x - x_prev], dim=-1)
+    if kind == "diff":
+        return x - x_prev
+    return x

@@ -1,0 +1,94 @@
+"""The recurrent unit that S-RNN shares per type: MLP -> LSTM -> MLP."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["RNNBlock", "LSTMState"]
+
+LSTMState = Tuple[Tensor, Tensor]
+
+
+class RNNBlock(nn.Module):
+    r"""A fully connected encoder, an LSTM over the whole sequence, and a fully
+    connected decoder: the form of both the edgeRNNs and the nodeRNNs of
+    `Structural-RNN <https://arxiv.org/abs/1511.05298>`_ (the paper's motion
+    model: edgeRNN FC256-FC256-LSTM512; nodeRNN LSTM512-FC256-FC100-FC).
+
+    .. math::
+        \mathbf{h}_{1:T} = \mathrm{LSTM}(\mathrm{MLP}_{pre}(\mathbf{x}_{1:T})), \qquad
+        \mathbf{y}_{1:T} = \mathbf{W}\,\mathrm{MLP}_{post}(\mathbf{h}_{1:T}) + \mathbf{b}
+
+    Hidden layers use ReLU and dropout; the LSTM output gets dropout too.
+
+    Args:
+        in_channels (int): input features.
+        hidden (int): LSTM size.
+        pre (tuple[int], optional): encoder layer sizes. (default: :obj:`()`)
+        post (tuple[int], optional): decoder layer sizes. (default: :obj:`()`)
+        out_channels (int, optional): a final linear layer of this size;
+            without it the block returns the decoder's (or LSTM's) output.
+            (default: :obj:`None`)
+        num_layers (int, optional): stacked LSTM layers. (default: :obj:`1`)
+        dropout (float, optional): dropout probability. (default: :obj:`0.`)
+
+    Shapes:
+        - **input:** ``x`` ``[n, T, in_channels]``, optional state ``(h, c)``
+          each ``[num_layers, n, hidden]``
+        - **output:** ``y`` ``[n, T, out]``, LSTM outputs ``[n, T, hidden]``,
+          final state ``(h, c)``
+    """
+
+    def __init__(self, in_channels: int, hidden: int, pre: Sequence[int] = (), post: Sequence[int] = (),
+                 out_channels: Optional[int] = None, num_layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.in_channels, self.hidden = in_channels, hidden
+        self.pre_channels, self.post_channels = tuple(pre), tuple(post)
+        self.out_channels, self.num_layers, self.dropout = out_channels, num_layers, dropout
+        sizes = (in_channels,) + self.pre_channels
+        self.pre = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.lstm = nn.LSTM(sizes[-1], hidden, num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        sizes = (hidden,) + self.post_channels
+        self.post = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.out = nn.Linear(sizes[-1], out_channels) if out_channels is not None else None
+        self.reset_parameters()
+
+    @property
+    def channels(self) -> int:
+        """Width of the block's output ``y``."""
+        if self.out is not None:
+            return self.out.out_features
+        return self.post_channels[-1] if self.post_channels else self.hidden
+
+    def reset_parameters(self) -> None:
+        for lin in self.pre:
+            lin.reset_parameters()
+        self.lstm.reset_parameters()
+        for lin in self.post:
+            lin.reset_parameters()
+        if self.out is not None:
+            self.out.reset_parameters()
+
+    def forward(self, x: Tensor, state: Optional[LSTMState] = None) -> Tuple[Tensor, Tensor, LSTMState]:
+        for lin in self.pre:
+            x = F.dropout(F.relu(lin(x)), self.dropout, self.training)
+        if state is None:                                   # states born on x's device and dtype
+            zeros = x.new_zeros(self.num_layers, x.size(0), self.hidden)
+            state = (zeros, zeros)
+        h, state = self.lstm(x, state)                      # [n, T, hidden]
+        y = F.dropout(h, self.dropout, self.training)
+        for lin in self.post:
+            y = F.dropout(F.relu(lin(y)), self.dropout, self.training)
+        if self.out is not None:
+            y = self.out(y)
+        return y, h, state
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, pre={list(self.pre_channels)}, "
+                f"lstm={self.hidden}, post={list(self.post_channels)}, out={self.out_channels})")
+
+

@@ -1,0 +1,184 @@
+"""A deliberately slow S-RNN that loops over time steps, nodes and edges.
+
+It reads the parameters of a :class:`~srnn_pyg.models.StructuralRNN` and
+computes the paper's math one vector at a time, with its own LSTM cell, so
+that the vectorised model can be checked against it. Use it in eval mode
+(no dropout); it is meant for graphs of a few dozen nodes.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ..data import STData
+
+__all__ = ["reference_forward", "reference_forecast"]
+
+Vec = Tensor
+State = List[Tuple[Vec, Vec]]  # (h, c) per LSTM layer
+
+
+def _lstm_step(lstm: torch.nn.LSTM, x: Vec, state: Optional[State]) -> Tuple[Vec, State]:
+    """One step of a (multi-layer) LSTM, written out gate by gate."""
+    H = lstm.hidden_size
+    if state is None:
+        state = [(x.new_zeros(H), x.new_zeros(H)) for _ in range(lstm.num_layers)]
+    new_state: State = []
+    inp = x
+    for layer in range(lstm.num_layers):
+        h, c = state[layer]
+        w_ih, w_hh = getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")
+        b_ih, b_hh = getattr(lstm, f"bias_ih_l{layer}"), getattr(lstm, f"bias_hh_l{layer}")
+        gates = w_ih @ inp + b_ih + w_hh @ h + b_hh
+        i = torch.sigmoid(gates[0:H])
+        f = torch.sigmoid(gates[H:2 * H])
+        g = torch.tanh(gates[2 * H:3 * H])
+        o = torch.sigmoid(gates[3 * H:4 * H])
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        new_state.append((h, c))
+        inp = h
+    return inp, new_state
+
+
+def _block_step(block, x: Vec, state: Optional[State]) -> Tuple[Vec, Vec, State]:
+    """One step of an RNNBlock: encoder layers, LSTM, decoder layers, output."""
+    for lin in block.pre:
+        x = torch.relu(lin.weight @ x + lin.bias)
+    h, state = _lstm_step(block.lstm, x, state)
+    y = h
+    for lin in block.post:
+        y = torch.relu(lin.weight @ y + lin.bias)
+    if block.out is not None:
+        y = block.out.weight @ y + block.out.bias
+    return y, h, state
+
+
+def _spatial_feature(kind: str, xi: Vec, xj: Vec, attr: Optional[Vec]) -> Vec:
+    if kind == "concat":
+        return torch.cat([xi, xj])
+    if kind == "diff":
+        return torch.cat([xi, xj - xi])
+    if kind == "attr":
+        return attr
+    return torch.cat([xi, xj, attr])
+
+
+def _temporal_feature(kind: str, x: Vec, prev: Vec) -> Vec:
+    if kind == "concat_diff":
+        return torch.cat([x, x - prev])
+    if kind == "diff":
+        return x - prev
+    return x
+
+
+def reference_forward(model, data: STData, return_hidden: bool = False):
+    """``model(data)`` computed with Python loops over steps, nodes and edges."""
+    schema = model.schema
+    x = data.x
+    N, T, _ = x.shape
+    node_type = data.get("node_type")
+    node_type = node_type.tolist() if node_type is not None else [0] * N
+    src, dst = data.edge_index.tolist()
+    E = len(src)
+    edge_type = data.get("edge_type")
+    edge_type = edge_type.tolist() if edge_type is not None else [0] * E
+    nm = data.get("node_mask")
+    em = data.get("edge_mask")
+    ea = data.get("edge_attr")
+
+    def node_present(i: int, t: int) -> bool:
+        return True if nm is None else bool(nm[i, t])
+
+    def edge_present(e: int, t: int) -> bool:
+        ok = True if em is None else bool(em[e, t])
+        return ok and node_present(src[e], t) and node_present(dst[e], t)
+
+    incoming_edges: Dict[Tuple[int, int], List[int]] = {}
+    for e in range(E):
+        incoming_edges.setdefault((dst[e], edge_type[e]), []).append(e)
+
+    temporal_state: Dict[int, State] = {}
+    node_state: Dict[int, State] = {}
+    slot_state: Dict[Tuple[int, int], State] = {}
+    edge_state: Dict[int, State] = {}
+    out = x.new_zeros(N, T, model.out_channels)
+    hid = x.new_zeros(N, T, model.node_hidden)
+    zeros_h = x.new_zeros(model.edge_hidden)
+
+    for t in range(T):
+        # spatial edgeRNNs
+        spatial: Dict[Tuple[int, int], Vec] = {}
+        for i in range(N):
+            for k in schema.incoming(node_type[i]):
+                edges = incoming_edges.get((i, k), [])
+                rnn = model.edge_rnns[k]
+                feats = {}
+                for e in edges:
+                    f = _spatial_feature(model.spatial_kind, x[dst[e], t], x[src[e], t],
+                                         ea[e, t] if ea is not None else None)
+                    feats[e] = f if edge_present(e, t) else torch.zeros_like(f)
+                present = [e for e in edges if edge_present(e, t)]
+                if model.edge_scope == "slot":
+                    width = model.edge_rnns[k].in_channels
+                    total = x.new_zeros(width)
+                    for e in edges:
+                        total = total + feats[e]
+                    y, _, slot_state[(i, k)] = _block_step(rnn, total, slot_state.get((i, k)))
+                    spatial[(i, k)] = y if present else zeros_h
+                else:
+                    outs = []
+                    for e in edges:
+                        y, _, edge_state[e] = _block_step(rnn, feats[e], edge_state.get(e))
+                        if e in present:
+                            outs.append(y)
+                    if not outs:
+                        spatial[(i, k)] = zeros_h
+                    elif model.aggr == "sum":
+                        spatial[(i, k)] = sum(outs[1:], outs[0])
+                    elif model.aggr == "mean":
+                        spatial[(i, k)] = sum(outs[1:], outs[0]) / len(outs)
+                    else:
+                        spatial[(i, k)] = torch.stack(outs).max(0).values
+
+        for i in range(N):
+            p = node_type[i]
+            here = node_present(i, t)
+            xi = x[i, t] if here else torch.zeros_like(x[i, t])
+            parts = [xi]
+            # temporal edgeRNN
+            if schema.temporal:
+                prev = x[i, t - 1] if t > 0 and node_present(i, t - 1) else x[i, t]
+                f = _temporal_feature(model.temporal_kind, x[i, t], prev)
+                if not here:
+                    f = torch.zeros_like(f)
+                u, _, temporal_state[i] = _block_step(model.temporal_rnns[p], f, temporal_state.get(i))
+                parts.append(u if here else torch.zeros_like(u))
+            for k in schema.incoming(p):
+                parts.append(spatial[(i, k)])
+            y, h, node_state[i] = _block_step(model.node_rnns[p], torch.cat(parts), node_state.get(i))
+            if model.residual:
+                y = y + x[i, t]
+            if here:
+                out[i, t] = y
+                hid[i, t] = h
+    return (out, hid) if return_hidden else out
+
+
+def reference_forecast(model, data: STData, horizon: int) -> Tensor:
+    """``model.forecast`` the quadratic way: re-run :func:`reference_forward`
+    over the whole growing sequence for every new step (the paper's code does
+    this); presence and edge features keep their last observed values."""
+    seq = data.clone()
+    preds = []
+    for _ in range(horizon):
+        nxt = reference_forward(model, seq)[:, -1:]                          # [N, 1, F]
+        preds.append(nxt)
+        seq.x = torch.cat([seq.x, nxt], dim=1)
+        for key in ("node_mask", "edge_mask", "edge_attr"):
+            v = seq.get(key)
+            if v is not None:
+                seq[key] = torch.cat([v, v[:, -1:]], dim=1)
+    return torch.cat(preds, dim=1)

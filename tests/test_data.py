@@ -1,0 +1,211 @@
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Batch, HeteroData
+from torch_geometric.loader import DataLoader
+
+from srnn_pyg import (STData, STSchema, TimeWindows, from_dense, from_hetero, from_networkx,
+                      from_temporal_signal, to_hetero, to_networkx)
+from srnn_pyg.testing import fake_schema, fake_st_data
+
+
+def body():
+    schema = STSchema(["torso", "arm", "leg"],
+                      [("torso", "arm"), ("torso", "leg"), ("arm", "arm"), ("leg", "leg")])
+    g = nx.Graph()
+    for n, t in enumerate(["torso", "arm", "arm", "leg", "leg"]):
+        g.add_node(n, type=t)
+    g.add_edges_from([(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (3, 4)])
+    return schema, g
+
+
+def test_from_networkx():
+    schema, g = body()
+    x = torch.randn(5, 50, 6)
+    data = from_networkx(g, x=x, schema=schema)
+    assert isinstance(data, STData) and data.schema is schema
+    assert data.edge_index.size(1) == 12                       # undirected: both ways
+    assert data.node_type.tolist() == [0, 1, 1, 2, 2]
+    pairs = {tuple(e): k for e, k in zip(data.edge_index.t().tolist(), data.edge_type.tolist())}
+    assert pairs[(0, 1)] == pairs[(1, 0)] == 0 and pairs[(1, 2)] == 2 and pairs[(4, 3)] == 3
+    # features from node attributes, schema inferred
+    for n in g.nodes:
+        g.nodes[n]["x"] = x[n]
+    again = from_networkx(g)
+    assert torch.equal(again.x, x) and again.schema == schema
+
+
+def test_networkx_round_trip():
+    schema, g = body()
+    data = from_networkx(g, x=torch.randn(5, 4, 2), schema=schema)
+    back = from_networkx(to_networkx(data), schema=schema)
+    assert torch.equal(back.x, data.x) and torch.equal(back.node_type, data.node_type)
+    key = lambda d: sorted(zip(d.edge_index.t().tolist(), d.edge_type.tolist()))  # noqa: E731
+    assert key(back) == key(data)
+
+
+def test_from_networkx_errors():
+    schema, g = body()
+    with pytest.raises(ValueError, match=r"num_nodes=5"):
+        from_networkx(g, x=torch.randn(4, 3, 2), schema=schema)
+    g.add_edge(1, 3)                                             # arm-leg: no such edge type
+    with pytest.raises(ValueError, match="matches no edge type"):
+        from_networkx(g, x=torch.randn(5, 3, 2), schema=schema)
+
+
+def _valid():
+    return STData(x=torch.randn(4, 3, 2), edge_index=torch.tensor([[0, 1], [1, 0]]),
+                  node_type=torch.tensor([0, 1, 0, 1]), edge_type=torch.tensor([0, 0]))
+
+
+SCHEMA = STSchema(["a", "b"], [("a", "b")])
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("x", torch.randn(4, 3), r"'x' must be a \[num_nodes, T, F\] tensor \(got \[4, 3\]\)"),
+    ("x", torch.zeros(4, 3, 2, dtype=torch.long), "floating-point"),
+    ("x", torch.randn(4, 0, 2), "empty"),
+    ("x", torch.full((4, 3, 2), float("nan")), "NaN"),
+    ("edge_index", torch.tensor([[0, 1], [1, 9]]), r"lie in \[0, 3\] \(got values in \[0, 9\]\)"),
+    ("edge_index", torch.tensor([0, 1]), r"\[2, num_edges\]"),
+    ("edge_index", torch.tensor([[0.0], [1.0]]), "torch.long"),
+    ("node_type", torch.tensor([0, 1, 0]), r"'node_type' must be \[num_nodes\] = \[4\]"),
+    ("node_type", torch.tensor([0, 1, 0, 2]), r"'node_type' must lie in \[0, 1\]"),
+    ("edge_type", torch.tensor([0, 1]), r"'edge_type' must lie in \[0, 0\]"),
+    ("node_mask", torch.ones(4, 2, dtype=torch.bool), r"'node_mask' must be \[num_nodes, T\] = \[4, 3\]"),
+    ("edge_mask", torch.ones(2, 3), "torch.bool"),
+    ("edge_attr", torch.randn(2, 2, 1), r"'edge_attr' must be \[num_edges, T, F_e\]"),
+    ("y", torch.randn(3, 2, 2), "'y' must be"),
+    ("y", torch.tensor([[0.5], [1.0], [2.0], [float("inf")]]), "NaN or infinite"),
+])
+def test_validate_rejects(key, value, match):
+    data = _valid()
+    assert data.validate(SCHEMA)
+    data[key] = value
+    with pytest.raises(ValueError, match=match):
+        data.validate(SCHEMA)
+    assert data.validate(SCHEMA, raise_on_error=False) is False
+
+
+def test_validate_checks_edge_types_against_endpoints():
+    data = _valid()
+    data.edge_index = torch.tensor([[0, 2], [2, 0]])            # a -> a, but the only type is a-b
+    with pytest.raises(ValueError, match="joins a 'a' node to a 'a' node"):
+        data.validate(SCHEMA)
+    with pytest.raises(ValueError, match="no nodes"):
+        STData(x=torch.randn(0, 3, 2), edge_index=torch.empty(2, 0, dtype=torch.long)).validate()
+
+
+def test_batching_with_pyg_dataloader():
+    schema = fake_schema()
+    graphs = [fake_st_data(n, 4, 3, schema=schema, masks=True, horizon=2, generator=torch.Generator().manual_seed(n))
+              for n in (3, 5, 6)]
+    batch = next(iter(DataLoader(graphs, batch_size=3)))
+    assert batch.x.shape == (14, 4, 3) and batch.y.shape == (14, 2, 3)
+    assert batch.node_mask.shape == (14, 4) and batch.edge_mask.shape == (batch.num_edges, 4)
+    assert batch.schema is schema
+    offsets = [0, 3, 8]
+    expected = torch.cat([g.edge_index + o for g, o in zip(graphs, offsets)], dim=1)
+    assert torch.equal(batch.edge_index, expected)
+    assert torch.equal(batch.node_type, torch.cat([g.node_type for g in graphs]))
+    assert torch.equal(batch.edge_type, torch.cat([g.edge_type for g in graphs]))
+    batch.validate(schema)
+    back = Batch.to_data_list(batch)
+    assert torch.equal(back[1].edge_index, graphs[1].edge_index) and back[1].schema is schema
+
+
+def test_windows_are_views():
+    data = fake_st_data(4, 20, 2, masks=True, edge_attr_dim=1)
+    w = data.window(5, 8, 4)
+    assert torch.equal(w.x, data.x[:, 5:13]) and torch.equal(w.y, data.x[:, 13:17])
+    assert torch.equal(w.edge_mask, data.edge_mask[:, 5:13]) and w.edge_attr.shape[1] == 8
+    assert torch.equal(w.y_mask, data.node_mask[:, 13:17])
+    assert w.x.untyped_storage().data_ptr() == data.x.untyped_storage().data_ptr()
+    windows = TimeWindows(data, obs=8, horizon=4, stride=3)
+    assert len(windows) == (20 - 12) // 3 + 1
+    last = windows[len(windows) - 1]
+    assert torch.equal(last.y, data.x[:, 6 + 8:6 + 12])
+    with pytest.raises(ValueError, match="start \\+ obs \\+ horizon <= T=20"):
+        data.window(10, 8, 4)
+    with pytest.raises(ValueError, match="exceeds"):
+        TimeWindows(data, obs=15, horizon=6)
+
+
+def test_from_dense_static_and_dynamic():
+    x = torch.randn(6, 3, 2)                                    # [T, N, F]
+    adj = torch.tensor([[0, 0.5, 0], [0.5, 0, 2.0], [0, 2.0, 0]])
+    data = from_dense(x, adj, edge_weight=True)
+    assert torch.equal(data.x, x.transpose(0, 1))
+    assert data.edge_index.t().tolist() == [[0, 1], [1, 0], [1, 2], [2, 1]]
+    assert data.edge_attr[:, 0, 0].tolist() == [0.5, 0.5, 2.0, 2.0] and data.get("edge_mask") is None
+    dyn = adj.expand(6, 3, 3).clone()
+    dyn[3:, 1, 2] = dyn[3:, 2, 1] = 0
+    data = from_dense(x.numpy(), dyn.numpy())
+    assert data.edge_mask.shape == (4, 6)
+    assert data.edge_mask[2].tolist() == [True] * 3 + [False] * 3
+    with pytest.raises(ValueError, match=r"\[N, N\] with N=3"):
+        from_dense(x, torch.zeros(4, 4))
+
+
+class StaticSignal:  # the attributes of PyG Temporal's StaticGraphTemporalSignal
+    def __init__(self, edge_index, edge_weight, features, targets):
+        self.edge_index, self.edge_weight, self.features, self.targets = edge_index, edge_weight, features, targets
+
+
+class DynamicSignal:  # ... and of DynamicGraphTemporalSignal
+    def __init__(self, edge_indices, edge_weights, features, targets):
+        self.edge_indices, self.edge_weights = edge_indices, edge_weights
+        self.features, self.targets = features, targets
+
+
+def test_from_temporal_signals():
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(3, 2)).astype(np.float32) for _ in range(5)]
+    targets = [rng.normal(size=3).astype(np.float32) for _ in range(5)]
+    ei = np.array([[0, 1, 1], [1, 0, 2]])
+    data = from_temporal_signal(StaticSignal(ei, np.array([1.0, 1.0, 0.5]), feats, targets))
+    assert data.x.shape == (3, 5, 2) and torch.allclose(data.x[:, 3], torch.from_numpy(feats[3]))
+    assert data.y.shape == (3, 5) and data.edge_attr.shape == (3, 5, 1)
+    assert data.edge_attr[2, :, 0].tolist() == [0.5] * 5
+    dyn = DynamicSignal([ei, ei[:, :1], ei[:, 1:], ei, ei], [np.ones(3), np.full(1, 2.0), np.ones(2), np.ones(3),
+                                                           np.ones(3)], feats, targets)
+    data = from_temporal_signal(dyn)
+    assert data.edge_index.t().tolist() == [[0, 1], [1, 0], [1, 2]]
+    assert data.edge_mask.tolist() == [[True, True, False, True, True], [True, False, True, True, True],
+                                       [True, False, True, True, True]]
+    assert data.edge_attr[0, 1, 0] == 2.0
+    with pytest.raises(ValueError, match="2 edge sets for 5 snapshots"):
+        from_temporal_signal(DynamicSignal([ei, ei], [None, None], feats, targets))
+
+
+def test_hetero_round_trip():
+    schema, g = body()
+    data = from_networkx(g, x=torch.randn(5, 4, 2), schema=schema)
+    data.node_mask = torch.rand(5, 4) > 0.2
+    hetero = to_hetero(data)
+    assert isinstance(hetero, HeteroData)
+    assert hetero["arm"].x.shape == (2, 4, 2)
+    assert hetero["torso", "to", "arm"].edge_index.tolist() == [[0, 0], [0, 1]]
+    back = from_hetero(hetero, schema=schema)
+    assert torch.equal(back.x, data.x) and torch.equal(back.node_mask, data.node_mask)
+    key = lambda d: sorted(zip(d.edge_index.t().tolist(), d.edge_type.tolist()))  # noqa: E731
+    assert key(back) == key(data)
+
+
+def test_from_hetero_infers_schema():
+    h = HeteroData()
+    h["car"].x = torch.randn(2, 3, 4)
+    h["person"].x = torch.randn(3, 3, 4)
+    h["person", "near", "car"].edge_index = torch.tensor([[0, 2], [1, 0]])
+    h["car", "near", "person"].edge_index = torch.tensor([[1, 0], [0, 2]])
+    h["person", "follows", "person"].edge_index = torch.tensor([[0], [1]])
+    data = from_hetero(h, directed=None)
+    s = data.schema
+    assert s.node_types == ["car", "person"]
+    assert [(et.src, et.rel, et.dst, et.directed) for et in s.edge_types] == [
+        ("person", "near", "car", False), ("person", "follows", "person", False)]
+    assert data.x.shape == (5, 3, 4) and data.edge_index.size(1) == 5
+    h["car"].x = torch.randn(2, 4, 4)
+    with pytest.raises(ValueError, match="T="):
+        from_hetero(h)
