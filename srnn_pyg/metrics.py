@@ -12,7 +12,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["mse", "mae", "rmse", "mape", "per_horizon"]
+__all__ = ["mse", "mae", "rmse", "mape", "per_horizon",
+           "euler_angle_error", "euler_varying_dims", "frames_at_ms",
+           "threshold_labels", "anticipate", "confusion_matrix", "maneuver_scores"]
 
 
 def _check(pred: Tensor, target: Tensor, name: str) -> None:
@@ -75,3 +77,284 @@ def per_horizon(metric: str, pred: Tensor, target: Tensor, mask: Optional[Tensor
     if metric == "rmse":
         return _masked_mean((pred - target) ** 2, w, dims).sqrt()
     raise ValueError(f"per_horizon: 'metric' must be 'mse', 'mae' or 'rmse' (got {metric!r})")
+
+
+# ------------------------------------------------------------- motion: Euler-angle error
+def frames_at_ms(ms=(80, 160, 320, 400, 560, 1000), fps: float = 25.0) -> list:
+    r"""Indices into a predicted sequence of the frames that the
+    motion-forecasting tables report: the frame ``ms`` milliseconds after the
+    last observed one is index ``ms * fps / 1000 - 1``.
+
+    At 25 fps the defaults give ``[1, 3, 7, 9, 13, 24]``, the frames of
+    `Martinez et al. (CVPR 2017) <https://arxiv.org/abs/1705.02445>`_ and the
+    papers that follow them.
+
+    Args:
+        ms (int or list[int], optional): milliseconds after the last observed
+            frame. (default: :obj:`(80, 160, 320, 400, 560, 1000)`)
+        fps (float, optional): frame rate of the predictions. (default: :obj:`25.0`)
+
+    Raises:
+        ValueError: if a time is not a positive whole number of frames.
+    """
+    single = isinstance(ms, (int, float))
+    out = []
+    for t in ([ms] if single else list(ms)):
+        n = float(t) * float(fps) / 1000.0
+        if n < 1 - 1e-9 or abs(n - round(n)) > 1e-6:
+            raise ValueError(f"frames_at_ms: {t} ms must be a positive whole number of frames at "
+                             f"{fps} fps (got {n:g} frames)")
+        out.append(int(round(n)) - 1)
+    return out[0] if single else out
+
+
+def _euler_poses(pose: Tensor, name: str, what: str, ignore_global: bool) -> Tensor:
+    from .datasets.motion import expmap_to_euler  # lazy: metrics must not import the datasets
+
+    if pose.dim() not in (2, 3) or pose.size(-1) % 3 != 0 or pose.size(-1) < 6:
+        raise ValueError(f"{name}: '{what}' must be [B, H, 3 * K] or [H, 3 * K] exponential-map "
+                         f"poses with K >= 2 (got {list(pose.shape)})")
+    eul = expmap_to_euler(pose.double())                               # float64, as the reference code
+    if ignore_global:
+        eul = torch.cat([eul.new_zeros(*eul.shape[:-1], 6), eul[..., 6:]], dim=-1)
+    return eul
+
+
+def euler_varying_dims(expmap: Tensor, std_threshold: float = 1e-4, ignore_global: bool = True) -> Tensor:
+    r"""The Euler-angle dimensions that vary over each sequence (population
+    standard deviation above ``std_threshold``): the dimensions that the
+    motion-forecasting protocol evaluates.
+
+    Pass the frames that the protocol takes the deviation over as ``dims`` to
+    :func:`euler_angle_error`; Li et al. (2018) take the observed and the
+    predicted frames together.
+
+    Shapes:
+        - **input:** ``[B, T, D]`` (or ``[T, D]``) exponential-map poses
+        - **output:** ``[B, D]`` (or ``[D]``) bool
+    """
+    eul = _euler_poses(expmap, "euler_varying_dims", "expmap", ignore_global)
+    return eul.std(dim=-2, unbiased=False) > std_threshold
+
+
+def euler_angle_error(pred_expmap: Tensor, target_expmap: Tensor, dims: Optional[Tensor] = None,
+                      mask: Optional[Tensor] = None, *, ignore_global: bool = True,
+                      std_threshold: float = 1e-4, reduce: str = "mean") -> Tensor:
+    r"""The Euler-angle error of motion forecasting, per predicted frame.
+
+    The protocol of the S-RNN paper (`Jain et al., CVPR 2016
+    <https://arxiv.org/abs/1511.05298>`_), kept by `Martinez et al. (CVPR 2017)
+    <https://arxiv.org/abs/1705.02445>`_ for Human3.6M and by `Li et al.
+    (CVPR 2018) <https://arxiv.org/abs/1805.00655>`_ and `Mao et al. (ICCV 2019)
+    <https://arxiv.org/abs/1908.05436>`_ for CMU mocap: poses in the data's
+    units (denormalised) are turned, triple by triple, from exponential maps
+    into Euler angles (:func:`~srnn_pyg.datasets.motion.expmap_to_euler`); the
+    global translation and rotation (the first 6 values) are set to zero; and
+    at each frame :math:`t` of sequence :math:`b`
+
+    .. math::
+        e_{b,t} = \Big(\sum_{d \in \mathcal{D}_b}
+        (\hat{\phi}_{b,t,d} - \phi_{b,t,d})^2\Big)^{1/2},
+
+    averaged over the sequences. :math:`\mathcal{D}_b` is the set of evaluated
+    dimensions: by default those whose target Euler angle varies over the
+    given frames (standard deviation above ``std_threshold``; the
+    ``np.std(...) > 1e-4`` of the reference code), or ``dims``. Tables report
+    the result at 80, 160, 320, 400, 560 and 1000 ms: index it with
+    :func:`frames_at_ms`. Computed in float64, returned in the input's dtype.
+
+    Args:
+        pred_expmap (Tensor): predicted poses, exponential maps in the data's units.
+        target_expmap (Tensor): true poses, same shape.
+        dims (Tensor, optional): evaluated Euler-angle dimensions, a bool
+            mask ``[D]`` or ``[B, D]``: e.g. :func:`euler_varying_dims` over
+            the observed and predicted frames (the CMU code of Li et al.
+            2018), or all true (Mao et al. 2019, who copy the target into the
+            exponential-map dimensions their model leaves out). The global
+            dimensions stay out with ``ignore_global``. (default: :obj:`None`:
+            the dimensions that vary over the target frames, as the
+            zero-velocity baseline of Martinez et al. 2017 is scored)
+        mask (Tensor, optional): ``[B]`` bool, sequences to average over.
+            (default: :obj:`None`)
+        ignore_global (bool, optional): leave out the global translation and
+            rotation. (default: :obj:`True`)
+        std_threshold (float, optional): a dimension varies if its standard
+            deviation exceeds this. (default: :obj:`1e-4`)
+        reduce (str, optional): ``"mean"`` over sequences, or ``"none"``.
+            (default: :obj:`"mean"`)
+
+    Shapes:
+        - **input:** ``[B, H, D]`` or ``[H, D]`` (``D = 3 K``, the first
+          triple the global translation)
+        - **output:** ``[H]`` (``"mean"``) or ``[B, H]`` (``"none"``)
+    """
+    _check(pred_expmap, target_expmap, "euler_angle_error")
+    if reduce not in ("mean", "none"):
+        raise ValueError(f"euler_angle_error: 'reduce' must be 'mean' or 'none' (got {reduce!r})")
+    single = pred_expmap.dim() == 2
+    pred = _euler_poses(pred_expmap, "euler_angle_error", "pred_expmap", ignore_global)
+    target = _euler_poses(target_expmap, "euler_angle_error", "target_expmap", ignore_global)
+    if single:
+        pred, target = pred.unsqueeze(0), target.unsqueeze(0)          # [1, H, D]
+    B, _, D = target.shape
+    if dims is None:
+        use = target.std(dim=1, unbiased=False) > std_threshold         # [B, D]
+    else:
+        use = torch.as_tensor(dims, device=target.device)
+        if use.dtype != torch.bool or use.shape not in ((D,), (B, D)):
+            raise ValueError(f"euler_angle_error: 'dims' must be a bool mask [D] or [B, D] with "
+                             f"B={B}, D={D} (got {list(use.shape)}, {use.dtype})")
+        use = use.expand(B, D)
+    if ignore_global:
+        use = use.clone()
+        use[:, :6] = False
+    sq = (pred - target) ** 2 * use.unsqueeze(1).to(pred.dtype)        # [B, H, D]
+    err = sq.sum(-1).sqrt()                                           # [B, H]
+    if reduce == "none":
+        out = err[0] if single else err
+    else:
+        if mask is not None:
+            m = torch.as_tensor(mask, device=err.device)
+            if m.dtype != torch.bool or tuple(m.shape) != (B,):
+                raise ValueError(f"euler_angle_error: 'mask' must be a bool [B] = [{B}] tensor "
+                                 f"(got {list(m.shape)}, {m.dtype})")
+            out = _masked_mean(err, m.to(err.dtype).unsqueeze(1).expand_as(err), dims=0)
+        else:
+            out = err.mean(0)                                         # [H]
+    return out.to(pred_expmap.dtype if pred_expmap.is_floating_point() else torch.get_default_dtype())
+
+
+# ------------------------------------------------ classification: maneuver anticipation
+def threshold_labels(probs: Tensor, threshold: float, background: int = 0) -> Tensor:
+    r"""Per-step labels from class probabilities ``[..., C]``: the most likely
+    class, or ``background`` where that class is not the background and its
+    probability is below ``threshold`` (the decision rule of the Brain4Cars
+    anticipation code, ``OutputActionThresh``: only a confident network
+    announces a maneuver)."""
+    if probs.dim() < 1:
+        raise ValueError(f"threshold_labels: 'probs' must be [..., C] (got {list(probs.shape)})")
+    best, label = probs.max(-1)
+    weak = (label != background) & (best < threshold)
+    return torch.where(weak, torch.full_like(label, background), label)
+
+
+def anticipate(step_labels: Tensor, background: int = 0, mask: Optional[Tensor] = None,
+               step_seconds: float = 0.8):
+    r"""One decision per sequence from per-step labels, as Brain4Cars
+    (`Jain et al., ICRA 2016 <https://arxiv.org/abs/1601.00740>`_) scores
+    anticipation: the first step that predicts a maneuver (a class other than
+    ``background``) decides, and the time left until the sequence's last step
+    is the anticipation time; a sequence that never predicts one gets
+    ``background`` and time 0.
+
+    Args:
+        step_labels (Tensor): ``[B, T]`` long predicted labels.
+        background (int, optional): the "no maneuver" class (driving straight).
+            (default: :obj:`0`)
+        mask (Tensor, optional): ``[B, T]`` bool, real steps; others are skipped
+            and the time counts to the last real step. (default: :obj:`None`)
+        step_seconds (float, optional): duration of a step (Brain4Cars: 20
+            frames at 25 fps). (default: :obj:`0.8`)
+
+    Returns:
+        ``(pred, time)``: ``[B]`` long decisions and ``[B]`` float seconds.
+    """
+    if step_labels.dim() != 2:
+        raise ValueError(f"anticipate: 'step_labels' must be [B, T] (got {list(step_labels.shape)})")
+    B, T = step_labels.shape
+    steps = torch.arange(T, device=step_labels.device).expand(B, T)         # [B, T]
+    hit = step_labels != background
+    if mask is not None:
+        if mask.shape != step_labels.shape:
+            raise ValueError(f"anticipate: 'mask' must be [B, T] = {[B, T]} (got {list(mask.shape)})")
+        hit = hit & mask
+        last = torch.where(mask, steps, torch.full_like(steps, -1)).max(-1).values
+    else:
+        last = torch.full((B,), T - 1, device=step_labels.device)
+    first = torch.where(hit, steps, torch.full_like(steps, T)).min(-1).values   # [B]
+    found = first < T
+    chosen = step_labels.gather(1, first.clamp_max(T - 1).unsqueeze(1)).squeeze(1)
+    pred = torch.where(found, chosen, torch.full_like(chosen, background))
+    time = torch.where(found, (last - first).to(torch.float) * step_seconds,
+                       torch.zeros(B, device=step_labels.device))
+    return pred, time
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int,
+                     mask: Optional[Tensor] = None) -> Tensor:
+    """Counts ``[C, C]`` (long): row = true class, column = predicted class."""
+    _check(pred, target, "confusion_matrix")
+    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    if mask is not None:
+        keep = mask.reshape(-1).bool()
+        pred, target = pred[keep], target[keep]
+    for name, v in (("pred", pred), ("target", target)):
+        if v.numel() > 0 and (int(v.min()) < 0 or int(v.max()) >= num_classes):
+            raise ValueError(f"confusion_matrix: '{name}' must lie in [0, {num_classes - 1}] "
+                             f"(got values in [{int(v.min())}, {int(v.max())}])")
+    flat = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return flat.view(num_classes, num_classes)
+
+
+def maneuver_scores(pred: Tensor, target: Tensor, num_classes: int = 5, background: int = 0,
+                    time: Optional[Tensor] = None, mask: Optional[Tensor] = None) -> dict:
+    r"""Precision, recall, F1 and time-to-maneuver over maneuvers, as the
+    anticipation papers report them (Brain4Cars, `Jain et al., ICRA 2016
+    <https://arxiv.org/abs/1601.00740>`_; the S-RNN paper's driving table; the
+    authors' ``evaluateCheckpoint.py``).
+
+    Per class :math:`c`: precision :math:`TP_c / \#\{\hat y = c\}`, recall
+    :math:`TP_c / \#\{y = c\}` (0 where the denominator is 0). The reported
+    precision and recall are their means over the maneuver classes, i.e.
+    every class except ``background`` (driving straight): predicting a
+    maneuver for a straight-driving sequence lowers that maneuver's
+    precision; missing a maneuver (predicting straight) lowers its recall.
+    F1 is the harmonic mean of these two averages. Time-to-maneuver is, per
+    maneuver class, the mean anticipation time of its correct predictions,
+    then averaged over the classes that have any.
+
+    Args:
+        pred (Tensor): ``[B]`` long decisions (e.g. from :func:`anticipate`).
+        target (Tensor): ``[B]`` long true classes.
+        num_classes (int, optional): (default: :obj:`5`)
+        background (int, optional): the class left out of the averages; ``None``
+            averages over all classes. (default: :obj:`0`)
+        time (Tensor, optional): ``[B]`` anticipation times in seconds.
+            (default: :obj:`None`)
+        mask (Tensor, optional): ``[B]`` bool, sequences to score. (default: :obj:`None`)
+
+    Returns:
+        dict with ``"precision"``, ``"recall"``, ``"f1"`` (floats in [0, 1]),
+        ``"precision_per_class"``, ``"recall_per_class"`` (``[C]``),
+        ``"confusion"`` (``[C, C]``, rows true) and, with ``time``,
+        ``"time_to_maneuver"`` (seconds; NaN if no maneuver was predicted correctly).
+    """
+    conf = confusion_matrix(pred, target, num_classes, mask).double()
+    tp = conf.diag()
+    predicted, actual = conf.sum(0), conf.sum(1)
+    prec_c = torch.where(predicted > 0, tp / predicted.clamp_min(1), torch.zeros_like(tp))
+    rec_c = torch.where(actual > 0, tp / actual.clamp_min(1), torch.zeros_like(tp))
+    keep = torch.ones(num_classes, dtype=torch.bool)
+    if background is not None:
+        keep[background] = False
+    p, r = float(prec_c[keep].mean()), float(rec_c[keep].mean())
+    out = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r > 0 else 0.0,
+           "precision_per_class": prec_c.float(), "recall_per_class": rec_c.float(),
+           "confusion": conf.long()}
+    if time is not None:
+        if time.numel() != pred.numel():
+            raise ValueError(f"maneuver_scores: 'time' must hold one value per sequence "
+                             f"(expected {pred.numel()}, got {time.numel()})")
+        pr, tg, tm = pred.reshape(-1), target.reshape(-1), time.reshape(-1).double()
+        ok = (pr == tg)
+        if mask is not None:
+            ok = ok & mask.reshape(-1).bool()
+        per_class = []
+        for c in range(num_classes):
+            if not bool(keep[c]):
+                continue
+            sel = ok & (tg == c)
+            if bool(sel.any()):
+                per_class.append(float(tm[sel].mean()))
+        out["time_to_maneuver"] = sum(per_class) / len(per_class) if per_class else float("nan")
+    return out

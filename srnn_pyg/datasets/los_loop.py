@@ -1,0 +1,319 @@
+r"""Los-loop traffic speeds (207 METR-LA loop detectors) with the T-GCN
+protocol: :class:`LosLoop`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data import STData
+from ..metrics import mae, mape, rmse
+from ..schema import STSchema
+from .base import DataFormatError, STDataset, require_file, resolve_root
+from .safe_pickle import safe_load
+
+__all__ = ["LosLoop"]
+
+_SPLITS = ("train", "val", "test")
+_GRAPHS = ("tgcn", "dcrnn")
+_NORMS = ("zscore", "max", None)
+
+
+def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] = None,
+                    what: str = "") -> Tuple[Optional[List[str]], np.ndarray]:
+    """A numeric CSV as a float64 array ``[rows, cols]``, checked line by line.
+
+    Args:
+        path (Path): the file.
+        header (bool, optional): the first line holds column names. (default: :obj:`False`)
+        num_cols (int, optional): the expected number of columns; by default the
+            header's (or the first row's) count. (default: :obj:`None`)
+        what (str, optional): a description for error messages. (default: :obj:`""`)
+
+    Raises:
+        DataFormatError: naming the file and line of a row with a wrong number
+            of columns, a value that is not a number, or a NaN/infinite value.
+    """
+    extra = f" ({what})" if what else ""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}{extra}: not a UTF-8 text file ({exc})") from exc
+    lines = text.splitlines()
+    names: Optional[List[str]] = None
+    first = 0
+    if header:
+        if not lines:
+            raise DataFormatError(f"{path}{extra}: the file is empty (expected a header row)")
+        names = [c.strip() for c in lines[0].split(",")]
+        first = 1
+        if num_cols is None:
+            num_cols = len(names)
+        elif len(names) != num_cols:
+            raise DataFormatError(f"{path}, line 1{extra}: expected {num_cols} column names "
+                                  f"(got {len(names)})")
+    rows = []
+    for lineno, line in enumerate(lines[first:], start=first + 1):
+        if not line.strip():
+            continue  # a trailing blank line
+        parts = line.split(",")
+        if num_cols is None:
+            num_cols = len(parts)
+        if len(parts) != num_cols:
+            raise DataFormatError(f"{path}, line {lineno}{extra}: expected {num_cols} columns "
+                                  f"(got {len(parts)}); the file may be truncated")
+        try:
+            row = np.array([float(p) for p in parts], dtype=np.float64)
+        except ValueError:
+            bad = next(p for p in parts if not _is_float(p))
+            raise DataFormatError(f"{path}, line {lineno}{extra}: {bad.strip()!r} is not a "
+                                  f"number") from None
+        if not np.isfinite(row).all():
+            col = int(np.flatnonzero(~np.isfinite(row))[0])
+            raise DataFormatError(f"{path}, line {lineno}, column {col + 1}{extra}: the value "
+                                  f"is {parts[col].strip()!r} (expected a finite number)")
+        rows.append(row)
+    if not rows:
+        raise DataFormatError(f"{path}{extra}: no data rows")
+    return names, np.stack(rows)
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+class LosLoop(STDataset):
+    r"""Los-loop traffic speeds: 207 loop detectors of the METR-LA highway
+    network in Los Angeles, 5-minute mean speeds (mph) over 7 days (2016 steps),
+    as released with T-GCN (`Zhao et al., IEEE T-ITS 2019
+    <https://arxiv.org/abs/1811.05320>`_), windowed with T-GCN's protocol.
+
+    One node type (``"sensor"``) and one edge type; the graph is T-GCN's
+    weighted adjacency ``los_adj.csv`` (symmetric) or, with ``graph="dcrnn"``,
+    DCRNN's thresholded Gaussian-kernel road-distance graph ``adj_mx.pkl``
+    (`Li et al., ICLR 2018 <https://arxiv.org/abs/1707.01926>`_; directed,
+    entry ``[i, j]`` is the edge ``i -> j``, read with a restricted unpickler).
+    Edge weights are ``edge_attr`` ``[E, T, 1]``, constant in time. Self-loops
+    (the adjacencies' unit diagonal) are dropped unless ``self_loops=True``:
+    the S-RNN's temporal edges already join a node to itself.
+
+    Protocol (T-GCN, ``lehaifeng/T-GCN``, ``T-GCN-PyTorch/utils/data/functions.py``
+    and ``Baselines/baselines.py``):
+
+    * chronological split: the first ``int(T * train_ratio)`` steps (``0.8``)
+      are for training, the rest for testing. T-GCN has no validation part;
+      here the last ``int(T * val_ratio)`` steps of the training part form
+      ``split="val"`` (``val_ratio=0`` gives T-GCN's training part exactly).
+      With the defaults on the real file: train steps ``[0, 1411)``,
+      val ``[1411, 1612)``, test ``[1612, 2016)``.
+    * windows lie wholly inside their part, stride 1: ``obs = 12`` observed
+      steps (1 hour), targets the next ``horizon`` steps (default 12, so one
+      window serves the 15/30/60-minute horizons: steps 3, 6 and 12). T-GCN's
+      loop stops one window early (``range(len - seq_len - pre_len)``); here
+      every complete window is kept.
+    * normalisation from the training part only (the ``"train"`` split's steps):
+      ``"zscore"`` (default) ``(v - mean) / std`` over all sensors and steps, or
+      ``"max"`` T-GCN's ``v / max`` (``mean = 0``, ``std = max``; T-GCN takes
+      the max of the whole file, the value is the same here: 70 mph).
+      :meth:`denormalize` maps predictions back to mph.
+    * metrics in mph (:meth:`horizon_metrics`): MAE, RMSE and MAPE at each
+      horizon, over entries whose true speed is non-zero (zero readings are
+      sensor failures; DCRNN's masked metrics; the released file has none).
+
+    .. code-block:: python
+
+        train = LosLoop(split="train")            # root from $SRNN_PYG_DATA/los_loop
+        test = LosLoop(split="test")
+        data = test[0]                            # x [207, 12, 1], y [207, 12, 1]
+        scores = test.horizon_metrics(pred, y)    # {15: {"mae": ..., ...}, 30: ..., 60: ...}
+
+    Args:
+        root (str or PathLike, optional): the folder with ``los_speed.csv`` and
+            ``los_adj.csv`` (or the folder that holds ``los_loop/``); by default
+            ``$SRNN_PYG_DATA/los_loop``. (default: :obj:`None`)
+        split (str, optional): ``"train"``, ``"val"`` or ``"test"``. (default: :obj:`"train"`)
+        obs (int, optional): observed steps per window. (default: :obj:`12`)
+        horizon (int, optional): predicted steps per window. (default: :obj:`12`)
+        train_ratio (float, optional): share of the steps before the test part.
+            (default: :obj:`0.8`)
+        val_ratio (float, optional): share of all steps carved from the end of
+            the training part for validation. (default: :obj:`0.1`)
+        normalize (str, optional): ``"zscore"``, ``"max"`` or :obj:`None`.
+            (default: :obj:`"zscore"`)
+        graph (str, optional): ``"tgcn"`` (``los_adj.csv``) or ``"dcrnn"``
+            (``adj_mx.pkl``). (default: :obj:`"tgcn"`)
+        self_loops (bool, optional): keep the diagonal of the adjacency as edges.
+            (default: :obj:`False`)
+        stride (int, optional): steps between window starts. (default: :obj:`1`)
+        transform (callable, optional): applied to each window. (default: :obj:`None`)
+
+    Shapes:
+        - **window** :class:`~srnn_pyg.STData`: ``x`` ``[207, obs, 1]``, ``y``
+          ``[207, horizon, 1]`` (normalised speed), ``edge_index`` ``[2, E]``,
+          ``edge_attr`` ``[E, obs, 1]``, ``node_type`` ``[207]``, ``edge_type`` ``[E]``.
+    """
+
+    speed_file = "los_speed.csv"
+    adj_file = "los_adj.csv"
+    dcrnn_file = "adj_mx.pkl"
+    minutes_per_step = 5
+
+    def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
+                 obs: int = 12, horizon: int = 12, train_ratio: float = 0.8, val_ratio: float = 0.1,
+                 normalize: Optional[str] = "zscore", graph: str = "tgcn", self_loops: bool = False,
+                 stride: int = 1, transform: Optional[Callable] = None):
+        if split not in _SPLITS:
+            raise ValueError(f"LosLoop: 'split' must be one of {_SPLITS} (got {split!r})")
+        if graph not in _GRAPHS:
+            raise ValueError(f"LosLoop: 'graph' must be one of {_GRAPHS} (got {graph!r})")
+        if normalize not in _NORMS:
+            raise ValueError(f"LosLoop: 'normalize' must be one of {_NORMS} (got {normalize!r})")
+        if obs < 1 or horizon < 1 or stride < 1:
+            raise ValueError(f"LosLoop: 'obs', 'horizon' and 'stride' must be >= 1 "
+                             f"(got {obs}, {horizon}, {stride})")
+        if not 0.0 < train_ratio < 1.0 or not 0.0 <= val_ratio < train_ratio:
+            raise ValueError(f"LosLoop: need 0 < train_ratio < 1 and 0 <= val_ratio < train_ratio "
+                             f"(got train_ratio={train_ratio}, val_ratio={val_ratio})")
+        self.root = resolve_root(root, "los_loop")
+        self.split, self.obs, self.horizon, self.stride = split, int(obs), int(horizon), int(stride)
+        self.graph, self.normalization = graph, normalize
+
+        ids, speed = _read_csv_matrix(require_file(self.root / self.speed_file, "Los-loop speeds"),
+                                     header=True, what="speeds, one column per sensor")
+        assert ids is not None
+        T, N = speed.shape
+        self.sensor_ids: List[str] = ids
+        adj = self._read_graph(ids)
+        if not self_loops:
+            np.fill_diagonal(adj, 0.0)
+
+        # Chronological parts, as T-GCN: [0, train_end) | [train_end, T), val from train's end.
+        train_end = int(T * train_ratio)
+        val_len = int(T * val_ratio)
+        bounds = {"train": (0, train_end - val_len), "val": (train_end - val_len, train_end),
+                  "test": (train_end, T)}
+        self.bounds = bounds
+        lo, hi = bounds[split]
+        fit_lo, fit_hi = bounds["train"]
+        if fit_hi - fit_lo < 1:
+            raise ValueError(f"LosLoop: the training part is empty (T={T}, train_ratio={train_ratio}, "
+                             f"val_ratio={val_ratio})")
+
+        values = torch.from_numpy(speed).float()                       # [T, N]
+        if normalize == "zscore":
+            mean, std = self.fit_stats([values[fit_lo:fit_hi].reshape(-1, 1)])
+        elif normalize == "max":
+            mean = torch.zeros(1)
+            std = values[fit_lo:fit_hi].max().reshape(1).clamp_min(1e-8)
+        else:
+            mean = std = None
+        self.mean, self.std = mean, std
+
+        x = values.t().unsqueeze(-1)                                    # [N, T, 1]
+        x = self.normalize(x)
+        src, dst = np.nonzero(adj)
+        edge_index = torch.from_numpy(np.stack([src, dst])).long()     # [2, E]
+        weight = torch.from_numpy(adj[src, dst]).float()               # [E]
+        E = weight.numel()
+        schema = STSchema(["sensor"], [("sensor", "sensor")], directed=(graph == "dcrnn"))
+        self.schema = schema
+        rec = STData(x=x, edge_index=edge_index,
+                     node_type=torch.zeros(N, dtype=torch.long),
+                     edge_type=torch.zeros(E, dtype=torch.long),
+                     edge_attr=weight.view(E, 1, 1).expand(E, T, 1))  # [E, T, 1], a view
+        rec.schema = schema
+        self.recordings = [rec]
+        span = self.obs + self.horizon
+        self.index = [(0, s) for s in range(lo, hi - span + 1, self.stride)]
+        if not self.index:
+            raise ValueError(f"LosLoop: split {split!r} covers steps [{lo}, {hi}), too short for "
+                             f"obs + horizon = {span}")
+        super().__init__(transform)
+
+    # ----------------------------------------------------------------- graph
+    def _read_graph(self, ids: Sequence[str]) -> np.ndarray:
+        N = len(ids)
+        if self.graph == "tgcn":
+            path = require_file(self.root / self.adj_file, "Los-loop adjacency")
+            _, adj = _read_csv_matrix(path, header=False, num_cols=N,
+                                     what=f"{N} x {N} adjacency, one row per sensor")
+            if adj.shape[0] != N:
+                raise DataFormatError(f"{path}: expected {N} rows, one per sensor of "
+                                      f"{self.speed_file} (got {adj.shape[0]})")
+            return adj
+        path = require_file(self.root / self.dcrnn_file, "DCRNN distance graph")
+        obj = safe_load(path)
+        if not (isinstance(obj, (list, tuple)) and len(obj) == 3):
+            size = len(obj) if hasattr(obj, "__len__") else "?"
+            raise DataFormatError(f"{path}: expected a pickled [sensor_ids, id_to_index, adjacency] "
+                                  f"(got {type(obj).__name__} of length {size})")
+        pk_ids, id_to_index, adj = obj
+        adj = np.asarray(adj, dtype=np.float64)
+        if adj.shape != (len(pk_ids), len(pk_ids)):
+            raise DataFormatError(f"{path}: the adjacency must be [{len(pk_ids)}, {len(pk_ids)}] "
+                                  f"(got {list(adj.shape)})")
+        if not np.isfinite(adj).all():
+            raise DataFormatError(f"{path}: the adjacency holds NaN or infinite values")
+        lookup = {str(k): int(v) for k, v in dict(id_to_index).items()}
+        missing = [i for i in ids if i not in lookup]
+        if missing:
+            raise DataFormatError(f"{path}: sensors {missing[:5]} of {self.speed_file} are not in "
+                                  f"the graph ({len(missing)} missing)")
+        order = np.array([lookup[i] for i in ids])
+        return adj[np.ix_(order, order)].copy()                        # speed-file order
+
+    # --------------------------------------------------------------- metrics
+    def horizon_metrics(self, pred: Tensor, target: Tensor, horizons: Sequence[int] = (3, 6, 12),
+                        normalized: bool = True, cumulative: bool = False
+                        ) -> Dict[int, Dict[str, float]]:
+        r"""MAE and RMSE (mph) and MAPE (%) at each horizon, keyed by minutes.
+
+        Entries whose true speed is zero are left out of all three (DCRNN's
+        masked metrics; MAPE is undefined there).
+
+        Args:
+            pred (Tensor): predictions ``[N, H, 1]`` or ``[N, H]`` (``N`` may be
+                a batch of windows).
+            target (Tensor): the true values, same shape.
+            horizons (list[int], optional): 1-based steps to report; 3, 6, 12
+                are 15, 30 and 60 minutes. (default: :obj:`(3, 6, 12)`)
+            normalized (bool, optional): ``pred`` and ``target`` are in model
+                units; :meth:`denormalize` both first. (default: :obj:`True`)
+            cumulative (bool, optional): score steps ``1..h`` together, as T-GCN
+                reports a model trained for ``h`` steps; by default only step
+                ``h`` (DCRNN's convention). (default: :obj:`False`)
+
+        Returns:
+            ``{minutes: {"mae": float, "rmse": float, "mape": float}}``.
+        """
+        if pred.shape != target.shape:
+            raise ValueError(f"LosLoop.horizon_metrics: 'pred' and 'target' must have the same shape "
+                             f"(got {list(pred.shape)} and {list(target.shape)})")
+        if pred.dim() == 2:
+            pred, target = pred.unsqueeze(-1), target.unsqueeze(-1)
+        if normalized:
+            pred, target = self.denormalize(pred), self.denormalize(target)
+        H = pred.size(1)
+        out: Dict[int, Dict[str, float]] = {}
+        for h in horizons:
+            if not 1 <= h <= H:
+                raise ValueError(f"LosLoop.horizon_metrics: horizon {h} outside 1..{H}")
+            sl = slice(0, h) if cumulative else slice(h - 1, h)
+            p, t = pred[:, sl], target[:, sl]                           # [N, h or 1, 1]
+            mask = t[..., 0] != 0                                       # [N, h or 1]
+            out[h * self.minutes_per_step] = {"mae": float(mae(p, t, mask)),
+                                              "rmse": float(rmse(p, t, mask)),
+                                              "mape": float(mape(p, t, mask))}
+        return out
+
+    def __repr__(self) -> str:
+        return (f"LosLoop({len(self)}, split={self.split!r}, obs={self.obs}, "
+                f"horizon={self.horizon}, graph={self.graph!r})")

@@ -1,0 +1,567 @@
+r"""What the motion-capture datasets (:class:`~srnn_pyg.datasets.CMUMocap`,
+:class:`~srnn_pyg.datasets.H36M`) share: rotation conversions, the text-file
+reader, the two skeleton graphs and the base class :class:`MotionDataset`.
+
+Poses are stored as the motion-forecasting literature stores them: one row per
+frame of ``3 * K`` numbers, the global translation followed by the exponential
+map (axis times angle, radians) of each of the ``K - 1`` joints, the first of
+which is the global rotation.
+
+The error of this literature is measured in Euler angles: every exponential map
+is turned into a rotation matrix with Rodrigues' formula, and the matrix into
+three angles :math:`(e_1, e_2, e_3)` with
+:math:`R = (R_z(e_3)\, R_y(e_2)\, R_x(e_1))^\top`, the convention of the S-RNN
+evaluation code (`Jain et al., CVPR 2016 <https://arxiv.org/abs/1511.05298>`_)
+that `Martinez et al. (CVPR 2017) <https://arxiv.org/abs/1705.02445>`_ and
+their successors reuse. The functions below are vectorised over any leading
+dimensions.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data import STData
+from ..schema import STSchema
+from .base import DataFormatError, STDataset, require_file
+
+__all__ = [
+    "expmap_to_rotmat",
+    "rotmat_to_euler",
+    "expmap_to_euler",
+    "euler_to_rotmat",
+    "rotmat_to_expmap",
+    "read_motion_file",
+    "Skeleton",
+    "MotionDataset",
+]
+
+# Dimensions whose standard deviation over the training frames is below this
+# are constant: normalised with std 1 and left out of ``dim_used`` (the
+# threshold of the S-RNN / Martinez et al. code).
+STD_THRESHOLD = 1e-4
+
+
+# ---------------------------------------------------------------- rotations
+def _check_last(x: Tensor, size: int, name: str, what: str) -> None:
+    if not isinstance(x, Tensor) or x.dim() < 1 or x.size(-1) != size:
+        got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name}: '{what}' must be [..., {size}] (got {got})")
+
+
+def _skew(v: Tensor) -> Tensor:
+    """The cross-product matrix of ``v``: ``[..., 3]`` to ``[..., 3, 3]``."""
+    x, y, z = v.unbind(-1)
+    o = torch.zeros_like(x)
+    rows = torch.stack([o, -z, y, z, o, -x, -y, x, o], dim=-1)     # [..., 9]
+    return rows.view(*v.shape[:-1], 3, 3)                            # [..., 3, 3]
+
+
+def expmap_to_rotmat(r: Tensor) -> Tensor:
+    r"""Exponential maps to rotation matrices (Rodrigues' formula).
+
+    With :math:`\theta = \|r\|`, :math:`k = r / \theta` and :math:`K` the
+    cross-product matrix of :math:`k`:
+
+    .. math::
+        R = I + \sin\theta\, K + (1 - \cos\theta)\, K^2
+
+    The zero vector gives the identity.
+
+    Args:
+        r (Tensor): exponential maps (axis times angle in radians).
+
+    Shapes:
+        - **input:** ``[..., 3]``
+        - **output:** ``[..., 3, 3]``
+    """
+    _check_last(r, 3, "expmap_to_rotmat", "r")
+    theta = r.norm(dim=-1, keepdim=True)                              # [..., 1]
+    K = _skew(r / theta.clamp_min(1e-12))                             # [..., 3, 3]
+    s = torch.sin(theta).unsqueeze(-1)                                # [..., 1, 1]
+    c = torch.cos(theta).unsqueeze(-1)
+    eye = torch.eye(3, dtype=r.dtype, device=r.device)
+    return eye + s * K + (1.0 - c) * (K @ K)
+
+
+def rotmat_to_euler(R: Tensor) -> Tensor:
+    r"""Rotation matrices to the Euler angles of the S-RNN / Martinez et al.
+    evaluation, :math:`R = (R_z(e_3)\, R_y(e_2)\, R_x(e_1))^\top`:
+
+    .. math::
+        e_2 = -\arcsin R_{02}, \quad
+        e_1 = \operatorname{atan2}(R_{12}, R_{22}), \quad
+        e_3 = \operatorname{atan2}(R_{01}, R_{00})
+
+    At gimbal lock (:math:`R_{02} = \pm 1` exactly) the protocol sets
+    :math:`e_3 = 0` and :math:`e_1 = \operatorname{atan2}(R_{01}, R_{02})`, as
+    the reference code does, although for :math:`R_{02} = -1` these angles do
+    not give back :math:`R` (the case never occurs in recorded data).
+    :math:`R_{02}` is clamped to :math:`[-1, 1]` first, so rounding never
+    gives NaN.
+
+    Args:
+        R (Tensor): rotation matrices.
+
+    Shapes:
+        - **input:** ``[..., 3, 3]``
+        - **output:** ``[..., 3]`` (:math:`e_1, e_2, e_3`; radians)
+    """
+    if not isinstance(R, Tensor) or R.dim() < 2 or tuple(R.shape[-2:]) != (3, 3):
+        got = list(R.shape) if isinstance(R, Tensor) else type(R).__name__
+        raise ValueError(f"rotmat_to_euler: 'R' must be [..., 3, 3] (got {got})")
+    r02 = R[..., 0, 2].clamp(-1.0, 1.0)
+    e2 = -torch.asin(r02)
+    # cos(e2) >= 0, so dividing both atan2 arguments by it (as the reference
+    # code does) leaves the angle unchanged and is skipped here.
+    e1 = torch.atan2(R[..., 1, 2], R[..., 2, 2])
+    e3 = torch.atan2(R[..., 0, 1], R[..., 0, 0])
+    lock = r02.abs() == 1.0
+    e1 = torch.where(lock, torch.atan2(R[..., 0, 1], r02), e1)
+    e3 = torch.where(lock, torch.zeros_like(e3), e3)
+    return torch.stack([e1, e2, e3], dim=-1)
+
+
+def euler_to_rotmat(e: Tensor) -> Tensor:
+    r"""Euler angles to rotation matrices,
+    :math:`R = (R_z(e_3)\, R_y(e_2)\, R_x(e_1))^\top`: the inverse of
+    :func:`rotmat_to_euler` away from gimbal lock.
+
+    Shapes:
+        - **input:** ``[..., 3]``
+        - **output:** ``[..., 3, 3]``
+    """
+    _check_last(e, 3, "euler_to_rotmat", "e")
+    c1, c2, c3 = torch.cos(e).unbind(-1)
+    s1, s2, s3 = torch.sin(e).unbind(-1)
+    rows = torch.stack([
+        c2 * c3, c2 * s3, -s2,
+        s1 * s2 * c3 - c1 * s3, s1 * s2 * s3 + c1 * c3, s1 * c2,
+        c1 * s2 * c3 + s1 * s3, c1 * s2 * s3 - s1 * c3, c1 * c2,
+    ], dim=-1)                                                         # [..., 9]
+    return rows.view(*e.shape[:-1], 3, 3)
+
+
+def rotmat_to_expmap(R: Tensor) -> Tensor:
+    r"""Rotation matrices to exponential maps with angle in :math:`[0, \pi]`
+    (the inverse of :func:`expmap_to_rotmat` for :math:`\|r\| < \pi`).
+
+    The angle is :math:`\operatorname{atan2}(\|v\| / 2, (\operatorname{tr} R - 1) / 2)`
+    with :math:`v = (R_{21} - R_{12}, R_{02} - R_{20}, R_{10} - R_{01})`. The
+    axis is :math:`v / \|v\|` for angles up to :math:`\pi / 2`; beyond, where
+    :math:`v` vanishes, it is read from the symmetric part
+    :math:`(R + R^\top) / 2 = \cos\theta\, I + (1 - \cos\theta)\, k k^\top`.
+
+    Shapes:
+        - **input:** ``[..., 3, 3]``
+        - **output:** ``[..., 3]``
+    """
+    if not isinstance(R, Tensor) or R.dim() < 2 or tuple(R.shape[-2:]) != (3, 3):
+        got = list(R.shape) if isinstance(R, Tensor) else type(R).__name__
+        raise ValueError(f"rotmat_to_expmap: 'R' must be [..., 3, 3] (got {got})")
+    v = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0],
+                     R[..., 1, 0] - R[..., 0, 1]], dim=-1)            # [..., 3] = 2 sin(t) k
+    vnorm = v.norm(dim=-1, keepdim=True)                              # [..., 1]
+    cos = ((R.diagonal(dim1=-2, dim2=-1).sum(-1, keepdim=True) - 1.0) / 2.0).clamp(-1.0, 1.0)
+    theta = torch.atan2(vnorm / 2.0, cos)                             # [..., 1]
+    axis_v = v / vnorm.clamp_min(1e-12)
+    # Symmetric part: k k^T = ((R + R^T) / 2 - cos I) / (1 - cos), well posed for cos < 0.
+    eye = torch.eye(3, dtype=R.dtype, device=R.device)
+    kkT = ((R + R.transpose(-1, -2)) / 2.0 - cos.unsqueeze(-1) * eye) \
+        / (1.0 - cos).clamp_min(1e-12).unsqueeze(-1)                  # [..., 3, 3]
+    diag = kkT.diagonal(dim1=-2, dim2=-1)                             # [..., 3]
+    i = diag.argmax(dim=-1, keepdim=True)                             # [..., 1]
+    col = torch.gather(kkT, -1, i.unsqueeze(-2).expand(*kkT.shape[:-1], 1)).squeeze(-1)  # [..., 3]
+    axis_s = col / torch.gather(diag, -1, i).clamp_min(1e-12).sqrt()
+    flip = ((axis_s * v).sum(-1, keepdim=True) < 0).to(R.dtype)       # match the sign of v
+    axis_s = axis_s * (1.0 - 2.0 * flip)
+    axis = torch.where(cos < 0, axis_s, axis_v)
+    return axis * theta
+
+
+def expmap_to_euler(pose: Tensor) -> Tensor:
+    r"""Pose vectors of exponential maps to the same layout in Euler angles:
+    each consecutive triple goes through :func:`expmap_to_rotmat` then
+    :func:`rotmat_to_euler`.
+
+    The first triple of a pose is the global translation, not a rotation; it is
+    converted like the others (as the evaluation code of Li et al. 2018 does)
+    and the error leaves it out anyway.
+
+    Shapes:
+        - **input:** ``[..., 3 * K]``
+        - **output:** ``[..., 3 * K]``
+    """
+    if not isinstance(pose, Tensor) or pose.dim() < 1 or pose.size(-1) % 3 != 0:
+        got = list(pose.shape) if isinstance(pose, Tensor) else type(pose).__name__
+        raise ValueError(f"expmap_to_euler: 'pose' must be [..., 3 * K] (got {got})")
+    triples = pose.reshape(*pose.shape[:-1], -1, 3)                   # [..., K, 3]
+    return rotmat_to_euler(expmap_to_rotmat(triples)).reshape(pose.shape)
+
+
+# ------------------------------------------------------------------ reading
+def read_motion_file(path: Union[str, os.PathLike], num_columns: int, what: str = "") -> np.ndarray:
+    """Read a comma-separated text file of one pose per line.
+
+    Args:
+        path (str or Path): the file.
+        num_columns (int): values expected on every line.
+        what (str, optional): a description for the missing-file error.
+
+    Returns:
+        ``[num_lines, num_columns]`` float64 array.
+
+    Raises:
+        FileNotFoundError: naming the file, if it is absent.
+        DataFormatError: naming the file and the line, for an empty file, a
+            line with another number of values (a truncated last line among
+            them), a value that is not a number, or NaN/infinite values.
+    """
+    path = require_file(path, what)
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"'{path}': not a text file ({err})") from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():                            # trailing newlines only
+        lines.pop()
+    if not lines:
+        raise DataFormatError(f"'{path}': the file is empty (expected lines of {num_columns} "
+                              f"comma-separated numbers)")
+    for i, line in enumerate(lines):
+        n = line.count(",") + 1
+        if n != num_columns:
+            hint = " (a truncated file?)" if i == len(lines) - 1 else ""
+            raise DataFormatError(f"'{path}', line {i + 1}: expected {num_columns} comma-separated "
+                                  f"values, got {n if line.strip() else 0}{hint}")
+    try:
+        flat = np.array(",".join(lines).split(","), dtype=np.float64)
+    except ValueError:
+        for i, line in enumerate(lines):
+            for j, token in enumerate(line.split(",")):
+                try:
+                    float(token)
+                except ValueError:
+                    raise DataFormatError(f"'{path}', line {i + 1}, column {j + 1}: {token.strip()!r} "
+                                          f"is not a number") from None
+        raise  # pragma: no cover - numpy and float() disagree
+    arr = flat.reshape(len(lines), num_columns)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataFormatError(f"'{path}', line {i + 1}, column {j + 1}: non-finite value "
+                              f"{float(arr[i, j])} (expected finite numbers)")
+    return arr
+
+
+# ----------------------------------------------------------------- skeleton
+JOINT_NODE_TYPES = ("root", "torso", "arm", "leg")
+JOINT_EDGE_TYPES = (("root", "root"), ("root", "torso"), ("root", "leg"), ("torso", "torso"),
+                    ("torso", "arm"), ("arm", "arm"), ("leg", "leg"))
+PART_NODE_TYPES = ("torso", "arm", "leg")
+PART_EDGE_TYPES = (("torso", "arm"), ("torso", "leg"), ("arm", "arm"), ("leg", "leg"))
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    r"""The kinematic tree of a pose format and its partition into body parts.
+
+    A pose has ``K = len(parents) + 1`` triples: triple 0 is the global
+    translation, triple ``j + 1`` the exponential map of joint ``j`` (joint 0
+    is the root, whose rotation is the global rotation).
+
+    Attributes:
+        name (str): the format's name.
+        parents (tuple[int]): the parent joint of each joint, ``-1`` for the root.
+        joint_types (tuple[str]): each joint's node type in the per-joint
+            graph, one of ``"root"``, ``"torso"``, ``"arm"``, ``"leg"``.
+        parts (tuple): the body-part nodes, each ``(name, node type, triples)``
+            with the pose triples whose values the node holds, in order.
+    """
+
+    name: str
+    parents: Tuple[int, ...]
+    joint_types: Tuple[str, ...]
+    parts: Tuple[Tuple[str, str, Tuple[int, ...]], ...]
+
+    @property
+    def num_triples(self) -> int:
+        return len(self.parents) + 1
+
+    @property
+    def num_dims(self) -> int:
+        return 3 * self.num_triples
+
+    def graph(self, kind: str) -> Tuple[STSchema, List[str], Tensor, Tensor, Tensor, Tensor]:
+        """The spatial graph of ``kind`` (``"body_parts"`` or ``"joints"``).
+
+        Returns:
+            ``(schema, node_names, node_type [N], edge_index [2, E],
+            edge_type [E], node_dims [N, F])`` where ``node_dims[n, f]`` is the
+            pose dimension that feature ``f`` of node ``n`` holds, ``-1`` for
+            padding.
+        """
+        if kind == "body_parts":
+            schema = STSchema(PART_NODE_TYPES, PART_EDGE_TYPES)
+            names = [p[0] for p in self.parts]
+            types = [p[1] for p in self.parts]
+            triples = [list(p[2]) for p in self.parts]
+            pairs = []
+            for a in range(len(types)):
+                for b in range(a + 1, len(types)):
+                    ta, tb = types[a], types[b]
+                    if ("torso" in (ta, tb) and ta != tb) or ta == tb != "torso":
+                        pairs.append((a, b))
+        elif kind == "joints":
+            schema = STSchema(JOINT_NODE_TYPES, JOINT_EDGE_TYPES)
+            names = ["translation"] + [f"joint{j}" for j in range(len(self.parents))]
+            types = ["root"] + list(self.joint_types)
+            triples = [[k] for k in range(self.num_triples)]
+            pairs = [(0, 1)] + [(p + 1, j + 1) for j, p in enumerate(self.parents) if p >= 0]
+        else:
+            raise ValueError(f"{self.name}: 'graph' must be 'body_parts' or 'joints' (got {kind!r})")
+        F = 3 * max(len(t) for t in triples)
+        node_dims = torch.full((len(names), F), -1, dtype=torch.long)
+        for n, ts in enumerate(triples):
+            dims = torch.tensor([3 * t + c for t in ts for c in range(3)], dtype=torch.long)
+            node_dims[n, :dims.numel()] = dims
+        node_type = torch.tensor([schema.node_type_index(t) for t in types], dtype=torch.long)
+        pair = torch.tensor(pairs, dtype=torch.long).view(-1, 2).t()   # [2, P]
+        edge_index = torch.cat([pair, pair.flip(0)], dim=1)             # [2, 2P]: both ways
+        edge_type = schema.infer_edge_type(node_type[edge_index[0]], node_type[edge_index[1]])
+        return schema, names, node_type, edge_index, edge_type, node_dims
+
+
+# -------------------------------------------------------------- the dataset
+class MotionDataset(STDataset):
+    r"""Base class of the exponential-map motion datasets: windows of a
+    skeleton graph cut from normalised recordings.
+
+    Subclasses read the files, then call :meth:`_set_graph`, :meth:`_set_stats`
+    (training split only), :meth:`_add_recording` once per recording and
+    :meth:`_add_windows`, and finally ``super().__init__(transform)``.
+
+    Every window is an :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``
+    (observed frames) and ``y`` ``[N, horizon, F]`` (the frames that follow),
+    normalised with the training split's per-dimension ``mean`` and ``std``.
+    Node ``n`` holds the pose dimensions ``node_dims[n]`` (``-1``: zero
+    padding, so that every node has ``F`` features; ``feature_mask`` marks the
+    real ones). :meth:`to_pose` turns node-major windows or predictions back
+    into poses in the data's units, ready for
+    :func:`~srnn_pyg.metrics.euler_angle_error`.
+
+    Attributes:
+        folder (Path): the folder the files were read from.
+        schema (STSchema): node and edge types of the graph.
+        node_names (list[str]): the graph's nodes, in order.
+        node_dims (Tensor): ``[N, F]`` pose dimension of each node feature, ``-1``
+            for padding.
+        feature_mask (Tensor): ``[N, F]`` bool, ``node_dims >= 0``.
+        mean (Tensor): ``[D]`` per-dimension mean of the training frames.
+        std (Tensor): ``[D]`` standard deviation; 1 for constant dimensions.
+        dim_used (Tensor): ``[D]`` bool, dimensions that vary in training.
+        fps (float): frame rate of the windows.
+        recordings (list[STData]): whole normalised recordings, ``x`` ``[N, T, F]``.
+        recording_names (list[str]): the file of each recording.
+        index (list[tuple[int, int]]): ``(recording, first observed frame)`` per window.
+        window_action (list[str]): the action of each window.
+    """
+
+    skeleton: Skeleton
+    fps: float = 25.0
+
+    # ------------------------------------------------------------ building
+    def _set_graph(self, graph: str) -> None:
+        (self.schema, self.node_names, self.node_type, self.edge_index, self.edge_type,
+         self.node_dims) = self.skeleton.graph(graph)
+        self.graph = graph
+        self.feature_mask = self.node_dims >= 0                          # [N, F]
+
+    @property
+    def num_pose_dims(self) -> int:
+        """``D``: numbers per pose."""
+        return self.skeleton.num_dims
+
+    @property
+    def num_node_features(self) -> int:
+        """``F``: features per node (after padding)."""
+        return int(self.node_dims.size(1))
+
+    @property
+    def num_graph_nodes(self) -> int:
+        """``N``: nodes per skeleton graph."""
+        return int(self.node_dims.size(0))
+
+    def _set_stats(self, frames: Optional[Sequence[np.ndarray]] = None,
+                   stats: Optional[Dict[str, Tensor]] = None) -> None:
+        """Normalisation statistics from the training frames (the population
+        standard deviation; dimensions below :data:`STD_THRESHOLD` get std 1),
+        or copied from ``stats`` (see :meth:`stats`)."""
+        D = self.num_pose_dims
+        if stats is not None:
+            try:
+                mean, std, used = (torch.as_tensor(stats[k]) for k in ("mean", "std", "dim_used"))
+            except (KeyError, TypeError):
+                raise ValueError(f"{type(self).__name__}: 'stats' must be a dict with 'mean', 'std' "
+                                 f"and 'dim_used' (as returned by .stats())") from None
+            for key, value in (("mean", mean), ("std", std), ("dim_used", used)):
+                if tuple(value.shape) != (D,):
+                    raise ValueError(f"{type(self).__name__}: stats['{key}'] must be [{D}] "
+                                     f"(got {list(value.shape)})")
+            self.mean, self.std, self.dim_used = mean.float(), std.float(), used.bool()
+        else:
+            flat = np.concatenate(list(frames), axis=0)                  # [sum T, D]
+            mean, std = flat.mean(0), flat.std(0)
+            used = std >= STD_THRESHOLD
+            std = np.where(used, std, 1.0)
+            self.mean = torch.from_numpy(mean).float()
+            self.std = torch.from_numpy(std).float()
+            self.dim_used = torch.from_numpy(used)
+        safe = self.node_dims.clamp_min(0)
+        self.node_mean = torch.where(self.feature_mask, self.mean[safe], 0.0)   # [N, F]
+        self.node_std = torch.where(self.feature_mask, self.std[safe], 1.0)     # [N, F]
+
+    def stats(self) -> Dict[str, Tensor]:
+        """The normalisation statistics, to pass as ``stats=`` to another split
+        (which then does not read the training files again)."""
+        return {"mean": self.mean.clone(), "std": self.std.clone(), "dim_used": self.dim_used.clone()}
+
+    def _add_recording(self, frames: np.ndarray, name: str) -> int:
+        """Normalise a recording ``[T, D]`` (data units, already downsampled)
+        into node layout and keep it; returns its index."""
+        pose = torch.from_numpy(np.ascontiguousarray(frames)).float()    # [T, D]
+        rec = STData(x=self.from_pose(pose), edge_index=self.edge_index,
+                     node_type=self.node_type, edge_type=self.edge_type)
+        rec.schema = self.schema
+        self.recordings.append(rec)
+        self.recording_names.append(name)
+        return len(self.recordings) - 1
+
+    def _add_windows(self, rec: int, starts: Sequence[int], action: str) -> None:
+        for s in starts:
+            self.index.append((rec, int(s)))
+            self.window_action.append(action)
+
+    def _init_lists(self) -> None:
+        self.recordings: List[STData] = []
+        self.recording_names: List[str] = []
+        self.index: List[Tuple[int, int]] = []
+        self.window_action: List[str] = []
+
+    # ------------------------------------------------------------- layouts
+    def from_pose(self, pose: Tensor, normalize: bool = True) -> Tensor:
+        """Poses to node layout.
+
+        Args:
+            pose (Tensor): ``[T, D]`` or ``[B, T, D]`` in the data's units.
+            normalize (bool, optional): also normalise. (default: :obj:`True`)
+
+        Shapes:
+            - **output:** ``[B * N, T, F]`` (``[N, T, F]`` for one sequence), zero padding.
+        """
+        single = pose.dim() == 2
+        if pose.dim() not in (2, 3) or pose.size(-1) != self.num_pose_dims:
+            raise ValueError(f"{type(self).__name__}.from_pose: 'pose' must be [T, D] or [B, T, D] "
+                             f"with D={self.num_pose_dims} (got {list(pose.shape)})")
+        pose = pose.unsqueeze(0) if single else pose                     # [B, T, D]
+        if normalize:
+            pose = (pose - self.mean.to(pose)) / self.std.to(pose)
+        B, T, _ = pose.shape
+        N, F = self.node_dims.shape
+        idx = self.node_dims.to(pose.device).clamp_min(0).view(-1)       # [N*F]
+        out = pose.index_select(-1, idx).view(B, T, N, F)                # [B, T, N, F]
+        out = out * self.feature_mask.to(pose.device, pose.dtype)       # zero padding
+        return out.permute(0, 2, 1, 3).reshape(B * N, T, F)              # [B*N, T, F]
+
+    def to_pose(self, x: Tensor, denormalize: bool = True) -> Tensor:
+        """Node layout (windows' ``x``/``y``, a model's predictions, batched or
+        not) back to poses.
+
+        Args:
+            x (Tensor): ``[B * N, T, F]``, nodes of each graph in the dataset's order.
+            denormalize (bool, optional): map to the data's units.
+                (default: :obj:`True`)
+
+        Shapes:
+            - **output:** ``[B, T, D]``
+        """
+        N, F = self.node_dims.shape
+        if x.dim() != 3 or x.size(-1) != F or x.size(0) % N != 0:
+            raise ValueError(f"{type(self).__name__}.to_pose: 'x' must be [B * N, T, F] with N={N}, "
+                             f"F={F} (got {list(x.shape)})")
+        B, T = x.size(0) // N, x.size(1)
+        flat = x.view(B, N, T, F).permute(0, 2, 1, 3).reshape(B, T, N * F)   # [B, T, N*F]
+        pose = flat.index_select(-1, self._pose_source().to(x.device))      # [B, T, D]
+        if denormalize:
+            pose = pose * self.std.to(pose) + self.mean.to(pose)
+        return pose
+
+    def _pose_source(self) -> Tensor:
+        """For each pose dimension, its position in the flattened ``[N * F]`` node layout."""
+        src = torch.full((self.num_pose_dims,), -1, dtype=torch.long)
+        flat = self.node_dims.view(-1)
+        pos = torch.nonzero(flat >= 0).view(-1)
+        src[flat[pos]] = pos
+        if bool((src < 0).any()):  # pragma: no cover - every skeleton covers every dimension
+            raise RuntimeError(f"{type(self).__name__}: pose dimensions {torch.nonzero(src < 0).view(-1)} "
+                               f"belong to no node")
+        return src
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """Data units to model units, for poses ``[..., D]`` or node layout ``[B * N, T, F]``."""
+        if x.size(-1) == self.num_pose_dims:
+            return (x - self.mean.to(x)) / self.std.to(x)
+        return (x - self._node_stat(self.node_mean, x)) / self._node_stat(self.node_std, x)
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        """Model units back to data units, for poses ``[..., D]`` or node
+        layout ``[B * N, T, F]`` (padding stays 0)."""
+        if x.size(-1) == self.num_pose_dims:
+            return x * self.std.to(x) + self.mean.to(x)
+        return x * self._node_stat(self.node_std, x) + self._node_stat(self.node_mean, x)
+
+    def _node_stat(self, stat: Tensor, x: Tensor) -> Tensor:
+        N, F = stat.shape
+        if x.dim() != 3 or x.size(-1) != F or x.size(0) % N != 0:
+            raise ValueError(f"{type(self).__name__}: expected poses [..., {self.num_pose_dims}] or "
+                             f"node layout [B * N, T, F] with N={N}, F={F} (got {list(x.shape)})")
+        return stat.to(x).repeat(x.size(0) // N, 1).unsqueeze(1)         # [B*N, 1, F]
+
+    # -------------------------------------------------------------- access
+    @property
+    def actions(self) -> List[str]:
+        """The actions of the windows, in order of first appearance."""
+        return list(dict.fromkeys(self.window_action))
+
+    def action_indices(self, action: str) -> List[int]:
+        """The indices of the windows of one action (``dataset[idx]`` gives a subset)."""
+        if action not in self.window_action:
+            raise ValueError(f"{type(self).__name__}: no windows of action {action!r} "
+                             f"(actions: {self.actions})")
+        return [i for i, a in enumerate(self.window_action) if a == action]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({len(self)}, split={self.split!r}, graph={self.graph!r}, "
+                f"obs={self.obs}, horizon={self.horizon})")
+
+
+def _check_common(name: str, split: str, graph: str, obs: int, horizon: int, stride: int,
+                  windows: Optional[str]) -> str:
+    if split not in ("train", "test"):
+        raise ValueError(f"{name}: 'split' must be 'train' or 'test' (got {split!r})")
+    if graph not in ("body_parts", "joints"):
+        raise ValueError(f"{name}: 'graph' must be 'body_parts' or 'joints' (got {graph!r})")
+    for key, value in (("obs", obs), ("horizon", horizon), ("stride", stride)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: '{key}' must be a positive int (got {value!r})")
+    if windows is None:
+        windows = "sliding" if split == "train" else "seeded"
+    if windows not in ("sliding", "seeded"):
+        raise ValueError(f"{name}: 'windows' must be 'sliding' or 'seeded' (got {windows!r})")
+    return windows
+

@@ -1,0 +1,135 @@
+"""One LSTM shared by every node, the graph ignored."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import STData
+from ..schema import STSchema
+from .base import Forecaster
+from .registry import register
+
+__all__ = ["NodeLSTM"]
+
+_State = Tuple[Tensor, Tensor]
+
+
+@register("node_lstm")
+class NodeLSTM(Forecaster):
+    r"""One LSTM, shared by all nodes, that runs over each node's sequence on
+    its own: the "RNN without structure" ablation of
+    `Structural-RNN (Jain et al., CVPR 2016) <https://arxiv.org/abs/1511.05298>`_,
+    which keeps the nodeRNN and drops every edgeRNN.
+
+    .. math::
+        \mathbf{h}_{i,t} = \mathrm{LSTM}\big(\mathrm{ReLU}(\mathbf{W}_{e}\mathbf{x}_{i,t}),
+        \mathbf{h}_{i,t-1}\big), \qquad
+        \hat{\mathbf{x}}_{i,t+1} = \mathbf{W}_{o}\,\mathrm{ReLU}(\mathbf{W}_{d}\mathbf{h}_{i,t})
+        \;\big(+\,\mathbf{x}_{i,t} \text{ if residual}\big)
+
+    Edges, node types and edge types are ignored (``uses_graph`` and
+    ``uses_types`` are :obj:`False`): every node goes through the same weights.
+
+    :meth:`forecast` warms up on the observed frames with one LSTM call, then
+    rolls out one step at a time, carrying the LSTM state and feeding each
+    prediction back as the next input: the cost is linear in the horizon.
+
+    Masks: inputs of absent node-steps (``node_mask`` false) are zeroed and
+    their outputs are zero; a node absent at the last observed step forecasts
+    zeros.
+
+    Args:
+        schema (STSchema, optional): unused, accepted for the common interface.
+        in_channels (int): input features ``F``.
+        out_channels (int): predicted features; :meth:`forecast` needs
+            ``out_channels == in_channels``.
+        hidden (int, optional): width of the encoder, the LSTM and the decoder.
+            (default: :obj:`64`)
+        num_layers (int, optional): stacked LSTM layers. (default: :obj:`1`)
+        dropout (float, optional): dropout after the encoder, between and
+            after the LSTM layers, and in the decoder. (default: :obj:`0.`)
+        residual (bool, optional): predict the change from the last frame
+            (its first ``out_channels`` features), as Martinez et al. (2017);
+            needs ``out_channels <= in_channels``. (default: :obj:`False`)
+
+    Shapes:
+        - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``,
+          optional ``node_mask`` ``[N, T]``; batches of any graphs
+        - **forward:** ``[N, T, out_channels]``, at step ``t`` the prediction
+          for ``t + 1``
+        - **forecast:** ``[N, horizon, out_channels]``
+    """
+
+    def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int,
+                 hidden: int = 64, num_layers: int = 1, dropout: float = 0.0, residual: bool = False):
+        super().__init__(schema, in_channels, out_channels)
+        for name, value in (("hidden", hidden), ("num_layers", num_layers)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"NodeLSTM: '{name}' must be a positive int (got {value!r})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"NodeLSTM: 'dropout' must lie in [0, 1) (got {dropout!r})")
+        if residual and out_channels > in_channels:
+            raise ValueError(f"NodeLSTM: 'residual' adds the last frame, so 'out_channels' must be "
+                             f"<= in_channels={in_channels} (got {out_channels})")
+        self.hidden, self.num_layers = hidden, num_layers
+        self.dropout, self.residual = float(dropout), bool(residual)
+        self.encoder = nn.Linear(in_channels, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, num_layers, batch_first=True,
+                            dropout=self.dropout if num_layers > 1 else 0.0)
+        self.decoder = nn.Linear(hidden, hidden)
+        self.lin_out = nn.Linear(hidden, out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        self.lstm.reset_parameters()
+        self.decoder.reset_parameters()
+        self.lin_out.reset_parameters()
+
+    def _run(self, x: Tensor, state: Optional[_State] = None) -> Tuple[Tensor, _State]:
+        """``x`` ``[N, t, F]`` -> change or next frame ``[N, t, out]`` and the LSTM state."""
+        z = F.dropout(F.relu(self.encoder(x)), self.dropout, self.training)  # [N, t, H]
+        h, state = self.lstm(z, state)                                     # [N, t, H]; zero state on x.device
+        h = F.dropout(h, self.dropout, self.training)
+        h = F.dropout(F.relu(self.decoder(h)), self.dropout, self.training)
+        return self.lin_out(h), state                                      # [N, t, out]
+
+    def _next(self, x: Tensor, delta: Tensor) -> Tensor:
+        return delta + x[..., : self.out_channels] if self.residual else delta
+
+    def forward(self, data: STData) -> Tensor:
+        x = self._check_input(data)
+        m = data.get("node_mask")
+        m = None if m is None else m.unsqueeze(-1).to(x.dtype)             # [N, T, 1]
+        if m is not None:
+            x = x * m
+        out = self._next(x, self._run(x)[0])                               # [N, T, out]
+        return out if m is None else out * m
+
+    def forecast(self, data: STData, horizon: int) -> Tensor:
+        x = self._check_input(data, horizon)
+        if self.out_channels != self.in_channels:
+            raise ValueError(f"NodeLSTM: forecast feeds predictions back as inputs, so 'out_channels' "
+                             f"must equal in_channels={self.in_channels} (got {self.out_channels})")
+        m = data.get("node_mask")
+        if m is not None:
+            x = x * m.unsqueeze(-1).to(x.dtype)
+        keep = self._last_node_mask(data)                                  # [N, 1, 1] or None
+        keep = None if keep is None else keep.to(x.dtype)
+        delta, state = self._run(x)                                        # warm-up: one LSTM call
+        step = self._next(x[:, -1:], delta[:, -1:])                        # [N, 1, F]
+        step = step if keep is None else step * keep
+        preds = [step]
+        for _ in range(horizon - 1):                                       # roll out, carrying (h, c)
+            delta, state = self._run(step, state)
+            step = self._next(step, delta)
+            step = step if keep is None else step * keep
+            preds.append(step)
+        return torch.cat(preds, dim=1)                                     # [N, H, F]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, hidden={self.hidden}, "
+                f"num_layers={self.num_layers}, residual={self.residual})")

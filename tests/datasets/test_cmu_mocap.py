@@ -1,0 +1,311 @@
+"""CMUMocap on small files that the tests write in the real format, plus an
+integration test on the real files under $SRNN_PYG_DATA."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.loader import DataLoader
+
+from srnn_pyg import STSchema
+from srnn_pyg.datasets import CMUMocap, DataFormatError
+from srnn_pyg.metrics import euler_angle_error, frames_at_ms
+from srnn_pyg.models.zero_velocity import ZeroVelocity
+
+D = 117
+CONSTANT = [6, 7, 8, 30]          # columns that never move (as the end sites of real files)
+SEED = 1234567890
+
+
+def _motion(rng, T):
+    """Smooth random poses ``[T, 117]``: root position in centimetres-like
+    units, exponential maps within +-1.5 rad, a few constant columns."""
+    t = np.arange(T)[:, None]
+    freq = rng.uniform(0.02, 0.2, size=(1, D))
+    phase = rng.uniform(0, 2 * np.pi, size=(1, D))
+    amp = rng.uniform(0.1, 0.7, size=(1, D))
+    x = amp * np.sin(freq * t + phase) + rng.uniform(-0.8, 0.8, size=(1, D))
+    x[:, :3] *= 20.0
+    x[:, CONSTANT] = 0.25
+    return x
+
+
+def _write_cmu(root, layout, seed=0):
+    """``layout``: {split: {action: [num_lines, ...]}}; returns {path: array}."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, actions in layout.items():
+        for action, lengths in actions.items():
+            folder = Path(root) / split / action
+            folder.mkdir(parents=True, exist_ok=True)
+            for n, T in enumerate(lengths, start=1):
+                arr = _motion(rng, T)
+                path = folder / f"{action}_{n}.txt"
+                np.savetxt(path, arr, delimiter=",", fmt="%.17g")
+                out[path] = arr
+    return out
+
+
+LAYOUT = {"train": {"walking": [200, 181], "running": [170]},
+          "test": {"walking": [200], "running": [190]}}
+
+
+@pytest.fixture()
+def cmu(tmp_path):
+    files = _write_cmu(tmp_path / "cmu_mocap", LAYOUT)
+    return tmp_path, files
+
+
+def test_windows_shapes_schema_and_batching(cmu):
+    root, files = cmu
+    ds = CMUMocap(root, split="train")                        # root holds cmu_mocap/
+    assert ds.folder == root / "cmu_mocap"
+    assert repr(ds) == "CMUMocap(54, split='train', graph='body_parts', obs=50, horizon=25)"
+    # sliding windows: 100 - 75 + 1, 91 - 75 + 1, 85 - 75 + 1 (files downsampled by 2)
+    assert len(ds) == 26 + 17 + 11
+    assert ds.actions == ["running", "walking"] and ds.fps == 25.0
+    assert ds.schema == STSchema(["torso", "arm", "leg"],
+                                 [("torso", "arm"), ("torso", "leg"), ("arm", "arm"), ("leg", "leg")])
+    assert ds.node_names == ["torso", "left_arm", "right_arm", "left_leg", "right_leg"]
+    assert ds.feature_mask.sum(1).tolist() == [27, 27, 27, 18, 18]
+    for i in (0, len(ds) - 1):
+        data = ds[i]
+        assert data.x.shape == (5, 50, 27) and data.y.shape == (5, 25, 27)
+        assert data.x.dtype == torch.float32 and data.validate(ds.schema)
+        assert data.x[3:, :, 18:].abs().sum() == 0 and data.y[3:, :, 18:].abs().sum() == 0  # padding
+    loader = DataLoader(ds, batch_size=8, shuffle=False)
+    batch = next(iter(loader))
+    assert batch.num_graphs == 8 and batch.x.shape == (40, 50, 27) and batch.y.shape == (40, 25, 27)
+    assert batch.edge_index.shape == (2, 96) and int(batch.edge_index.max()) == 39
+    assert batch.schema == ds.schema
+    pose = ds.to_pose(batch.x)
+    assert pose.shape == (8, 50, D)
+    assert torch.allclose(pose[3], ds.to_pose(ds[3].x)[0])
+
+
+def test_windows_are_consecutive_downsampled_frames(cmu):
+    root, files = cmu
+    ds = CMUMocap(root / "cmu_mocap", split="train", stride=5, obs=10, horizon=7)
+    raw = files[root / "cmu_mocap" / "train" / "running" / "running_1.txt"][::2]   # 25 fps
+    first = ds.action_indices("running")[0]
+    assert ds.recording_names[ds.index[first][0]] == "train/running/running_1.txt"
+    for k, i in enumerate(ds.action_indices("running")):
+        s = 5 * k
+        assert ds.index[i][1] == s
+        data = ds[i]
+        x, y = ds.to_pose(data.x)[0], ds.to_pose(data.y)[0]
+        assert torch.allclose(x.double(), torch.from_numpy(raw[s:s + 10]), atol=1e-4)
+        assert torch.allclose(y.double(), torch.from_numpy(raw[s + 10:s + 17]), atol=1e-4)
+    assert len(ds.action_indices("running")) == (85 - 17) // 5 + 1
+
+
+def test_seeded_test_windows(cmu):
+    root, files = cmu
+    train = CMUMocap(root, split="train")
+    ds = CMUMocap(root, split="test", stats=train.stats())
+    assert ds.windows == "seeded" and len(ds) == 16            # 8 per test file
+    for action, T in (("walking", 100), ("running", 95)):
+        raw = files[root / "cmu_mocap" / "test" / action / f"{action}_1.txt"][::2]
+        rng = np.random.RandomState(SEED)
+        idx = [rng.randint(0, T - 75) for _ in range(8)]
+        windows = ds.action_indices(action)
+        assert [ds.index[i][1] for i in windows] == idx
+        for i, s in zip(windows, idx):
+            data = ds[i]
+            assert torch.allclose(ds.to_pose(data.x)[0].double(), torch.from_numpy(raw[s:s + 50]), atol=1e-4)
+            assert torch.allclose(ds.to_pose(data.y)[0].double(), torch.from_numpy(raw[s + 50:s + 75]),
+                                  atol=1e-4)
+    # fewer observed frames keep the same predicted frames (Mao et al. observe 10)
+    short = CMUMocap(root, split="test", obs=10, stats=train.stats())
+    for i in range(len(ds)):
+        assert short.index[i][1] == ds.index[i][1] + 40
+        assert torch.equal(short[i].y, ds[i].y) and torch.equal(short[i].x, ds[i].x[:, 40:])
+    # sliding windows on the test split on request
+    assert len(CMUMocap(root, split="test", windows="sliding", stats=train.stats())) == 26 + 21
+
+
+def test_normalisation_from_training_split(cmu):
+    root, files = cmu
+    train_frames = np.concatenate([a for p, a in files.items() if "train" in p.parts])
+    ds = CMUMocap(root, split="test")
+    mean, std = train_frames.mean(0), train_frames.std(0)
+    assert torch.allclose(ds.mean.double(), torch.from_numpy(mean), atol=1e-5)
+    used = std >= 1e-4
+    assert ds.dim_used.tolist() == used.tolist() and (~used).nonzero()[0].tolist() == CONSTANT
+    assert torch.allclose(ds.std.double(), torch.from_numpy(np.where(used, std, 1.0)), rtol=1e-5)
+    # constant dimensions are 0 after normalising; stats of another split are reused as given
+    data = ds[0]
+    pose_n = ds.to_pose(data.x, denormalize=False)
+    assert pose_n[..., CONSTANT].abs().max() < 1e-6
+    again = CMUMocap(root, split="test", stats=ds.stats())
+    assert torch.equal(again.mean, ds.mean) and torch.equal(again[3].x, ds[3].x)
+    # round trips: poses <-> node layout, normalise <-> denormalise
+    pose = ds.to_pose(data.x)
+    assert torch.allclose(ds.from_pose(pose), data.x, atol=1e-5)
+    assert torch.allclose(ds.denormalize(ds.normalize(pose)), pose, atol=1e-4)
+    nodes = ds.denormalize(data.x)                                # node layout, data units
+    assert torch.allclose(nodes, ds.from_pose(pose, normalize=False), atol=1e-4)
+    assert torch.allclose(ds.normalize(nodes), data.x, atol=1e-5)
+    with pytest.raises(ValueError, match=r"to_pose: 'x' must be \[B \* N, T, F\] with N=5, F=27"):
+        ds.to_pose(torch.zeros(4, 3, 27))
+    with pytest.raises(ValueError, match=r"stats\['mean'\] must be \[117\]"):
+        CMUMocap(root, split="test", stats={"mean": torch.zeros(3), "std": torch.ones(3),
+                                            "dim_used": torch.ones(3, dtype=torch.bool)})
+
+
+def test_joint_graph(cmu):
+    root, _ = cmu
+    ds = CMUMocap(root, split="test", graph="joints")
+    data = ds[0]
+    assert data.x.shape == (39, 50, 3) and data.edge_index.shape == (2, 76)
+    assert ds.schema.node_types == ["root", "torso", "arm", "leg"]
+    assert data.validate(ds.schema)
+    assert ds.feature_mask.all()
+    body = CMUMocap(root, split="test", stats=ds.stats())
+    assert torch.allclose(ds.to_pose(data.y), body.to_pose(body[0].y), atol=1e-6)
+    batch = next(iter(DataLoader(ds, batch_size=4)))
+    assert batch.x.shape == (156, 50, 3) and ds.to_pose(batch.y).shape == (4, 25, D)
+
+
+def test_zero_velocity_error_under_protocol(cmu):
+    root, _ = cmu
+    ds = CMUMocap(root, split="test", actions="walking")
+    assert ds.actions == ["walking"] and len(ds) == 8
+    batch = next(iter(DataLoader(ds, batch_size=8)))
+    model = ZeroVelocity(ds.schema, ds.num_node_features, ds.num_node_features)
+    pred, target = ds.to_pose(model.forecast(batch, 25)), ds.to_pose(batch.y)
+    assert torch.allclose(pred, ds.to_pose(batch.x)[:, -1:].expand_as(pred), atol=1e-5)
+    err = euler_angle_error(pred, target)[frames_at_ms()]
+    assert err.shape == (6,) and bool((err > 0).all())
+    assert float(euler_angle_error(target, target).abs().max()) == 0.0
+
+
+def test_root_from_environment(cmu, monkeypatch):
+    root, _ = cmu
+    monkeypatch.setenv("SRNN_PYG_DATA", str(root))
+    assert len(CMUMocap(split="test")) == 16
+    monkeypatch.delenv("SRNN_PYG_DATA")
+    with pytest.raises(FileNotFoundError, match="SRNN_PYG_DATA"):
+        CMUMocap(split="test")
+
+
+# ------------------------------------------------------------------- errors
+def _corrupt(path, how):
+    lines = path.read_text().splitlines()
+    if how == "truncated":
+        path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:len(lines[-1]) // 2])
+    elif how == "columns":
+        lines[4] = lines[4] + ",1.0"
+        path.write_text("\n".join(lines) + "\n")
+    elif how == "nan":
+        cols = lines[9].split(",")
+        cols[7] = "nan"
+        lines[9] = ",".join(cols)
+        path.write_text("\n".join(lines) + "\n")
+    elif how == "text":
+        cols = lines[2].split(",")
+        cols[0] = "0.5x"
+        lines[2] = ",".join(cols)
+        path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+@pytest.mark.parametrize("how,pattern", [
+    ("truncated", r"line 200: expected 117 comma-separated values, got \d+ \(a truncated file\?\)"),
+    ("columns", r"line 5: expected 117 comma-separated values, got 118"),
+    ("nan", r"line 10, column 8: non-finite value nan"),
+    ("text", r"line 3, column 1: '0.5x' is not a number"),
+])
+def test_malformed_files(cmu, split, how, pattern):
+    root, _ = cmu
+    path = root / "cmu_mocap" / split / "walking" / "walking_1.txt"
+    _corrupt(path, how)
+    with pytest.raises(DataFormatError, match=pattern) as info:
+        CMUMocap(root, split=split)
+    assert str(path) in str(info.value)
+
+
+def test_missing_files(cmu):
+    root, _ = cmu
+    base = root / "cmu_mocap"
+    with pytest.raises(FileNotFoundError, match=r"expected '.*dancing_1\.txt' \(action 'dancing'\)"):
+        CMUMocap(root, split="test", actions=["dancing"])
+    (base / "train" / "walking" / "walking_2.txt").rename(base / "train" / "walking" / "walking_3.txt")
+    with pytest.raises(FileNotFoundError, match=r"expected '.*walking_2\.txt' \(found numbers \[1, 3\]"):
+        CMUMocap(root, split="test")
+    (root / "nowhere").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"split folder not found: expected '.*nowhere.test'"):
+        CMUMocap(root / "nowhere", split="test")
+    (base / "test" / "running" / "running_1.txt").unlink()
+    (base / "test" / "running").rmdir()
+    with pytest.raises(FileNotFoundError, match=r"dataset folder not found"):
+        CMUMocap(root / "absent")
+
+
+def test_short_test_file(tmp_path):
+    _write_cmu(tmp_path, {"train": {"walking": [200]}, "test": {"walking": [150]}})
+    with pytest.raises(DataFormatError, match=r"walking_1\.txt': 75 frames after downsampling to 25 fps; "
+                                              r"the seeded test windows need more than 75"):
+        CMUMocap(tmp_path, split="test")
+
+
+def test_argument_errors(cmu):
+    root, _ = cmu
+    with pytest.raises(ValueError, match=r"'split' must be 'train' or 'test' \(got 'val'\)"):
+        CMUMocap(root, split="val")
+    with pytest.raises(ValueError, match=r"'graph' must be 'body_parts' or 'joints' \(got 'bones'\)"):
+        CMUMocap(root, graph="bones")
+    with pytest.raises(ValueError, match=r"'obs' must be a positive int \(got 0\)"):
+        CMUMocap(root, obs=0)
+    with pytest.raises(ValueError, match=r"'windows' must be 'sliding' or 'seeded'"):
+        CMUMocap(root, windows="random")
+    with pytest.raises(ValueError, match=r"'actions' must be distinct"):
+        CMUMocap(root, actions=["walking", "walking"])
+    ds = CMUMocap(root, split="test")
+    with pytest.raises(ValueError, match=r"no windows of action 'dancing'"):
+        ds.action_indices("dancing")
+
+
+# --------------------------------------------------------------- integration
+def _real_root():
+    base = os.environ.get("SRNN_PYG_DATA")
+    if not base:
+        pytest.skip("SRNN_PYG_DATA is not set: point it at the folder holding cmu_mocap/")
+    root = Path(base) / "cmu_mocap"
+    if not (root / "train").is_dir() or not (root / "test").is_dir():
+        pytest.skip(f"no CMU mocap data: '{root}' has no train/ and test/ folders")
+    return root
+
+
+@pytest.mark.integration
+def test_real_cmu_mocap():
+    root = _real_root()
+    train = CMUMocap(split="train")
+    test = CMUMocap(split="test", stats=train.stats())
+    # window counts follow from the file lengths
+    expected = 0
+    for path in sorted((root / "train").glob("*/*_*.txt")):
+        n = (sum(1 for line in open(path) if line.strip()) + 1) // 2
+        expected += max(0, n - 75 + 1)
+    test_files = sorted((root / "test").glob("*/*_*.txt"))
+    assert len(train) == expected and len(test) == 8 * len(test_files)
+    assert set(test.actions) <= set(CMUMocap.ACTIONS)
+    for ds in (train, test):
+        data = ds[len(ds) // 2]
+        assert data.x.shape == (5, 50, 27) and data.y.shape == (5, 25, 27) and data.validate(ds.schema)
+    # value ranges: exponential maps stay within a few radians; normalised data is standardised
+    batch = next(iter(DataLoader(test, batch_size=len(test))))
+    pose = test.to_pose(torch.cat([batch.x, batch.y], dim=1))        # [B, 75, 117]
+    assert pose[..., 3:].abs().max() < 2 * np.pi
+    x = torch.stack([rec.x for rec in train.recordings[:1]])
+    assert x.abs().max() < 50 and bool(train.dim_used[3:].any())
+    # normalisation round trip against the file
+    path = test_files[0]
+    raw = np.loadtxt(path, delimiter=",")[::2]
+    s = test.index[0][1]
+    assert torch.allclose(test.to_pose(test[0].x)[0].double(), torch.from_numpy(raw[s:s + 50]), atol=1e-4)
+    # the zero-velocity baseline's error grows with the horizon and stays plausible
+    model = ZeroVelocity(test.schema, 27, 27)
+    err = euler_angle_error(test.to_pose(model.forecast(batch, 25)), test.to_pose(batch.y))[frames_at_ms()]
+    assert 0.05 < float(err[0]) < 1.0 and float(err[-1]) > float(err[0])

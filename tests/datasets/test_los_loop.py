@@ -1,0 +1,257 @@
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.loader import DataLoader
+
+from srnn_pyg.datasets import DataFormatError, LosLoop, UnsafePickleError
+
+T, N = 100, 5
+
+
+def _speed(T=T, N=N):
+    t = np.arange(T)[:, None]
+    n = np.arange(N)[None, :]
+    return 40.0 + 2.0 * n + 0.25 * t + np.sin(t + n)                    # [T, N], distinct values
+
+
+def _adj(N=N):
+    rng = np.random.default_rng(0)
+    a = (rng.random((N, N)) < 0.5) * rng.uniform(0.1, 1.0, (N, N))
+    a = np.maximum(a, a.T)
+    np.fill_diagonal(a, 1.0)
+    return a
+
+
+def write_los(root: Path, speed=None, adj=None, ids=None):
+    speed = _speed() if speed is None else speed
+    adj = _adj(speed.shape[1]) if adj is None else adj
+    ids = [str(700000 + i) for i in range(speed.shape[1])] if ids is None else ids
+    root.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(ids)] + [",".join(f"{v:.6f}" for v in row) for row in speed]
+    (root / "los_speed.csv").write_text("\n".join(lines) + "\n")
+    (root / "los_adj.csv").write_text("\n".join(",".join(f"{v:.9f}" for v in row) for row in adj) + "\n")
+    return speed, adj, ids
+
+
+@pytest.fixture
+def los(tmp_path):
+    speed, adj, ids = write_los(tmp_path / "los_loop")
+    return tmp_path, speed, adj, ids
+
+
+def test_splits_windows_and_alignment(los):
+    root, speed, _, _ = los
+    counts = {}
+    for split in ("train", "val", "test"):
+        ds = LosLoop(root, split=split, obs=4, horizon=3)
+        counts[split] = len(ds)
+        lo, _ = ds.bounds[split]
+        for i in (0, len(ds) - 1):
+            d = ds[i]
+            s = lo + i
+            assert d.x.shape == (N, 4, 1) and d.y.shape == (N, 3, 1)
+            assert torch.allclose(ds.denormalize(d.x)[..., 0], torch.tensor(speed[s:s + 4].T).float(),
+                                  atol=1e-4)
+            assert torch.allclose(ds.denormalize(d.y)[..., 0],
+                                  torch.tensor(speed[s + 4:s + 7].T).float(), atol=1e-4)
+    # train [0, 70), val [70, 80), test [80, 100): windows lie inside their part
+    assert ds.bounds == {"train": (0, 70), "val": (70, 80), "test": (80, 100)}
+    assert counts == {"train": 70 - 7 + 1, "val": 10 - 7 + 1, "test": 20 - 7 + 1}
+
+
+def test_tgcn_split_without_val(los):
+    root = los[0]
+    ds = LosLoop(root, split="train", obs=12, horizon=3, val_ratio=0.0)
+    assert ds.bounds["train"] == (0, 80) and len(ds) == 80 - 15 + 1
+    assert len(LosLoop(root, split="test", obs=12, horizon=3, val_ratio=0.0)) == 20 - 15 + 1
+
+
+def test_normalisation_from_train_only(los):
+    root, speed, _, _ = los
+    ds = LosLoop(root, split="test", obs=4, horizon=3)
+    part = speed[:70]
+    assert torch.allclose(ds.mean, torch.tensor([part.mean()]).float(), atol=1e-4)
+    assert torch.allclose(ds.std, torch.tensor([part.std(ddof=1)]).float(), atol=1e-4)
+    v = torch.tensor(speed).float()
+    assert torch.allclose(ds.denormalize(ds.normalize(v)), v, atol=1e-4)
+    mx = LosLoop(root, split="test", obs=4, horizon=3, normalize="max")
+    assert float(mx.mean) == 0.0 and abs(float(mx.std) - part.max()) < 1e-4
+    assert torch.allclose(mx[0].x[..., 0] * float(part.max()), torch.tensor(speed[80:84].T).float(),
+                          atol=1e-4)
+    raw = LosLoop(root, split="test", obs=4, horizon=3, normalize=None)
+    assert raw.mean is None and torch.allclose(raw[0].x[..., 0], torch.tensor(speed[80:84].T).float())
+
+
+def test_graph_schema_and_validate(los):
+    root, _, adj, _ = los
+    ds = LosLoop(root, split="train", obs=4, horizon=3)
+    d = ds[0]
+    assert ds.schema.node_types == ["sensor"] and ds.schema.num_edge_types == 1
+    off = adj.copy()
+    np.fill_diagonal(off, 0)
+    assert d.edge_index.size(1) == int((off != 0).sum())
+    src, dst = d.edge_index
+    assert bool((src != dst).all())
+    w = torch.tensor(off[src.numpy(), dst.numpy()]).float()
+    assert d.edge_attr.shape == (d.edge_index.size(1), 4, 1)
+    assert torch.allclose(d.edge_attr[:, 0, 0], w) and torch.allclose(d.edge_attr[:, -1, 0], w)
+    assert d.validate(ds.schema)
+    loops = LosLoop(root, split="train", obs=4, horizon=3, self_loops=True)[0]
+    assert loops.edge_index.size(1) == int((adj != 0).sum())
+    assert repr(ds) == f"LosLoop({len(ds)}, split='train', obs=4, horizon=3, graph='tgcn')"
+
+
+def test_batching(los):
+    ds = LosLoop(los[0], split="train", obs=4, horizon=3)
+    batch = next(iter(DataLoader(ds, batch_size=4)))
+    E = ds[0].edge_index.size(1)
+    assert batch.x.shape == (4 * N, 4, 1) and batch.y.shape == (4 * N, 3, 1)
+    assert batch.edge_index.shape == (2, 4 * E) and int(batch.edge_index.max()) == 4 * N - 1
+    assert torch.equal(batch.x[N:2 * N], ds[1].x)
+    assert batch.schema == ds.schema
+
+
+def test_dcrnn_graph_reordered(los):
+    root, _, _, ids = los
+    rng = np.random.default_rng(1)
+    adj = rng.uniform(0.1, 1.0, (N, N)) * (rng.random((N, N)) < 0.6)   # directed
+    perm = [3, 0, 4, 1, 2]                                               # the pickle's own order
+    pk_ids = [ids[p] for p in perm]
+    pk_adj = adj[np.ix_(perm, perm)].astype(np.float32)
+    blob = pickle.dumps([pk_ids, {k: i for i, k in enumerate(pk_ids)}, pk_adj], protocol=2)
+    (root / "los_loop" / "adj_mx.pkl").write_bytes(blob)
+    ds = LosLoop(root, split="train", obs=4, horizon=3, graph="dcrnn")
+    d = ds[0]
+    expected = adj.astype(np.float32).copy()
+    np.fill_diagonal(expected, 0)
+    dense = torch.zeros(N, N)
+    dense[d.edge_index[0], d.edge_index[1]] = d.edge_attr[:, 0, 0]
+    assert torch.allclose(dense, torch.tensor(expected), atol=1e-6)
+    assert ds.schema.edge_types[0].directed and d.validate(ds.schema)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo should-never-run",))
+
+
+def test_dcrnn_pickle_refused(los):
+    root = los[0]
+    (root / "los_loop" / "adj_mx.pkl").write_bytes(pickle.dumps(_Evil(), protocol=2))
+    with pytest.raises(UnsafePickleError, match=r"adj_mx\.pkl.*(posix|os|nt)\.system"):
+        LosLoop(root, graph="dcrnn")
+
+
+def test_dcrnn_pickle_wrong_layout(los):
+    root = los[0]
+    (root / "los_loop" / "adj_mx.pkl").write_bytes(pickle.dumps({"adj": np.eye(N)}, protocol=2))
+    with pytest.raises(DataFormatError, match=r"adj_mx\.pkl: expected a pickled \[sensor_ids"):
+        LosLoop(root, graph="dcrnn")
+    ids = [str(i) for i in range(N)]                                     # unknown sensors
+    (root / "los_loop" / "adj_mx.pkl").write_bytes(
+        pickle.dumps([ids, {k: i for i, k in enumerate(ids)}, np.eye(N)], protocol=2))
+    with pytest.raises(DataFormatError, match=r"adj_mx\.pkl: sensors .* are not in the graph"):
+        LosLoop(root, graph="dcrnn")
+
+
+def test_horizon_metrics_hand_computed(los):
+    ds = LosLoop(los[0], split="test", obs=4, horizon=3, normalize=None)
+    target = torch.tensor([[[50.0], [40.0], [0.0]], [[25.0], [20.0], [10.0]]])   # [2, 3, 1]
+    pred = target + torch.tensor([[[1.0], [-2.0], [5.0]], [[1.0], [2.0], [-3.0]]])
+    out = ds.horizon_metrics(pred, target, horizons=(1, 2, 3), normalized=False)
+    assert set(out) == {5, 10, 15}
+    assert out[5]["mae"] == pytest.approx(1.0) and out[5]["rmse"] == pytest.approx(1.0)
+    assert out[5]["mape"] == pytest.approx(100 * (1 / 50 + 1 / 25) / 2)
+    assert out[10]["rmse"] == pytest.approx(2.0) and out[10]["mape"] == pytest.approx(100 * 0.075)
+    # step 3: the zero reading is left out of all three metrics
+    assert out[15] == pytest.approx({"mae": 3.0, "rmse": 3.0, "mape": 30.0})
+    cum = ds.horizon_metrics(pred, target, horizons=(2,), normalized=False, cumulative=True)
+    assert cum[10]["mae"] == pytest.approx(1.5)
+    assert cum[10]["rmse"] == pytest.approx(np.sqrt((1 + 4 + 1 + 4) / 4))
+    z = LosLoop(los[0], split="test", obs=4, horizon=3)                  # normalised units
+    y = z[0].y
+    got = z.horizon_metrics(y + 1.0 / z.std, y, horizons=(3,))
+    assert got[15]["mae"] == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("kind,edit,pattern", [
+    ("speed", lambda L: L[:-1] + [L[-1][:L[-1].rfind(",")]], r"los_speed\.csv, line 101.*expected 5 columns"),
+    ("speed", lambda L: L[:7] + [L[7].replace(L[7].split(",")[2], "nan", 1)] + L[8:],
+     r"los_speed\.csv, line 8, column 3.*finite"),
+    ("speed", lambda L: L[:4] + [L[4].replace(L[4].split(",")[0], "fast", 1)] + L[5:],
+     r"los_speed\.csv, line 5.*'fast' is not a number"),
+    ("adj", lambda L: L[:2] + [L[2] + ",0.5"] + L[3:], r"los_adj\.csv, line 3.*expected 5 columns"),
+    ("adj", lambda L: L[:-1], r"los_adj\.csv.*expected 5 rows.*got 4"),
+])
+def test_malformed_files(tmp_path, kind, edit, pattern):
+    write_los(tmp_path)
+    path = tmp_path / ("los_speed.csv" if kind == "speed" else "los_adj.csv")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n")
+    with pytest.raises(DataFormatError, match=pattern):
+        LosLoop(tmp_path)
+
+
+def test_missing_files_and_root(tmp_path, monkeypatch):
+    write_los(tmp_path)
+    (tmp_path / "los_adj.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"los_adj\.csv"):
+        LosLoop(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"adj_mx\.pkl"):
+        LosLoop(tmp_path, graph="dcrnn")
+    monkeypatch.delenv("SRNN_PYG_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match="SRNN_PYG_DATA"):
+        LosLoop()
+    monkeypatch.setenv("SRNN_PYG_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="los_loop"):
+        LosLoop()
+
+
+def test_bad_arguments(los):
+    root = los[0]
+    with pytest.raises(ValueError, match="'split'"):
+        LosLoop(root, split="valid")
+    with pytest.raises(ValueError, match="'graph'"):
+        LosLoop(root, graph="knn")
+    with pytest.raises(ValueError, match="'normalize'"):
+        LosLoop(root, normalize="minmax")
+    with pytest.raises(ValueError, match="too short"):
+        LosLoop(root, split="val", obs=12, horizon=12)
+
+
+# ------------------------------------------------------------------ real data
+def _real_root() -> Path:
+    base = os.environ.get("SRNN_PYG_DATA")
+    if not base:
+        pytest.skip("SRNN_PYG_DATA is unset: the real Los-loop files are not available")
+    root = Path(base) / "los_loop"
+    if not (root / "los_speed.csv").is_file():
+        pytest.skip(f"Los-loop files not found under {root}")
+    return root
+
+
+@pytest.mark.integration
+def test_real_los_loop():
+    root = _real_root()
+    sizes = {}
+    for split in ("train", "val", "test"):
+        ds = LosLoop(root, split=split)
+        sizes[split] = len(ds)
+        d = ds[len(ds) // 2]
+        assert d.x.shape == (207, 12, 1) and d.y.shape == (207, 12, 1)
+        assert d.edge_index.size(1) == 2833 - 207                         # los_adj without diagonal
+        assert d.validate(ds.schema)
+        mph = ds.denormalize(torch.cat([d.x, d.y], 1))
+        assert float(mph.min()) >= 0.0 and float(mph.max()) <= 90.0
+        assert torch.allclose(ds.normalize(mph), torch.cat([d.x, d.y], 1), atol=1e-5)
+    assert ds.bounds == {"train": (0, 1411), "val": (1411, 1612), "test": (1612, 2016)}
+    assert sizes == {"train": 1388, "val": 178, "test": 381}
+    assert 55 < float(ds.mean) < 65 and 8 < float(ds.std) < 16
+    tgcn = LosLoop(root, split="train", val_ratio=0.0, horizon=3)
+    assert len(tgcn) == 1612 - 15 + 1                                     # T-GCN keeps one fewer
+    dc = LosLoop(root, split="test", graph="dcrnn")
+    assert dc[0].validate(dc.schema) and dc[0].edge_index.size(1) == 1722 - 207
