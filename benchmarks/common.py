@@ -1,0 +1,80 @@
+"""Shared helpers of the benchmark scripts: timing, machine description, atomic table writes."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Callable, List, Optional
+
+import torch
+
+
+def timeit(fn: Callable[[], object], reps: int = 5, warmup: int = 1, device: Optional[str] = None) -> float:
+    """Median wall time of ``fn`` in seconds over ``reps`` runs after ``warmup`` runs."""
+    sync = (lambda: torch.cuda.synchronize()) if device == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        fn()
+        sync()
+    times: List[float] = []
+    for _ in range(reps):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine(device: str = "cpu") -> str:
+    """A one-paragraph description of where a benchmark ran."""
+    import torch_geometric
+
+    from srnn_pyg import __version__
+    from srnn_pyg.typing import WITH_TORCH_SCATTER
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    parts = [f"CPU: {cpu} ({os.cpu_count()} logical cores, torch threads {torch.get_num_threads()})"]
+    if device == "cuda":
+        parts.append(f"GPU: {torch.cuda.get_device_name()}")
+    parts.append(f"Python {platform.python_version()}, torch {torch.__version__}, "
+                 f"torch_geometric {torch_geometric.__version__}, srnn_pyg {__version__}, "
+                 f"torch_scatter {'installed' if WITH_TORCH_SCATTER else 'not installed'}")
+    return "\n".join(f"- {p}" for p in parts)
+
+
+def command() -> str:
+    return "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def markdown_table(header: List[str], rows: List[List[object]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
