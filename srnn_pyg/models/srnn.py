@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import scatter
+from torch_geometric.utils import scatter, softmax
 
 from ..data import STData
 from ..nn.features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
@@ -134,21 +134,30 @@ class StructuralRNN(Forecaster):
                  edge_scope: str = "slot", aggr: str = "sum", task: str = "regression",
                  residual: bool = False, dropout: float = 0.0, num_layers: int = 1,
                  spatial_features: str = "concat", temporal_features: str = "concat_diff",
-                 edge_channels: int = 0, preset: Optional[str] = None):
+                 edge_channels: int = 0, spatial: bool = True, head: str = "deterministic",
+                 attention_channels: int = 32, preset: Optional[str] = None):
         super().__init__(schema, in_channels, out_channels)
         if not isinstance(schema, STSchema):
             raise TypeError(f"StructuralRNN: 'schema' must be an STSchema (got {type(schema).__name__})")
         _choice("edge_scope", edge_scope, ("slot", "edge"))
-        _choice("aggr", aggr, ("sum", "mean", "max"))
+        _choice("aggr", aggr, ("sum", "mean", "max", "attention"))
+        _choice("head", head, ("deterministic", "gaussian"))
+        if aggr == "attention" and edge_scope != "edge":
+            raise ValueError("StructuralRNN: aggr='attention' weighs each edge's own edgeRNN output, so it "
+                             f"needs edge_scope='edge' (got edge_scope={edge_scope!r})")
+        if head == "gaussian" and (task != "regression" or out_channels != 2):
+            raise ValueError("StructuralRNN: head='gaussian' is a bivariate Gaussian over 2-d positions: it "
+                             f"needs task='regression' and out_channels=2 (got task={task!r}, "
+                             f"out_channels={out_channels})")
         _choice("task", task, ("regression", "classification"))
         _choice("spatial_features", spatial_features, SPATIAL_FEATURES)
         _choice("temporal_features", temporal_features, TEMPORAL_FEATURES)
         if preset is not None:
             _choice("preset", preset, tuple(PRESETS))
-        if residual and (task != "regression" or out_channels != in_channels):
-            raise ValueError(f"StructuralRNN: 'residual=True' needs task='regression' and "
-                             f"out_channels == in_channels (got task={task!r}, "
-                             f"{in_channels} -> {out_channels})")
+        if residual and (task != "regression" or out_channels > in_channels):
+            raise ValueError(f"StructuralRNN: 'residual=True' adds the current frame's first out_channels "
+                             f"features, so it needs task='regression' and out_channels <= in_channels "
+                             f"(got task={task!r}, {in_channels} -> {out_channels})")
         if "attr" in spatial_features and edge_channels < 1:
             raise ValueError(f"StructuralRNN: spatial_features={spatial_features!r} needs "
                              f"'edge_channels' >= 1 (got {edge_channels})")
@@ -166,26 +175,38 @@ class StructuralRNN(Forecaster):
         self.residual, self.dropout, self.num_layers = bool(residual), float(dropout), int(num_layers)
         self.spatial_kind, self.temporal_kind = spatial_features, temporal_features
         self.edge_channels, self.preset = int(edge_channels), preset
+        self.spatial, self.head, self.attention_channels = bool(spatial), head, int(attention_channels)
+        self._attention: Optional[Tensor] = None
 
         F_s = spatial_channels(spatial_features, in_channels, edge_channels)
         F_t = temporal_channels(temporal_features, in_channels)
         block = dict(num_layers=self.num_layers, dropout=self.dropout)
         self.edge_rnns = nn.ModuleList(
-            RNNBlock(F_s, self.edge_hidden, pre=self.edge_mlp, **block) for _ in schema.edge_types)
+            RNNBlock(F_s, self.edge_hidden, pre=self.edge_mlp, **block) for _ in schema.edge_types
+        ) if self.spatial else nn.ModuleList()
         self.temporal_rnns = nn.ModuleList(
             RNNBlock(F_t, self.edge_hidden, pre=self.edge_mlp, **block) for _ in schema.node_types
         ) if schema.temporal else nn.ModuleList()
         self.node_rnns = nn.ModuleList()
         for p in range(schema.num_node_types):
             width = in_channels + (self.edge_hidden if schema.temporal else 0) \
-                + len(schema.incoming(p)) * self.edge_hidden
+                + (len(schema.incoming(p)) * self.edge_hidden if self.spatial else 0)
             self.node_rnns.append(RNNBlock(width, self.node_hidden, post=self.node_mlp,
-                                           out_channels=out_channels, **block))
+                                           out_channels=5 if head == "gaussian" else out_channels, **block))
+        if aggr == "attention" and self.spatial:
+            q_in = self.edge_hidden if schema.temporal else in_channels
+            A = self.attention_channels
+            self.att_query = nn.Linear(q_in, A * max(len(self.edge_rnns), 1))   # one query per edge type
+            self.att_key = nn.ModuleList(nn.Linear(self.edge_hidden, A) for _ in self.edge_rnns)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for m in list(self.edge_rnns) + list(self.temporal_rnns) + list(self.node_rnns):
             m.reset_parameters()
+        if hasattr(self, "att_query"):
+            self.att_query.reset_parameters()
+            for lin in self.att_key:
+                lin.reset_parameters()
 
     # ---------------------------------------------------------------- layout
     def _layout(self, data: STData, N: int) -> _Layout:
@@ -264,52 +285,15 @@ class StructuralRNN(Forecaster):
         final states of every RNN."""
         schema = self.schema
         N, T, _ = x.shape
-        new_state: dict = {"edge": [], "temporal": [], "node": []}
-        state = state or {"edge": [None] * len(self.edge_rnns), "temporal": [None] * len(self.temporal_rnns),
+        K = len(self.edge_rnns)
+        new_state: dict = {"edge": [None] * K, "temporal": [], "node": []}
+        state = state or {"edge": [None] * K, "temporal": [None] * len(self.temporal_rnns),
                           "node": [None] * len(self.node_rnns)}
         nm = node_mask.unsqueeze(-1).to(x.dtype) if node_mask is not None else None   # [N, T, 1]
-
-        # Edge presence at each step: the edge and both its ends present.
-        em = None
-        if edge_mask is not None or node_mask is not None:
-            em = edge_mask if edge_mask is not None else x.new_ones(lay.src.numel(), T, dtype=torch.bool)
-            if node_mask is not None:
-                em = em & node_mask[lay.src] & node_mask[lay.dst]                     # [E, T]
-        emf = em.unsqueeze(-1).to(x.dtype) if em is not None else None               # [E, T, 1]
-
-        # ---- spatial edgeRNNs -> one output block per edge type, rows = slots
-        spatial: List[Tensor] = [x.new_zeros(0, T, self.edge_hidden) for _ in self.edge_rnns]
-        new_state["edge"] = [None] * len(self.edge_rnns)
-        if lay.num_slots > 0:
-            spatial, new_state["edge"] = [], []
-            ea = data.get("edge_attr") if "attr" in self.spatial_kind else None
-            if "attr" in self.spatial_kind:
-                if ea is None or ea.dim() != 3 or ea.size(-1) != self.edge_channels:
-                    got = list(ea.shape) if isinstance(ea, Tensor) else None
-                    raise ValueError(f"StructuralRNN: 'edge_attr' must be [num_edges, T, "
-                                     f"{self.edge_channels}] (got {got})")
-                ea = ea[:, -T:] if ea.size(1) >= T else ea[:, -1:].expand(-1, T, -1)
-            feat = spatial_features(self.spatial_kind, x[lay.dst], x[lay.src], ea)     # [E, T, F_s]
-            if emf is not None:
-                feat = feat * emf
-            if em is not None:
-                present = scatter(em.to(x.dtype), lay.slot, dim=0, dim_size=lay.num_slots,
-                                  reduce="sum") > 0                                   # [S, T]
-            else:
-                present = lay.slot_has_edge.unsqueeze(-1)                             # [S, 1]
-            if self.edge_scope == "slot":
-                agg = scatter(feat, lay.slot, dim=0, dim_size=lay.num_slots, reduce="sum")  # [S, T, F_s]
-                for k, rnn in enumerate(self.edge_rnns):
-                    off, rows = lay.slot_blocks[k]
-                    out, st = self._call(rnn, agg[off:off + rows], state["edge"][k], T, self.edge_hidden)
-                    spatial.append(out * present[off:off + rows].unsqueeze(-1).to(x.dtype))
-                    new_state["edge"].append(st)
-            else:
-                spatial, new_state["edge"] = self._edge_scope(feat, em, present, lay, state["edge"], T)
+        xs = x[lay.node_perm]                                                         # [N, T, F] by type
+        nms = nm[lay.node_perm] if nm is not None else None
 
         # ---- temporal edgeRNNs, one per node type, on type-sorted nodes
-        xs = x[lay.node_perm]                                                         # [N, T, F]
-        nms = nm[lay.node_perm] if nm is not None else None
         temporal: List[Tensor] = []
         if schema.temporal:
             if x_prev is None:
@@ -329,6 +313,48 @@ class StructuralRNN(Forecaster):
                 temporal.append(out if nms is None else out * nms[s:s + n])
                 new_state["temporal"].append(st)
 
+        # ---- spatial edgeRNNs -> one output block per edge type, rows = slots
+        spatial: List[Tensor] = [x.new_zeros(0, T, self.edge_hidden) for _ in range(K)]
+        self._attention = None
+        if lay.num_slots > 0 and K > 0:
+            # Edge presence at each step: the edge and both its ends present.
+            em = None
+            if edge_mask is not None or node_mask is not None:
+                em = edge_mask if edge_mask is not None else torch.ones_like(lay.slot, dtype=torch.bool) \
+                    .unsqueeze(-1).expand(-1, T)
+                if node_mask is not None:
+                    em = em & node_mask[lay.src] & node_mask[lay.dst]                 # [E, T]
+            ea = None
+            if "attr" in self.spatial_kind:
+                ea = data.get("edge_attr")
+                if ea is None or ea.dim() != 3 or ea.size(-1) != self.edge_channels:
+                    got = list(ea.shape) if isinstance(ea, Tensor) else None
+                    raise ValueError(f"StructuralRNN: 'edge_attr' must be [num_edges, T, "
+                                     f"{self.edge_channels}] (got {got})")
+                ea = ea[:, -T:] if ea.size(1) >= T else ea[:, -1:].expand(-1, T, -1)
+            feat = spatial_features(self.spatial_kind, x[lay.dst], x[lay.src], ea)     # [E, T, F_s]
+            if em is not None:
+                feat = feat * em.unsqueeze(-1).to(x.dtype)
+                present = scatter(em.to(x.dtype), lay.slot, dim=0, dim_size=lay.num_slots,
+                                  reduce="sum") > 0                                   # [S, T]
+            else:
+                present = lay.slot_has_edge.unsqueeze(-1)                             # [S, 1]
+            if self.edge_scope == "slot":
+                agg = scatter(feat, lay.slot, dim=0, dim_size=lay.num_slots, reduce="sum")  # [S, T, F_s]
+                spatial = []
+                for k, rnn in enumerate(self.edge_rnns):
+                    off, rows = lay.slot_blocks[k]
+                    out, new_state["edge"][k] = self._call(rnn, agg[off:off + rows], state["edge"][k], T,
+                                                           self.edge_hidden)
+                    spatial.append(out * present[off:off + rows].unsqueeze(-1).to(x.dtype))
+            else:
+                query = None
+                if self.aggr == "attention":
+                    # the receiver's temporal edgeRNN output (Vemula et al. 2018), or its features
+                    query = torch.cat(temporal, 0)[lay.node_rank] if schema.temporal else x  # [N, T, *]
+                spatial, new_state["edge"] = self._edge_scope(feat, em, present, lay, state["edge"], T,
+                                                              query)
+
         # ---- nodeRNNs: own features, temporal output, one slot per incoming edge type
         outs, hids = [], []
         for p, rnn in enumerate(self.node_rnns):
@@ -336,29 +362,32 @@ class StructuralRNN(Forecaster):
             parts = [xs[s:s + n] if nms is None else xs[s:s + n] * nms[s:s + n]]
             if schema.temporal:
                 parts.append(temporal[p])
-            for k in schema.incoming(p):
-                sub = lay.slot_sub[k][p]
-                parts.append(spatial[k][sub:sub + n])
-            inp = torch.cat(parts, dim=-1)                                            # [n, T, width_p]
+            if self.spatial:
+                for k in schema.incoming(p):
+                    sub = lay.slot_sub[k][p]
+                    parts.append(spatial[k][sub:sub + n])
             if n == 0:
-                outs.append(x.new_zeros(0, T, self.out_channels))
+                outs.append(x.new_zeros(0, T, rnn.channels))
                 hids.append(x.new_zeros(0, T, self.node_hidden))
                 new_state["node"].append(None)
                 continue
-            y, h, st = rnn(inp, state["node"][p])
+            y, h, st = rnn(torch.cat(parts, dim=-1), state["node"][p])              # [n, T, out]
             outs.append(y)
             hids.append(h)
             new_state["node"].append(st)
         out = torch.cat(outs, dim=0)[lay.node_rank]                                   # [N, T, out]
         hid = torch.cat(hids, dim=0)[lay.node_rank]                                   # [N, T, H]
         if self.residual:
-            out = out + x
+            F_out = self.out_channels
+            out = torch.cat([out[..., :F_out] + x[..., :F_out], out[..., F_out:]], dim=-1)
+        if self.head == "gaussian":                                                   # mu, sigma, rho
+            out = torch.cat([out[..., :2], out[..., 2:4].clamp(-10, 10).exp(), torch.tanh(out[..., 4:])], -1)
         if nm is not None:
             out, hid = out * nm, hid * nm
         return out, hid, new_state
 
     def _edge_scope(self, feat: Tensor, em: Optional[Tensor], present: Tensor, lay: _Layout,
-                    states: list, T: int) -> Tuple[List[Tensor], list]:
+                    states: list, T: int, query: Optional[Tensor]) -> Tuple[List[Tensor], list]:
         """One edgeRNN state per edge; outputs aggregated into slots."""
         order = lay.edge_perm
         feat_sorted = feat[order]                                                     # [E, T, F_s]
@@ -369,21 +398,40 @@ class StructuralRNN(Forecaster):
             outs.append(out)
             new_states.append(st)
             off += n
-        h = torch.cat(outs, dim=0)                                                    # [E, T, H] sorted
+        h = torch.cat(outs, dim=0)                                                    # [E, T, H] by type
         slot = lay.slot[order]
-        emf = em[order].unsqueeze(-1) if em is not None else None                     # [E, T, 1]
+        emo = em[order] if em is not None else None                                   # [E, T]
         S = lay.num_slots
         if self.aggr == "max":
-            if emf is not None:
-                h = h.masked_fill(~emf, float("-inf"))
+            if emo is not None:
+                h = h.masked_fill(~emo.unsqueeze(-1), float("-inf"))
             agg = scatter(h, slot, dim=0, dim_size=S, reduce="max")                   # [S, T, H]
             agg = torch.where(present.unsqueeze(-1), agg, agg.new_zeros(()))
+        elif self.aggr == "attention":
+            et_sorted = torch.repeat_interleave(
+                torch.arange(len(self.edge_rnns), device=h.device),
+                torch.tensor(lay.edge_counts, device=h.device))                       # [E]
+            q = self.att_query(query)[lay.dst[order]]                                 # [E, T, K*A]
+            q = q.view(q.size(0), T, len(self.edge_rnns), -1)                         # [E, T, K, A]
+            q = q.gather(2, et_sorted.view(-1, 1, 1, 1).expand(-1, T, 1, q.size(-1))).squeeze(2)
+            key = torch.cat([lin(h[o:o + c]) for lin, o, c in
+                             zip(self.att_key, _offsets(lay.edge_counts), lay.edge_counts)], 0)  # [E, T, A]
+            score = (q * key).sum(-1) / key.size(-1) ** 0.5                           # [E, T]
+            if emo is not None:
+                score = score.masked_fill(~emo, torch.finfo(score.dtype).min)
+            alpha = softmax(score, slot, num_nodes=S, dim=0)                          # [E, T]
+            if emo is not None:
+                alpha = alpha * emo.to(alpha.dtype)
+            attention = torch.empty_like(alpha)
+            attention[order] = alpha
+            self._attention = attention
+            agg = scatter(h * alpha.unsqueeze(-1), slot, dim=0, dim_size=S, reduce="sum")  # [S, T, H]
         else:
-            if emf is not None:
-                h = h * emf.to(h.dtype)
+            if emo is not None:
+                h = h * emo.unsqueeze(-1).to(h.dtype)
             agg = scatter(h, slot, dim=0, dim_size=S, reduce="sum")                   # [S, T, H]
             if self.aggr == "mean":
-                ones = emf.to(h.dtype) if emf is not None else h.new_ones(h.size(0), 1, 1)
+                ones = emo.unsqueeze(-1).to(h.dtype) if emo is not None else h.new_ones(h.size(0), 1, 1)
                 count = scatter(ones, slot, dim=0, dim_size=S, reduce="sum")          # [S, T or 1, 1]
                 agg = agg / count.clamp_min(1)
         blocks = [agg[o:o + r] for o, r in lay.slot_blocks]
@@ -411,36 +459,104 @@ class StructuralRNN(Forecaster):
         larger PyG model."""
         return self.forward(data, return_hidden=True)[1]
 
-    def forecast(self, data: STData, horizon: int) -> Tensor:
+    def attention(self, data: STData) -> Tensor:
+        """The attention weights ``[E, T]`` of ``aggr="attention"`` on ``data``:
+        over each node's present incoming edges of one type they sum to one;
+        absent edges get zero."""
+        if self.aggr != "attention":
+            raise ValueError(f"StructuralRNN: attention() needs aggr='attention' (got {self.aggr!r})")
+        self.forward(data)
+        if self._attention is None:
+            return data.x.new_zeros(data.edge_index.size(1), data.x.size(1))
+        return self._attention
+
+    def forecast(self, data: STData, horizon: int, num_samples: Optional[int] = None) -> Tensor:
         r"""Predict ``[N, horizon, out_channels]`` after the observed ``data.x``.
 
         Warms up with one full-sequence call per type, then rolls out one step
         at a time, carrying every RNN state and recomputing the edge features
         from the model's own predictions: cost linear in ``horizon``. Nodes and
-        edges keep their presence at the last observed step."""
+        edges keep their presence at the last observed step.
+
+        With ``head="gaussian"`` the rollout follows the predicted means, or,
+        with ``num_samples=K``, draws ``K`` trajectories (each step sampled from
+        its bivariate Gaussian and fed back) and returns ``[K, N, horizon, 2]``.
+        """
         x = self._check_input(data, horizon)
         if self.task != "regression" or self.out_channels != self.in_channels:
             raise ValueError(f"StructuralRNN: forecast feeds predictions back as inputs, so it needs "
                              f"task='regression' and out_channels == in_channels (got task="
                              f"{self.task!r}, {self.in_channels} -> {self.out_channels})")
+        if num_samples is not None:
+            if self.head != "gaussian":
+                raise ValueError("StructuralRNN: 'num_samples' needs head='gaussian'")
+            if not isinstance(num_samples, int) or num_samples < 1:
+                raise ValueError(f"StructuralRNN: 'num_samples' must be a positive int (got {num_samples!r})")
+            N = x.size(0)
+            pred = self._rollout(_tile(data, num_samples), horizon, sample=True)      # [K*N, H, 2]
+            return pred.view(num_samples, N, horizon, -1)
+        return self._rollout(data, horizon, sample=False)
+
+    def _rollout(self, data: STData, horizon: int, sample: bool) -> Tensor:
+        x = data.x
         lay = self._layout(data, x.size(0))
         nm, em = data.get("node_mask"), data.get("edge_mask")
         out, _, state = self._run(x, data, lay, None, None, nm, em)
         nm_last = nm[:, -1:] if nm is not None else None                            # [N, 1]
         em_last = em[:, -1:] if em is not None else None                            # [E, 1]
-        step = out[:, -1:]                                                          # [N, 1, F]
+        step = self._next_input(out[:, -1:], sample)                                # [N, 1, F]
+        if nm_last is not None:
+            step = step * nm_last.unsqueeze(-1).to(step.dtype)
         preds, prev = [step], x[:, -1]
         for _ in range(horizon - 1):
             nxt, _, state = self._run(step, data, lay, state, prev, nm_last, em_last)
-            prev, step = step[:, 0], nxt
+            prev, step = step[:, 0], self._next_input(nxt, sample)
+            if nm_last is not None:
+                step = step * nm_last.unsqueeze(-1).to(step.dtype)
             preds.append(step)
         return torch.cat(preds, dim=1)                                              # [N, horizon, F]
+
+    def _next_input(self, out: Tensor, sample: bool) -> Tensor:
+        """The prediction fed back: the output, the Gaussian mean, or a draw from it."""
+        if self.head != "gaussian":
+            return out
+        mu = out[..., :2]
+        if not sample:
+            return mu
+        sx, sy, rho = out[..., 2], out[..., 3], out[..., 4]
+        z1, z2 = torch.randn_like(sx), torch.randn_like(sx)
+        dx = sx * z1
+        dy = sy * (rho * z1 + (1 - rho ** 2).clamp_min(0).sqrt() * z2)
+        return mu + torch.stack([dx, dy], dim=-1)
 
     def __repr__(self) -> str:
         s = self.schema
         return (f"{type(self).__name__}(schema={s.num_node_types} node/{s.num_edge_types} edge types, "
                 f"{self.in_channels}, {self.out_channels}, edge_scope={self.edge_scope!r}, "
-                f"aggr={self.aggr!r}, task={self.task!r})")
+                f"aggr={self.aggr!r}, task={self.task!r}" + ("" if self.spatial else ", spatial=False")
+                + ("" if self.head == "deterministic" else f", head={self.head!r}") + ")")
+
+
+def _tile(data: STData, k: int) -> STData:
+    """``k`` copies of a (batched) graph as one disjoint graph, node-major: copy ``c`` holds
+    nodes ``c * N .. (c + 1) * N - 1``."""
+    N, E = data.num_nodes, data.edge_index.size(1)
+    out = STData(x=data.x.repeat(k, 1, 1))
+    shift = (torch.arange(k, device=data.x.device) * N).repeat_interleave(E)         # [k*E]
+    out.edge_index = data.edge_index.repeat(1, k) + shift
+    for key in ("node_type", "node_mask", "edge_type", "edge_mask", "edge_attr"):
+        v = data.get(key)
+        if v is not None:
+            out[key] = v.repeat(k, *([1] * (v.dim() - 1)))
+    return out
+
+
+def _offsets(counts: Sequence[int]) -> List[int]:
+    out, total = [], 0
+    for c in counts:
+        out.append(total)
+        total += c
+    return out
 
 
 def _choice(name: str, value: object, options: Sequence[object]) -> None:

@@ -74,8 +74,9 @@ def _temporal_feature(kind: str, x: Vec, prev: Vec) -> Vec:
     return x
 
 
-def reference_forward(model, data: STData, return_hidden: bool = False):
-    """``model(data)`` computed with Python loops over steps, nodes and edges."""
+def reference_forward(model, data: STData, return_hidden: bool = False, return_attention: bool = False):
+    """``model(data)`` computed with Python loops over steps, nodes and edges
+    (with ``return_attention``, also the attention weights ``[E, T]``)."""
     schema = model.schema
     x = data.x
     N, T, _ = x.shape
@@ -104,15 +105,29 @@ def reference_forward(model, data: STData, return_hidden: bool = False):
     node_state: Dict[int, State] = {}
     slot_state: Dict[Tuple[int, int], State] = {}
     edge_state: Dict[int, State] = {}
-    out = x.new_zeros(N, T, model.out_channels)
+    out = x.new_zeros(N, T, 5 if model.head == "gaussian" else model.out_channels)
+    attention = x.new_zeros(E, T)
     hid = x.new_zeros(N, T, model.node_hidden)
     zeros_h = x.new_zeros(model.edge_hidden)
 
     for t in range(T):
+        # temporal edgeRNNs
+        temporal: Dict[int, Vec] = {}
+        for i in range(N):
+            if not schema.temporal:
+                break
+            here = node_present(i, t)
+            prev = x[i, t - 1] if t > 0 and node_present(i, t - 1) else x[i, t]
+            f = _temporal_feature(model.temporal_kind, x[i, t], prev)
+            if not here:
+                f = torch.zeros_like(f)
+            u, _, temporal_state[i] = _block_step(model.temporal_rnns[node_type[i]], f, temporal_state.get(i))
+            temporal[i] = u if here else torch.zeros_like(u)
+
         # spatial edgeRNNs
         spatial: Dict[Tuple[int, int], Vec] = {}
         for i in range(N):
-            for k in schema.incoming(node_type[i]):
+            for k in (schema.incoming(node_type[i]) if model.spatial else []):
                 edges = incoming_edges.get((i, k), [])
                 rnn = model.edge_rnns[k]
                 feats = {}
@@ -128,42 +143,52 @@ def reference_forward(model, data: STData, return_hidden: bool = False):
                         total = total + feats[e]
                     y, _, slot_state[(i, k)] = _block_step(rnn, total, slot_state.get((i, k)))
                     spatial[(i, k)] = y if present else zeros_h
-                else:
-                    outs = []
-                    for e in edges:
-                        y, _, edge_state[e] = _block_step(rnn, feats[e], edge_state.get(e))
-                        if e in present:
-                            outs.append(y)
-                    if not outs:
-                        spatial[(i, k)] = zeros_h
-                    elif model.aggr == "sum":
-                        spatial[(i, k)] = sum(outs[1:], outs[0])
-                    elif model.aggr == "mean":
-                        spatial[(i, k)] = sum(outs[1:], outs[0]) / len(outs)
-                    else:
-                        spatial[(i, k)] = torch.stack(outs).max(0).values
+                    continue
+                outs = {}
+                for e in edges:
+                    y, _, edge_state[e] = _block_step(rnn, feats[e], edge_state.get(e))
+                    if e in present:
+                        outs[e] = y
+                ys = list(outs.values())
+                if not ys:
+                    spatial[(i, k)] = zeros_h
+                elif model.aggr == "sum":
+                    spatial[(i, k)] = sum(ys[1:], ys[0])
+                elif model.aggr == "mean":
+                    spatial[(i, k)] = sum(ys[1:], ys[0]) / len(ys)
+                elif model.aggr == "max":
+                    spatial[(i, k)] = torch.stack(ys).max(0).values
+                else:  # attention: query from the receiver's temporal output (or features)
+                    A = model.attention_channels
+                    qin = temporal[i] if schema.temporal else x[i, t]
+                    q = (model.att_query.weight @ qin + model.att_query.bias)[k * A:(k + 1) * A]
+                    lin = model.att_key[k]
+                    scores = torch.stack([(q * (lin.weight @ y + lin.bias)).sum() / A ** 0.5 for y in ys])
+                    alpha = torch.softmax(scores, 0)
+                    for e, a in zip(outs, alpha):
+                        attention[e, t] = a
+                    spatial[(i, k)] = sum(a * y for a, y in zip(alpha, ys))
 
         for i in range(N):
             p = node_type[i]
             here = node_present(i, t)
             xi = x[i, t] if here else torch.zeros_like(x[i, t])
             parts = [xi]
-            # temporal edgeRNN
             if schema.temporal:
-                prev = x[i, t - 1] if t > 0 and node_present(i, t - 1) else x[i, t]
-                f = _temporal_feature(model.temporal_kind, x[i, t], prev)
-                if not here:
-                    f = torch.zeros_like(f)
-                u, _, temporal_state[i] = _block_step(model.temporal_rnns[p], f, temporal_state.get(i))
-                parts.append(u if here else torch.zeros_like(u))
-            for k in schema.incoming(p):
+                parts.append(temporal[i])
+            for k in (schema.incoming(p) if model.spatial else []):
                 parts.append(spatial[(i, k)])
             y, h, node_state[i] = _block_step(model.node_rnns[p], torch.cat(parts), node_state.get(i))
             if model.residual:
-                y = y + x[i, t]
+                F_out = model.out_channels
+                y = torch.cat([y[:F_out] + x[i, t, :F_out], y[F_out:]])
+            if model.head == "gaussian":
+                y = torch.cat([y[:2], y[2:4].clamp(-10, 10).exp(), torch.tanh(y[4:])])
             if here:
                 out[i, t] = y
                 hid[i, t] = h
+    if return_attention:
+        return out, attention
     return (out, hid) if return_hidden else out
 
 
@@ -174,7 +199,9 @@ def reference_forecast(model, data: STData, horizon: int) -> Tensor:
     seq = data.clone()
     preds = []
     for _ in range(horizon):
-        nxt = reference_forward(model, seq)[:, -1:]                          # [N, 1, F]
+        nxt = reference_forward(model, seq)[:, -1:, :model.out_channels]     # [N, 1, F] (a mean)
+        if seq.get("node_mask") is not None:
+            nxt = nxt * seq.node_mask[:, -1:].unsqueeze(-1).to(nxt.dtype)
         preds.append(nxt)
         seq.x = torch.cat([seq.x, nxt], dim=1)
         for key in ("node_mask", "edge_mask", "edge_attr"):

@@ -30,6 +30,8 @@ CONFIGS = [
     dict(edge_scope="slot", residual=True, num_layers=2, spatial_features="diff"),
     dict(edge_scope="edge", aggr="mean", spatial_features="concat_attr", edge_channels=2,
          temporal_features="diff"),
+    dict(edge_scope="edge", aggr="attention"),
+    dict(edge_scope="slot", spatial=False),
 ]
 
 
@@ -62,7 +64,7 @@ def test_classification_matches_reference(device, config):
 
 
 @pytest.mark.parametrize("device", devices())
-@pytest.mark.parametrize("config", CONFIGS[:5], ids=lambda c: "-".join(f"{v}" for v in c.values()))
+@pytest.mark.parametrize("config", CONFIGS[:5] + CONFIGS[6:], ids=lambda c: "-".join(f"{v}" for v in c.values()))
 @pytest.mark.parametrize("masks", [False, True])
 def test_forecast_matches_stepwise_reference(device, config, masks):
     schema = fake_schema()
@@ -245,7 +247,11 @@ def test_bad_arguments_and_input():
     with pytest.raises(ValueError, match="aggr"):
         StructuralRNN(schema, 3, 3, aggr="median")
     with pytest.raises(ValueError, match="residual"):
-        StructuralRNN(schema, 3, 2, residual=True)
+        StructuralRNN(schema, 2, 3, residual=True)
+    with pytest.raises(ValueError, match="edge_scope='edge'"):
+        StructuralRNN(schema, 3, 3, aggr="attention")
+    with pytest.raises(ValueError, match="out_channels=2"):
+        StructuralRNN(schema, 3, 3, head="gaussian")
     with pytest.raises(ValueError, match="edge_channels"):
         StructuralRNN(schema, 3, 3, spatial_features="attr")
     with pytest.raises(ValueError, match="preset"):
@@ -291,3 +297,57 @@ def test_batch_object_from_pyg():
     batch = Batch.from_data_list(graphs)
     assert batch.schema == schema
     assert _model(schema)(batch).shape == (10, 3, 3)
+
+
+def test_attention_weights_sum_to_one_over_present_incoming_edges():
+    from torch_geometric.utils import scatter
+
+    schema = fake_schema(with_relations=True)
+    data = fake_st_data(10, 6, 3, schema=schema, masks=True, generator=_gen(20))
+    model = _model(schema, edge_scope="edge", aggr="attention")
+    with torch.no_grad():
+        alpha = model.attention(data)
+        _, ref = reference_forward(model, data, return_attention=True)
+    assert torch.allclose(alpha, ref, atol=1e-5)
+    src, dst = data.edge_index
+    present = data.edge_mask & data.node_mask[src] & data.node_mask[dst]          # [E, T]
+    assert (alpha[~present] == 0).all()
+    group = dst * schema.num_edge_types + data.edge_type
+    sums = scatter(alpha, group, dim=0, dim_size=10 * schema.num_edge_types)      # [N*K, T]
+    counts = scatter(present.float(), group, dim=0, dim_size=10 * schema.num_edge_types)
+    assert torch.allclose(sums[counts > 0], torch.ones_like(sums[counts > 0]), atol=1e-5)
+    assert (sums[counts == 0] == 0).all()
+
+
+def test_spatial_ablation_ignores_edges():
+    schema = fake_schema()
+    data = fake_st_data(8, 5, 3, schema=schema, generator=_gen(21))
+    model = _model(schema, spatial=False)
+    assert len(model.edge_rnns) == 0 and "spatial=False" in repr(model)
+    rewired = data.clone()
+    rewired.edge_index = rewired.edge_index.flip(0)[:, :2]
+    rewired.edge_type = rewired.edge_type[:2]
+    with torch.no_grad():
+        assert torch.equal(model(data), model(rewired))
+
+
+def test_gaussian_head():
+    schema = fake_schema()
+    data = fake_st_data(6, 5, 2, schema=schema, masks=True, generator=_gen(22))
+    model = _model(schema, 2, 2, head="gaussian", residual=True, edge_scope="edge", aggr="attention")
+    with torch.no_grad():
+        out = model(data)
+        assert torch.allclose(out, reference_forward(model, data), atol=1e-5)
+        assert out.shape == (6, 5, 5)
+        here = data.node_mask
+        assert (out[..., 2:4][here] > 0).all() and (out[..., 4][here].abs() < 1).all()
+        mean = model.forecast(data, 4)
+        assert torch.allclose(mean, reference_forecast(model, data, 4), atol=1e-5)
+        torch.manual_seed(0)
+        samples = model.forecast(data, 4, num_samples=7)
+    assert samples.shape == (7, 6, 4, 2)
+    assert not torch.allclose(samples[0], samples[1])
+    absent = ~data.node_mask[:, -1]
+    assert (samples[:, absent] == 0).all()
+    # the first step of every sample is a draw around the first mean
+    assert torch.allclose(samples[:, :, 0].mean(0), mean[:, 0], atol=3 * out[:, -1, 2:4].max().item())
