@@ -14,7 +14,8 @@ from torch import Tensor
 
 __all__ = ["mse", "mae", "rmse", "mape", "per_horizon",
            "euler_angle_error", "euler_varying_dims", "frames_at_ms",
-           "threshold_labels", "anticipate", "confusion_matrix", "maneuver_scores"]
+           "threshold_labels", "anticipate", "confusion_matrix", "maneuver_scores",
+           "ade", "fde", "best_of_k_ade_fde"]
 
 
 def _check(pred: Tensor, target: Tensor, name: str) -> None:
@@ -358,3 +359,135 @@ def maneuver_scores(pred: Tensor, target: Tensor, num_classes: int = 5, backgrou
                 per_class.append(float(tm[sel].mean()))
         out["time_to_maneuver"] = sum(per_class) / len(per_class) if per_class else float("nan")
     return out
+
+
+# ------------------------------------------------ trajectories: ADE / FDE (ETH/UCY)
+def _displacement(pred: Tensor, target: Tensor, name: str) -> Tensor:
+    """Euclidean error per step: ``[N, H]`` from ``[N, H, D]``."""
+    if pred.dim() != 3:
+        raise ValueError(f"{name}: 'pred' must be [N, H, D] positions (got {list(pred.shape)})")
+    return (pred - target).norm(dim=-1)
+
+
+def _step_mask(mask: Optional[Tensor], N: int, H: int, name: str, device) -> Tensor:
+    """A bool ``[N, H]`` mask from ``None``, ``[N]`` or ``[N, H]``."""
+    if mask is None:
+        return torch.ones(N, H, dtype=torch.bool, device=device)
+    m = torch.as_tensor(mask, device=device).bool()
+    if tuple(m.shape) == (N,):
+        return m.unsqueeze(1).expand(N, H)
+    if tuple(m.shape) != (N, H):
+        raise ValueError(f"{name}: 'mask' must be [N] = [{N}] or [N, H] = [{N}, {H}] (got {list(m.shape)})")
+    return m
+
+
+def ade(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    r"""Average displacement error: the Euclidean distance between predicted
+    and true positions, averaged over the predicted steps and the pedestrians
+    (in the data's units; metres for ETH/UCY), for one deterministic prediction:
+
+    .. math::
+        \mathrm{ADE} = \frac{1}{N H} \sum_{i=1}^{N} \sum_{h=1}^{H}
+        \lVert \hat{\mathbf{p}}_{i,h} - \mathbf{p}_{i,h} \rVert_2 .
+
+    With a ``mask`` the mean runs over the entries where it holds. The
+    published protocol (Social-GAN) scores only pedestrians present at every
+    predicted step: pass ``y_mask.all(1)`` (``[N]``) for that.
+
+    Args:
+        pred (Tensor): predicted positions ``[N, H, D]`` (``D = 2``).
+        target (Tensor): true positions, same shape.
+        mask (Tensor, optional): bool ``[N]`` (pedestrians) or ``[N, H]``
+            (pedestrian-steps). (default: :obj:`None`)
+    """
+    _check(pred, target, "ade")
+    err = _displacement(pred, target, "ade")                           # [N, H]
+    m = _step_mask(mask, err.size(-2), err.size(-1), "ade", err.device).to(err.dtype)
+    return (err * m).sum() / m.sum().clamp_min(1)
+
+
+def fde(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    r"""Final displacement error: the Euclidean distance at the last predicted
+    step, averaged over the pedestrians (metres for ETH/UCY).
+
+    With a ``mask`` (``[N]`` or ``[N, H]``), only pedestrians for which it holds
+    at the last step are averaged.
+
+    Args:
+        pred (Tensor): predicted positions ``[N, H, D]``.
+        target (Tensor): true positions, same shape.
+        mask (Tensor, optional): bool ``[N]`` or ``[N, H]``. (default: :obj:`None`)
+    """
+    _check(pred, target, "fde")
+    err = _displacement(pred, target, "fde")                           # [N, H]
+    m = _step_mask(mask, err.size(-2), err.size(-1), "fde", err.device)[:, -1].to(err.dtype)
+    return (err[:, -1] * m).sum() / m.sum().clamp_min(1)
+
+
+def best_of_k_ade_fde(samples: Tensor, target: Tensor, mask: Optional[Tensor] = None,
+                      per: str = "pedestrian", batch: Optional[Tensor] = None):
+    r"""Best-of-:math:`K` ADE and FDE of a stochastic forecaster (the field's
+    "best of 20"), in two variants that published tables mix:
+
+    * ``per="pedestrian"`` (Social-STGCNN's ``test.py``, and most later work):
+      each pedestrian keeps its own best sample,
+
+      .. math::
+          \mathrm{ADE} = \frac{1}{N} \sum_i \min_k \frac{1}{H} \sum_h
+          \lVert \hat{\mathbf{p}}^k_{i,h} - \mathbf{p}_{i,h} \rVert_2 ,
+          \qquad
+          \mathrm{FDE} = \frac{1}{N} \sum_i \min_k
+          \lVert \hat{\mathbf{p}}^k_{i,H} - \mathbf{p}_{i,H} \rVert_2 .
+
+    * ``per="scene"`` (Social-GAN's ``scripts/evaluate_model.py``): in each
+      scene-sequence (window) :math:`s` the one sample whose errors summed over
+      the window's pedestrians are smallest is taken, for ADE and FDE
+      separately,
+
+      .. math::
+          \mathrm{ADE} = \frac{1}{N H} \sum_s \min_k \sum_{i \in s} \sum_h
+          \lVert \hat{\mathbf{p}}^k_{i,h} - \mathbf{p}_{i,h} \rVert_2 ,
+
+      and FDE likewise at step :math:`H`, divided by :math:`N`.
+
+    The per-pedestrian value is never larger than the per-scene one. Both
+    count only pedestrians present at every predicted step (``mask``), as the
+    published protocol keeps only those.
+
+    Args:
+        samples (Tensor): ``[K, N, H, D]`` predicted positions.
+        target (Tensor): ``[N, H, D]`` true positions.
+        mask (Tensor, optional): bool ``[N]`` or ``[N, H]``; a pedestrian
+            counts if it holds at all ``H`` steps. (default: :obj:`None`)
+        per (str, optional): ``"pedestrian"`` or ``"scene"``. (default: :obj:`"pedestrian"`)
+        batch (Tensor, optional): ``[N]`` long, the window of each pedestrian
+            (PyG's ``batch`` vector), for ``per="scene"``. (default: :obj:`None`:
+            one window)
+
+    Returns:
+        ``(ade, fde)``, two scalar tensors.
+    """
+    if per not in ("pedestrian", "scene"):
+        raise ValueError(f"best_of_k_ade_fde: 'per' must be 'pedestrian' or 'scene' (got {per!r})")
+    if samples.dim() != 4 or tuple(samples.shape[1:]) != tuple(target.shape):
+        raise ValueError(f"best_of_k_ade_fde: 'samples' must be [K, N, H, D] with [N, H, D] = "
+                         f"{list(target.shape)} (got {list(samples.shape)})")
+    err = (samples - target.unsqueeze(0)).norm(dim=-1)                 # [K, N, H]
+    K, N, H = err.shape
+    valid = _step_mask(mask, N, H, "best_of_k_ade_fde", err.device).all(1)  # [N]
+    count = valid.sum().clamp_min(1).to(err.dtype)
+    ped_ade = err.mean(-1)[:, valid]                                   # [K, N']
+    ped_fde = err[..., -1][:, valid]                                   # [K, N']
+    if per == "pedestrian":
+        return ped_ade.min(0).values.sum() / count, ped_fde.min(0).values.sum() / count
+    if batch is None:
+        batch = torch.zeros(N, dtype=torch.long, device=err.device)
+    batch = torch.as_tensor(batch, device=err.device)
+    if batch.dtype != torch.long or tuple(batch.shape) != (N,):
+        raise ValueError(f"best_of_k_ade_fde: 'batch' must be a long [N] = [{N}] tensor "
+                         f"(got {list(batch.shape)}, {batch.dtype})")
+    S = int(batch.max()) + 1 if N > 0 else 0
+    b = batch[valid]
+    scene_ade = err.new_zeros(K, S).index_add_(1, b, ped_ade)          # [K, S] sums per window
+    scene_fde = err.new_zeros(K, S).index_add_(1, b, ped_fde)          # [K, S]
+    return scene_ade.min(0).values.sum() / count, scene_fde.min(0).values.sum() / count

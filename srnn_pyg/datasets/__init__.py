@@ -8,6 +8,7 @@ from .springs import Springs
 from .motion import MotionDataset
 from .cmu_mocap import CMUMocap
 from .h36m import H36M
+from .eth_ucy import ETHUCY
 
 __all__ = [
     "STDataset",
@@ -24,4 +25,5 @@ __all__ = [
     "MotionDataset",
     "CMUMocap",
     "H36M",
+    "ETHUCY",
 ]

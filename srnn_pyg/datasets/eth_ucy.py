@@ -1,0 +1,339 @@
+r"""ETH/UCY crowd trajectories with the leave-one-scene-out protocol of
+Social-GAN: :class:`ETHUCY`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data import STData
+from ..schema import STSchema
+from .base import DataFormatError, STDataset, require_file, resolve_root
+
+__all__ = ["ETHUCY"]
+
+_SPLITS = ("train", "val", "test")
+_KEEP = ("full", "partial")
+_FEATURES = ("pos", "pos_vel")
+
+# The eight recordings, by file stem, and the files of each of the five test scenes.
+# ``crowds_zara03`` and ``uni_examples`` are never a test scene: they only ever add
+# training and validation data (Social-GAN's ``datasets/<scene>/{train,val}`` folders
+# hold them for every test scene, ``univ`` included).
+RECORDINGS = ("biwi_eth", "biwi_hotel", "crowds_zara01", "crowds_zara02", "crowds_zara03",
+              "students001", "students003", "uni_examples")
+TEST_SCENES: Dict[str, Tuple[str, ...]] = {
+    "eth": ("biwi_eth",),
+    "hotel": ("biwi_hotel",),
+    "univ": ("students001", "students003"),
+    "zara1": ("crowds_zara01",),
+    "zara2": ("crowds_zara02",),
+}
+
+
+def scene_files(test_scene: str, split: str) -> List[str]:
+    """The files, relative to the data root, that ``split`` reads when
+    ``test_scene`` is held out (see :class:`ETHUCY`)."""
+    if test_scene not in TEST_SCENES:
+        raise ValueError(f"ETHUCY: 'test_scene' must be one of {tuple(TEST_SCENES)} (got {test_scene!r})")
+    if split not in _SPLITS:
+        raise ValueError(f"ETHUCY: 'split' must be one of {_SPLITS} (got {split!r})")
+    held_out = TEST_SCENES[test_scene]
+    if split == "test":
+        return [f"all_data/{stem}.txt" for stem in held_out]
+    return [f"{split}/{stem}_{split}.txt" for stem in RECORDINGS if stem not in held_out]
+
+
+def read_tracks(path: Path) -> np.ndarray:
+    """A trajectory file as a float64 array ``[rows, 4]`` of ``frame, ped_id, x, y``.
+
+    Columns are separated by tabs (or any whitespace); blank lines are skipped.
+
+    Raises:
+        DataFormatError: naming the file and line of a row that does not have
+            4 columns, holds a value that is not a finite number, a frame or
+            pedestrian id that is not a whole number, or repeats a
+            ``(frame, ped_id)`` pair of an earlier line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not a UTF-8 text file ({exc})") from exc
+    rows: List[List[str]] = []
+    linenos: List[int] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4:
+            raise DataFormatError(f"{path}, line {lineno}: expected 4 tab-separated columns "
+                                  f"'frame ped_id x y' (got {len(parts)}: {line.strip()!r})")
+        rows.append(parts)
+        linenos.append(lineno)
+    if not rows:
+        raise DataFormatError(f"{path}: no data rows (expected lines 'frame ped_id x y')")
+    try:
+        data = np.array(rows, dtype=np.float64)                         # [R, 4]
+    except ValueError:
+        for parts, lineno in zip(rows, linenos):                        # find the culprit
+            for col, p in enumerate(parts):
+                try:
+                    float(p)
+                except ValueError:
+                    raise DataFormatError(f"{path}, line {lineno}, column {col + 1}: {p!r} is not "
+                                          f"a number") from None
+        raise
+    bad = ~np.isfinite(data)
+    if bad.any():
+        r, c = (int(i[0]) for i in np.nonzero(bad))
+        raise DataFormatError(f"{path}, line {linenos[r]}, column {c + 1}: the value is "
+                              f"{rows[r][c]!r} (expected a finite number)")
+    ids = data[:, :2]
+    frac = ids != np.round(ids)
+    if frac.any():
+        r, c = (int(i[0]) for i in np.nonzero(frac))
+        what = ("frame", "ped_id")[c]
+        raise DataFormatError(f"{path}, line {linenos[r]}: the {what} must be a whole number "
+                              f"(got {rows[r][c]!r})")
+    _, fi = np.unique(data[:, 0], return_inverse=True)
+    peds, pi = np.unique(data[:, 1], return_inverse=True)
+    key = fi.reshape(-1) * len(peds) + pi.reshape(-1)                   # one number per (frame, ped)
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        dup = int(first[np.flatnonzero(counts > 1)[0]])
+        again = int(np.flatnonzero(key == key[dup])[1])
+        raise DataFormatError(f"{path}, line {linenos[again]}: pedestrian {int(data[dup, 1])} appears "
+                              f"twice at frame {int(data[dup, 0])} (first on line {linenos[dup]})")
+    return data
+
+
+class ETHUCY(STDataset):
+    r"""ETH/UCY pedestrian trajectories (ETH: `Pellegrini et al., ICCV 2009
+    <https://doi.org/10.1109/ICCV.2009.5459260>`_; UCY: Lerner et al.,
+    Eurographics 2007) as crowd ST-graphs, windowed and split with the
+    leave-one-scene-out protocol of Social-GAN (`Gupta et al., CVPR 2018
+    <https://arxiv.org/abs/1803.10892>`_), which Social-STGCNN and most later
+    work keep.
+
+    Files: ``<root>/all_data/<stem>.txt``, ``<root>/train/<stem>_train.txt`` and
+    ``<root>/val/<stem>_val.txt`` for the eight recordings ``biwi_eth``,
+    ``biwi_hotel``, ``crowds_zara01``, ``crowds_zara02``, ``crowds_zara03``,
+    ``students001``, ``students003`` and ``uni_examples``; one line per
+    pedestrian per frame, ``frame ped_id x y`` (tab-separated, metres; frames
+    are numbered in steps of 10, one step is 0.4 s).
+
+    Protocol (Social-GAN, ``agrimgupta92/sgan``, ``sgan/data/trajectories.py``;
+    the same code in ``abduallahmohamed/Social-STGCNN``, ``utils.py``):
+
+    * splits: for the held-out ``test_scene`` (``eth``, ``hotel``, ``univ``,
+      ``zara1``, ``zara2``), ``"train"`` reads every other recording's
+      ``*_train.txt``, ``"val"`` every other recording's ``*_val.txt`` and
+      ``"test"`` the scene's whole recordings in ``all_data`` (``univ`` =
+      ``students001`` + ``students003``). ``crowds_zara03`` and
+      ``uni_examples`` are never tested on: they are in the training and
+      validation data of every test scene (for ``univ`` too).
+    * windows: each file separately, over its sorted distinct frame numbers
+      (consecutive *recorded* frames: a stretch with nobody in view is not a
+      frame of the file), ``obs + horizon = 8 + 12 = 20`` frames, starting at
+      every ``skip``-th frame (``skip = 1``).
+    * pedestrians: Social-GAN keeps a pedestrian in a window only if it is
+      present at all 20 frames, and keeps a window only if it holds *more than*
+      ``min_peds`` such pedestrians (``num_peds_considered > min_ped`` with
+      ``min_ped = 1``: at least two). That is ``keep="full"`` (the default,
+      comparable with published numbers). ``keep="partial"`` keeps the same
+      windows but adds, as context, every other pedestrian seen at one or more
+      observed frames, with ``node_mask``/``y_mask`` marking its frames; score
+      only entries where ``y_mask`` holds (or only pedestrians whose ``y_mask``
+      is all true, the published protocol: :func:`~srnn_pyg.metrics.ade`,
+      :func:`~srnn_pyg.metrics.best_of_k_ade_fde`).
+    * coordinates: relative to each pedestrian's last observed position
+      ``origin`` (the position at the window's last observed frame for the
+      kept pedestrians). Social-GAN feeds its model per-step displacements and
+      adds predictions to the last observed position; ``features="pos_vel"``
+      adds those displacements (metres per 0.4 s step, zero at the first
+      observed frame, as in Social-GAN, and wherever the previous frame is
+      missing). Social-GAN rounds positions to 4 decimals; here they are kept
+      as read (differences below 0.1 mm).
+
+    Nodes are ordered by pedestrian id within a window, windows by file (in the
+    order of :func:`scene_files`) then start frame. Spatial edges join every two
+    pedestrians present at the same observed frame (within ``radius`` metres if
+    given), stored both ways, with ``edge_mask`` ``[E, obs]`` marking the frames
+    at which the edge exists; one node type ``"pedestrian"`` and one undirected
+    edge type ``("pedestrian", "pedestrian")``. Edges are built when a window is
+    read.
+
+    .. code-block:: python
+
+        train = ETHUCY(test_scene="eth", split="train")   # root from $SRNN_PYG_DATA/eth_ucy
+        test = ETHUCY(test_scene="eth", split="test")
+        data = test[0]            # x [N, 8, 2], y [N, 12, 2], origin [N, 2]
+        metres = ETHUCY.to_absolute(pred, data.origin)   # [N, 12, 2] in the scene's frame
+
+    Args:
+        root (str or PathLike, optional): the folder with ``all_data/``,
+            ``train/`` and ``val/`` (or the folder that holds ``eth_ucy/``); by
+            default ``$SRNN_PYG_DATA/eth_ucy``. (default: :obj:`None`)
+        test_scene (str, optional): the held-out scene, one of ``"eth"``,
+            ``"hotel"``, ``"univ"``, ``"zara1"``, ``"zara2"``. (default: :obj:`"eth"`)
+        split (str, optional): ``"train"``, ``"val"`` or ``"test"``. (default: :obj:`"train"`)
+        obs (int, optional): observed frames per window. (default: :obj:`8`)
+        horizon (int, optional): predicted frames per window. (default: :obj:`12`)
+        skip (int, optional): frames between window starts. (default: :obj:`1`)
+        min_peds (int, optional): a window is kept if it has more than this
+            many pedestrians present at all its frames. (default: :obj:`1`)
+        keep (str, optional): ``"full"`` (only pedestrians present at all
+            frames) or ``"partial"`` (also those seen at some observed frame).
+            (default: :obj:`"full"`)
+        features (str, optional): ``"pos"`` (relative positions, ``F = 2``) or
+            ``"pos_vel"`` (and per-step displacements, ``F = 4``). (default: :obj:`"pos"`)
+        radius (float, optional): join two pedestrians only at frames where
+            they are at most this many metres apart. (default: :obj:`None`: all pairs)
+        transform (callable, optional): applied to each window. (default: :obj:`None`)
+
+    Shapes:
+        - **window** :class:`~srnn_pyg.STData`: ``x`` ``[N, obs, F]``, ``y``
+          ``[N, horizon, 2]`` (metres, relative to ``origin``), ``origin``
+          ``[N, 2]`` (metres), ``node_mask`` ``[N, obs]``, ``y_mask``
+          ``[N, horizon]``, ``edge_index`` ``[2, E]``, ``edge_mask`` ``[E, obs]``,
+          ``node_type`` ``[N]``, ``edge_type`` ``[E]``, ``ped_id`` ``[N]`` (the
+          file's ids), ``frame`` ``[1, obs + horizon]`` (the file's frame numbers).
+    """
+
+    frame_step = 10
+    seconds_per_step = 0.4
+
+    def __init__(self, root: Optional[Union[str, os.PathLike]] = None, test_scene: str = "eth",
+                 split: str = "train", obs: int = 8, horizon: int = 12, skip: int = 1,
+                 min_peds: int = 1, keep: str = "full", features: str = "pos",
+                 radius: Optional[float] = None, transform: Optional[Callable] = None):
+        files = scene_files(test_scene, split)                          # checks both names
+        if keep not in _KEEP:
+            raise ValueError(f"ETHUCY: 'keep' must be one of {_KEEP} (got {keep!r})")
+        if features not in _FEATURES:
+            raise ValueError(f"ETHUCY: 'features' must be one of {_FEATURES} (got {features!r})")
+        if obs < 1 or horizon < 1 or skip < 1:
+            raise ValueError(f"ETHUCY: 'obs', 'horizon' and 'skip' must be >= 1 "
+                             f"(got {obs}, {horizon}, {skip})")
+        if min_peds < 0:
+            raise ValueError(f"ETHUCY: 'min_peds' must be >= 0 (got {min_peds})")
+        if radius is not None and not radius > 0:
+            raise ValueError(f"ETHUCY: 'radius' must be a positive number of metres or None "
+                             f"(got {radius!r})")
+        self.root = resolve_root(root, "eth_ucy")
+        self.test_scene, self.split, self.keep, self.features = test_scene, split, keep, features
+        self.obs, self.horizon, self.skip, self.min_peds = int(obs), int(horizon), int(skip), int(min_peds)
+        self.radius = None if radius is None else float(radius)
+        self.files = files
+        paths = [require_file(self.root / f, f"ETH/UCY {split} data for test scene {test_scene!r}")
+                 for f in files]
+
+        parts = [self._windows(read_tracks(p)) for p in paths]
+        counts = [len(p["start"]) for p in parts]
+        if sum(counts) == 0:
+            raise ValueError(f"ETHUCY: split {split!r} of test scene {test_scene!r} has no window of "
+                             f"{obs + horizon} frames with more than {min_peds} pedestrians present "
+                             f"throughout (files: {files})")
+        cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        sizes = np.concatenate([p["sizes"] for p in parts])
+        self._ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)   # [W + 1]
+        self._x = torch.from_numpy(cat["x"]).float()                   # [M, obs, F]
+        self._y = torch.from_numpy(cat["y"]).float()                   # [M, horizon, 2]
+        self._node_mask = torch.from_numpy(cat["node_mask"])            # [M, obs]
+        self._y_mask = torch.from_numpy(cat["y_mask"])                  # [M, horizon]
+        self._origin = torch.from_numpy(cat["origin"]).float()         # [M, 2]
+        self._abs = torch.from_numpy(cat["abs"])                        # [M, obs, 2] float64
+        self._ped = torch.from_numpy(cat["ped"]).long()                 # [M]
+        self._frame = torch.from_numpy(cat["frame"]).long()             # [W, obs + horizon]
+        self.window_file = np.repeat(np.arange(len(files)), counts)     # [W] index into files
+        self.index = [(int(f), int(s)) for f, s in zip(self.window_file, cat["start"])]
+        self.schema = STSchema(["pedestrian"], [("pedestrian", "pedestrian")])
+        self.mean = self.std = None                                     # metres, not normalised
+        data_root = self.root
+        super().__init__(transform)
+        self.root = data_root                                           # PyG's Dataset resets it
+
+    # -------------------------------------------------------------- windows
+    def _windows(self, data: np.ndarray) -> Dict[str, np.ndarray]:
+        """Every kept window of one file, as flat per-node arrays (no loop over windows)."""
+        obs, S = self.obs, self.obs + self.horizon
+        frames, fi = np.unique(data[:, 0], return_inverse=True)         # sorted recorded frames
+        peds, pi = np.unique(data[:, 1], return_inverse=True)           # sorted pedestrian ids
+        Fr, P = len(frames), len(peds)
+        pos = np.zeros((Fr, P, 2))                                      # [frames, peds, 2]
+        present = np.zeros((Fr, P), dtype=bool)
+        pos[fi, pi] = data[:, 2:4]
+        present[fi, pi] = True
+        starts = np.arange(0, max(Fr - S + 1, 0), self.skip)            # [W0]
+        csum = np.concatenate([np.zeros((1, P), np.int64), np.cumsum(present, 0)])  # [frames + 1, P]
+        full = (csum[starts + S] - csum[starts]) == S                   # [W0, P]: present throughout
+        kept = full.sum(1) > self.min_peds                              # [W0]
+        starts, full = starts[kept], full[kept]
+        if self.keep == "full":
+            node = full
+        else:
+            node = (csum[starts + obs] - csum[starts]) > 0              # [W, P]: seen while observed
+        w, p = np.nonzero(node)                                         # window-major, ped order
+        t = starts[w][:, None] + np.arange(S)                           # [M, S]
+        P_abs = pos[t, p[:, None]]                                      # [M, S, 2]
+        pres = present[t, p[:, None]]                                   # [M, S]
+        last = obs - 1 - np.argmax(pres[:, obs - 1::-1], axis=1)        # last observed frame
+        origin = P_abs[np.arange(len(w)), last]                         # [M, 2]
+        rel = (P_abs - origin[:, None]) * pres[..., None]               # [M, S, 2], 0 if absent
+        x = rel[:, :obs]
+        if self.features == "pos_vel":
+            both = pres[:, 1:obs] & pres[:, :obs - 1]                   # [M, obs - 1]
+            vel = np.zeros_like(x)
+            vel[:, 1:] = (x[:, 1:] - x[:, :-1]) * both[..., None]
+            x = np.concatenate([x, vel], axis=-1)                       # [M, obs, 4]
+        return {"x": x, "y": rel[:, obs:], "node_mask": pres[:, :obs], "y_mask": pres[:, obs:],
+                "origin": origin, "abs": P_abs[:, :obs] * pres[:, :obs, None], "ped": peds[p],
+                "frame": frames[starts[:, None] + np.arange(S)], "start": starts,
+                "sizes": np.bincount(w, minlength=len(starts))}
+
+    def get(self, idx: int) -> STData:
+        lo, hi = int(self._ptr[idx]), int(self._ptr[idx + 1])
+        n = hi - lo
+        nm = self._node_mask[lo:hi]                                     # [n, obs]
+        ar = torch.arange(n)
+        src, dst = ar.repeat_interleave(n), ar.repeat(n)                # all ordered pairs, src-major
+        off = src != dst
+        src, dst = src[off], dst[off]                                   # [n (n - 1)]
+        m = nm[src] & nm[dst]                                           # [n (n - 1), obs]
+        if self.radius is not None:
+            pos = self._abs[lo:hi]                                      # [n, obs, 2] metres
+            m = m & ((pos[src] - pos[dst]).norm(dim=-1) <= self.radius)
+        e = m.any(1)
+        edge_index = torch.stack([src[e], dst[e]])                      # [2, E]
+        E = edge_index.size(1)
+        data = STData(x=self._x[lo:hi], edge_index=edge_index,
+                      node_type=torch.zeros(n, dtype=torch.long),
+                      edge_type=torch.zeros(E, dtype=torch.long),
+                      node_mask=nm, edge_mask=m[e], y=self._y[lo:hi], y_mask=self._y_mask[lo:hi],
+                      origin=self._origin[lo:hi], ped_id=self._ped[lo:hi],
+                      frame=self._frame[idx:idx + 1])
+        data.schema = self.schema
+        return data
+
+    # -------------------------------------------------------------- helpers
+    @staticmethod
+    def to_absolute(rel: Tensor, origin: Tensor) -> Tensor:
+        """Positions relative to ``origin`` (``[N, H, 2]``) back to the scene's
+        metres: ``rel + origin[:, None]``."""
+        if rel.dim() < 3 or rel.size(-1) != 2 or tuple(origin.shape) != (rel.size(-3), 2):
+            raise ValueError(f"ETHUCY.to_absolute: 'rel' must be [..., N, H, 2] and 'origin' [N, 2] "
+                             f"(got {list(rel.shape)} and {list(origin.shape)})")
+        return rel + origin.to(rel).unsqueeze(-2)
+
+    @property
+    def num_nodes_total(self) -> int:
+        """Pedestrian-windows (nodes) over all windows of the split."""
+        return int(self._ptr[-1])
+
+    def __repr__(self) -> str:
+        return (f"ETHUCY({len(self)}, test_scene={self.test_scene!r}, split={self.split!r}, "
+                f"obs={self.obs}, horizon={self.horizon}, keep={self.keep!r})")
