@@ -77,7 +77,10 @@ class STDataset(Dataset):
             self.recordings: List[STData] = []
         if not hasattr(self, "index"):
             self.index: List[Tuple[int, int]] = []
+        root = self.__dict__.get("root")          # PyG's Dataset.__init__ overwrites it
         super().__init__(None, transform)
+        if root is not None:
+            self.root = root
 
     # PyG's Dataset asks for these; nothing is downloaded or processed on disk.
     @property

@@ -2,18 +2,24 @@
 from .base import Forecaster
 from .constant_velocity import ConstantVelocity
 from .erd import ERD
+from .gconv_gru import GConvGRU
 from .lstm3lr import LSTM3LR
 from .node_lstm import NodeLSTM
 from .registry import available, build, register
+from .skeleton_stgcn import SkeletonSTGCN
 from .srnn import StructuralRNN
+from .stgcn import STGCN
 from .zero_velocity import ZeroVelocity
 
 __all__ = [
     "Forecaster",
     "ConstantVelocity",
     "ERD",
+    "GConvGRU",
     "LSTM3LR",
     "NodeLSTM",
+    "SkeletonSTGCN",
+    "STGCN",
     "StructuralRNN",
     "ZeroVelocity",
     "build",

@@ -22,7 +22,7 @@ SMALL_KWARGS = {
     "erd": dict(hidden=8),
     "lstm3lr": dict(hidden=8),
     "srnn": dict(edge_hidden=8, node_hidden=8),
-    "stgcn": dict(hidden=8, hidden_channels=8, obs_len=T_DEFAULT, K=2),
+    "stgcn": dict(hidden=8, hidden_channels=8, obs_len=T_DEFAULT, K=2, blocks=1),
     "skeleton_stgcn": dict(hidden=8, hidden_channels=8, obs_len=T_DEFAULT),
     "gconv_gru": dict(hidden=8, hidden_channels=8, K=2),
 }

@@ -1,0 +1,197 @@
+"""The graph convolutional recurrent network (GRU variant) of Seo et al. (ICONIP 2018)."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch.nn import Linear
+from torch_geometric.nn import ChebConv
+
+from ..data import STData
+from ..schema import STSchema
+from .base import Forecaster
+from .registry import register
+from .stgcn import _cheb_steps, _step_edge_weight
+
+__all__ = ["GConvGRU"]
+
+
+@register("gconv_gru")
+class GConvGRU(Forecaster):
+    r"""The graph convolutional recurrent network from the
+    `"Structured Sequence Modeling with Graph Convolutional Recurrent Networks"
+    <https://arxiv.org/abs/1612.07659>`_ paper (Seo, Defferrard, Vandergheynst,
+    Bresson, ICONIP 2018; GCRN, model 2): a GRU whose dense maps are Chebyshev
+    graph convolutions,
+
+    .. math::
+        \mathbf{z}_t &= \sigma(\mathbf{W}_{xz} *_{\mathcal{G}} \mathbf{x}_t
+            + \mathbf{W}_{hz} *_{\mathcal{G}} \mathbf{h}_{t-1} + \mathbf{b}_z)
+
+        \mathbf{r}_t &= \sigma(\mathbf{W}_{xr} *_{\mathcal{G}} \mathbf{x}_t
+            + \mathbf{W}_{hr} *_{\mathcal{G}} \mathbf{h}_{t-1} + \mathbf{b}_r)
+
+        \tilde{\mathbf{h}}_t &= \tanh(\mathbf{W}_{xh} *_{\mathcal{G}} \mathbf{x}_t
+            + \mathbf{W}_{hh} *_{\mathcal{G}} (\mathbf{r}_t \odot \mathbf{h}_{t-1})
+            + \mathbf{b}_h)
+
+        \mathbf{h}_t &= \mathbf{z}_t \odot \mathbf{h}_{t-1}
+            + (1 - \mathbf{z}_t) \odot \tilde{\mathbf{h}}_t
+
+        \hat{\mathbf{x}}_{t+1} &= \mathbf{W}_o \mathbf{h}_t + \mathbf{b}_o
+
+    where :math:`\mathbf{W} *_{\mathcal{G}}` is PyG's
+    :class:`~torch_geometric.nn.conv.ChebConv` of order ``K`` on the
+    symmetric-normalised Laplacian. The gates are fused: one ChebConv maps the
+    input to all three pre-activations :math:`[z, r, \tilde{h}]` and runs on
+    every time step at once, before the recurrence; one ChebConv maps
+    :math:`\mathbf{h}_{t-1}` to the :math:`[z, r]` pre-activations; a second
+    one maps :math:`\mathbf{r}_t \odot \mathbf{h}_{t-1}` (it depends on
+    :math:`\mathbf{r}_t`, so it cannot join the first). The recurrence itself
+    is a Python loop over time steps (two graph convolutions per step); the
+    biases live in the input convolution only.
+
+    * :meth:`forward` gives the one-step-ahead prediction at every step (a
+      linear readout of :math:`\mathbf{h}_t`); :meth:`forecast` warms up on the
+      observed steps, then feeds each prediction back as the next input (needs
+      ``out_channels == in_channels`` for ``horizon > 1``).
+    * **Edge weights**: with ``edge_weight=True`` and an ``edge_attr`` of one
+      channel (``[E, T, 1]``), step ``t`` uses ``edge_attr[:, t, 0]`` as
+      (non-negative) weights; otherwise the graph is unweighted. The roll-out
+      keeps the last observed step's graph.
+    * **Masks**: a node absent at step ``t`` (``node_mask``) has its input
+      zeroed, sends nothing through the graph convolutions, keeps its hidden
+      state unchanged (a node that has not appeared yet keeps the zero state)
+      and predicts zeros; an absent edge (``edge_mask``) carries nothing at
+      that step. Forecasts use presence at the last observed step.
+    * **Types**: node and edge types are ignored (``uses_types = False``).
+
+    Args:
+        schema (STSchema, optional): unused, accepted for the common interface.
+        in_channels (int): input features ``F``.
+        out_channels (int): predicted features per step.
+        hidden (int, optional): hidden state size. (default: :obj:`64`)
+        K (int, optional): Chebyshev order (filter reaches ``K - 1`` hops).
+            (default: :obj:`3`)
+        edge_weight (bool, optional): read a 1-channel ``edge_attr`` as edge
+            weights. (default: :obj:`True`)
+
+    Shapes:
+        - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``,
+          ``edge_index`` ``[2, E]``, optional ``edge_attr`` ``[E, T, 1]``,
+          ``node_mask`` ``[N, T]``, ``edge_mask`` ``[E, T]``
+        - **forward:** ``[N, T, out_channels]``, at step ``t`` the prediction
+          for ``t + 1``
+        - **forecast:** ``[N, horizon, out_channels]``
+    """
+
+    has_forward = True
+    uses_types = False
+    uses_graph = True
+    supports_masks = True
+
+    def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int, *,
+                 hidden: int = 64, K: int = 3, edge_weight: bool = True):
+        super().__init__(schema, in_channels, out_channels)
+        for arg, value in (("hidden", hidden), ("K", K)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}: '{arg}' must be a positive int (got {value!r})")
+        self.hidden, self.K, self.edge_weight = hidden, K, edge_weight
+        self.conv_x = ChebConv(in_channels, 3 * hidden, K=K, normalization="sym")
+        self.conv_zr = ChebConv(hidden, 2 * hidden, K=K, normalization="sym", bias=False)
+        self.conv_h = ChebConv(hidden, hidden, K=K, normalization="sym", bias=False)
+        self.readout = Linear(hidden, out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.conv_x.reset_parameters()
+        self.conv_zr.reset_parameters()
+        self.conv_h.reset_parameters()
+        self.readout.reset_parameters()
+
+    # ------------------------------------------------------------- the cell
+    def cell(self, x: Tensor, h: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None,
+             mask: Optional[Tensor] = None) -> Tensor:
+        r"""One GRU step: ``x`` ``[N, F]``, ``h`` ``[N, hidden]`` -> ``[N, hidden]``.
+
+        ``edge_weight`` ``[E]`` weights the graph; ``mask`` ``[N]`` bool marks
+        present nodes (absent ones keep ``h``).
+        """
+        gx = self.conv_x(x, edge_index, edge_weight)                       # [N, 3*hidden]
+        return self._cell(gx, h, edge_index, edge_weight, None if mask is None else mask.view(-1, 1))
+
+    def _cell(self, gx: Tensor, h: Tensor, edge_index: Tensor, weight: Optional[Tensor],
+              mask: Optional[Tensor]) -> Tensor:
+        """The step given the input's gate pre-activations ``gx`` ``[N, 3*hidden]``
+        and presence ``mask`` ``[N, 1]`` bool (or None)."""
+        h_in = h if mask is None else h * mask                             # absent nodes send nothing
+        xz, xr, xh = gx.chunk(3, dim=-1)                                   # 3 x [N, hidden]
+        hz, hr = self.conv_zr(h_in, edge_index, weight).chunk(2, dim=-1)   # 2 x [N, hidden]
+        z = torch.sigmoid(xz + hz)
+        r = torch.sigmoid(xr + hr)
+        cand = torch.tanh(xh + self.conv_h(r * h_in, edge_index, weight))
+        h_new = z * h + (1.0 - z) * cand
+        return h_new if mask is None else torch.where(mask, h_new, h)
+
+    def _recur(self, x: Tensor, edge_index: Tensor, weight: Optional[Tensor],
+               node_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Run the recurrence over ``x`` ``[N, T, F]``; returns all hidden
+        states ``[T, N, hidden]`` and the last one ``[N, hidden]``."""
+        N = x.size(0)
+        xt = x.transpose(0, 1)                                             # [T, N, F]
+        mask = None
+        if node_mask is not None:
+            mask = node_mask.t().unsqueeze(-1)                             # [T, N, 1] bool
+            xt = xt * mask.to(x.dtype)
+        gx = _cheb_steps(self.conv_x, xt, edge_index, weight)              # [T, N, 3*hidden]
+        per_step = weight is not None and weight.dim() == 2
+        h = x.new_zeros(N, self.hidden)
+        states = []
+        # unbind, not gx[t]: indexing in the loop would make every step's
+        # backward allocate (and fill) a zero gradient of all of gx.
+        for t, gx_t in enumerate(gx.unbind(0)):  # the recurrence: h_t needs h_{t-1}
+            w_t = weight[:, t] if per_step else weight
+            h = self._cell(gx_t, h, edge_index, w_t, None if mask is None else mask[t])
+            states.append(h)
+        return torch.stack(states), h                                      # [T, N, hidden], [N, hidden]
+
+    # -------------------------------------------------------------- public
+    def forward(self, data: STData) -> Tensor:
+        x = self._check_input(data)
+        weight = _step_edge_weight(type(self).__name__, data, self.edge_weight)
+        nm = data.get("node_mask")
+        states, _ = self._recur(x, data.edge_index, weight, nm)
+        out = self.readout(states).transpose(0, 1)                         # [N, T, F_out]
+        return out if nm is None else out * nm.unsqueeze(-1).to(out.dtype)
+
+    def forecast(self, data: STData, horizon: int) -> Tensor:
+        x = self._check_input(data, horizon)
+        if horizon > 1 and self.out_channels != self.in_channels:
+            raise ValueError(f"{type(self).__name__}: forecasting more than one step feeds "
+                             f"predictions back, which needs out_channels == in_channels="
+                             f"{self.in_channels} (got out_channels={self.out_channels}, "
+                             f"horizon={horizon})")
+        edge_index = data.edge_index
+        weight = _step_edge_weight(type(self).__name__, data, self.edge_weight)
+        nm = data.get("node_mask")
+        _, h = self._recur(x, edge_index, weight, nm)
+        # The roll-out keeps the last observed step's graph and presence.
+        w_last = weight[:, -1] if weight is not None and weight.dim() == 2 else weight
+        m_last = None if nm is None else nm[:, -1:]                        # [N, 1] bool
+        pred = self.readout(h)                                             # [N, F_out]
+        if m_last is not None:
+            pred = pred * m_last.to(pred.dtype)
+        preds = [pred]
+        for _ in range(horizon - 1):  # each step needs the previous prediction
+            gx = self.conv_x(pred, edge_index, w_last)                     # [N, 3*hidden]
+            h = self._cell(gx, h, edge_index, w_last, m_last)
+            pred = self.readout(h)
+            if m_last is not None:
+                pred = pred * m_last.to(pred.dtype)
+            preds.append(pred)
+        return torch.stack(preds, dim=1)                                   # [N, horizon, F_out]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+                f"hidden={self.hidden}, K={self.K})")

@@ -1,0 +1,349 @@
+"""The spatio-temporal graph convolutional network of Yu, Yin and Zhu (IJCAI 2018)."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Conv1d, LayerNorm, Linear, Module, ModuleList
+from torch_geometric.nn import ChebConv
+
+from ..data import STData
+from ..schema import STSchema
+from .base import Forecaster
+from .registry import register
+
+__all__ = ["STGCN"]
+
+
+# ----------------------------------------------------------- shared helpers
+# GConvGRU imports these two as well: both models read edge weights the same
+# way and run a ChebConv over every time step in one call.
+def _step_edge_weight(model: str, data: STData, use_edge_weight: bool) -> Optional[Tensor]:
+    """The edge weights of every observed step, in the cheapest form.
+
+    Returns :obj:`None` (one unweighted graph for all steps), ``[E]`` (one
+    weighted graph for all steps) or ``[E, T]`` (a graph per step: the
+    ``edge_mask`` has holes, or ``edge_attr`` changes over time).
+    """
+    weight = None
+    ea = data.get("edge_attr")
+    if use_edge_weight and ea is not None:
+        if ea.dim() != 3 or ea.size(0) != data.edge_index.size(1):
+            raise ValueError(f"{model}: 'edge_attr' must be [num_edges, T, F_e] with num_edges="
+                             f"{data.edge_index.size(1)} (got {list(ea.shape)})")
+        if ea.size(-1) == 1:
+            weight = ea[..., 0]                                            # [E, T]
+    em = data.get("edge_mask")
+    if em is not None and not bool(em.all()):
+        ones = torch.ones(em.shape, dtype=data.x.dtype, device=em.device)
+        return em.to(data.x.dtype) * (ones if weight is None else weight)  # [E, T]
+    if weight is None:
+        return None
+    if weight.size(1) == 1 or weight.stride(1) == 0 or bool((weight == weight[:, :1]).all()):
+        return weight[:, 0]                                                # [E]
+    return weight
+
+
+def _cheb_steps(conv: ChebConv, x: Tensor, edge_index: Tensor, weight: Optional[Tensor]) -> Tensor:
+    """Apply ``conv`` to every time step of ``x`` ``[T, N, C]`` in one call.
+
+    One graph for all steps (``weight`` None or ``[E]``): ChebConv's message
+    passing gathers and scatters along ``node_dim=-2``, so ``[T, N, C]`` goes
+    through as a batch of ``T`` feature sets on one Laplacian. A graph per step
+    (``weight`` ``[E, T]``): the ``T`` graphs are stacked into one
+    block-diagonal graph of ``T * N`` nodes. The first form is about twice as
+    fast on CPU (one Laplacian, no index copies), hence two paths.
+    """
+    if weight is None or weight.dim() == 1:
+        return conv(x, edge_index, weight)                                 # [T, N, C']
+    T, N, C = x.shape
+    E = edge_index.size(1)
+    offset = torch.arange(T, device=x.device).mul_(N).view(1, T, 1)
+    stacked = (edge_index.view(2, 1, E) + offset).view(2, T * E)           # [2, T*E], step-major
+    w = weight.t().reshape(T * E)                                          # [T*E]
+    out = conv(x.reshape(T * N, C), stacked, w)                            # [T*N, C']
+    return out.view(T, N, -1)                                              # [T, N, C']
+
+
+def _crop_steps(weight: Optional[Tensor], steps: int) -> Optional[Tensor]:
+    """The last ``steps`` columns of a per-step weight (end-aligned, as the
+    causal convolutions align their outputs); a static weight as it is."""
+    return weight[:, -steps:] if weight is not None and weight.dim() == 2 else weight
+
+
+# ------------------------------------------------------------------ layers
+class _GatedTemporalConv(Module):
+    r"""Gated temporal convolution of STGCN, on ``[T, N, C]``.
+
+    A causal 1D convolution over time of width :math:`K_t` without padding
+    gives :math:`[P\,Q]` with :math:`T - K_t + 1` steps; the output is the gated
+    linear unit with a residual,
+
+    .. math::
+        (P + \mathrm{res}(X)) \odot \sigma(Q),
+
+    where :math:`\mathrm{res}` takes the last :math:`T - K_t + 1` input steps
+    (each output step is aligned with the last step it sees) and maps them to
+    the output width with a bias-free linear map (identity when the widths
+    agree). Weights are shared by all nodes.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.conv = Conv1d(in_channels, 2 * out_channels, kernel_size)
+        self.res = Linear(in_channels, out_channels, bias=False) if in_channels != out_channels else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+        if self.res is not None:
+            self.res.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        pq = self.conv(x.permute(1, 2, 0))                                 # [N, 2*C_out, T']
+        p, q = pq.permute(2, 0, 1).chunk(2, dim=-1)                        # 2 x [T', N, C_out]
+        res = x[self.kernel_size - 1:]                                     # [T', N, C_in]
+        if self.res is not None:
+            res = self.res(res)                                            # [T', N, C_out]
+        return (p + res) * torch.sigmoid(q)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+                f"kernel_size={self.kernel_size})")
+
+
+class _STConvBlock(Module):
+    """One ST-Conv block: gated temporal conv -> ChebConv + ReLU -> gated
+    temporal conv -> layer norm -> dropout, on ``[T, N, C]``; ``T`` shrinks by
+    ``2 * (kernel_size - 1)``."""
+
+    def __init__(self, in_channels: int, hidden: int, spatial: int, kernel_size: int, K: int,
+                 dropout: float):
+        super().__init__()
+        self.temporal1 = _GatedTemporalConv(in_channels, hidden, kernel_size)
+        self.spatial = ChebConv(hidden, spatial, K=K, normalization="sym")
+        self.temporal2 = _GatedTemporalConv(spatial, hidden, kernel_size)
+        self.norm = LayerNorm(hidden)
+        self.dropout = dropout
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.temporal1.reset_parameters()
+        self.spatial.reset_parameters()
+        self.temporal2.reset_parameters()
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, weight: Optional[Tensor],
+                mask: Optional[Tensor]) -> Tensor:
+        h = self.temporal1(x)                                              # [T1, N, hidden]
+        if mask is not None:  # absent nodes send nothing through the graph conv
+            h = h * mask[-h.size(0):]
+        h = F.relu(_cheb_steps(self.spatial, h, edge_index, _crop_steps(weight, h.size(0))))
+        h = self.temporal2(h)                                              # [T2, N, hidden]
+        h = self.norm(h)
+        return F.dropout(h, p=self.dropout, training=self.training)
+
+
+# ------------------------------------------------------------------- model
+@register("stgcn")
+class STGCN(Forecaster):
+    r"""The spatio-temporal graph convolutional network from the
+    `"Spatio-Temporal Graph Convolutional Networks: A Deep Learning Framework
+    for Traffic Forecasting" <https://arxiv.org/abs/1709.04875>`_ paper
+    (Yu, Yin, Zhu, IJCAI 2018).
+
+    ``blocks`` ST-Conv blocks, each a "sandwich" of two gated temporal
+    convolutions around a Chebyshev graph convolution, then an output block
+    that maps what is left of the observed window to the whole horizon at once:
+
+    .. math::
+        \mathbf{H}^{(l+1)} = \mathrm{Dropout}\Big(\mathrm{LN}\big(
+        \Gamma_1^{(l)} *_{\mathcal{T}} \mathrm{ReLU}\big(\Theta^{(l)} *_{\mathcal{G}}
+        (\Gamma_0^{(l)} *_{\mathcal{T}} \mathbf{H}^{(l)})\big)\big)\Big),
+        \qquad
+        \Gamma *_{\mathcal{T}} \mathbf{Y} = (\mathbf{P} + \mathrm{res}(\mathbf{Y}))
+        \odot \sigma(\mathbf{Q}),
+
+    where :math:`[\mathbf{P}\,\mathbf{Q}]` is a causal convolution over time of
+    width ``kernel_size`` without padding (each one shortens the sequence by
+    ``kernel_size - 1``), :math:`\mathrm{res}` the input cropped to the output's
+    steps and mapped to its width (added to :math:`\mathbf{P}` inside the gate,
+    as in the authors' released code), and :math:`\Theta *_{\mathcal{G}}` PyG's
+    :class:`~torch_geometric.nn.conv.ChebConv` of order ``K`` on the
+    symmetric-normalised Laplacian (:math:`\lambda_{\max} = 2`). The output
+    block is a gated temporal convolution over all remaining steps, a layer
+    norm and a linear map to ``horizon * out_channels``.
+
+    Choices where the paper or its code leave room, or fix the graph:
+
+    * **No one-step form**: the model reads a window of ``obs_len`` steps and
+      emits ``horizon`` steps directly, so ``has_forward = False`` and
+      :meth:`forward` raises; train it on :meth:`forecast`. A longer horizon is
+      rolled out in chunks of ``horizon`` steps, each fed back as input (needs
+      ``out_channels == in_channels``); a shorter one is the first steps.
+    * **Observed length**: ``x`` must have at least ``obs_len`` steps; a longer
+      ``x`` is cropped to its last ``obs_len`` steps (a shorter one raises).
+    * **Layer norm** over channels, per node and step (the reference code
+      normalises over nodes and channels with per-node scales, which fixes the
+      graph); batches of graphs of different sizes work, and a batch gives the
+      same result as its graphs one by one.
+    * **Graph conv on all steps in one call**: ``[T, N, C]`` passes through
+      ChebConv as ``T`` feature sets on one Laplacian when the graph is static;
+      when it changes over time (an ``edge_mask`` with holes, or a 1-channel
+      ``edge_attr`` that varies) the ``T`` graphs are stacked block-diagonally.
+      Inside the network, step ``t`` of a shortened sequence uses the graph of
+      the last input step it sees.
+    * **Edge weights**: with ``edge_weight=True`` and an ``edge_attr`` of one
+      channel (``[E, T, 1]``), its values weight the edges (non-negative);
+      otherwise the graph is unweighted.
+    * **Masks**: absent nodes (``node_mask``) have their inputs zeroed, send
+      nothing through the graph convolutions, and predict zeros (presence at
+      the last observed step); absent edges (``edge_mask``) carry nothing at
+      that step.
+    * **Types**: node and edge types are ignored (``uses_types = False``).
+
+    Args:
+        schema (STSchema, optional): unused, accepted for the common interface.
+        in_channels (int): input features ``F``.
+        out_channels (int): predicted features per step.
+        obs_len (int, optional): observed steps the model reads.
+            (default: :obj:`12`)
+        horizon (int, optional): steps predicted at once. (default: :obj:`12`)
+        hidden (int, optional): channels of the temporal convolutions.
+            (default: :obj:`64`)
+        spatial_hidden (int, optional): output channels of each graph
+            convolution; the paper uses a bottleneck of 16 with ``hidden=64``.
+            (default: :obj:`None`, meaning ``hidden``)
+        blocks (int, optional): number of ST-Conv blocks. (default: :obj:`2`)
+        kernel_size (int, optional): temporal kernel width :math:`K_t`; needs
+            ``obs_len > 2 * blocks * (kernel_size - 1)``. (default: :obj:`3`)
+        K (int, optional): Chebyshev order (filter reaches ``K - 1`` hops).
+            (default: :obj:`3`)
+        dropout (float, optional): dropout after each block. (default: :obj:`0.0`)
+        edge_weight (bool, optional): read a 1-channel ``edge_attr`` as edge
+            weights. (default: :obj:`True`)
+
+    Shapes:
+        - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``
+          (``T >= obs_len``), ``edge_index`` ``[2, E]``, optional
+          ``edge_attr`` ``[E, T, 1]``, ``node_mask`` ``[N, T]``,
+          ``edge_mask`` ``[E, T]``
+        - **forecast:** ``[N, horizon, out_channels]``
+    """
+
+    has_forward = False
+    uses_types = False
+    uses_graph = True
+    supports_masks = True
+
+    def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int, *,
+                 obs_len: int = 12, horizon: int = 12, hidden: int = 64,
+                 spatial_hidden: Optional[int] = None, blocks: int = 2, kernel_size: int = 3,
+                 K: int = 3, dropout: float = 0.0, edge_weight: bool = True):
+        super().__init__(schema, in_channels, out_channels)
+        name = type(self).__name__
+        for arg, value in (("obs_len", obs_len), ("horizon", horizon), ("hidden", hidden),
+                           ("blocks", blocks), ("kernel_size", kernel_size), ("K", K)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
+        spatial_hidden = hidden if spatial_hidden is None else spatial_hidden
+        if not isinstance(spatial_hidden, int) or spatial_hidden < 1:
+            raise ValueError(f"{name}: 'spatial_hidden' must be a positive int (got {spatial_hidden!r})")
+        remaining = obs_len - 2 * blocks * (kernel_size - 1)
+        if remaining < 1:
+            raise ValueError(f"{name}: 'obs_len' must exceed 2 * blocks * (kernel_size - 1) = "
+                             f"{2 * blocks * (kernel_size - 1)} (got obs_len={obs_len})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{name}: 'dropout' must be in [0, 1) (got {dropout!r})")
+        self.obs_len, self.horizon, self.hidden = obs_len, horizon, hidden
+        self.spatial_hidden, self.num_blocks, self.kernel_size = spatial_hidden, blocks, kernel_size
+        self.K, self.dropout, self.edge_weight = K, dropout, edge_weight
+
+        self.blocks = ModuleList([
+            _STConvBlock(in_channels if b == 0 else hidden, hidden, spatial_hidden, kernel_size, K,
+                         dropout) for b in range(blocks)
+        ])
+        self.out_temporal = _GatedTemporalConv(hidden, hidden, remaining)
+        self.out_norm = LayerNorm(hidden)
+        self.out_lin = Linear(hidden, horizon * out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for block in self.blocks:
+            block.reset_parameters()
+        self.out_temporal.reset_parameters()
+        self.out_norm.reset_parameters()
+        self.out_lin.reset_parameters()
+
+    def forward(self, data: STData) -> Tensor:
+        raise NotImplementedError(
+            f"{type(self).__name__} has no one-step-ahead form (it maps {self.obs_len} observed "
+            f"steps to {self.horizon} future steps at once); use forecast(data, horizon)")
+
+    def forecast(self, data: STData, horizon: int) -> Tensor:
+        x = self._check_input(data, horizon)
+        name = type(self).__name__
+        if x.size(1) < self.obs_len:
+            raise ValueError(f"{name}: 'x' must have at least obs_len={self.obs_len} steps "
+                             f"(got {list(x.shape)})")
+        if horizon > self.horizon and self.out_channels != self.in_channels:
+            raise ValueError(f"{name}: a horizon longer than the model's ({self.horizon}) is rolled "
+                             f"out by feeding predictions back, which needs out_channels == "
+                             f"in_channels={self.in_channels} (got out_channels={self.out_channels}, "
+                             f"horizon={horizon})")
+        edge_index = data.edge_index
+        weight = _step_edge_weight(name, data, self.edge_weight)
+        nm = data.get("node_mask")
+        x, weight, nm = x[:, -self.obs_len:], _crop_steps(weight, self.obs_len), \
+            None if nm is None else nm[:, -self.obs_len:]
+        chunks = []
+        done = 0
+        while True:
+            pred = self._window(x, edge_index, weight, nm)                 # [N, H_model, F_out]
+            chunks.append(pred)
+            done += self.horizon
+            if done >= horizon:
+                break
+            # Feed the chunk back: the graph and presence of the last observed
+            # step hold for the predicted steps.
+            x, weight, nm = _extend(x, pred, weight, nm, self.obs_len)
+        out = torch.cat(chunks, dim=1)[:, :horizon]                        # [N, horizon, F_out]
+        m = self._last_node_mask(data)
+        return out if m is None else out * m.to(out.dtype)
+
+    def _window(self, x: Tensor, edge_index: Tensor, weight: Optional[Tensor],
+                node_mask: Optional[Tensor]) -> Tensor:
+        """One direct forecast from a window ``x`` ``[N, obs_len, F]``."""
+        N = x.size(0)
+        h = x.transpose(0, 1)                                              # [T, N, F]
+        mask = None
+        if node_mask is not None:
+            mask = node_mask.t().unsqueeze(-1).to(x.dtype)                 # [T, N, 1]
+            h = h * mask
+        for block in self.blocks:
+            h = block(h, edge_index, weight, mask)                         # [T_b, N, hidden]
+        h = self.out_norm(self.out_temporal(h))                            # [1, N, hidden]
+        out = self.out_lin(h[0])                                           # [N, H*F_out]
+        return out.view(N, self.horizon, self.out_channels)                # [N, H, F_out]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+                f"obs_len={self.obs_len}, horizon={self.horizon}, hidden={self.hidden}, "
+                f"blocks={self.num_blocks}, kernel_size={self.kernel_size}, K={self.K})")
+
+
+def _extend(x: Tensor, pred: Tensor, weight: Optional[Tensor], node_mask: Optional[Tensor],
+            obs_len: int) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+    """The next window of a chunked roll-out: the last ``obs_len`` steps of the
+    observed window followed by ``pred``; per-step weights and presence repeat
+    their last step."""
+    H = pred.size(1)
+    x = torch.cat([x, pred], dim=1)[:, -obs_len:]                          # [N, obs_len, F]
+    if weight is not None and weight.dim() == 2:
+        weight = torch.cat([weight, weight[:, -1:].expand(-1, H)], dim=1)[:, -obs_len:]  # [E, obs_len]
+    if node_mask is not None:
+        node_mask = torch.cat([node_mask, node_mask[:, -1:].expand(-1, H)], dim=1)[:, -obs_len:]
+    return x, weight, node_mask
