@@ -1,0 +1,8 @@
+"""``python -m srnn_pyg``: the ``srnn-pyg`` command (:mod:`srnn_pyg.cli`), also
+for ``torchrun -m srnn_pyg train --distributed ...``."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

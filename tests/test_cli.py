@@ -1,0 +1,136 @@
+"""Tests of the srnn-pyg command (srnn_pyg.cli.main, in process, on small Springs)."""
+import csv
+import json
+
+import pytest
+import torch
+
+from srnn_pyg.cli import main
+from srnn_pyg.train import load_checkpoint, load_model
+
+DATA = ["--num-graphs", "20", "--obs", "6", "--horizon", "3", "--batch-size", "8"]
+FAST = DATA + ["--epochs", "2", "--hidden", "8", "--lr", "0.01", "--no-progress", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def small(monkeypatch, tmp_path):
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SRNN_PYG_DATA", raising=False)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_train_then_evaluate_and_forecast(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "srnn", "--model-arg", "residual=True", "--out-dir", str(run)]
+                + FAST) == 0
+    out = capsys.readouterr().out
+    assert "best val_loss" in out and "evaluate with" in out
+    assert {p.name for p in run.iterdir()} == {"best.pt", "last.pt", "metrics.jsonl", "result.json"}
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["meta"]["dataset"] == "springs"
+    assert ckpt["spec"]["kwargs"]["residual"] is True and ckpt["spec"]["kwargs"]["edge_hidden"] == 8
+
+    assert main(["evaluate", str(run), "--split", "test", "--no-progress", "--device", "cpu",
+                 "--output", str(tmp_path / "eval.json")]) == 0
+    out = capsys.readouterr().out
+    assert "MSE@1" in out and "| srnn |" in out
+    scores = json.loads((tmp_path / "eval.json").read_text())
+    assert scores["protocol"]["MSE@1"] <= scores["protocol"]["MSE"] + 1e-9
+    assert scores["metrics"]["mse"] == pytest.approx(scores["protocol"]["MSE"], rel=1e-5)
+
+    assert main(["forecast", str(run / "best.pt"), "--index", "0", "2", "--device", "cpu",
+                 "--output", str(tmp_path / "f.pt")]) == 0
+    pred = torch.load(tmp_path / "f.pt")
+    assert pred["pred"].shape == (10, 3, 4) and pred["index"] == [0, 2]
+    assert "pred_data_units" in pred
+    model = load_model(run / "best.pt")
+    assert torch.allclose(pred["pred"], model.forecast(_windows(pred), 3), atol=1e-6)
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def _windows(pred):
+    from srnn_pyg.datasets import Springs
+    train = Springs(num_graphs=20, obs=6, horizon=3)
+    test = Springs(num_graphs=4, obs=6, horizon=3, split="test", stats=train.stats)
+    from torch_geometric.data import Batch
+    return Batch.from_data_list([test[i] for i in pred["index"]])
+
+
+def test_train_resume_continues(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert main(["train", "--out-dir", run] + FAST) == 0
+    args = ["train", "--out-dir", run, "--resume"] + FAST
+    args[args.index("--epochs") + 1] = "3"
+    assert main(args) == 0
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s)["epoch"] for s in lines] == [1, 2, 3]
+
+
+def test_compare_writes_markdown_and_csv(tmp_path, capsys):
+    out_dir = tmp_path / "cmp"
+    assert main(["compare", "--models", "srnn,node_lstm,zero_velocity,constant_velocity",
+                 "--model-arg", "residual=True", "--model-arg", "node_lstm.hidden=4",
+                 "--out-dir", str(out_dir)] + FAST) == 0
+    printed = capsys.readouterr().out
+    md = (out_dir / "compare.md").read_text()
+    assert md.count("\n| ") == 5 and "MSE@1" in md and "| constant_velocity |" in md
+    assert "| constant_velocity |" in printed
+    rows = list(csv.DictReader((out_dir / "compare.csv").open()))
+    assert [r["model"] for r in rows] == ["srnn", "node_lstm", "zero_velocity", "constant_velocity"]
+    assert all(float(r["MSE"]) > 0 for r in rows)
+    assert rows[2]["params"] == "0" and int(rows[0]["params"]) > 0
+    for name in ("srnn", "node_lstm", "zero_velocity"):
+        assert (out_dir / name / "best.pt").is_file()
+    # residual=True went to the models that take it; node_lstm.hidden to node_lstm only
+    assert load_checkpoint(out_dir / "srnn" / "best.pt")["spec"]["kwargs"]["residual"] is True
+    assert load_checkpoint(out_dir / "node_lstm" / "best.pt")["spec"]["kwargs"] == \
+        {"hidden": 4, "residual": True}
+    assert load_checkpoint(out_dir / "zero_velocity" / "best.pt")["spec"]["kwargs"] == {}
+    assert not any(".tmp-" in p.name for p in out_dir.iterdir())
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["train", "--model", "transformer"], "unknown model 'transformer'"),
+    (["compare", "--models", "srnn,nope"], "unknown model 'nope'"),
+    (["train", "--model-arg", "wings=2"], "takes no argument 'wings'"),
+    (["train", "--model-arg", "wings"], "KEY=VALUE"),
+    (["train", "--model-arg", "nope.hidden=3"], "unknown model 'nope'"),
+    (["train", "--noise", "loud"], "--noise"),
+    (["train", "--dataset", "los_loop"], "SRNN_PYG_DATA"),
+    (["train", "--dataset", "brain4cars", "--data-root", "missing_dir"], "missing_dir"),
+    (["train", "--dataset", "cmu_mocap", "--num-graphs", "3"], "springs only"),
+    (["evaluate", "no_such_run"], "no_such_run"),
+])
+def test_bad_arguments_exit_non_zero_with_a_message(argv, message, capsys):
+    assert main(argv + ["--no-progress"] if argv[0] != "evaluate" else argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["train", "--lr", "abc"],
+                                  ["frobnicate"], ["train", "--objective", "guess"], []])
+def test_argparse_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert "usage: srnn-pyg" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [None, "train", "evaluate", "compare", "forecast"])
+def test_help_explains_every_option(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(([command] if command else []) + ["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    if command in ("train", "compare"):
+        for opt in ("--epochs", "--lr", "--hidden", "--objective", "--horizon", "--batch-size", "--seed",
+                    "--device", "--out-dir", "--noise", "--amp", "--resume", "--distributed"):
+            assert opt in text
+    # every option line carries a help text (argparse prints the option and its help)
+    assert "--dataset" in text or command is None
