@@ -417,7 +417,7 @@ def from_dense(x: Any, adj: Any, node_type: Optional[Any] = None, schema: Option
     if dynamic:
         data.edge_mask = present[:, src, dst].t().contiguous()          # [E, T]
     if edge_weight:
-        w = adj[:, src, dst].t().to(x.dtype)                             # [E, T'] 
+        w = adj[:, src, dst].t().to(x.dtype)                             # [E, T']
         data.edge_attr = w.expand(-1, T).unsqueeze(-1).contiguous()      # [E, T, 1]
     return _finish(data, schema)
 

@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["mse", "mae", "rmse", "mape", "per_horizon",
+__all__ = ["mse", "mae", "rmse", "mape", "per_horizon", "bivariate_gaussian_nll",
            "euler_angle_error", "euler_varying_dims", "frames_at_ms",
            "threshold_labels", "anticipate", "confusion_matrix", "maneuver_scores",
            "ade", "fde", "best_of_k_ade_fde"]
@@ -491,3 +491,37 @@ def best_of_k_ade_fde(samples: Tensor, target: Tensor, mask: Optional[Tensor] = 
     scene_ade = err.new_zeros(K, S).index_add_(1, b, ped_ade)          # [K, S] sums per window
     scene_fde = err.new_zeros(K, S).index_add_(1, b, ped_fde)          # [K, S]
     return scene_ade.min(0).values.sum() / count, scene_fde.min(0).values.sum() / count
+
+
+# ------------------------------------------------------------- probabilistic: bivariate Gaussian
+def bivariate_gaussian_nll(params: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    r"""Mean negative log-likelihood of 2-d targets under per-step bivariate
+    Gaussians, the loss of Social-LSTM (Alahi et al., CVPR 2016) and Social
+    Attention (Vemula et al., ICRA 2018):
+
+    .. math::
+        -\log \mathcal{N}(\mathbf{y} \mid \boldsymbol{\mu}, \sigma_x, \sigma_y, \rho)
+        = \log(2\pi\sigma_x\sigma_y\sqrt{1-\rho^2}) + \frac{z}{2(1-\rho^2)},\quad
+        z = \frac{d_x^2}{\sigma_x^2} + \frac{d_y^2}{\sigma_y^2} - \frac{2\rho\, d_x d_y}{\sigma_x\sigma_y}
+
+    Args:
+        params (Tensor): ``[..., 5]`` = :math:`(\mu_x, \mu_y, \sigma_x, \sigma_y, \rho)` with
+            positive sigmas and :math:`|\rho| < 1` (the output of
+            ``StructuralRNN(head="gaussian")``).
+        target (Tensor): ``[..., 2]``.
+        mask (Tensor, optional): boolean over the leading dims; masked-out entries
+            are ignored.
+    """
+    if params.shape[:-1] != target.shape[:-1] or params.size(-1) != 5 or target.size(-1) != 2:
+        raise ValueError(f"bivariate_gaussian_nll: 'params' must be [..., 5] and 'target' [..., 2] with the "
+                         f"same leading dims (got {list(params.shape)} and {list(target.shape)})")
+    mu, sx, sy, rho = params[..., :2], params[..., 2], params[..., 3], params[..., 4]
+    rho = rho.clamp(-1 + 1e-6, 1 - 1e-6)
+    dx, dy = target[..., 0] - mu[..., 0], target[..., 1] - mu[..., 1]
+    one_m = 1 - rho ** 2
+    z = (dx / sx) ** 2 + (dy / sy) ** 2 - 2 * rho * dx * dy / (sx * sy)
+    nll = torch.log(2 * torch.pi * sx * sy * one_m.sqrt()) + z / (2 * one_m)
+    if mask is None:
+        return nll.mean()
+    m = mask.to(nll.dtype)
+    return (nll * m).sum() / m.sum().clamp_min(1)

@@ -118,3 +118,23 @@ def test_maneuver_scores_trivial_predictors():
     assert majority["precision"] == pytest.approx(3 / 8 / 4) and majority["recall"] == pytest.approx(0.25)
     with pytest.raises(ValueError, match="one value per sequence"):
         maneuver_scores(target, target, time=torch.zeros(3))
+
+
+def test_bivariate_gaussian_nll_matches_direct_formula():
+    import torch
+    from torch.distributions import MultivariateNormal
+
+    from srnn_pyg.metrics import bivariate_gaussian_nll
+
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(4, 3, 2, generator=g)
+    sig = torch.rand(4, 3, 2, generator=g) + 0.2
+    rho = torch.rand(4, 3, generator=g) * 1.6 - 0.8
+    target = torch.randn(4, 3, 2, generator=g)
+    cov = torch.stack([torch.stack([sig[..., 0] ** 2, rho * sig[..., 0] * sig[..., 1]], -1),
+                       torch.stack([rho * sig[..., 0] * sig[..., 1], sig[..., 1] ** 2], -1)], -2)
+    expected = -MultivariateNormal(mu, covariance_matrix=cov).log_prob(target)          # [4, 3]
+    params = torch.cat([mu, sig, rho.unsqueeze(-1)], -1)
+    assert torch.allclose(bivariate_gaussian_nll(params, target), expected.mean(), atol=1e-5)
+    mask = torch.rand(4, 3, generator=g) > 0.5
+    assert torch.allclose(bivariate_gaussian_nll(params, target, mask), expected[mask].mean(), atol=1e-5)
