@@ -102,12 +102,17 @@ def main():
     p.add_argument("--reference-reps", type=int, default=1)
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice); 1 gives stable timings on a busy machine")
     p.add_argument("--out", default=None, help="result file (default: results/speed_<device>.md)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = args.device
 
     rows, base_rows = [], []
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"speed_{dev}.md")
     for N in args.sizes:
         schema, data = graph(N, args.T, args.F, dev)
         for scope in ("slot", "edge"):
@@ -155,7 +160,12 @@ def main():
                 params = sum(q.numel() for q in model.parameters())
                 base_rows.append([N, name, fmt(t), f"{params:,}", "forward" if model.has_forward else "forecast"])
                 print(base_rows[-1], flush=True)
+        write_atomic(out, report(args, rows, base_rows, dev))     # after each size: nothing lost
 
+    print(f"wrote {out}")
+
+
+def report(args, rows, base_rows, dev) -> str:
     text = [f"# Speed on {dev}\n", "Train step = forward + backward of the one-step-ahead loss; "
             f"T={args.T}, F={args.F}, hidden {args.hidden}, random graphs with 3 node types and 5 edge types, "
             "E about 4N. Median of the timed repetitions after one warm-up.\n",
@@ -168,9 +178,7 @@ def main():
                  "Models without a one-step form (`has_forward=False`) are timed on a forecast loss.", "",
                  markdown_table(["N", "model", "train step", "parameters", "loss on"],
                                 [r + [""] * (5 - len(r)) for r in base_rows])]
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"speed_{dev}.md")
-    write_atomic(out, "\n".join(text) + "\n")
-    print(f"wrote {out}")
+    return "\n".join(text) + "\n"
 
 
 if __name__ == "__main__":
