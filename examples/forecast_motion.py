@@ -1,0 +1,198 @@
+"""Forecast human motion on CMU mocap with Structural-RNN (the body-part graph).
+
+Trains an S-RNN (residual, one-step-ahead teacher forcing over the observed
+and the future frames) and the structure-free NodeLSTM on CMU motion capture
+(torso, two arms and two legs: 3 node types, 4 edge types), then forecasts
+25 frames (1 s) from 50 observed ones on the protocol's seeded test windows
+and prints the Euler-angle error at 80, 160, 320, 400, 560 and 1000 ms beside
+the zero-velocity baseline, per action and averaged over the actions.
+
+Needs the data: set SRNN_PYG_DATA (or pass --data-root) to the folder that
+holds cmu_mocap/.
+
+    python examples/forecast_motion.py                    # about a minute on a laptop CPU
+    python examples/forecast_motion.py --actions walking  # one action
+    python examples/forecast_motion.py --full             # every training window, bigger model
+    python examples/forecast_motion.py --smoke            # seconds: a check that it runs
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+from torch_geometric.loader import DataLoader
+from tqdm import tqdm
+
+from srnn_pyg.datasets import CMUMocap
+from srnn_pyg.datasets.motion import expmap_to_euler
+from srnn_pyg.metrics import euler_angle_error, euler_varying_dims, frames_at_ms
+from srnn_pyg.models import StructuralRNN, build
+
+MS = (80, 160, 320, 400, 560, 1000)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", default=os.environ.get("SRNN_PYG_DATA"),
+                   help="folder holding cmu_mocap/ (default: $SRNN_PYG_DATA)")
+    p.add_argument("--actions", nargs="+", default=None,
+                   help="actions to train and test on (default: every action in the data)")
+    p.add_argument("--stride", type=int, default=8, help="frames between training windows (default: 8)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the training windows (default: 5)")
+    p.add_argument("--hidden", type=int, default=64, help="RNN and MLP sizes (default: 64)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="motion_forecast.png", help="picture to write")
+    p.add_argument("--full", action="store_true", help="every training window, hidden 128, 10 epochs")
+    p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
+    args = p.parse_args()
+    if args.full:
+        args.stride, args.hidden, args.epochs = 1, 128, 10
+    if args.smoke:
+        args.actions = args.actions or ["walking"]
+        args.stride, args.epochs, args.hidden = 50, 1, 8
+    return args
+
+
+def check_data(root, folder):
+    """Exit with status 2 and a message naming SRNN_PYG_DATA when the data is not there."""
+    script = os.path.basename(__file__)
+    if not root:
+        print(f"{script}: no data: SRNN_PYG_DATA is not set. Set it (or pass --data-root) to the "
+              f"folder that holds '{folder}/'.", file=sys.stderr)
+        sys.exit(2)
+    inside = os.path.join(root, folder)
+    named = os.path.isdir(root) and os.path.basename(os.path.normpath(root)) == folder   # the folder itself
+    if not (os.path.isdir(inside) or named):
+        print(f"{script}: no data: '{inside}' not found. Point SRNN_PYG_DATA (or --data-root) at the "
+              f"folder that holds '{folder}/'.", file=sys.stderr)
+        sys.exit(2)
+
+
+def main():
+    args = parse_args()
+    check_data(args.data_root, "cmu_mocap")
+    torch.manual_seed(args.seed)
+    train = CMUMocap(args.data_root, split="train", actions=args.actions, stride=args.stride)
+    test = CMUMocap(args.data_root, split="test", actions=args.actions, stats=train.stats())
+    print(f"train: {train}\ntest:  {test}\nschema: {train.schema}")
+    F, H = train.num_node_features, test.horizon
+
+    h = args.hidden
+    models = {
+        "S-RNN": StructuralRNN(train.schema, F, F, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
+                               node_mlp=(h,), residual=True),
+        "NodeLSTM": build("node_lstm", train.schema, F, F, hidden=h, residual=True),
+    }
+    start = time.perf_counter()
+    for name, model in models.items():
+        fit(name, model, train, args)
+    print(f"trained in {time.perf_counter() - start:.0f} s")
+    models["ZeroVelocity"] = build("zero_velocity", train.schema, F, F)
+
+    # Euler-angle error per action on the seeded test windows (Li et al. 2018):
+    # poses back in the data's units, evaluated dimensions = those that vary
+    # over the observed and true future frames of each window.
+    steps = frames_at_ms(MS, fps=test.fps)
+    errors = {name: {} for name in models}
+    preds = {}
+    for action in test.actions:
+        idx = test.action_indices(action)
+        batch = next(iter(DataLoader(test[idx], batch_size=len(idx))))
+        observed, target = test.to_pose(batch.x), test.to_pose(batch.y)          # [B, T, 117]
+        dims = euler_varying_dims(torch.cat([observed, target], dim=1))         # [B, 117]
+        for name, model in models.items():
+            model.eval()
+            with torch.no_grad():
+                pred = test.to_pose(model.forecast(batch, H))                     # [B, H, 117]
+            errors[name][action] = euler_angle_error(pred, target, dims=dims)[steps]
+            preds.setdefault(action, {})[name] = pred
+        preds[action]["observed"], preds[action]["true"] = observed, target
+
+    print(f"\nEuler-angle error on the CMU mocap test windows ({len(test)} windows, {test.num_seeded} "
+          f"per test file), lower is better")
+    header = f"{'action':<12} {'model':<13}" + "".join(f"{ms:>8} ms" for ms in MS)
+    print(header + "\n" + "-" * len(header))
+    for action in test.actions + ["average"]:
+        for name in models:
+            err = errors[name][action] if action != "average" else \
+                torch.stack(list(errors[name].values())).mean(0)
+            print(f"{action:<12} {name:<13}" + "".join(f"{float(e):>11.3f}" for e in err))
+    plot(preds, args.out)
+
+
+def fit(name, model, train, args):
+    """One-step-ahead teacher forcing over the whole window (observed + future frames)."""
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
+    mask = train.feature_mask.float()                                           # [N, F]: not padding
+    for epoch in range(args.epochs):
+        model.train()
+        bar = tqdm(loader, desc=f"{name} epoch {epoch + 1}/{args.epochs}", leave=False)
+        for batch in bar:
+            seq = torch.cat([batch.x, batch.y], dim=1)                          # [B*N, 75, F]
+            batch.x = seq[:, :-1]                                               # inputs 0..73
+            w = mask.repeat(batch.num_graphs, 1).unsqueeze(1)                   # [B*N, 1, F]
+            loss = ((model(batch) - seq[:, 1:]).pow(2) * w).sum() / (w.sum() * (seq.size(1) - 1))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        print(f"{name} epoch {epoch + 1}: last batch loss {loss.item():.4f}")
+
+
+# Joints to draw: (pose triple = joint + 1, label); see CMU_SKELETON in the dataset code.
+JOINTS = ((3, "left femur"), (4, "left tibia"), (9, "right femur"), (10, "right tibia"),
+          (22, "left humerus"), (31, "right humerus"))
+
+
+def plot(preds, path):
+    """Joint angles (Euler, radians) of one test window: observed, true and predicted.
+
+    The dataset code has no forward kinematics, so the picture shows joint-angle
+    curves rather than stick figures."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no picture")
+        return
+    action = "walking" if "walking" in preds else next(iter(preds))
+    p = {k: expmap_to_euler(v[0].double()) for k, v in preds[action].items()}  # [T, 117] each
+    T_obs, H = p["observed"].size(0), p["true"].size(0)
+    ms = 40.0                                                                   # 25 fps
+    t_obs = torch.arange(-T_obs + 1, 1) * ms
+    t_fut = torch.arange(1, H + 1) * ms
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True)
+    styles = {"S-RNN": dict(color="C0", lw=2, ls="--"), "NodeLSTM": dict(color="C1", lw=1.5, ls="--"),
+              "ZeroVelocity": dict(color="grey", lw=1, ls=":")}
+    for ax, (triple, label) in zip(axes.flat, JOINTS):
+        dims = slice(3 * triple, 3 * triple + 3)
+        full = torch.cat([p["observed"][:, dims], p["true"][:, dims]])         # [T, 3]
+        c = int(full.std(0).argmax())                                           # the angle that moves most
+        d = 3 * triple + c
+        ax.plot(t_obs, p["observed"][:, d], color="black", lw=1, label="observed")
+        ax.plot(t_fut, p["true"][:, d], color="black", lw=2, label="true")
+        for name, style in styles.items():
+            if name in p:
+                ax.plot(t_fut, p[name][:, d], label=name, **style)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_title(f"{label}, Euler angle {c + 1}")
+        ax.set_ylabel("radians")
+    for ax in axes[-1]:
+        ax.set_xlabel("ms after the last observed frame")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"CMU mocap, {action}, first test window: joint angles, 1 s forecast")
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    print(f"picture: {path}")
+
+
+if __name__ == "__main__":
+    main()
