@@ -96,7 +96,18 @@ class StructuralRNN(Forecaster):
             (one RNN state per edge, outputs aggregated with ``aggr``).
             (default: :obj:`"slot"`)
         aggr (str, optional): ``"sum"``, ``"mean"`` or ``"max"`` over present
-            edges, for ``edge_scope="edge"``. (default: :obj:`"sum"`)
+            edges, or ``"attention"`` (a softmax over each node's present
+            incoming edges of one type, queried by the node's temporal edgeRNN
+            output: Vemula et al. 2018), for ``edge_scope="edge"``.
+            (default: :obj:`"sum"`)
+        edge_state (str, optional): when a spatial edgeRNN state starts:
+            ``"start"`` (at the sequence's first step, running on zero input
+            while its edge is absent) or ``"appear"`` (from zero at the step
+            its edge, and both its ends, are first present, so that edges that
+            appear late in a dynamic graph start fresh; after that it runs
+            through absences on zero input). With ``edge_scope="slot"`` a
+            slot appears with its first present edge. (default: :obj:`"appear"`
+            for ``edge_scope="edge"``, :obj:`"start"` for ``"slot"``, the paper)
         task (str, optional): ``"regression"`` or ``"classification"`` (per
             step logits). (default: :obj:`"regression"`)
         residual (bool, optional): predict the change from the current frame,
@@ -135,13 +146,17 @@ class StructuralRNN(Forecaster):
                  residual: bool = False, dropout: float = 0.0, num_layers: int = 1,
                  spatial_features: str = "concat", temporal_features: str = "concat_diff",
                  edge_channels: int = 0, spatial: bool = True, head: str = "deterministic",
-                 attention_channels: int = 32, preset: Optional[str] = None):
+                 attention_channels: int = 32, edge_state: Optional[str] = None,
+                 preset: Optional[str] = None):
         super().__init__(schema, in_channels, out_channels)
         if not isinstance(schema, STSchema):
             raise TypeError(f"StructuralRNN: 'schema' must be an STSchema (got {type(schema).__name__})")
         _choice("edge_scope", edge_scope, ("slot", "edge"))
         _choice("aggr", aggr, ("sum", "mean", "max", "attention"))
         _choice("head", head, ("deterministic", "gaussian"))
+        if edge_state is None:
+            edge_state = "appear" if edge_scope == "edge" else "start"
+        _choice("edge_state", edge_state, ("start", "appear"))
         if aggr == "attention" and edge_scope != "edge":
             raise ValueError("StructuralRNN: aggr='attention' weighs each edge's own edgeRNN output, so it "
                              f"needs edge_scope='edge' (got edge_scope={edge_scope!r})")
@@ -176,6 +191,7 @@ class StructuralRNN(Forecaster):
         self.spatial_kind, self.temporal_kind = spatial_features, temporal_features
         self.edge_channels, self.preset = int(edge_channels), preset
         self.spatial, self.head, self.attention_channels = bool(spatial), head, int(attention_channels)
+        self.edge_state = edge_state
         self._attention: Optional[Tensor] = None
 
         F_s = spatial_channels(spatial_features, in_channels, edge_channels)
@@ -286,9 +302,9 @@ class StructuralRNN(Forecaster):
         schema = self.schema
         N, T, _ = x.shape
         K = len(self.edge_rnns)
-        new_state: dict = {"edge": [None] * K, "temporal": [], "node": []}
-        state = state or {"edge": [None] * K, "temporal": [None] * len(self.temporal_rnns),
-                          "node": [None] * len(self.node_rnns)}
+        new_state: dict = {"edge": [None] * K, "edge_started": [None] * K, "temporal": [], "node": []}
+        state = state or {"edge": [None] * K, "edge_started": [None] * K,
+                          "temporal": [None] * len(self.temporal_rnns), "node": [None] * len(self.node_rnns)}
         nm = node_mask.unsqueeze(-1).to(x.dtype) if node_mask is not None else None   # [N, T, 1]
         xs = x[lay.node_perm]                                                         # [N, T, F] by type
         nms = nm[lay.node_perm] if nm is not None else None
@@ -344,16 +360,22 @@ class StructuralRNN(Forecaster):
                 spatial = []
                 for k, rnn in enumerate(self.edge_rnns):
                     off, rows = lay.slot_blocks[k]
-                    out, new_state["edge"][k] = self._call(rnn, agg[off:off + rows], state["edge"][k], T,
-                                                           self.edge_hidden)
-                    spatial.append(out * present[off:off + rows].unsqueeze(-1).to(x.dtype))
+                    pres = present[off:off + rows]
+                    if self.edge_state == "appear":
+                        out, new_state["edge"][k], new_state["edge_started"][k] = self._call_from_appearance(
+                            rnn, agg[off:off + rows], pres.expand(-1, T), state["edge"][k],
+                            state["edge_started"][k], T)
+                    else:
+                        out, new_state["edge"][k] = self._call(rnn, agg[off:off + rows], state["edge"][k], T,
+                                                               self.edge_hidden)
+                    spatial.append(out * pres.unsqueeze(-1).to(x.dtype))
             else:
                 query = None
                 if self.aggr == "attention":
                     # the receiver's temporal edgeRNN output (Vemula et al. 2018), or its features
                     query = torch.cat(temporal, 0)[lay.node_rank] if schema.temporal else x  # [N, T, *]
-                spatial, new_state["edge"] = self._edge_scope(feat, em, present, lay, state["edge"], T,
-                                                              query)
+                spatial, new_state["edge"], new_state["edge_started"] = self._edge_scope(
+                    feat, em, present, lay, state["edge"], state["edge_started"], T, query)
 
         # ---- nodeRNNs: own features, temporal output, one slot per incoming edge type
         outs, hids = [], []
@@ -386,21 +408,26 @@ class StructuralRNN(Forecaster):
             out, hid = out * nm, hid * nm
         return out, hid, new_state
 
-    def _edge_scope(self, feat: Tensor, em: Optional[Tensor], present: Tensor, lay: _Layout,
-                    states: list, T: int, query: Optional[Tensor]) -> Tuple[List[Tensor], list]:
+    def _edge_scope(self, feat: Tensor, em: Optional[Tensor], present: Tensor, lay: _Layout, states: list,
+                    started: list, T: int, query: Optional[Tensor]) -> Tuple[List[Tensor], list, list]:
         """One edgeRNN state per edge; outputs aggregated into slots."""
         order = lay.edge_perm
         feat_sorted = feat[order]                                                     # [E, T, F_s]
-        outs, new_states, off = [], [], 0
+        emo = em[order] if em is not None else None                                   # [E, T]
+        outs, new_states, new_started, off = [], [], [], 0
         for k, rnn in enumerate(self.edge_rnns):
             n = lay.edge_counts[k]
-            out, st = self._call(rnn, feat_sorted[off:off + n], states[k], T, self.edge_hidden)
+            if self.edge_state == "appear" and emo is not None:
+                out, st, on = self._call_from_appearance(rnn, feat_sorted[off:off + n], emo[off:off + n],
+                                                         states[k], started[k], T)
+            else:
+                (out, st), on = self._call(rnn, feat_sorted[off:off + n], states[k], T, self.edge_hidden), None
             outs.append(out)
             new_states.append(st)
+            new_started.append(on)
             off += n
         h = torch.cat(outs, dim=0)                                                    # [E, T, H] by type
         slot = lay.slot[order]
-        emo = em[order] if em is not None else None                                   # [E, T]
         S = lay.num_slots
         if self.aggr == "max":
             if emo is not None:
@@ -435,7 +462,41 @@ class StructuralRNN(Forecaster):
                 count = scatter(ones, slot, dim=0, dim_size=S, reduce="sum")          # [S, T or 1, 1]
                 agg = agg / count.clamp_min(1)
         blocks = [agg[o:o + r] for o, r in lay.slot_blocks]
-        return blocks, new_states
+        return blocks, new_states, new_started
+
+    def _call_from_appearance(self, rnn: RNNBlock, inp: Tensor, pres: Tensor, state: Optional[LSTMState],
+                              started: Optional[Tensor], T: int
+                              ) -> Tuple[Tensor, Optional[LSTMState], Optional[Tensor]]:
+        """Run ``rnn`` over rows ``inp`` ``[R, T, F]`` whose state starts (from
+        ``state``, zeros by default) at each row's first present step of
+        ``pres`` ``[R, T]``, unless ``started`` ``[R]`` says it already runs.
+        Rows are shifted left by their start, run as one packed sequence and
+        shifted back, so there is still one RNN call. Returns outputs (zero
+        before the start), final states, and which rows have started."""
+        R = inp.size(0)
+        if R == 0:
+            return inp.new_zeros(0, T, self.edge_hidden), None, None
+        if started is None:
+            started = torch.zeros(R, dtype=torch.bool, device=inp.device)
+        seen = pres.any(dim=1)                                                        # [R]
+        first = pres.to(torch.uint8).argmax(dim=1)                                    # first present step
+        first = torch.where(started | ~seen, 0, first)          # rows never present run (masked) from 0
+        if state is None:
+            zeros = inp.new_zeros(rnn.num_layers, R, rnn.hidden)
+            state = (zeros, zeros)
+        if int(first.max()) == 0:                                                     # nobody starts late
+            out, _, new = rnn(inp, state)
+        else:
+            t = torch.arange(T, device=inp.device)
+            fwd = (t + first.unsqueeze(1)).clamp(max=T - 1)                           # [R, T]
+            shifted = inp.gather(1, fwd.unsqueeze(-1).expand(-1, -1, inp.size(-1)))
+            out, _, new = rnn(shifted, state, lengths=T - first)
+            back = (t - first.unsqueeze(1)).clamp(min=0)
+            out = out.gather(1, back.unsqueeze(-1).expand(-1, -1, out.size(-1)))
+            out = out * (t >= first.unsqueeze(1)).unsqueeze(-1).to(out.dtype)
+        idle = (~(started | seen)).view(1, R, 1)                # not started yet: the state stays put
+        new = (torch.where(idle, state[0], new[0]), torch.where(idle, state[1], new[1]))
+        return out, new, started | seen
 
     @staticmethod
     def _call(rnn: RNNBlock, inp: Tensor, state: Optional[LSTMState], T: int,

@@ -5,6 +5,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 __all__ = ["RNNBlock", "LSTMState"]
 
@@ -36,9 +37,11 @@ class RNNBlock(nn.Module):
 
     Shapes:
         - **input:** ``x`` ``[n, T, in_channels]``, optional state ``(h, c)``
-          each ``[num_layers, n, hidden]``
+          each ``[num_layers, n, hidden]``, optional ``lengths`` ``[n]`` (each
+          row's valid prefix, at least 1: the LSTM runs a packed sequence)
         - **output:** ``y`` ``[n, T, out]``, LSTM outputs ``[n, T, hidden]``,
-          final state ``(h, c)``
+          final state ``(h, c)`` (with ``lengths``: the state after each row's
+          last valid step; ``h`` and ``y`` past it are not meaningful)
     """
 
     def __init__(self, in_channels: int, hidden: int, pre: Sequence[int] = (), post: Sequence[int] = (),
@@ -72,13 +75,19 @@ class RNNBlock(nn.Module):
         if self.out is not None:
             self.out.reset_parameters()
 
-    def forward(self, x: Tensor, state: Optional[LSTMState] = None) -> Tuple[Tensor, Tensor, LSTMState]:
+    def forward(self, x: Tensor, state: Optional[LSTMState] = None,
+                lengths: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, LSTMState]:
         for lin in self.pre:
             x = F.dropout(F.relu(lin(x)), self.dropout, self.training)
         if state is None:                                   # states born on x's device and dtype
             zeros = x.new_zeros(self.num_layers, x.size(0), self.hidden)
             state = (zeros, zeros)
-        h, state = self.lstm(x, state)                      # [n, T, hidden]
+        if lengths is None:
+            h, state = self.lstm(x, state)                  # [n, T, hidden]
+        else:                                               # each row stops at its own length
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            h, state = self.lstm(packed, state)
+            h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.size(1))
         y = F.dropout(h, self.dropout, self.training)
         for lin in self.post:
             y = F.dropout(F.relu(lin(y)), self.dropout, self.training)

@@ -109,6 +109,7 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
     attention = x.new_zeros(E, T)
     hid = x.new_zeros(N, T, model.node_hidden)
     zeros_h = x.new_zeros(model.edge_hidden)
+    appear = getattr(model, "edge_state", "start") == "appear"   # states start at first presence
 
     for t in range(T):
         # temporal edgeRNNs
@@ -141,11 +142,16 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
                     total = x.new_zeros(width)
                     for e in edges:
                         total = total + feats[e]
+                    if appear and (i, k) not in slot_state and not present:
+                        spatial[(i, k)] = zeros_h                 # the slot's state has not started
+                        continue
                     y, _, slot_state[(i, k)] = _block_step(rnn, total, slot_state.get((i, k)))
                     spatial[(i, k)] = y if present else zeros_h
                     continue
                 outs = {}
                 for e in edges:
+                    if appear and e not in edge_state and e not in present:
+                        continue                                  # the edge's state has not started
                     y, _, edge_state[e] = _block_step(rnn, feats[e], edge_state.get(e))
                     if e in present:
                         outs[e] = y

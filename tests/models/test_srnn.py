@@ -32,6 +32,8 @@ CONFIGS = [
          temporal_features="diff"),
     dict(edge_scope="edge", aggr="attention"),
     dict(edge_scope="slot", spatial=False),
+    dict(edge_scope="edge", aggr="sum", edge_state="start"),
+    dict(edge_scope="slot", edge_state="appear", num_layers=2),
 ]
 
 
@@ -351,3 +353,69 @@ def test_gaussian_head():
     assert (samples[:, absent] == 0).all()
     # the first step of every sample is a draw around the first mean
     assert torch.allclose(samples[:, :, 0].mean(0), mean[:, 0], atol=3 * out[:, -1, 2:4].max().item())
+
+
+def _crowd(num_people, T, seed):
+    """One scene: all ordered pairs of pedestrians as edges, people arriving and
+    leaving at random (some leave and come back), an edge where both are present."""
+    g = _gen(seed)
+    enter = torch.randint(0, T // 2, (num_people,), generator=g)
+    leave = torch.randint(T // 2 + 1, T + 1, (num_people,), generator=g)
+    enter[-1], leave[-1] = 0, T                                        # someone there throughout
+    t = torch.arange(T)
+    node_mask = (t >= enter.unsqueeze(1)) & (t < leave.unsqueeze(1))
+    node_mask[0, T // 2] = False                                       # a gap: gone for one frame
+    i, j = torch.meshgrid(torch.arange(num_people), torch.arange(num_people), indexing="ij")
+    keep = i != j
+    edge_index = torch.stack([i[keep], j[keep]])
+    edge_mask = node_mask[edge_index[0]] & node_mask[edge_index[1]]
+    x = torch.randn(num_people, T, 2, generator=g) * node_mask.unsqueeze(-1)
+    return STData(x=x, edge_index=edge_index, node_mask=node_mask, edge_mask=edge_mask)
+
+
+CROWD = STSchema(["ped"], [("ped", "near", "ped")])
+CROWD_SIZES = dict(node_mlp=())     # no ReLU decoder, so no dead unit can hide the spatial input
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("config", [dict(aggr="attention"), dict(aggr="mean"), dict(aggr="sum", edge_state="start")],
+                         ids=["attention", "mean", "start"])
+def test_dynamic_crowd_matches_reference_batched_and_forecast(device, config):
+    graphs = [_crowd(5, 7, seed) for seed in (11, 12)]
+    model = _model(CROWD, 2, edge_scope="edge", **CROWD_SIZES, **config).to(device)
+    batch = Batch.from_data_list(graphs).to(device)
+    with torch.no_grad():
+        out = model(batch)
+        assert torch.allclose(out, reference_forward(model, batch), atol=1e-5)
+        for k, g in enumerate(graphs):                                 # batched == one by one
+            g = g.to(device)
+            assert torch.allclose(out[batch.ptr[k]:batch.ptr[k + 1]], model(g), atol=1e-5)
+        assert torch.allclose(model.forecast(batch, 4), reference_forecast(model, batch, 4), atol=1e-5)
+
+
+def test_edge_state_starts_when_the_edge_appears():
+    data = _crowd(5, 7, 11)
+    late = data.edge_mask.to(torch.uint8).argmax(1) > 0
+    assert late.any()                                                  # some edges appear late
+    appear = _model(CROWD, 2, edge_scope="edge", aggr="attention", **CROWD_SIZES)
+    start = _model(CROWD, 2, edge_scope="edge", aggr="attention", edge_state="start", **CROWD_SIZES)
+    assert appear.edge_state == "appear" and _model(CROWD, 2).edge_state == "start"   # defaults per scope
+    with torch.no_grad():
+        assert not torch.allclose(appear(data), start(data), atol=1e-4)
+        full = STData(x=data.x, edge_index=data.edge_index)            # everyone present from step 0
+        assert torch.allclose(appear(full), start(full), atol=1e-6)
+    # what an edge saw before it appeared cannot matter, nor can the frames before it
+    shifted = data.clone()
+    shifted.x = torch.where(data.node_mask.unsqueeze(-1), data.x, torch.randn_like(data.x) * 50)
+    with torch.no_grad():
+        assert torch.allclose(appear(shifted)[data.node_mask], appear(data)[data.node_mask], atol=1e-6)
+    with pytest.raises(ValueError, match="edge_state"):
+        StructuralRNN(CROWD, 2, 2, edge_state="later")
+
+
+def test_late_edges_receive_gradient():
+    data = _crowd(6, 8, 13)
+    model = _model(CROWD, 2, edge_scope="edge", aggr="attention").train()
+    model(data)[data.node_mask].pow(2).sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
