@@ -19,6 +19,7 @@ __all__ = ["ETHUCY"]
 _SPLITS = ("train", "val", "test")
 _KEEP = ("full", "partial")
 _FEATURES = ("pos", "pos_vel")
+_COORDS = ("pedestrian", "window")
 
 # The eight recordings, by file stem, and the files of each of the five test scenes.
 # ``crowds_zara03`` and ``uni_examples`` are never a test scene: they only ever add
@@ -152,7 +153,13 @@ class ETHUCY(STDataset):
       :func:`~srnn_pyg.metrics.best_of_k_ade_fde`).
     * coordinates: relative to each pedestrian's last observed position
       ``origin`` (the position at the window's last observed frame for the
-      kept pedestrians). Social-GAN feeds its model per-step displacements and
+      kept pedestrians; ``coords="pedestrian"``). Every pedestrian is then at
+      ``(0, 0)`` at the last observed frame, which hides where the others are
+      from models that read positions across edges; ``coords="window"``
+      instead measures every pedestrian of a window from one point, the mean
+      of their last observed positions (``origin`` is that point, repeated
+      per node), so spatial edge features see true relative positions. ADE
+      and FDE are the same in both frames. Social-GAN feeds its model per-step displacements and
       adds predictions to the last observed position; ``features="pos_vel"``
       adds those displacements (metres per 0.4 s step, zero at the first
       observed frame, as in Social-GAN, and wherever the previous frame is
@@ -193,6 +200,9 @@ class ETHUCY(STDataset):
             ``"pos_vel"`` (and per-step displacements, ``F = 4``). (default: :obj:`"pos"`)
         radius (float, optional): join two pedestrians only at frames where
             they are at most this many metres apart. (default: :obj:`None`: all pairs)
+        coords (str, optional): ``"pedestrian"`` (relative to each one's last
+            observed position, as Social-GAN) or ``"window"`` (relative to the
+            mean of a window's last observed positions). (default: :obj:`"pedestrian"`)
         transform (callable, optional): applied to each window. (default: :obj:`None`)
 
     Shapes:
@@ -210,12 +220,15 @@ class ETHUCY(STDataset):
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, test_scene: str = "eth",
                  split: str = "train", obs: int = 8, horizon: int = 12, skip: int = 1,
                  min_peds: int = 1, keep: str = "full", features: str = "pos",
-                 radius: Optional[float] = None, transform: Optional[Callable] = None):
+                 radius: Optional[float] = None, coords: str = "pedestrian",
+                 transform: Optional[Callable] = None):
         files = scene_files(test_scene, split)                          # checks both names
         if keep not in _KEEP:
             raise ValueError(f"ETHUCY: 'keep' must be one of {_KEEP} (got {keep!r})")
         if features not in _FEATURES:
             raise ValueError(f"ETHUCY: 'features' must be one of {_FEATURES} (got {features!r})")
+        if coords not in _COORDS:
+            raise ValueError(f"ETHUCY: 'coords' must be one of {_COORDS} (got {coords!r})")
         if obs < 1 or horizon < 1 or skip < 1:
             raise ValueError(f"ETHUCY: 'obs', 'horizon' and 'skip' must be >= 1 "
                              f"(got {obs}, {horizon}, {skip})")
@@ -226,6 +239,7 @@ class ETHUCY(STDataset):
                              f"(got {radius!r})")
         self.root = resolve_root(root, "eth_ucy")
         self.test_scene, self.split, self.keep, self.features = test_scene, split, keep, features
+        self.coords = coords
         self.obs, self.horizon, self.skip, self.min_peds = int(obs), int(horizon), int(skip), int(min_peds)
         self.radius = None if radius is None else float(radius)
         self.files = files
@@ -283,6 +297,10 @@ class ETHUCY(STDataset):
         pres = present[t, p[:, None]]                                   # [M, S]
         last = obs - 1 - np.argmax(pres[:, obs - 1::-1], axis=1)        # last observed frame
         origin = P_abs[np.arange(len(w)), last]                         # [M, 2]
+        if self.coords == "window":                                     # one point per window
+            count = np.bincount(w, minlength=len(starts))[w, None]      # [M, 1]
+            centre = np.stack([np.bincount(w, origin[:, d], len(starts)) for d in range(2)], -1)
+            origin = centre[w] / count                                  # [M, 2]
         rel = (P_abs - origin[:, None]) * pres[..., None]               # [M, S, 2], 0 if absent
         x = rel[:, :obs]
         if self.features == "pos_vel":
@@ -336,4 +354,5 @@ class ETHUCY(STDataset):
 
     def __repr__(self) -> str:
         return (f"ETHUCY({len(self)}, test_scene={self.test_scene!r}, split={self.split!r}, "
-                f"obs={self.obs}, horizon={self.horizon}, keep={self.keep!r})")
+                f"obs={self.obs}, horizon={self.horizon}, keep={self.keep!r}"
+                + ("" if self.coords == "pedestrian" else f", coords={self.coords!r}") + ")")

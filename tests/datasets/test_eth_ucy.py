@@ -76,6 +76,23 @@ def test_full_windows_hand_checked(root):
     assert repr(ds) == "ETHUCY(2, test_scene='hotel', split='test', obs=2, horizon=2, keep='full')"
 
 
+def test_window_coordinates_share_one_point(root):
+    ds = ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2, coords="window")
+    d0 = ds[0]                                     # peds 1, 2: last observed at (1, 0) and (10, 2)
+    assert torch.equal(d0.origin, _t([[5.5, 1], [5.5, 1]]))
+    assert torch.equal(d0.x, _t([[[-5.5, -1], [-4.5, -1]], [[4.5, -1], [4.5, 1]]]))
+    assert torch.equal(ETHUCY.to_absolute(d0.y, d0.origin), _t([[[2, 0], [3, 0]], [[10, 4], [10, 6]]]))
+    ped = ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2)
+    for a, b in zip(ds, ped):                      # same windows, same metres, same errors
+        assert torch.allclose(ETHUCY.to_absolute(a.y, a.origin), ETHUCY.to_absolute(b.y, b.origin))
+        assert torch.equal(a.edge_index, b.edge_index)
+    partial = ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2, keep="partial",
+                     coords="window", features="pos_vel")
+    for d in partial:
+        assert (d.origin == d.origin[:1]).all() and (d.x[~d.node_mask] == 0).all()
+    assert "coords='window'" in repr(ds)
+
+
 def test_partial_nodes_masks_and_edges(root):
     ds = ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2, keep="partial")
     assert len(ds) == 2                                                  # same windows as "full"
@@ -219,7 +236,7 @@ def test_bad_arguments(root):
     for kwargs, name in ((dict(test_scene="zara3"), "'test_scene'"), (dict(split="valid"), "'split'"),
                          (dict(keep="some"), "'keep'"), (dict(features="vel"), "'features'"),
                          (dict(skip=0), "'skip'"), (dict(min_peds=-1), "'min_peds'"),
-                         (dict(radius=0.0), "'radius'")):
+                         (dict(radius=0.0), "'radius'"), (dict(coords="scene"), "'coords'")):
         with pytest.raises(ValueError, match=name):
             ETHUCY(root, **kwargs)
     with pytest.raises(ValueError, match="to_absolute"):
