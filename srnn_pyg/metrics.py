@@ -516,8 +516,12 @@ def bivariate_gaussian_nll(params: Tensor, target: Tensor, mask: Optional[Tensor
         raise ValueError(f"bivariate_gaussian_nll: 'params' must be [..., 5] and 'target' [..., 2] with the "
                          f"same leading dims (got {list(params.shape)} and {list(target.shape)})")
     mu, sx, sy, rho = params[..., :2], params[..., 2], params[..., 3], params[..., 4]
-    rho = rho.clamp(-1 + 1e-6, 1 - 1e-6)
     dx, dy = target[..., 0] - mu[..., 0], target[..., 1] - mu[..., 1]
+    if mask is not None:  # masked entries (absent nodes output sigma = 0) become harmless: no inf, no NaN grad
+        one = torch.ones((), dtype=sx.dtype, device=sx.device)
+        sx, sy = torch.where(mask, sx, one), torch.where(mask, sy, one)
+        rho, dx, dy = torch.where(mask, rho, 0 * one), torch.where(mask, dx, 0 * one), torch.where(mask, dy, 0 * one)
+    rho = rho.clamp(-1 + 1e-6, 1 - 1e-6)
     one_m = 1 - rho ** 2
     z = (dx / sx) ** 2 + (dy / sy) ** 2 - 2 * rho * dx * dy / (sx * sy)
     nll = torch.log(2 * torch.pi * sx * sy * one_m.sqrt()) + z / (2 * one_m)

@@ -63,6 +63,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler
 from tqdm.auto import tqdm
 
+from .metrics import bivariate_gaussian_nll
 from .schema import STSchema
 
 __all__ = [
@@ -706,12 +707,31 @@ def _class_terms(batch, logits: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     return (ce * w).sum(), (correct * w).sum(), w.sum()
 
 
+def _is_gaussian(model: nn.Module) -> bool:
+    """A model whose one-step output is a bivariate Gaussian ``[..., 5]`` per step."""
+    return getattr(model, "head", None) == "gaussian"
+
+
+def _nll_terms(params: Tensor, target: Tensor, mask: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    """Sum and count of the bivariate Gaussian NLL of ``params`` ``[N, T, 5]``
+    (a Gaussian head's one-step outputs) against ``target`` ``[N, T, 2]``."""
+    if params.shape[:-1] != target.shape[:-1] or params.size(-1) != 5 or target.size(-1) != 2:
+        raise ValueError(f"fit/evaluate: a Gaussian head's one-step output must be [N, T, 5] for 2-d targets "
+                         f"(got {list(params.shape)} and targets {list(target.shape)})")
+    count = mask.sum().to(torch.float32) if mask is not None else torch.tensor(float(target[..., 0].numel()))
+    mean = bivariate_gaussian_nll(params.float(), target.float(), mask)
+    return mean * count.to(mean.device), count.to(mean.device)
+
+
 def _train_loss(runner: Callable, batch, objective: str, horizon: Optional[int], std: float,
-                classification: bool) -> Tuple[Tensor, Tensor]:
+                classification: bool, gaussian: bool = False) -> Tuple[Tensor, Tensor]:
     """``(loss, weight)``: the masked mean loss of one batch and its weight."""
     if classification:
         logits = runner(_add_noise(batch, std))
         s, _, c = _class_terms(batch, logits)
+    elif objective == "teacher_forcing" and gaussian:
+        inp, target, mask = _teacher_forcing(batch)
+        s, c = _nll_terms(runner(_add_noise(inp, std)), target, mask)
     elif objective == "teacher_forcing":
         inp, target, mask = _teacher_forcing(batch)
         pred = runner(_add_noise(inp, std))
@@ -802,6 +822,11 @@ def _evaluate(model: nn.Module, loader: Iterable, names: Sequence[str], horizon:
                 if need_tf:
                     inp, target, mask = _teacher_forcing(batch)
                     pred = model(inp)
+                    if _is_gaussian(model):                 # the loss is the NLL; tf_mse scores the means
+                        nll, n = _nll_terms(pred, target, mask)
+                        add("tf_nll", nll)
+                        add("tf_nll_cnt", n)
+                        pred = pred[..., :2]
                     _check_pred(pred, target, "one-step output")
                     sq, _, cnt = _sq_terms(pred, target, mask)
                     add("tf_sq", sq.sum())
@@ -835,6 +860,8 @@ def _evaluate(model: nn.Module, loader: Iterable, names: Sequence[str], horizon:
         if n == "loss":
             if objective == "rollout":
                 out[n] = float(acc["sq"].sum() / acc["cnt"].sum().clamp_min(1))
+            elif "tf_nll" in acc:
+                out[n] = float(acc["tf_nll"] / acc["tf_nll_cnt"].clamp_min(1))
             else:
                 out[n] = float(acc["tf_sq"] / acc["tf_cnt"].clamp_min(1))
         elif n == "tf_mse":
@@ -1195,6 +1222,7 @@ def _fit(model, train_loader, val_loader, *, dist: _Dist, dev: torch.device, amp
             trainable = False
 
     classification = _peek_classification(train_loader)
+    gaussian = _is_gaussian(model)
     if classification and objective == "rollout":
         raise ValueError("fit: objective='rollout' forecasts values, but the targets are class labels "
                          "(long 'y'); classification trains the per-step logits of forward()")
@@ -1337,7 +1365,7 @@ def _fit(model, train_loader, val_loader, *, dist: _Dist, dev: torch.device, amp
             batch = batch.to(dev)
             std = schedule(step) if schedule is not None else 0.0
             with amp_ctx():
-                loss, weight = _train_loss(runner, batch, objective, horizon, std, classification)
+                loss, weight = _train_loss(runner, batch, objective, horizon, std, classification, gaussian)
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()

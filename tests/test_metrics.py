@@ -138,3 +138,16 @@ def test_bivariate_gaussian_nll_matches_direct_formula():
     assert torch.allclose(bivariate_gaussian_nll(params, target), expected.mean(), atol=1e-5)
     mask = torch.rand(4, 3, generator=g) > 0.5
     assert torch.allclose(bivariate_gaussian_nll(params, target, mask), expected[mask].mean(), atol=1e-5)
+
+
+def test_gaussian_nll_ignores_masked_degenerate_entries():
+    from srnn_pyg.metrics import bivariate_gaussian_nll
+    # absent nodes output zeros (sigma = 0): masked, they must give neither inf nor NaN gradients
+    params = torch.tensor([[[0.1, 0.2, 1.0, 2.0, 0.3], [0.0, 0.0, 0.0, 0.0, 0.0]]], requires_grad=True)
+    target = torch.tensor([[[0.5, -0.5], [3.0, 3.0]]])
+    mask = torch.tensor([[True, False]])
+    loss = bivariate_gaussian_nll(params, target, mask)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(params.grad).all()
+    assert (params.grad[0, 1] == 0).all()
+    assert loss.item() == pytest.approx(bivariate_gaussian_nll(params[:, :1].detach(), target[:, :1]).item())

@@ -96,6 +96,47 @@ def test_losses_ignore_masked_targets(springs):
     assert evaluate(model, [data], metrics=["mse", "mae"]) == pytest.approx(clean, rel=1e-6)
 
 
+def _walkers(num, seed):
+    """Windows of 2-d walkers (4 observed, 3 target steps), one late arrival each."""
+    from srnn_pyg import STData, STSchema
+    g = torch.Generator().manual_seed(seed)
+    schema = STSchema(["walker"], [("walker", "walker")])
+    pairs = torch.tensor([(i, j) for i in range(4) for j in range(4) if i != j]).T    # [2, 12]
+    out = []
+    for _ in range(num):
+        walk = torch.cumsum(torch.randn(4, 7, 2, generator=g) * 0.1 + 0.2, dim=1)
+        d = STData(x=walk[:, :4], y=walk[:, 4:], edge_index=pairs)
+        d.node_mask = torch.ones(4, 4, dtype=torch.bool)
+        d.node_mask[0, :2] = False
+        d.x = d.x * d.node_mask.unsqueeze(-1)
+        d.y_mask = torch.ones(4, 3, dtype=torch.bool)
+        out.append(d)
+    return schema, out
+
+
+def test_gaussian_head_trains_by_nll():
+    from srnn_pyg.metrics import bivariate_gaussian_nll
+    schema, data = _walkers(12, 0)
+    torch.manual_seed(0)
+    model = build_model("srnn", schema, 2, 2, **SMALL, edge_scope="edge", aggr="attention", head="gaussian")
+    loader = DataLoader(data, batch_size=4)
+    before = evaluate(model, loader, metrics=["loss", "tf_mse", "mse"], objective="teacher_forcing")
+    inp, target, mask = _teacher_forcing(next(iter(DataLoader(data, batch_size=12))))
+    with torch.no_grad():
+        direct = float(bivariate_gaussian_nll(model(inp), target, mask))
+        tf_mse = float(((model(inp)[..., :2] - target) ** 2 * mask.unsqueeze(-1)).sum() / (2 * mask.sum()))
+    assert before["loss"] == pytest.approx(direct, rel=1e-5)          # the loss is the NLL
+    assert before["tf_mse"] == pytest.approx(tf_mse, rel=1e-5)        # tf_mse scores the means
+    result = fit(model, loader, loader, epochs=8, lr=1e-2, progress=False, device="cpu")
+    assert result.history[-1]["val_loss"] < before["loss"] - 0.5
+    assert evaluate(model, loader, metrics=["mse"])["mse"] < before["mse"]
+    wide = data[0].clone()                                 # 4 features in, a 2-d Gaussian out
+    wide.x, wide.y = torch.cat([wide.x, wide.x], -1), torch.cat([wide.y, wide.y], -1)
+    bad = build_model("srnn", schema, 4, 2, **SMALL, head="gaussian")
+    with pytest.raises(ValueError, match="Gaussian head"):
+        fit(bad, DataLoader([wide]), epochs=1, progress=False, device="cpu")
+
+
 def test_classification_cross_entropy_and_accuracy():
     schema = fake_schema(2)
     g = torch.Generator().manual_seed(0)
