@@ -1,0 +1,528 @@
+"""How time and memory grow with the graph and with the forecast horizon:
+S-RNN (both edge scopes) and STGCN at equal hidden sizes.
+
+On random typed graphs built as in ``speed.py`` (3 node types, 5 edge types,
+E about 4N directed edges, T=50 steps, F=6 features, hidden 64):
+
+- graph size, N = 10 ... 100,000: median time of a train step (forward + MSE
+  loss + backward) and of a forward pass without gradients, and the peak memory
+  of a train step. Every (model, N) runs in a fresh process, so the peak belongs
+  to that step alone: on CPU the resident set's high-water mark, reset just
+  before the step (torch's CPU allocations are invisible to tracemalloc); on
+  CUDA ``torch.cuda.max_memory_allocated``;
+- per row, the time ratio to the previous size and the "doubling factor", that
+  ratio rescaled to a doubling of N+E (linear cost gives 2.0; the target is at
+  most 2.2);
+- horizon: ``forecast`` latency of S-RNN on one graph (N=1000) for horizons
+  25 ... 400, and the ratio per doubling of the horizon.
+
+A size is skipped when its memory, extrapolated linearly in N+E from the
+model's last two sizes, would exceed ``--max-memory-gb`` (16 GiB by default); the cap is also set as
+the worker's data limit (CPU) or memory fraction (CUDA), so that an allocation
+past it fails and is recorded instead of swapping or waking the OOM killer.
+
+    python benchmarks/scaling.py --threads 1          # -> results/scaling_cpu.md and scaling_cpu.png
+    python benchmarks/scaling.py --sizes 100 1000 --models srnn_slot stgcn --reps 3
+    python benchmarks/scaling.py --quick --out scratch  # tiny sizes, a smoke check (seconds)
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import math
+import multiprocessing as mp
+import os
+import resource
+import signal
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import command, machine, markdown_table, timeit, write_atomic  # noqa: E402
+from speed import BASELINE_KWARGS, fmt, graph  # noqa: E402
+
+from srnn_pyg.models import StructuralRNN, available, build  # noqa: E402
+
+MiB = 2 ** 20
+SRNN = {"srnn_slot": "slot", "srnn_edge": "edge"}
+LABELS = {"srnn_slot": "S-RNN (slot)", "srnn_edge": "S-RNN (edge)", "stgcn": "STGCN"}
+DEFAULTS = dict(sizes=[10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000], horizons=[25, 50, 100, 200, 400],
+                horizon_nodes=1000, reps=5, threads=None)
+QUICK = dict(sizes=[10, 30], horizons=[5, 10], horizon_nodes=30, reps=1, threads=1)
+TARGET = 2.2   # the issue's bound on the cost of doubling the graph
+
+
+# ------------------------------------------------------------------ models
+def make_model(name: str, schema, F: int, hidden: int, T: int) -> torch.nn.Module:
+    """S-RNN with every layer ``hidden`` wide, or a registered baseline with ``hidden``
+    channels; a windowed baseline (STGCN) reads the same T observed steps as S-RNN."""
+    if name in SRNN:
+        return StructuralRNN(schema, F, F, edge_hidden=hidden, node_hidden=hidden, edge_mlp=(hidden,),
+                             node_mlp=(hidden,), edge_scope=SRNN[name])
+    kwargs = dict(BASELINE_KWARGS.get(name, {}), hidden=hidden)
+    for extra in (dict(kwargs, obs_len=T), kwargs, {}):   # widest call the constructor accepts
+        try:
+            return build(name, schema, F, F, **extra)
+        except TypeError:
+            continue
+    raise ValueError(f"scaling.py: cannot build model {name!r}")
+
+
+def closures(model: torch.nn.Module, data, F: int) -> Tuple[Callable[[], None], Callable[[], None]]:
+    """A train step (forward + MSE loss + backward) and a forward pass without gradients.
+
+    A model with a one-step form is scored on the next frame (its output at t
+    against ``x`` at t + 1); a windowed forecaster (``has_forward=False``) on its
+    own horizon, against fixed random targets.
+    """
+    if model.has_forward:
+        target = data.x[:, 1:]                                             # [N, T-1, F]
+
+        def predict():
+            return model(data)[:, :-1]                                     # [N, T-1, F]
+    else:
+        h = int(getattr(model, "horizon", 12))
+        target = torch.randn(data.num_nodes, h, F, generator=torch.Generator().manual_seed(1)).to(data.x.device)
+
+        def predict():
+            return model.forecast(data, h)                                 # [N, h, F]
+
+    def train():
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(predict(), target).backward()
+
+    def forward():
+        with torch.no_grad():
+            predict()
+    return train, forward
+
+
+# ------------------------------------------------------------------ memory
+def _proc_status(key: str) -> Optional[int]:
+    """A ``/proc/self/status`` field in bytes (Linux), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _maxrss() -> int:
+    """Peak resident set of this process in bytes (``ru_maxrss`` is in KiB on Linux, bytes on macOS)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+class PeakMemory:
+    """The peak memory of a stretch of code in this process, above what was in use when it began.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` after a reset. CPU: the resident
+    set's high-water mark ``VmHWM``, reset to the current resident set by writing
+    5 to ``/proc/self/clear_refs`` (Linux); where that is refused, the change of
+    ``ru_maxrss``, which the fresh process per measurement keeps meaningful.
+    """
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith("cuda")
+        self.resettable = False
+        self.base = 0
+
+    def start(self) -> None:
+        gc.collect(1)   # the young garbage of the set-up; a full pass over torch's objects costs ~0.3 s
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+            return
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.resettable = _proc_status("VmHWM") is not None
+        except OSError:
+            self.resettable = False
+        self.base = _proc_status("VmRSS") if self.resettable else _maxrss()
+
+    def stop(self) -> Tuple[int, int]:
+        """``(above the start, total)`` in bytes."""
+        if self.cuda:
+            torch.cuda.synchronize()
+            total = torch.cuda.max_memory_allocated()
+        else:
+            total = _proc_status("VmHWM") if self.resettable else _maxrss()
+        return max(total - self.base, 0), total
+
+
+def _cap_memory(device: str, cap_bytes: int) -> None:
+    """Make allocations past ``cap_bytes`` fail with an error this process can catch."""
+    if device.startswith("cuda"):
+        total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cap_bytes / total), torch.device(device))
+        return
+    used = _proc_status("VmData")
+    if used is None or not hasattr(resource, "RLIMIT_DATA"):
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = used + cap_bytes if hard == resource.RLIM_INFINITY else min(used + cap_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
+def _is_oom(err: BaseException) -> bool:
+    text = str(err).lower()
+    return isinstance(err, MemoryError) or any(s in text for s in ("out of memory", "can't allocate memory",
+                                                                     "not enough memory"))
+
+
+# ------------------------------------------------------------------ workers
+def n_reps(first: float, reps: int, budget: float) -> int:
+    """Timed repetitions for a call that took ``first`` seconds: ``reps`` when they fit in
+    ``budget`` seconds, fewer for slow calls, but never under ``min(3, reps)``."""
+    return max(min(3, reps), min(reps, int(budget / max(first, 1e-9))))
+
+
+def _once(fn: Callable[[], None], device: str, probe: PeakMemory) -> Tuple[float, int, int]:
+    """Run ``fn`` once (the warm-up): its time, peak memory above the start, and total peak."""
+    probe.start()
+    start = time.perf_counter()
+    fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return (seconds, *probe.stop())
+
+
+def _median(fn: Callable[[], None], first: float, spec: dict) -> Tuple[float, int]:
+    """Median time of ``fn`` after the warm-up that took ``first`` seconds (one more warm-up
+    when calls are cheap, where a second call may still be settling)."""
+    reps = n_reps(first, spec["reps"], spec["budget"])
+    sync = "cuda" if spec["device"].startswith("cuda") else None
+    return timeit(fn, reps, warmup=1 if first < 1.0 else 0, device=sync), reps
+
+
+def measure_size(spec: dict) -> dict:
+    """One model on one graph: train step (time, peak memory) and forward pass (time)."""
+    dev = spec["device"]
+    base = 0 if dev.startswith("cuda") else (_proc_status("VmRSS") or _maxrss())
+    schema, data = graph(spec["N"], spec["T"], spec["F"], dev)
+    torch.manual_seed(0)
+    model = make_model(spec["model"], schema, spec["F"], spec["hidden"], spec["T"]).to(dev)
+    train, forward = closures(model, data, spec["F"])
+    probe = PeakMemory(dev)
+    first, step_bytes, total_bytes = _once(train, dev, probe)            # also the warm-up
+    t_train, reps = _median(train, first, spec)
+    model.eval()
+    first_fwd, _, _ = _once(forward, dev, probe)
+    t_fwd, _ = _median(forward, first_fwd, spec)
+    return dict(E=data.num_edges, reps=reps, train=t_train, forward=t_fwd, step_mib=step_bytes / MiB,
+                peak_mib=total_bytes / MiB, base_mib=base / MiB)
+
+
+def measure_horizon(spec: dict) -> dict:
+    """S-RNN ``forecast`` latency (no gradients) for one horizon after the T observed steps."""
+    dev = spec["device"]
+    schema, data = graph(spec["N"], spec["T"], spec["F"], dev)
+    torch.manual_seed(0)
+    model = make_model(spec["model"], schema, spec["F"], spec["hidden"], spec["T"]).to(dev).eval()
+
+    def run():
+        with torch.no_grad():
+            model.forecast(data, spec["horizon"])
+    first, step_bytes, _ = _once(run, dev, PeakMemory(dev))
+    seconds, reps = _median(run, first, spec)
+    return dict(time=seconds, reps=reps, step_mib=step_bytes / MiB)
+
+
+JOBS = {"size": measure_size, "horizon": measure_horizon}
+
+
+def _worker(conn, job: str, spec: dict) -> None:
+    """Entry point of a fresh process: one measurement, its result (or its error) sent back."""
+    try:
+        if spec["threads"]:
+            torch.set_num_threads(spec["threads"])
+        _cap_memory(spec["device"], spec["cap_bytes"])
+        result = JOBS[job](spec)
+    except Exception as e:  # out of memory above all, but any failure is a result to record
+        oom = _is_oom(e)
+        result = dict(error=type(e).__name__ if oom else f"{type(e).__name__}: {' '.join(str(e).split())[:120]}",
+                      memory=oom)
+    conn.send(result)
+    conn.close()
+
+
+class Runner:
+    """Runs each measurement in a fresh process forked from a server that has imported
+    torch once (``forkserver``; ``spawn`` where there is none), so that memory peaks are
+    the measurement's own and a crash or an OOM kill costs one row, not the run."""
+
+    def __init__(self):
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        self.ctx = mp.get_context(method)
+        if method == "forkserver":
+            # "__main__": this script, imported once by the server rather than by every worker
+            self.ctx.set_forkserver_preload(["__main__", "torch", "torch_geometric", "srnn_pyg.models"])
+
+    def __call__(self, job: str, spec: dict) -> dict:
+        recv, send = self.ctx.Pipe(duplex=False)
+        proc = self.ctx.Process(target=_worker, args=(send, job, spec), daemon=True)
+        proc.start()
+        send.close()
+        try:
+            result = recv.recv()
+        except EOFError:   # died without a word
+            result = None
+        proc.join()
+        if result is None:
+            killed = proc.exitcode == -signal.SIGKILL            # the OOM killer's signal
+            result = dict(error=f"worker died (exit code {proc.exitcode}"
+                                + ("; killed, most likely for memory)" if killed else ")"), memory=killed)
+        return result
+
+
+# ------------------------------------------------------------------ report
+def doubling(t0: float, t1: float, s0: float, s1: float) -> float:
+    """The time ratio ``t1 / t0`` rescaled to a doubling of the size: ``ratio ** (log 2 / log(s1 / s0))``."""
+    return (t1 / t0) ** (math.log(2) / math.log(s1 / s0))
+
+
+def _ratios(rows: List[dict], key: str, size_key: str) -> List[Tuple[Optional[float], Optional[float]]]:
+    """Per row, (ratio, doubling factor) of ``key`` against the previous row that has one."""
+    out, prev = [], None
+    for r in rows:
+        val = r.get(key)
+        if val is None or prev is None or r[size_key] <= prev[size_key]:
+            out.append((None, None))
+        else:
+            out.append((val / prev[key], doubling(prev[key], val, prev[size_key], r[size_key])))
+        if val is not None:
+            prev = r
+    return out
+
+
+def _x(value: Optional[float], digits: int = 2, suffix: str = "x") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _mib(value: Optional[float]) -> str:
+    return "-" if value is None else (f"{value:,.1f}" if value < 100 else f"{value:,.0f}")
+
+
+def size_table(rows: List[dict]) -> str:
+    train, fwd = _ratios(rows, "train", "size"), _ratios(rows, "forward", "size")
+    body = []
+    for r, (tr, td), (_, fd) in zip(rows, train, fwd):
+        if "status" in r:
+            body.append([r["N"], "-", "-", "-", r["status"]] + ["-"] * 6)
+            continue
+        body.append([r["N"], r["E"], r["size"], r["reps"], fmt(r["train"]), _x(tr), _x(td, suffix=""),
+                     fmt(r["forward"]), _x(fd, suffix=""), _mib(r["step_mib"]), _mib(r["peak_mib"])])
+    return markdown_table(["N", "E", "N+E", "reps", "train step", "ratio", "doubling factor", "forward",
+                           "doubling factor (forward)", "train step peak (MiB)", "process peak (MiB)"], body)
+
+
+def horizon_table(rows: List[dict]) -> str:
+    ratios = _ratios(rows, "time", "horizon")
+    body = [[r["horizon"], "-", r["status"], "-", "-", "-"] if "status" in r else
+            [r["horizon"], r["reps"], fmt(r["time"]), _x(q), _x(d, suffix=""), _mib(r["step_mib"])]
+            for r, (q, d) in zip(rows, ratios)]
+    return markdown_table(["horizon", "reps", "forecast", "ratio", "ratio per doubling", "forecast peak (MiB)"],
+                          body)
+
+
+def summary(model: str, rows: List[dict]) -> str:
+    pairs = [(d, r["N"]) for r, (_, d) in zip(rows, _ratios(rows, "train", "size")) if d is not None]
+    if not pairs:
+        return f"- {LABELS.get(model, model)}: fewer than two sizes measured"
+    worst, at = max(pairs)
+    verdict = "met" if worst <= TARGET else "not met"
+    return (f"- {LABELS.get(model, model)}: doubling N+E multiplies the train step time by at most "
+            f"{worst:.2f} (on the step up to N={at}); target <= {TARGET}: {verdict}")
+
+
+def report(args, dev: str, sizes: Dict[str, List[dict]], horizons: Dict[str, List[dict]], png: Optional[str]) -> str:
+    text = [f"# Scaling on {dev}\n",
+            f"Random typed graphs as in `speed.py` (3 node types, 5 edge types, E about 4N), T={args.T}, "
+            f"F={args.F}, hidden {args.hidden} for every model. Train step = forward + MSE loss + backward "
+            "(S-RNN: one-step-ahead loss; a model without a one-step form, like STGCN, reads the same T steps "
+            "and is scored on its own forecast horizon, 12 steps for STGCN); forward = the same prediction "
+            "without gradients. Every "
+            "(model, N) runs in a fresh process; its first train step is the warm-up and gives the peak "
+            "memory (train step peak: above the memory in use before the step; process peak: the whole "
+            "process, libraries included" + (")" if dev == "cuda" else ", as resident set size)")
+            + "; then the median of `reps` timed repetitions (fewer for slow sizes). Doubling factor = "
+            "time ratio to the previous size rescaled to a doubling of N+E: `ratio ** (log 2 / log(size "
+            f"ratio))`; linear cost gives 2.0. Memory cap {args.max_memory_gb:g} GiB.\n",
+            machine(dev), "", f"Command: `{command()}`", "", "## Doubling the graph", ""]
+    text += [summary(m, sizes[m]) for m in args.models]
+    for m in args.models:
+        text += ["", f"## {LABELS.get(m, m)}: graph size", "", size_table(sizes[m])]
+    if any(horizons.values()):
+        text += ["", f"## Forecast horizon (N={args.horizon_nodes}, {args.T} observed steps, no gradients)"]
+        for m, rows in horizons.items():
+            text += ["", f"### {LABELS[m]}", "", horizon_table(rows)]
+    if png:
+        text += ["", f"![scaling]({os.path.basename(png)})"]
+    return "\n".join(text) + "\n"
+
+
+def plot(path: str, models: List[str], sizes: Dict[str, List[dict]], horizons: Dict[str, List[dict]],
+         dev: str) -> bool:
+    """Log-log train step time and peak memory against N+E, and forecast time against the
+    horizon; dotted: linear growth through each curve's last point."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)", flush=True)
+        return False
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    panels = [(axes[0], sizes, "size", "train", "N + E", "train step (s)"),
+              (axes[1], sizes, "size", "step_mib", "N + E", "train step peak memory (MiB)"),
+              (axes[2], horizons, "horizon", "time", "forecast horizon (steps)", "forecast latency (s)")]
+    for ax, table, xkey, ykey, xlabel, ylabel in panels:
+        for i, m in enumerate(models):
+            pts = [(r[xkey], r[ykey]) for r in table.get(m, []) if r.get(ykey)]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            color = f"C{i}"
+            ax.plot(xs, ys, "o-", color=color, label=LABELS.get(m, m))
+            ax.plot([xs[0], xs[-1]], [ys[-1] * xs[0] / xs[-1], ys[-1]], ":", color=color, linewidth=1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if not ax.lines:   # nothing measured yet (or all skipped)
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+            continue
+        ax.plot([], [], "k:", linewidth=1, label="linear")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if xkey == "horizon":   # few values, each worth a plain label
+            ticks = sorted({r["horizon"] for rows in table.values() for r in rows})
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Scaling on {dev}")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+    return True
+
+
+# ------------------------------------------------------------------ driver
+def estimate_mib(done: List[dict], N: int) -> float:
+    """The process's peak memory (MiB) for N nodes, linear in N+E: through the last two
+    measured sizes, or, with one, proportional above the memory the process held at start."""
+    last = done[-1]
+    size = N + N * last["E"] / last["N"]
+    if len(done) >= 2:
+        prev = done[-2]
+        slope = (last["peak_mib"] - prev["peak_mib"]) / (last["size"] - prev["size"])
+        if slope > 0:
+            return last["peak_mib"] + slope * (size - last["size"])
+    return last["base_mib"] + (last["peak_mib"] - last["base_mib"]) * size / last["size"]
+
+
+def parse_args(argv=None):
+    models = list(SRNN) + [n for n in available() if n != "srnn"]
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=None,
+                   help=f"node counts N (default: {' '.join(map(str, DEFAULTS['sizes']))})")
+    p.add_argument("--models", nargs="+", default=["srnn_slot", "srnn_edge", "stgcn"], choices=models,
+                   help="srnn_slot, srnn_edge, or a registered baseline (default: srnn_slot srnn_edge stgcn)")
+    p.add_argument("--T", type=int, default=50, help="time steps (default: 50)")
+    p.add_argument("--F", type=int, default=6, help="features (default: 6)")
+    p.add_argument("--hidden", type=int, default=64, help="hidden size of every model (default: 64)")
+    p.add_argument("--reps", type=int, default=None,
+                   help="timed repetitions at most, median reported (default: 5; fewer, down to 3, for slow sizes)")
+    p.add_argument("--time-budget", type=float, default=60.0,
+                   help="seconds of timed repetitions per measurement that decide how far reps shrink (default: 60)")
+    p.add_argument("--horizons", type=int, nargs="*", default=None,
+                   help=f"forecast horizons (default: {' '.join(map(str, DEFAULTS['horizons']))}; none: skip)")
+    p.add_argument("--horizon-nodes", type=int, default=None, help="N of the horizon graph (default: 1000)")
+    p.add_argument("--max-memory-gb", type=float, default=None,
+                   help="skip sizes whose memory would pass this many GiB (default: 16 on CPU, 90%% of the GPU)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice); 1 gives stable timings on a busy machine")
+    p.add_argument("--out", default=None, help="output folder (default: results/ next to this script)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and horizons, one repetition: a smoke check")
+    args = p.parse_args(argv)
+    preset = QUICK if args.quick else DEFAULTS
+    for key, value in preset.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.sizes = sorted(set(args.sizes))
+    args.horizons = sorted(set(args.horizons))
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda: no GPU is available")
+    if args.max_memory_gb is None:
+        args.max_memory_gb = 16.0 if args.device == "cpu" else \
+            round(0.9 * torch.cuda.get_device_properties(torch.device(args.device)).total_memory / 2 ** 30, 1)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = args.device
+    tag = "cuda" if dev.startswith("cuda") else dev
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    md, png = os.path.join(out, f"scaling_{tag}.md"), os.path.join(out, f"scaling_{tag}.png")
+    cap_mib = args.max_memory_gb * 1024
+    base_spec = dict(T=args.T, F=args.F, hidden=args.hidden, device=dev, threads=args.threads, reps=args.reps,
+                  budget=args.time_budget, cap_bytes=int(cap_mib * MiB))
+    run = Runner()
+    sizes: Dict[str, List[dict]] = {m: [] for m in args.models}
+    horizons: Dict[str, List[dict]] = {m: [] for m in args.models if m in SRNN} if args.horizons else {}
+
+    def write():
+        drawn = plot(png, args.models, sizes, horizons, tag)
+        write_atomic(md, report(args, tag, sizes, horizons, png if drawn else None))
+
+    for N in args.sizes:
+        for m in args.models:
+            done = [r for r in sizes[m] if "status" not in r]
+            ran_out = [r["N"] for r in sizes[m] if r.get("memory")]
+            est = estimate_mib(done, N) if done else None
+            if ran_out:
+                row = dict(N=N, status=f"skipped (memory: N={ran_out[0]} ran out)")
+            elif est is not None and est > cap_mib:
+                row = dict(N=N, status=f"skipped (memory: est. {est / 1024:.1f} GiB > {args.max_memory_gb:g} GiB)")
+            else:
+                res = run("size", dict(base_spec, model=m, N=N))
+                if "error" in res:
+                    why = f"out of memory ({res['error']}, cap {args.max_memory_gb:g} GiB)" if res["memory"] \
+                        else f"error: {res['error']}"
+                    row = dict(N=N, status=why, memory=res["memory"])
+                else:
+                    row = dict(res, N=N, size=N + res["E"])
+            sizes[m].append(row)
+            print(f"{LABELS.get(m, m):>13}  N={N:<7} " + (row["status"] if "status" in row else
+                  f"train {fmt(row['train'])}  forward {fmt(row['forward'])}  peak {_mib(row['step_mib'])} MiB "
+                  f"(reps {row['reps']})"), flush=True)
+        write()                                             # after each size: nothing lost
+
+    for h in args.horizons if horizons else []:
+        for m in horizons:
+            res = run("horizon", dict(base_spec, model=m, N=args.horizon_nodes, horizon=h))
+            row = dict(horizon=h, status=res["error"]) if "error" in res else dict(res, horizon=h)
+            horizons[m].append(row)
+            print(f"{LABELS[m]:>13}  H={h:<5} " + (row["status"] if "status" in row else fmt(row["time"])),
+                  flush=True)
+        write()
+    print(f"wrote {md}")
+
+
+if __name__ == "__main__":
+    main()
