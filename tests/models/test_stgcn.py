@@ -251,3 +251,27 @@ def test_errors_repr_and_no_forward():
     before = model.out_lin.weight.clone()
     model.reset_parameters()
     assert not torch.equal(before, model.out_lin.weight)
+
+
+@pytest.mark.parametrize("K", [1, 2, 3])
+@pytest.mark.parametrize("graph", ["static", "weighted", "per_step"])
+def test_cheb_steps_equal_chebconv_step_by_step(K, graph):
+    from torch_geometric.nn import ChebConv
+    g = torch.Generator().manual_seed(K)
+    N, T, C, E = 12, 5, 3, 40
+    edge_index = torch.randint(0, N, (2, E), generator=g)
+    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+    E = edge_index.size(1)
+    weight = {"static": None, "weighted": torch.rand(E, generator=g),
+              "per_step": torch.rand(E, T, generator=g) * (torch.rand(E, T, generator=g) > 0.3)}[graph]
+    torch.manual_seed(0)
+    conv = ChebConv(C, 4, K=K, normalization="sym")
+    x = torch.randn(T, N, C, generator=g, requires_grad=True)
+    fast = _cheb_steps(conv, x, edge_index, weight)                     # sparse products
+    slow = torch.stack([conv(x[t], edge_index, weight[:, t] if graph == "per_step" else weight)
+                        for t in range(T)])                             # PyG's message passing
+    assert torch.allclose(fast, slow, atol=1e-5)
+    g_fast = torch.autograd.grad(fast.square().sum(), [x, *conv.parameters()])
+    g_slow = torch.autograd.grad(slow.square().sum(), [x, *conv.parameters()])
+    for a, b in zip(g_fast, g_slow):
+        assert torch.allclose(a, b, atol=1e-4)
