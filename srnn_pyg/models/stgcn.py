@@ -219,10 +219,13 @@ class STGCN(Forecaster):
       normalises over nodes and channels with per-node scales, which fixes the
       graph); batches of graphs of different sizes work, and a batch gives the
       same result as its graphs one by one.
-    * **Graph conv on all steps in one call**: ``[T, N, C]`` passes through
-      ChebConv as ``T`` feature sets on one Laplacian when the graph is static;
-      when it changes over time (an ``edge_mask`` with holes, or a 1-channel
-      ``edge_attr`` that varies) the ``T`` graphs are stacked block-diagonally.
+    * **Graph conv on all steps in one call**: the ChebConv's scaled Laplacian
+      multiplies all ``T`` steps at once as one sparse-dense product per
+      Chebyshev order (``[N, N] @ [N, T * C]`` for a static graph; a
+      block-diagonal ``[T * N, T * N]`` matrix when the graph changes over
+      time: an ``edge_mask`` with holes, or a 1-channel ``edge_attr`` that
+      varies), with the conv's own weights: the same result as calling
+      ChebConv step by step, without materialising per-edge messages.
       Inside the network, step ``t`` of a shortened sequence uses the graph of
       the last input step it sees.
     * **Edge weights**: with ``edge_weight=True`` and an ``edge_attr`` of one
