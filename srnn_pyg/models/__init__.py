@@ -5,7 +5,7 @@ from .erd import ERD
 from .gconv_gru import GConvGRU
 from .lstm3lr import LSTM3LR
 from .node_lstm import NodeLSTM
-from .registry import available, build, register
+from .registry import available, build, get, register
 from .skeleton_stgcn import SkeletonSTGCN
 from .srnn import StructuralRNN
 from .stgcn import STGCN
@@ -24,5 +24,6 @@ __all__ = [
     "ZeroVelocity",
     "build",
     "available",
+    "get",
     "register",
 ]

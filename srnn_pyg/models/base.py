@@ -1,12 +1,15 @@
 """The interface every model of the library implements: :class:`Forecaster`."""
 from __future__ import annotations
 
-from typing import Optional
+import functools
+import inspect
+from typing import Any, Dict, Optional
 
 import torch
 from torch import Tensor
 
 from ..data import STData
+from ..nn.heads import DeterministicHead, Head
 from ..schema import STSchema
 
 __all__ = ["Forecaster"]
@@ -38,6 +41,17 @@ class Forecaster(torch.nn.Module):
     uses_graph: bool = False
     supports_masks: bool = True
     trainable: bool = True
+    #: the name the class is registered under (:func:`srnn_pyg.models.register`)
+    registry_name: Optional[str] = None
+    #: the constructor call that built this model, by parameter name (set at construction)
+    model_args: Dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs):
+        # Record every model's constructor call, as nanoGPT keeps ``model_args``:
+        # the class and ``model_args`` rebuild the model (``save_model``/``load_model``).
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording(cls.__init__)
 
     def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int):
         super().__init__()
@@ -50,6 +64,8 @@ class Forecaster(torch.nn.Module):
         self.schema = schema
         self.in_channels = in_channels
         self.out_channels = out_channels
+        #: what the output means, its loss and sampling (:mod:`srnn_pyg.nn.heads`)
+        self.head: Head = DeterministicHead(out_channels)
 
     def reset_parameters(self) -> None:
         """Re-initialise every parameter."""
@@ -91,3 +107,36 @@ class Forecaster(torch.nn.Module):
         """``[N, 1, 1]`` float presence at the last observed step, or None."""
         m = data.get("node_mask")
         return None if m is None else m[:, -1].view(-1, 1, 1)
+
+
+def _recording(init):
+    """Wrap a subclass ``__init__`` so that the outermost call stores its
+    arguments, by name, in ``self.model_args`` (positional ones included,
+    defaults not filled in)."""
+    sig = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        outer = "_building" not in self.__dict__
+        if outer:
+            object.__setattr__(self, "_building", True)
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            if outer:
+                del self.__dict__["_building"]
+        if outer:
+            bound = sig.bind(self, *args, **kwargs).arguments
+            record: Dict[str, Any] = {}
+            for name, value in list(bound.items())[1:]:
+                kind = sig.parameters[name].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    record.update(value)
+                elif kind is inspect.Parameter.VAR_POSITIONAL:
+                    raise TypeError(f"{type(self).__name__}: a model's constructor cannot take *args "
+                                    f"(they cannot be recorded by name)")
+                else:
+                    record[name] = value
+            object.__setattr__(self, "model_args", record)
+
+    return wrapper

@@ -25,7 +25,7 @@ def _channels(name: str, value: Sequence[int], cls: str) -> Tuple[int, ...]:
     return out
 
 
-class _GraphVectorRNN(Forecaster):
+class GraphVectorRNN(Forecaster):
     r"""Base of the models that see a graph as one feature vector per time
     step: the features of a graph's ``n`` nodes are concatenated in node
     order, ``[n, T, F] -> [T, n * F]``, and go through
@@ -81,6 +81,8 @@ class _GraphVectorRNN(Forecaster):
         self.decoder = nn.ModuleList(nn.Linear(a, b, **kw) for a, b in zip(sizes[:-1], sizes[1:]))
         self.lin_out = nn.Linear(sizes[-1], num_nodes * self.out_channels, **kw)
         self.num_nodes = num_nodes
+        if "model_args" in self.__dict__:          # built lazily: the record now rebuilds this size
+            self.model_args["num_nodes"] = num_nodes
 
     def reset_parameters(self) -> None:
         if self.num_nodes is None:
@@ -179,7 +181,7 @@ class _GraphVectorRNN(Forecaster):
 
 
 @register("erd")
-class ERD(_GraphVectorRNN):
+class ERD(GraphVectorRNN):
     r"""The Encoder-Recurrent-Decoder network of
     `Fragkiadaki et al., "Recurrent Network Models for Human Dynamics" (ICCV 2015)
     <https://arxiv.org/abs/1508.00271>`_, a baseline of

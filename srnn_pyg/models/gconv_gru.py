@@ -12,7 +12,7 @@ from ..data import STData
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
-from .stgcn import _cheb_steps, _step_edge_weight
+from ..nn.graph_steps import cheb_steps, step_edge_weight
 
 __all__ = ["GConvGRU"]
 
@@ -144,7 +144,7 @@ class GConvGRU(Forecaster):
         if node_mask is not None:
             mask = node_mask.t().unsqueeze(-1)                             # [T, N, 1] bool
             xt = xt * mask.to(x.dtype)
-        gx = _cheb_steps(self.conv_x, xt, edge_index, weight)              # [T, N, 3*hidden]
+        gx = cheb_steps(self.conv_x, xt, edge_index, weight)              # [T, N, 3*hidden]
         per_step = weight is not None and weight.dim() == 2
         h = x.new_zeros(N, self.hidden)
         states = []
@@ -159,7 +159,7 @@ class GConvGRU(Forecaster):
     # -------------------------------------------------------------- public
     def forward(self, data: STData) -> Tensor:
         x = self._check_input(data)
-        weight = _step_edge_weight(type(self).__name__, data, self.edge_weight)
+        weight = step_edge_weight(type(self).__name__, data, self.edge_weight)
         nm = data.get("node_mask")
         states, _ = self._recur(x, data.edge_index, weight, nm)
         out = self.readout(states).transpose(0, 1)                         # [N, T, F_out]
@@ -173,7 +173,7 @@ class GConvGRU(Forecaster):
                              f"{self.in_channels} (got out_channels={self.out_channels}, "
                              f"horizon={horizon})")
         edge_index = data.edge_index
-        weight = _step_edge_weight(type(self).__name__, data, self.edge_weight)
+        weight = step_edge_weight(type(self).__name__, data, self.edge_weight)
         nm = data.get("node_mask")
         _, h = self._recur(x, edge_index, weight, nm)
         # The roll-out keeps the last observed step's graph and presence.

@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import Optional
 
 from ..schema import STSchema
-from .erd import _GraphVectorRNN
+from .erd import GraphVectorRNN
 from .registry import register
 
 __all__ = ["LSTM3LR"]
 
 
 @register("lstm3lr")
-class LSTM3LR(_GraphVectorRNN):
+class LSTM3LR(GraphVectorRNN):
     r"""The three-layer LSTM (LSTM-3LR) of
     `Fragkiadaki et al., "Recurrent Network Models for Human Dynamics" (ICCV 2015)
     <https://arxiv.org/abs/1508.00271>`_, a baseline of

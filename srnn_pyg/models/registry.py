@@ -6,7 +6,7 @@ from typing import Callable, Dict, List, Type
 from ..schema import STSchema
 from .base import Forecaster
 
-__all__ = ["register", "build", "available"]
+__all__ = ["register", "build", "available", "get"]
 
 _REGISTRY: Dict[str, Type[Forecaster]] = {}
 
@@ -19,6 +19,7 @@ def register(name: str) -> Callable[[Type[Forecaster]], Type[Forecaster]]:
         if key in _REGISTRY and _REGISTRY[key] is not cls:
             raise ValueError(f"register: the name {name!r} is taken by {_REGISTRY[key].__name__}")
         _REGISTRY[key] = cls
+        cls.registry_name = key
         return cls
 
     return wrap
@@ -27,6 +28,17 @@ def register(name: str) -> Callable[[Type[Forecaster]], Type[Forecaster]]:
 def available() -> List[str]:
     """The registered model names, sorted."""
     return sorted(_REGISTRY)
+
+
+def get(name: str) -> Type[Forecaster]:
+    """The model class registered as (case-insensitive) ``name``.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if not isinstance(name, str) or name.lower() not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r} (available: {', '.join(available())})")
+    return _REGISTRY[name.lower()]
 
 
 def build(name: str, schema: STSchema, in_channels: int, out_channels: int, **kwargs) -> Forecaster:
@@ -40,7 +52,7 @@ def build(name: str, schema: STSchema, in_channels: int, out_channels: int, **kw
         ValueError: for an unknown name, listing the known ones.
     """
     try:
-        cls = _REGISTRY[name.lower()]
-    except KeyError:
-        raise ValueError(f"build: unknown model {name!r} (available: {', '.join(available())})") from None
+        cls = get(name)
+    except ValueError as e:
+        raise ValueError(f"build: {e}") from None
     return cls(schema, in_channels, out_channels, **kwargs)

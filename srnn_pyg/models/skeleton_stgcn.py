@@ -11,9 +11,10 @@ from torch_geometric.utils import scatter
 
 from ..data import STData
 from ..schema import STSchema
+from ..nn.graph_steps import step_edge_weight
+from ..nn.heads import LogitsHead
 from .base import Forecaster
 from .registry import register
-from .stgcn import _step_edge_weight
 
 __all__ = ["SkeletonSTGCN", "EdgePartition", "partition_edges", "num_partitions"]
 
@@ -394,6 +395,8 @@ class SkeletonSTGCN(Forecaster):
         self.hidden, self.num_layers, self.strategy, self.center = hidden, num_layers, strategy, center
         self.max_hop, self.kernel_size, self.dropout = max_hop, kernel_size, dropout
         self.edge_importance, self.num_nodes, self.task = edge_importance, num_nodes, task
+        if task == "classification":
+            self.head = LogitsHead(out_channels)
         self.edge_weight = edge_weight
         self.partitions = num_partitions(strategy, max_hop)
         self.num_edge_types = schema.num_edge_types if schema is not None else 1
@@ -411,7 +414,7 @@ class SkeletonSTGCN(Forecaster):
         else:
             slots = 0
         self.importance = Parameter(torch.empty(num_layers, slots)) if slots else None
-        self.head = Conv1d(hidden, out_channels, 1)
+        self.fcn = Conv1d(hidden, out_channels, 1)                      # the output layer (ST-GCN: fcn)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -420,7 +423,7 @@ class SkeletonSTGCN(Forecaster):
             unit.reset_parameters()
         if self.importance is not None:
             torch.nn.init.ones_(self.importance)
-        self.head.reset_parameters()
+        self.fcn.reset_parameters()
 
     @property
     def receptive_field(self) -> int:
@@ -435,7 +438,7 @@ class SkeletonSTGCN(Forecaster):
         name = type(self).__name__
         N = x.size(0)
         edge_index = data.edge_index
-        weight = _step_edge_weight(name, data, self.edge_weight)
+        weight = step_edge_weight(name, data, self.edge_weight)
         nm = data.get("node_mask")
         if extra > 0:
             if weight is not None and weight.dim() == 2:
@@ -486,7 +489,7 @@ class SkeletonSTGCN(Forecaster):
                 h = h * mask
             w_i = w if index is None else w * self.importance[i][index].view(-1, 1, 1)
             h = unit(h, slot, dst, w_i)                                    # [N, hidden, T]
-        out = self.head(h)                                                 # [N, F_out, T]
+        out = self.fcn(h)                                                  # [N, F_out, T]
         if self.task == "regression":
             out = out + x[..., : self.out_channels].transpose(1, 2)        # change from frame t
         if mask is not None:

@@ -10,90 +10,12 @@ from torch.nn import Conv1d, LayerNorm, Linear, Module, ModuleList
 from torch_geometric.nn import ChebConv
 
 from ..data import STData
+from ..nn.graph_steps import cheb_steps, step_edge_weight
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
 
 __all__ = ["STGCN"]
-
-
-# ----------------------------------------------------------- shared helpers
-# GConvGRU imports these two as well: both models read edge weights the same
-# way and run a ChebConv over every time step in one call.
-def _step_edge_weight(model: str, data: STData, use_edge_weight: bool) -> Optional[Tensor]:
-    """The edge weights of every observed step, in the cheapest form.
-
-    Returns :obj:`None` (one unweighted graph for all steps), ``[E]`` (one
-    weighted graph for all steps) or ``[E, T]`` (a graph per step: the
-    ``edge_mask`` has holes, or ``edge_attr`` changes over time).
-    """
-    weight = None
-    ea = data.get("edge_attr")
-    if use_edge_weight and ea is not None:
-        if ea.dim() != 3 or ea.size(0) != data.edge_index.size(1):
-            raise ValueError(f"{model}: 'edge_attr' must be [num_edges, T, F_e] with num_edges="
-                             f"{data.edge_index.size(1)} (got {list(ea.shape)})")
-        if ea.size(-1) == 1:
-            weight = ea[..., 0]                                            # [E, T]
-    em = data.get("edge_mask")
-    if em is not None and not bool(em.all()):
-        ones = torch.ones(em.shape, dtype=data.x.dtype, device=em.device)
-        return em.to(data.x.dtype) * (ones if weight is None else weight)  # [E, T]
-    if weight is None:
-        return None
-    if weight.size(1) == 1 or weight.stride(1) == 0 or bool((weight == weight[:, :1]).all()):
-        return weight[:, 0]                                                # [E]
-    return weight
-
-
-def _cheb_steps(conv: ChebConv, x: Tensor, edge_index: Tensor, weight: Optional[Tensor]) -> Tensor:
-    """Apply ``conv`` to every time step of ``x`` ``[T, N, C]`` in one call.
-
-    The same math as ``conv(x[t], edge_index, weight)`` for every ``t`` (the
-    conv's own scaled Laplacian, weights and bias), but each Chebyshev
-    propagation is one sparse-dense product instead of per-edge messages:
-    PyG's message passing would gather, scale and scatter a ``[T, E, C]``
-    tensor at every order, which made this the hot spot of STGCN on CPU.
-    One graph for all steps (``weight`` None or ``[E]``): the Laplacian
-    ``[N, N]`` multiplies ``[N, T * C]``. A graph per step (``weight``
-    ``[E, T]``): the ``T`` Laplacians form one block-diagonal ``[T * N, T * N]``
-    matrix that multiplies ``[T * N, C]``.
-    """
-    T, N, C = x.shape
-    if weight is None or weight.dim() == 1:
-        index, norm = conv.__norm__(edge_index, N, weight, conv.normalization, dtype=x.dtype)
-        lap = _sparse(index, norm, N)                                      # [N, N]
-        flat = x.permute(1, 0, 2).reshape(N, T * C)                        # [N, T*C]
-
-        def back(z: Tensor) -> Tensor:
-            return z.view(N, T, -1).permute(1, 0, 2)                       # [T, N, *]
-    else:
-        E = edge_index.size(1)
-        offset = torch.arange(T, device=x.device).mul_(N).view(1, T, 1)
-        stacked = (edge_index.view(2, 1, E) + offset).view(2, T * E)       # [2, T*E], step-major
-        index, norm = conv.__norm__(stacked, T * N, weight.t().reshape(T * E), conv.normalization,
-                                    dtype=x.dtype)
-        lap = _sparse(index, norm, T * N)                                  # [T*N, T*N] block-diagonal
-        flat = x.reshape(T * N, C)
-
-        def back(z: Tensor) -> Tensor:
-            return z.view(T, N, -1)
-    # Chebyshev recursion: T_0 = x, T_1 = L x, T_k = 2 L T_{k-1} - T_{k-2}; out = sum_k lin_k(T_k)
-    terms = [flat]
-    if len(conv.lins) > 1:
-        terms.append(torch.sparse.mm(lap, flat))
-    for _ in conv.lins[2:]:
-        terms.append(2.0 * torch.sparse.mm(lap, terms[-1]) - terms[-2])
-    out = sum(lin(back(t)) for lin, t in zip(conv.lins, terms))            # [T, N, C']
-    if conv.bias is not None:
-        out = out + conv.bias
-    return out
-
-
-def _sparse(index: Tensor, value: Tensor, n: int) -> Tensor:
-    """The ``[n, n]`` matrix with ``value`` at (target, source) of each edge,
-    so that ``matrix @ x`` sums the messages every node receives."""
-    return torch.sparse_coo_tensor(index.flip(0), value, (n, n), check_invariants=False).coalesce()
 
 
 def _crop_steps(weight: Optional[Tensor], steps: int) -> Optional[Tensor]:
@@ -170,7 +92,7 @@ class _STConvBlock(Module):
         h = self.temporal1(x)                                              # [T1, N, hidden]
         if mask is not None:  # absent nodes send nothing through the graph conv
             h = h * mask[-h.size(0):]
-        h = F.relu(_cheb_steps(self.spatial, h, edge_index, _crop_steps(weight, h.size(0))))
+        h = F.relu(cheb_steps(self.spatial, h, edge_index, _crop_steps(weight, h.size(0))))
         h = self.temporal2(h)                                              # [T2, N, hidden]
         h = self.norm(h)
         return F.dropout(h, p=self.dropout, training=self.training)
@@ -327,7 +249,7 @@ class STGCN(Forecaster):
                              f"in_channels={self.in_channels} (got out_channels={self.out_channels}, "
                              f"horizon={horizon})")
         edge_index = data.edge_index
-        weight = _step_edge_weight(name, data, self.edge_weight)
+        weight = step_edge_weight(name, data, self.edge_weight)
         nm = data.get("node_mask")
         x, weight, nm = x[:, -self.obs_len:], _crop_steps(weight, self.obs_len), \
             None if nm is None else nm[:, -self.obs_len:]

@@ -1,6 +1,7 @@
 """A deliberately slow S-RNN that loops over time steps, nodes and edges.
 
-It reads the parameters of a :class:`~srnn_pyg.models.StructuralRNN` and
+It reads the parameters of a :class:`~srnn_pyg.models.StructuralRNN` (its
+:class:`~srnn_pyg.nn.SRNNLayer`, decoders and head) and
 computes the paper's math one vector at a time, with its own LSTM cell, so
 that the vectorised model can be checked against it. Use it in eval mode
 (no dropout); it is meant for graphs of a few dozen nodes.
@@ -56,6 +57,14 @@ def _block_step(block, x: Vec, state: Optional[State]) -> Tuple[Vec, Vec, State]
     return y, h, state
 
 
+def _mlp_step(mlp, x: Vec) -> Vec:
+    """A node type's decoder: ReLU layers, then a plain output layer."""
+    lins = list(mlp.lins)
+    for lin in lins[:-1]:
+        x = torch.relu(lin.weight @ x + lin.bias)
+    return lins[-1].weight @ x + lins[-1].bias
+
+
 def _spatial_feature(kind: str, xi: Vec, xj: Vec, attr: Optional[Vec]) -> Vec:
     if kind == "concat":
         return torch.cat([xi, xj])
@@ -105,7 +114,8 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
     node_state: Dict[int, State] = {}
     slot_state: Dict[Tuple[int, int], State] = {}
     edge_state: Dict[int, State] = {}
-    out = x.new_zeros(N, T, 5 if model.head == "gaussian" else model.out_channels)
+    gaussian = model.head.kind == "gaussian"
+    out = x.new_zeros(N, T, 5 if gaussian else model.out_channels)
     attention = x.new_zeros(E, T)
     hid = x.new_zeros(N, T, model.node_hidden)
     zeros_h = x.new_zeros(model.edge_hidden)
@@ -167,8 +177,8 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
                 else:  # attention: query from the receiver's temporal output (or features)
                     A = model.attention_channels
                     qin = temporal[i] if schema.temporal else x[i, t]
-                    q = (model.att_query.weight @ qin + model.att_query.bias)[k * A:(k + 1) * A]
-                    lin = model.att_key[k]
+                    q = (model.layer.att_query.weight @ qin + model.layer.att_query.bias)[k * A:(k + 1) * A]
+                    lin = model.layer.att_key[k]
                     scores = torch.stack([(q * (lin.weight @ y + lin.bias)).sum() / A ** 0.5 for y in ys])
                     alpha = torch.softmax(scores, 0)
                     for e, a in zip(outs, alpha):
@@ -184,11 +194,12 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
                 parts.append(temporal[i])
             for k in (schema.incoming(p) if model.spatial else []):
                 parts.append(spatial[(i, k)])
-            y, h, node_state[i] = _block_step(model.node_rnns[p], torch.cat(parts), node_state.get(i))
+            _, h, node_state[i] = _block_step(model.node_rnns[p], torch.cat(parts), node_state.get(i))
+            y = _mlp_step(model.decoders[p], h)
             if model.residual:
                 F_out = model.out_channels
                 y = torch.cat([y[:F_out] + x[i, t, :F_out], y[F_out:]])
-            if model.head == "gaussian":
+            if gaussian:
                 y = torch.cat([y[:2], y[2:4].clamp(-10, 10).exp(), torch.tanh(y[4:])])
             if here:
                 out[i, t] = y

@@ -7,8 +7,7 @@ import torch
 from torch_geometric.data import Batch
 
 import srnn_pyg.models  # noqa: F401  (registers every model)
-from srnn_pyg.models import available, build
-from srnn_pyg.models.registry import _REGISTRY
+from srnn_pyg.models import available, build, get
 from srnn_pyg.testing import devices, fake_schema, fake_st_data
 
 F = 4
@@ -34,7 +33,7 @@ SCHEMA = fake_schema()
 
 
 def _kwargs(name):
-    params = inspect.signature(_REGISTRY[name].__init__).parameters
+    params = inspect.signature(get(name).__init__).parameters
     return {k: v for k, v in SMALL_KWARGS.get(name, {}).items() if k in params}
 
 
@@ -171,3 +170,31 @@ def test_masks(name):
         if model.has_forward:
             out = model(data)
             assert bool((out[~data.node_mask] == 0).all()), f"{name}: absent nodes' outputs must be zero"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_records_its_constructor_call_and_rebuilds_from_it(name):
+    model = _make(name, "cpu").eval()
+    data = _graphs(name, "cpu")[0]
+    with torch.no_grad():
+        _outputs(model, data)                         # lazy models take their size from data
+    args = model.model_args
+    assert args["schema"] == SCHEMA and args["in_channels"] == F and args["out_channels"] == F
+    for key, value in _kwargs(name).items():
+        assert args[key] == value
+    assert type(model).registry_name == name and get(name) is type(model)
+    other = type(model)(**args).eval()
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for a, b in zip(_outputs(model, data), _outputs(other, data)):
+            assert torch.equal(a, b)
+
+
+def test_hand_built_model_records_positional_and_keyword_arguments():
+    from srnn_pyg.models import LSTM3LR
+
+    model = LSTM3LR(SCHEMA, F, F, 8, hidden=16, residual=True)       # num_nodes given by position
+    assert model.model_args == {"schema": SCHEMA, "in_channels": F, "out_channels": F, "num_nodes": 8,
+                                "hidden": 16, "residual": True}
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        get("nope")

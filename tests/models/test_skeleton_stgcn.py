@@ -208,8 +208,8 @@ def test_forward_is_causal_residual_and_masked():
     later.x = data.x.clone()
     later.x[:, 4:] += 1.0
     assert torch.equal(model(later)[:, :4], out[:, :4])
-    torch.nn.init.zeros_(model.head.weight)
-    torch.nn.init.zeros_(model.head.bias)
+    torch.nn.init.zeros_(model.fcn.weight)
+    torch.nn.init.zeros_(model.fcn.bias)
     assert torch.equal(model(data), data.x * data.node_mask.unsqueeze(-1))  # the change is zero
 
 
@@ -301,6 +301,6 @@ def test_errors_and_repr():
     model = build("skeleton_stgcn", None, 3, 3, hidden=16, strategy="distance")
     assert repr(model) == ("SkeletonSTGCN(3, 3, hidden=16, num_layers=3, strategy='distance', "
                            "task='regression')")
-    before = model.head.weight.clone()
+    before = model.fcn.weight.clone()
     model.reset_parameters()
-    assert not torch.equal(before, model.head.weight)
+    assert not torch.equal(before, model.fcn.weight)

@@ -187,10 +187,10 @@ def test_repr_and_registry():
 def test_paper_preset_sizes():
     schema = fake_schema()
     model = StructuralRNN(schema, 6, 6, preset="paper_motion")
-    er, nr = model.edge_rnns[0], model.node_rnns[0]
+    er, nr, dec = model.edge_rnns[0], model.node_rnns[0], model.decoders[0]
     assert [lin.out_features for lin in er.pre] == [256, 256] and er.hidden == 512
-    assert nr.hidden == 512 and [lin.out_features for lin in nr.post] == [256, 100]
-    assert nr.out.out_features == 6
+    assert nr.hidden == 512 and [lin.out_channels for lin in dec.lins[:-1]] == [256, 100]
+    assert dec.lins[-1].out_channels == 6
     # explicit sizes win over the preset
     assert StructuralRNN(schema, 6, 6, preset="paper_motion", edge_hidden=32).edge_hidden == 32
 

@@ -4,7 +4,8 @@ import torch.nn.functional as F
 from torch_geometric.data import Batch
 
 from srnn_pyg.models import STGCN, build
-from srnn_pyg.models.stgcn import _cheb_steps, _GatedTemporalConv, _step_edge_weight
+from srnn_pyg.models.stgcn import _GatedTemporalConv
+from srnn_pyg.nn.graph_steps import cheb_steps, step_edge_weight
 from srnn_pyg.testing import devices, fake_st_data
 
 # ------------------------------------------------------------ references
@@ -92,8 +93,8 @@ def test_cheb_steps_static_and_per_step_agree():
     conv = STGCN(None, 3, 3, hidden=8).blocks[0].spatial
     x = torch.randn(4, data.num_nodes, 8)
     w = torch.rand(data.num_edges)
-    static = _cheb_steps(conv, x, data.edge_index, w)
-    stacked = _cheb_steps(conv, x, data.edge_index, w.view(-1, 1).repeat(1, 4))
+    static = cheb_steps(conv, x, data.edge_index, w)
+    stacked = cheb_steps(conv, x, data.edge_index, w.view(-1, 1).repeat(1, 4))
     assert torch.allclose(static, stacked, atol=1e-5)
     L = dense_scaled_laplacian(data.edge_index, data.num_nodes, w)
     assert torch.allclose(static, torch.stack([dense_cheb(conv, x[t], L) for t in range(4)]), atol=1e-5)
@@ -102,18 +103,18 @@ def test_cheb_steps_static_and_per_step_agree():
 def test_step_edge_weight_forms():
     data = _graph()
     E, T = data.num_edges, data.num_steps
-    assert _step_edge_weight("m", data, True) is None
+    assert step_edge_weight("m", data, True) is None
     data.edge_attr = torch.rand(E, 1, 1).expand(E, T, 1).contiguous()       # constant over time
-    assert _step_edge_weight("m", data, True).shape == (E,)
-    assert _step_edge_weight("m", data, False) is None
+    assert step_edge_weight("m", data, True).shape == (E,)
+    assert step_edge_weight("m", data, False) is None
     data.edge_attr = torch.rand(E, T, 1)                                   # varies over time
-    assert _step_edge_weight("m", data, True).shape == (E, T)
+    assert step_edge_weight("m", data, True).shape == (E, T)
     data.edge_attr = torch.rand(E, T, 2)                                   # not a weight
-    assert _step_edge_weight("m", data, True) is None
+    assert step_edge_weight("m", data, True) is None
     data.edge_mask = torch.ones(E, T, dtype=torch.bool)
-    assert _step_edge_weight("m", data, True) is None
+    assert step_edge_weight("m", data, True) is None
     data.edge_mask[0, 3] = False
-    w = _step_edge_weight("m", data, True)
+    w = step_edge_weight("m", data, True)
     assert w.shape == (E, T) and w[0, 3] == 0 and w.sum() == E * T - 1
 
 
@@ -267,7 +268,7 @@ def test_cheb_steps_equal_chebconv_step_by_step(K, graph):
     torch.manual_seed(0)
     conv = ChebConv(C, 4, K=K, normalization="sym")
     x = torch.randn(T, N, C, generator=g, requires_grad=True)
-    fast = _cheb_steps(conv, x, edge_index, weight)                     # sparse products
+    fast = cheb_steps(conv, x, edge_index, weight)                     # sparse products
     slow = torch.stack([conv(x[t], edge_index, weight[:, t] if graph == "per_step" else weight)
                         for t in range(T)])                             # PyG's message passing
     assert torch.allclose(fast, slow, atol=1e-5)

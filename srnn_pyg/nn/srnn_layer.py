@@ -1,0 +1,547 @@
+r"""The S-RNN computation as a PyG-style layer: tensors in, explicit state out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.utils import scatter, softmax
+
+from ..schema import STSchema
+from .checks import check_graph_inputs
+from .features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
+                       temporal_channels, temporal_features)
+from .rnn_block import LSTMState, RNNBlock
+
+__all__ = ["SRNNLayer", "SRNNState", "GraphLayout"]
+
+
+@dataclass
+class GraphLayout:
+    """How one graph (or batch) is grouped by type. Computed once per graph
+    (one host sync for the type counts) and kept in :class:`SRNNState`, so a
+    stream of frames of the same graph never recomputes it.
+
+    Nodes are sorted by type; every (receiver, edge type) pair the schema
+    allows is a *slot*; the slots of edge type ``k`` form one contiguous
+    block, grouped by receiver type in the sorted node order."""
+
+    num_nodes: int
+    num_edges: int
+    node_perm: Tensor            # [N] node ids sorted by type
+    node_rank: Tensor            # [N] position of each node in node_perm
+    node_counts: List[int]       # nodes per node type
+    node_starts: List[int]       # offset of each node type in node_perm
+    src: Tensor                  # [E]
+    dst: Tensor                  # [E]
+    slot: Tensor                 # [E] the (receiver, edge type) slot of each edge
+    slot_blocks: List[Tuple[int, int]]    # per edge type: (offset, rows) in the slot array
+    slot_sub: List[dict]                  # per edge type: node type -> offset inside its block
+    num_slots: int
+    edge_perm: Optional[Tensor]  # [E] edge ids sorted by edge type (edge scope)
+    edge_counts: List[int]       # edges per edge type
+    slot_has_edge: Tensor        # [S] bool: some edge (ever) fills the slot
+
+
+@dataclass
+class SRNNState:
+    r"""Everything an :class:`SRNNLayer` carries from one call to the next, so
+    that feeding a sequence in chunks gives the outputs of one call.
+
+    Every LSTM state is a tuple ``(h, c)``, each ``[num_layers, rows, hidden]``,
+    or :obj:`None` for a type absent from the graph. Rows are in the layer's
+    type-sorted order (:attr:`layout`).
+
+    Attributes:
+        edge (tuple): per spatial edge type, the edgeRNN state; rows are slots
+            (``edge_scope="slot"``) or edges of that type (``"edge"``).
+        edge_started (tuple): per spatial edge type, ``[rows]`` bool: which
+            slot or edge states have started (``edge_state="appear"``), or
+            :obj:`None`.
+        temporal (tuple): per node type, the temporal edgeRNN state.
+        node (tuple): per node type, the nodeRNN state.
+        last_x (Tensor): ``[N, F]`` the last frame seen (the temporal edge
+            feature of the next frame is a difference with it).
+        last_present (Tensor, optional): ``[N]`` bool presence at that frame.
+        layout (GraphLayout): the grouping of the graph the state belongs to.
+        attention (Tensor, optional): ``[E, T]`` attention weights of the last
+            call (``aggr="attention"``).
+    """
+
+    edge: Tuple[Optional[LSTMState], ...]
+    edge_started: Tuple[Optional[Tensor], ...]
+    temporal: Tuple[Optional[LSTMState], ...]
+    node: Tuple[Optional[LSTMState], ...]
+    last_x: Tensor
+    last_present: Optional[Tensor]
+    layout: GraphLayout
+    attention: Optional[Tensor] = None
+
+    def detach(self) -> "SRNNState":
+        """The same state cut from the autograd graph (truncated BPTT, streaming)."""
+        def d(v):
+            if isinstance(v, Tensor):
+                return v.detach()
+            if isinstance(v, tuple):
+                return tuple(d(u) for u in v)
+            return v
+        return SRNNState(d(self.edge), d(self.edge_started), d(self.temporal), d(self.node),
+                         self.last_x.detach(), self.last_present, self.layout,
+                         None if self.attention is None else self.attention.detach())
+
+
+class SRNNLayer(nn.Module):
+    r"""The computation of `Structural-RNN (Jain et al., CVPR 2016)
+    <https://arxiv.org/abs/1511.05298>`_ over a typed spatio-temporal graph, as
+    a layer: node features over time in, nodeRNN states over time and an
+    explicit recurrent state out.
+
+    Every spatial edge type :math:`k` has one edgeRNN, every node type
+    :math:`\tau` a temporal edgeRNN and a nodeRNN, shared by all edges and
+    nodes of that type. For node :math:`i` of type :math:`\tau` at step
+    :math:`t` (``edge_scope="slot"``, the paper):
+
+    .. math::
+        \mathbf{s}_{i,k,t} = \mathrm{edgeRNN}_k\Big(\sum_{j \in \mathcal{N}_k(i)}
+        \phi(\mathbf{x}_{i,t}, \mathbf{x}_{j,t})\Big), \quad
+        \mathbf{u}_{i,t} = \mathrm{edgeRNN}_\tau^{temp}\big(\psi(\mathbf{x}_{i,t},
+        \mathbf{x}_{i,t-1})\big)
+
+    .. math::
+        \mathbf{h}_{i,t} = \mathrm{LSTM}_\tau\big(\mathbf{x}_{i,t} \,\|\,
+        \mathbf{u}_{i,t} \,\|\, \mathbf{s}_{i,k_1,t} \,\|\, \dots \,\|\, \mathbf{s}_{i,k_m,t}\big)
+
+    where :math:`k_1, \dots, k_m` are the edge types arriving at :math:`\tau`
+    (:meth:`STSchema.incoming`) and :math:`\mathbf{s}_{i,k,t} = 0` while node
+    :math:`i` has no present edge of type :math:`k`. With ``edge_scope="edge"``
+    every edge runs its own edgeRNN state and the outputs are aggregated per
+    ``(node, edge type)`` with ``aggr``.
+
+    One RNN call per type over the whole sequence (edgeRNN inputs never depend
+    on nodeRNN states) and one scatter per aggregation: no Python loop over
+    nodes, edges or time steps. Passing the returned ``state`` to the next
+    call continues the sequence exactly (chunks, or one frame at a time for a
+    live stream, at constant cost per frame); the state belongs to the graph
+    it was computed on (same nodes, edges and types).
+
+    Args:
+        schema (STSchema): node and edge types.
+        in_channels (int): node features ``F``.
+        edge_hidden (int, optional): edgeRNN LSTM size. (default: :obj:`64`)
+        node_hidden (int, optional): nodeRNN LSTM size. (default: :obj:`64`)
+        edge_mlp (tuple[int], optional): edgeRNN encoder layers before its
+            LSTM. (default: :obj:`(64,)`)
+        edge_scope (str, optional): ``"slot"`` or ``"edge"``. (default: :obj:`"slot"`)
+        aggr (str, optional): ``"sum"``, ``"mean"``, ``"max"`` or
+            ``"attention"`` (``edge_scope="edge"`` only). (default: :obj:`"sum"`)
+        edge_state (str, optional): ``"start"`` or ``"appear"``: when a
+            spatial edgeRNN state starts. (default: ``"appear"`` for the edge
+            scope, ``"start"`` for the slot scope)
+        dropout (float, optional): dropout in every RNN block. (default: :obj:`0.`)
+        num_layers (int, optional): LSTM layers per block. (default: :obj:`1`)
+        spatial_features (str, optional): see :mod:`srnn_pyg.nn.features`.
+            (default: :obj:`"concat"`)
+        temporal_features (str, optional): (default: :obj:`"concat_diff"`)
+        edge_channels (int, optional): width of ``edge_attr``. (default: :obj:`0`)
+        spatial (bool, optional): :obj:`False` drops the spatial edgeRNNs
+            (the "no structure" ablation). (default: :obj:`True`)
+        attention_channels (int, optional): query/key width of
+            ``aggr="attention"``. (default: :obj:`32`)
+
+    Shapes:
+        - **input:** ``x`` ``[N, T, F]``, ``edge_index`` ``[2, E]``, optional
+          ``node_type`` ``[N]``, ``edge_type`` ``[E]``, ``node_mask``
+          ``[N, T]``, ``edge_mask`` ``[E, T]``, ``edge_attr`` ``[E, T, F_e]``
+          (or ``[E, 1, F_e]``, held over time), ``state``
+          (:class:`SRNNState`)
+        - **output:** ``[N, T, node_hidden]`` nodeRNN outputs (zero where a
+          node is absent) and the :class:`SRNNState` after the last step
+    """
+
+    def __init__(self, schema: STSchema, in_channels: int, *, edge_hidden: int = 64, node_hidden: int = 64,
+                 edge_mlp: Sequence[int] = (64,), edge_scope: str = "slot", aggr: str = "sum",
+                 edge_state: Optional[str] = None, dropout: float = 0.0, num_layers: int = 1,
+                 spatial_features: str = "concat", temporal_features: str = "concat_diff",
+                 edge_channels: int = 0, spatial: bool = True, attention_channels: int = 32):
+        super().__init__()
+        name = type(self).__name__
+        if not isinstance(schema, STSchema):
+            raise TypeError(f"{name}: 'schema' must be an STSchema (got {type(schema).__name__})")
+        for arg, value in (("in_channels", in_channels), ("edge_hidden", edge_hidden),
+                           ("node_hidden", node_hidden), ("num_layers", num_layers),
+                           ("attention_channels", attention_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
+        choice(name, "edge_scope", edge_scope, ("slot", "edge"))
+        choice(name, "aggr", aggr, ("sum", "mean", "max", "attention"))
+        if edge_state is None:
+            edge_state = "appear" if edge_scope == "edge" else "start"
+        choice(name, "edge_state", edge_state, ("start", "appear"))
+        if aggr == "attention" and edge_scope != "edge":
+            raise ValueError(f"{name}: aggr='attention' weighs each edge's own edgeRNN output, so it "
+                             f"needs edge_scope='edge' (got edge_scope={edge_scope!r})")
+        choice(name, "spatial_features", spatial_features, SPATIAL_FEATURES)
+        choice(name, "temporal_features", temporal_features, TEMPORAL_FEATURES)
+        if "attr" in spatial_features and edge_channels < 1:
+            raise ValueError(f"{name}: spatial_features={spatial_features!r} needs "
+                             f"'edge_channels' >= 1 (got {edge_channels})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{name}: 'dropout' must be in [0, 1) (got {dropout})")
+        self.schema, self.in_channels = schema, in_channels
+        self.edge_hidden, self.node_hidden = edge_hidden, node_hidden
+        self.edge_mlp = tuple(int(c) for c in edge_mlp)
+        self.edge_scope, self.aggr, self.edge_state = edge_scope, aggr, edge_state
+        self.dropout, self.num_layers = float(dropout), num_layers
+        self.spatial_kind, self.temporal_kind = spatial_features, temporal_features
+        self.edge_channels, self.spatial = int(edge_channels), bool(spatial)
+        self.attention_channels = attention_channels
+
+        F_s = spatial_channels(spatial_features, in_channels, edge_channels)
+        F_t = temporal_channels(temporal_features, in_channels)
+        block = dict(num_layers=num_layers, dropout=self.dropout)
+        self.edge_rnns = nn.ModuleList(
+            RNNBlock(F_s, edge_hidden, pre=self.edge_mlp, **block) for _ in schema.edge_types
+        ) if self.spatial else nn.ModuleList()
+        self.temporal_rnns = nn.ModuleList(
+            RNNBlock(F_t, edge_hidden, pre=self.edge_mlp, **block) for _ in schema.node_types
+        ) if schema.temporal else nn.ModuleList()
+        self.node_rnns = nn.ModuleList()
+        for p in range(schema.num_node_types):
+            width = in_channels + (edge_hidden if schema.temporal else 0) \
+                + (len(schema.incoming(p)) * edge_hidden if self.spatial else 0)
+            self.node_rnns.append(RNNBlock(width, node_hidden, **block))
+        if aggr == "attention" and self.spatial:
+            q_in = edge_hidden if schema.temporal else in_channels
+            A = attention_channels
+            self.att_query = nn.Linear(q_in, A * max(len(self.edge_rnns), 1))   # one query per edge type
+            self.att_key = nn.ModuleList(nn.Linear(edge_hidden, A) for _ in self.edge_rnns)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in list(self.edge_rnns) + list(self.temporal_rnns) + list(self.node_rnns):
+            m.reset_parameters()
+        if hasattr(self, "att_query"):
+            self.att_query.reset_parameters()
+            for lin in self.att_key:
+                lin.reset_parameters()
+
+    # ---------------------------------------------------------------- layout
+    def layout(self, x: Tensor, edge_index: Tensor, node_type: Optional[Tensor],
+               edge_type: Optional[Tensor]) -> GraphLayout:
+        """Group the nodes and edges of a graph by type (one host sync)."""
+        schema = self.schema
+        P, K = schema.num_node_types, schema.num_edge_types
+        N, E, dev = x.size(0), edge_index.size(1), x.device
+        if node_type is None:
+            node_type = torch.zeros(N, dtype=torch.long, device=dev)
+        if edge_type is None:
+            edge_type = torch.zeros(E, dtype=torch.long, device=dev)
+        node_perm = torch.argsort(node_type, stable=True)                       # [N]
+        name = type(self).__name__
+        try:
+            node_bins = torch.bincount(node_type, minlength=P)
+            edge_bins = torch.bincount(edge_type, minlength=K) if E > 0 else node_bins.new_zeros(K)
+        except RuntimeError:                                  # negative types
+            raise ValueError(f"{name}: 'node_type' must lie in [0, {P - 1}] and 'edge_type' in "
+                             f"[0, {K - 1}] for this schema (got negative values)") from None
+        ends = torch.stack([edge_index.min(), edge_index.max()]) if E > 0 else node_bins.new_zeros(2)
+        counts = torch.cat([node_bins, edge_bins, ends]).tolist()              # the one host sync
+        node_counts, edge_counts = counts[:P], counts[P:P + K]
+        if len(node_bins) > P:
+            raise ValueError(f"{name}: 'node_type' must lie in [0, {P - 1}] for this schema "
+                             f"(got values up to {len(node_bins) - 1})")
+        if len(edge_bins) > K:
+            raise ValueError(f"{name}: 'edge_type' must lie in [0, {K - 1}] for this schema "
+                             f"(got values up to {len(edge_bins) - 1})")
+        if E > 0 and (counts[-2] < 0 or counts[-1] >= N):
+            raise ValueError(f"{name}: 'edge_index' must lie in [0, {N - 1}] for {N} nodes "
+                             f"(got values in [{counts[-2]}, {counts[-1]}])")
+        node_starts = [0] * P
+        for p in range(1, P):
+            node_starts[p] = node_starts[p - 1] + node_counts[p - 1]
+        node_rank = torch.empty_like(node_perm)
+        node_rank[node_perm] = torch.arange(N, device=dev)
+        local = node_rank - torch.tensor(node_starts, device=dev)[node_type]   # index within type
+
+        # Slot blocks: edge type k holds one row per node of each type receiving k.
+        base = torch.full((P, max(K, 1)), -1, dtype=torch.long)
+        slot_blocks, slot_sub, offset = [], [], 0
+        for k in range(K):
+            start, sub = offset, {}
+            for p in schema.receivers(k):
+                base[p, k] = offset
+                sub[p] = offset - start
+                offset += node_counts[p]
+            slot_blocks.append((start, offset - start))
+            slot_sub.append(sub)
+        src, dst = edge_index[0], edge_index[1]
+        slot = base.to(dev)[node_type[dst], edge_type] + local[dst]             # [E]
+        if E > 0 and bool((slot < local[dst]).any()):  # base -1: a receiver type that cannot take k
+            schema.check_edge_types(node_type[src], node_type[dst], edge_type)
+        slot_has_edge = torch.zeros(offset, dtype=torch.bool, device=dev)
+        slot_has_edge[slot] = True
+        edge_perm = torch.argsort(edge_type, stable=True) if self.edge_scope == "edge" else None
+        return GraphLayout(N, E, node_perm, node_rank, node_counts, node_starts, src, dst, slot,
+                           slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge)
+
+    # ------------------------------------------------------------------- API
+    def forward(self, x: Tensor, edge_index: Tensor, node_type: Optional[Tensor] = None,
+                edge_type: Optional[Tensor] = None, *, node_mask: Optional[Tensor] = None,
+                edge_mask: Optional[Tensor] = None, edge_attr: Optional[Tensor] = None,
+                state: Optional[SRNNState] = None, validate: bool = True) -> Tuple[Tensor, SRNNState]:
+        """Run the layer over ``x`` ``[N, T, F]`` from ``state`` (zeros when
+        :obj:`None`); returns the nodeRNN outputs ``[N, T, node_hidden]`` and
+        the state after the last step. ``validate=False`` skips the input
+        checks (for inner loops that checked once already)."""
+        if validate:
+            check_graph_inputs(type(self).__name__, self.schema, self.in_channels, x, edge_index, node_type,
+                               edge_type, node_mask, edge_mask, edge_attr,
+                               self.edge_channels if "attr" in self.spatial_kind else None)
+            if state is not None and (not isinstance(state, SRNNState)
+                                      or state.layout.num_nodes != x.size(0)
+                                      or state.layout.num_edges != edge_index.size(1)):
+                got = (f"a state of {state.layout.num_nodes} nodes and {state.layout.num_edges} edges"
+                       if isinstance(state, SRNNState) else type(state).__name__)
+                raise ValueError(f"{type(self).__name__}: 'state' must be an SRNNState of the same graph "
+                                 f"({x.size(0)} nodes, {edge_index.size(1)} edges; got {got})")
+        lay = state.layout if state is not None else self.layout(x, edge_index, node_type, edge_type)
+        return self._run(x, lay, state, node_mask, edge_mask, edge_attr)
+
+    # ------------------------------------------------------------------ core
+    def _run(self, x: Tensor, lay: GraphLayout, state: Optional[SRNNState], node_mask: Optional[Tensor],
+             edge_mask: Optional[Tensor], edge_attr: Optional[Tensor]) -> Tuple[Tensor, SRNNState]:
+        schema = self.schema
+        N, T, _ = x.shape
+        K = len(self.edge_rnns)
+        nm = node_mask.unsqueeze(-1).to(x.dtype) if node_mask is not None else None  # [N, T, 1]
+        nms = nm[lay.node_perm] if nm is not None else None
+
+        temporal, temporal_states = self._temporal(x, lay, state, node_mask, nm)
+        em = None
+        if node_mask is not None or edge_mask is not None:     # an edge is present when it and both ends are
+            em = edge_mask if edge_mask is not None else \
+                torch.ones(lay.num_edges, T, dtype=torch.bool, device=x.device)
+            if node_mask is not None:
+                em = em & node_mask[lay.src] & node_mask[lay.dst]                    # [E, T]
+        spatial: List[Tensor] = [x.new_zeros(0, T, self.edge_hidden) for _ in range(K)]
+        edge_states: List = list(state.edge) if state is not None else [None] * K
+        started: List = list(state.edge_started) if state is not None else [None] * K
+        attention = None
+        if lay.num_slots > 0 and K > 0:
+            query = None
+            if self.aggr == "attention":  # the receiver's temporal edgeRNN output (Vemula et al. 2018)
+                query = torch.cat(temporal, 0)[lay.node_rank] if schema.temporal else x      # [N, T, *]
+            spatial, edge_states, started, attention = self._spatial(x, lay, em, edge_attr, edge_states,
+                                                                     started, query)
+
+        # nodeRNNs: own features, temporal output, one slot per incoming edge type
+        xs = x[lay.node_perm]                                                         # [N, T, F] by type
+        hids, node_states = [], []
+        for p, rnn in enumerate(self.node_rnns):
+            s, n = lay.node_starts[p], lay.node_counts[p]
+            if n == 0:
+                hids.append(x.new_zeros(0, T, self.node_hidden))
+                node_states.append(None)
+                continue
+            parts = [xs[s:s + n] if nms is None else xs[s:s + n] * nms[s:s + n]]
+            if schema.temporal:
+                parts.append(temporal[p])
+            if self.spatial:
+                for k in schema.incoming(p):
+                    sub = lay.slot_sub[k][p]
+                    parts.append(spatial[k][sub:sub + n])
+            _, h, st = rnn(torch.cat(parts, dim=-1), state.node[p] if state is not None else None)
+            hids.append(h if nms is None else h * nms[s:s + n])                      # [n, T, H]
+            node_states.append(st)
+        hid = torch.cat(hids, dim=0)[lay.node_rank]                                   # [N, T, H]
+        last_present = node_mask[:, -1] if node_mask is not None else None
+        return hid, SRNNState(tuple(edge_states), tuple(started), tuple(temporal_states), tuple(node_states),
+                              x[:, -1], last_present, lay, attention)
+
+    def _temporal(self, x: Tensor, lay: GraphLayout, state: Optional[SRNNState], node_mask: Optional[Tensor],
+                  nm: Optional[Tensor]) -> Tuple[List[Tensor], List]:
+        """Temporal edgeRNN outputs per node type (type-sorted rows) and states."""
+        if not self.schema.temporal:
+            return [], []
+        if state is None:
+            prev = torch.cat([x[:, :1], x[:, :-1]], dim=1)                             # x_{t-1}, x_{-1} := x_0
+        else:
+            prev = torch.cat([state.last_x.unsqueeze(1), x[:, :-1]], dim=1)
+        if node_mask is not None:  # no difference across an absence: x_{t-1} := x_t
+            before = node_mask[:, :1] if state is None or state.last_present is None \
+                else state.last_present.unsqueeze(1)
+            prev_present = torch.cat([before, node_mask[:, :-1]], dim=1)               # [N, T]
+            prev = torch.where(prev_present.unsqueeze(-1), prev, x)
+        tfeat = temporal_features(self.temporal_kind, x, prev)                         # [N, T, F_t]
+        if nm is not None:
+            tfeat = tfeat * nm
+        tfeat = tfeat[lay.node_perm]
+        nms = nm[lay.node_perm] if nm is not None else None
+        outs, states = [], []
+        for p, rnn in enumerate(self.temporal_rnns):
+            s, n = lay.node_starts[p], lay.node_counts[p]
+            out, st = _call(rnn, tfeat[s:s + n], state.temporal[p] if state is not None else None,
+                            x.size(1), self.edge_hidden)
+            outs.append(out if nms is None else out * nms[s:s + n])
+            states.append(st)
+        return outs, states
+
+    def _spatial(self, x: Tensor, lay: GraphLayout, em: Optional[Tensor], edge_attr: Optional[Tensor],
+                 states: List, started: List, query: Optional[Tensor]):
+        """Spatial edgeRNN outputs, one block of slot rows per edge type."""
+        T = x.size(1)
+        ea = None
+        if "attr" in self.spatial_kind:
+            ea = edge_attr[:, -T:] if edge_attr.size(1) >= T else edge_attr[:, -1:].expand(-1, T, -1)
+        feat = spatial_features(self.spatial_kind, x[lay.dst], x[lay.src], ea)         # [E, T, F_s]
+        if em is not None:
+            feat = feat * em.unsqueeze(-1).to(x.dtype)
+            present = scatter(em.to(x.dtype), lay.slot, dim=0, dim_size=lay.num_slots,
+                              reduce="sum") > 0                                       # [S, T]
+        else:
+            present = lay.slot_has_edge.unsqueeze(-1)                                 # [S, 1]
+        if self.edge_scope == "edge":
+            return self._edge_scope(feat, em, present, lay, states, started, T, query)
+        agg = scatter(feat, lay.slot, dim=0, dim_size=lay.num_slots, reduce="sum")    # [S, T, F_s]
+        spatial, new_states, new_started = [], [], []
+        for k, rnn in enumerate(self.edge_rnns):
+            off, rows = lay.slot_blocks[k]
+            pres = present[off:off + rows]
+            if self.edge_state == "appear":
+                out, st, on = self._from_appearance(rnn, agg[off:off + rows], pres.expand(-1, T), states[k],
+                                                    started[k], T)
+            else:
+                (out, st), on = _call(rnn, agg[off:off + rows], states[k], T, self.edge_hidden), None
+            spatial.append(out * pres.unsqueeze(-1).to(x.dtype))
+            new_states.append(st)
+            new_started.append(on)
+        return spatial, new_states, new_started, None
+
+    def _edge_scope(self, feat: Tensor, em: Optional[Tensor], present: Tensor, lay: GraphLayout, states: list,
+                    started: list, T: int, query: Optional[Tensor]):
+        """One edgeRNN state per edge; outputs aggregated into slots."""
+        order = lay.edge_perm
+        feat_sorted = feat[order]                                                     # [E, T, F_s]
+        emo = em[order] if em is not None else None                                   # [E, T]
+        outs, new_states, new_started, off = [], [], [], 0
+        for k, rnn in enumerate(self.edge_rnns):
+            n = lay.edge_counts[k]
+            if self.edge_state == "appear":
+                pres = emo[off:off + n] if emo is not None else None
+                out, st, on = self._from_appearance(rnn, feat_sorted[off:off + n], pres, states[k], started[k], T)
+            else:
+                (out, st), on = _call(rnn, feat_sorted[off:off + n], states[k], T, self.edge_hidden), None
+            outs.append(out)
+            new_states.append(st)
+            new_started.append(on)
+            off += n
+        h = torch.cat(outs, dim=0)                                                    # [E, T, H] by type
+        slot = lay.slot[order]
+        S = lay.num_slots
+        attention = None
+        if self.aggr == "max":
+            if emo is not None:
+                h = h.masked_fill(~emo.unsqueeze(-1), float("-inf"))
+            agg = scatter(h, slot, dim=0, dim_size=S, reduce="max")                   # [S, T, H]
+            agg = torch.where(present.unsqueeze(-1), agg, agg.new_zeros(()))
+        elif self.aggr == "attention":
+            alpha = self._attention_weights(h, query, lay, order, emo, slot, T)       # [E, T] by type
+            attention = torch.empty_like(alpha)
+            attention[order] = alpha
+            agg = scatter(h * alpha.unsqueeze(-1), slot, dim=0, dim_size=S, reduce="sum")  # [S, T, H]
+        else:
+            if emo is not None:
+                h = h * emo.unsqueeze(-1).to(h.dtype)
+            agg = scatter(h, slot, dim=0, dim_size=S, reduce="sum")                   # [S, T, H]
+            if self.aggr == "mean":
+                ones = emo.unsqueeze(-1).to(h.dtype) if emo is not None else h.new_ones(h.size(0), 1, 1)
+                count = scatter(ones, slot, dim=0, dim_size=S, reduce="sum")          # [S, T or 1, 1]
+                agg = agg / count.clamp_min(1)
+        blocks = [agg[o:o + r] for o, r in lay.slot_blocks]
+        return blocks, new_states, new_started, attention
+
+    def _attention_weights(self, h: Tensor, query: Tensor, lay: GraphLayout, order: Tensor,
+                           emo: Optional[Tensor], slot: Tensor, T: int) -> Tensor:
+        """Softmax weights ``[E, T]`` (edges sorted by type) over each slot's present edges."""
+        K = len(self.edge_rnns)
+        et_sorted = torch.repeat_interleave(torch.arange(K, device=h.device),
+                                            torch.tensor(lay.edge_counts, device=h.device))  # [E]
+        q = self.att_query(query)[lay.dst[order]]                                     # [E, T, K*A]
+        q = q.view(q.size(0), T, K, -1)                                               # [E, T, K, A]
+        q = q.gather(2, et_sorted.view(-1, 1, 1, 1).expand(-1, T, 1, q.size(-1))).squeeze(2)   # [E, T, A]
+        key = torch.cat([lin(h[o:o + c]) for lin, o, c in
+                         zip(self.att_key, _offsets(lay.edge_counts), lay.edge_counts)], 0)  # [E, T, A]
+        score = (q * key).sum(-1) / key.size(-1) ** 0.5                               # [E, T]
+        if emo is not None:
+            score = score.masked_fill(~emo, torch.finfo(score.dtype).min)
+        alpha = softmax(score, slot, num_nodes=lay.num_slots, dim=0)                  # [E, T]
+        if emo is not None:
+            alpha = alpha * emo.to(alpha.dtype)
+        return alpha
+
+    def _from_appearance(self, rnn: RNNBlock, inp: Tensor, pres: Optional[Tensor], state: Optional[LSTMState],
+                         started: Optional[Tensor], T: int
+                         ) -> Tuple[Tensor, Optional[LSTMState], Optional[Tensor]]:
+        """Run ``rnn`` over rows ``inp`` ``[R, T, F]`` whose state starts (from
+        ``state``, zeros by default) at each row's first present step of
+        ``pres`` ``[R, T]`` (:obj:`None`: present throughout), unless ``started`` ``[R]`` says it already runs.
+        Rows are shifted left by their start, run as one packed sequence and
+        shifted back, so there is still one RNN call. Returns outputs (zero
+        before the start), final states, and which rows have started."""
+        R = inp.size(0)
+        if R == 0:
+            return inp.new_zeros(0, T, self.edge_hidden), None, None
+        if pres is None:                                        # every row present throughout
+            out, _, new = rnn(inp, state)
+            return out, new, torch.ones(R, dtype=torch.bool, device=inp.device)
+        if started is None:
+            started = torch.zeros(R, dtype=torch.bool, device=inp.device)
+        seen = pres.any(dim=1)                                                        # [R]
+        first = pres.to(torch.uint8).argmax(dim=1)                                    # first present step
+        first = torch.where(started | ~seen, 0, first)          # rows never present run (masked) from 0
+        if state is None:
+            zeros = inp.new_zeros(rnn.num_layers, R, rnn.hidden)
+            state = (zeros, zeros)
+        if int(first.max()) == 0:                                                     # nobody starts late
+            out, _, new = rnn(inp, state)
+        else:
+            t = torch.arange(T, device=inp.device)
+            fwd = (t + first.unsqueeze(1)).clamp(max=T - 1)                           # [R, T]
+            shifted = inp.gather(1, fwd.unsqueeze(-1).expand(-1, -1, inp.size(-1)))
+            out, _, new = rnn(shifted, state, lengths=T - first)
+            back = (t - first.unsqueeze(1)).clamp(min=0)
+            out = out.gather(1, back.unsqueeze(-1).expand(-1, -1, out.size(-1)))
+            out = out * (t >= first.unsqueeze(1)).unsqueeze(-1).to(out.dtype)
+        idle = (~(started | seen)).view(1, R, 1)                # not started yet: the state stays put
+        new = (torch.where(idle, state[0], new[0]), torch.where(idle, state[1], new[1]))
+        return out, new, started | seen
+
+    def __repr__(self) -> str:
+        s = self.schema
+        return (f"{type(self).__name__}(schema={s.num_node_types} node/{s.num_edge_types} edge types, "
+                f"{self.in_channels}, edge_hidden={self.edge_hidden}, node_hidden={self.node_hidden}, "
+                f"edge_scope={self.edge_scope!r}, aggr={self.aggr!r}"
+                + ("" if self.spatial else ", spatial=False") + ")")
+
+
+def _call(rnn: RNNBlock, inp: Tensor, state: Optional[LSTMState], T: int,
+          hidden: int) -> Tuple[Tensor, Optional[LSTMState]]:
+    if inp.size(0) == 0:  # a type absent from this batch
+        return inp.new_zeros(0, T, hidden), None
+    y, _, st = rnn(inp, state)
+    return y, st
+
+
+def _offsets(counts: Sequence[int]) -> List[int]:
+    out, total = [], 0
+    for c in counts:
+        out.append(total)
+        total += c
+    return out
+
+
+def choice(owner: str, name: str, value: object, options: Sequence[object]) -> None:
+    """Raise a ``ValueError`` naming ``owner`` and the argument unless ``value`` is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"{owner}: '{name}' must be one of {list(options)} (got {value!r})")
