@@ -9,8 +9,9 @@ directed edges, T steps and F=6 features:
   the 200-step time is about twice the 100-step time);
 - loop reference: the same model computed by ``srnn_pyg.testing.reference_forward``
   (Python loops over steps, nodes and edges);
-- bare RNN floor: the same RNN blocks called on random tensors of the shapes
-  they see in the model, with no gathering, scattering or concatenation.
+- bare RNN floor: the same RNN blocks (and node decoders) called on random
+  tensors of the shapes they see in the model, with no gathering, scattering
+  or concatenation.
 
     python benchmarks/speed.py                       # N = 10, 100, 1000 -> results/speed_cpu.md
     python benchmarks/speed.py --sizes 10 100 --reps 3 --no-reference
@@ -63,7 +64,7 @@ def reference_step(model, data):
 
 def floor_step(model: StructuralRNN, data):
     """The model's RNN blocks on random inputs of the shapes they see, nothing else."""
-    lay = model._layout(data, data.num_nodes)
+    lay = model.layer.layout(data.x, data.edge_index, data.get("node_type"), data.get("edge_type"))
     T = data.x.size(1)
     dev, dt = data.x.device, data.x.dtype
     calls = []
@@ -74,16 +75,24 @@ def floor_step(model: StructuralRNN, data):
         calls.append((rnn, lay.node_counts[p]))
     for p, rnn in enumerate(model.node_rnns):
         calls.append((rnn, lay.node_counts[p]))
-    inputs = [torch.randn(rows, T, rnn.in_channels, device=dev, dtype=dt) for rnn, rows in calls]
+    for p, mlp in enumerate(model.decoders):                # each node type's decoder after its nodeRNN
+        calls.append((mlp, lay.node_counts[p]))
+    inputs = [torch.randn(rows, T, _width(m), device=dev, dtype=dt) for m, rows in calls]
 
     def step():
         model.zero_grad(set_to_none=True)
         loss = 0
         for (rnn, rows), inp in zip(calls, inputs):
             if rows > 0:
-                loss = loss + rnn(inp)[0].pow(2).mean()
+                out = rnn(inp)
+                loss = loss + (out[0] if isinstance(out, tuple) else out).pow(2).mean()
         loss.backward()
     return step
+
+
+def _width(module) -> int:
+    """Input width of an RNN block or a decoder MLP."""
+    return module.in_channels if hasattr(module, "pre") else module.channel_list[0]
 
 
 def fmt(seconds):

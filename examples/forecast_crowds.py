@@ -9,7 +9,7 @@ scene. Models:
   pedestrian's neighbours (Vemula et al. 2018) and a bivariate Gaussian head,
   trained by negative log-likelihood (teacher forcing over the 20 frames);
 * the same S-RNN with spatial=False (no interaction: the ablation);
-* NodeLSTM (one LSTM per pedestrian, mean squared error, srnn_pyg.train.fit);
+* NodeLSTM (one LSTM per pedestrian, mean squared error, srnn_pyg.engine.fit);
 * ConstantVelocity (no training).
 
 Prints ADE/FDE in metres (the mean rollout; for the Gaussian models also the
@@ -39,7 +39,7 @@ from srnn_pyg.datasets import ETHUCY
 from srnn_pyg.datasets.eth_ucy import TEST_SCENES
 from srnn_pyg.metrics import ade, best_of_k_ade_fde, fde
 from srnn_pyg.models import ConstantVelocity, NodeLSTM, StructuralRNN
-from srnn_pyg.train import atomic_write_text, fit
+from srnn_pyg.engine import atomic_write_text, fit
 
 SAMPLES = 20                                     # the field's "best of 20"
 SRNN = "S-RNN (attention, Gaussian)"

@@ -1,6 +1,7 @@
 """srnn_pyg: Structural-RNN (Jain et al., CVPR 2016) for PyTorch Geometric."""
 from .data import (STData, TimeWindows, from_dense, from_hetero, from_networkx,
                    from_temporal_signal, to_hetero, to_networkx)
+from .engine import evaluate, fit, load_model, save_model
 from .schema import EdgeType, STSchema
 
 __version__ = "0.1.0"
@@ -16,5 +17,9 @@ __all__ = [
     "from_temporal_signal",
     "from_hetero",
     "to_hetero",
+    "fit",
+    "evaluate",
+    "save_model",
+    "load_model",
     "__version__",
 ]

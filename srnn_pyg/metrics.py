@@ -12,7 +12,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["mse", "mae", "rmse", "mape", "per_horizon", "bivariate_gaussian_nll",
+from .geometry import expmap_to_euler
+
+__all__ = ["mse", "mae", "rmse", "mape", "per_horizon", "accuracy", "bivariate_gaussian_nll",
            "euler_angle_error", "euler_varying_dims", "frames_at_ms",
            "threshold_labels", "anticipate", "confusion_matrix", "maneuver_scores",
            "ade", "fde", "best_of_k_ade_fde"]
@@ -80,6 +82,20 @@ def per_horizon(metric: str, pred: Tensor, target: Tensor, mask: Optional[Tensor
     raise ValueError(f"per_horizon: 'metric' must be 'mse', 'mae' or 'rmse' (got {metric!r})")
 
 
+def accuracy(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    """Share of predicted labels equal to the true ones, over the entries where
+    ``mask`` is true (0 if there are none).
+
+    Args:
+        pred (Tensor): predicted labels (long), e.g. ``logits.argmax(-1)``.
+        target (Tensor): true labels, same shape.
+        mask (Tensor, optional): bool over the leading dims. (default: :obj:`None`)
+    """
+    _check(pred, target, "accuracy")
+    hit = (pred == target).to(torch.float)
+    return _masked_mean(hit, _weights(hit, mask))
+
+
 # ------------------------------------------------------------- motion: Euler-angle error
 def frames_at_ms(ms=(80, 160, 320, 400, 560, 1000), fps: float = 25.0) -> list:
     r"""Indices into a predicted sequence of the frames that the
@@ -110,8 +126,6 @@ def frames_at_ms(ms=(80, 160, 320, 400, 560, 1000), fps: float = 25.0) -> list:
 
 
 def _euler_poses(pose: Tensor, name: str, what: str, ignore_global: bool) -> Tensor:
-    from .datasets.motion import expmap_to_euler  # lazy: metrics must not import the datasets
-
     if pose.dim() not in (2, 3) or pose.size(-1) % 3 != 0 or pose.size(-1) < 6:
         raise ValueError(f"{name}: '{what}' must be [B, H, 3 * K] or [H, 3 * K] exponential-map "
                          f"poses with K >= 2 (got {list(pose.shape)})")
@@ -149,7 +163,7 @@ def euler_angle_error(pred_expmap: Tensor, target_expmap: Tensor, dims: Optional
     (CVPR 2018) <https://arxiv.org/abs/1805.00655>`_ and `Mao et al. (ICCV 2019)
     <https://arxiv.org/abs/1908.05436>`_ for CMU mocap: poses in the data's
     units (denormalised) are turned, triple by triple, from exponential maps
-    into Euler angles (:func:`~srnn_pyg.datasets.motion.expmap_to_euler`); the
+    into Euler angles (:func:`~srnn_pyg.geometry.expmap_to_euler`); the
     global translation and rotation (the first 6 values) are set to zero; and
     at each frame :math:`t` of sequence :math:`b`
 

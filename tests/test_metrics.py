@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from srnn_pyg.metrics import (anticipate, confusion_matrix, mae, maneuver_scores, mape, mse,
+from srnn_pyg.metrics import (accuracy, anticipate, confusion_matrix, mae, maneuver_scores, mape, mse,
                               per_horizon, rmse, threshold_labels)
 
 
@@ -151,3 +151,13 @@ def test_gaussian_nll_ignores_masked_degenerate_entries():
     assert torch.isfinite(loss) and torch.isfinite(params.grad).all()
     assert (params.grad[0, 1] == 0).all()
     assert loss.item() == pytest.approx(bivariate_gaussian_nll(params[:, :1].detach(), target[:, :1]).item())
+
+
+def test_accuracy_hand_computed():
+    pred = torch.tensor([[0, 1, 2], [1, 1, 0]])
+    target = torch.tensor([[0, 2, 2], [1, 0, 0]])
+    assert float(accuracy(pred, target)) == pytest.approx(4 / 6)
+    mask = torch.tensor([[True, True, False], [False, False, True]])
+    assert float(accuracy(pred, target, mask)) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="same shape"):
+        accuracy(pred, target[:, :2])

@@ -1,18 +1,24 @@
-"""What every dataset of the library shares: :class:`STDataset`, data roots, errors."""
+"""What every dataset of the library shares: :class:`STDataset` (windows,
+normalisation and the protocol interface :meth:`~STDataset.open` /
+:meth:`~STDataset.score`), data roots, errors."""
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Dataset
 
+from .. import metrics as M
 from ..data import STData
 from ..schema import STSchema
+from .registry import datasets_taking
 
-__all__ = ["STDataset", "resolve_root", "require_file", "DataFormatError"]
+__all__ = ["STDataset", "resolve_root", "require_file", "DataFormatError", "forecast_view"]
 
 ENV_VAR = "SRNN_PYG_DATA"
 
@@ -55,6 +61,26 @@ def require_file(path: Union[str, os.PathLike], what: str = "") -> Path:
     return path
 
 
+def forecast_view(collected: Mapping[str, Tensor]) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+    """``(pred, y, y_mask)`` of a regression ``collected`` dict (see
+    :meth:`STDataset.score`): the targets and their mask cut to the forecast's
+    ``H`` steps; ``y_mask`` is :obj:`None` where the data has none.
+
+    Raises:
+        ValueError: if ``"pred"`` or ``"y"`` is missing or they do not line up.
+    """
+    for key in ("pred", "y"):
+        if key not in collected:
+            raise ValueError(f"score: the collected predictions lack {key!r} (keys: {sorted(collected)})")
+    pred, y = collected["pred"], collected["y"]
+    if pred.dim() != 3 or y.dim() != 3 or pred.size(0) != y.size(0) or pred.size(1) > y.size(1):
+        raise ValueError(f"score: 'pred' must be [N, H, F] and 'y' [N, T >= H, F] "
+                         f"(got {list(pred.shape)} and {list(y.shape)})")
+    H = pred.size(1)
+    y_mask = collected.get("y_mask")
+    return pred, y[:, :H], None if y_mask is None else y_mask[:, :H]
+
+
 class STDataset(Dataset):
     r"""A PyG :class:`~torch_geometric.data.Dataset` of :class:`~srnn_pyg.STData`
     windows cut lazily from whole recordings (no copy per window).
@@ -66,11 +92,171 @@ class STDataset(Dataset):
     training split only), then call ``super().__init__(transform=...)``.
 
     :meth:`denormalize` maps a model's predictions back to the data's units.
+
+    **The protocol.** A dataset registered with
+    :func:`~srnn_pyg.datasets.register_dataset` carries its literature's
+    protocol, so that one pipeline serves every dataset:
+
+    * class attributes :attr:`name` (the registry name), :attr:`splits`,
+      :attr:`task` (``"regression"`` or ``"classification"``) and
+      :attr:`defaults` (the protocol's window sizes and a batch size that
+      suits the data);
+    * :meth:`open` builds one split from generic options (``obs`` and
+      ``horizon`` mapped to the class's own arguments, the training split's
+      statistics reused), :meth:`has_split` says whether a split exists for
+      given options;
+    * :meth:`score` turns the predictions over a split (the dict of
+      :func:`srnn_pyg.engine.collect`) into the table the literature reports,
+      computed by :mod:`srnn_pyg.metrics`.
+
+    .. code-block:: python
+
+        cls = srnn_pyg.datasets.get("los_loop")
+        train = cls.open("train")
+        test = cls.open("test", train=train)
+        test.score(collect(model, DataLoader(test, batch_size=8)))
     """
 
     schema: STSchema
     obs: int
     horizon: int
+
+    #: The registry name (set by :func:`~srnn_pyg.datasets.register_dataset`).
+    name: ClassVar[str] = ""
+    #: The splits the protocol defines.
+    splits: ClassVar[Tuple[str, ...]] = ("train", "val", "test")
+    #: ``"regression"`` (forecasts ``[N, H, F]``) or ``"classification"`` (labels per step).
+    task: ClassVar[str] = "regression"
+    #: The protocol's defaults: ``obs``, ``horizon`` (``None`` where they do not
+    #: apply), ``batch_size`` and the dataset's own main options.
+    defaults: ClassVar[Dict[str, Any]] = {}
+    #: The constructor argument that :meth:`open`'s ``obs`` and ``horizon`` map
+    #: to; a generic option missing here does not apply (:meth:`open` raises).
+    window_options: ClassVar[Dict[str, str]] = {"obs": "obs", "horizon": "horizon"}
+    #: Whether the constructor takes :meth:`open`'s ``root`` (data files) and
+    #: ``seed`` (random data); where not, the option is ignored.
+    uses_root: ClassVar[bool] = True
+    uses_seed: ClassVar[bool] = False
+
+    # ------------------------------------------------------------ protocol
+    @classmethod
+    def extra_options(cls) -> FrozenSet[str]:
+        """The keywords :meth:`open` takes besides its generic ones: the
+        constructor's arguments other than ``split``."""
+        params = inspect.signature(cls.__init__).parameters
+        return frozenset(k for k, p in params.items() if k not in ("self", "split")
+                         and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+
+    @classmethod
+    def missing_split(cls, split: str, **extra: Any) -> Optional[str]:
+        """Why ``split`` does not exist with the options ``extra``, or
+        :obj:`None` if it does (see :meth:`has_split`)."""
+        if split not in cls.splits:
+            return f"splits: {', '.join(cls.splits)}"
+        return None
+
+    @classmethod
+    def has_split(cls, split: str, **extra: Any) -> bool:
+        """Whether :meth:`open` can build ``split`` with the options ``extra``
+        (e.g. PyG Temporal sets have a ``"val"`` split only with ``val_ratio > 0``)."""
+        return cls.missing_split(split, **extra) is None
+
+    @classmethod
+    def open_kwargs(cls, split: str, *, root=None, obs: Optional[int] = None,
+                    horizon: Optional[int] = None, seed: int = 0, train: Optional["STDataset"] = None,
+                    **extra: Any) -> Dict[str, Any]:
+        """The constructor's keywords for :meth:`open` (the same arguments):
+        ``obs``/``horizon`` under the names of :attr:`window_options`, ``root``
+        and ``seed`` where the class uses them, then ``extra`` (which wins
+        over a generic option mapped to the same argument) and ``split``.
+        Subclasses extend it (e.g. to reuse ``train``'s statistics).
+
+        Raises:
+            ValueError: naming the option, for ``obs``/``horizon`` or an
+                ``extra`` keyword that does not apply to this dataset.
+        """
+        allowed = cls.extra_options()
+        for key in extra:
+            if key not in allowed:
+                where = datasets_taking(key)
+                hint = (f"it applies to {', '.join(where)} only" if where
+                        else f"options: {', '.join(sorted(allowed))}")
+                raise ValueError(f"{cls.name or cls.__name__}: option {key!r} does not apply ({hint})")
+        kw: Dict[str, Any] = {}
+        for option, value in (("obs", obs), ("horizon", horizon)):
+            if value is None:
+                continue
+            if option not in cls.window_options:
+                raise ValueError(f"{cls.name or cls.__name__}: option {option!r} does not apply "
+                                 f"(the windows are fixed)")
+            kw[cls.window_options[option]] = value
+        if cls.uses_root:
+            kw["root"] = root
+        if cls.uses_seed:
+            kw["seed"] = seed
+        kw.update(extra)
+        kw["split"] = split
+        return kw
+
+    @classmethod
+    def open(cls, split: str, *, root=None, obs: Optional[int] = None, horizon: Optional[int] = None,
+             seed: int = 0, train: Optional["STDataset"] = None, **extra: Any) -> "STDataset":
+        """One split of the dataset from generic options.
+
+        Args:
+            split (str): one of :attr:`splits`.
+            root (str or PathLike, optional): the data folder (ignored by
+                synthetic data). (default: :obj:`None`: ``$SRNN_PYG_DATA``)
+            obs (int, optional): observed steps per window, whatever the class
+                calls them (``lags`` for PyG Temporal sets). (default:
+                :obj:`None`: :attr:`defaults`)
+            horizon (int, optional): predicted steps per window. (default:
+                :obj:`None`: :attr:`defaults`)
+            seed (int, optional): seed of random data (ignored by recorded
+                data). (default: :obj:`0`)
+            train (STDataset, optional): the training split already opened
+                with the same options; a val/test split reuses its
+                normalisation statistics instead of computing them again.
+                (default: :obj:`None`)
+            **extra: any other keyword of the class's constructor.
+
+        Raises:
+            ValueError: naming the dataset, the split and the valid ones for
+                a split that does not exist; naming the option for one that
+                does not apply.
+        """
+        reason = cls.missing_split(split, **extra)
+        if reason is not None:
+            raise ValueError(f"{cls.name or cls.__name__} has no split {split!r} ({reason})")
+        return cls(**cls.open_kwargs(split, root=root, obs=obs, horizon=horizon, seed=seed,
+                                     train=train, **extra))
+
+    def reuse_options(self) -> Dict[str, Any]:
+        """Keywords, in plain Python (to store in a checkpoint), with which
+        :meth:`open` builds another split normalised like this training split
+        without opening the training split again; empty where the data needs
+        none (e.g. statistics read from the files)."""
+        return {}
+
+    def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
+        """The protocol's metrics over the predictions of a whole split, as
+        ``{column: value}`` (computed by :mod:`srnn_pyg.metrics`).
+
+        ``collected`` is the dict of :func:`srnn_pyg.engine.collect`:
+        ``"pred"`` (forecasts ``[N, H, F]`` in model units, or logits ``[N, T,
+        C]``), ``"y"`` and, where present, ``"y_mask"``, ``"node_mask"``,
+        ``"node_type"``, ``"x"``, ``"maneuver"``, ``"samples"`` ``[K, N, H,
+        F]``; rows are the nodes of the split's windows in dataset order.
+
+        This generic version reports ``accuracy`` per step (classification) or
+        ``MSE`` and ``MAE`` in model units (regression); datasets override it.
+        """
+        if self.task == "classification":
+            y = collected["y"]
+            labels = collected["pred"][:, -y.size(1):].argmax(-1)                # [N, T]
+            return {"accuracy": float(M.accuracy(labels, y, collected.get("y_mask")))}
+        pred, y, y_mask = forecast_view(collected)
+        return {"MSE": float(M.mse(pred, y, y_mask)), "MAE": float(M.mae(pred, y, y_mask))}
 
     def __init__(self, transform: Optional[Callable] = None):
         if not hasattr(self, "recordings"):

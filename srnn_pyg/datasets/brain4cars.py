@@ -3,15 +3,17 @@ driving experiment: :class:`Brain4Cars`."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .. import metrics as M
 from ..data import STData
 from ..schema import STSchema
 from .base import DataFormatError, STDataset, require_file, resolve_root
+from .registry import register_dataset
 from .safe_pickle import safe_load
 
 __all__ = ["Brain4Cars"]
@@ -24,6 +26,7 @@ INSIDE = slice(0, 9)      # driver-facing camera: head-motion features
 OUTSIDE = slice(9, 13)    # road camera, GPS and maps: lane/intersection flags, speed
 
 
+@register_dataset("brain4cars")
 class Brain4Cars(STDataset):
     r"""Brain4Cars maneuver anticipation (`Jain et al., ICRA 2016
     <https://arxiv.org/abs/1601.00740>`_) in the form the S-RNN paper's third
@@ -71,6 +74,15 @@ class Brain4Cars(STDataset):
     :func:`srnn_pyg.metrics.maneuver_scores` (precision and recall averaged over
     the four maneuvers, F1, time-to-maneuver), the authors' protocol.
 
+    **Protocol** (registry name ``"brain4cars"``, a classification task;
+    :meth:`open`, :meth:`score`): splits ``"train"`` and ``"test"`` of one
+    ``fold`` (default 1; :meth:`open` takes ``fold=``, and rejects ``obs`` and
+    ``horizon``: the sequences are fixed); batch size 64. :meth:`score`
+    decides each sequence by the first driver step whose most likely class
+    is a maneuver (:func:`~srnn_pyg.metrics.anticipate`) and reports
+    ``precision``, ``recall`` and ``f1`` in percent and ``time_to_maneuver``
+    in seconds (:func:`~srnn_pyg.metrics.maneuver_scores`).
+
     .. note::
         In the copy of the files we checked, the five ``fold_<k>_test.pik``
         files are byte-identical (one 99-sequence test set); the training files
@@ -96,6 +108,10 @@ class Brain4Cars(STDataset):
     inside_features = INSIDE
     outside_features = OUTSIDE
     step_seconds = 0.8
+    splits = _SPLITS
+    task = "classification"
+    defaults = {"obs": None, "horizon": None, "fold": 1, "graph": "srnn", "batch_size": 64}
+    window_options: Dict[str, str] = {}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, fold: int = 1,
                  split: str = "train", graph: str = "srnn", transform: Optional[Callable] = None):
@@ -217,6 +233,33 @@ class Brain4Cars(STDataset):
                       node_mask=valid.clone(), maneuver=self.maneuvers[s:s + 1].clone())
         data.schema = self.schema
         return data
+
+    # -------------------------------------------------------------- protocol
+    @classmethod
+    def open_kwargs(cls, split: str, *, obs: Optional[int] = None, horizon: Optional[int] = None,
+                    **options: Any) -> Dict[str, Any]:
+        """:meth:`STDataset.open_kwargs`; ``obs`` and ``horizon`` do not apply."""
+        given = [k for k, v in (("obs", obs), ("horizon", horizon)) if v is not None]
+        if given:
+            raise ValueError(f"{cls.name}: option {given[0]!r} does not apply (sequences of 7 steps, "
+                             f"one label per step)")
+        return super().open_kwargs(split, **options)
+
+    def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
+        """``precision``, ``recall``, ``f1`` (percent, averaged over the four
+        maneuvers) and ``time_to_maneuver`` (seconds) of the driver nodes'
+        decisions: the first step whose arg-max class is a maneuver decides."""
+        logits = collected["pred"]                                           # [N, T, C]
+        labels = logits.argmax(-1)                                           # [N, T]
+        y_mask = collected.get("y_mask")
+        driver = y_mask.any(1) if y_mask is not None else torch.ones(labels.size(0), dtype=torch.bool)
+        node_mask = collected.get("node_mask")
+        pred, when = M.anticipate(labels[driver], mask=None if node_mask is None else node_mask[driver],
+                                  step_seconds=self.step_seconds)
+        target = collected["maneuver"] if "maneuver" in collected else collected["y"][driver][:, -1]
+        s = M.maneuver_scores(pred, target, num_classes=logits.size(-1), time=when)
+        return {"precision": 100 * s["precision"], "recall": 100 * s["recall"], "f1": 100 * s["f1"],
+                "time_to_maneuver": float(s.get("time_to_maneuver", float("nan")))}
 
     @property
     def num_classes(self) -> int:

@@ -12,7 +12,8 @@ from torch import Tensor
 
 from ..data import STData
 from .base import DataFormatError, resolve_root
-from .motion import MotionDataset, Skeleton, _check_common, read_motion_file
+from .motion import MotionDataset, Skeleton, check_motion_options, read_motion_file
+from .registry import register_dataset
 
 __all__ = ["CMUMocap"]
 
@@ -39,6 +40,7 @@ CMU_SKELETON = Skeleton(
 _FILE = re.compile(r"^(?P<action>.+)_(?P<num>\d+)\.txt$")
 
 
+@register_dataset("cmu_mocap")
 class CMUMocap(MotionDataset):
     r"""CMU motion capture (`mocap.cs.cmu.edu <http://mocap.cs.cmu.edu>`_) as
     prepared by `Li et al. (CVPR 2018) <https://arxiv.org/abs/1805.00655>`_ and
@@ -70,6 +72,16 @@ class CMUMocap(MotionDataset):
     * error: :func:`~srnn_pyg.metrics.euler_angle_error` at 80, 160, 320, 400,
       560 and 1000 ms (frames 1, 3, 7, 9, 13, 24), global translation and
       rotation left out.
+
+    Registry name ``"cmu_mocap"`` (:meth:`open`, :meth:`score`): splits
+    ``"train"`` and ``"test"``; defaults ``obs = 50``, ``horizon = 25``,
+    ``graph = "body_parts"``, batch size 16; ``open("test", train=train)``
+    reuses the training statistics (:meth:`stats`). :meth:`score` reports the
+    Euler-angle error at the six times above, columns ``80ms`` ...
+    ``1000ms`` (those within the horizon); it takes the evaluated dimensions
+    from the true frames (the :func:`~srnn_pyg.metrics.euler_angle_error`
+    default), not from the observed and true frames as
+    ``examples/forecast_motion.py`` does per action.
 
     Graphs (``graph=``):
 
@@ -123,6 +135,7 @@ class CMUMocap(MotionDataset):
     SEED = 1234567890
     NUM_COLUMNS = 117
     skeleton = CMU_SKELETON
+    defaults = {"obs": 50, "horizon": 25, "graph": "body_parts", "batch_size": 16}
 
     def __init__(
         self,
@@ -139,7 +152,7 @@ class CMUMocap(MotionDataset):
         transform: Optional[Callable[[STData], STData]] = None,
     ):
         name = type(self).__name__
-        self.windows = _check_common(name, split, graph, obs, horizon, stride, windows)
+        self.windows = check_motion_options(name, split, graph, obs, horizon, stride, windows)
         if not isinstance(num_seeded, int) or num_seeded < 1:
             raise ValueError(f"{name}: 'num_seeded' must be a positive int (got {num_seeded!r})")
         self.folder = resolve_root(root, "cmu_mocap")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .. import metrics as M
 from ..data import STData
 from ..schema import STSchema
-from .base import DataFormatError, STDataset, require_file, resolve_root
+from .base import DataFormatError, STDataset, forecast_view, require_file, resolve_root
+from .registry import register_dataset
 
 __all__ = ["ETHUCY"]
 
@@ -112,6 +114,7 @@ def read_tracks(path: Path) -> np.ndarray:
     return data
 
 
+@register_dataset("eth_ucy")
 class ETHUCY(STDataset):
     r"""ETH/UCY pedestrian trajectories (ETH: `Pellegrini et al., ICCV 2009
     <https://doi.org/10.1109/ICCV.2009.5459260>`_; UCY: Lerner et al.,
@@ -174,6 +177,16 @@ class ETHUCY(STDataset):
     edge type ``("pedestrian", "pedestrian")``. Edges are built when a window is
     read.
 
+    **Protocol** (registry name ``"eth_ucy"``; :meth:`open`, :meth:`score`):
+    splits ``"train"``, ``"val"``, ``"test"`` of one ``test_scene``; defaults
+    ``obs = 8``, ``horizon = 12``, ``test_scene = "eth"``, batch size 32.
+    :meth:`score` reports ``ADE`` and ``FDE`` in metres over the pedestrians
+    present at every predicted step (Social-GAN's protocol) and, given
+    ``K`` sampled forecasts, ``minADE@K`` and ``minFDE@K``, each pedestrian
+    keeping its best sample (:func:`~srnn_pyg.metrics.best_of_k_ade_fde`;
+    also per scene-window, ``minADE@K (scene)``, where the window of each
+    node is given).
+
     .. code-block:: python
 
         train = ETHUCY(test_scene="eth", split="train")   # root from $SRNN_PYG_DATA/eth_ucy
@@ -216,6 +229,9 @@ class ETHUCY(STDataset):
 
     frame_step = 10
     seconds_per_step = 0.4
+    splits = _SPLITS
+    task = "regression"
+    defaults = {"obs": 8, "horizon": 12, "test_scene": "eth", "batch_size": 32}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, test_scene: str = "eth",
                  split: str = "train", obs: int = 8, horizon: int = 12, skip: int = 1,
@@ -346,6 +362,25 @@ class ETHUCY(STDataset):
             raise ValueError(f"ETHUCY.to_absolute: 'rel' must be [..., N, H, 2] and 'origin' [N, 2] "
                              f"(got {list(rel.shape)} and {list(origin.shape)})")
         return rel + origin.to(rel).unsqueeze(-2)
+
+    def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
+        """``ADE`` and ``FDE`` (metres) over the pedestrians present at every
+        predicted step; with ``"samples"`` ``[K, N, H, 2]`` also ``minADE@K``
+        and ``minFDE@K`` per pedestrian and, with ``"batch"`` (``[N]`` long,
+        the window of each node), ``minADE@K (scene)`` and ``minFDE@K (scene)``."""
+        pred, y, y_mask = forecast_view(collected)
+        keep = None if y_mask is None else y_mask.all(1)                      # [N]
+        out = {"ADE": float(M.ade(pred, y, keep)), "FDE": float(M.fde(pred, y, keep))}
+        samples = collected.get("samples")
+        if samples is not None:
+            samples = samples[..., :pred.size(1), :]                         # [K, N, H, 2]
+            K = samples.size(0)
+            ade, fde = M.best_of_k_ade_fde(samples, y, keep, per="pedestrian")
+            out.update({f"minADE@{K}": float(ade), f"minFDE@{K}": float(fde)})
+            if collected.get("batch") is not None:
+                ade, fde = M.best_of_k_ade_fde(samples, y, keep, per="scene", batch=collected["batch"])
+                out.update({f"minADE@{K} (scene)": float(ade), f"minFDE@{K} (scene)": float(fde)})
+        return out
 
     @property
     def num_nodes_total(self) -> int:

@@ -12,7 +12,8 @@ from torch import Tensor
 
 from ..data import STData
 from .base import ENV_VAR, DataFormatError, resolve_root
-from .motion import MotionDataset, Skeleton, _check_common, read_motion_file
+from .motion import MotionDataset, Skeleton, check_motion_options, read_motion_file
+from .registry import register_dataset
 
 __all__ = ["H36M"]
 
@@ -59,6 +60,7 @@ def _resolve_h36m_root(root: Optional[Union[str, os.PathLike]]) -> Path:
     return resolve_root(root, _SUBDIRS[0])
 
 
+@register_dataset("h36m")
 class H36M(MotionDataset):
     r"""Human3.6M (`Ionescu et al., TPAMI 2014 <http://vision.imar.ro/human3.6m>`_)
     exponential-map poses in the motion-forecasting protocol of the S-RNN paper
@@ -93,6 +95,16 @@ class H36M(MotionDataset):
     * error: :func:`~srnn_pyg.metrics.euler_angle_error` at 80, 160, 320,
       400, 560 and 1000 ms (frames 1, 3, 7, 9, 13, 24), global translation
       and rotation left out.
+
+    Registry name ``"h36m"`` (:meth:`open`, :meth:`score`): splits
+    ``"train"`` and ``"test"``; defaults ``obs = 50``, ``horizon = 25``,
+    ``graph = "body_parts"``, batch size 16; ``open("test", train=train)``
+    reuses the training statistics (:meth:`stats`). :meth:`score` reports the
+    Euler-angle error at the six times above, columns ``80ms`` ...
+    ``1000ms`` (those within the horizon); it takes the evaluated dimensions
+    from the true frames (the :func:`~srnn_pyg.metrics.euler_angle_error`
+    default), not from the observed and true frames as
+    ``examples/forecast_motion.py`` does per action.
 
     Graphs (``graph=``):
 
@@ -147,6 +159,7 @@ class H36M(MotionDataset):
     SEED = 1234567890
     NUM_COLUMNS = 99
     skeleton = H36M_SKELETON
+    defaults = {"obs": 50, "horizon": 25, "graph": "body_parts", "batch_size": 16}
 
     def __init__(
         self,
@@ -164,7 +177,7 @@ class H36M(MotionDataset):
         transform: Optional[Callable[[STData], STData]] = None,
     ):
         name = type(self).__name__
-        self.windows = _check_common(name, split, graph, obs, horizon, stride, windows)
+        self.windows = check_motion_options(name, split, graph, obs, horizon, stride, windows)
         if not isinstance(num_seeded, int) or num_seeded < 1:
             raise ValueError(f"{name}: 'num_seeded' must be a positive int (got {num_seeded!r})")
         if self.windows == "seeded" and (obs > 66 or horizon > 100):

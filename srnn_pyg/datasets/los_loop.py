@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ from torch import Tensor
 from ..data import STData
 from ..metrics import mae, mape, rmse
 from ..schema import STSchema
-from .base import DataFormatError, STDataset, require_file, resolve_root
+from .base import DataFormatError, STDataset, forecast_view, require_file, resolve_root
+from .registry import register_dataset
 from .safe_pickle import safe_load
 
 __all__ = ["LosLoop"]
@@ -90,6 +91,7 @@ def _is_float(s: str) -> bool:
         return False
 
 
+@register_dataset("los_loop")
 class LosLoop(STDataset):
     r"""Los-loop traffic speeds: 207 loop detectors of the METR-LA highway
     network in Los Angeles, 5-minute mean speeds (mph) over 7 days (2016 steps),
@@ -128,6 +130,14 @@ class LosLoop(STDataset):
       horizon, over entries whose true speed is non-zero (zero readings are
       sensor failures; DCRNN's masked metrics; the released file has none).
 
+    **Protocol** (registry name ``"los_loop"``; :meth:`open`, :meth:`score`):
+    splits ``"train"``, ``"val"`` (only with ``val_ratio > 0``,
+    :meth:`has_split`) and ``"test"``; defaults ``obs = 12``, ``horizon =
+    12``, ``val_ratio = 0.1``, batch size 8. :meth:`score` reports
+    ``MAE@15min``, ``RMSE@15min``, ``MAPE@15min`` and the same at 30 and 60
+    minutes (those within the horizon; the last step if none is), in mph
+    and percent (:meth:`horizon_metrics`).
+
     .. code-block:: python
 
         train = LosLoop(split="train")            # root from $SRNN_PYG_DATA/los_loop
@@ -165,6 +175,9 @@ class LosLoop(STDataset):
     adj_file = "los_adj.csv"
     dcrnn_file = "adj_mx.pkl"
     minutes_per_step = 5
+    splits = _SPLITS
+    task = "regression"
+    defaults = {"obs": 12, "horizon": 12, "train_ratio": 0.8, "val_ratio": 0.1, "batch_size": 8}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  obs: int = 12, horizon: int = 12, train_ratio: float = 0.8, val_ratio: float = 0.1,
@@ -313,6 +326,24 @@ class LosLoop(STDataset):
                                               "rmse": float(rmse(p, t, mask)),
                                               "mape": float(mape(p, t, mask))}
         return out
+
+    # -------------------------------------------------------------- protocol
+    @classmethod
+    def missing_split(cls, split: str, **extra: Any) -> Optional[str]:
+        """The ``"val"`` split exists only with ``val_ratio > 0`` (T-GCN has none)."""
+        if split == "val" and not extra.get("val_ratio", cls.defaults["val_ratio"]):
+            return "the 'val' split needs val_ratio > 0"
+        return super().missing_split(split, **extra)
+
+    def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
+        """``MAE``, ``RMSE`` (mph) and ``MAPE`` (%) at 15, 30 and 60 minutes
+        (steps 3, 6, 12 within the horizon, else the last step), columns
+        ``MAE@15min`` etc. (:meth:`horizon_metrics`)."""
+        pred, y, _ = forecast_view(collected)
+        H = pred.size(1)
+        scores = self.horizon_metrics(pred, y, horizons=[h for h in (3, 6, 12) if h <= H] or [H])
+        return {f"{k.upper()}@{minutes}min": s[k] for minutes, s in scores.items()
+                for k in ("mae", "rmse", "mape")}
 
     def __repr__(self) -> str:
         return (f"LosLoop({len(self)}, split={self.split!r}, obs={self.obs}, "

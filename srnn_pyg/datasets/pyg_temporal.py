@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .. import metrics as M
 from ..data import STData
 from ..schema import STSchema
-from .base import DataFormatError, STDataset, require_file, resolve_root
+from .base import DataFormatError, STDataset, forecast_view, require_file, resolve_root
+from .registry import register_dataset
 
 __all__ = ["Chickenpox", "PedalMe", "EnglandCovid"]
 
@@ -102,12 +104,29 @@ def _weights(value: Any, path: Path, key: str, count: int) -> np.ndarray:
 class _PyGTemporalDataset(STDataset):
     r"""Shared machinery: one recording ``x`` ``[N, T, 1]``; window ``i`` is PyG
     Temporal's snapshot ``i`` (``x = X[i:i+lags]``, ``y = X[i+lags:i+lags+horizon]``);
-    the split is :func:`temporal_signal_split`'s, on snapshots."""
+    the split is :func:`temporal_signal_split`'s, on snapshots. The protocol
+    (:meth:`open`, :meth:`score`) is shared: ``obs`` maps to ``lags``; the
+    ``"val"`` split exists only with ``val_ratio > 0``; MAE and MSE in the
+    data's units."""
 
     file_name: str = ""
     node_name: str = "node"
     default_lags: int = 4
     default_train_ratio: float = 0.8
+    window_options = {"obs": "lags", "horizon": "horizon"}
+
+    @classmethod
+    def missing_split(cls, split: str, **extra: Any) -> Optional[str]:
+        """PyG Temporal's split has no validation part unless ``val_ratio > 0``."""
+        if split == "val" and not extra.get("val_ratio"):
+            return "PyG Temporal's split has a 'val' part only with val_ratio > 0"
+        return super().missing_split(split, **extra)
+
+    def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
+        """``MAE`` and ``MSE`` over all nodes and predicted steps, in the data's units."""
+        pred, y, y_mask = forecast_view(collected)
+        p, t = self.denormalize(pred), self.denormalize(y)
+        return {"MAE": float(M.mae(p, t, y_mask)), "MSE": float(M.mse(p, t, y_mask))}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]], split: str, lags: Optional[int],
                  horizon: int, train_ratio: Optional[float], val_ratio: float,
@@ -205,6 +224,7 @@ class _PyGTemporalDataset(STDataset):
                 f"horizon={self.horizon})")
 
 
+@register_dataset("chickenpox")
 class Chickenpox(_PyGTemporalDataset):
     r"""Weekly chickenpox cases in the 20 counties of Hungary, 2005 to 2015
     (521 weeks), on the county adjacency graph (102 directed edges including
@@ -226,6 +246,14 @@ class Chickenpox(_PyGTemporalDataset):
     about 1.07 to 1.09 are the published reference) call
     ``temporal_signal_split(dataset, train_ratio=0.2)``; pass ``0.8`` for the
     function's own default.
+
+    **Protocol** (registry name ``"chickenpox"``; :meth:`open`, :meth:`score`):
+    splits ``"train"``, ``"test"`` and, only with ``val_ratio > 0``, ``"val"``
+    (:meth:`has_split`); defaults ``obs = lags = 4``, ``horizon = 1``,
+    ``train_ratio = 0.2``, batch size 16; :meth:`open` maps ``obs`` to
+    ``lags``. :meth:`score` reports ``MAE`` and ``MSE`` over all counties
+    and predicted weeks, in the file's (standardised) units, as PyG
+    Temporal's examples do.
 
     Args:
         root (str or PathLike, optional): the folder with ``chickenpox.json``
@@ -253,6 +281,7 @@ class Chickenpox(_PyGTemporalDataset):
     node_name = "county"
     default_lags = 4
     default_train_ratio = 0.2
+    defaults = {"obs": 4, "horizon": 1, "train_ratio": 0.2, "val_ratio": 0.0, "batch_size": 16}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  lags: Optional[int] = None, horizon: int = 1, train_ratio: Optional[float] = None,
@@ -273,6 +302,7 @@ class Chickenpox(_PyGTemporalDataset):
         return values, edge_index, edge_attr, None
 
 
+@register_dataset("pedalme")
 class PedalMe(_PyGTemporalDataset):
     r"""Weekly PedalMe bicycle-delivery demand in 15 London localities over 35
     weeks, on a weighted locality graph (225 edges, all pairs including
@@ -284,6 +314,13 @@ class PedalMe(_PyGTemporalDataset):
     they are (already scaled by the data's authors; PyG Temporal's loader does
     not scale them), so ``mean``/``std`` are :obj:`None`. The split defaults to
     :func:`temporal_signal_split`'s own ``train_ratio=0.8``.
+
+    **Protocol** (registry name ``"pedalme"``; :meth:`open`, :meth:`score`):
+    splits ``"train"``, ``"test"`` and, only with ``val_ratio > 0``, ``"val"``
+    (:meth:`has_split`); defaults ``obs = lags = 4``, ``horizon = 1``,
+    ``train_ratio = 0.8``, batch size 16; :meth:`open` maps ``obs`` to
+    ``lags``. :meth:`score` reports ``MAE`` and ``MSE`` over all localities
+    and predicted weeks, in the file's units, as PyG Temporal's examples do.
 
     Args:
         root (str or PathLike, optional): the folder with ``pedalme_london.json``
@@ -311,6 +348,7 @@ class PedalMe(_PyGTemporalDataset):
     node_name = "locality"
     default_lags = 4
     default_train_ratio = 0.8
+    defaults = {"obs": 4, "horizon": 1, "train_ratio": 0.8, "val_ratio": 0.0, "batch_size": 16}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  lags: Optional[int] = None, horizon: int = 1, train_ratio: Optional[float] = None,
@@ -327,6 +365,7 @@ class PedalMe(_PyGTemporalDataset):
         return values, edge_index, edge_attr, None
 
 
+@register_dataset("england_covid")
 class EnglandCovid(_PyGTemporalDataset):
     r"""Daily COVID-19 cases in 129 English NUTS3 regions, 3 March to 12 May
     2020 (61 days), on a dynamic mobility graph: each day its own set of
@@ -350,6 +389,14 @@ class EnglandCovid(_PyGTemporalDataset):
     too). PyG Temporal gives snapshot ``i`` only the first observed day's edges
     (day ``i``): ``data.edge_mask[:, 0]`` selects exactly those. Self-loops
     (people staying in their region) are kept, as shipped.
+
+    **Protocol** (registry name ``"england_covid"``; :meth:`open`, :meth:`score`):
+    splits ``"train"``, ``"test"`` and, only with ``val_ratio > 0``, ``"val"``
+    (:meth:`has_split`); defaults ``obs = lags = 8``, ``horizon = 1``,
+    ``train_ratio = 0.8``, batch size 16; :meth:`open` maps ``obs`` to
+    ``lags``. :meth:`score` reports ``MAE`` and ``MSE`` over all regions and
+    predicted days, in case counts (predictions and targets go through
+    :meth:`denormalize`).
 
     Args:
         root (str or PathLike, optional): the folder with ``england_covid.json``
@@ -380,6 +427,7 @@ class EnglandCovid(_PyGTemporalDataset):
     node_name = "region"
     default_lags = 8
     default_train_ratio = 0.8
+    defaults = {"obs": 8, "horizon": 1, "train_ratio": 0.8, "val_ratio": 0.0, "batch_size": 16}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  lags: Optional[int] = None, horizon: int = 1, train_ratio: Optional[float] = None,

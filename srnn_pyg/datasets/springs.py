@@ -1,15 +1,17 @@
 """The embedded synthetic dataset: typed interacting particles on springs, :class:`Springs`."""
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .. import metrics as M
 from ..data import STData
 from ..schema import STSchema
-from .base import STDataset
+from .base import STDataset, forecast_view
+from .registry import register_dataset
 
 __all__ = ["Springs"]
 
@@ -28,6 +30,48 @@ def _geometric(lo: float, hi: float, n: int) -> List[float]:
 
 def _type_names(n: int, table: dict, prefix: str) -> List[str]:
     return list(table[n]) if n in table else [f"{prefix}{i}" for i in range(n)]
+
+
+def _check_physics(name: str, spring_prob: float, loc_std: float, dt: float, vel_norm: float,
+                   box_size: Optional[float]) -> None:
+    if not 0.0 <= float(spring_prob) <= 1.0:
+        raise ValueError(f"{name}: 'spring_prob' must lie in [0, 1] (got {spring_prob!r})")
+    for arg, value in (("loc_std", loc_std), ("dt", dt)):
+        if not float(value) > 0:
+            raise ValueError(f"{name}: '{arg}' must be > 0 (got {value!r})")
+    if not float(vel_norm) >= 0:
+        raise ValueError(f"{name}: 'vel_norm' must be >= 0 (got {vel_norm!r})")
+    if box_size is not None and not float(box_size) > 0:
+        raise ValueError(f"{name}: 'box_size' must be > 0 or None (got {box_size!r})")
+
+
+def _type_values(name: str, arg: str, values: Optional[Sequence[float]], count: int, count_arg: str,
+                 span: Tuple[float, float]) -> List[float]:
+    """One positive value per type: ``values``, or ``count`` spaced geometrically over ``span``."""
+    values = _geometric(span[0], span[1], count) if values is None else list(values)
+    if len(values) != count:
+        raise ValueError(f"{name}: '{arg}' must hold {count_arg}={count} values "
+                         f"(got {len(values)}: {values})")
+    if not all(float(v) > 0 for v in values):
+        raise ValueError(f"{name}: '{arg}' must all be > 0 (got {values})")
+    return values
+
+
+def _typed_schema(P: int, S: int) -> Tuple[STSchema, Tensor, Tensor]:
+    """The schema of ``P`` particle and ``S`` spring types: node types in mass
+    order; edge types spring-type major, then unordered node-type pairs
+    ``a <= b``. Also the edge type of each ``(spring, type, type)``
+    (``[S, P, P]``) and the spring type of each edge type."""
+    node_names = _type_names(P, _NODE_NAMES, "m")
+    rel_names = _type_names(S, _SPRING_NAMES, "k")
+    pairs = [(a, b) for a in range(P) for b in range(a, P)]
+    schema = STSchema(node_names, [(node_names[a], rel, node_names[b])
+                                   for rel in rel_names for a, b in pairs])
+    lookup = torch.empty(S, P, P, dtype=torch.long)                     # spring, type, type -> k
+    for s in range(S):
+        for q, (a, b) in enumerate(pairs):
+            lookup[s, a, b] = lookup[s, b, a] = s * len(pairs) + q
+    return schema, lookup, torch.arange(S).repeat_interleave(len(pairs))
 
 
 def _simulate(seed_seq: np.random.SeedSequence, B: int, N: int, T: int, masses: np.ndarray,
@@ -103,6 +147,7 @@ def _simulate(seed_seq: np.random.SeedSequence, B: int, N: int, T: int, masses: 
     return x, node_type, spring
 
 
+@register_dataset("springs")
 class Springs(STDataset):
     r"""Typed interacting particles joined by springs, after the springs
     system of `Kipf et al., "Neural Relational Inference for Interacting
@@ -172,6 +217,18 @@ class Springs(STDataset):
         batch = next(iter(DataLoader(train, batch_size=32, shuffle=True)))
         batch.x.shape, batch.y.shape   # [160, 40, 4], [160, 20, 4]
 
+    **Protocol** (registry name ``"springs"``; :meth:`open`, :meth:`score`):
+    splits ``"train"``, ``"val"``, ``"test"``; defaults ``obs = 40``,
+    ``horizon = 20``, 1000 / 200 / 200 simulations, batch size 32.
+    ``Springs.open(split, num_graphs=n, seed=s)`` gives the training split
+    ``n`` simulations and the val/test splits ``max(1, n // 5)``; a val/test
+    split takes the training split's statistics (``train=``, or else it opens
+    the training split of the same options to fit them); ``root`` is ignored.
+    :meth:`score` reports the MSE over all four features in normalised units
+    after 1, 10 and 20 steps (``MSE@1``, ``MSE@10``, ``MSE@20``, those within
+    the horizon) and over the whole horizon (``MSE``), as
+    ``examples/forecast_springs.py`` does.
+
     Args:
         num_graphs (int, optional): number of simulations; :obj:`None` gives
             1000 for ``"train"`` and 200 for ``"val"``/``"test"``.
@@ -229,6 +286,11 @@ class Springs(STDataset):
     """
 
     num_features = 4
+    splits = _SPLITS
+    task = "regression"
+    defaults = {"obs": 40, "horizon": 20, "num_graphs": 1000, "batch_size": 32}
+    uses_root = False
+    uses_seed = True
 
     def __init__(
         self,
@@ -272,25 +334,10 @@ class Springs(STDataset):
                 raise ValueError(f"{name}: '{arg}' must be an int >= {low} (got {value!r})")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"{name}: 'seed' must be a non-negative int (got {seed!r})")
-        if not 0.0 <= float(spring_prob) <= 1.0:
-            raise ValueError(f"{name}: 'spring_prob' must lie in [0, 1] (got {spring_prob!r})")
-        for arg, value in (("loc_std", loc_std), ("dt", dt)):
-            if not float(value) > 0:
-                raise ValueError(f"{name}: '{arg}' must be > 0 (got {value!r})")
-        if not float(vel_norm) >= 0:
-            raise ValueError(f"{name}: 'vel_norm' must be >= 0 (got {vel_norm!r})")
-        if box_size is not None and not float(box_size) > 0:
-            raise ValueError(f"{name}: 'box_size' must be > 0 or None (got {box_size!r})")
-        masses = _geometric(1.0, 4.0, num_node_types) if masses is None else list(masses)
-        stiffness = _geometric(0.1, 1.0, num_spring_types) if stiffness is None else list(stiffness)
-        for arg, values, count, count_arg in (("masses", masses, num_node_types, "num_node_types"),
-                                              ("stiffness", stiffness, num_spring_types,
-                                               "num_spring_types")):
-            if len(values) != count:
-                raise ValueError(f"{name}: '{arg}' must hold {count_arg}={count} values "
-                                 f"(got {len(values)}: {values})")
-            if not all(float(v) > 0 for v in values):
-                raise ValueError(f"{name}: '{arg}' must all be > 0 (got {values})")
+        _check_physics(name, spring_prob, loc_std, dt, vel_norm, box_size)
+        masses = _type_values(name, "masses", masses, num_node_types, "num_node_types", (1.0, 4.0))
+        stiffness = _type_values(name, "stiffness", stiffness, num_spring_types, "num_spring_types",
+                                 (0.1, 1.0))
         if stats is not None:
             if (not isinstance(stats, (tuple, list)) or len(stats) != 2
                     or any(tuple(torch.as_tensor(s).shape) != (4,) for s in stats)):
@@ -312,19 +359,7 @@ class Springs(STDataset):
                        sample_every=int(sample_every))
         self._physics = physics
 
-        # Schema: node types in mass order; edge types spring-type major, then
-        # unordered node-type pairs a <= b.
-        P, S = num_node_types, num_spring_types
-        node_names = _type_names(P, _NODE_NAMES, "m")
-        rel_names = _type_names(S, _SPRING_NAMES, "k")
-        pairs = [(a, b) for a in range(P) for b in range(a, P)]
-        self.schema = STSchema(node_names, [(node_names[a], rel, node_names[b])
-                                            for rel in rel_names for a, b in pairs])
-        lookup = torch.empty(S, P, P, dtype=torch.long)                 # spring, type, type -> k
-        for s in range(S):
-            for q, (a, b) in enumerate(pairs):
-                lookup[s, a, b] = lookup[s, b, a] = s * len(pairs) + q
-        self.edge_spring = torch.arange(S).repeat_interleave(len(pairs))
+        self.schema, lookup, self.edge_spring = _typed_schema(num_node_types, num_spring_types)
 
         T_total = self.obs + self.horizon + (self.num_windows - 1) * self.window_stride
         x, node_type, spring = _simulate(self._seed_sequence(split), self.num_graphs, T=T_total,
@@ -340,25 +375,28 @@ class Springs(STDataset):
         else:
             self.mean = self.std = None
 
-        # One recording per simulation; the loop is over simulations (objects),
-        # the physics above is vectorised.
-        node_type_t = torch.from_numpy(node_type)                        # [B, N]
-        spring_t = torch.from_numpy(spring)                              # [B, N, N]
-        b_idx, src, dst = (spring_t >= 0).nonzero(as_tuple=True)         # sorted by simulation
-        edge_type = lookup[spring_t[b_idx, src, dst], node_type_t[b_idx, src], node_type_t[b_idx, dst]]
-        counts = torch.bincount(b_idx, minlength=self.num_graphs).tolist()
-        self.recordings: List[STData] = []
-        for b, (s, d, et) in enumerate(zip(src.split(counts), dst.split(counts),
-                                           edge_type.split(counts))):
-            rec = STData(x=x[b], edge_index=torch.stack([s, d]), node_type=node_type_t[b],
-                         edge_type=et)
-            rec.schema = self.schema
-            self.recordings.append(rec)
+        self.recordings = self._recordings(x, torch.from_numpy(node_type), torch.from_numpy(spring),
+                                           lookup)
         self.index = [(b, w * self.window_stride) for b in range(self.num_graphs)
                       for w in range(self.num_windows)]
         super().__init__(transform=transform)
 
     # ----------------------------------------------------------------- helpers
+    def _recordings(self, x: Tensor, node_type: Tensor, spring: Tensor, lookup: Tensor) -> List[STData]:
+        """One recording per simulation from ``x`` ``[B, N, T, 4]``, node types
+        ``[B, N]`` and spring types ``[B, N, N]``; the loop is over simulations
+        (objects), the physics is vectorised."""
+        b_idx, src, dst = (spring >= 0).nonzero(as_tuple=True)           # sorted by simulation
+        edge_type = lookup[spring[b_idx, src, dst], node_type[b_idx, src], node_type[b_idx, dst]]
+        counts = torch.bincount(b_idx, minlength=self.num_graphs).tolist()
+        out: List[STData] = []
+        for b, (s, d, et) in enumerate(zip(src.split(counts), dst.split(counts),
+                                           edge_type.split(counts))):
+            rec = STData(x=x[b], edge_index=torch.stack([s, d]), node_type=node_type[b], edge_type=et)
+            rec.schema = self.schema
+            out.append(rec)
+        return out
+
     def _seed_sequence(self, split: str) -> np.random.SeedSequence:
         return np.random.SeedSequence([self.seed, _SPLITS.index(split)])
 
@@ -373,6 +411,36 @@ class Springs(STDataset):
     def stats(self) -> Optional[Tuple[Tensor, Tensor]]:
         """``(mean, std)`` of the train split, to pass to a val/test :class:`Springs`."""
         return None if self.mean is None else (self.mean, self.std)
+
+    # ---------------------------------------------------------------- protocol
+    @classmethod
+    def open_kwargs(cls, split: str, *, train: Optional[STDataset] = None, **options: Any) -> Dict[str, Any]:
+        """:meth:`STDataset.open_kwargs`, then the CLI's conventions:
+        ``num_graphs`` counts training simulations (val/test get
+        ``max(1, num_graphs // 5)``), and a normalised val/test split takes
+        the statistics of ``train`` (or of the training split opened with
+        the same options)."""
+        kw = super().open_kwargs(split, train=train, **options)
+        if split == "train":
+            return kw
+        if kw.get("num_graphs") is not None:
+            kw["num_graphs"] = max(1, kw["num_graphs"] // 5)
+        if "stats" not in kw and kw.get("normalize", True):
+            kw["stats"] = (train if train is not None else cls.open("train", **options)).stats
+        return kw
+
+    def reuse_options(self) -> Dict[str, Any]:
+        """``{"stats": [mean, std]}`` as lists (empty if not normalised)."""
+        return {} if self.mean is None else {"stats": [self.mean.tolist(), self.std.tolist()]}
+
+    def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
+        """``MSE@1``, ``MSE@10``, ``MSE@20`` (those within the horizon) and
+        ``MSE`` over the horizon, all features, normalised units."""
+        pred, y, y_mask = forecast_view(collected)
+        per = M.per_horizon("mse", pred, y, y_mask)                          # [H]
+        out = {f"MSE@{h}": float(per[h - 1]) for h in (1, 10, 20) if h <= pred.size(1)}
+        out["MSE"] = float(M.mse(pred, y, y_mask))
+        return out
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self)}, split={self.split!r}, obs={self.obs}, "

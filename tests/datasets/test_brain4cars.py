@@ -160,6 +160,36 @@ def test_batching_and_protocol(b4c):
     assert scores["time_to_maneuver"] == pytest.approx((4.0 + 4.8 + 2.4) / 3)
 
 
+def test_open_and_score(b4c):
+    write_fold(b4c / "brain4cars", fold=3)
+    ds = Brain4Cars.open("train", root=b4c, fold=3, seed=5)
+    assert (ds.fold, ds.split, len(ds)) == (3, "train", 6)
+    batch = next(iter(DataLoader(ds, batch_size=len(ds))))
+    driver = batch.node_type == 0
+    # logits whose arg-max is the true label from step 4 on, class 0 before
+    C = ds.num_classes
+    labels = torch.where(torch.arange(T) >= 4, batch.y, torch.zeros_like(batch.y))   # [N, T]
+    logits = torch.nn.functional.one_hot(labels, C).float() * 3.0
+    logits[:, :, 1] += 0.5                                               # a weaker lchange everywhere
+    logits[0::4, 5, 2] += 9.0                                            # rchange at step 5 of drivers 0, 2, 4
+    collected = {"pred": logits, "y": batch.y, "y_mask": batch.y_mask, "node_mask": batch.node_mask,
+                 "node_type": batch.node_type, "maneuver": batch.maneuver}
+    out = ds.score(collected)
+    assert list(out) == ["precision", "recall", "f1", "time_to_maneuver"]
+    pred, when = anticipate(logits.argmax(-1)[driver], mask=batch.node_mask[driver], step_seconds=0.8)
+    ref = maneuver_scores(pred, batch.maneuver, num_classes=C, time=when)
+    assert out["precision"] == pytest.approx(100 * ref["precision"])
+    assert out["recall"] == pytest.approx(100 * ref["recall"])
+    assert out["f1"] == pytest.approx(100 * ref["f1"])
+    assert out["time_to_maneuver"] == pytest.approx(ref["time_to_maneuver"])
+    # by hand: sequence 0 (straight) is taken for an rchange, the others are right, 2 steps early
+    assert out["precision"] == pytest.approx(100 * (1 + 0.5 + 1 + 1) / 4) and out["recall"] == pytest.approx(100)
+    assert out["f1"] == pytest.approx(100 * 2 * 0.875 / 1.875) and out["time_to_maneuver"] == pytest.approx(1.6)
+    # without "maneuver" the driver's last label is the target: the same here
+    del collected["maneuver"]
+    assert ds.score(collected) == out
+
+
 def test_python2_style_protocol0_files(tmp_path):
     write_fold(tmp_path, fold=4, protocol=0)
     assert len(Brain4Cars(tmp_path, fold=4, split="test")) == 5

@@ -181,6 +181,37 @@ def test_zero_velocity_error_under_protocol(cmu):
     assert float(euler_angle_error(target, target).abs().max()) == 0.0
 
 
+def test_open_reuses_the_training_statistics(cmu):
+    root, _ = cmu
+    train = CMUMocap.open("train", root=root, obs=20, horizon=10, stride=50)
+    assert (train.obs, train.horizon, train.stride) == (20, 10, 50)
+    test = CMUMocap.open("test", root=root, obs=20, horizon=10, train=train)
+    ref = CMUMocap(root, split="test", obs=20, horizon=10)
+    assert torch.equal(test.mean, ref.mean) and torch.equal(test.dim_used, ref.dim_used)
+    assert len(test) == len(ref) and torch.equal(test[3].x, ref[3].x) and torch.equal(test[3].y, ref[3].y)
+    assert CMUMocap.open_kwargs("test", train=train)["stats"]["mean"].shape == (D,)
+    assert "stats" not in CMUMocap.open_kwargs("test") and train.reuse_options() == {}
+
+
+def test_score_is_euler_error_at_the_reported_times(cmu):
+    root, _ = cmu
+    ds = CMUMocap(root, split="test")
+    batch = next(iter(DataLoader(ds, batch_size=16)))
+    g = torch.Generator().manual_seed(0)
+    pred = batch.y + 0.05 * torch.randn(batch.y.shape, generator=g)
+    out = ds.score({"pred": pred, "y": batch.y, "x": batch.x})
+    assert list(out) == ["80ms", "160ms", "320ms", "400ms", "560ms", "1000ms"]
+    err = euler_angle_error(ds.to_pose(pred), ds.to_pose(batch.y))
+    for ms, f in zip((80, 160, 320, 400, 560, 1000), (1, 3, 7, 9, 13, 24)):
+        assert out[f"{ms}ms"] == pytest.approx(float(err[f]), rel=1e-6)
+    assert all(v > 0 for v in out.values())
+    # a 10-frame forecast reaches 400 ms
+    short = ds.score({"pred": pred[:, :10], "y": batch.y})
+    assert list(short) == ["80ms", "160ms", "320ms", "400ms"]
+    err10 = euler_angle_error(ds.to_pose(pred[:, :10]), ds.to_pose(batch.y[:, :10]))
+    assert short["400ms"] == pytest.approx(float(err10[9]), rel=1e-6)
+
+
 def test_root_from_environment(cmu, monkeypatch):
     root, _ = cmu
     monkeypatch.setenv("SRNN_PYG_DATA", str(root))

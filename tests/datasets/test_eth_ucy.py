@@ -306,6 +306,35 @@ def test_best_of_k_masks_partial_pedestrians():
         best_of_k_ade_fde(s[0], t)
 
 
+# ---------------------------------------------------------------- protocol
+def test_open_and_score(root):
+    ds = ETHUCY.open("test", root=root, obs=3, horizon=2, test_scene="hotel", keep="partial")
+    ref = ETHUCY(root, test_scene="hotel", split="test", obs=3, horizon=2, keep="partial")
+    assert len(ds) == len(ref) and torch.equal(ds[0].x, ref[0].x)
+    assert ETHUCY.open("val", root=root).test_scene == "eth"
+    batch = next(iter(DataLoader(ds, batch_size=len(ds))))
+    assert not bool(batch.y_mask.all())                                 # some pedestrians leave
+    g = torch.Generator().manual_seed(0)
+    pred = batch.y + torch.randn(batch.y.shape, generator=g)
+    keep = batch.y_mask.all(1)
+    out = ds.score({"pred": pred, "y": batch.y, "y_mask": batch.y_mask})
+    assert out == {"ADE": pytest.approx(float(ade(pred, batch.y, keep))),
+                   "FDE": pytest.approx(float(fde(pred, batch.y, keep)))}
+    err = (pred - batch.y).norm(dim=-1)[keep]                            # [N', H]
+    assert out["ADE"] == pytest.approx(float(err.mean())) and out["FDE"] == pytest.approx(float(err[:, -1].mean()))
+    # K samples: best of K per pedestrian, and per window when the windows are given
+    samples = batch.y + torch.randn((5,) + tuple(batch.y.shape), generator=g)
+    out = ds.score({"pred": pred, "y": batch.y, "y_mask": batch.y_mask, "samples": samples})
+    assert list(out) == ["ADE", "FDE", "minADE@5", "minFDE@5"]
+    a, f = best_of_k_ade_fde(samples, batch.y, keep)
+    assert (out["minADE@5"], out["minFDE@5"]) == pytest.approx((float(a), float(f)))
+    out = ds.score({"pred": pred, "y": batch.y, "y_mask": batch.y_mask, "samples": samples,
+                    "batch": batch.batch})
+    a, f = best_of_k_ade_fde(samples, batch.y, keep, per="scene", batch=batch.batch)
+    assert (out["minADE@5 (scene)"], out["minFDE@5 (scene)"]) == pytest.approx((float(a), float(f)))
+    assert out["minADE@5"] <= out["minADE@5 (scene)"]
+
+
 # --------------------------------------------------------------- real data
 def _real_root() -> Path:
     base = os.environ.get("SRNN_PYG_DATA")

@@ -156,6 +156,22 @@ def test_schema_graphs_batching_and_metric(source):
     assert torch.allclose(joints.to_pose(data.y), ds.to_pose(ds[5].y), atol=1e-4)
 
 
+def test_open_and_score(source, train_stats):
+    folder, _ = source
+    train = H36M.open("train", root=folder, stride=25)
+    assert torch.equal(train.stats()["mean"], train_stats["mean"])
+    ds = H36M.open("test", root=folder, train=train, horizon=10)
+    ref = H36M(folder, split="test", horizon=10)
+    assert torch.equal(ds.std, ref.std) and torch.equal(ds[7].y, ref[7].y)
+    batch = next(iter(DataLoader(ds, batch_size=8)))
+    g = torch.Generator().manual_seed(1)
+    pred = batch.y + 0.05 * torch.randn(batch.y.shape, generator=g)
+    out = ds.score({"pred": pred, "y": batch.y})
+    assert list(out) == ["80ms", "160ms", "320ms", "400ms"]
+    err = euler_angle_error(ds.to_pose(pred), ds.to_pose(batch.y))
+    assert [out[k] for k in out] == pytest.approx([float(err[f]) for f in (1, 3, 7, 9)], rel=1e-6)
+
+
 def test_root_layouts_and_environment(tmp_path, monkeypatch, source, train_stats):
     shutil.copytree(source[0], tmp_path / "h36m")
     kw = dict(split="test", stats=train_stats)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
+from srnn_pyg import metrics as M
 from srnn_pyg.datasets import DataFormatError, LosLoop, UnsafePickleError
 
 T, N = 100, 5
@@ -221,6 +222,37 @@ def test_bad_arguments(los):
         LosLoop(root, normalize="minmax")
     with pytest.raises(ValueError, match="too short"):
         LosLoop(root, split="val", obs=12, horizon=12)
+
+
+# ------------------------------------------------------------------ protocol
+def test_open_matches_the_constructor(los):
+    root = los[0]
+    for split in ("train", "val", "test"):
+        ds = LosLoop.open(split, root=root, obs=4, horizon=3)
+        ref = LosLoop(root, split=split, obs=4, horizon=3)
+        assert len(ds) == len(ref) and torch.equal(ds[1].x, ref[1].x) and torch.equal(ds.mean, ref.mean)
+    assert not LosLoop.has_split("val", val_ratio=0.0)
+    assert len(LosLoop.open("train", root=root, obs=4, horizon=3, val_ratio=0.0)) == 80 - 7 + 1
+
+
+def test_score_reports_15_30_60_minutes(los):
+    ds = LosLoop(los[0], split="test", obs=4, horizon=12)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(10, 12, 1, generator=g)
+    pred = y + 0.3 * torch.randn(10, 12, 1, generator=g)
+    out = ds.score({"pred": pred, "y": y})
+    assert list(out) == [f"{k}@{m}min" for m in (15, 30, 60) for k in ("MAE", "RMSE", "MAPE")]
+    p, t = ds.denormalize(pred), ds.denormalize(y)                       # mph
+    for h, m in ((3, 15), (6, 30), (12, 60)):
+        sl = slice(h - 1, h)
+        assert out[f"MAE@{m}min"] == pytest.approx(float(M.mae(p[:, sl], t[:, sl])), rel=1e-6)
+        assert out[f"RMSE@{m}min"] == pytest.approx(float(M.rmse(p[:, sl], t[:, sl])), rel=1e-6)
+        assert out[f"MAPE@{m}min"] == pytest.approx(float(M.mape(p[:, sl], t[:, sl])), rel=1e-6)
+    assert out["MAE@15min"] == pytest.approx(float((p[:, 2] - t[:, 2]).abs().mean()), rel=1e-6)
+    # a forecast shorter than 15 minutes is scored at its last step
+    short = ds.score({"pred": pred[:, :2], "y": y})
+    assert list(short) == ["MAE@10min", "RMSE@10min", "MAPE@10min"]
+    assert short["RMSE@10min"] == pytest.approx(float(M.rmse(p[:, 1:2], t[:, 1:2])), rel=1e-6)
 
 
 # ------------------------------------------------------------------ real data

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
+from srnn_pyg import metrics as M
 from srnn_pyg.datasets import Chickenpox, DataFormatError, EnglandCovid, PedalMe
 
 rng = np.random.default_rng(0)
@@ -171,6 +172,37 @@ def test_batching_static(files):
     assert batch.x.shape == (5 * CP_N, 4, 1) and batch.y.shape == (5 * CP_N, 1, 1)
     assert batch.edge_index.size(1) == 5 * 7 and int(batch.edge_index.max()) == 5 * CP_N - 1
     assert torch.equal(batch.y[2 * CP_N:3 * CP_N], ds[2].y)
+
+
+def test_open_maps_obs_to_lags_and_val(files):
+    root, _ = files
+    ds = Chickenpox.open("train", root=root, obs=3, horizon=2, train_ratio=0.8)
+    ref = Chickenpox(root, split="train", lags=3, horizon=2, train_ratio=0.8)
+    assert (ds.lags, ds.horizon, len(ds)) == (3, 2, len(ref)) and torch.equal(ds[4].x, ref[4].x)
+    with pytest.raises(ValueError, match=r"pedalme has no split 'val'"):
+        PedalMe.open("val", root=root)
+    va = PedalMe.open("val", root=root, val_ratio=0.2)
+    assert len(va) == len(PedalMe(root, split="val", val_ratio=0.2)) > 0
+    ec = EnglandCovid.open("test", root=root, obs=4)
+    assert ec.lags == 4 and torch.equal(ec.mean, EnglandCovid(root, split="test", lags=4).mean)
+
+
+@pytest.mark.parametrize("cls", [Chickenpox, EnglandCovid])
+def test_score_is_mae_and_mse_in_data_units(files, cls):
+    ds = cls(files[0], split="test")
+    N = ds.recordings[0].num_nodes
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(3 * N, 2, 1, generator=g)                            # three windows, horizon 2
+    pred = y + torch.randn(3 * N, 2, 1, generator=g)
+    mask = torch.rand(3 * N, 2, generator=g) > 0.2
+    out = ds.score({"pred": pred[:, :1], "y": y, "y_mask": mask})
+    assert list(out) == ["MAE", "MSE"]
+    p, t = ds.denormalize(pred[:, :1]), ds.denormalize(y[:, :1])
+    assert out["MAE"] == pytest.approx(float(M.mae(p, t, mask[:, :1])), rel=1e-6)
+    assert out["MSE"] == pytest.approx(float(M.mse(p, t, mask[:, :1])), rel=1e-6)
+    assert out["MSE"] == pytest.approx(float(((p - t) ** 2)[mask[:, :1]].mean()), rel=1e-6)
+    if cls is EnglandCovid:                                             # case counts, not model units
+        assert out["MSE"] != pytest.approx(float(M.mse(pred[:, :1], y[:, :1], mask[:, :1])), rel=1e-3)
 
 
 def _truncate(path: Path):

@@ -3,6 +3,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from srnn_pyg import STSchema
+from srnn_pyg import metrics as M
 from srnn_pyg.datasets import Springs
 
 SMALL = dict(num_graphs=16, obs=12, horizon=6)
@@ -207,3 +208,23 @@ def test_other_type_counts():
 def test_errors_name_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Springs(num_graphs=2, **kwargs)
+
+
+# ----------------------------------------------------------------- protocol
+def test_score_is_mse_per_horizon():
+    ds = Springs(num_graphs=3, obs=4, horizon=20)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(15, 20, 4, generator=g)
+    pred = y + torch.randn(15, 20, 4, generator=g) * torch.linspace(0.1, 2.0, 20).view(1, 20, 1)
+    out = ds.score({"pred": pred, "y": y, "x": torch.zeros(15, 4, 4)})
+    assert list(out) == ["MSE@1", "MSE@10", "MSE@20", "MSE"]
+    per = M.per_horizon("mse", pred, y)
+    for h in (1, 10, 20):
+        assert out[f"MSE@{h}"] == pytest.approx(float(per[h - 1]))
+        assert out[f"MSE@{h}"] == pytest.approx(float(((pred[:, h - 1] - y[:, h - 1]) ** 2).mean()))
+    assert out["MSE"] == pytest.approx(float(M.mse(pred, y)))
+    assert out["MSE@1"] < out["MSE@10"] < out["MSE@20"]
+    # a shorter forecast is scored on the steps it has
+    short = ds.score({"pred": pred[:, :5], "y": y})
+    assert list(short) == ["MSE@1", "MSE"]
+    assert short["MSE"] == pytest.approx(float(M.mse(pred[:, :5], y[:, :5])))

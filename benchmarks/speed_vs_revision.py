@@ -1,0 +1,146 @@
+"""This checkout's S-RNN against the same model at an earlier git revision, in
+one process: train step (forward, backward and an Adam step) and forecast,
+interleaved pair by pair, reported as the median and minimum of the paired
+ratios (this checkout / the revision; below 1 is faster now).
+
+The revision's package is extracted with ``git archive`` into a temporary
+folder and imported under another name, so both versions run side by side on
+the same graphs, threads and machine state.
+
+    python benchmarks/speed_vs_revision.py --rev 2d5520c --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import command, machine, markdown_table, write_atomic  # noqa: E402
+
+from srnn_pyg.models import StructuralRNN  # noqa: E402
+from srnn_pyg.testing import fake_schema, fake_st_data  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_revision(rev: str, folder: str):
+    """The ``StructuralRNN`` class of the package at ``rev``, imported as ``srnn_pyg_rev``."""
+    archive = os.path.join(folder, "rev.tar")
+    subprocess.run(["git", "archive", "--format=tar", "-o", archive, rev, "srnn_pyg"], cwd=ROOT, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    shutil.move(os.path.join(folder, "srnn_pyg"), os.path.join(folder, "srnn_pyg_rev"))
+    sys.path.insert(0, folder)
+    return importlib.import_module("srnn_pyg_rev.models").StructuralRNN
+
+
+def convert(data, module_name: str):
+    """The same graph as the revision's STData class (PyG checks the class on batching only)."""
+    cls = importlib.import_module(module_name).STData
+    out = cls()
+    for key, value in data.items():
+        if key != "schema":
+            out[key] = value
+    return out
+
+
+def train_step(model, data):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        model(data).pow(2).mean().backward()
+        opt.step()
+    return step
+
+
+def forecast_step(model, data, horizon):
+    def step():
+        with torch.no_grad():
+            model.forecast(data, horizon)
+    return step
+
+
+def paired(a, b, reps: int):
+    """Interleaved timings of ``a`` (this checkout) and ``b`` (the revision): medians and ratios."""
+    a(), b()                                                     # warm-up
+    ta, tb, ratios = [], [], []
+    for i in range(reps):
+        order = (a, b) if i % 2 == 0 else (b, a)
+        times = {}
+        for fn in order:
+            start = time.perf_counter()
+            fn()
+            times[fn] = time.perf_counter() - start
+        ta.append(times[a])
+        tb.append(times[b])
+        ratios.append(times[a] / times[b])
+    return statistics.median(ta), statistics.median(tb), statistics.median(ratios), min(ratios)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rev", required=True, help="the git revision to compare with")
+    p.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    p.add_argument("--T", type=int, default=50)
+    p.add_argument("--F", type=int, default=6)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--horizon", type=int, default=100)
+    p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "speed_vs_revision_cpu.md"))
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        Old = load_revision(args.rev, folder)
+        schema = fake_schema(3)
+        old_schema = importlib.import_module("srnn_pyg_rev").STSchema.from_dict(schema.to_dict())
+        for N in args.sizes:
+            data = fake_st_data(N, args.T, args.F, schema=schema, num_edges=4 * N,
+                                generator=torch.Generator().manual_seed(N))
+            old_data = convert(data, "srnn_pyg_rev")
+            for scope in ("slot", "edge"):
+                kw = dict(edge_hidden=args.hidden, node_hidden=args.hidden, edge_mlp=(args.hidden,),
+                          node_mlp=(args.hidden,), edge_scope=scope)
+                torch.manual_seed(0)
+                new = StructuralRNN(schema, args.F, args.F, **kw)
+                torch.manual_seed(0)
+                old = Old(old_schema, args.F, args.F, **kw)
+                for what, a, b in (("train step", train_step(new, data), train_step(old, old_data)),
+                                   (f"forecast H={args.horizon}", forecast_step(new.eval(), data, args.horizon),
+                                    forecast_step(old.eval(), old_data, args.horizon))):
+                    new.train(what == "train step")
+                    old.train(what == "train step")
+                    ta, tb, med, low = paired(a, b, args.reps)
+                    rows.append([N, scope, what, f"{ta * 1e3:.1f} ms", f"{tb * 1e3:.1f} ms", f"{med:.3f}",
+                                 f"{low:.3f}"])
+                    print(rows[-1], flush=True)
+    text = "\n\n".join([
+        f"# S-RNN speed: this checkout against revision `{args.rev}`",
+        f"T={args.T}, F={args.F}, hidden {args.hidden}, random graphs with 3 node types, E about 4N. "
+        f"Train step = forward, backward and an Adam step. Each pair is timed back to back (alternating "
+        f"which runs first); {args.reps} pairs after a warm-up; ratio = this checkout / revision.",
+        machine("cpu"),
+        f"Command: `{command()}`",
+        markdown_table(["N", "edge scope", "what", "now (median)", "revision (median)", "ratio median",
+                        "ratio min"], rows),
+    ]) + "\n"
+    write_atomic(args.out, text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

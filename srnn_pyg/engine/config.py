@@ -1,0 +1,199 @@
+r"""The options of :func:`~srnn_pyg.engine.fit`, in one dataclass:
+:class:`TrainConfig`."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from .device import DeviceLike
+from .files import PathLike
+from .noise import as_noise_schedule
+from .objectives import OBJECTIVES
+
+__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULERS"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = (None, "step", "cosine", "plateau")
+_AMP = (False, True, None, "fp16", "bf16")
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        more = " or None" if allow_none else ""
+        raise ValueError(f"TrainConfig: '{name}' must be a positive int{more} (got {value!r})")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass
+class TrainConfig:
+    r"""Every option of :func:`~srnn_pyg.engine.fit`, checked when built
+    (a :class:`ValueError` names the field).
+
+    .. code-block:: python
+
+        config = TrainConfig(epochs=20, lr=3e-3, scheduler="cosine", out_dir="runs/srnn")
+        fit(model, train_loader, val_loader, config)
+        fit(model, train_loader, val_loader, config, lr=1e-3)     # a field overridden
+        fit(model, train_loader, val_loader, epochs=20)           # no config: keywords only
+
+    Args:
+        epochs (int): the total number of epochs (a resumed run stops there
+            too).
+        objective (str, optional): ``"teacher_forcing"`` (needs
+            ``has_forward``) or ``"rollout"``. Classification data always
+            uses the per-step cross-entropy. (default: ``"teacher_forcing"``)
+        horizon (int, optional): rollout steps. (default: :obj:`None`: the
+            windows' ``H``)
+        optimizer (str or callable, optional): ``"adam"``, ``"adamw"``,
+            ``"sgd"`` (momentum 0.9), or ``params -> Optimizer``.
+            (default: ``"adam"``)
+        lr (float, optional): learning rate. (default: :obj:`1e-3`)
+        weight_decay (float, optional): (default: :obj:`0.`)
+        scheduler (str or callable, optional): ``None``, ``"step"``
+            (``x0.1`` every ``epochs // 3``), ``"cosine"`` (to zero over
+            ``epochs``), ``"plateau"`` (``x0.5`` after 2 epochs without a
+            better monitored value), or ``optimizer -> scheduler``; stepped
+            once per epoch. (default: :obj:`None`)
+        scheduler_kwargs (dict, optional): override the scheduler's
+            defaults. (default: ``{}``)
+        grad_clip (float, optional): clip the gradient norm to this; ``None``
+            for no clipping. (default: :obj:`1.0`)
+        noise (optional): Gaussian noise on the training inputs: ``None``,
+            a constant std, ``"paper"``
+            (:data:`~srnn_pyg.engine.PAPER_NOISE_SCHEDULE`), ``(iteration,
+            std)`` pairs, or a :class:`~srnn_pyg.engine.NoiseSchedule`.
+            Iterations count optimiser steps over the whole run.
+            (default: :obj:`None`)
+        early_stopping (int, optional): stop after this many epochs without
+            a better ``monitor`` value. (default: :obj:`None`: never)
+        monitor (str, optional): the history key that picks ``best.pt`` and
+            drives early stopping and the ``"plateau"`` scheduler; maximised
+            if it ends in ``accuracy``, else minimised. (default:
+            :obj:`None`: ``"val_loss"`` with a validation loader, else
+            ``"train_loss"``)
+        metrics (list[str], optional): validation metrics, see
+            :func:`~srnn_pyg.engine.evaluate`. (default: :obj:`None`: as
+            :func:`~srnn_pyg.engine.evaluate`)
+        seed (int, optional): seeds Python, NumPy, PyTorch and the data
+            order. (default: :obj:`0`)
+        device (str or torch.device, optional): (default: :obj:`None`: CUDA
+            if available, else CPU; under DDP, ``cuda:LOCAL_RANK``)
+        amp (bool or str, optional): mixed precision with
+            :func:`torch.autocast` and a ``GradScaler`` (``True``/``"fp16"``)
+            or bfloat16 (``"bf16"``); CUDA only: a warning and a no-op on
+            CPU. (default: :obj:`False`)
+        compile (bool, optional): train through ``torch.compile``.
+            (default: :obj:`False`)
+        out_dir (str, optional): where ``metrics.jsonl``, ``last.pt``,
+            ``best.pt`` and ``result.json`` go. (default: :obj:`None`:
+            nothing is written)
+        resume (bool or str, optional): ``True`` continues from
+            ``out_dir/last.pt`` (or starts afresh if there is none); a path
+            continues from that checkpoint. Weights, optimiser, scheduler,
+            scaler, RNG states, history, best score and the early-stopping
+            count are restored, so the run goes on exactly as if it had not
+            stopped. (default: :obj:`None`)
+        progress (bool, optional): a tqdm bar with the running loss (rank 0).
+            (default: :obj:`True`)
+        distributed (bool, optional): under ``torchrun``, initialise the
+            process group (NCCL on CUDA, else Gloo) and train with DDP. A
+            process group initialised by the caller is used whatever this
+            says. (default: :obj:`False`)
+        restore_best (bool, optional): load the best weights into the model
+            at the end (needs ``out_dir``). (default: :obj:`False`)
+        callbacks (list[callable], optional): called with each epoch's record
+            after its checkpoint is written. (default: ``()``)
+        meta (dict, optional): plain data stored in the checkpoints
+            (e.g. the dataset's name and arguments). (default: ``{}``)
+    """
+
+    epochs: int
+    objective: str = "teacher_forcing"
+    horizon: Optional[int] = None
+    optimizer: Union[str, Callable[..., Any]] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: Union[None, str, Callable[..., Any]] = None
+    scheduler_kwargs: Dict[str, Any] = field(default_factory=dict)
+    grad_clip: Optional[float] = 1.0
+    noise: Any = None
+    early_stopping: Optional[int] = None
+    monitor: Optional[str] = None
+    metrics: Optional[Sequence[str]] = None
+    seed: int = 0
+    device: Optional[DeviceLike] = None
+    amp: Union[bool, str] = False
+    compile: bool = False
+    out_dir: Optional[PathLike] = None
+    resume: Union[None, bool, PathLike] = None
+    progress: bool = True
+    distributed: bool = False
+    restore_best: bool = False
+    callbacks: Sequence[Callable[[Dict[str, Any]], None]] = ()
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.scheduler_kwargs = dict(self.scheduler_kwargs or {})
+        self.meta = dict(self.meta or {})
+        self.callbacks = tuple(self.callbacks or ())
+        if self.metrics is not None:
+            self.metrics = list(self.metrics)
+        self._check_numbers()
+        self._check_choices()
+        as_noise_schedule(self.noise)                                          # raises on a bad schedule
+
+    def _check_numbers(self) -> None:
+        _positive_int("epochs", self.epochs)
+        _positive_int("horizon", self.horizon, allow_none=True)
+        _positive_int("early_stopping", self.early_stopping, allow_none=True)
+        if not (_number(self.lr) and self.lr > 0):
+            raise ValueError(f"TrainConfig: 'lr' must be a positive number (got {self.lr!r})")
+        if not (_number(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"TrainConfig: 'weight_decay' must be >= 0 (got {self.weight_decay!r})")
+        if self.grad_clip is not None and not (_number(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(f"TrainConfig: 'grad_clip' must be a positive number or None "
+                             f"(got {self.grad_clip!r})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"TrainConfig: 'seed' must be a non-negative int (got {self.seed!r})")
+
+    def _check_choices(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"TrainConfig: 'objective' must be one of {list(OBJECTIVES)} "
+                             f"(got {self.objective!r})")
+        for name, value, known in (("scheduler", self.scheduler, SCHEDULERS),
+                                   ("optimizer", self.optimizer, OPTIMIZERS)):
+            if (isinstance(value, str) or value is None) and value not in known:
+                raise ValueError(f"TrainConfig: '{name}' must be one of {list(known)} or a callable "
+                                 f"(got {value!r})")
+            if not (isinstance(value, str) or value is None or callable(value)):
+                raise ValueError(f"TrainConfig: '{name}' must be one of {list(known)} or a callable "
+                                 f"(got {value!r})")
+        if self.amp not in _AMP:
+            raise ValueError(f"TrainConfig: 'amp' must be False, True, 'fp16' or 'bf16' (got {self.amp!r})")
+        if self.resume is True and self.out_dir is None:
+            raise ValueError("TrainConfig: 'resume=True' reads out_dir/last.pt, so 'out_dir' must be given "
+                             "(got None)")
+        if not all(callable(cb) for cb in self.callbacks):
+            raise ValueError(f"TrainConfig: 'callbacks' must be callables (got {list(self.callbacks)!r})")
+
+    @classmethod
+    def fields(cls) -> List[str]:
+        """The option names, in order."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (checked again).
+
+        Raises:
+            TypeError: naming an unknown field.
+        """
+        unknown = sorted(set(changes) - set(self.fields()))
+        if unknown:
+            raise TypeError(f"TrainConfig: unknown option {unknown[0]!r} (options: {', '.join(self.fields())})")
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,401 @@
+r"""The training loop: :func:`fit`.
+
+One call of :func:`fit` is one :class:`_Run`: it resolves the device and the
+process group, prepares the model (lazy parameters, head, metrics), restores
+a checkpoint when resuming, then trains epoch by epoch: batches through
+:func:`~srnn_pyg.engine.objectives.batch_loss` (the model's head gives the
+loss), an optimiser step with gradient clipping and the AMP scaler, then
+validation (:func:`~srnn_pyg.engine.evaluation.score_loader`), the scheduler,
+early stopping, ``metrics.jsonl`` and the ``last.pt``/``best.pt``
+checkpoints, written atomically.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..nn.heads import head_of
+from .checkpoints import (BEST, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST, METRICS_FILE, RESULT_FILE,
+                          load_checkpoint, model_record, resolve_checkpoint)
+from .config import TrainConfig
+from .device import amp_context, resolve_device
+from .distributed import DistContext, eval_loader, setup_distributed, train_loader
+from .evaluation import default_metrics, score_loader
+from .files import MetricsLog, atomic_save, atomic_write_text, remove_stale_temps, to_jsonable
+from .noise import as_noise_schedule
+from .objectives import StepModule, batch_loss, peek_classification
+from .optim import current_lr, is_better, make_optimizer, make_scheduler, step_scheduler
+from .result import FitResult
+from .rng import rng_state, seed_everything, set_rng_state
+
+__all__ = ["fit"]
+
+
+def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoader] = None,
+        config: Optional[TrainConfig] = None, **overrides: Any) -> FitResult:
+    r"""Train ``model`` in place and return its :class:`FitResult`.
+
+    .. code-block:: python
+
+        result = fit(model, train_loader, val_loader, TrainConfig(epochs=10, out_dir="runs/srnn"))
+        result = fit(model, train_loader, val_loader, epochs=10)       # the same, by keywords
+
+    Args:
+        model: a :class:`~srnn_pyg.models.Forecaster` (or any module with
+            ``forward``/``forecast``); a model with ``trainable = False`` is
+            only evaluated. Its loss comes from its head
+            (:func:`~srnn_pyg.nn.heads.head_of`).
+        train_loader (DataLoader): training batches of windows. With
+            ``shuffle=True`` the order of each epoch is a function of
+            ``seed`` and the epoch (so a resumed run sees the same batches);
+            under DDP it is replaced by a :class:`DistributedSampler`.
+        val_loader (DataLoader, optional): validation batches, evaluated with
+            :func:`~srnn_pyg.engine.evaluate` after every epoch (``val_*``
+            keys).
+        config (TrainConfig, optional): the options; see :class:`TrainConfig`
+            for every field and its default.
+        **overrides: :class:`TrainConfig` fields that replace the config's
+            (or, without a config, build it: ``fit(model, tl, vl, epochs=3)``).
+
+    Returns:
+        FitResult
+    """
+    config = _make_config(config, overrides)
+    trainable = bool(getattr(model, "trainable", True))
+    if trainable and config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
+        raise ValueError(f"fit: {type(model).__name__} has no one-step-ahead forward (has_forward=False), "
+                         f"so objective='teacher_forcing' does not apply (got it); use 'rollout'")
+    dist = setup_distributed(config.distributed, config.device)
+    try:
+        run = _Run(model, train_loader, val_loader, config, dist, trainable)
+        return run.train() if run.trainable else run.evaluate_only()
+    finally:
+        dist.close()
+
+
+def _make_config(config: Optional[TrainConfig], overrides: Dict[str, Any]) -> TrainConfig:
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"fit: 'config' must be a TrainConfig or None (got {type(config).__name__})")
+    unknown = sorted(set(overrides) - set(TrainConfig.fields()))
+    if unknown:
+        raise TypeError(f"fit: unknown option {unknown[0]!r} (TrainConfig fields: "
+                        f"{', '.join(TrainConfig.fields())})")
+    if config is None:
+        if "epochs" not in overrides:
+            raise TypeError("fit: the number of 'epochs' is required (pass epochs=... or a TrainConfig)")
+        return TrainConfig(**overrides)
+    return config.replace(**overrides) if overrides else config
+
+
+def _materialize(model: nn.Module, loader: DataLoader, device: torch.device) -> None:
+    """Run one graph through models whose layers are built by the first batch
+    (PyG-style lazy modules), so the optimiser sees every parameter."""
+    params = list(model.parameters())
+    lazy = any(isinstance(p, nn.parameter.UninitializedParameter) for p in params)
+    if params and not lazy:
+        return
+    dataset = getattr(loader, "dataset", None)
+    if dataset is None or len(dataset) == 0:
+        return
+    sample = loader.collate_fn([dataset[0]]).to(device)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        if getattr(model, "has_forward", True):
+            model(sample)
+        else:
+            model.forecast(sample, 1)
+    model.train(was)
+
+
+class _Run:
+    """The state of one :func:`fit` call: set-up, then epochs, then the end.
+
+    Training state that a checkpoint saves and a resume restores:
+    ``epoch``, ``step``, ``best``, ``best_epoch``, ``bad`` (epochs without
+    improvement), ``stopped`` and the optimiser, scheduler, scaler and RNGs.
+    """
+
+    def __init__(self, model: nn.Module, train: DataLoader, val: Optional[DataLoader], config: TrainConfig,
+                 dist: DistContext, trainable: bool):
+        self.model, self.train_source, self.config, self.dist = model, train, config, dist
+        self.dev = resolve_device(config.device, dist.local_rank if dist.enabled else None)
+        if self.dev.type == "cuda" and self.dev.index is not None:
+            torch.cuda.set_device(self.dev)
+        if config.amp and self.dev.type != "cuda":
+            warnings.warn(f"fit: 'amp={config.amp!r}' needs CUDA; training on {self.dev} in full precision")
+        self.amp_ctx, self.use_scaler = amp_context(self.dev, config.amp)
+        self.schedule = as_noise_schedule(config.noise)
+        self.bar_on = config.progress and dist.main
+        seed_everything(config.seed)
+        model.to(self.dev)
+        self.trainable = trainable and self._has_parameters(train)
+        self.classification = peek_classification(train)
+        self._check_task()
+        self.head = head_of(model, classification=self.classification)
+        self._choose_metrics(val is not None)
+        self.val = eval_loader(val, dist)
+        self._prepare_output()
+        self.epoch, self.step, self.best, self.best_epoch, self.bad, self.stopped = 0, 0, None, None, 0, False
+        self.opt = self.sched = self.scaler = None
+
+    # ------------------------------------------------------------ set-up
+    def _has_parameters(self, train: DataLoader) -> bool:
+        _materialize(self.model, train, self.dev)
+        if not any(p.requires_grad for p in self.model.parameters()):
+            warnings.warn(f"fit: {type(self.model).__name__} has no trainable parameters; evaluating only")
+            return False
+        return True
+
+    def _check_task(self) -> None:
+        if self.classification and self.config.objective == "rollout":
+            raise ValueError("fit: objective='rollout' forecasts values, but the targets are class labels "
+                             "(long 'y'); classification trains the per-step logits of forward()")
+        if self.classification and not getattr(self.model, "has_forward", True):
+            raise ValueError(f"fit: classification needs per-step logits from forward(), which "
+                             f"{type(self.model).__name__} does not have")
+
+    def _choose_metrics(self, has_val: bool) -> None:
+        c = self.config
+        names = list(c.metrics) if c.metrics is not None else default_metrics(self.model, self.classification)
+        if has_val and "loss" not in names:
+            names = ["loss"] + names
+        self.val_names = names
+        self.monitor = c.monitor if c.monitor is not None else ("val_loss" if has_val else "train_loss")
+        self.mode = "max" if self.monitor.endswith("accuracy") else "min"
+        allowed = {"train_loss"} | ({f"val_{n}" for n in names} if has_val else set())
+        if self.monitor not in allowed:
+            raise ValueError(f"fit: 'monitor' must be one of {sorted(allowed)} (got {self.monitor!r})")
+
+    def _prepare_output(self) -> None:
+        c, main = self.config, self.dist.main
+        self.out = Path(c.out_dir) if c.out_dir is not None else None
+        if self.out is not None and main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(self.out, (LAST, BEST, METRICS_FILE, RESULT_FILE))
+        try:
+            self.record = model_record(self.model)
+        except ValueError as e:
+            self.record = None
+            if self.out is not None and main:
+                warnings.warn(f"fit: load_model() will not rebuild this model from the checkpoints: {e}")
+        self.result = FitResult(monitor=self.monitor, mode=self.mode, model_record=self.record,
+                                out_dir=str(self.out) if self.out is not None else None)
+        self.log = MetricsLog(self.out / METRICS_FILE) if self.out is not None and main else None
+        self.config_record = {
+            "epochs": c.epochs, "objective": c.objective, "horizon": c.horizon, "lr": c.lr,
+            "weight_decay": c.weight_decay, "grad_clip": c.grad_clip, "seed": c.seed,
+            "optimizer": c.optimizer if isinstance(c.optimizer, str) else "custom",
+            "scheduler": c.scheduler if c.scheduler is None or isinstance(c.scheduler, str) else "custom",
+            "noise": self.schedule.to_list() if self.schedule is not None else None,
+            "early_stopping": c.early_stopping, "monitor": self.monitor, "world_size": self.dist.world}
+
+    # ------------------------------------------------------ checkpoints
+    def validate(self, epoch: int) -> Dict[str, Any]:
+        if self.val is None:
+            return {}
+        scores = score_loader(self.model, self.val, self.val_names, horizon=self.config.horizon,
+                              objective=self.config.objective, device=self.dev, amp_ctx=self.amp_ctx,
+                              dist=self.dist, progress=self.bar_on, desc=f"val {epoch}")
+        return {f"val_{k}": v for k, v in scores.items()}
+
+    def checkpoint(self) -> Dict[str, Any]:
+        """Everything a resume needs, as tensors and plain data."""
+        def state(obj):
+            return obj.state_dict() if obj is not None else None
+        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "epoch": self.epoch,
+                "step": self.step, "model": self.model.state_dict(), "model_record": self.record,
+                "optimizer": state(self.opt), "scheduler": state(self.sched), "scaler": state(self.scaler),
+                "rng": rng_state(), "best_score": self.best, "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad, "stopped_early": self.stopped,
+                "history": to_jsonable(self.result.history), "monitor": self.monitor, "mode": self.mode,
+                "config": to_jsonable(self.config_record), "meta": to_jsonable(self.config.meta)}
+
+    def write_result(self) -> None:
+        if self.out is not None and self.dist.main:
+            atomic_write_text(json.dumps(self.result.to_dict(), indent=2) + "\n", self.out / RESULT_FILE)
+
+    def resume_path(self) -> Optional[Path]:
+        resume, out = self.config.resume, self.out
+        if resume is True:
+            if (out / LAST).is_file():
+                return out / LAST
+            if self.dist.main:
+                warnings.warn(f"fit: resume=True but there is no '{out / LAST}'; starting a new run")
+            return None
+        if resume not in (None, False):
+            return resolve_checkpoint(resume)
+        return None
+
+    def restore(self, path: Path) -> None:
+        """Load the training state of the checkpoint at ``path``."""
+        ckpt = load_checkpoint(path, map_location=self.dev)
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except RuntimeError as e:
+            raise ValueError(f"fit: checkpoint '{path}' does not fit this model "
+                             f"({type(self.model).__name__}): {e}") from None
+        for obj, key in ((self.opt, "optimizer"), (self.sched, "scheduler"), (self.scaler, "scaler")):
+            if obj is not None and ckpt.get(key) is not None:
+                obj.load_state_dict(ckpt[key])
+        set_rng_state(ckpt["rng"])
+        self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
+        self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
+        self.bad, self.stopped = int(ckpt.get("bad_epochs", 0)), bool(ckpt.get("stopped_early", False))
+        self.result.history = list(ckpt.get("history") or [])
+        for key in ("objective", "seed", "world_size"):
+            old = (ckpt.get("config") or {}).get(key)
+            if old is not None and old != self.config_record[key] and self.dist.main:
+                warnings.warn(f"fit: resuming a run whose '{key}' was {old!r} with "
+                              f"{key}={self.config_record[key]!r}")
+
+    # --------------------------------------------------- evaluation only
+    def evaluate_only(self) -> FitResult:
+        """A model without parameters to fit: one evaluation, as epoch 0."""
+        start = time.perf_counter()
+        record = {"epoch": 0, "step": 0, "lr": None, "noise_std": 0.0, "train_loss": None}
+        record.update(self.validate(0))
+        record["time"] = time.perf_counter() - start
+        self.result.history.append(record)
+        score = record.get(self.monitor)
+        if isinstance(score, float) and not math.isnan(score):
+            self.best_epoch, self.best = 0, score
+            self.result.best_epoch, self.result.best_score = 0, score
+        if self.out is not None and self.dist.main:
+            self.log.reset(self.result.history)
+            ckpt = self.checkpoint()
+            atomic_save(ckpt, self.out / LAST)
+            atomic_save(ckpt, self.out / BEST)
+            self.write_result()
+        self.dist.barrier()
+        return self.result
+
+    # ----------------------------------------------------------- training
+    def setup_training(self) -> None:
+        c = self.config
+        self.loader, self.sampler = train_loader(self.train_source, c.seed, self.dist)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = make_optimizer(c, self.params)
+        self.sched = make_scheduler(c, self.opt)
+        self.scaler = torch.amp.GradScaler("cuda") if self.use_scaler else None
+        path = self.resume_path()
+        if path is not None:
+            self.restore(path)
+        if self.log is not None:
+            self.log.reset(self.result.history)  # a resume drops lines of epochs after its checkpoint
+        step_module: nn.Module = StepModule(self.model)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            # Types absent from a batch leave their RNNs unused: find_unused_parameters.
+            step_module = DDP(step_module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
+                              find_unused_parameters=True)
+        self.runner = torch.compile(step_module) if c.compile else step_module
+
+    def optimizer_step(self, loss: Tensor) -> None:
+        clip = self.config.grad_clip
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if clip is not None:
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.params, clip)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, clip)
+            self.opt.step()
+        self.step += 1
+
+    def train_epoch(self, epoch: int) -> Dict[str, Any]:
+        """One pass over the training loader; the epoch's record so far."""
+        c = self.config
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        self.model.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
+        weight_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
+        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, disable=not self.bar_on,
+                   dynamic_ncols=True)
+        std = 0.0
+        for i, batch in enumerate(bar):
+            batch = batch.to(self.dev)
+            std = self.schedule(self.step) if self.schedule is not None else 0.0
+            with self.amp_ctx():
+                loss, weight = batch_loss(self.runner, self.head, batch, c.objective, c.horizon, std,
+                                          self.classification)
+            self.optimizer_step(loss)
+            loss_sum += loss.detach().double() * weight.double()
+            weight_sum += weight.double()
+            if i % 10 == 0:  # a host sync: not at every step
+                running = float(loss_sum / weight_sum.clamp_min(1))
+                if not math.isfinite(running):
+                    raise FloatingPointError(f"fit: the training loss became {running} at epoch {epoch + 1}, "
+                                             f"batch {i} (step {self.step}); lower 'lr' or set 'grad_clip'")
+                if self.bar_on:
+                    bar.set_postfix(loss=f"{running:.4g}")
+        bar.close()
+        totals = self.dist.all_reduce(torch.stack([loss_sum, weight_sum]))
+        return {"epoch": epoch + 1, "step": self.step, "lr": current_lr(self.opt), "noise_std": std,
+                "train_loss": float(totals[0] / totals[1].clamp_min(1))}
+
+    def end_epoch(self, record: Dict[str, Any], started: float) -> None:
+        """Validation, scheduler, best score, early stopping, log, checkpoints
+        and callbacks for the epoch just trained."""
+        c, epoch = self.config, record["epoch"]
+        record.update(self.validate(epoch))
+        score = record.get(self.monitor)
+        step_scheduler(self.sched, score, self.mode)
+        improved = isinstance(score, float) and is_better(score, self.best, self.mode)
+        if improved:
+            self.best, self.best_epoch, self.bad = score, epoch, 0
+        else:
+            self.bad += 1
+        self.stopped = c.early_stopping is not None and self.bad >= c.early_stopping
+        self.epoch = epoch
+        record["time"] = time.perf_counter() - started
+        self.result.history.append(record)
+        if self.out is not None and self.dist.main:
+            self.log.append(record)
+            ckpt = self.checkpoint()
+            atomic_save(ckpt, self.out / LAST)
+            if improved:
+                atomic_save(ckpt, self.out / BEST)
+        self.dist.barrier()
+        if self.bar_on:
+            shown = {k: v for k, v in record.items() if isinstance(v, float) and k not in ("time", "lr")}
+            tqdm.write(f"epoch {epoch}/{c.epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items())
+                       + f"  ({record['time']:.1f} s)" + ("  *" if improved else ""))
+        for cb in c.callbacks:
+            cb(record)
+
+    def train(self) -> FitResult:
+        self.setup_training()
+        for epoch in range(self.epoch, self.config.epochs):
+            if self.stopped:
+                break
+            started = time.perf_counter()
+            self.end_epoch(self.train_epoch(epoch), started)
+        return self.finish()
+
+    def finish(self) -> FitResult:
+        r, out = self.result, self.out
+        r.best_score, r.best_epoch, r.stopped_early = self.best, self.best_epoch, self.stopped
+        r.epochs_run = int(r.history[-1]["epoch"]) if r.history else 0
+        if self.config.restore_best and self.best_epoch is not None and out is not None and (out / BEST).is_file():
+            self.dist.barrier()
+            self.model.load_state_dict(load_checkpoint(out / BEST, map_location=self.dev)["model"])
+        elif self.config.restore_best and out is None:
+            warnings.warn("fit: 'restore_best' needs 'out_dir' (where best.pt is kept); keeping the last weights")
+        self.write_result()
+        return r

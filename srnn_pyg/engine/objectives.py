@@ -1,0 +1,190 @@
+r"""What a batch of windows is trained on: the inputs, targets and masks of
+each objective, and the loss the model's head (:func:`~srnn_pyg.nn.heads.head_of`)
+computes on them.
+
+* ``"teacher_forcing"`` (models with ``has_forward``): the inputs are the
+  window ``concat(x, y)`` without its last step and the targets are the steps
+  that follow (:func:`teacher_forcing`), so :meth:`forward` is trained to
+  predict every next step from true history, the training of the S-RNN paper;
+* ``"rollout"``: the loss is on ``model.forecast(data, horizon)`` against
+  ``y`` (:func:`rollout_targets`), the forecasting task itself;
+* classification data (long ``y``): the per-step logits of :meth:`forward`
+  against the labels (:func:`label_targets`).
+
+Losses are masked by ``node_mask`` and ``y_mask`` where present.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Iterable, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.heads import DeterministicHead, Head
+from .noise import add_noise
+
+__all__ = ["OBJECTIVES", "default_objective", "is_classification", "peek_classification",
+           "teacher_forcing", "rollout_targets", "label_targets", "rollout_head", "check_prediction",
+           "StepModule", "batch_loss"]
+
+OBJECTIVES = ("teacher_forcing", "rollout")
+
+
+def default_objective(model: nn.Module) -> str:
+    """Teacher forcing for models with a one-step-ahead :meth:`forward`,
+    else rollout."""
+    return "teacher_forcing" if getattr(model, "has_forward", True) else "rollout"
+
+
+def is_classification(batch) -> bool:
+    """Whether the targets ``y`` are class labels (an integer tensor)."""
+    y = batch.get("y")
+    if not isinstance(y, Tensor):
+        raise ValueError("fit/evaluate: every batch needs targets 'y' ([N, H, F] values or [N, H] "
+                         f"long labels; got {type(y).__name__})")
+    return not y.is_floating_point()
+
+
+def peek_classification(loader: Iterable) -> bool:
+    """:func:`is_classification` of a loader's first window."""
+    dataset = getattr(loader, "dataset", None)
+    if dataset is not None and len(dataset) > 0:
+        return is_classification(dataset[0])
+    return is_classification(next(iter(loader)))
+
+
+def _with(batch, **values):
+    """A shallow copy of ``batch`` with some keys replaced (tensors shared)."""
+    out = copy.copy(batch)
+    for k, v in values.items():
+        out[k] = v
+    return out
+
+
+def _extend_time(value: Tensor, steps: int) -> Tensor:
+    """Repeat the last time step ``steps`` times along dim 1."""
+    last = value[:, -1:]
+    return torch.cat([value, last.expand(-1, steps, *last.shape[2:])], dim=1)
+
+
+def teacher_forcing(batch) -> Tuple[Any, Tensor, Optional[Tensor]]:
+    """Inputs ``concat(x, y)[:, :-1]``, targets ``concat(x, y)[:, 1:]`` and the
+    ``[N, T+H-1]`` target mask (target present and input present), or
+    :obj:`None` without masks. ``batch`` is left alone."""
+    x, y = batch.x, batch.y
+    if y.dim() != 3 or y.size(-1) != x.size(-1):
+        raise ValueError(f"fit: objective='teacher_forcing' feeds the targets back as inputs, so 'y' must "
+                         f"be [N, H, F] with the F={x.size(-1)} features of 'x' (got x {list(x.shape)}, "
+                         f"y {list(y.shape)}); use objective='rollout'")
+    T, H = x.size(1), y.size(1)
+    seq = torch.cat([x, y.to(x.dtype)], dim=1)                                     # [N, T+H, F]
+    values = {"x": seq[:, :-1]}
+    nm, ym = batch.get("node_mask"), batch.get("y_mask")
+    present = None
+    if nm is not None or ym is not None:
+        past = nm if nm is not None else torch.ones_like(x[..., 0], dtype=torch.bool)      # [N, T]
+        if ym is not None:
+            future = ym
+        elif nm is not None:
+            future = nm[:, -1:].expand(-1, H)
+        else:
+            future = torch.ones_like(y[..., 0], dtype=torch.bool)
+        present = torch.cat([past, future], dim=1)                                # [N, T+H]
+        values["node_mask"] = present[:, :-1]
+    # Time-indexed edge keys have no future: their last observed step is held.
+    for key in ("edge_mask", "edge_attr"):
+        v = batch.get(key)
+        if isinstance(v, Tensor) and v.dim() >= 2 and v.size(1) == T:
+            values[key] = _extend_time(v, H - 1)
+    mask = None if present is None else present[:, 1:] & present[:, :-1]         # [N, T+H-1]
+    return _with(batch, **values), seq[:, 1:], mask
+
+
+def rollout_targets(batch, horizon: int) -> Tuple[Tensor, Optional[Tensor]]:
+    """The first ``horizon`` target steps ``[N, horizon, F]`` and their mask."""
+    y = batch.y
+    if y.size(1) < horizon:
+        raise ValueError(f"fit/evaluate: 'horizon' is {horizon} but the windows hold only "
+                         f"{y.size(1)} target steps ('y' is {list(y.shape)})")
+    ym = batch.get("y_mask")
+    return y[:, :horizon], (ym[:, :horizon] if ym is not None else None)
+
+
+def label_targets(batch, logits: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+    """Per-step logits ``[N, T, C]`` cut to the last ``H`` steps (aligned with
+    labels ``y`` ``[N, H]``), the labels, and their mask (``y_mask``, else
+    ``node_mask`` over the last ``H`` steps, else :obj:`None`)."""
+    y = batch.y
+    if logits.dim() != 3 or logits.size(0) != y.size(0) or logits.size(1) < y.size(1):
+        raise ValueError(f"fit/evaluate: classification needs per-step logits [N, T, C] with T >= H for "
+                         f"labels 'y' {list(y.shape)} (got {list(logits.shape)})")
+    H = y.size(1)
+    ym = batch.get("y_mask")
+    if ym is None:
+        nm = batch.get("node_mask")
+        ym = nm[:, nm.size(1) - H:] if nm is not None and nm.size(1) >= H else None
+    return logits[:, logits.size(1) - H:], y, ym                                  # [N, H, C], [N, H]
+
+
+def rollout_head(head: Head) -> Head:
+    """The head that scores forecasts (point predictions): ``head`` itself if
+    deterministic (its MSE, L1 or Huber loss), else the MSE."""
+    return head if isinstance(head, DeterministicHead) else DeterministicHead(head.out_channels)
+
+
+def check_prediction(point: Tensor, target: Tensor, what: str, head: Optional[Head] = None) -> None:
+    """Raise a :class:`ValueError` naming ``what`` unless the point prediction
+    and the targets have one shape."""
+    if point.shape != target.shape:
+        via = "" if head is None or isinstance(head, DeterministicHead) else \
+            f" (the point of its {head.kind.capitalize()} head)"
+        raise ValueError(f"fit/evaluate: the model's {what}{via} is {list(point.shape)} but the targets are "
+                         f"{list(target.shape)} (check out_channels and the horizon)")
+
+
+class StepModule(nn.Module):
+    """Routes both objectives through ``forward`` so that
+    :class:`~torch.nn.parallel.DistributedDataParallel` (which hooks
+    ``forward``) and ``torch.compile`` see the rollout too:
+    ``step(data)`` is ``model(data)``, ``step(data, horizon)`` is
+    ``model.forecast(data, horizon)``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, data, horizon: Optional[int] = None) -> Tensor:
+        return self.model(data) if horizon is None else self.model.forecast(data, horizon)
+
+
+def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Optional[int] = None,
+               noise_std: float = 0.0, classification: bool = False) -> Tuple[Tensor, Tensor]:
+    """``(loss, weight)`` of one training batch: the head's masked mean loss
+    and the number of entries it averages (to weight batches exactly).
+
+    Args:
+        runner (callable): a :class:`StepModule` (possibly DDP-wrapped or
+            compiled).
+        head (Head): the model's head, :func:`~srnn_pyg.nn.heads.head_of`.
+        batch: a batch of windows with targets ``y``.
+        objective (str): ``"teacher_forcing"`` or ``"rollout"`` (regression).
+        horizon (int, optional): rollout steps. (default: the windows' ``H``)
+        noise_std (float, optional): Gaussian noise on the inputs.
+        classification (bool, optional): ``y`` holds labels.
+    """
+    if classification:
+        logits, labels, mask = label_targets(batch, runner(add_noise(batch, noise_std)))
+        s, c = head.loss_terms(logits, labels, mask)
+    elif objective == "teacher_forcing":
+        inp, target, mask = teacher_forcing(batch)
+        params = runner(add_noise(inp, noise_std))
+        check_prediction(head.point(params), target, "one-step output", head)
+        s, c = head.loss_terms(params, target, mask)
+    else:
+        H = horizon or batch.y.size(1)
+        target, mask = rollout_targets(batch, H)
+        pred = runner(add_noise(batch, noise_std), H)
+        check_prediction(pred, target, "forecast")
+        s, c = rollout_head(head).loss_terms(pred, target, mask)
+    return s / c.clamp_min(1), c

@@ -1,0 +1,72 @@
+r"""Optimisers and learning-rate schedulers by name (:class:`TrainConfig`'s
+``optimizer`` and ``scheduler``)."""
+from __future__ import annotations
+
+import math
+from typing import Any, List, Optional
+
+import torch
+from torch import nn
+
+from .config import OPTIMIZERS, SCHEDULERS, TrainConfig
+
+__all__ = ["make_optimizer", "make_scheduler", "step_scheduler", "current_lr", "is_better"]
+
+
+def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.optim.Optimizer:
+    """``"adam"``, ``"adamw"``, ``"sgd"`` (momentum 0.9) with the config's
+    ``lr`` and ``weight_decay``, or ``config.optimizer(params)``."""
+    optimizer, lr, wd = config.optimizer, config.lr, config.weight_decay
+    if callable(optimizer) and not isinstance(optimizer, str):
+        return optimizer(params)
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
+    raise ValueError(f"fit: 'optimizer' must be one of {list(OPTIMIZERS)} or a callable "
+                     f"params -> Optimizer (got {optimizer!r})")
+
+
+def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
+    """The config's scheduler on ``opt`` (:obj:`None` for none), its
+    ``scheduler_kwargs`` over the defaults."""
+    scheduler, epochs = config.scheduler, config.epochs
+    if scheduler is None:
+        return None
+    if callable(scheduler) and not isinstance(scheduler, str):
+        return scheduler(opt)
+    defaults = {"step": dict(step_size=max(1, epochs // 3), gamma=0.1),
+                "cosine": dict(T_max=max(1, epochs)),
+                "plateau": dict(factor=0.5, patience=2)}
+    classes = {"step": torch.optim.lr_scheduler.StepLR,
+               "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
+               "plateau": torch.optim.lr_scheduler.ReduceLROnPlateau}
+    if scheduler not in classes:
+        raise ValueError(f"fit: 'scheduler' must be one of {list(SCHEDULERS)} or a callable "
+                         f"optimizer -> scheduler (got {scheduler!r})")
+    return classes[scheduler](opt, **{**defaults[scheduler], **config.scheduler_kwargs})
+
+
+def step_scheduler(sched: Any, score: Optional[float], mode: str) -> None:
+    """Step once per epoch; ``ReduceLROnPlateau`` is given the monitored
+    ``score`` (negated when it is maximised)."""
+    if sched is None:
+        return
+    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        sched.step(score if mode == "min" else -score)
+    else:
+        sched.step()
+
+
+def current_lr(opt: Optional[torch.optim.Optimizer]) -> Optional[float]:
+    """The learning rate of the first parameter group."""
+    return float(opt.param_groups[0]["lr"]) if opt is not None else None
+
+
+def is_better(a: float, b: Optional[float], mode: str) -> bool:
+    """``a`` beats the best so far ``b`` (:obj:`None` or NaN: anything not NaN does)."""
+    if b is None or (isinstance(b, float) and math.isnan(b)):
+        return not math.isnan(a)
+    return a < b if mode == "min" else a > b

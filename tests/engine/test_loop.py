@@ -1,0 +1,130 @@
+"""srnn_pyg.engine.loop: fit, its TrainConfig, exact resume, early stopping
+and the other behaviours of the loop."""
+import dataclasses
+import json
+
+import pytest
+import torch
+from engine_helpers import Probe, run, srnn, strip
+from torch_geometric.loader import DataLoader
+
+from srnn_pyg.engine import TrainConfig, fit, load_checkpoint, load_model
+from srnn_pyg.models import build
+
+
+# -------------------------------------------------------------------- resume
+def test_resume_after_interruption_equals_an_uninterrupted_run(springs, tmp_path):
+    common = dict(epochs=4, scheduler="cosine", noise=0.05, early_stopping=10)
+    full = srnn(springs[0].schema, dropout=0.1)
+    ref = run(full, springs, tmp_path / "full", **common)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_2(record):
+        if record["epoch"] == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run(srnn(springs[0].schema, dropout=0.1), springs, tmp_path / "cut", callbacks=[crash_after_2],
+            **common)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
+    resumed_model = srnn(springs[0].schema, seed=99, dropout=0.1)           # other init: overwritten
+    resumed = run(resumed_model, springs, tmp_path / "cut", resume=True, **common)
+
+    for (k, a), b in zip(full.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert strip(resumed.history) == strip(ref.history)
+    assert (resumed.best_epoch, resumed.best_score) == (ref.best_epoch, ref.best_score)
+    lines = [json.loads(s) for s in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3, 4]
+    assert strip(lines) == strip(json.loads(json.dumps(ref.history)))
+
+
+def test_resume_of_a_finished_run_trains_no_more(springs, tmp_path):
+    model = srnn(springs[0].schema)
+    run(model, springs, tmp_path, epochs=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    again = run(model, springs, tmp_path, epochs=2, resume=tmp_path / "last.pt")
+    assert again.epochs_run == 2 and len(again.history) == 2
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+# ------------------------------------------------------------ other behaviour
+def test_non_trainable_models_are_evaluated_only(springs, tmp_path):
+    model = build("zero_velocity", springs[0].schema, 4, 4)
+    result = run(model, springs, tmp_path, epochs=3)
+    assert [r["epoch"] for r in result.history] == [0]
+    assert result.history[0]["val_mse"] > 0 and result.history[0]["train_loss"] is None
+    assert repr(load_model(tmp_path)) == repr(model)
+
+
+def test_early_stopping(springs):
+    model = srnn(springs[0].schema)
+    frozen = lambda params: torch.optim.SGD(params, lr=0.0)                # noqa: E731  never improves
+    result = run(model, springs, epochs=20, early_stopping=2, optimizer=frozen, monitor="val_mse")
+    assert result.stopped_early and result.epochs_run == 3 and result.best_epoch == 1
+
+
+def test_amp_on_cpu_warns_and_trains(springs):
+    with pytest.warns(UserWarning, match="CUDA"):
+        result = run(srnn(springs[0].schema), springs, epochs=1, amp=True)
+    assert result.history[0]["train_loss"] > 0
+
+
+def test_argument_errors_name_the_argument(springs):
+    model = srnn(springs[0].schema)
+    for kw, match in ((dict(epochs=0), "'epochs'"), (dict(objective="tf"), "'objective'"),
+                      (dict(scheduler="linear"), "'scheduler'"), (dict(lr=-1.0), "'lr'"),
+                      (dict(noise=[(3, 0.1), (1, 0.2)]), "increasing"),
+                      (dict(monitor="val_nope"), "'monitor'"), (dict(resume=True), "'out_dir'")):
+        with pytest.raises(ValueError, match=match):
+            run(model, springs, **{**dict(epochs=1), **kw})
+
+    class NoForward(Probe):
+        has_forward = False
+    with pytest.raises(ValueError, match="teacher_forcing"):
+        run(NoForward(), springs, objective="teacher_forcing")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_model("nowhere/best.pt")
+
+
+# --------------------------------------------------------------- TrainConfig
+def test_a_config_and_keywords_train_alike(springs, tmp_path):
+    train, val = springs
+    config = TrainConfig(epochs=2, lr=1e-2, progress=False, device="cpu", scheduler="step")
+    a, b = srnn(train.schema), srnn(train.schema)
+    ra = fit(a, DataLoader(train, batch_size=8, shuffle=True), DataLoader(val, batch_size=8), config)
+    rb = fit(b, DataLoader(train, batch_size=8, shuffle=True), DataLoader(val, batch_size=8),
+             **dataclasses.asdict(config))
+    assert strip(ra.history) == strip(rb.history)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    rc = fit(srnn(train.schema), DataLoader(train, batch_size=8), None, config, epochs=1)   # overridden
+    assert [r["epoch"] for r in rc.history] == [1] and config.epochs == 2
+    with pytest.raises(TypeError, match="'epoch'"):
+        fit(a, DataLoader(train, batch_size=8), epoch=1)
+    with pytest.raises(TypeError, match="'epochs'"):
+        fit(a, DataLoader(train, batch_size=8))
+
+
+def test_plain_modules_train_with_fit(springs, tmp_path):
+    """Any module with forward/forecast trains; its checkpoints cannot rebuild it."""
+    class Plain(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, data):
+            return data.x + self.lin(data.x)
+
+        def forecast(self, data, horizon):
+            return (data.x[:, -1:] + self.lin(data.x[:, -1:])).expand(-1, horizon, -1)
+
+    torch.manual_seed(0)
+    model = Plain()
+    with pytest.warns(UserWarning, match="not a registered Forecaster"):
+        result = run(model, springs, tmp_path, epochs=3)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.model_record is None and load_checkpoint(tmp_path)["model_record"] is None
+    with pytest.raises(ValueError, match="registered"):
+        load_model(tmp_path)
