@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 
@@ -162,3 +164,35 @@ def test_accuracy_eth_ucy_smoke(tmp_path):
     per_scene = float(_result_rows(md, labels[5])[0][1].split(" / ")[0])
     assert per_ped <= per_scene + 1e-6
     assert "Social-STGCNN" in md and "unconfirmed" in md
+
+
+ACCURACY_SMOKE_ROWS = {
+    "cmu_mocap": ("S-RNN (paper)", "S-RNN (improved)", "NodeLSTM", "ERD", "LSTM-3LR", "ConstantVelocity",
+                  "ZeroVelocity"),
+    "los_loop": ("S-RNN (paper)", "S-RNN (improved)", "NodeLSTM", "GConvGRU", "STGCN", "LastValue",
+                 "ObservedMean"),
+    "chickenpox": ("S-RNN (paper)", "S-RNN (improved)", "NodeLSTM", "GConvGRU", "STGCN", "LastValue",
+                   "Zero (the data's mean)"),
+    "brain4cars": ("S-RNN", "NodeLSTM"),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dataset", sorted(ACCURACY_SMOKE_ROWS))
+def test_accuracy_real_data_smoke(dataset, tmp_path):
+    """Every other real dataset's configuration runs (skipped without the data):
+    each model has a results row of numbers and a training row."""
+    base = os.environ.get("SRNN_PYG_DATA")
+    if not base or not Path(base).is_dir():
+        pytest.skip("SRNN_PYG_DATA is unset: the real datasets are not available")
+    out = tmp_path / "results"
+    proc = _accuracy("--dataset", dataset, "--smoke", "--out", str(out), cwd=tmp_path)
+    if proc.returncode == 2 and "no data" in proc.stderr:
+        pytest.skip(proc.stderr.strip())
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    md = (out / f"accuracy_{dataset}_smoke.md").read_text()
+    assert md.startswith("# Accuracy: ") and "## Published figures" in md and "**Where we lose**" in md
+    for label in ACCURACY_SMOKE_ROWS[dataset]:
+        rows = _result_rows(md, label)
+        assert any(_is_number(c) for r in rows for c in r[1:]), (label, rows)    # a results row
+        assert any(len(r) == 6 for r in rows), (label, rows)                     # its training row

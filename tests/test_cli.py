@@ -1,19 +1,29 @@
 """Tests of the srnn-pyg command (srnn_pyg.cli.main, in process, on small Springs)."""
 import csv
 import json
+import os
 
 import pytest
 import torch
 
 from srnn_pyg.cli import main
-from srnn_pyg.train import load_checkpoint, load_model
+from srnn_pyg.engine import load_checkpoint, load_model
 
 DATA = ["--num-graphs", "20", "--obs", "6", "--horizon", "3", "--batch-size", "8"]
 FAST = DATA + ["--epochs", "2", "--hidden", "8", "--lr", "0.01", "--no-progress", "--device", "cpu"]
 
 
+def _kwargs(ckpt):
+    """The model's constructor keywords recorded in a checkpoint (besides schema and channels)."""
+    args = ckpt["model_record"]["args"]
+    return {k: v for k, v in args.items() if k not in ("schema", "in_channels", "out_channels")}
+
+
 @pytest.fixture(autouse=True)
 def small(monkeypatch, tmp_path):
+    # the real data stay reachable for the tests that use them, by an explicit --data-root
+    if os.environ.get("SRNN_PYG_DATA"):
+        monkeypatch.setenv("SRNN_PYG_DATA_FOR_TESTS", os.environ["SRNN_PYG_DATA"])
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     monkeypatch.chdir(tmp_path)
@@ -31,7 +41,7 @@ def test_train_then_evaluate_and_forecast(tmp_path, capsys):
     assert {p.name for p in run.iterdir()} == {"best.pt", "last.pt", "metrics.jsonl", "result.json"}
     ckpt = load_checkpoint(run / "last.pt")
     assert ckpt["epoch"] == 2 and ckpt["meta"]["dataset"] == "springs"
-    assert ckpt["spec"]["kwargs"]["residual"] is True and ckpt["spec"]["kwargs"]["edge_hidden"] == 8
+    assert _kwargs(ckpt)["residual"] is True and _kwargs(ckpt)["edge_hidden"] == 8
 
     assert main(["evaluate", str(run), "--split", "test", "--no-progress", "--device", "cpu",
                  "--output", str(tmp_path / "eval.json")]) == 0
@@ -86,10 +96,9 @@ def test_compare_writes_markdown_and_csv(tmp_path, capsys):
     for name in ("srnn", "node_lstm", "zero_velocity"):
         assert (out_dir / name / "best.pt").is_file()
     # residual=True went to the models that take it; node_lstm.hidden to node_lstm only
-    assert load_checkpoint(out_dir / "srnn" / "best.pt")["spec"]["kwargs"]["residual"] is True
-    assert load_checkpoint(out_dir / "node_lstm" / "best.pt")["spec"]["kwargs"] == \
-        {"hidden": 4, "residual": True}
-    assert load_checkpoint(out_dir / "zero_velocity" / "best.pt")["spec"]["kwargs"] == {}
+    assert _kwargs(load_checkpoint(out_dir / "srnn" / "best.pt"))["residual"] is True
+    assert _kwargs(load_checkpoint(out_dir / "node_lstm" / "best.pt")) == {"hidden": 4, "residual": True}
+    assert _kwargs(load_checkpoint(out_dir / "zero_velocity" / "best.pt")) == {}
     assert not any(".tmp-" in p.name for p in out_dir.iterdir())
 
 
@@ -134,3 +143,81 @@ def test_help_explains_every_option(command, capsys):
             assert opt in text
     # every option line carries a help text (argparse prints the option and its help)
     assert "--dataset" in text or command is None
+
+
+# ------------------------------------------------------- every registered dataset
+def test_dataset_names_come_from_the_registry(capsys):
+    from srnn_pyg.datasets import available
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in available():
+        assert name in text
+    assert {"eth_ucy", "h36m"} <= set(available())
+
+
+def _write_h36m(folder, frames=360, seed=0):
+    """Tiny Human3.6M-format files (99 comma-separated values per 50 Hz line)
+    for every subject of the protocol and two actions."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames)[:, None]
+    for s in (1, 5, 6, 7, 8, 9, 11):
+        (folder / f"S{s}").mkdir(parents=True, exist_ok=True)
+        for action in ("walking", "eating"):
+            for sub in (1, 2):
+                x = 0.3 * np.sin(rng.uniform(0.01, 0.1, (1, 99)) * t + rng.uniform(0, 6, (1, 99)))
+                np.savetxt(folder / f"S{s}" / f"{action}_{sub}.txt", x, delimiter=",", fmt="%.6f")
+
+
+def test_train_and_evaluate_h36m_on_small_files(tmp_path, capsys):
+    _write_h36m(tmp_path / "data" / "h3.6m" / "dataset")
+    run = tmp_path / "run"
+    argv = ["--dataset", "h36m", "--data-root", str(tmp_path / "data"), "--obs", "10", "--horizon", "5",
+            "--batch-size", "16", "--dataset-arg", "stride=50"]
+    assert main(["train", "--out-dir", str(run), "--epochs", "1", "--hidden", "8", "--no-progress",
+                 "--device", "cpu"] + argv) == 0
+    assert "trained srnn on h36m" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--device", "cpu", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "h36m, split test" in out and "80ms" in out
+
+
+def test_h36m_without_its_files_names_them(tmp_path, capsys):
+    assert main(["train", "--dataset", "h36m", "--data-root", str(tmp_path / "nowhere"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# small options per real dataset, so that one epoch takes seconds
+REAL = {"cmu_mocap": ["--dataset-arg", "stride=200", "--dataset-arg", "actions=['walking']"],
+        "los_loop": ["--dataset-arg", "stride=100"], "chickenpox": [], "pedalme": [], "england_covid": [],
+        "brain4cars": [], "eth_ucy": ["--dataset-arg", "skip=40", "--dataset-arg", "test_scene='hotel'"]}
+
+
+def test_every_registered_dataset_has_a_cli_test():
+    from srnn_pyg.datasets import available
+    assert set(available()) == set(REAL) | {"springs", "h36m"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_train_and_evaluate_every_real_dataset(name, tmp_path, capsys):
+    from pathlib import Path
+    from srnn_pyg.datasets import get
+    base = os.environ.get("SRNN_PYG_DATA_FOR_TESTS")
+    if not base:
+        pytest.skip("SRNN_PYG_DATA is unset: the real datasets are not available")
+    try:
+        get(name).open("train", root=base)
+    except FileNotFoundError as e:
+        pytest.skip(f"{name}: {e}")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", name, "--data-root", base, "--hidden", "8", "--epochs", "1",
+                 "--no-progress", "--device", "cpu", "--out-dir", str(run)] + REAL[name]) == 0
+    assert main(["evaluate", str(run), "--device", "cpu", "--no-progress", "--output",
+                 str(tmp_path / "eval.json")]) == 0
+    assert f"{name}, split test" in capsys.readouterr().out
+    scores = json.loads((tmp_path / "eval.json").read_text())["protocol"]
+    assert scores and all(isinstance(v, float) for v in scores.values())
+    assert Path(run / "best.pt").is_file()

@@ -12,6 +12,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # every other example takes --out as the path of its picture.
 OUT_FOLDERS = {
     "forecast_crowds.py": ("crowds_eth.md", "crowds_eth.png"),
+    "quickstart.py": ("scores.json",),
 }
 
 

@@ -231,6 +231,8 @@ class ETHUCY(STDataset):
     seconds_per_step = 0.4
     splits = _SPLITS
     task = "regression"
+    #: the features that are 2-d positions (for trajectory pictures)
+    position_channels = (0, 1)
     defaults = {"obs": 8, "horizon": 12, "test_scene": "eth", "batch_size": 32}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, test_scene: str = "eth",

@@ -288,6 +288,8 @@ class Springs(STDataset):
     num_features = 4
     splits = _SPLITS
     task = "regression"
+    #: the features that are 2-d positions (for trajectory pictures)
+    position_channels = (0, 1)
     defaults = {"obs": 40, "horizon": 20, "num_graphs": 1000, "batch_size": 32}
     uses_root = False
     uses_seed = True

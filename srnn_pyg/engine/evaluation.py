@@ -298,6 +298,8 @@ def collect(model: nn.Module, loader: Iterable, device: Optional[DeviceLike] = N
     * ``"y"`` (regression: its first ``H`` steps), ``"x"``, and where the
       batches have them ``"y_mask"``, ``"node_mask"``, ``"node_type"``,
       ``"maneuver"``;
+    * ``"batch"`` ``[N]``: the window of every node, numbered over the
+      whole loader (batches of PyG's ``DataLoader``);
     * ``"samples"`` ``[K, N, H, F]`` with ``num_samples=K``: draws of
       ``model.forecast(data, H, num_samples=K)`` (models with a
       probabilistic head).
@@ -318,10 +320,15 @@ def collect(model: nn.Module, loader: Iterable, device: Optional[DeviceLike] = N
     dev = model_device(model) if device is None else resolve_device(device)
     model.to(dev).eval()
     parts: Dict[str, List[Tensor]] = {}
+    windows = 0
     for batch in loader:
         batch = batch.to(dev)
         cls = is_classification(batch)
         values = _collect_batch(model, batch, cls, horizon, num_samples)
+        graph = batch.get("batch")
+        if isinstance(graph, Tensor):                  # the window of every node, counted over the split
+            values["batch"] = graph + windows
+            windows += int(batch.num_graphs)
         for k, v in values.items():
             parts.setdefault(k, []).append(_cpu(v))
     if not parts:

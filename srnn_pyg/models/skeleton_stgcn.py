@@ -173,25 +173,43 @@ def partition_edges(edge_index: Tensor, num_nodes: int, strategy: str = "spatial
     elif strategy == "distance":
         part = hop
     else:
-        if find_center:
-            reached = pair < N
-            ecc = pair.masked_fill(~reached, 0).amax(dim=1)                # [N]
-            missing = counts[batch] - reached.sum(dim=1)                   # unreachable nodes
-            key = (missing * (N + 1) + ecc) * N + node                     # largest component first
-            best = scatter(key, batch, dim=0, dim_size=counts.numel(), reduce="min") % N  # [B]
-            radius = pair[node, local[best][batch]]                        # [N]
-        else:
-            smallest = int(counts.min())
-            if not isinstance(center, int) or not 0 <= center < smallest:
-                raise ValueError(f"{name}: 'center' must be an int in [0, {smallest - 1}] (a node "
-                                 f"index within every graph) or None (got {center!r})")
-            c = ptr[:-1] + center                                          # [B]
-            radius = _hop_distances(undirected, (node == c[batch]).view(N, 1), None)[:, 0]  # [N]
-        away = radius[out_index[0]] >= radius[out_index[1]]               # centrifugal
-        part = torch.where(hop == 0, hop, 2 * hop - 1 + away.long())
+        part = _spatial_partition(name, undirected, out_index, hop, pair, center, batch, counts, ptr, local)
 
+    w = _partition_weights(name, edge_index, edge_weight, keep, out_index, node_mask, N)
+    return EdgePartition(out_index, w, part, hop)
+
+
+def _spatial_partition(name: str, undirected: Tensor, out_index: Tensor, hop: Tensor, pair: Optional[Tensor],
+                       center: Optional[int], batch: Tensor, counts: Tensor, ptr: Tensor, local: Tensor) -> Tensor:
+    """Partition of every output edge under the ``"spatial"`` strategy: the
+    root, then per hop the centripetal and the centrifugal neighbours."""
+    N = batch.numel()
+    node = torch.arange(N, device=batch.device)
+    if center is None:
+        reached = pair < N
+        ecc = pair.masked_fill(~reached, 0).amax(dim=1)                    # [N]
+        missing = counts[batch] - reached.sum(dim=1)                       # unreachable nodes
+        key = (missing * (N + 1) + ecc) * N + node                         # largest component first
+        best = scatter(key, batch, dim=0, dim_size=counts.numel(), reduce="min") % N  # [B]
+        radius = pair[node, local[best][batch]]                            # [N]
+    else:
+        smallest = int(counts.min())
+        if not isinstance(center, int) or not 0 <= center < smallest:
+            raise ValueError(f"{name}: 'center' must be an int in [0, {smallest - 1}] (a node "
+                             f"index within every graph) or None (got {center!r})")
+        c = ptr[:-1] + center                                              # [B]
+        radius = _hop_distances(undirected, (node == c[batch]).view(N, 1), None)[:, 0]  # [N]
+    away = radius[out_index[0]] >= radius[out_index[1]]                   # centrifugal
+    return torch.where(hop == 0, hop, 2 * hop - 1 + away.long())
+
+
+def _partition_weights(name: str, edge_index: Tensor, edge_weight: Optional[Tensor], keep: Tensor,
+                       out_index: Tensor, node_mask: Optional[Tensor], N: int) -> Tensor:
+    """Edge weights of the partitioned neighbourhoods, normalised at the receiver
+    (:math:`D^{-1} A` with self loops), per step where they vary."""
+    E1 = int(keep.sum())
     if edge_weight is None:
-        w1 = torch.ones(E1, device=device)
+        w1 = torch.ones(E1, device=edge_index.device)
     else:
         if edge_weight.size(0) != edge_index.size(1) or edge_weight.dim() not in (1, 2):
             raise ValueError(f"{name}: 'edge_weight' must be [num_edges] or [num_edges, T] with "
@@ -204,8 +222,7 @@ def partition_edges(edge_index: Tensor, num_nodes: int, strategy: str = "spatial
         w = (w.view(-1, 1) if w.dim() == 1 else w) * m                     # [E', T]
     deg = scatter(w, out_index[1], dim=0, dim_size=N, reduce="sum")        # [N] or [N, T]
     inv = deg.reciprocal().masked_fill_(deg == 0, 0.0)
-    w = w * inv[out_index[1]]
-    return EdgePartition(out_index, w, part, hop)
+    return w * inv[out_index[1]]
 
 
 # ------------------------------------------------------------------ layers

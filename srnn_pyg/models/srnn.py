@@ -208,7 +208,7 @@ class StructuralRNN(Forecaster):
             check_horizon(type(self).__name__, horizon)
         return x
 
-    def _step(self, x: Tensor, data: STData, state: Optional[SRNNState], node_mask: Optional[Tensor],
+    def _advance(self, x: Tensor, data: STData, state: Optional[SRNNState], node_mask: Optional[Tensor],
               edge_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor, SRNNState]:
         """The layer over ``x`` from ``state``, then decoders and head: the
         head's parameters ``[N, T, raw]``, nodeRNN outputs and the new state."""
@@ -236,8 +236,29 @@ class StructuralRNN(Forecaster):
         head's parameters) ``[N, T, out]``; with ``return_hidden`` also the
         nodeRNN states ``[N, T, node_hidden]``."""
         x = self._check_input(data)
-        out, hid, _ = self._step(x, data, None, data.get("node_mask"), data.get("edge_mask"))
+        out, hid, _ = self._advance(x, data, None, data.get("node_mask"), data.get("edge_mask"))
         return (out, hid) if return_hidden else out
+
+    def step(self, data: STData, state: Optional[SRNNState] = None) -> Tuple[Tensor, SRNNState]:
+        """Streaming: the outputs for the frames in ``data.x`` ``[N, T, F]``
+        (one frame, ``T=1``, for a live feed) continuing from ``state``, and
+        the state after them. Calls over consecutive chunks give the outputs of
+        one :meth:`forward` over the whole sequence; the cost per frame does not
+        grow with the length of the stream. ``data`` carries the graph (the
+        same nodes and edges on every call) and this chunk's masks.
+
+        Returns the head's parameters ``[N, T, raw]`` (the prediction of each
+        next frame, or logits) and the :class:`~srnn_pyg.nn.SRNNState`.
+        """
+        x = self._check_input(data)
+        if state is not None and not isinstance(state, SRNNState):
+            raise TypeError(f"StructuralRNN: 'state' must be an SRNNState or None (got {type(state).__name__})")
+        if state is not None and (state.layout.num_nodes != x.size(0)
+                                  or state.layout.num_edges != data.edge_index.size(1)):
+            raise ValueError(f"StructuralRNN: 'state' belongs to a graph of {state.layout.num_nodes} nodes and "
+                             f"{state.layout.num_edges} edges (got {x.size(0)} and {data.edge_index.size(1)})")
+        out, _, state = self._advance(x, data, state, data.get("node_mask"), data.get("edge_mask"))
+        return out, state
 
     def embed(self, data: STData) -> Tensor:
         """The nodeRNN states ``[N, T, node_hidden]``: S-RNN as a layer inside a
@@ -251,7 +272,7 @@ class StructuralRNN(Forecaster):
         if self.aggr != "attention":
             raise ValueError(f"StructuralRNN: attention() needs aggr='attention' (got {self.aggr!r})")
         x = self._check_input(data)
-        _, _, state = self._step(x, data, None, data.get("node_mask"), data.get("edge_mask"))
+        _, _, state = self._advance(x, data, None, data.get("node_mask"), data.get("edge_mask"))
         if state.attention is None:
             return x.new_zeros(data.edge_index.size(1), x.size(1))
         return state.attention
@@ -285,13 +306,13 @@ class StructuralRNN(Forecaster):
 
     def _rollout(self, data: STData, horizon: int, sample: bool) -> Tensor:
         nm, em = data.get("node_mask"), data.get("edge_mask")
-        out, _, state = self._step(data.x, data, None, nm, em)
+        out, _, state = self._advance(data.x, data, None, nm, em)
         nm_last = nm[:, -1:] if nm is not None else None                            # [N, 1]
         em_last = em[:, -1:] if em is not None else None                            # [E, 1]
         preds = []
         for i in range(horizon):
             if i > 0:
-                out, _, state = self._step(preds[-1], data, state, nm_last, em_last)
+                out, _, state = self._advance(preds[-1], data, state, nm_last, em_last)
             params = out[:, -1:]                                                    # [N, 1, raw]
             step = self.head.sample(params) if sample else self.head.point(params)  # [N, 1, F]
             if nm_last is not None:

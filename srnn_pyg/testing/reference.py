@@ -135,55 +135,8 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
             u, _, temporal_state[i] = _block_step(model.temporal_rnns[node_type[i]], f, temporal_state.get(i))
             temporal[i] = u if here else torch.zeros_like(u)
 
-        # spatial edgeRNNs
-        spatial: Dict[Tuple[int, int], Vec] = {}
-        for i in range(N):
-            for k in (schema.incoming(node_type[i]) if model.spatial else []):
-                edges = incoming_edges.get((i, k), [])
-                rnn = model.edge_rnns[k]
-                feats = {}
-                for e in edges:
-                    f = _spatial_feature(model.spatial_kind, x[dst[e], t], x[src[e], t],
-                                         ea[e, t] if ea is not None else None)
-                    feats[e] = f if edge_present(e, t) else torch.zeros_like(f)
-                present = [e for e in edges if edge_present(e, t)]
-                if model.edge_scope == "slot":
-                    width = model.edge_rnns[k].in_channels
-                    total = x.new_zeros(width)
-                    for e in edges:
-                        total = total + feats[e]
-                    if appear and (i, k) not in slot_state and not present:
-                        spatial[(i, k)] = zeros_h                 # the slot's state has not started
-                        continue
-                    y, _, slot_state[(i, k)] = _block_step(rnn, total, slot_state.get((i, k)))
-                    spatial[(i, k)] = y if present else zeros_h
-                    continue
-                outs = {}
-                for e in edges:
-                    if appear and e not in edge_state and e not in present:
-                        continue                                  # the edge's state has not started
-                    y, _, edge_state[e] = _block_step(rnn, feats[e], edge_state.get(e))
-                    if e in present:
-                        outs[e] = y
-                ys = list(outs.values())
-                if not ys:
-                    spatial[(i, k)] = zeros_h
-                elif model.aggr == "sum":
-                    spatial[(i, k)] = sum(ys[1:], ys[0])
-                elif model.aggr == "mean":
-                    spatial[(i, k)] = sum(ys[1:], ys[0]) / len(ys)
-                elif model.aggr == "max":
-                    spatial[(i, k)] = torch.stack(ys).max(0).values
-                else:  # attention: query from the receiver's temporal output (or features)
-                    A = model.attention_channels
-                    qin = temporal[i] if schema.temporal else x[i, t]
-                    q = (model.layer.att_query.weight @ qin + model.layer.att_query.bias)[k * A:(k + 1) * A]
-                    lin = model.layer.att_key[k]
-                    scores = torch.stack([(q * (lin.weight @ y + lin.bias)).sum() / A ** 0.5 for y in ys])
-                    alpha = torch.softmax(scores, 0)
-                    for e, a in zip(outs, alpha):
-                        attention[e, t] = a
-                    spatial[(i, k)] = sum(a * y for a, y in zip(alpha, ys))
+        spatial = _spatial_step(model, x, t, ea, incoming_edges, node_type, src, dst, edge_present, temporal,
+                                slot_state, edge_state, attention, appear, zeros_h)
 
         for i in range(N):
             p = node_type[i]
@@ -207,6 +160,64 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
     if return_attention:
         return out, attention
     return (out, hid) if return_hidden else out
+
+
+def _spatial_step(model, x, t, ea, incoming_edges, node_type, src, dst, edge_present, temporal, slot_state,
+                  edge_state, attention, appear, zeros_h) -> Dict[Tuple[int, int], Vec]:
+    """Step ``t`` of every spatial edgeRNN, aggregated per (node, edge type);
+    updates the slot/edge states and the attention weights in place."""
+    schema = model.schema
+    N = x.size(0)
+    spatial: Dict[Tuple[int, int], Vec] = {}
+    for i in range(N):
+        for k in (schema.incoming(node_type[i]) if model.spatial else []):
+            edges = incoming_edges.get((i, k), [])
+            rnn = model.edge_rnns[k]
+            feats = {}
+            for e in edges:
+                f = _spatial_feature(model.spatial_kind, x[dst[e], t], x[src[e], t],
+                                     ea[e, t] if ea is not None else None)
+                feats[e] = f if edge_present(e, t) else torch.zeros_like(f)
+            present = [e for e in edges if edge_present(e, t)]
+            if model.edge_scope == "slot":
+                width = model.edge_rnns[k].in_channels
+                total = x.new_zeros(width)
+                for e in edges:
+                    total = total + feats[e]
+                if appear and (i, k) not in slot_state and not present:
+                    spatial[(i, k)] = zeros_h                 # the slot's state has not started
+                    continue
+                y, _, slot_state[(i, k)] = _block_step(rnn, total, slot_state.get((i, k)))
+                spatial[(i, k)] = y if present else zeros_h
+                continue
+            outs = {}
+            for e in edges:
+                if appear and e not in edge_state and e not in present:
+                    continue                                  # the edge's state has not started
+                y, _, edge_state[e] = _block_step(rnn, feats[e], edge_state.get(e))
+                if e in present:
+                    outs[e] = y
+            ys = list(outs.values())
+            if not ys:
+                spatial[(i, k)] = zeros_h
+            elif model.aggr == "sum":
+                spatial[(i, k)] = sum(ys[1:], ys[0])
+            elif model.aggr == "mean":
+                spatial[(i, k)] = sum(ys[1:], ys[0]) / len(ys)
+            elif model.aggr == "max":
+                spatial[(i, k)] = torch.stack(ys).max(0).values
+            else:  # attention: query from the receiver's temporal output (or features)
+                A = model.attention_channels
+                qin = temporal[i] if schema.temporal else x[i, t]
+                q = (model.layer.att_query.weight @ qin + model.layer.att_query.bias)[k * A:(k + 1) * A]
+                lin = model.layer.att_key[k]
+                scores = torch.stack([(q * (lin.weight @ y + lin.bias)).sum() / A ** 0.5 for y in ys])
+                alpha = torch.softmax(scores, 0)
+                for e, a in zip(outs, alpha):
+                    attention[e, t] = a
+                spatial[(i, k)] = sum(a * y for a, y in zip(alpha, ys))
+
+    return spatial
 
 
 def reference_forecast(model, data: STData, horizon: int) -> Tensor:

@@ -172,3 +172,26 @@ def test_bad_inputs_name_the_argument():
         SRNNLayer(schema, 3, edge_scope="node")
     with pytest.raises(ValueError, match="in_channels"):
         SRNNLayer(schema, 0)
+
+
+@pytest.mark.parametrize("config", [dict(edge_scope="slot", residual=True), dict(edge_scope="edge", aggr="attention"),
+                                    dict(edge_scope="edge", aggr="mean", task="classification")],
+                         ids=["slot-residual", "edge-attention", "classification"])
+def test_model_streams_one_frame_in_one_prediction_out(config):
+    schema = fake_schema()
+    data = fake_st_data(8, 6, 3, schema=schema, masks=True, generator=_gen(6))
+    torch.manual_seed(0)
+    out_channels = 4 if config.get("task") == "classification" else 3
+    model = StructuralRNN(schema, 3, out_channels, **SIZES, **config).eval()
+    state, outs = None, []
+    with torch.no_grad():
+        full = model(data)
+        for t in range(6):
+            frame = data.clone()
+            frame.x, frame.node_mask, frame.edge_mask = data.x[:, t:t + 1], data.node_mask[:, t:t + 1], \
+                data.edge_mask[:, t:t + 1]
+            out, state = model.step(frame, state)
+            outs.append(out)
+    assert torch.allclose(torch.cat(outs, 1), full, atol=1e-5)
+    with pytest.raises(ValueError, match="state"):
+        model.step(fake_st_data(5, 2, 3, schema=schema, generator=_gen(7)), state)
