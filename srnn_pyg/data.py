@@ -181,14 +181,20 @@ class STData(Data):
 
         Time-indexed keys (``x``, ``node_mask``, ``edge_attr``, ``edge_mask``)
         are sliced as views, so a window shares storage with its recording.
-        ``y`` is taken from the key ``target`` (``[N, T, ...]``); with a
-        ``node_mask``, ``y_mask`` holds presence over the horizon.
+        ``y`` is taken from the key ``target`` (``[N, T, ...]``): with
+        ``target="x"`` the frames after the window; with any other key, whose
+        ``[:, t]`` is the target *of* snapshot ``t`` (as
+        :func:`from_temporal_signal` stores PyG Temporal's targets), the
+        targets of the last observed snapshot onwards,
+        ``y = target[start+obs-1 : start+obs-1+horizon]``. With a
+        ``node_mask``, ``y_mask`` holds presence over the same steps.
         """
         T = self.num_steps
-        if obs < 1 or horizon < 0 or start < 0 or start + obs + horizon > T:
+        first = start + obs if target == "x" else start + obs - 1      # the first target step
+        if obs < 1 or horizon < 0 or start < 0 or start + obs > T or first + horizon > T:
+            need = "start + obs + horizon" if target == "x" else "start + obs - 1 + horizon"
             raise ValueError(f"STData.window: need 0 <= start, 1 <= obs, 0 <= horizon and "
-                             f"start + obs + horizon <= T={T} (got start={start}, obs={obs}, "
-                             f"horizon={horizon})")
+                             f"{need} <= T={T} (got start={start}, obs={obs}, horizon={horizon})")
         out = STData()
         for key, value in self._store.items():
             if key in _NODE_TIME_KEYS or key in _EDGE_TIME_KEYS:
@@ -201,9 +207,9 @@ class STData(Data):
             src = self[target]
             if src is None:
                 raise ValueError(f"STData.window: no key {target!r} to take targets from")
-            out.y = src[:, start + obs:start + obs + horizon]
+            out.y = src[:, first:first + horizon]
             if self.get("node_mask") is not None:
-                out.y_mask = self.node_mask[:, start + obs:start + obs + horizon]
+                out.y_mask = self.node_mask[:, first:first + horizon]
         return out
 
 
@@ -222,7 +228,10 @@ class TimeWindows(Dataset):
     r"""Sliding ``(observed, future)`` windows over one long recording.
 
     Window ``i`` starts at ``i * stride``: ``x = frames[s:s+obs]`` and
-    ``y = frames[s+obs:s+obs+horizon]``. Windows are views into the recording
+    ``y = frames[s+obs:s+obs+horizon]``; with ``target`` another key (per-snapshot
+    targets, ``[:, t]`` the target of snapshot ``t``),
+    ``y = target[s+obs-1:s+obs-1+horizon]`` (see :meth:`STData.window`).
+    Windows are views into the recording
     (no copy per window); a :class:`~torch_geometric.loader.DataLoader` copies
     only when it batches.
 
@@ -241,12 +250,13 @@ class TimeWindows(Dataset):
         if stride < 1:
             raise ValueError(f"TimeWindows: 'stride' must be >= 1 (got {stride})")
         T = recording.num_steps
-        if obs + horizon > T:
-            raise ValueError(f"TimeWindows: obs + horizon = {obs + horizon} exceeds the "
-                             f"recording's {T} steps")
+        span = obs + horizon - (0 if target == "x" else 1)            # steps one window covers
+        if obs > T or span > T:
+            raise ValueError(f"TimeWindows: a window covers {span} steps (obs={obs}, horizon={horizon}, "
+                             f"target={target!r}), which exceeds the recording's {T} steps")
         self.recording, self.obs, self.horizon = recording, int(obs), int(horizon)
         self.stride, self.target = int(stride), target
-        self._count = (T - obs - horizon) // stride + 1
+        self._count = (T - span) // stride + 1
         super().__init__(None, transform)
 
     def len(self) -> int:

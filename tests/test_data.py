@@ -209,3 +209,27 @@ def test_from_hetero_infers_schema():
     h["car"].x = torch.randn(2, 4, 4)
     with pytest.raises(ValueError, match="T="):
         from_hetero(h)
+
+
+def test_lagged_temporal_signal_windows_target_the_snapshot_itself():
+    """PyG Temporal's lagged signals: snapshot t holds lags v[t..t+3] and its target v[t+4].
+    A one-step window must target v[i+4] (the observed snapshot's own target), not v[i+5]."""
+    from types import SimpleNamespace
+
+    v = torch.arange(30, dtype=torch.float).view(1, 30).repeat(3, 1)             # [N, T] values
+    lags = 4
+    feats = [v[:, t:t + lags] for t in range(30 - lags)]                         # [N, 4] per snapshot
+    targets = [v[:, t + lags] for t in range(30 - lags)]
+    signal = SimpleNamespace(edge_index=torch.tensor([[0, 1], [1, 2]]), edge_weight=None,
+                             features=feats, targets=targets)
+    rec = from_temporal_signal(signal)
+    windows = TimeWindows(rec, obs=1, horizon=1, target="y")
+    assert len(windows) == 30 - lags                                              # every snapshot
+    for i in (0, 7, len(windows) - 1):
+        w = windows[i]
+        assert torch.equal(w.x[:, 0], v[:, i:i + lags])
+        assert torch.equal(w.y[:, 0], v[:, i + lags])                             # not i + lags + 1
+    w = TimeWindows(rec, obs=3, horizon=2, target="y")[5]
+    assert torch.equal(w.y, v[:, 5 + 2 + lags:5 + 4 + lags])
+    with pytest.raises(ValueError, match="covers"):
+        TimeWindows(rec, obs=20, horizon=8, target="y")
