@@ -1,6 +1,6 @@
 """Quick start: a dataset, an S-RNN, fit, evaluate, and the dataset's own scores.
 
-    python examples/quickstart.py              # about a minute on a laptop CPU
+    python examples/quickstart.py              # about half a minute on one CPU thread
     python examples/quickstart.py --smoke      # seconds: a check that it runs
 """
 import argparse

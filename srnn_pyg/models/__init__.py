@@ -3,6 +3,7 @@ from .base import Forecaster
 from .constant_velocity import ConstantVelocity
 from .erd import ERD
 from .gconv_gru import GConvGRU
+from .linear_ar import LinearAR
 from .lstm3lr import LSTM3LR
 from .node_lstm import NodeLSTM
 from .registry import available, build, get, register
@@ -16,6 +17,7 @@ __all__ = [
     "ConstantVelocity",
     "ERD",
     "GConvGRU",
+    "LinearAR",
     "LSTM3LR",
     "NodeLSTM",
     "SkeletonSTGCN",

@@ -24,6 +24,7 @@ SMALL_KWARGS = {
     "stgcn": dict(hidden=8, hidden_channels=8, obs_len=T_DEFAULT, K=2, blocks=1),
     "skeleton_stgcn": dict(hidden=8, hidden_channels=8, obs_len=T_DEFAULT),
     "gconv_gru": dict(hidden=8, hidden_channels=8, K=2),
+    "linear_ar": dict(lags=2),
 }
 # Models that concatenate a graph's nodes into one vector: batches of equal-size graphs only.
 EQUAL_SIZE_ONLY = {"erd", "lstm3lr"}
