@@ -1,7 +1,7 @@
 """Structural-RNN (Jain et al., CVPR 2016), vectorised over typed ST-graphs."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -209,20 +209,23 @@ class StructuralRNN(Forecaster):
         return x
 
     def _advance(self, x: Tensor, data: STData, state: Optional[SRNNState], node_mask: Optional[Tensor],
-              edge_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor, SRNNState]:
+                 edge_mask: Optional[Tensor]) -> Tuple[Tensor, "_Rows", SRNNState]:
         """The layer over ``x`` from ``state``, then decoders and head: the
-        head's parameters ``[N, T, raw]``, nodeRNN outputs and the new state."""
-        hid, state = self.layer(x, data.edge_index, data.get("node_type"), data.get("edge_type"),
-                                node_mask=node_mask, edge_mask=edge_mask, edge_attr=data.get("edge_attr"),
-                                state=state, validate=False)
-        out = self._decode(hid, x, state.layout)
+        head's parameters ``[N, T, raw]``, the nodeRNN outputs (sorted by type,
+        gathered into input order only if asked) and the new state."""
+        hs, state = self.layer(x, data.edge_index, data.get("node_type"), data.get("edge_type"),
+                               node_mask=node_mask, edge_mask=edge_mask, edge_attr=data.get("edge_attr"),
+                               state=state, validate=False, order="type")            # [N, T, H] by type
+        out = self._decode(hs, x, state.layout)
         if node_mask is not None:
             out = out * node_mask.unsqueeze(-1).to(out.dtype)
-        return out, hid, state
+        return out, _Rows(hs, state.layout.node_rank), state
 
-    def _decode(self, hid: Tensor, x: Tensor, lay: GraphLayout) -> Tensor:
-        """Per node type: dropout, decoder MLP; then the residual and the head."""
-        hs = F.dropout(hid, self.dropout, self.training)[lay.node_perm]               # [N, T, H] by type
+    def _decode(self, hs: Tensor, x: Tensor, lay: GraphLayout) -> Tensor:
+        """Per node type (rows sorted by type): dropout, decoder MLP; then the
+        input order, the residual and the head."""
+        if self.dropout > 0:
+            hs = F.dropout(hs, self.dropout, self.training)
         outs = [mlp(hs[s:s + n]) for mlp, s, n in zip(self.decoders, lay.node_starts, lay.node_counts)]
         out = torch.cat(outs, dim=0)[lay.node_rank]                                   # [N, T, raw]
         if self.residual:
@@ -236,8 +239,8 @@ class StructuralRNN(Forecaster):
         head's parameters) ``[N, T, out]``; with ``return_hidden`` also the
         nodeRNN states ``[N, T, node_hidden]``."""
         x = self._check_input(data)
-        out, hid, _ = self._advance(x, data, None, data.get("node_mask"), data.get("edge_mask"))
-        return (out, hid) if return_hidden else out
+        out, rows, _ = self._advance(x, data, None, data.get("node_mask"), data.get("edge_mask"))
+        return (out, rows.in_input_order()) if return_hidden else out
 
     def step(self, data: STData, state: Optional[SRNNState] = None) -> Tuple[Tensor, SRNNState]:
         """Streaming: the outputs for the frames in ``data.x`` ``[N, T, F]``
@@ -326,6 +329,16 @@ class StructuralRNN(Forecaster):
                 f"{self.in_channels}, {self.out_channels}, edge_scope={self.edge_scope!r}, "
                 f"aggr={self.aggr!r}, task={self.task!r}" + ("" if self.spatial else ", spatial=False")
                 + ("" if self.head.kind != "gaussian" else ", head='gaussian'") + ")")
+
+
+class _Rows(NamedTuple):
+    """NodeRNN outputs sorted by node type, and the permutation back to input order."""
+
+    sorted: Tensor          # [N, T, H] by type
+    rank: Tensor            # [N]
+
+    def in_input_order(self) -> Tensor:
+        return self.sorted[self.rank]                                               # [N, T, H]
 
 
 def _tile(data: STData, k: int) -> STData:

@@ -289,11 +289,17 @@ class SRNNLayer(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, node_type: Optional[Tensor] = None,
                 edge_type: Optional[Tensor] = None, *, node_mask: Optional[Tensor] = None,
                 edge_mask: Optional[Tensor] = None, edge_attr: Optional[Tensor] = None,
-                state: Optional[SRNNState] = None, validate: bool = True) -> Tuple[Tensor, SRNNState]:
+                state: Optional[SRNNState] = None, validate: bool = True,
+                order: str = "input") -> Tuple[Tensor, SRNNState]:
         """Run the layer over ``x`` ``[N, T, F]`` from ``state`` (zeros when
         :obj:`None`); returns the nodeRNN outputs ``[N, T, node_hidden]`` and
         the state after the last step. ``validate=False`` skips the input
-        checks (for inner loops that checked once already)."""
+        checks (for inner loops that checked once already). ``order="type"``
+        returns the rows sorted by node type instead of in input order (row
+        ``r`` is node ``state.layout.node_perm[r]``; ``out[state.layout.node_rank]``
+        restores the input order), so that a per-type readout needs no gather."""
+        if order not in ("input", "type"):
+            raise ValueError(f"{type(self).__name__}: 'order' must be 'input' or 'type' (got {order!r})")
         if validate:
             check_graph_inputs(type(self).__name__, self.schema, self.in_channels, x, edge_index, node_type,
                                edge_type, node_mask, edge_mask, edge_attr,
@@ -306,11 +312,13 @@ class SRNNLayer(nn.Module):
                 raise ValueError(f"{type(self).__name__}: 'state' must be an SRNNState of the same graph "
                                  f"({x.size(0)} nodes, {edge_index.size(1)} edges; got {got})")
         lay = state.layout if state is not None else self.layout(x, edge_index, node_type, edge_type)
-        return self._run(x, lay, state, node_mask, edge_mask, edge_attr)
+        hid, new = self._run(x, lay, state, node_mask, edge_mask, edge_attr)
+        return (hid if order == "type" else hid[lay.node_rank]), new
 
     # ------------------------------------------------------------------ core
     def _run(self, x: Tensor, lay: GraphLayout, state: Optional[SRNNState], node_mask: Optional[Tensor],
              edge_mask: Optional[Tensor], edge_attr: Optional[Tensor]) -> Tuple[Tensor, SRNNState]:
+        """The whole computation; nodeRNN outputs come back sorted by node type."""
         schema = self.schema
         N, T, _ = x.shape
         K = len(self.edge_rnns)
@@ -354,7 +362,7 @@ class SRNNLayer(nn.Module):
             _, h, st = rnn(torch.cat(parts, dim=-1), state.node[p] if state is not None else None)
             hids.append(h if nms is None else h * nms[s:s + n])                      # [n, T, H]
             node_states.append(st)
-        hid = torch.cat(hids, dim=0)[lay.node_rank]                                   # [N, T, H]
+        hid = torch.cat(hids, dim=0)                                                  # [N, T, H] by type
         last_present = node_mask[:, -1] if node_mask is not None else None
         return hid, SRNNState(tuple(edge_states), tuple(started), tuple(temporal_states), tuple(node_states),
                               x[:, -1], last_present, lay, attention)

@@ -80,6 +80,9 @@ def test_chunks_equal_one_call(device, config, masks):
     with torch.no_grad():
         full, state = layer(x, ei, nt, et, **kw)
         assert full.shape == (9, 6, 5) and isinstance(state, SRNNState)
+        by_type, _ = layer(x, ei, nt, et, order="type", **kw)
+        assert torch.equal(by_type, full[state.layout.node_perm])
+        assert torch.equal(by_type[state.layout.node_rank], full)
         for sizes in CHUNKINGS:
             chunked, last = _run_chunks(layer, data, sizes)
             assert torch.allclose(chunked, full, atol=1e-5), sizes
