@@ -21,8 +21,8 @@ from .. import metrics as M
 from ..nn.heads import Head, head_of
 from .device import DeviceLike, amp_context, model_device, resolve_device
 from .distributed import DistContext
-from .objectives import (OBJECTIVES, check_prediction, default_objective, is_classification, label_targets,
-                         peek_classification, rollout_head, rollout_targets, teacher_forcing)
+from .objectives import (OBJECTIVES, check_prediction, default_objective, feedback_of, is_classification,
+                         label_targets, peek_classification, rollout_head, rollout_targets, teacher_forcing)
 
 __all__ = ["REGRESSION_METRICS", "CLASSIFICATION_METRICS", "ROLLOUT_METRICS", "default_metrics",
            "evaluate", "score_loader", "collect"]
@@ -150,7 +150,7 @@ class _Scorer:
             self.sums.add("ape_cnt", k)
 
     def one_step(self, batch) -> None:
-        inp, target, mask = teacher_forcing(batch)
+        inp, target, mask = teacher_forcing(batch, feedback_of(self.model))
         params = self.model(inp)
         point = self.head.point(params)
         check_prediction(point, target, "one-step output", self.head)

@@ -32,7 +32,7 @@ from .distributed import DistContext, eval_loader, setup_distributed, train_load
 from .evaluation import default_metrics, score_loader
 from .files import MetricsLog, atomic_save, atomic_write_text, remove_stale_temps, to_jsonable
 from .noise import as_noise_schedule
-from .objectives import StepModule, batch_loss, peek_classification
+from .objectives import StepModule, batch_loss, feedback_of, peek_classification
 from .optim import current_lr, is_better, make_optimizer, make_scheduler, step_scheduler
 from .result import FitResult
 from .rng import rng_state, seed_everything, set_rng_state
@@ -142,6 +142,7 @@ class _Run:
         self.classification = peek_classification(train)
         self._check_task()
         self.head = head_of(model, classification=self.classification)
+        self.feedback = feedback_of(model)
         self._choose_metrics(val is not None)
         self.val = eval_loader(val, dist)
         self._prepare_output()
@@ -333,7 +334,7 @@ class _Run:
             std = self.schedule(self.step) if self.schedule is not None else 0.0
             with self.amp_ctx():
                 loss, weight = batch_loss(self.runner, self.head, batch, c.objective, c.horizon, std,
-                                          self.classification)
+                                          self.classification, self.feedback)
             self.optimizer_step(loss)
             loss_sum += loss.detach().double() * weight.double()
             weight_sum += weight.double()

@@ -24,11 +24,20 @@ from torch import Tensor, nn
 from ..nn.heads import DeterministicHead, Head
 from .noise import add_noise
 
-__all__ = ["OBJECTIVES", "default_objective", "is_classification", "peek_classification",
+__all__ = ["OBJECTIVES", "feedback_of", "default_objective", "is_classification", "peek_classification",
            "teacher_forcing", "rollout_targets", "label_targets", "rollout_head", "check_prediction",
            "StepModule", "batch_loss"]
 
 OBJECTIVES = ("teacher_forcing", "rollout")
+
+
+def feedback_of(model: nn.Module) -> Optional[Any]:
+    """The model's :class:`~srnn_pyg.nn.feedback.Feedback` (wrappers
+    unwrapped), or :obj:`None`: its prediction is its next input."""
+    inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+    if isinstance(inner, nn.Module) and inner is not model:
+        return feedback_of(inner)
+    return getattr(model, "feedback", None)
 
 
 def default_objective(model: nn.Module) -> str:
@@ -68,17 +77,26 @@ def _extend_time(value: Tensor, steps: int) -> Tensor:
     return torch.cat([value, last.expand(-1, steps, *last.shape[2:])], dim=1)
 
 
-def teacher_forcing(batch) -> Tuple[Any, Tensor, Optional[Tensor]]:
+def teacher_forcing(batch, feedback: Optional[Any] = None) -> Tuple[Any, Tensor, Optional[Tensor]]:
     """Inputs ``concat(x, y)[:, :-1]``, targets ``concat(x, y)[:, 1:]`` and the
     ``[N, T+H-1]`` target mask (target present and input present), or
-    :obj:`None` without masks. ``batch`` is left alone."""
+    :obj:`None` without masks. ``batch`` is left alone.
+
+    A model that reads more than it predicts (``feedback``, a
+    :class:`~srnn_pyg.nn.feedback.Feedback`; ``y`` holds only the predicted
+    features) gets as future inputs the frames its forecast would build from
+    the true targets, and as targets the predicted features only."""
     x, y = batch.x, batch.y
-    if y.dim() != 3 or y.size(-1) != x.size(-1):
+    out = y.size(-1) if y.dim() == 3 else None
+    rebuild = feedback is not None and not feedback.identity and out == feedback.out_channels
+    if y.dim() != 3 or (y.size(-1) != x.size(-1) and not rebuild):
         raise ValueError(f"fit: objective='teacher_forcing' feeds the targets back as inputs, so 'y' must "
                          f"be [N, H, F] with the F={x.size(-1)} features of 'x' (got x {list(x.shape)}, "
-                         f"y {list(y.shape)}); use objective='rollout'")
+                         f"y {list(y.shape)}), or a model that rebuilds its inputs from predictions "
+                         f"(out_channels < in_channels); use objective='rollout'")
     T, H = x.size(1), y.size(1)
-    seq = torch.cat([x, y.to(x.dtype)], dim=1)                                     # [N, T+H, F]
+    future = feedback.frames(y.to(x.dtype), batch) if rebuild else y.to(x.dtype)  # [N, H, F]
+    seq = torch.cat([x, future], dim=1)                                           # [N, T+H, F]
     values = {"x": seq[:, :-1]}
     nm, ym = batch.get("node_mask"), batch.get("y_mask")
     present = None
@@ -98,7 +116,7 @@ def teacher_forcing(batch) -> Tuple[Any, Tensor, Optional[Tensor]]:
         if isinstance(v, Tensor) and v.dim() >= 2 and v.size(1) == T:
             values[key] = _extend_time(v, H - 1)
     mask = None if present is None else present[:, 1:] & present[:, :-1]         # [N, T+H-1]
-    return _with(batch, **values), seq[:, 1:], mask
+    return _with(batch, **values), seq[:, 1:, :y.size(-1)], mask
 
 
 def rollout_targets(batch, horizon: int) -> Tuple[Tensor, Optional[Tensor]]:
@@ -159,7 +177,8 @@ class StepModule(nn.Module):
 
 
 def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Optional[int] = None,
-               noise_std: float = 0.0, classification: bool = False) -> Tuple[Tensor, Tensor]:
+               noise_std: float = 0.0, classification: bool = False,
+               feedback: Optional[Any] = None) -> Tuple[Tensor, Tensor]:
     """``(loss, weight)`` of one training batch: the head's masked mean loss
     and the number of entries it averages (to weight batches exactly).
 
@@ -172,12 +191,14 @@ def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Opt
         horizon (int, optional): rollout steps. (default: the windows' ``H``)
         noise_std (float, optional): Gaussian noise on the inputs.
         classification (bool, optional): ``y`` holds labels.
+        feedback (Feedback, optional): the model's input-rebuilding rule
+            (:func:`feedback_of`), for teacher forcing.
     """
     if classification:
         logits, labels, mask = label_targets(batch, runner(add_noise(batch, noise_std)))
         s, c = head.loss_terms(logits, labels, mask)
     elif objective == "teacher_forcing":
-        inp, target, mask = teacher_forcing(batch)
+        inp, target, mask = teacher_forcing(batch, feedback)
         params = runner(add_noise(inp, noise_std))
         check_prediction(head.point(params), target, "one-step output", head)
         s, c = head.loss_terms(params, target, mask)

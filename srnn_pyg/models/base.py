@@ -45,6 +45,9 @@ class Forecaster(torch.nn.Module):
     registry_name: Optional[str] = None
     #: the constructor call that built this model, by parameter name (set at construction)
     model_args: Dict[str, Any]
+    #: how a forecast rebuilds the next input from a prediction when the model reads more than it
+    #: predicts (:class:`~srnn_pyg.nn.feedback.Feedback`); None: the prediction is the next input
+    feedback: Optional[Any] = None
 
     def __init_subclass__(cls, **kwargs):
         # Record every model's constructor call, as nanoGPT keeps ``model_args``:

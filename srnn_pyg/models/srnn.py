@@ -10,6 +10,7 @@ from torch_geometric.nn import MLP
 
 from ..data import STData
 from ..nn.checks import check_graph_inputs, check_horizon
+from ..nn.feedback import Feedback
 from ..nn.heads import GaussianHead, LogitsHead, build_head
 from ..nn.srnn_layer import GraphLayout, SRNNLayer, SRNNState, choice
 from ..schema import STSchema
@@ -105,6 +106,18 @@ class StructuralRNN(Forecaster):
             ``*attr`` spatial features. (default: :obj:`0`)
         preset (str, optional): ``"paper_motion"`` takes the paper's sizes for
             every size argument left unset. (default: :obj:`None`)
+        loss (str, optional): the deterministic head's training loss,
+            ``"mse"``, ``"l1"`` or ``"huber"``. (default: :obj:`"mse"`)
+        covariates (int, optional): the last ``covariates`` input features are
+            exogenous, known in the future (time of day...): a forecast reads
+            them from the window's ``u_future`` ``[N, H, C]``. (default: :obj:`0`)
+        derived (str, optional): ``"velocity"``: input features
+            ``[out, 2 out)`` are the first difference of the predicted ones
+            (positions in and out, velocities in), rebuilt so in a forecast.
+            Other inputs that are not predicted are held at their last observed
+            value (:class:`~srnn_pyg.nn.feedback.Feedback`). (default: :obj:`None`)
+        velocity_scale (float, optional): derived velocities are this times the
+            first difference. (default: :obj:`1.0`)
 
     Shapes:
         - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``,
@@ -127,7 +140,8 @@ class StructuralRNN(Forecaster):
                  spatial_features: str = "concat", temporal_features: str = "concat_diff",
                  edge_channels: int = 0, spatial: bool = True, head: str = "deterministic",
                  attention_channels: int = 32, edge_state: Optional[str] = None,
-                 preset: Optional[str] = None):
+                 preset: Optional[str] = None, loss: str = "mse", covariates: int = 0,
+                 derived: Optional[str] = None, velocity_scale: float = 1.0):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
         if not isinstance(schema, STSchema):
@@ -162,12 +176,21 @@ class StructuralRNN(Forecaster):
         self.edge_channels, self.spatial, self.attention_channels = lay.edge_channels, lay.spatial, \
             lay.attention_channels
         self.preset = preset
+        if loss != "mse" and (head != "deterministic" or task != "regression"):
+            raise ValueError(f"{name}: 'loss' chooses the point loss of a deterministic regression head "
+                             f"(got loss={loss!r} with head={head!r}, task={task!r})")
         if head == "gaussian":
             self.head = GaussianHead(out_channels)
         elif task == "classification":
             self.head = LogitsHead(out_channels)
         else:
-            self.head = build_head("deterministic", out_channels)
+            self.head = build_head("deterministic", out_channels, loss=loss)
+        # How a forecast rebuilds its next input from a prediction (inputs it reads but does not predict).
+        self.feedback = Feedback(in_channels, out_channels, covariates, derived, velocity_scale, owner=name) \
+            if task == "regression" and out_channels <= in_channels else None
+        if self.feedback is None and (covariates or derived):
+            raise ValueError(f"{name}: 'covariates' and 'derived' describe regression inputs beyond the "
+                             f"predicted ones (got task={task!r}, {in_channels} -> {out_channels})")
         # One decoder per node type: nodeRNN output -> node_mlp (ReLU) -> the head's raw channels.
         widths = [self.node_hidden, *self.node_mlp, self.head.raw_channels]
         self.decoders = nn.ModuleList(
@@ -293,9 +316,9 @@ class StructuralRNN(Forecaster):
         its bivariate Gaussian and fed back) and returns ``[K, N, horizon, 2]``.
         """
         x = self._check_input(data, horizon)
-        if self.task != "regression" or self.out_channels != self.in_channels:
+        if self.feedback is None:
             raise ValueError(f"StructuralRNN: forecast feeds predictions back as inputs, so it needs "
-                             f"task='regression' and out_channels == in_channels (got task="
+                             f"task='regression' and out_channels <= in_channels (got task="
                              f"{self.task!r}, {self.in_channels} -> {self.out_channels})")
         if num_samples is not None:
             if self.head.kind != "gaussian":
@@ -312,16 +335,19 @@ class StructuralRNN(Forecaster):
         out, _, state = self._advance(data.x, data, None, nm, em)
         nm_last = nm[:, -1:] if nm is not None else None                            # [N, 1]
         em_last = em[:, -1:] if em is not None else None                            # [E, 1]
-        preds = []
+        preds, inp = [], data.x[:, -1:]                                             # [N, 1, F]
         for i in range(horizon):
             if i > 0:
-                out, _, state = self._advance(preds[-1], data, state, nm_last, em_last)
+                out, _, state = self._advance(inp, data, state, nm_last, em_last)
             params = out[:, -1:]                                                    # [N, 1, raw]
-            step = self.head.sample(params) if sample else self.head.point(params)  # [N, 1, F]
+            step = self.head.sample(params) if sample else self.head.point(params)  # [N, 1, out]
             if nm_last is not None:
                 step = step * nm_last.unsqueeze(-1).to(step.dtype)
             preds.append(step)
-        return torch.cat(preds, dim=1)                                              # [N, horizon, F]
+            inp = self.feedback.step(step, inp, data, i)                            # [N, 1, F]
+            if nm_last is not None:
+                inp = inp * nm_last.unsqueeze(-1).to(inp.dtype)
+        return torch.cat(preds, dim=1)                                              # [N, horizon, out]
 
     def __repr__(self) -> str:
         s = self.schema
