@@ -3,14 +3,19 @@ dataset's literature protocol, with the published figures beside ours.
 
 For every dataset the table has: the S-RNN as in the paper (teacher forcing;
 for motion the paper's sizes, ``preset="paper_motion"``, and its input-noise
-curriculum), an "improved" S-RNN (``residual=True``, teacher forcing then
-rollout fine-tuning, the fine-tuning kept only where it lowers the rollout
-error on the selection windows), and the registry's baselines trained on the
-same windows. ETH/UCY adds the attention S-RNN, its ``spatial=False``
-ablation and a Gaussian-head S-RNN scored best-of-20.
+curriculum; ``srnn_paper``), the "improved" S-RNN as the library ships it
+(``residual=True``, teacher forcing then rollout fine-tuning, the fine-tuning
+kept only where it lowers the validation rollout error; ``srnn``), the same
+model with ``spatial=False`` (no edgeRNNs: does the graph help?;
+``srnn_spatial_false``), and the registry's baselines on the same windows,
+``linear_ar`` (pooled, closed form) and ``seasonal_mean`` (where the windows
+carry ``t_start``) included. ETH/UCY adds a Gaussian-head S-RNN scored
+best-of-20. Every trained row runs once per seed (``--seeds``; 3 in the
+default and full modes) with validation early stopping; the tables show mean
+± std over the seeds.
 
     python benchmarks/accuracy.py --dataset springs --quick      # 1-3 min on a 2-core CPU
-    python benchmarks/accuracy.py --dataset cmu_mocap            # default mode: 5-20 min
+    python benchmarks/accuracy.py --dataset cmu_mocap            # default mode: 3 seeds, early stopping
     python benchmarks/accuracy.py --dataset all --full --device cuda
 
 This file holds the configurations (one :class:`Bench` per dataset: settings
@@ -18,25 +23,28 @@ per mode, splits, models, protocol text and table layout); the machinery
 (datasets through the registry, training through ``srnn_pyg.engine.fit``,
 scoring through ``dataset.score``) is ``accuracy_lib.py``. Real datasets are
 read from $SRNN_PYG_DATA (or --data-root). Tables go to
-``results/accuracy_<dataset>.md`` (``_quick``/``_full`` in those modes; the
+``results/accuracy_<dataset>.md`` and the same numbers, machine-readable, to
+``results/accuracy_<dataset>.json`` (``_quick``/``_full`` in those modes; the
 folder is --out).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import accuracy_published as published  # noqa: E402
-from accuracy_lib import (Bench, Context, Results, Row, at_step, fmt, run_bench, render,  # noqa: E402
-                          score_table, up_to_step, where_we_lose)
+from accuracy_lib import (Bench, Constant, Context, ObservedMean, Results, Row, View, at_step, report,  # noqa: E402
+                          result_path, run_bench, up_to_step)
+from accuracy_results import Stat, cell, stat_table  # noqa: E402
 from common import markdown_table, write_atomic  # noqa: E402
 
 from srnn_pyg import metrics as M  # noqa: E402
@@ -44,9 +52,13 @@ from srnn_pyg.engine import PAPER_NOISE_SCHEDULE  # noqa: E402
 from srnn_pyg.models.srnn import PRESETS  # noqa: E402
 
 MODES = ("smoke", "quick", "default", "full")
-SUFFIX = {"smoke": "_smoke", "quick": "_quick", "default": "", "full": "_full"}
 PAPER = "S-RNN (paper)"
 IMPROVED = "S-RNN (improved)"
+NO_GRAPH = "S-RNN (improved, spatial=False)"
+#: lags of the pooled linear autoregression: the observed steps, at most this many
+MAX_LAGS = 8
+#: share of the training sequences (Brain4Cars) held out for validation
+VAL_SHARE = 0.15
 ETH_SCENES = ("eth", "hotel", "univ", "zara1", "zara2")
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
@@ -69,62 +81,58 @@ def paper_sizes(scale: float) -> Dict[str, Any]:
                 edge_mlp=tuple(s(v) for v in p["edge_mlp"]), node_mlp=tuple(s(v) for v in p["node_mlp"]))
 
 
-class Constant(nn.Module):
-    """Predicts one constant (the training data's mean: 0 for standardised data)."""
-
-    trainable = False
-    has_forward = False
-
-    def __init__(self, value: float = 0.0):
-        super().__init__()
-        self.value = float(value)
-
-    def forecast(self, data, horizon: int) -> Tensor:
-        return data.x.new_full((data.x.size(0), horizon, data.x.size(-1)), self.value)
+def improved_rows(kwargs) -> List[Row]:
+    """The improved S-RNN (``srnn``) and the same without edgeRNNs (``srnn_spatial_false``)."""
+    return [Row(IMPROVED, "srnn", lambda s: dict(kwargs(s), residual=True), "tf+rollout", key="srnn"),
+            Row(NO_GRAPH, "srnn", lambda s: dict(kwargs(s), residual=True, spatial=False), "tf+rollout",
+                key="srnn_spatial_false")]
 
 
-class ObservedMean(nn.Module):
-    """The mean of the observed steps, held over the horizon."""
-
-    trainable = False
-    has_forward = False
-
-    def forecast(self, data, horizon: int) -> Tensor:
-        return data.x.mean(dim=1, keepdim=True).expand(-1, horizon, -1).contiguous()
+def closed_form_rows() -> List[Row]:
+    """Pooled linear autoregression on the last ``min(obs, 8)`` steps, and the
+    per-node time-of-day mean (skipped where the windows carry no ``t_start``)."""
+    return [Row("LinearAR (pooled)", "linear_ar", lambda s: dict(lags=min(int(s["obs"]), MAX_LAGS)),
+                "closed_form"),
+            Row("SeasonalMean (time of day)", "seasonal_mean",
+                lambda s: dict(period=int(s["period"])) if s.get("period") else {}, "closed_form")]
 
 
 def forecasting_rows(stgcn: Dict[str, Any] = None) -> List[Row]:
-    """The rows every forecasting table shares: the two S-RNNs, NodeLSTM, GConvGRU and STGCN."""
-    return [
-        Row(PAPER, "srnn", lambda s: srnn_sizes(s["hidden"]), "tf"),
-        Row(IMPROVED, "srnn", lambda s: dict(srnn_sizes(s["hidden"]), residual=True), "tf+rollout"),
+    """The rows every forecasting table shares: the S-RNNs, NodeLSTM, GConvGRU,
+    STGCN and the closed-form baselines."""
+    return [Row(PAPER, "srnn", lambda s: srnn_sizes(s["hidden"]), "tf", key="srnn_paper")] \
+        + improved_rows(lambda s: srnn_sizes(s["hidden"])) + [
         Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], residual=True), "tf+rollout"),
         Row("GConvGRU", "gconv_gru", lambda s: dict(hidden=s["hidden"]), "tf+rollout"),
         Row("STGCN", "stgcn", lambda s: dict(obs_len=s["obs"], horizon=s["horizon"], hidden=s["hidden"],
-                                             **(stgcn or {})), "rollout"),
-    ]
+                                             **(stgcn or {})), "rollout")] + closed_form_rows()
 
 
 # ======================================================================= springs
+SPRINGS_STEPS = (1, 5, 10, 15, 20)
+
+
 def springs_score(ev) -> Dict[str, float]:
     """The dataset's MSE at single steps (1, 5, 10, 15, 20) and over the horizon."""
     H = ev.collected["pred"].size(1)
-    out = {f"MSE@{s}": ev.test.score(at_step(ev.collected, s))["MSE"] for s in (1, 5, 10, 15, 20) if s <= H}
-    out[f"MSE 1-{H}"] = ev.test.score(ev.collected)["MSE"]
+    out = {f"mse@{s}": ev.test.score(at_step(ev.collected, s))["MSE"] for s in SPRINGS_STEPS if s <= H}
+    out[f"mse@1-{H}"] = ev.test.score(ev.collected)["MSE"]
     return out
 
 
 def springs_protocol(ctx: Context, res: Results) -> List[str]:
     sets = res.first_sets()
     tr, va, te = sets["train"], sets["val"], sets["test"]
-    steps = [c.split("@")[1] for c in next(iter(res.table().values())) if "@" in c]
+    steps = [str(s) for s in SPRINGS_STEPS if s <= te.horizon]
     return [f"Springs of this library (2 particle masses, 2 spring stiffnesses: 2 node types, 6 edge "
             f"types), 5 particles per system; train / val / test systems {len(tr)} / {len(va)} / {len(te)} "
-            f"(seed {ctx.seed}); each system one window of {te.obs} observed and {te.horizon} predicted "
-            f"frames; features position and velocity, normalised with the training statistics.",
+            f"(data seed {ctx.seed}); each system one window of {te.obs} observed and {te.horizon} predicted "
+            f"frames; features position and velocity, normalised with the training statistics. Validation: "
+            f"the dataset's own validation simulations.",
             f"Metric: MSE of the {te.horizon}-step rollout over all 4 features (normalised units), at "
-            f"steps {', '.join(steps)} and over the whole horizon (`Springs.score` on the forecasts of "
-            f"each step alone, and on all of them), as examples/forecast_springs.py reports it."]
+            f"steps {', '.join(steps)} (`mse@k`) and over the whole horizon (`mse@1-{te.horizon}`; "
+            f"`Springs.score` on the forecasts of each step alone, and on all of them), as "
+            f"examples/forecast_springs.py reports it."]
 
 
 SPRINGS = Bench(
@@ -132,10 +140,10 @@ SPRINGS = Bench(
     modes={
         "smoke": dict(graphs=16, val_graphs=8, test_graphs=16, epochs=1, hidden=8, batch=16, lr=3e-3),
         "quick": dict(graphs=500, val_graphs=100, test_graphs=200, epochs=8, hidden=32, batch=32, lr=3e-3),
-        "default": dict(graphs=1500, val_graphs=200, test_graphs=200, epochs=20, hidden=64, batch=32,
-                        lr=3e-3),
-        "full": dict(graphs=10000, val_graphs=1000, test_graphs=1000, epochs=100, hidden=128, batch=64,
-                     lr=2e-3, patience=10),
+        "default": dict(graphs=1500, val_graphs=200, test_graphs=200, epochs=60, patience=6, hidden=64,
+                        batch=32, lr=3e-3),
+        "full": dict(graphs=10000, val_graphs=1000, test_graphs=1000, epochs=200, patience=10, hidden=128,
+                     batch=64, lr=2e-3),
     },
     # Springs.open gives val/test splits num_graphs // 5 simulations
     splits=lambda s, g: {"train": dict(num_graphs=s["graphs"]), "val": dict(num_graphs=5 * s["val_graphs"]),
@@ -143,12 +151,9 @@ SPRINGS = Bench(
     rows=lambda s: forecasting_rows() + [
         Row("ConstantVelocity", "constant_velocity", lambda s: dict(position_channels=(0, 1)), "none"),
         Row("ZeroVelocity", "zero_velocity", recipe="none")],
-    score=springs_score,
-    layout=lambda ctx, res: (["## Test forecast error (normalised units, lower is better)",
-                              score_table(res.table(), digits=5)], res.table()),
-    lose=lambda ctx, res, sc: (where_we_lose(IMPROVED, sc, ["ZeroVelocity", "NodeLSTM"], digits=5)
-                               + where_we_lose(IMPROVED, sc, ["ConstantVelocity", "GConvGRU", "STGCN", PAPER],
-                                               digits=5)),
+    score=springs_score, digits=5,
+    tables=lambda ctx, res, agg: ["## Test forecast error (normalised units, lower is better)",
+                                  stat_table(agg, digits=5)],
     protocol=springs_protocol, published=published.springs())
 
 
@@ -159,14 +164,14 @@ def _cmu_rows(s) -> List[Row]:
     paper_data = "train_paper" if s.get("paper_stride", s["stride"]) != s["stride"] else "train"
     return [
         Row(PAPER, "srnn", lambda s: paper_sizes(s["paper_scale"]), "tf", noise=PAPER_NOISE_SCHEDULE,
-            train_on=paper_data, epochs="paper_epochs"),
-        Row(IMPROVED, "srnn", lambda s: dict(srnn_sizes(s["hidden"]), residual=True), "tf+rollout"),
+            train_on=paper_data, epochs="paper_epochs", key="srnn_paper")] \
+        + improved_rows(lambda s: srnn_sizes(s["hidden"])) + [
         Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], residual=True), "tf+rollout"),
         Row("ERD", "erd", lambda s: dict(num_nodes=s["num_nodes"], **base), "tf", noise=PAPER_NOISE_SCHEDULE),
         Row("LSTM-3LR", "lstm3lr", lambda s: dict(num_nodes=s["num_nodes"], **base), "tf",
             noise=PAPER_NOISE_SCHEDULE),
         Row("ConstantVelocity", "constant_velocity", recipe="none"),
-        Row("ZeroVelocity", "zero_velocity", recipe="none")]
+        Row("ZeroVelocity", "zero_velocity", recipe="none")] + closed_form_rows()
 
 
 def _cmu_splits(s, g) -> Dict[str, Dict[str, Any]]:
@@ -176,57 +181,70 @@ def _cmu_splits(s, g) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def _cmu_layout(ctx: Context, res: Results):
-    """An average table (the mean over the actions) and a table per action,
-    columns the score's keys (``80ms`` ...)."""
-    actions = list(res.first_sets()["test"].actions)
-    per = {label: g[""] for label, g in res.scores.items()}                     # label -> action -> scores
-    cols = list(next(iter(next(iter(per.values())).values())))
-    for label, by in per.items():
-        by["average"] = {c: sum(by[a][c] for a in actions) / len(actions) for c in cols}
-    avg = {label: by["average"] for label, by in per.items()}
-    act_rows = [[a, label] + [fmt(per[label][a][c]) for c in cols] for a in actions for label in per]
-    scores = {label: {f"{a} {c}": by[a][c] for a in actions + ["average"] for c in cols}
-              for label, by in per.items()}
-    return (["## Euler-angle error, average over the actions (lower is better)", score_table(avg),
-             "## Per action", markdown_table(["action", "model"] + cols, act_rows)], scores)
+def _held_out_files(ds) -> Tuple[List[int], List[int]]:
+    """Positions in ``ds`` (a training split or a view of one) of the windows
+    of the other recordings and of each action's last training recording."""
+    base = list(ds.indices())
+    rec = [ds.index[i][0] for i in base]
+    last: Dict[str, int] = {}
+    for i, r in zip(base, rec):
+        last[ds.window_action[i]] = max(last.get(ds.window_action[i], -1), r)
+    held = set(last.values())
+    return [p for p, r in enumerate(rec) if r not in held], [p for p, r in enumerate(rec) if r in held]
 
 
-def _compact_lose(subject: str, scores, refs, groups) -> List[str]:
-    """Where-we-lose lines grouped by action: ``walking: 560ms, 1000ms``."""
-    out = []
-    for ref in refs:
-        if ref not in scores or subject not in scores:
-            continue
-        parts = []
-        for g in groups:
-            lost = [k[len(g) + 1:] for k, v in scores[subject].items()
-                    if k.startswith(f"{g} ") and v >= scores[ref][k]]
-            if lost:
-                parts.append(f"{g}: {', '.join(lost)}")
-        scope = "" if len(groups) > 1 else f" ({groups[0]} only)"
-        out.append(f"- vs {ref}{scope}: " + ("; ".join(parts) if parts else "none (better everywhere)"))
+def _cmu_carve(ctx: Context, sets: Dict[str, Any]) -> None:
+    """Validation = the windows of each action's last training recording
+    (``<action>_5.txt`` in the shared copy), at the training stride; every
+    model trains on the other recordings (no overlap: whole files)."""
+    keep, held = _held_out_files(sets["train"])
+    if not held or not keep:
+        return                                          # too little data to hold a file out: no validation
+    sets["val"], sets["train"] = sets["train"][held], sets["train"][keep]
+    if "train_paper" in sets:
+        sets["train_paper"] = sets["train_paper"][_held_out_files(sets["train_paper"])[0]]
+
+
+def _cmu_metrics(ctx: Context, view: View) -> Dict[str, Dict[str, float]]:
+    """``euler@<ms>``: the mean over the actions; ``euler@<ms>_<action>``: one action."""
+    actions = list(view.first_sets()["test"].actions)
+    out = {}
+    for label, per in view.scores.items():
+        by = per[""]                                                             # action -> scores
+        cols = list(by[actions[0]])
+        m = {f"euler@{c}": sum(by[a][c] for a in actions) / len(actions) for c in cols}
+        m.update({f"euler@{c}_{a}": by[a][c] for a in actions for c in cols})
+        out[label] = m
     return out
 
 
-def _cmu_lose(ctx: Context, res: Results, scores) -> List[str]:
+def _cmu_tables(ctx: Context, res: Results, agg: Dict[str, Dict[str, Stat]]) -> List[str]:
     actions = list(res.first_sets()["test"].actions)
-    return (_compact_lose(IMPROVED, scores, ["ZeroVelocity", "NodeLSTM"], actions + ["average"])
-            + _compact_lose(IMPROVED, scores, ["ConstantVelocity", "ERD", "LSTM-3LR", PAPER], ["average"]))
+    cols = [k for k in next(iter(agg.values())) if "_" not in k]                # euler@80ms ...
+    act_rows = [[a, label] + [cell(agg[label].get(f"{c}_{a}")) for c in cols] for a in actions for label in agg]
+    head = [c.split("@")[1] for c in cols]
+    return ["## Euler-angle error, average over the actions (lower is better)",
+            stat_table(agg, cols, header=lambda c: c.split("@")[1]),
+            "## Per action", markdown_table(["action", "model"] + head, act_rows)]
 
 
 def _cmu_protocol(ctx: Context, res: Results) -> List[str]:
     sets, cfg = res.first_sets(), ctx.cfg
-    te = sets["test"]
+    te, va = sets["test"], sets["val"]
     paper = f" (the paper-size S-RNN every {cfg['paper_stride']})" if "train_paper" in sets else ""
     return [f"CMU mocap as prepared by Li et al. 2018 ({len(te.actions)} of the protocol's 8 actions: "
             f"{', '.join(te.actions)}; the shared copy holds 5), 25 fps, body-part graph (torso, 2 arms, 2 "
             f"legs: 3 node types, 4 edge types); training on sliding windows of 50 + 25 frames every "
-            f"{cfg['stride']} frames{paper}; no validation split (fixed epochs).",
+            f"{cfg['stride']} frames{paper}.",
+            f"Validation (the protocol has none): carved from the training data, the whole last training "
+            f"recording of each action (`<action>_5.txt` here; {len(va)} windows at the training stride), "
+            f"which no model trains on; it drives early stopping, `restore_best` and the rollout fine-tuning "
+            f"choice. Normalisation statistics are those of all training files, as the protocol's.",
             f"Test: the protocol's seeded windows ({te.num_seeded} per test file, RandomState(1234567890)), "
             f"50 observed frames, 25 predicted (1 s). Metric: Euler-angle error (global translation and "
-            f"rotation left out; the dimensions that vary over the true frames), per action and averaged "
-            f"over the actions, as `CMUMocap.score` computes it on each action's windows."]
+            f"rotation left out; the dimensions that vary over the true frames), per action "
+            f"(`euler@<ms>_<action>`) and averaged over the actions (`euler@<ms>`), as `CMUMocap.score` "
+            f"computes it on each action's windows."]
 
 
 def _cmu_notes(ctx: Context) -> List[str]:
@@ -251,41 +269,41 @@ CMU_MOCAP = Bench(
                       baseline_hidden=8, actions=["walking"]),
         "quick": dict(stride=8, epochs=4, hidden=64, paper_scale=0.25, paper_epochs=3, batch=16, lr=2e-3,
                       baseline_hidden=64),
-        "default": dict(stride=4, epochs=10, hidden=128, paper_scale=1.0, paper_epochs=3, paper_stride=8,
-                        batch=16, lr=2e-3, baseline_hidden=128),
-        "full": dict(stride=1, epochs=40, hidden=256, paper_scale=1.0, paper_epochs=40, batch=32, lr=1e-3,
-                     baseline_hidden=None),
+        "default": dict(stride=4, epochs=40, patience=5, hidden=128, paper_scale=1.0, paper_epochs=10,
+                        paper_stride=8, batch=16, lr=2e-3, baseline_hidden=128),
+        "full": dict(stride=1, epochs=100, patience=10, hidden=256, paper_scale=1.0, paper_epochs=100, batch=32,
+                     lr=1e-3, baseline_hidden=None),
     },
-    splits=_cmu_splits, rows=_cmu_rows,
+    splits=_cmu_splits, rows=_cmu_rows, carve=_cmu_carve,
     subsets=lambda test: {a: test.action_indices(a) for a in test.actions},
-    layout=_cmu_layout, lose=_cmu_lose, protocol=_cmu_protocol, notes=_cmu_notes,
+    metrics=_cmu_metrics, tables=_cmu_tables, protocol=_cmu_protocol, notes=_cmu_notes,
     published=published.cmu_mocap())
 
 
 # ====================================================================== Los-loop
 def los_score(ev) -> Dict[str, float]:
-    """``LosLoop.score`` of each reported step alone (15, 30, 45, 60 min) and,
-    prefixed ``cum``, of steps ``1..h`` together (T-GCN's convention)."""
+    """``LosLoop.score`` of each reported step alone (``mae@15`` ... for 15,
+    30, 45, 60 min) and, prefixed ``cum_``, of steps ``1..h`` together (T-GCN's
+    convention)."""
     mps, H = ev.test.minutes_per_step, ev.collected["pred"].size(1)
     out: Dict[str, float] = {}
-    for cut, prefix in ((at_step, ""), (up_to_step, "cum ")):
+    for cut, prefix in ((at_step, ""), (up_to_step, "cum_")):
         for s in (3, 6, 9, 12):
             if s <= H:
                 for key, v in ev.test.score(cut(ev.collected, s)).items():
-                    out[f"{prefix}{key.split('@')[0]}@{s * mps}"] = v
+                    out[f"{prefix}{key.split('@')[0].lower()}@{s * mps}"] = v
     return out
 
 
-def _los_layout(ctx: Context, res: Results):
-    table = res.table()
-    at = {label: {k: v for k, v in s.items() if not k.startswith("cum ")} for label, s in table.items()}
-    minutes = sorted({int(k.split("@")[1]) for s in at.values() for k in s})
-    cum_rows = [[label] + [f"{s[f'cum RMSE@{m}']:.2f} / {s[f'cum MAE@{m}']:.2f}" for m in minutes]
-                for label, s in table.items()]
-    pct = lambda c: "%" if c.startswith("MAPE") else ""  # noqa: E731
-    return (["## Test error at each horizon (lower is better)", score_table(at, digits=2, suffix=pct),
-             "## T-GCN's convention: RMSE / MAE over steps 1..h together",
-             markdown_table(["model"] + [f"{m} min" for m in minutes], cum_rows)], at)
+def _los_tables(ctx: Context, res: Results, agg: Dict[str, Dict[str, Stat]]) -> List[str]:
+    cols = [k for k in next(iter(agg.values())) if not k.startswith("cum_")]
+    minutes = list(dict.fromkeys(int(k.split("@")[1]) for k in cols))
+    cum_rows = [[label] + [f"{cell(s.get(f'cum_rmse@{m}'), 2)} / {cell(s.get(f'cum_mae@{m}'), 2)}" for m in minutes]
+                for label, s in agg.items()]
+    pct = lambda c: "%" if c.startswith("mape") else ""  # noqa: E731
+    return ["## Test error at each horizon (lower is better)", stat_table(agg, cols, digits=2, suffix=pct),
+            "## T-GCN's convention: RMSE / MAE over steps 1..h together",
+            markdown_table(["model"] + [f"{m} min" for m in minutes], cum_rows)]
 
 
 def _los_protocol(ctx: Context, res: Results) -> List[str]:
@@ -293,12 +311,15 @@ def _los_protocol(ctx: Context, res: Results) -> List[str]:
     tr, te, full = sets["train"], sets["test"], sets["test_full"]
     return [f"Los-loop (T-GCN's release): 207 sensors, 5-minute speeds, T-GCN's adjacency; chronological "
             f"split: train steps {tr.bounds['train']}, validation {tr.bounds['val']} (the last 10 % of "
-            f"T-GCN's 80 % training part, for early stopping), test {tr.bounds['test']}; z-score "
-            f"normalisation from the training steps. Windows: {tr.obs} observed steps (1 hour), "
-            f"{full.horizon} predicted; training windows every {cfg['stride']} steps, test windows every "
-            f"{cfg['test_stride']} ({len(te)} of {len(full)}).",
+            f"T-GCN's 80 % training part: early stopping, `restore_best`, the rollout fine-tuning choice), "
+            f"test {tr.bounds['test']}; z-score normalisation from the training steps. Windows: {tr.obs} "
+            f"observed steps (1 hour), {full.horizon} predicted; training windows every {cfg['stride']} steps, "
+            f"test windows every {cfg['test_stride']} ({len(te)} of {len(full)}).",
             "Metrics in mph (MAPE in %) at 15, 30, 45 and 60 minutes ahead: `LosLoop.score` of that step "
-            "alone (DCRNN's convention), zero readings left out. One model forecasts all 12 steps."]
+            "alone (DCRNN's convention; `mae@15` ...), zero readings left out; `cum_rmse@h` ... over steps "
+            "1..h together (T-GCN's convention). One model forecasts all 12 steps.",
+            "SeasonalMean: each sensor's mean speed at each 5-minute time of day over the training windows "
+            "(`t_start`; the file is assumed to start at midnight, one week long, so no day-of-week term)."]
 
 
 LOS_LOOP = Bench(
@@ -306,33 +327,42 @@ LOS_LOOP = Bench(
     modes={
         "smoke": dict(stride=200, val_stride=50, test_stride=50, epochs=1, hidden=8, batch=8, lr=3e-3),
         "quick": dict(stride=8, val_stride=6, test_stride=4, epochs=4, hidden=16, batch=8, lr=3e-3),
-        "default": dict(stride=3, val_stride=1, test_stride=1, epochs=10, hidden=32, batch=8, lr=3e-3),
-        "full": dict(stride=1, val_stride=1, test_stride=1, epochs=100, hidden=64, batch=16, lr=1e-3,
-                     patience=10),
+        "default": dict(stride=3, val_stride=1, test_stride=1, epochs=40, patience=5, hidden=32, batch=8,
+                        lr=3e-3),
+        "full": dict(stride=1, val_stride=1, test_stride=1, epochs=200, patience=10, hidden=64, batch=16,
+                     lr=1e-3),
     },
     splits=lambda s, g: {"train": dict(stride=s["stride"]), "val": dict(every=s["val_stride"]),
                          "test": dict(every=s["test_stride"])},
     rows=lambda s: forecasting_rows() + [
         Row("LastValue", "zero_velocity", recipe="none"),
-        Row("ObservedMean", factory=ObservedMean, recipe="none", built_as="mean of the 12 observed steps")],
-    score=los_score, eval_batch=16, layout=_los_layout,
-    lose=lambda ctx, res, sc: (where_we_lose(IMPROVED, sc, ["LastValue", "NodeLSTM"], digits=2)
-                               + where_we_lose(IMPROVED, sc, ["STGCN", "GConvGRU", "ObservedMean", PAPER],
-                                               digits=2)),
+        Row("ObservedMean", factory=ObservedMean, recipe="none", built_as="mean of the 12 observed steps",
+            key="observed_mean")],
+    score=los_score, eval_batch=16, tables=_los_tables, digits=2,
     protocol=_los_protocol, published=published.los_loop())
 
 
 # ==================================================================== Chickenpox
+#: share of all snapshots carved from the end of PyG Temporal's training part for validation
+CHICKENPOX_VAL = 0.04
+
+
 def _chickenpox_protocol(ctx: Context, res: Results) -> List[str]:
     sets = res.first_sets()
-    tr, te = sets["train"], sets["test"]
+    tr, va, te = sets["train"], sets["val"], sets["test"]
     return [f"PyG Temporal's Chickenpox: 20 counties, 521 weeks, county adjacency; snapshot i observes "
             f"weeks i..i+{tr.obs - 1} ({tr.obs} lags) and predicts week i+{tr.obs}; PyG Temporal's example "
-            f"split `temporal_signal_split(train_ratio=0.2)`: {len(tr)} training and {len(te)} test "
-            f"snapshots, no validation (fixed epochs; the improved recipe's fine-tuning is kept or dropped "
-            f"on the training windows' rollout MSE). Values as released (already standardised per county).",
+            f"split `temporal_signal_split(train_ratio=0.2)`, test part unchanged ({len(te)} snapshots). The "
+            f"protocol has no validation part: `val_ratio={CHICKENPOX_VAL}` carves the last {len(va)} of the "
+            f"{len(tr) + len(va)} training snapshots for it (early stopping, `restore_best`, the rollout "
+            f"fine-tuning choice); the models train on the first {len(tr)}. Values as released (already "
+            f"standardised per county).",
             "Metric: MSE (and MAE) over all test snapshots and counties, in the data's units, as PyG "
             "Temporal's examples compute it (`Chickenpox.score`)."]
+
+
+def _chickenpox_splits(s, g) -> Dict[str, Dict[str, Any]]:
+    return {name: dict(val_ratio=CHICKENPOX_VAL) for name in ("train", "val", "test")}
 
 
 CHICKENPOX = Bench(
@@ -340,18 +370,14 @@ CHICKENPOX = Bench(
     modes={
         "smoke": dict(epochs=2, hidden=8, batch=16, lr=1e-2),
         "quick": dict(epochs=30, hidden=16, batch=16, lr=1e-2),
-        "default": dict(epochs=40, hidden=32, batch=16, lr=1e-2),
-        "full": dict(epochs=40, hidden=64, batch=16, lr=1e-2),
+        "default": dict(epochs=200, patience=15, hidden=32, batch=16, lr=1e-2),
+        "full": dict(epochs=500, patience=20, hidden=64, batch=16, lr=1e-2),
     },
-    splits=lambda s, g: {"train": {}, "test": {}},
+    splits=_chickenpox_splits,
     rows=lambda s: forecasting_rows(dict(blocks=1, kernel_size=2)) + [
         Row("LastValue", "zero_velocity", recipe="none"),
-        Row("Zero (the data's mean)", factory=Constant, recipe="none", built_as="predicts 0")],
-    layout=lambda ctx, res: (["## Test error (lower is better)", score_table(res.table(), digits=4)],
-                             res.table()),
-    lose=lambda ctx, res, sc: (where_we_lose(IMPROVED, sc, ["LastValue", "NodeLSTM"], digits=4)
-                               + where_we_lose(IMPROVED, sc, ["Zero (the data's mean)", "GConvGRU", "STGCN",
-                                                              PAPER], digits=4)),
+        Row("Zero (the data's mean)", factory=Constant, recipe="none", built_as="predicts 0", key="zero")],
+    tables=lambda ctx, res, agg: ["## Test error (lower is better)", stat_table(agg, digits=4)], digits=4,
     protocol=_chickenpox_protocol, published=published.chickenpox())
 
 
@@ -367,40 +393,71 @@ def _decided(collected: Dict[str, Tensor], threshold: float) -> Dict[str, Tensor
 
 def brain4cars_score(ev) -> Dict[str, float]:
     """``Brain4Cars.score`` of the threshold rule, the threshold chosen for
-    the best F1 on the model's own training windows (never the test)."""
-    train = ev.sets[ev.row.train_on]
-    seen = ev.collect(train)
-    thr = max(THRESHOLDS, key=lambda v: train.score(_decided(seen, v))["f1"])
+    the best F1 on the model's validation windows (never the test)."""
+    choice = ev.choice_split()
+    seen = ev.collect(choice)
+    thr = max(THRESHOLDS, key=lambda v: choice.score(_decided(seen, v))["f1"])
     return {**ev.test.score(_decided(ev.collected, thr)), "threshold": thr}
 
 
-def _b4c_layout(ctx: Context, res: Results):
-    scores, rows = {}, []
-    for label, per in res.scores.items():
-        runs = [g[""] for g in per.values()]
-        mean = {k: sum(float(r[k]) for r in runs) / len(runs) for k in ("precision", "recall", "f1")}
-        ttm = [float(r["time_to_maneuver"]) for r in runs if not math.isnan(float(r["time_to_maneuver"]))]
-        scores[label] = {"precision": mean["precision"], "recall": mean["recall"], "F1": mean["f1"]}
-        rows.append([label, ", ".join(f"{r['threshold']:.2f}" for r in runs), f"{mean['precision']:.1f}",
-                     f"{mean['recall']:.1f}", f"{mean['f1']:.1f}", f"{sum(ttm) / len(ttm):.2f}" if ttm else "nan",
-                     ", ".join(f"{r['f1']:.1f}" for r in runs)])
-    return (["## Test scores (percent; higher is better)",
-             markdown_table(["model", "threshold per fold", "precision", "recall", "F1", "time-to-maneuver (s)",
-                             "F1 per fold"], rows)], scores)
+B4C_METRICS = ("precision", "recall", "f1", "time_to_maneuver")
+
+
+def _b4c_metrics(ctx: Context, view: View) -> Dict[str, Dict[str, float]]:
+    """Means over the folds, and per fold ``f1_fold<k>`` and the chosen ``threshold_fold<k>``."""
+    out = {}
+    for label, per in view.scores.items():
+        runs = {tag.replace(" ", ""): g[""] for tag, g in per.items()}
+        m = {}
+        for k in B4C_METRICS:
+            vals = [float(r[k]) for r in runs.values() if not math.isnan(float(r[k]))]
+            m[k] = sum(vals) / len(vals) if vals else math.nan
+        m.update({f"f1_{tag}": float(r["f1"]) for tag, r in runs.items()})
+        m.update({f"threshold_{tag}": float(r["threshold"]) for tag, r in runs.items()})
+        out[label] = m
+    return out
+
+
+def _b4c_tables(ctx: Context, res: Results, agg: Dict[str, Dict[str, Stat]]) -> List[str]:
+    folds = [tag.replace(" ", "") for tag in res.sets]
+    rows = [[label] + [cell(s.get(k), 2 if k == "time_to_maneuver" else 1) for k in B4C_METRICS]
+            + [", ".join(cell(s.get(f"f1_{f}"), 1) for f in folds),
+               ", ".join(cell(s.get(f"threshold_{f}"), 2) for f in folds)] for label, s in agg.items()]
+    return ["## Test scores (percent; higher is better)",
+            markdown_table(["model", "precision", "recall", "F1", "time-to-maneuver (s)", "F1 per fold",
+                            "threshold per fold"], rows)]
+
+
+def _b4c_carve(ctx: Context, sets: Dict[str, Any]) -> None:
+    """Validation = a seeded random 15 % of the fold's training sequences (the
+    same sequences in both graph layouts); the models train on the rest."""
+    n = len(sets["train"])
+    if len(sets["train_single"]) != n:
+        raise ValueError("brain4cars: the two layouts of the training split differ in length")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed)).tolist()
+    k = max(1, int(round(VAL_SHARE * n)))
+    held, keep = sorted(perm[:k]), sorted(perm[k:])
+    for train, val in (("train", "val"), ("train_single", "val_single")):
+        sets[val], sets[train] = sets[train][held], sets[train][keep]
 
 
 def _b4c_protocol(ctx: Context, res: Results) -> List[str]:
     folds = [int(tag.split()[-1]) for tag in res.sets]
+    sets = res.first_sets()
     return [f"The S-RNN paper's driving experiment on the RNNexp feature files: folds {folds} (the five test "
             f"files of the shared copy are identical: one 99-sequence test set; the training files differ per "
             f"fold), 7 steps of 0.8 s, 13 features; S-RNN on the driver-road graph (2 node types, 1 edge "
-            f"type), NodeLSTM on one node with all 13 features (no structure).",
-            "Training: per-step cross-entropy on the driver node's real steps, fixed epochs (no validation "
-            "split). Decision (Brain4Cars): the first step whose most likely class is a maneuver with "
-            "probability above a threshold announces it; the threshold is the one with the best F1 on the "
-            "model's own training data (never the test). Precision and recall are averaged over the 4 "
-            "maneuvers, F1 from those averages, time-to-maneuver = time left when a correct maneuver is "
-            "announced (`Brain4Cars.score`); all averaged over the folds."]
+            f"type), its `spatial=False` ablation (no edgeRNN: the road node's features never reach the "
+            f"driver), NodeLSTM on one node with all 13 features (no structure).",
+            f"Validation (the files have none): a seeded random {VAL_SHARE:.0%} of each fold's training "
+            f"sequences ({len(sets['val'])} of {len(sets['val']) + len(sets['train'])} in the first fold, data "
+            f"seed {ctx.seed}), which no model trains on. Training: per-step cross-entropy on the driver "
+            f"node's real steps, early stopping on the validation cross-entropy (`restore_best`). Decision "
+            f"(Brain4Cars): the first step whose most likely class is a maneuver with probability above a "
+            f"threshold announces it; the threshold is the one with the best F1 on the validation sequences "
+            f"(never the test). Precision and recall are averaged over the 4 maneuvers, F1 from those "
+            f"averages, time-to-maneuver = time left when a correct maneuver is announced "
+            f"(`Brain4Cars.score`); all averaged over the folds."]
 
 
 def _b4c_splits(s, fold) -> Dict[str, Dict[str, Any]]:
@@ -410,25 +467,31 @@ def _b4c_splits(s, fold) -> Dict[str, Dict[str, Any]]:
             "test_single": dict(split="test", fold=fold, graph="single")}
 
 
+def _b4c_rows(s) -> List[Row]:
+    srnn = lambda s: dict(srnn_sizes(s["hidden"]), task="classification", dropout=s["dropout"])  # noqa: E731
+    return [Row("S-RNN", "srnn", srnn, "class", key="srnn"),
+            Row("S-RNN (spatial=False)", "srnn", lambda s: dict(srnn(s), spatial=False), "class",
+                key="srnn_spatial_false"),
+            Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], dropout=s["dropout"]), "class",
+                train_on="train_single", val_on="val_single", test_on="test_single")]
+
+
 BRAIN4CARS = Bench(
     dataset="brain4cars", title="Brain4Cars maneuver anticipation",
     modes={
         "smoke": dict(folds=[1], train_limit=128, epochs=1, hidden=8, batch=64, lr=3e-3, dropout=0.3),
         "quick": dict(folds=[1], epochs=15, hidden=16, batch=64, lr=3e-3, dropout=0.3),
-        "default": dict(folds=[1, 2, 3, 4, 5], epochs=30, hidden=32, batch=64, lr=3e-3, dropout=0.3),
-        "full": dict(folds=[1, 2, 3, 4, 5], epochs=60, hidden=64, batch=64, lr=3e-3, dropout=0.3),
+        "default": dict(folds=[1, 2, 3, 4, 5], epochs=100, patience=10, hidden=32, batch=64, lr=3e-3,
+                        dropout=0.3),
+        "full": dict(folds=[1, 2, 3, 4, 5], epochs=200, patience=15, hidden=64, batch=64, lr=3e-3, dropout=0.3),
     },
     groups=lambda ctx: [(f"fold {k}", k) for k in (ctx.args.folds or ctx.cfg["folds"])],
-    splits=_b4c_splits,
-    rows=lambda s: [
-        Row("S-RNN", "srnn", lambda s: dict(srnn_sizes(s["hidden"]), task="classification",
-                                            dropout=s["dropout"]), "class"),
-        Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], dropout=s["dropout"]), "class",
-            train_on="train_single", test_on="test_single")],
-    score=brain4cars_score, eval_batch=256, layout=_b4c_layout, subject="S-RNN",
-    lose=lambda ctx, res, sc: where_we_lose("S-RNN", sc, ["NodeLSTM"], higher_better=lambda k: True, digits=1),
+    splits=_b4c_splits, carve=_b4c_carve, rows=_b4c_rows,
+    score=brain4cars_score, eval_batch=256, metrics=_b4c_metrics, tables=_b4c_tables, digits=1,
+    lower_is_better=lambda k: None if k.startswith("threshold") else False, subject="the S-RNN",
     notes=lambda ctx: ["There is no improved S-RNN row here: `residual` and rollout training apply to "
-                       "regression only."],
+                       "regression only; `srnn` is the classification S-RNN. No linear or seasonal baseline: "
+                       "they forecast values, not maneuvers."],
     protocol=_b4c_protocol, published=published.brain4cars())
 
 
@@ -454,41 +517,52 @@ class OriginOffsets:
 def _eth_rows(s) -> List[Row]:
     rel = dict(spatial_features="concat_attr", edge_channels=2)
     att = lambda s: dict(srnn_sizes(s["hidden"]), edge_scope="edge", aggr="attention", **rel)  # noqa: E731
-    return [
-        Row(PAPER, "srnn", lambda s: dict(srnn_sizes(s["hidden"]), **rel), "tf"),
-        Row(IMPROVED, "srnn", lambda s: dict(att(s), residual=True), "tf+rollout"),
-        Row("S-RNN (improved, spatial=False)", "srnn", lambda s: dict(att(s), residual=True, spatial=False),
-            "tf+rollout"),
+    return [Row(PAPER, "srnn", lambda s: dict(srnn_sizes(s["hidden"]), **rel), "tf", key="srnn_paper")] \
+        + improved_rows(att) + [
         Row("S-RNN (Gaussian head)", "srnn", lambda s: dict(att(s), residual=True, head="gaussian"), "nll",
-            samples=True),
+            samples=True, key="srnn_gaussian"),
         Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], residual=True), "tf+rollout"),
         Row("ConstantVelocity", "constant_velocity", recipe="none"),
-        Row("ZeroVelocity", "zero_velocity", recipe="none")]
+        Row("ZeroVelocity", "zero_velocity", recipe="none")] + closed_form_rows()
 
 
-def _eth_label(label: str, key: str) -> str:
-    """The table row of a score key: ``ADE`` -> the model; ``minADE@K`` ->
-    best of K per pedestrian; ``minADE@K (scene)`` -> best of K per scene."""
-    if not key.startswith("min"):
+def _eth_key(key: str) -> str:
+    """``ADE`` -> ``ade``; ``minADE@K`` -> ``min_ade@K`` (best of K per
+    pedestrian); ``minADE@K (scene)`` -> ``min_ade@K_per_scene``."""
+    base = key.split()[0].lower().replace("min", "min_")
+    return base + ("_per_scene" if "(scene)" in key else "")
+
+
+def _eth_metrics(ctx: Context, view: View) -> Dict[str, Dict[str, float]]:
+    """``<metric>_<scene>`` and ``<metric>_avg`` (the mean over the scenes), e.g. ``ade_avg``."""
+    scenes = list(view.sets)
+    out = {}
+    for label, per in view.scores.items():
+        m = {f"{_eth_key(k)}_{scene}": v for scene in scenes for k, v in per[scene][""].items()}
+        bases = dict.fromkeys(k.rsplit("_", 1)[0] for k in m)
+        m.update({f"{b}_avg": sum(m[f"{b}_{sc}"] for sc in scenes) / len(scenes) for b in bases})
+        out[label] = m
+    return out
+
+
+def _eth_label(label: str, base: str) -> str:
+    """The table row of a metric: ``ade`` -> the model; ``min_ade@K`` -> best
+    of K per pedestrian; ``min_ade@K_per_scene`` -> best of K per scene."""
+    if not base.startswith("min"):
         return label
-    K = key.split("@")[1].split()[0]
-    return f"{label}, best of {K} per {'scene' if '(scene)' in key else 'pedestrian'}"
+    K = base.split("@")[1].split("_")[0]
+    return f"{label}, best of {K} per {'scene' if base.endswith('_per_scene') else 'pedestrian'}"
 
 
-def _eth_layout(ctx: Context, res: Results):
-    scenes = list(res.sets)
-    cells: Dict[str, Dict[str, Dict[str, float]]] = {}                           # row -> scene -> ADE/FDE
-    for label, per in res.scores.items():
-        for scene in scenes:
-            for key, v in per[scene][""].items():
-                metric = "ADE" if "ADE" in key else "FDE"
-                cells.setdefault(_eth_label(label, key), {}).setdefault(scene, {})[metric] = v
-    for per in cells.values():
-        per["avg"] = {m: sum(per[s][m] for s in scenes) / len(scenes) for m in ("ADE", "FDE")}
-    cols = scenes + ["avg"]
-    rows = [[label] + [f"{per[c]['ADE']:.2f} / {per[c]['FDE']:.2f}" for c in cols] for label, per in cells.items()]
-    scores = {label: {f"{c} {m}": per[c][m] for c in cols for m in ("ADE", "FDE")} for label, per in cells.items()}
-    return ["## ADE / FDE in metres (lower is better)", markdown_table(["model"] + cols, rows)], scores
+def _eth_tables(ctx: Context, res: Results, agg: Dict[str, Dict[str, Stat]]) -> List[str]:
+    cols = list(res.sets) + ["avg"]
+    rows = []
+    for label, s in agg.items():
+        for base in dict.fromkeys(k.rsplit("_", 1)[0] for k in s if "ade" in k):
+            fde = base.replace("ade", "fde")
+            rows.append([_eth_label(label, base)] + [f"{cell(s.get(f'{base}_{c}'), 2)} / {cell(s.get(f'{fde}_{c}'), 2)}"
+                                                     for c in cols])
+    return ["## ADE / FDE in metres (lower is better)", markdown_table(["model"] + cols, rows)]
 
 
 def _eth_protocol(ctx: Context, res: Results) -> List[str]:
@@ -501,8 +575,9 @@ def _eth_protocol(ctx: Context, res: Results) -> List[str]:
             f"of pedestrians are edges (dynamic edge masks). We use every {cfg['train_every']}-th training, "
             f"every {cfg['val_every']}-th validation and every {cfg['test_every']}-th test window (train / val "
             f"/ test windows: {counts}).",
-            "Metrics (`ETHUCY.score`): ADE and FDE in metres over every pedestrian of the test windows, "
-            "averaged over the scenes in `avg`. Deterministic rows follow one forecast (the Gaussian head: "
+            "Metrics (`ETHUCY.score`): ADE and FDE in metres over every pedestrian of the test windows "
+            "(`ade_<scene>`), averaged over the scenes in `avg` (`ade_avg`, `fde_avg`; best of K: "
+            "`min_ade@K_avg`, `min_ade@K_per_scene_avg`). Deterministic rows follow one forecast (the Gaussian head: "
             f"its mean). Best-of-{K} rows draw {K} sampled trajectories (each step sampled and fed back): "
             "'per pedestrian' keeps each pedestrian's best sample (Social-STGCNN's definition), 'per scene' "
             "the sample best over each window's pedestrians together (Social-GAN's).",
@@ -510,7 +585,8 @@ def _eth_protocol(ctx: Context, res: Results) -> List[str]:
             "stores them), for every model. The S-RNN rows also give each edge j -> i the constant offset "
             "between the two origins (`edge_attr`, `spatial_features='concat_attr'`), so that their edgeRNNs "
             "can tell where j is seen from i at every step, rollout included. The `spatial=False` row is the "
-            "improved model without edgeRNNs: the test of whether interaction modelling helps."]
+            "improved model without edgeRNNs: the test of whether interaction modelling helps. Validation: "
+            "the other scenes' `*_val.txt` windows (early stopping, `restore_best`, fine-tuning choice)."]
 
 
 def _eth_splits(s, scene) -> Dict[str, Dict[str, Any]]:
@@ -526,16 +602,13 @@ ETH_UCY = Bench(
                       batch=32, lr=3e-3, samples=4),
         "quick": dict(train_every=16, val_every=16, test_every=8, epochs=4, hidden=16, batch=8, lr=3e-3,
                       samples=20),
-        "default": dict(train_every=4, val_every=4, test_every=1, epochs=8, hidden=32, batch=32, lr=3e-3,
-                        samples=20),
-        "full": dict(train_every=1, val_every=1, test_every=1, epochs=60, hidden=64, batch=64, lr=1e-3,
-                     samples=20, patience=8),
+        "default": dict(train_every=4, val_every=4, test_every=1, epochs=30, patience=5, hidden=32, batch=32,
+                        lr=3e-3, samples=20),
+        "full": dict(train_every=1, val_every=1, test_every=1, epochs=100, patience=8, hidden=64, batch=64,
+                     lr=1e-3, samples=20),
     },
     groups=lambda ctx: [(s, s) for s in (ctx.args.scenes or ctx.cfg.get("scenes") or ETH_SCENES)],
-    splits=_eth_splits, rows=_eth_rows, eval_batch=32, layout=_eth_layout,
-    lose=lambda ctx, res, sc: (where_we_lose(IMPROVED, sc, ["ZeroVelocity", "NodeLSTM"])
-                               + where_we_lose(IMPROVED, sc, ["ConstantVelocity",
-                                                              "S-RNN (improved, spatial=False)"])),
+    splits=_eth_splits, rows=_eth_rows, eval_batch=32, metrics=_eth_metrics, tables=_eth_tables,
     protocol=_eth_protocol, published=lambda ctx: published.eth_ucy(int(ctx.cfg["samples"])))
 
 BENCHES = {b.dataset: b for b in (SPRINGS, CMU_MOCAP, LOS_LOOP, CHICKENPOX, BRAIN4CARS, ETH_UCY)}
@@ -543,11 +616,6 @@ DATASETS = tuple(BENCHES)
 
 
 # ===================================================================== command
-def result_path(out_dir: str, dataset: str, mode: str) -> str:
-    """``accuracy_<dataset>.md`` in the default mode, ``accuracy_<dataset>_<mode>.md`` otherwise."""
-    return os.path.join(out_dir, f"accuracy_{dataset}{SUFFIX[mode]}.md")
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, choices=DATASETS + ("all",))
@@ -558,8 +626,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="paper-scale sizes and epochs (use --device cuda)")
     mode.add_argument("--smoke", dest="mode", action="store_const", const="smoke", help=argparse.SUPPRESS)
     p.set_defaults(mode="default")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of every trained model (the mode's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epoch limit of every trained model (the mode's; early stopping may stop sooner)")
+    p.add_argument("--seed", type=int, default=0, help="data seed and first training seed")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="training seeds per trained row: seed, seed + 1, ... (default: 3 in the default and "
+                        "full modes, 1 in quick)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu; cuda if available with --full)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--data-root", default=os.environ.get("SRNN_PYG_DATA"),
@@ -568,23 +640,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scenes", nargs="+", choices=ETH_SCENES, default=None, help="eth_ucy: test scenes")
     p.add_argument("--folds", nargs="+", type=int, default=None, help="brain4cars: folds")
     args = p.parse_args(argv)
+    if args.seeds is not None and args.seeds < 1:
+        p.error("--seeds must be at least 1")
     if args.device is None:
         args.device = "cuda" if args.mode == "full" and torch.cuda.is_available() else "cpu"
     return args
 
 
 def run_one(args, name: str, out_dir: str) -> Optional[str]:
-    """Run one dataset's benchmark and write its table; the one-line reason
-    when its data cannot be read."""
+    """Run one dataset's benchmark and write its table and JSON results; the
+    one-line reason when its data cannot be read."""
     ctx = Context(args, BENCHES[name])
     start = time.perf_counter()
     try:
         res = run_bench(ctx)
     except FileNotFoundError as e:
         return f"{name}: no data: {e} (set SRNN_PYG_DATA or pass --data-root)"
+    md, result = report(ctx, res, time.perf_counter() - start)
     path = result_path(out_dir, name, args.mode)
-    write_atomic(path, render(ctx, res, time.perf_counter() - start))
-    ctx.log(f"wrote {os.path.relpath(path)} ({time.perf_counter() - start:.0f} s)")
+    write_atomic(result_path(out_dir, name, args.mode, "json"), json.dumps(result, indent=1) + "\n")
+    write_atomic(path, md)
+    ctx.log(f"wrote {os.path.relpath(path)} and its .json ({time.perf_counter() - start:.0f} s)")
     return None
 
 

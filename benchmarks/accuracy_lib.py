@@ -1,21 +1,27 @@
 """The generic machinery of ``accuracy.py``: a benchmark is data (:class:`Bench`,
 one per dataset, a list of :class:`Row` models); this module opens its splits
 through the dataset registry, trains every row with :func:`srnn_pyg.engine.fit`,
-collects the forecasts (:func:`srnn_pyg.engine.collect`), scores them with the
-dataset's own protocol (``dataset.score``) and renders the Markdown report."""
+fits the closed-form baselines (``fit_closed_form``), collects the forecasts
+(:func:`srnn_pyg.engine.collect`), scores them with the dataset's own protocol
+(``dataset.score``), once per seed for every trained row, and renders the
+Markdown report and its machine-readable twin (``accuracy_results.py``)."""
 from __future__ import annotations
 
 import copy
 import math
+import os
+import random
 import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.loader import DataLoader
 
+from accuracy_results import Stat, aggregate, lose_lines, results_json, stat_table
 from common import command, machine, markdown_table
 
 from srnn_pyg import datasets as registry
@@ -26,9 +32,12 @@ MODE_TEXT = {
     "smoke": "smoke (a seconds-long pipeline check for the test suite; the numbers mean nothing)",
     "quick": "quick (CI-sized: small subsets and few epochs; a check that every row runs, not a "
              "measurement to compare with published figures)",
-    "default": "default (what a laptop CPU does in about 5-20 minutes per dataset)",
-    "full": "full (paper-scale sizes and epochs, meant for a GPU)",
+    "default": "default (laptop-CPU sizes, validation early stopping under a generous epoch limit, "
+               "3 seeds: tens of minutes to hours per dataset)",
+    "full": "full (paper-scale sizes, validation early stopping under a generous epoch limit, 3 seeds; "
+            "meant for a GPU)",
 }
+SUFFIX = {"smoke": "_smoke", "quick": "_quick", "default": "", "full": "_full"}
 #: settings shared by every dataset and mode
 COMMON = dict(patience=4, rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=256)
 Settings = Dict[str, Any]
@@ -42,11 +51,16 @@ class Row:
 
     ``name`` is a registry model name (``kwargs(settings)`` its constructor
     keywords) or, for a baseline outside the registry, ``factory()`` builds
-    it. ``recipe``: ``"tf"`` (teacher forcing; a Gaussian head is trained by
-    its NLL), ``"rollout"``, ``"tf+rollout"``, ``"class"`` (cross-entropy),
-    ``"none"`` (not trained). ``train_on`` names the opened split it trains
-    on and ``test_on`` the one it is scored on; ``epochs`` a settings key for its epoch count; ``samples``: also
-    score ``settings["samples"]`` sampled forecasts."""
+    it; ``key`` names the row in the JSON results (default ``name``: the
+    registry name). ``recipe``: ``"tf"`` (teacher forcing; a Gaussian head is
+    trained by its NLL), ``"rollout"``, ``"tf+rollout"``, ``"class"``
+    (cross-entropy), ``"closed_form"`` (``model.fit_closed_form`` on the
+    training windows, once) or ``"none"`` (not trained, scored once).
+    ``train_on`` names the opened split it trains on, ``val_on`` the one that
+    early-stops it and makes its choices, ``test_on`` the one it is scored on;
+    ``epochs`` a settings key for its epoch count; ``samples``: also score
+    ``settings["samples"]`` sampled forecasts. A registry model whose
+    ``required_keys`` (e.g. ``t_start``) the training windows lack is skipped."""
 
     label: str
     name: str = ""
@@ -54,11 +68,22 @@ class Row:
     recipe: str = "tf"
     noise: Any = None
     train_on: str = "train"
+    val_on: str = "val"
     test_on: str = "test"
     epochs: str = "epochs"
     samples: bool = False
     factory: Optional[Callable[[], nn.Module]] = None
     built_as: Optional[str] = None
+    key: str = ""
+
+    @property
+    def json_key(self) -> str:
+        return self.key or self.name
+
+    @property
+    def once(self) -> bool:
+        """Run once, not once per seed (nothing random in it)."""
+        return self.recipe in ("none", "closed_form")
 
 
 @dataclass
@@ -70,28 +95,38 @@ class Bench:
     than ``train``/``val``/``test`` is opened as the split of its ``split``
     option (e.g. a second training split with another stride), and the
     options ``every``/``limit`` keep every k-th window (at most ``limit``).
+    ``carve(ctx, sets)``: for data without a validation split, replace the
+    training split(s) by index views and add ``val`` (never from the test).
     ``groups(ctx)``: independent runs (folds, test scenes) as ``(tag,
     group)``. ``subsets(test)``: named window subsets scored apart (actions).
     ``score(ev)``: the scores of one model on one test subset (default
-    ``test.score(collected)``). ``layout(ctx, res)``: the result sections and
-    the ``{model: {column: value}}`` the where-we-lose lines compare."""
+    ``test.score(collected)``). ``metrics(ctx, view)``: one seed's
+    ``{row label: {metric key: value}}`` from its scores (default: the one
+    group and subset, keys lower-cased); ``lower_is_better(key)``: ``True``,
+    ``False``, or :obj:`None` for a number that is not a metric (it stays out
+    of the JSON); ``tables(ctx, res, agg)``: the result sections from
+    ``{row label: {metric key: Stat}}``."""
 
     dataset: str
     title: str
     modes: Dict[str, Settings]
     splits: Callable[[Settings, Any], Dict[str, Dict[str, Any]]]
     rows: Callable[[Settings], List[Row]]
-    layout: Callable[["Context", "Results"], Tuple[List[str], Dict[str, Scores]]]
     protocol: Callable[["Context", "Results"], List[str]]
+    metrics: Callable[["Context", "View"], Dict[str, Scores]] = \
+        lambda ctx, view: {label: {k.lower(): v for k, v in s.items()} for label, s in view.table().items()}
+    tables: Callable[["Context", "Results", Dict[str, Dict[str, Stat]]], List[str]] = \
+        lambda ctx, res, agg: ["## Test error (lower is better)", stat_table(agg)]
+    lower_is_better: Callable[[str], Optional[bool]] = lambda key: True
+    digits: int = 3
     published: Any = ()                     # text blocks, or ctx -> text blocks
-    lose: Callable[["Context", "Results", Dict[str, Scores]], List[str]] = lambda ctx, res, s: []
     notes: Callable[["Context"], List[str]] = lambda ctx: []
     groups: Callable[["Context"], List[Tuple[str, Any]]] = lambda ctx: [("", None)]
     subsets: Callable[[Any], Dict[str, Optional[List[int]]]] = lambda test: {"": None}
     score: Optional[Callable[["Eval"], Scores]] = None
+    carve: Optional[Callable[["Context", Dict[str, Any]], None]] = None
     eval_batch: int = 64
     subject: str = "the improved S-RNN"
-    training_note: str = ""
 
 
 @dataclass
@@ -104,6 +139,7 @@ class Trained:
     recipe: str = "not trained (no parameters)"
     epochs: str = "-"
     seconds: float = 0.0
+    seeds: List[Optional[int]] = field(default_factory=list)
 
     @property
     def params(self) -> int:
@@ -112,20 +148,40 @@ class Trained:
 
 
 @dataclass
-class Results:
-    """Everything a run produced: ``scores[label][group][subset]``, the
-    training rows (one per label, merged over groups) and the opened splits
-    of each group (for the protocol text)."""
+class View:
+    """The scores of one seed, ``scores[label][group][subset]``, and the
+    opened splits of each group (what ``Bench.metrics`` reads)."""
 
-    scores: Dict[str, Dict[str, Dict[str, Scores]]] = field(default_factory=dict)
-    trained: Dict[str, Trained] = field(default_factory=dict)
-    sets: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    scores: Dict[str, Dict[str, Dict[str, Scores]]]
+    sets: Dict[str, Dict[str, Any]]
 
     def first_sets(self) -> Dict[str, Any]:
         return next(iter(self.sets.values()))
 
     def table(self, group: str = "", subset: str = "") -> Dict[str, Scores]:
         return {label: per[group][subset] for label, per in self.scores.items()}
+
+
+@dataclass
+class Results:
+    """Everything a run produced: ``runs[label][seed][group][subset]`` (seed
+    :obj:`None` for the rows run once), the rows, the training rows (one per
+    label, merged over seeds and groups) and the opened splits of each group
+    (for the protocol text)."""
+
+    runs: Dict[str, Dict[Optional[int], Dict[str, Dict[str, Scores]]]] = field(default_factory=dict)
+    rows: Dict[str, Row] = field(default_factory=dict)
+    trained: Dict[str, Trained] = field(default_factory=dict)
+    sets: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+    def first_sets(self) -> Dict[str, Any]:
+        return next(iter(self.sets.values()))
+
+    def view(self, seed: int, with_once: bool) -> View:
+        """The scores of ``seed``; the rows run once only ``with_once``."""
+        scores = {label: per[seed] if seed in per else per[None] for label, per in self.runs.items()
+                  if seed in per or (with_once and None in per)}
+        return View(scores, self.sets)
 
 
 @dataclass
@@ -143,9 +199,16 @@ class Eval:
     def collect(self, dataset) -> Dict[str, torch.Tensor]:
         return collect_on(self.ctx, self.model, dataset, self.row)
 
+    def choice_split(self):
+        """Where the row makes its choices: its validation split, else its training split."""
+        val = self.sets.get(self.row.val_on)
+        return val if val is not None else self.sets[self.row.train_on]
+
 
 class Context:
-    """Settings shared by the runs of one command."""
+    """Settings shared by the runs of one command. ``seed`` seeds the data
+    (simulations, carved validation parts); ``seeds`` are the training seeds
+    (``seed``, ``seed + 1``, ...), ``run_seed`` the current one."""
 
     def __init__(self, args, bench: Bench):
         self.args, self.bench, self.dataset, self.mode = args, bench, bench.dataset, args.mode
@@ -157,12 +220,40 @@ class Context:
                 cfg["paper_epochs"] = args.epochs
         self.cfg = cfg
         self.seed = args.seed
+        n = getattr(args, "seeds", None) or (3 if args.mode in ("default", "full") else 1)
+        self.seeds = [args.seed + i for i in range(n)]
+        self.run_seed = args.seed
         self.device = torch.device(args.device)
         self.data_root = args.data_root
         self.tag = ""
 
     def log(self, text: str) -> None:
         print(f"[{self.dataset}{self.tag}] {text}", flush=True)
+
+
+# ================================================================ baselines outside the registry
+class Constant(nn.Module):
+    """Predicts one constant (the training data's mean: 0 for standardised data)."""
+
+    trainable = False
+    has_forward = False
+
+    def __init__(self, value: float = 0.0):
+        super().__init__()
+        self.value = float(value)
+
+    def forecast(self, data, horizon: int) -> Tensor:
+        return data.x.new_full((data.x.size(0), horizon, data.x.size(-1)), self.value)
+
+
+class ObservedMean(nn.Module):
+    """The mean of the observed steps, held over the horizon."""
+
+    trainable = False
+    has_forward = False
+
+    def forecast(self, data, horizon: int) -> Tensor:
+        return data.x.mean(dim=1, keepdim=True).expand(-1, horizon, -1).contiguous()
 
 
 # ================================================================ helpers
@@ -200,7 +291,26 @@ def open_splits(ctx: Context, options: Dict[str, Dict[str, Any]]) -> Dict[str, A
         ds = cls.open(split, root=ctx.data_root, seed=ctx.seed, train=train, **opts)
         out[key] = every(ds, k, limit)
         out[f"{key}_full"] = ds
+    if ctx.bench.carve is not None:
+        ctx.bench.carve(ctx, out)
     return out
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, NumPy's and PyTorch's generators (``fit`` does the same with
+    ``TrainConfig.seed``)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def missing_keys(row: Row, dataset) -> List[str]:
+    """Keys the row's registry model needs (``required_keys``) that the windows lack."""
+    if not row.name:
+        return []
+    need = getattr(models.get(row.name), "required_keys", ())
+    sample = dataset[0]
+    return [k for k in need if k not in sample]
 
 
 def channels(dataset) -> Tuple[int, int]:
@@ -212,7 +322,7 @@ def channels(dataset) -> Tuple[int, int]:
 
 
 def build_row(ctx: Context, row: Row, settings: Settings, dataset) -> Trained:
-    torch.manual_seed(ctx.seed)
+    seed_everything(ctx.run_seed)
     if row.factory is not None:
         return Trained(row.label, row.factory(), row.built_as or row.label)
     kw = row.kwargs(settings)
@@ -246,10 +356,12 @@ class _Fitter:
         self.model, self.device = model, ctx.device
         self.train_loader = loader(train_set, batch, shuffle=True)
         self.val_loader = loader(val_set, 2 * batch) if val_set is not None else None
-        self.base = dict(seed=ctx.seed, device=ctx.device, progress=False, grad_clip=1.0)
+        self.base = dict(seed=ctx.run_seed, device=ctx.device, progress=False, grad_clip=1.0)
         if self.val_loader is not None:
             self.base.update(early_stopping=int(ctx.cfg["patience"]), restore_best=True)
-            if not classification:
+            if classification:
+                self.base.update(metrics=["loss", "accuracy"], monitor="val_loss")
+            else:
                 self.base.update(metrics=["mse"], monitor="val_mse")
 
     def __call__(self, objective: str, epochs: int, lr: float, noise: Any = None):
@@ -290,8 +402,20 @@ def _tf_then_rollout(ctx: Context, t: Trained, run: _Fitter, train_set, E: int, 
     return res
 
 
+def fit_closed(ctx: Context, t: Trained, train_set) -> Trained:
+    """``t.model.fit_closed_form`` on the training windows (no gradient, no choice)."""
+    start = time.perf_counter()
+    t.model.fit_closed_form(loader(train_set, ctx.bench.eval_batch))
+    t.seconds = time.perf_counter() - start
+    t.recipe, t.epochs = "closed form (`fit_closed_form` on the training windows)", "-"
+    ctx.log(f"{t.label:<38} {'closed form':<44} {t.seconds:7.1f} s")
+    return t
+
+
 def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
     """Train ``t.model`` by ``row.recipe`` with :func:`srnn_pyg.engine.fit`."""
+    if row.recipe == "closed_form":
+        return fit_closed(ctx, t, train_set)
     if row.recipe == "none" or not getattr(t.model, "trainable", True):
         ctx.log(f"{t.label:<38} not trained")
         return t
@@ -320,7 +444,7 @@ def collect_on(ctx: Context, model: nn.Module, dataset, row: Row) -> Dict[str, t
     """The model's forecasts over ``dataset`` (``"samples"`` too for rows that sample)."""
     K = int(ctx.cfg["samples"]) if row.samples else None
     batch = 8 if row.samples else ctx.bench.eval_batch
-    torch.manual_seed(ctx.seed)
+    torch.manual_seed(ctx.run_seed)
     out = collect(model.to(ctx.device), loader(dataset, batch), device=ctx.device, num_samples=K)
     if K is not None:  # the window of every node, for scores per window (best-of-K per scene)
         sizes = torch.tensor([dataset[i].num_nodes for i in range(len(dataset))])
@@ -344,31 +468,52 @@ def up_to_step(collected: Dict[str, torch.Tensor], step: int) -> Dict[str, torch
     return out
 
 
+def run_row(ctx: Context, row: Row, res: Results, tag: str, sets: Dict[str, Any], settings: Settings,
+            seed: Optional[int]) -> None:
+    """Build, train (or fit) and score one row with one seed (:obj:`None`: the
+    rows run once, with the first seed)."""
+    ctx.run_seed = ctx.seeds[0] if seed is None else seed
+    data, test = sets[row.train_on], sets[row.test_on]
+    t = build_row(ctx, row, settings, data)
+    t = train(ctx, t, row, data, sets.get(row.val_on))
+    t.model.to(ctx.device).eval()
+    for name, idx in ctx.bench.subsets(test).items():
+        part = test if idx is None else test[idx]
+        ev = Eval(ctx, row, t.model, sets, part, collect_on(ctx, t.model, part, row))
+        scores = ctx.bench.score(ev) if ctx.bench.score else part.score(ev.collected)
+        res.runs.setdefault(row.label, {}).setdefault(seed, {}).setdefault(tag, {})[name] = scores
+    _merge_training(ctx, res, t, tag, seed)
+
+
 def score_group(ctx: Context, bench: Bench, res: Results, tag: str, sets: Dict[str, Any],
                 settings: Settings) -> None:
-    """Train and score every row of ``bench`` on one group's splits."""
+    """Train and score every row of ``bench`` on one group's splits, each
+    trained row once per seed, the others once."""
     for row in bench.rows(settings):
-        data, test = sets[row.train_on], sets[row.test_on]
-        t = build_row(ctx, row, settings, data)
-        t = train(ctx, t, row, data, sets.get("val"))
-        t.model.to(ctx.device).eval()
-        for name, idx in bench.subsets(test).items():
-            part = test if idx is None else test[idx]
-            ev = Eval(ctx, row, t.model, sets, part, collect_on(ctx, t.model, part, row))
-            scores = bench.score(ev) if bench.score else part.score(ev.collected)
-            res.scores.setdefault(row.label, {}).setdefault(tag, {})[name] = scores
-        _merge_training(res, t, tag)
+        missing = missing_keys(row, sets[row.train_on])
+        if missing:
+            ctx.log(f"{row.label:<38} skipped: the windows have no {', '.join(missing)}")
+            continue
+        res.rows[row.label] = row
+        trained = not row.once and (row.factory is None or getattr(row.factory, "trainable", True))
+        for seed in (ctx.seeds if trained else [None]):
+            run_row(ctx, row, res, tag, sets, settings, seed)
+    ctx.run_seed = ctx.seeds[0]
 
 
-def _merge_training(res: Results, t: Trained, tag: str) -> None:
-    """One training row per model: epochs listed and seconds summed over groups."""
-    if tag and t.epochs != "-":
-        t.epochs = f"{tag}: {t.epochs}"
+def _merge_training(ctx: Context, res: Results, t: Trained, tag: str, seed: Optional[int]) -> None:
+    """One training row per model: epochs listed and seconds summed over seeds and groups."""
+    prefix = " ".join(p for p in (f"seed {seed}" if seed is not None and len(ctx.seeds) > 1 else "", tag) if p)
+    if prefix and t.epochs != "-":
+        t.epochs = f"{prefix}: {t.epochs}"
+    t.seeds = [seed]
     prev = res.trained.get(t.label)
     if prev is None:
         res.trained[t.label] = t
         return
     prev.seconds += t.seconds
+    if seed not in prev.seeds:
+        prev.seeds.append(seed)
     if t.epochs != "-":
         prev.epochs += f"; {t.epochs}"
 
@@ -383,76 +528,90 @@ def run_bench(ctx: Context) -> Results:
         res.sets[tag] = sets
         train_set = sets["train_full"]
         settings = dict(ctx.cfg, obs=int(train_set.obs), horizon=int(sets["test"].horizon),
-                        num_nodes=getattr(train_set, "num_graph_nodes", None))
+                        num_nodes=getattr(train_set, "num_graph_nodes", None),
+                        period=getattr(train_set, "steps_per_day", None))
         score_group(ctx, bench, res, tag, sets, settings)
     ctx.tag = ""
     return res
 
 
 # ================================================================ tables
-def score_table(scores: Dict[str, Scores], digits: int = 3, suffix: Callable[[str], str] = lambda c: "",
-                first: str = "model") -> str:
-    """``{row: {column: value}}`` as a Markdown table, columns from the score keys."""
-    cols = list(next(iter(scores.values())))
-    rows = [[label] + [fmt(s.get(c), digits) + suffix(c) for c in cols] for label, s in scores.items()]
-    return markdown_table([first] + cols, rows)
-
-
-def where_we_lose(subject: str, scores: Dict[str, Scores], refs: Sequence[str],
-                  higher_better: Callable[[str], bool] = lambda k: False, digits: int = 3) -> List[str]:
-    """One line per reference model: the columns where ``subject`` does not
-    beat it, with both values; computed from ``scores[model][column]``."""
-    mine = scores.get(subject)
-    if mine is None:
-        return [f"- {subject} was not run."]
-    out = []
-    for ref in refs:
-        theirs = scores.get(ref)
-        if theirs is None:
-            continue
-        lost = []
-        for key, v in mine.items():
-            w = theirs.get(key)
-            if w is None or v is None or math.isnan(v) or math.isnan(w):
-                continue
-            if (v <= w) if higher_better(key) else (v >= w):
-                lost.append(f"{key} ({fmt(v, digits)} vs {fmt(w, digits)})")
-        out.append(f"- vs {ref}: " + ("; ".join(lost) if lost else "none (better everywhere)"))
-    return out
+def aggregate_runs(ctx: Context, res: Results) -> Dict[str, Dict[str, Stat]]:
+    """``{row label: {metric key: Stat}}``: ``Bench.metrics`` of each seed,
+    mean and std over the seeds (the rows run once: their one run)."""
+    per_label: Dict[str, List[Scores]] = {}
+    for i, seed in enumerate(ctx.seeds):
+        for label, scores in ctx.bench.metrics(ctx, res.view(seed, with_once=i == 0)).items():
+            per_label.setdefault(label, []).append(scores)
+    return {label: aggregate(runs) for label, runs in per_label.items()}
 
 
 def training_table(trained: Sequence[Trained]) -> str:
-    rows = [[t.label, f"`{t.build}`", t.recipe, t.epochs, f"{t.seconds:.1f} s" if t.seconds else "-",
-             f"{t.params:,}"] for t in trained]
-    return markdown_table(["model", "built as", "training", "epochs", "train time", "parameters"], rows)
+    rows = [[t.label, f"`{t.build}`", t.recipe, t.epochs,
+             f"{t.seconds / max(1, len(t.seeds)):.1f} s" if t.seconds else "-", f"{t.params:,}"] for t in trained]
+    return markdown_table(["model", "built as", "training", "epochs", "train time (per seed)", "parameters"], rows)
 
 
-def render(ctx: Context, res: Results, seconds: float) -> str:
+def seeds_text(ctx: Context) -> str:
+    seeds = ", ".join(str(s) for s in ctx.seeds)
+    spread = (" as mean ± standard deviation over the seeds (sample std, n - 1)" if len(ctx.seeds) > 1
+              else " (one seed: no standard deviation)")
+    return (f"Seeds: {seeds} ({len(ctx.seeds)}): every trained row is trained and scored once per seed (Python, "
+            f"NumPy and PyTorch generators and `TrainConfig.seed`), and its scores are shown{spread}; "
+            f"untrained and closed-form baselines are deterministic and run once. Data seed {ctx.seed} "
+            f"(simulated data, carved validation parts).")
+
+
+def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, Any]]:
+    """The Markdown report and its JSON results (the same numbers)."""
     bench = ctx.bench
-    sections, scores = bench.layout(ctx, res)
-    cfg = {k: v for k, v in ctx.cfg.items() if k not in COMMON}
+    agg = aggregate_runs(ctx, res)
+    secs = {label: t.seconds / max(1, len(t.seeds)) for label, t in res.trained.items() if label in agg}
+    result = results_json(ctx.dataset, ctx.mode, ctx.seeds, agg, {lb: r.json_key for lb, r in res.rows.items()},
+                          bench.lower_is_better, secs)
+    sections = bench.tables(ctx, res, agg)
+    cfg = {k: v for k, v in ctx.cfg.items() if k not in COMMON or k == "patience"}
     text = [f"# Accuracy: {bench.title}", "",
             f"Mode: **{MODE_TEXT[ctx.mode]}**.", "",
             f"Command: `{command()}`", "",
             "Machine and versions:", "", machine(ctx.device.type), "",
-            f"Seed {ctx.seed} (data order, initial weights, simulated data); settings of this mode: "
-            f"`{describe(cfg)}`; early-stopping patience {COMMON['patience']} epochs on validation where "
-            f"there is a validation split; rollout fine-tuning: the last {COMMON['rollout_share']:.0%} of the "
-            f"epochs at {COMMON['rollout_lr_factor']:.2g}x the learning rate. Whole run: {seconds:.0f} s.", "",
+            seeds_text(ctx), "",
+            f"Settings of this mode: `{describe(cfg)}`; trained rows stop early after `patience` epochs without "
+            f"a better validation score and keep their best epoch (`restore_best`); every choice is made on "
+            f"validation data, never on the test; rollout fine-tuning: the last {COMMON['rollout_share']:.0%} "
+            f"of the epochs at {COMMON['rollout_lr_factor']:.2g}x the learning rate. Whole run: {seconds:.0f} s. "
+            f"Machine-readable results (means, std, runs, training time per model) beside this file: "
+            f"`{os.path.basename(json_name(ctx))}`.", "",
             "## Protocol", ""] + [f"- {p}" for p in bench.protocol(ctx, res)] + [""]
     for block in sections[:2]:
         text += [block, ""]
-    text += [f"**Where we lose** (computed from the table above: where {bench.subject} does not beat the named "
-             "model; values are ours vs theirs):", ""]
-    text += bench.lose(ctx, res, scores) + [""]
+    text += [f"**Where we lose** (computed from the means above: where {bench.subject}, `srnn`, is not the "
+             "single best model, and where its ablation without edgeRNNs is at least as good; values are "
+             "`srnn`'s vs the other's):", ""]
+    text += lose_lines(result, bench.digits) + [""]
     for block in sections[2:]:
         text += [block, ""]
-    text += ["## Training", "",
-             "Every trained model uses the library's trainer (`srnn_pyg.engine.fit`, gradient clipping 1.0, "
-             "Adam; a Gaussian head is trained by its negative log-likelihood); 'best' is the epoch kept by "
-             "`restore_best` on the validation rollout MSE.", "", training_table(list(res.trained.values())), ""]
-    notes = bench.notes(ctx)
-    text += [f"- {n}" for n in notes] + ([""] if notes else [])
+    text += _training_section(ctx, res)
     blocks = bench.published(ctx) if callable(bench.published) else bench.published
     text += ["## Published figures (not re-run here)", ""] + [b + "\n" for b in blocks]
-    return "\n".join(text).rstrip() + "\n"
+    return "\n".join(text).rstrip() + "\n", result
+
+
+def result_path(out_dir: str, dataset: str, mode: str, ext: str = "md") -> str:
+    """``accuracy_<dataset>.<ext>`` in the default mode, ``accuracy_<dataset>_<mode>.<ext>`` otherwise."""
+    return os.path.join(out_dir, f"accuracy_{dataset}{SUFFIX[mode]}.{ext}")
+
+
+def json_name(ctx: Context) -> str:
+    return result_path("", ctx.dataset, ctx.mode, "json")
+
+
+def _training_section(ctx: Context, res: Results) -> List[str]:
+    text = ["## Training", "",
+            "Every trained model uses the library's trainer (`srnn_pyg.engine.fit`, gradient clipping 1.0, "
+            "Adam; a Gaussian head is trained by its negative log-likelihood); 'best' is the epoch kept by "
+            "`restore_best` on the validation score (rollout MSE; cross-entropy for classification). "
+            "Closed-form baselines are fitted by `fit_closed_form` on the training windows.", "",
+            training_table(list(res.trained.values())), ""]
+    notes = ctx.bench.notes(ctx)
+    return text + [f"- {n}" for n in notes] + ([""] if notes else [])

@@ -117,5 +117,5 @@ def brain4cars() -> List[str]:
          "confirmed"],
         ["S-RNN paper (Jain et al. 2016), driving table", "S-RNN", "92.7", "82.1", "3.46 s", "unconfirmed"]]),
         "Their figures average 5-fold cross-validation with their own thresholds; ours use the folds above "
-        "with thresholds picked on training data. Where we lose compares S-RNN with NodeLSTM (the "
-        "classification table has no ZeroVelocity)."]
+        "with thresholds picked on our validation part of each fold's training data. Where we lose "
+        "compares S-RNN with every other row (the classification table has no ZeroVelocity)."]

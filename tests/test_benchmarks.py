@@ -1,4 +1,6 @@
 """The benchmark scripts run end to end on tiny sizes (seconds) and write their tables."""
+import json
+import math
 import os
 import subprocess
 import sys
@@ -52,8 +54,49 @@ def test_scaling_quick(tmp_path):
 
 
 # ------------------------------------------------------------------ accuracy.py
-ACCURACY_SPRINGS_ROWS = ("S-RNN (paper)", "S-RNN (improved)", "NodeLSTM", "GConvGRU", "STGCN",
-                         "ConstantVelocity", "ZeroVelocity")
+ACCURACY_SPRINGS_ROWS = ("S-RNN (paper)", "S-RNN (improved)", "S-RNN (improved, spatial=False)", "NodeLSTM",
+                         "GConvGRU", "STGCN", "LinearAR (pooled)", "ConstantVelocity", "ZeroVelocity")
+
+
+def _load_module(name, filename):
+    """Import a benchmarks/ script as a module (it imports benchmarks/common.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / filename)
+    mod = importlib.util.module_from_spec(spec)
+    had = {m: m in sys.modules for m in ("common", "accuracy_lib", "accuracy_results", "accuracy_published")}
+    sys.path.insert(0, str(BENCHMARKS))
+    sys.modules[spec.name] = mod                   # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+        sys.modules.pop(spec.name, None)
+        for m, present in had.items():
+            if not present:
+                sys.modules.pop(m, None)
+    return mod
+
+
+def _check_json(path, dataset, mode, seeds=1, models=("srnn", "srnn_spatial_false")):
+    """The machine-readable results beside a table: issue 12's keys, every
+    metric of every model with a lower_is_better entry; returns the object."""
+    with open(path) as f:
+        result = json.load(f)
+    assert {"dataset", "mode", "seeds", "lower_is_better", "models"} <= set(result), sorted(result)
+    assert result["dataset"] == dataset and result["mode"] == mode and result["seeds"] == seeds
+    lower = result["lower_is_better"]
+    assert lower and all(isinstance(v, bool) for v in lower.values()), lower
+    for key in models:
+        assert key in result["models"], (key, sorted(result["models"]))
+    for key, metrics in result["models"].items():
+        assert metrics, key
+        for metric, value in metrics.items():
+            assert metric in lower, (key, metric)
+            assert value is None or (isinstance(value, float) and math.isfinite(value)), (key, metric, value)
+        assert set(result["std"][key]) == set(metrics), key
+    assert set(result["train_seconds"]) <= set(result["models"])
+    return result
 
 
 def _accuracy(*args, cwd, env_update=None, drop=()):
@@ -85,11 +128,12 @@ def test_accuracy_springs_smoke(tmp_path):
     out = tmp_path / "results"
     proc = _accuracy("--dataset", "springs", "--smoke", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert [p.name for p in out.iterdir()] == ["accuracy_springs_smoke.md"]  # atomic write, no debris
+    # atomic writes, no debris: the table and its JSON twin
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy_springs_smoke.json", "accuracy_springs_smoke.md"]
     md = (out / "accuracy_springs_smoke.md").read_text()
     assert md.startswith("# Accuracy: Springs")
     assert "Command: `python " in md and "--dataset springs --smoke" in md and "torch " in md
-    assert "Mode: **smoke" in md and "Seed 0" in md
+    assert "Mode: **smoke" in md and "Seeds: 0 (1)" in md
     for label in ACCURACY_SPRINGS_ROWS:
         rows = _result_rows(md, label)
         # one row in the results table (7 cells: MSE at 1, 5, 10, 15, 20 and over the horizon)
@@ -101,35 +145,103 @@ def test_accuracy_springs_smoke(tmp_path):
     training = {r[0]: r for r in (_result_rows(md, label)[-1] for label in ACCURACY_SPRINGS_ROWS)}
     assert training["S-RNN (improved)"][4].endswith(" s") and "rollout" in training["S-RNN (improved)"][2]
     assert training["ZeroVelocity"][4] == "-"
-    # "Where we lose": computed lines against ZeroVelocity and NodeLSTM
+    assert training["LinearAR (pooled)"][2].startswith("closed form") and training["LinearAR (pooled)"][3] == "-"
+    # "Where we lose": computed from the JSON's means, both lists present
     lose = md.split("**Where we lose**")[1].split("\n## ")[0]
-    assert "- vs ZeroVelocity: " in lose and "- vs NodeLSTM: " in lose
+    assert "`srnn` (S-RNN (improved)) is not the best on:" in lose
+    assert "`srnn_spatial_false` is at least as good as `srnn`" in lose
     assert "## Published figures" in md
     printed = [line for line in proc.stdout.splitlines() if line.startswith("[springs] ")]
-    assert sum(label in line for line in printed for label in ACCURACY_SPRINGS_ROWS[:5]) == 5
+    assert sum(label in line for line in printed for label in ACCURACY_SPRINGS_ROWS[:6]) >= 6
+    assert any("SeasonalMean" in line and "skipped" in line for line in printed)   # no t_start in Springs
+    result = _check_json(out / "accuracy_springs_smoke.json", "springs", "smoke",
+                         models=("srnn", "srnn_spatial_false", "srnn_paper", "node_lstm", "gconv_gru", "stgcn",
+                                 "linear_ar", "constant_velocity", "zero_velocity"))
+    assert "seasonal_mean" not in result["models"]
+    assert set(result["lower_is_better"]) == {"mse@1", "mse@5", "mse@10", "mse@15", "mse@20", "mse@1-20"}
+    assert all(result["lower_is_better"].values())
+    assert result["runs"]["srnn"] == 1 and result["runs"]["linear_ar"] == 1
+    # the table shows the JSON's means
+    srnn_row = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 7][0]
+    assert float(srnn_row[1]) == pytest.approx(result["models"]["srnn"]["mse@1"], abs=1e-5)
+
+
+def test_accuracy_springs_two_seeds(tmp_path):
+    """--seeds 2: trained rows twice (mean ± std), untrained baselines once."""
+    out = tmp_path / "results"
+    proc = _accuracy("--dataset", "springs", "--smoke", "--seeds", "2", "--seed", "3", "--out", str(out),
+                     cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    md = (out / "accuracy_springs_smoke.md").read_text()
+    result = _check_json(out / "accuracy_springs_smoke.json", "springs", "smoke", seeds=2)
+    assert result["seed_values"] == [3, 4]
+    assert result["runs"]["srnn"] == 2 and result["runs"]["zero_velocity"] == 1
+    assert "Seeds: 3, 4 (2)" in md
+    row = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 7][0]
+    assert all(" ± " in c for c in row[1:]), row
+    assert " ± " not in [r for r in _result_rows(md, "ZeroVelocity") if len(r) == 7][0][1]
+    mean, std = (float(v) for v in row[1].split(" ± "))
+    assert mean == pytest.approx(result["models"]["srnn"]["mse@1"], abs=1e-5)
+    assert std == pytest.approx(result["std"]["srnn"]["mse@1"], abs=1e-5)
 
 
 def test_accuracy_result_names(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("accuracy_bench", BENCHMARKS / "accuracy.py")
-    mod = importlib.util.module_from_spec(spec)
-    had_common = "common" in sys.modules
-    sys.path.insert(0, str(BENCHMARKS))            # the script imports benchmarks/common.py
-    sys.modules[spec.name] = mod                   # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-        sys.modules.pop(spec.name, None)
-        if not had_common:
-            sys.modules.pop("common", None)
+    mod = _load_module("accuracy_bench", "accuracy.py")
     assert os.path.basename(mod.result_path("r", "los_loop", "default")) == "accuracy_los_loop.md"
+    assert os.path.basename(mod.result_path("r", "los_loop", "default", "json")) == "accuracy_los_loop.json"
+    assert os.path.basename(mod.result_path("r", "cmu_mocap", "smoke", "json")) == "accuracy_cmu_mocap_smoke.json"
     assert os.path.basename(mod.result_path("r", "los_loop", "quick")) == "accuracy_los_loop_quick.md"
     assert os.path.basename(mod.result_path("r", "eth_ucy", "full")) == "accuracy_eth_ucy_full.md"
     args = mod.parse_args(["--dataset", "cmu_mocap", "--quick", "--epochs", "3"])
     assert args.mode == "quick" and args.epochs == 3 and args.device == "cpu"
     assert mod.parse_args(["--dataset", "all"]).mode == "default"
+    assert mod.parse_args(["--dataset", "all", "--seeds", "5"]).seeds == 5
+    # default seeds: 3 in the default and full modes, 1 in smoke and quick
+    for argv, n in ((["--dataset", "springs"], 3), (["--dataset", "springs", "--full"], 3),
+                    (["--dataset", "springs", "--quick"], 1), (["--dataset", "springs", "--smoke"], 1),
+                    (["--dataset", "springs", "--seeds", "2", "--seed", "7"], 2)):
+        args = mod.parse_args(argv)
+        ctx = mod.Context(args, mod.BENCHES["springs"])
+        assert len(ctx.seeds) == n and ctx.seeds[0] == args.seed, (argv, ctx.seeds)
+    # default and full modes stop early on validation under a generous epoch limit
+    for bench in mod.BENCHES.values():
+        for mode in ("default", "full"):
+            cfg = bench.modes[mode]
+            assert cfg.get("patience") and cfg["epochs"] >= 3 * cfg["patience"], (bench.dataset, mode, cfg)
+
+
+def test_accuracy_aggregate_two_seeds():
+    """Mean and sample standard deviation over seeds, per metric; a single
+    run has std 0; a metric missing or NaN in a run counts only where finite."""
+    res = _load_module("accuracy_results_t", "accuracy_results.py")
+    agg = res.aggregate([{"mse@1": 1.0, "mae": 3.0, "f1": math.nan}, {"mse@1": 2.0, "mae": 5.0, "f1": 40.0}])
+    assert list(agg) == ["mse@1", "mae", "f1"]
+    assert agg["mse@1"].mean == pytest.approx(1.5) and agg["mse@1"].n == 2
+    assert agg["mse@1"].std == pytest.approx(math.sqrt(0.5))          # sample std: sqrt(((1-1.5)^2+(2-1.5)^2)/1)
+    assert agg["mae"].mean == pytest.approx(4.0) and agg["mae"].std == pytest.approx(math.sqrt(2.0))
+    assert agg["f1"].mean == 40.0 and agg["f1"].std == 0.0 and agg["f1"].n == 1
+    one = res.aggregate([{"ade_avg": 0.5}])
+    assert one["ade_avg"] == res.Stat(0.5, 0.0, 1)
+    assert math.isnan(res.aggregate([{"x": math.nan}])["x"].mean)
+    assert res.cell(agg["mse@1"], 2) == "1.50 ± 0.71" and res.cell(one["ade_avg"], 2) == "0.50"
+    assert res.cell(agg["f1"], 1, "%") == "40.0%"
+    # the JSON and the where-we-lose lines computed from it
+    table = {"S-RNN (improved)": agg, "S-RNN (improved, spatial=False)": res.aggregate([{"mse@1": 1.2, "mae": 6.0}]),
+             "LastValue": res.aggregate([{"mse@1": 1.4, "mae": 3.5}])}
+    keys = {"S-RNN (improved)": "srnn", "S-RNN (improved, spatial=False)": "srnn_spatial_false",
+            "LastValue": "zero_velocity"}
+    out = res.results_json("toy", "smoke", [0, 1], table, keys, lambda k: None if k == "f1" else True,
+                           {"S-RNN (improved)": 2.0})
+    assert out["models"]["srnn"] == {"mse@1": 1.5, "mae": 4.0} and out["lower_is_better"] == {"mse@1": True,
+                                                                                          "mae": True}
+    assert out["std"]["srnn"]["mse@1"] == pytest.approx(math.sqrt(0.5)) and out["runs"]["srnn"] == 2
+    assert out["seeds"] == 2 and out["train_seconds"] == {"srnn": 2.0}
+    lines = "\n".join(res.lose_lines(out, digits=2))
+    assert "- `mse@1`: 1.50 vs 1.20, S-RNN (improved, spatial=False) (`srnn_spatial_false`) and 1 more" in lines
+    assert "- `mae`: 4.00 vs 3.50, LastValue (`zero_velocity`)" in lines
+    assert "`mse@1` (1.20 vs 1.50)" in lines and "`mae` (6.00" not in lines
+    with pytest.raises(ValueError, match="share the model key"):
+        res.results_json("toy", "smoke", [0], table, dict.fromkeys(table, "srnn"), lambda k: True, {})
 
 
 def test_accuracy_real_data_missing(tmp_path):
@@ -152,7 +264,7 @@ def test_accuracy_eth_ucy_smoke(tmp_path):
     md = (out / "accuracy_eth_ucy_smoke.md").read_text()
     labels = ["S-RNN (paper)", "S-RNN (improved)", "S-RNN (improved, spatial=False)", "S-RNN (Gaussian head)",
               "S-RNN (Gaussian head), best of 4 per pedestrian", "S-RNN (Gaussian head), best of 4 per scene",
-              "NodeLSTM", "ConstantVelocity", "ZeroVelocity"]
+              "NodeLSTM", "ConstantVelocity", "ZeroVelocity", "LinearAR (pooled)"]
     for label in labels:
         rows = [r for r in _result_rows(md, label) if len(r) == 3]      # model | hotel | avg
         assert len(rows) == 1, (label, md)
@@ -164,16 +276,32 @@ def test_accuracy_eth_ucy_smoke(tmp_path):
     per_scene = float(_result_rows(md, labels[5])[0][1].split(" / ")[0])
     assert per_ped <= per_scene + 1e-6
     assert "Social-STGCNN" in md and "unconfirmed" in md
+    result = _check_json(out / "accuracy_eth_ucy_smoke.json", "eth_ucy", "smoke",
+                         models=("srnn", "srnn_spatial_false", "srnn_paper", "srnn_gaussian", "node_lstm",
+                                 "constant_velocity", "zero_velocity", "linear_ar"))
+    assert {"ade_avg", "fde_avg", "ade_hotel", "min_ade@4_avg", "min_fde@4_per_scene_avg"} <= set(
+        result["lower_is_better"])
+    assert result["models"]["srnn_gaussian"]["min_ade@4_avg"] <= result["models"]["srnn_gaussian"][
+        "min_ade@4_per_scene_avg"] + 1e-6
 
 
 ACCURACY_SMOKE_ROWS = {
-    "cmu_mocap": ("S-RNN (paper)", "S-RNN (improved)", "NodeLSTM", "ERD", "LSTM-3LR", "ConstantVelocity",
-                  "ZeroVelocity"),
-    "los_loop": ("S-RNN (paper)", "S-RNN (improved)", "NodeLSTM", "GConvGRU", "STGCN", "LastValue",
-                 "ObservedMean"),
-    "chickenpox": ("S-RNN (paper)", "S-RNN (improved)", "NodeLSTM", "GConvGRU", "STGCN", "LastValue",
-                   "Zero (the data's mean)"),
-    "brain4cars": ("S-RNN", "NodeLSTM"),
+    "cmu_mocap": ("S-RNN (paper)", "S-RNN (improved)", "S-RNN (improved, spatial=False)", "NodeLSTM", "ERD",
+                  "LSTM-3LR", "ConstantVelocity", "ZeroVelocity", "LinearAR (pooled)"),
+    "los_loop": ("S-RNN (paper)", "S-RNN (improved)", "S-RNN (improved, spatial=False)", "NodeLSTM", "GConvGRU",
+                 "STGCN", "LinearAR (pooled)", "SeasonalMean (time of day)", "LastValue", "ObservedMean"),
+    "chickenpox": ("S-RNN (paper)", "S-RNN (improved)", "S-RNN (improved, spatial=False)", "NodeLSTM",
+                   "GConvGRU", "STGCN", "LinearAR (pooled)", "LastValue", "Zero (the data's mean)"),
+    "brain4cars": ("S-RNN", "S-RNN (spatial=False)", "NodeLSTM"),
+}
+#: model keys each smoke JSON must hold, and metric keys in issue 12's style
+ACCURACY_SMOKE_KEYS = {
+    "cmu_mocap": (("srnn_paper", "erd", "lstm3lr", "linear_ar", "zero_velocity"),
+                  ("euler@80ms", "euler@1000ms", "euler@80ms_walking")),
+    "los_loop": (("srnn_paper", "linear_ar", "seasonal_mean", "zero_velocity", "observed_mean"),
+                 ("mae@15", "rmse@60", "mape@30", "cum_rmse@15")),
+    "chickenpox": (("srnn_paper", "linear_ar", "zero_velocity", "zero"), ("mse", "mae")),
+    "brain4cars": (("node_lstm",), ("precision", "recall", "f1", "f1_fold1")),
 }
 
 
@@ -196,3 +324,11 @@ def test_accuracy_real_data_smoke(dataset, tmp_path):
         rows = _result_rows(md, label)
         assert any(_is_number(c) for r in rows for c in r[1:]), (label, rows)    # a results row
         assert any(len(r) == 6 for r in rows), (label, rows)                     # its training row
+    assert "alidation" in md.split("## Protocol")[1].split("\n## ")[0]          # how validation was made
+    models, metrics = ACCURACY_SMOKE_KEYS[dataset]
+    result = _check_json(out / f"accuracy_{dataset}_smoke.json", dataset, "smoke",
+                         models=("srnn", "srnn_spatial_false") + models)
+    assert set(metrics) <= set(result["lower_is_better"]), sorted(result["lower_is_better"])
+    higher = {"precision", "recall", "f1", "time_to_maneuver"}
+    assert all(v == (k.split("_fold")[0] not in higher) for k, v in result["lower_is_better"].items())
+    assert not any(k.startswith("threshold") for k in result["lower_is_better"])   # choices are not metrics

@@ -192,7 +192,8 @@ def test_h36m_without_its_files_names_them(tmp_path, capsys):
 # small options per real dataset, so that one epoch takes seconds
 REAL = {"cmu_mocap": ["--dataset-arg", "stride=200", "--dataset-arg", "actions=['walking']"],
         "los_loop": ["--dataset-arg", "stride=100"], "chickenpox": [], "pedalme": [], "england_covid": [],
-        "brain4cars": [], "eth_ucy": ["--dataset-arg", "skip=40", "--dataset-arg", "test_scene='hotel'"]}
+        "brain4cars": [], "eth_ucy": ["--dataset-arg", "skip=40", "--dataset-arg", "test_scene='hotel'"],
+        "pyg_temporal_json": ["--dataset-arg", "path='pedalme_london.json'"]}
 
 
 def test_every_registered_dataset_has_a_cli_test():

@@ -22,7 +22,7 @@ from .cmu_mocap import CMUMocap
 from .h36m import H36M
 from .eth_ucy import ETHUCY
 from .los_loop import LosLoop
-from .pyg_temporal import Chickenpox, EnglandCovid, PedalMe
+from .pyg_temporal import Chickenpox, EnglandCovid, PedalMe, PyGTemporalJSON
 from .brain4cars import Brain4Cars
 
 __all__ = [
@@ -43,5 +43,6 @@ __all__ = [
     "Chickenpox",
     "PedalMe",
     "EnglandCovid",
+    "PyGTemporalJSON",
     "Brain4Cars",
 ]

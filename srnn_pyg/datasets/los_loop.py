@@ -130,6 +130,18 @@ class LosLoop(STDataset):
       horizon, over entries whose true speed is non-zero (zero readings are
       sensor failures; DCRNN's masked metrics; the released file has none).
 
+    Time: every window carries ``t_start``, the absolute step index (row of
+    ``los_speed.csv``, from 0) of its first observed frame, a ``[1]`` long
+    tensor (``[B]`` in a batch of ``B`` windows), so frame ``k`` of ``x`` is
+    step ``t_start + k`` and frame ``k`` of ``y`` is step ``t_start + obs + k``.
+    The time of day of step ``t`` is ``t % steps_per_day`` (288 steps of 5
+    minutes), **assuming the recording starts at midnight**: the T-GCN file
+    has no timestamps, only ``7 x 288 = 2016`` rows, which suggests whole
+    days from a day boundary but does not say so. Only time-of-day
+    seasonality can be estimated (``steps_per_week = None``): the file covers
+    one week, so no day of the week of the test part occurs in the training
+    part (e.g. :class:`~srnn_pyg.models.SeasonalMean` with ``period=steps_per_day``).
+
     **Protocol** (registry name ``"los_loop"``; :meth:`open`, :meth:`score`):
     splits ``"train"``, ``"val"`` (only with ``val_ratio > 0``,
     :meth:`has_split`) and ``"test"``; defaults ``obs = 12``, ``horizon =
@@ -168,13 +180,21 @@ class LosLoop(STDataset):
     Shapes:
         - **window** :class:`~srnn_pyg.STData`: ``x`` ``[207, obs, 1]``, ``y``
           ``[207, horizon, 1]`` (normalised speed), ``edge_index`` ``[2, E]``,
-          ``edge_attr`` ``[E, obs, 1]``, ``node_type`` ``[207]``, ``edge_type`` ``[E]``.
+          ``edge_attr`` ``[E, obs, 1]``, ``node_type`` ``[207]``, ``edge_type`` ``[E]``,
+          ``t_start`` ``[1]`` (long: the step index of ``x[:, 0]``).
     """
 
     speed_file = "los_speed.csv"
     adj_file = "los_adj.csv"
     dcrnn_file = "adj_mx.pkl"
     minutes_per_step = 5
+    #: Steps per day (24 h of 5-minute steps); the time of day of step ``t`` is
+    #: ``t % steps_per_day``, assuming the file starts at midnight.
+    steps_per_day = 288
+    #: :obj:`None`: the file is one week long, so weekly (day-of-week)
+    #: seasonality cannot be estimated from its training part; only the time
+    #: of day is used.
+    steps_per_week: Optional[int] = None
     splits = _SPLITS
     task = "regression"
     defaults = {"obs": 12, "horizon": 12, "train_ratio": 0.8, "val_ratio": 0.1, "batch_size": 8}
@@ -250,6 +270,11 @@ class LosLoop(STDataset):
             raise ValueError(f"LosLoop: split {split!r} covers steps [{lo}, {hi}), too short for "
                              f"obs + horizon = {span}")
         super().__init__(transform)
+
+    def get(self, idx: int) -> STData:
+        data = super().get(idx)
+        data.t_start = torch.tensor([self.index[idx][1]], dtype=torch.long)   # [1]: step of x[:, 0]
+        return data
 
     # ----------------------------------------------------------------- graph
     def _read_graph(self, ids: Sequence[str]) -> np.ndarray:

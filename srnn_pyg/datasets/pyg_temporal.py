@@ -1,9 +1,10 @@
 r"""The small real graph time series that PyG Temporal ships as JSON:
-:class:`Chickenpox`, :class:`PedalMe` and :class:`EnglandCovid`, cut into
-windows exactly as PyG Temporal's loaders cut them into snapshots."""
+:class:`Chickenpox`, :class:`PedalMe` and :class:`EnglandCovid`, and
+:class:`PyGTemporalJSON` for any file in PyG Temporal's JSON layouts (see
+:mod:`srnn_pyg.datasets.temporal_json`), cut into windows exactly as PyG
+Temporal's loaders cut them into snapshots."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
@@ -15,101 +16,29 @@ from torch import Tensor
 from .. import metrics as M
 from ..data import STData
 from ..schema import STSchema
-from .base import DataFormatError, STDataset, forecast_view, require_file, resolve_root
+from .base import ENV_VAR, DataFormatError, STDataset, forecast_view, require_file, resolve_root
 from .registry import register_dataset
+from .temporal_json import LAYOUTS, TemporalSignal, key, load_json, read_matrix, read_temporal_json
 
-__all__ = ["Chickenpox", "PedalMe", "EnglandCovid"]
+__all__ = ["Chickenpox", "PedalMe", "EnglandCovid", "PyGTemporalJSON"]
 
 _SPLITS = ("train", "val", "test")
 
 
-def _load_json(path: Path) -> Dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{path}: not a UTF-8 text file ({exc})") from exc
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON "
-                              f"({exc.msg}); the file may be truncated") from None
-    if not isinstance(obj, dict):
-        raise DataFormatError(f"{path}: expected a JSON object at the top level "
-                              f"(got {type(obj).__name__})")
-    return obj
-
-
-def _key(obj: Dict[str, Any], key: str, path: Path, what: str) -> Any:
-    if key not in obj:
-        raise DataFormatError(f"{path}: missing key {key!r} ({what}); found keys {sorted(obj)}")
-    return obj[key]
-
-
-def _matrix(value: Any, path: Path, key: str, cols: Optional[int] = None) -> np.ndarray:
-    """A list of equal-length numeric rows as float64 ``[rows, cols]``, checked row by row."""
-    if not isinstance(value, list) or not value:
-        raise DataFormatError(f"{path}: {key!r} must be a non-empty list of rows "
-                              f"(got {type(value).__name__})")
-    width = cols
-    rows = []
-    for i, row in enumerate(value):
-        if not isinstance(row, list):
-            raise DataFormatError(f"{path}: {key}[{i}] must be a list of numbers "
-                                  f"(got {type(row).__name__})")
-        if width is None:
-            width = len(row)
-        if len(row) != width:
-            raise DataFormatError(f"{path}: {key}[{i}] has {len(row)} values, expected {width}; "
-                                  f"the file may be truncated")
-        try:
-            arr = np.asarray(row, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataFormatError(f"{path}: {key}[{i}] holds a value that is not a number") from None
-        if not np.isfinite(arr).all():
-            j = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise DataFormatError(f"{path}: {key}[{i}][{j}] is {row[j]!r} (expected a finite number)")
-        rows.append(arr)
-    return np.stack(rows)
-
-
-def _edges(value: Any, path: Path, key: str, num_nodes: int) -> np.ndarray:
-    """``[[src, dst], ...]`` as int64 ``[2, E]``, every index in ``[0, num_nodes)``."""
-    if not isinstance(value, list):
-        raise DataFormatError(f"{path}: {key!r} must be a list of [src, dst] pairs "
-                              f"(got {type(value).__name__})")
-    if not value:
-        return np.zeros((2, 0), dtype=np.int64)
-    pairs = _matrix(value, path, key, cols=2)
-    if (pairs != np.round(pairs)).any():
-        raise DataFormatError(f"{path}: {key!r} holds non-integer node indices")
-    pairs = pairs.astype(np.int64)
-    bad = (pairs < 0) | (pairs >= num_nodes)
-    if bad.any():
-        i = int(np.flatnonzero(bad.any(1))[0])
-        raise DataFormatError(f"{path}: {key}[{i}] = {value[i]} names a node outside "
-                              f"[0, {num_nodes - 1}]")
-    return pairs.T.copy()
-
-
-def _weights(value: Any, path: Path, key: str, count: int) -> np.ndarray:
-    if not isinstance(value, list) or len(value) != count:
-        got = len(value) if isinstance(value, list) else type(value).__name__
-        raise DataFormatError(f"{path}: {key!r} must list one weight per edge "
-                              f"(expected {count}, got {got})")
-    if count == 0:
-        return np.zeros(0)
-    return _matrix([value], path, key)[0]
-
-
 class _PyGTemporalDataset(STDataset):
-    r"""Shared machinery: one recording ``x`` ``[N, T, 1]``; window ``i`` is PyG
+    r"""Shared machinery: one recording ``x`` ``[N, T, F]``; window ``i`` is PyG
     Temporal's snapshot ``i`` (``x = X[i:i+lags]``, ``y = X[i+lags:i+lags+horizon]``);
     the split is :func:`temporal_signal_split`'s, on snapshots. The protocol
     (:meth:`open`, :meth:`score`) is shared: ``obs`` maps to ``lags``; the
     ``"val"`` split exists only with ``val_ratio > 0``; MAE and MSE in the
-    data's units."""
+    data's units. A graph that changes over time is the union of the steps'
+    edges with ``edge_mask`` ``[E, T]``; a window keeps the edges of its own
+    steps. ``standardize`` (``None``, ``"all"`` or ``"train"``) scales each
+    node and feature by its mean and population std (+1e-10) over all steps
+    or the training snapshots' steps."""
 
     file_name: str = ""
+    standardize: Optional[str] = None
     node_name: str = "node"
     default_lags: int = 4
     default_train_ratio: float = 0.8
@@ -141,13 +70,13 @@ class _PyGTemporalDataset(STDataset):
         if not 0.0 < train_ratio < 1.0 or not 0.0 <= val_ratio < train_ratio:
             raise ValueError(f"{name}: need 0 < train_ratio < 1 and 0 <= val_ratio < train_ratio "
                              f"(got train_ratio={train_ratio}, val_ratio={val_ratio})")
-        self.root = resolve_root(root, "pyg_temporal")
-        self.path = require_file(self.root / self.file_name, f"PyG Temporal's {name} JSON")
+        self.path = self._locate(root)
         self.split, self.obs, self.horizon = split, lags, int(horizon)
         self.lags, self.train_ratio, self.val_ratio = lags, train_ratio, float(val_ratio)
 
-        values, edge_index, edge_attr, edge_mask = self._read(_load_json(self.path))
-        T, N = values.shape
+        signal = self._read()
+        values = signal.values                                           # [T, N, F]
+        T, N = values.shape[:2]
         if T < lags + self.horizon:
             raise DataFormatError(f"{self.path}: {T} time steps are too few for lags={lags} and "
                                   f"horizon={self.horizon}")
@@ -157,7 +86,9 @@ class _PyGTemporalDataset(STDataset):
         n_val = int(val_ratio * S)
         self.snapshot_bounds = {"train": (0, n_train - n_val), "val": (n_train - n_val, n_train),
                                 "test": (n_train, S)}
-        x = torch.from_numpy(values).float().t().unsqueeze(-1)          # [N, T, 1]
+        edge_index, edge_attr, edge_mask = self._graph(signal, T, N)
+        self.node_ids = signal.node_ids
+        x = torch.from_numpy(values).float().transpose(0, 1).contiguous()  # [N, T, F]
         self.mean, self.std = self._stats(x)
         x = self._apply(x, inverse=False)
         schema = STSchema([self.node_name], [(self.node_name, self.node_name)])
@@ -178,33 +109,76 @@ class _PyGTemporalDataset(STDataset):
                              f"horizon={self.horizon}, train_ratio={train_ratio})")
         super().__init__(transform)
 
-    # Subclasses: the series [T, N] and the graph.
-    def _read(self, obj: Dict[str, Any]) -> Tuple[np.ndarray, Tensor, Tensor, Optional[Tensor]]:
+    # Subclasses: the file and its signal (the series [T, N, F] and the graph).
+    def _locate(self, root: Optional[Union[str, os.PathLike]]) -> Path:
+        self.root = resolve_root(root, "pyg_temporal")
+        return require_file(self.root / self.file_name, f"PyG Temporal's {type(self).__name__} JSON")
+
+    def _read(self) -> TemporalSignal:
         raise NotImplementedError
 
     def _stats(self, x: Tensor) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-        return None, None
+        """Per node and feature ``[N, F]``, as PyG Temporal's standardising loaders."""
+        if self.standardize is None:
+            return None, None
+        if self.standardize == "all":
+            part = x
+        else:  # the steps that the training snapshots observe or target
+            lo, hi = self.snapshot_bounds["train"]
+            part = x[:, lo:hi + self.lags]
+        values = part.double()                                           # [N, T', F]
+        mean = values.mean(1)
+        std = values.std(1, unbiased=False) + 1e-10                      # as PyG Temporal
+        return mean.float(), std.float()                                  # [N, F]
 
     @staticmethod
-    def _static_graph(edge_index: np.ndarray, weight: np.ndarray, T: int) -> Tuple[Tensor, Tensor]:
-        E = edge_index.shape[1]
-        w = torch.from_numpy(weight).float()
-        return (torch.from_numpy(edge_index).long(),
-                w.view(E, 1, 1).expand(E, T, 1))                          # [E, T, 1], a view
+    def _graph(signal: TemporalSignal, T: int, N: int) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+        """``edge_index`` ``[2, E]``, ``edge_attr`` ``[E, T, 1]`` (the weights) and,
+        for a graph that changes, ``edge_mask`` ``[E, T]`` over the union of the
+        steps' edges (sorted by ``src * N + dst``)."""
+        if signal.steps is None:
+            E = signal.edge_index.shape[1]
+            w = torch.from_numpy(signal.edge_weight).float()
+            return (torch.from_numpy(signal.edge_index).long(),
+                    w.view(E, 1, 1).expand(E, T, 1), None)                # [E, T, 1], a view
+        days = signal.steps
+        keys = np.concatenate([ei[0] * N + ei[1] for ei, _ in days])
+        uniq = np.unique(keys)
+        E = uniq.size
+        edge_mask = torch.zeros(E, T, dtype=torch.bool)
+        edge_attr = torch.zeros(E, T, 1)
+        for t, (ei, w) in enumerate(days):  # load time, not model time
+            pos = torch.from_numpy(np.searchsorted(uniq, ei[0] * N + ei[1]))
+            edge_mask[pos, t] = True
+            edge_attr[pos, t, 0] = torch.from_numpy(w).float()
+        edge_index = torch.from_numpy(np.stack([uniq // N, uniq % N])).long()
+        return edge_index, edge_attr, edge_mask
+
+    def get(self, idx: int) -> STData:
+        rec, start = self.index[idx]
+        data = self.recordings[rec].window(start, self.obs, self.horizon)
+        if data.get("edge_mask") is None:
+            return data
+        keep = data.edge_mask.any(1)                                      # edges of the window's steps
+        data.edge_index = data.edge_index[:, keep]
+        data.edge_type = data.edge_type[keep]
+        data.edge_attr = data.edge_attr[keep]
+        data.edge_mask = data.edge_mask[keep]
+        return data
 
     # ---------------------------------------------------------- normalising
     def _apply(self, x: Tensor, inverse: bool) -> Tensor:
         if self.mean is None:
             return x
-        mean, std = self.mean.to(x), self.std.to(x)                      # [N_data, 1]
+        mean, std = self.mean.to(x), self.std.to(x)                      # [N_data, F]
         if x.dim() < 2:
-            raise ValueError(f"{type(self).__name__}: expected node-major values [N, ...] "
+            raise ValueError(f"{type(self).__name__}: expected node-major values [N, ..., F] "
                              f"(got {list(x.shape)})")
         n = mean.size(0)
         if x.size(0) % n != 0:
             raise ValueError(f"{type(self).__name__}: the statistics are per node (N={n}); "
                              f"got {x.size(0)} rows, not a whole number of graphs")
-        shape = (x.size(0),) + (1,) * (x.dim() - 1)
+        shape = (x.size(0),) + (1,) * (x.dim() - 2) + (mean.size(1),)
         mean = mean.repeat(x.size(0) // n, 1).view(shape)                 # a batch: graphs in order
         std = std.repeat(x.size(0) // n, 1).view(shape)
         return x * std + mean if inverse else (x - mean) / std
@@ -288,18 +262,9 @@ class Chickenpox(_PyGTemporalDataset):
                  val_ratio: float = 0.0, transform: Optional[Callable] = None):
         super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
 
-    def _read(self, obj):
-        values = _matrix(_key(obj, "FX", self.path, "weekly cases [weeks][counties]"), self.path, "FX")
-        T, N = values.shape
-        ei = _edges(_key(obj, "edges", self.path, "[src, dst] county pairs"), self.path, "edges", N)
-        node_ids = obj.get("node_ids")
-        if isinstance(node_ids, dict) and len(node_ids) != N:
-            raise DataFormatError(f"{self.path}: 'node_ids' names {len(node_ids)} counties but "
-                                  f"'FX' has {N} columns")
-        self.node_ids = ({int(v): str(k) for k, v in node_ids.items()} if isinstance(node_ids, dict)
-                         else None)
-        edge_index, edge_attr = self._static_graph(ei, np.ones(ei.shape[1]), T)
-        return values, edge_index, edge_attr, None
+    def _read(self) -> TemporalSignal:
+        # weight 1 on every edge, as PyG Temporal's loader (the file has no weights)
+        return read_matrix(load_json(self.path), self.path, "FX", weight_key=None)
 
 
 @register_dataset("pedalme")
@@ -355,14 +320,10 @@ class PedalMe(_PyGTemporalDataset):
                  val_ratio: float = 0.0, transform: Optional[Callable] = None):
         super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
 
-    def _read(self, obj):
-        values = _matrix(_key(obj, "X", self.path, "weekly demand [weeks][localities]"), self.path, "X")
-        T, N = values.shape
-        ei = _edges(_key(obj, "edges", self.path, "[src, dst] locality pairs"), self.path, "edges", N)
-        w = _weights(_key(obj, "weights", self.path, "one weight per edge"), self.path, "weights",
-                     ei.shape[1])
-        edge_index, edge_attr = self._static_graph(ei, w, T)
-        return values, edge_index, edge_attr, None
+    def _read(self) -> TemporalSignal:
+        obj = load_json(self.path)
+        key(obj, "weights", self.path, "one weight per edge")               # required here
+        return read_matrix(obj, self.path, "X")
 
 
 @register_dataset("england_covid")
@@ -434,60 +395,126 @@ class EnglandCovid(_PyGTemporalDataset):
                  val_ratio: float = 0.0, stats: str = "all", transform: Optional[Callable] = None):
         if stats not in ("all", "train"):
             raise ValueError(f"EnglandCovid: 'stats' must be 'all' or 'train' (got {stats!r})")
-        self.stats = stats
+        self.stats = self.standardize = stats
         super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
 
-    def _read(self, obj):
-        values = _matrix(_key(obj, "y", self.path, "daily cases [days][regions]"), self.path, "y")
-        T, N = values.shape
-        periods = obj.get("time_periods", T)
-        if periods != T:
-            raise DataFormatError(f"{self.path}: 'time_periods' is {periods} but 'y' has {T} rows")
-        mapping = _key(obj, "edge_mapping", self.path, "per-day 'edge_index' and 'edge_weight'")
-        if not isinstance(mapping, dict):
-            raise DataFormatError(f"{self.path}: 'edge_mapping' must be an object "
-                                  f"(got {type(mapping).__name__})")
-        idx_by_day = _key(mapping, "edge_index", self.path, "edge_mapping.edge_index, one list per day")
-        w_by_day = _key(mapping, "edge_weight", self.path, "edge_mapping.edge_weight, one list per day")
-        days: List[Tuple[np.ndarray, np.ndarray]] = []
-        for t in range(T):
-            k = str(t)
-            if k not in idx_by_day or k not in w_by_day:
-                raise DataFormatError(f"{self.path}: edge_mapping has no edges for day {k!r} "
-                                      f"(expected days '0'..'{T - 1}')")
-            ei = _edges(idx_by_day[k], self.path, f"edge_mapping.edge_index[{k!r}]", N)
-            w = _weights(w_by_day[k], self.path, f"edge_mapping.edge_weight[{k!r}]", ei.shape[1])
-            days.append((ei, w))
-        # The union of all days' edges, and per day which of them exist with what weight.
-        keys = np.concatenate([ei[0] * N + ei[1] for ei, _ in days])
-        uniq = np.unique(keys)
-        E = uniq.size
-        edge_mask = torch.zeros(E, T, dtype=torch.bool)
-        edge_attr = torch.zeros(E, T, 1)
-        for t, (ei, w) in enumerate(days):  # load time, not model time
-            pos = torch.from_numpy(np.searchsorted(uniq, ei[0] * N + ei[1]))
-            edge_mask[pos, t] = True
-            edge_attr[pos, t, 0] = torch.from_numpy(w).float()
-        edge_index = torch.from_numpy(np.stack([uniq // N, uniq % N])).long()
-        return values, edge_index, edge_attr, edge_mask
+    def _read(self) -> TemporalSignal:
+        obj = load_json(self.path)
+        key(obj, "edge_mapping", self.path, "per-day 'edge_index' and 'edge_weight'")
+        return read_matrix(obj, self.path, "y", unit="day")
 
-    def _stats(self, x: Tensor) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-        if self.stats == "all":
-            part = x
-        else:  # the days that the training snapshots observe or target
-            lo, hi = self.snapshot_bounds["train"]
-            part = x[:, lo:hi + self.lags]
-        values = part[..., 0].double()                                   # [N, T']
-        mean = values.mean(1, keepdim=True)
-        std = values.std(1, unbiased=False, keepdim=True) + 1e-10         # as PyG Temporal
-        return mean.float(), std.float()                                  # [N, 1]
 
-    def get(self, idx: int) -> STData:
-        rec, start = self.index[idx]
-        data = self.recordings[rec].window(start, self.obs, self.horizon)
-        keep = data.edge_mask.any(1)                                      # edges of the window's days
-        data.edge_index = data.edge_index[:, keep]
-        data.edge_type = data.edge_type[keep]
-        data.edge_attr = data.edge_attr[keep]
-        data.edge_mask = data.edge_mask[keep]
-        return data
+@register_dataset("pyg_temporal_json")
+class PyGTemporalJSON(_PyGTemporalDataset):
+    r"""Any graph time series in the JSON layouts of PyG Temporal's datasets,
+    cut into PyG Temporal's lagged snapshots: window ``i`` observes steps
+    ``i .. i+lags-1`` of every node and targets steps ``i+lags ..
+    i+lags+horizon-1`` of the same series (``horizon=1`` is PyG Temporal's
+    snapshot ``i``); the split is :func:`temporal_signal_split`'s.
+
+    The layouts (:mod:`srnn_pyg.datasets.temporal_json`; ``layout="auto"``
+    tells them apart by their keys, and every error names the layout read):
+
+    * ``"matrix"``: the series keyed by time, ``[T][N]`` or ``[T][N][F]``
+      under ``"FX"``/``"X"``/``"y"``/``"block"`` (chickenpox, pedalme,
+      england_covid, windmill output), with ``"edges"`` (+ optional
+      ``"weights"``) or a per-step ``"edge_mapping"`` (england_covid);
+    * ``"snapshots"``: ``"0"`` .. ``"T-1"``, each the step's values or an
+      object with them under ``"y"``/``"X"`` and optionally its own
+      ``"edges"``/``"weights"`` (wikimath, twitter tennis, windmill output);
+    * ``"nodes"``: ``"nodes"`` ``[{"id": ..., "X": [...]}, ...]`` with links
+      ``[{"source": id, "target": id, "weight": w}, ...]`` keyed by node id
+      (Montevideo bus: ids under ``"bus_stop"``, the series under ``"y"`` or
+      named in the ``"X"`` object). Nodes are numbered in **file order**;
+      :attr:`node_ids` maps an index back to its id.
+
+    A graph that changes over time becomes the union of its steps' edges
+    with ``edge_mask`` ``[E, lags]`` (a window keeps its own steps' edges);
+    ``edge_attr`` ``[E, lags, 1]`` holds the weights (1 where a file has
+    none; 0 where an edge is absent). Values are read as they are
+    (``standardize=None``, as PyG Temporal's chickenpox and pedalme loaders);
+    ``"all"`` standardises each node and feature over all steps with the
+    population std + 1e-10 (its england_covid, wikimath, windmill and
+    Montevideo loaders), ``"train"`` over the training snapshots' steps;
+    :meth:`denormalize` maps back to the file's units.
+
+    **Protocol** (registry name ``"pyg_temporal_json"``; :meth:`open`,
+    :meth:`score`): splits ``"train"``, ``"test"`` and, only with
+    ``val_ratio > 0``, ``"val"``; defaults ``obs = lags = 4``, ``horizon =
+    1``, ``train_ratio = 0.8``, batch size 16; :meth:`open` maps ``obs`` to
+    ``lags`` and passes ``path`` (a relative path is looked up under
+    ``root``, or ``$SRNN_PYG_DATA/pyg_temporal``). :meth:`score` reports
+    ``MAE`` and ``MSE`` over all nodes, features and predicted steps, in the
+    file's units.
+
+    Args:
+        path (str or PathLike): the JSON file.
+        split (str, optional): ``"train"``, ``"val"`` or ``"test"``. (default: :obj:`"train"`)
+        lags (int, optional): observed steps per window. (default: :obj:`4`)
+        horizon (int, optional): predicted steps. (default: :obj:`1`)
+        train_ratio (float, optional): :func:`temporal_signal_split`'s ratio of
+            snapshots before the test part. (default: :obj:`0.8`)
+        val_ratio (float, optional): share of all snapshots carved from the end
+            of the training part for validation. (default: :obj:`0.0`)
+        layout (str, optional): ``"auto"``, ``"matrix"``, ``"snapshots"`` or
+            ``"nodes"``. (default: :obj:`"auto"`)
+        series (str or list of str, optional): the key of the values
+            (``"matrix"``/``"snapshots"``), or the node-list series to stack as
+            features (e.g. Montevideo's ``["y"]`` in each node's ``"X"``).
+            (default: :obj:`None`: the layout's usual keys)
+        node_id (str, optional): the node-list id key. (default: :obj:`None`:
+            ``"id"``, else ``"bus_stop"``)
+        standardize (str, optional): :obj:`None`, ``"all"`` or ``"train"``.
+            (default: :obj:`None`)
+        root (str or PathLike, optional): the folder a relative ``path`` is
+            looked up in. (default: :obj:`None`)
+        transform (callable, optional): applied to each window. (default: :obj:`None`)
+
+    Shapes:
+        - **window** :class:`~srnn_pyg.STData`: ``x`` ``[N, lags, F]``, ``y``
+          ``[N, horizon, F]``, ``edge_index`` ``[2, E]``, ``edge_attr``
+          ``[E, lags, 1]``, ``edge_mask`` ``[E, lags]`` for a changing graph.
+    """
+
+    defaults = {"obs": 4, "horizon": 1, "train_ratio": 0.8, "val_ratio": 0.0, "batch_size": 16}
+
+    def __init__(self, path: Optional[Union[str, os.PathLike]] = None, split: str = "train", *,
+                 lags: int = 4, horizon: int = 1, train_ratio: float = 0.8, val_ratio: float = 0.0,
+                 layout: str = "auto", series: Union[None, str, List[str]] = None,
+                 node_id: Optional[str] = None, standardize: Optional[str] = None,
+                 root: Optional[Union[str, os.PathLike]] = None, transform: Optional[Callable] = None):
+        if layout != "auto" and layout not in LAYOUTS:
+            raise ValueError(f"PyGTemporalJSON: 'layout' must be 'auto' or one of {LAYOUTS} "
+                             f"(got {layout!r})")
+        if standardize not in (None, "all", "train"):
+            raise ValueError(f"PyGTemporalJSON: 'standardize' must be None, 'all' or 'train' "
+                             f"(got {standardize!r})")
+        self.json_path, self.layout_option = path, layout
+        self.series, self.node_id, self.standardize = series, node_id, standardize
+        super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
+
+    def _locate(self, root: Optional[Union[str, os.PathLike]]) -> Path:
+        if self.json_path is None:
+            raise FileNotFoundError("PyGTemporalJSON: no file given: pass path=... (a PyG Temporal "
+                                    "JSON file; a relative path is looked up under root or "
+                                    f"${ENV_VAR}/pyg_temporal)")
+        path = Path(self.json_path)
+        if not path.is_file() and not path.is_absolute() and (root is not None or os.environ.get(ENV_VAR)):
+            try:
+                folder = resolve_root(root, "pyg_temporal")
+            except FileNotFoundError:
+                folder = None
+            if folder is not None and (folder / path).is_file():
+                path = folder / path
+        path = require_file(path, "a PyG Temporal JSON file")
+        self.root = path.parent
+        return path
+
+    def _read(self) -> TemporalSignal:
+        signal = read_temporal_json(self.path, self.layout_option, self.series, self.node_id)
+        self.layout = signal.layout
+        return signal
+
+    def __repr__(self) -> str:
+        return (f"PyGTemporalJSON({len(self)}, {self.path.name!r}, layout={self.layout!r}, "
+                f"split={self.split!r}, lags={self.lags}, horizon={self.horizon})")

@@ -106,7 +106,8 @@ class TrainConfig:
             process group initialised by the caller is used whatever this
             says. (default: :obj:`False`)
         restore_best (bool, optional): load the best weights into the model
-            at the end (needs ``out_dir``). (default: :obj:`False`)
+            at the end (from ``best.pt`` with an ``out_dir``, else from a copy
+            kept in memory at each best epoch). (default: :obj:`False`)
         callbacks (list[callable], optional): called with each epoch's record
             after its checkpoint is written. (default: ``()``)
         meta (dict, optional): plain data stored in the checkpoints

@@ -74,6 +74,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     if trainable and config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
         raise ValueError(f"fit: {type(model).__name__} has no one-step-ahead forward (has_forward=False), "
                          f"so objective='teacher_forcing' does not apply (got it); use 'rollout'")
+    if not trainable and config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
+        config = config.replace(objective="rollout")     # nothing to train: it is only scored on forecasts
     dist = setup_distributed(config.distributed, config.device)
     try:
         run = _Run(model, train_loader, val_loader, config, dist, trainable)
@@ -360,6 +362,8 @@ class _Run:
         improved = isinstance(score, float) and is_better(score, self.best, self.mode)
         if improved:
             self.best, self.best_epoch, self.bad = score, epoch, 0
+            if c.restore_best and self.out is None:     # no best.pt to reload: keep the weights in memory
+                self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
             self.bad += 1
         self.stopped = c.early_stopping is not None and self.bad >= c.early_stopping
@@ -396,7 +400,7 @@ class _Run:
         if self.config.restore_best and self.best_epoch is not None and out is not None and (out / BEST).is_file():
             self.dist.barrier()
             self.model.load_state_dict(load_checkpoint(out / BEST, map_location=self.dev)["model"])
-        elif self.config.restore_best and out is None:
-            warnings.warn("fit: 'restore_best' needs 'out_dir' (where best.pt is kept); keeping the last weights")
+        elif self.config.restore_best and out is None and getattr(self, "best_weights", None) is not None:
+            self.model.load_state_dict(self.best_weights)
         self.write_result()
         return r

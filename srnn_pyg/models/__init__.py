@@ -7,6 +7,7 @@ from .linear_ar import LinearAR
 from .lstm3lr import LSTM3LR
 from .node_lstm import NodeLSTM
 from .registry import available, build, get, register
+from .seasonal import SeasonalMean
 from .skeleton_stgcn import SkeletonSTGCN
 from .srnn import StructuralRNN
 from .stgcn import STGCN
@@ -20,6 +21,7 @@ __all__ = [
     "LinearAR",
     "LSTM3LR",
     "NodeLSTM",
+    "SeasonalMean",
     "SkeletonSTGCN",
     "STGCN",
     "StructuralRNN",

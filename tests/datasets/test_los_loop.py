@@ -116,6 +116,26 @@ def test_batching(los):
     assert batch.schema == ds.schema
 
 
+def test_windows_know_when_they_are(los):
+    root, speed, _, _ = los
+    assert LosLoop.steps_per_day == 288 and LosLoop.steps_per_week is None
+    for split in ("train", "val", "test"):
+        ds = LosLoop(root, split=split, obs=4, horizon=3, stride=2, normalize=None)
+        lo, _ = ds.bounds[split]
+        for i in range(len(ds)):
+            d = ds[i]
+            assert d.t_start.dtype == torch.long and d.t_start.shape == (1,)
+            s = int(d.t_start)
+            assert s == lo + 2 * i                                     # the step of x[:, 0]
+            assert torch.allclose(d.x[..., 0], torch.tensor(speed[s:s + 4].T).float())
+            assert torch.allclose(d.y[..., 0], torch.tensor(speed[s + 4:s + 7].T).float())
+    batch = next(iter(DataLoader(ds, batch_size=3)))
+    assert torch.equal(batch.t_start, torch.tensor([80, 82, 84]))     # [B], not incremented
+    assert "t_start" not in ds.recordings[0]                          # only the windows carry it
+    kept = LosLoop(root, split="test", obs=4, horizon=3, transform=lambda d: d)
+    assert int(kept[1].t_start) == 81
+
+
 def test_dcrnn_graph_reordered(los):
     root, _, _, ids = los
     rng = np.random.default_rng(1)
@@ -287,3 +307,17 @@ def test_real_los_loop():
     assert len(tgcn) == 1612 - 15 + 1                                     # T-GCN keeps one fewer
     dc = LosLoop(root, split="test", graph="dcrnn")
     assert dc[0].validate(dc.schema) and dc[0].edge_index.size(1) == 1722 - 207
+
+
+@pytest.mark.integration
+def test_real_los_loop_time():
+    root = _real_root()
+    rows = len((root / "los_speed.csv").read_text().splitlines()) - 1
+    assert rows == 7 * LosLoop.steps_per_day                              # whole days: 7 x 288 steps
+    starts = {}
+    for split in ("train", "val", "test"):
+        ds = LosLoop(root, split=split)
+        starts[split] = (int(ds[0].t_start), int(ds[len(ds) - 1].t_start))
+    assert starts == {"train": (0, 1411 - 24), "val": (1411, 1612 - 24), "test": (1612, 2016 - 24)}
+    batch = next(iter(DataLoader(LosLoop(root, split="test"), batch_size=8)))
+    assert torch.equal(batch.t_start, torch.arange(1612, 1620))

@@ -11,13 +11,14 @@ from torch_geometric.loader import DataLoader
 from srnn_pyg import datasets
 from srnn_pyg import metrics as M
 from srnn_pyg.datasets import (ETHUCY, H36M, Brain4Cars, Chickenpox, CMUMocap, EnglandCovid, LosLoop, PedalMe,
-                               Springs, STDataset, register_dataset)
+                               PyGTemporalJSON, Springs, STDataset, register_dataset)
 from srnn_pyg.datasets.base import forecast_view
 from srnn_pyg.datasets.registry import datasets_taking
 
 NAMES = ["springs", "cmu_mocap", "h36m", "eth_ucy", "los_loop", "chickenpox", "pedalme", "england_covid",
-         "brain4cars"]
-CLASSES = [Springs, CMUMocap, H36M, ETHUCY, LosLoop, Chickenpox, PedalMe, EnglandCovid, Brain4Cars]
+         "pyg_temporal_json", "brain4cars"]
+CLASSES = [Springs, CMUMocap, H36M, ETHUCY, LosLoop, Chickenpox, PedalMe, EnglandCovid, PyGTemporalJSON,
+           Brain4Cars]
 
 
 # ------------------------------------------------------------------ registry
@@ -67,7 +68,8 @@ def test_every_dataset_carries_its_protocol(cls):
 def test_datasets_taking():
     assert datasets_taking("num_graphs") == ["springs"]
     assert datasets_taking("fold") == ["brain4cars"]
-    assert datasets_taking("val_ratio") == ["los_loop", "chickenpox", "pedalme", "england_covid"]
+    assert datasets_taking("val_ratio") == ["los_loop", "chickenpox", "pedalme", "england_covid",
+                                            "pyg_temporal_json"]
     assert datasets_taking("wings") == []
 
 

@@ -128,3 +128,42 @@ def test_plain_modules_train_with_fit(springs, tmp_path):
     assert result.model_record is None and load_checkpoint(tmp_path)["model_record"] is None
     with pytest.raises(ValueError, match="registered"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("with_dir", [False, True])
+def test_restore_best_brings_back_the_best_epoch_with_or_without_a_run_folder(springs, tmp_path, with_dir):
+    """Validation-based early stopping: the weights of the best validation epoch come back."""
+    from srnn_pyg.engine import evaluate
+
+    train, val = springs
+    seen = []
+    model = srnn(train.schema)
+    kept = {}
+
+    def remember(record):                       # the weights after each epoch, and its validation score
+        seen.append(record["val_mse"])
+        kept[record["epoch"]] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    result = fit(model, DataLoader(train, 4, shuffle=True), DataLoader(val, 8),
+                 epochs=6, lr=0.3, monitor="val_mse", restore_best=True, progress=False, callbacks=[remember],
+                 out_dir=tmp_path / "run" if with_dir else None)
+    best = min(range(len(seen)), key=seen.__getitem__) + 1
+    assert result.best_epoch == best
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, kept[best][k]), k
+    assert best < len(seen) or with_dir                   # (the large lr makes some later epoch worse)
+    assert evaluate(model, DataLoader(val, 8))["mse"] == pytest.approx(seen[best - 1], rel=1e-5)
+
+
+def test_a_model_with_nothing_to_train_and_no_forward_is_scored_on_forecasts(springs):
+    from srnn_pyg.models import Forecaster
+
+    class Hold(Forecaster):                     # no parameters, no one-step form (like seasonal_mean)
+        has_forward, trainable = False, False
+
+        def forecast(self, data, horizon):
+            return data.x[:, -1:].expand(-1, horizon, -1)
+
+    result = fit(Hold(springs[0].schema, 4, 4), DataLoader(springs[0], 8), DataLoader(springs[1], 8), epochs=3,
+                 progress=False)                # the default objective (teacher forcing) cannot apply
+    assert "val_mse" in result.history[-1] and "val_tf_mse" not in result.history[-1]

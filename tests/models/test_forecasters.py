@@ -26,8 +26,8 @@ SMALL_KWARGS = {
     "gconv_gru": dict(hidden=8, hidden_channels=8, K=2),
     "linear_ar": dict(lags=2),
 }
-# Models that concatenate a graph's nodes into one vector: batches of equal-size graphs only.
-EQUAL_SIZE_ONLY = {"erd", "lstm3lr"}
+# Models that concatenate a graph's nodes into one vector, or keep a state per node index: equal-size graphs only.
+EQUAL_SIZE_ONLY = {"erd", "lstm3lr", "seasonal_mean"}
 
 NAMES = available()
 SCHEMA = fake_schema()
@@ -51,6 +51,7 @@ def _graphs(name, device, masks=False):
     sizes = (8, 8) if name in EQUAL_SIZE_ONLY else (7, 10)
     return [fake_st_data(num_nodes=n, T=_steps(name), F=F, schema=SCHEMA, masks=masks,
                          generator=torch.Generator().manual_seed(i), device=device)
+            .update({"t_start": torch.tensor([300 * i + 5], device=device)})   # when the window is
             for i, n in enumerate(sizes)]
 
 

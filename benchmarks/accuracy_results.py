@@ -1,0 +1,140 @@
+"""The numbers of an ``accuracy.py`` run over seeds: mean and standard deviation
+per model and metric (:func:`aggregate`), their Markdown cells and tables
+(:func:`cell`, :func:`stat_table`), the machine-readable results
+(:func:`results_json`) and the "where we lose" lines computed from them
+(:func:`lose_lines`). Pure functions of plain dictionaries: no torch, no data."""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from common import markdown_table
+
+Scores = Dict[str, float]
+#: the model whose wins and losses the tables are about, and its ablation without edgeRNNs
+SUBJECT, ABLATION = "srnn", "srnn_spatial_false"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One metric of one model over its runs (seeds): the mean, the sample
+    standard deviation (``n - 1`` in the denominator; 0 for a single run) and
+    the number of runs with a finite value."""
+
+    mean: float
+    std: float
+    n: int
+
+
+def _finite(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def aggregate(runs: Sequence[Mapping[str, float]]) -> Dict[str, Stat]:
+    """``{metric: Stat}`` over ``runs`` (one ``{metric: value}`` per seed),
+    metrics in order of first appearance; a metric with no finite value in
+    any run is ``Stat(nan, nan, 0)``."""
+    keys: Dict[str, None] = {}
+    for r in runs:
+        keys.update(dict.fromkeys(r))
+    out = {}
+    for k in keys:
+        vals = [float(r[k]) for r in runs if k in r and _finite(r[k])]
+        if not vals:
+            out[k] = Stat(math.nan, math.nan, 0)
+            continue
+        std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        out[k] = Stat(sum(vals) / len(vals), std, len(vals))
+    return out
+
+
+def cell(stat: Optional[Stat], digits: int = 3, suffix: str = "") -> str:
+    """``mean ± std`` (just the mean for a single run; ``nan`` for none)."""
+    if stat is None or stat.n == 0 or not _finite(stat.mean):
+        return "nan"
+    text = f"{stat.mean:.{digits}f}{suffix}"
+    return text + (f" ± {stat.std:.{digits}f}" if stat.n > 1 else "")
+
+
+def stat_table(agg: Mapping[str, Mapping[str, Stat]], columns: Optional[Sequence[str]] = None, digits: int = 3,
+               header: Callable[[str], str] = lambda c: c, suffix: Callable[[str], str] = lambda c: "",
+               first: str = "model") -> str:
+    """``{row: {column: Stat}}`` as a Markdown table (columns: the first
+    row's keys unless given)."""
+    cols = list(columns if columns is not None else next(iter(agg.values())))
+    rows = [[label] + [cell(s.get(c), digits, suffix(c)) for c in cols] for label, s in agg.items()]
+    return markdown_table([first] + [header(c) for c in cols], rows)
+
+
+def _num(v: float) -> Optional[float]:
+    return float(v) if _finite(v) else None                                 # JSON has no NaN
+
+
+def results_json(dataset: str, mode: str, seeds: Sequence[int], agg: Mapping[str, Mapping[str, Stat]],
+                 keys: Mapping[str, str], lower_is_better: Callable[[str], Optional[bool]],
+                 train_seconds: Mapping[str, float]) -> Dict[str, Any]:
+    """The machine-readable results of one table (issue 12's format):
+    ``{"dataset", "mode", "seeds", "lower_is_better", "models"}``, ``models``
+    keyed by the model key of each table row (``keys[label]``), one mean per
+    metric; extra keys ``"std"`` (same layout), ``"runs"`` (seeds behind each
+    model: 1 for untrained baselines), ``"train_seconds"`` (per seed, all
+    groups), ``"labels"`` (the table's row names) and ``"seed_values"``.
+    Metrics for which ``lower_is_better`` is :obj:`None` (e.g. a chosen
+    threshold) are left out."""
+    lower: Dict[str, bool] = {}
+    models: Dict[str, Dict[str, Optional[float]]] = {}
+    std: Dict[str, Dict[str, Optional[float]]] = {}
+    runs: Dict[str, int] = {}
+    for label, stats in agg.items():
+        key = keys[label]
+        if key in models:
+            raise ValueError(f"two table rows share the model key {key!r}")
+        metrics = {k: s for k, s in stats.items() if lower_is_better(k) is not None}
+        lower.update({k: bool(lower_is_better(k)) for k in metrics})
+        models[key] = {k: _num(s.mean) for k, s in metrics.items()}
+        std[key] = {k: _num(s.std) for k, s in metrics.items()}
+        runs[key] = max([s.n for s in metrics.values()] or [0])
+    return {"dataset": dataset, "mode": mode, "seeds": len(seeds), "lower_is_better": lower, "models": models,
+            "std": std, "runs": runs, "seed_values": list(seeds),
+            "train_seconds": {keys[label]: round(float(s), 3) for label, s in train_seconds.items()},
+            "labels": {keys[label]: label for label in agg}}
+
+
+def _better(a: float, b: float, lower: bool) -> bool:
+    """``a`` at least as good as ``b`` (a tie counts against the subject)."""
+    return a <= b if lower else a >= b
+
+
+def lose_lines(result: Mapping[str, Any], digits: int = 3) -> List[str]:
+    """Computed from :func:`results_json`'s means: every metric where
+    ``srnn`` is not the single best model (with the best other model and both
+    values), then every metric where ``srnn_spatial_false`` is at least as
+    good as ``srnn``."""
+    models, lower, labels = result["models"], result["lower_is_better"], result.get("labels", {})
+    mine = models.get(SUBJECT)
+    if mine is None:
+        return [f"- `{SUBJECT}` was not run."]
+    name = lambda k: f"{labels.get(k, k)} (`{k}`)"  # noqa: E731
+    lost, ablation = [], []
+    for metric, v in mine.items():
+        if v is None:
+            continue
+        others = [(k, m[metric]) for k, m in models.items() if k != SUBJECT and m.get(metric) is not None]
+        rivals = [(k, w) for k, w in others if _better(w, v, lower[metric])]
+        if rivals:
+            best = min(rivals, key=lambda kw: kw[1] if lower[metric] else -kw[1])
+            lost.append(f"- `{metric}`: {v:.{digits}f} vs {best[1]:.{digits}f}, {name(best[0])}"
+                        + (f" and {len(rivals) - 1} more" if len(rivals) > 1 else ""))
+        w = models.get(ABLATION, {}).get(metric)
+        if w is not None and _better(w, v, lower[metric]):
+            ablation.append(f"`{metric}` ({w:.{digits}f} vs {v:.{digits}f})")
+    out = [f"`{SUBJECT}` ({labels.get(SUBJECT, SUBJECT)}) is not the best on:", ""]
+    out += lost or ["- none: it is the best on every metric"]
+    out += ["", f"`{ABLATION}` is at least as good as `{SUBJECT}` (the graph does not help) on:", ""]
+    if ABLATION not in models:
+        out.append(f"- `{ABLATION}` was not run")
+    else:
+        out.append("- " + ("; ".join(ablation) if ablation else "none: the structure helps on every metric"))
+    return out
