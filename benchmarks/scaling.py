@@ -161,8 +161,10 @@ class PeakMemory:
 def _cap_memory(device: str, cap_bytes: int) -> None:
     """Make allocations past ``cap_bytes`` fail with an error this process can catch."""
     if device.startswith("cuda"):
-        total = torch.cuda.get_device_properties(torch.device(device)).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, cap_bytes / total), torch.device(device))
+        index = torch.device(device).index
+        index = torch.cuda.current_device() if index is None else index     # "cuda" means the current GPU
+        total = torch.cuda.get_device_properties(index).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cap_bytes / total), index)
         return
     used = _proc_status("VmData")
     if used is None or not hasattr(resource, "RLIMIT_DATA"):
@@ -260,8 +262,11 @@ class Runner:
     torch once (``forkserver``; ``spawn`` where there is none), so that memory peaks are
     the measurement's own and a crash or an OOM kill costs one row, not the run."""
 
-    def __init__(self):
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    def __init__(self, device: str = "cpu"):
+        # CUDA cannot be used in a process forked from one that touched it (the forkserver's
+        # preloaded modules may): on CUDA every worker is spawned fresh.
+        forkserver = not device.startswith("cuda") and "forkserver" in mp.get_all_start_methods()
+        method = "forkserver" if forkserver else "spawn"
         self.ctx = mp.get_context(method)
         if method == "forkserver":
             # "__main__": this script, imported once by the server rather than by every worker
@@ -482,7 +487,7 @@ def main(argv=None):
     cap_mib = args.max_memory_gb * 1024
     base_spec = dict(T=args.T, F=args.F, hidden=args.hidden, device=dev, threads=args.threads, reps=args.reps,
                   budget=args.time_budget, cap_bytes=int(cap_mib * MiB))
-    run = Runner()
+    run = Runner(args.device)
     sizes: Dict[str, List[dict]] = {m: [] for m in args.models}
     horizons: Dict[str, List[dict]] = {m: [] for m in args.models if m in SRNN} if args.horizons else {}
 

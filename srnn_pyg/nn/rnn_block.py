@@ -77,8 +77,11 @@ class RNNBlock(nn.Module):
 
     def forward(self, x: Tensor, state: Optional[LSTMState] = None,
                 lengths: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, LSTMState]:
+        drop = self.dropout > 0 and self.training                # no dropout call at p = 0 (per-step cost)
         for lin in self.pre:
-            x = F.dropout(F.relu(lin(x)), self.dropout, self.training)
+            x = F.relu(lin(x))
+            if drop:
+                x = F.dropout(x, self.dropout, True)
         if state is None:                                   # states born on x's device and dtype
             zeros = x.new_zeros(self.num_layers, x.size(0), self.hidden)
             state = (zeros, zeros)
@@ -88,9 +91,11 @@ class RNNBlock(nn.Module):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             h, state = self.lstm(packed, state)
             h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.size(1))
-        y = F.dropout(h, self.dropout, self.training)
+        y = F.dropout(h, self.dropout, True) if drop else h
         for lin in self.post:
-            y = F.dropout(F.relu(lin(y)), self.dropout, self.training)
+            y = F.relu(lin(y))
+            if drop:
+                y = F.dropout(y, self.dropout, True)
         if self.out is not None:
             y = self.out(y)
         return y, h, state

@@ -118,7 +118,10 @@ def test_deterministic_under_a_seed(name, device):
         first = _outputs(_make(name, device, seed=3).eval(), data)
         second = _outputs(_make(name, device, seed=3).eval(), data)
     for a, b in zip(first, second):
-        assert torch.equal(a, b), name
+        if device == "cpu":
+            assert torch.equal(a, b), name
+        else:   # CUDA scatters and sparse products add in a run-dependent order (atomics)
+            assert torch.allclose(a, b, atol=1e-6), name
 
 
 @pytest.mark.parametrize("device", devices())
