@@ -348,6 +348,13 @@ def _rollout_mse(model: nn.Module, data_loader, device) -> float:
     return float(evaluate(model, data_loader, metrics=["mse"], device=device)["mse"])
 
 
+def _base(dataset):
+    """The dataset under views and subsets (``.dataset`` of a Subset-like view)."""
+    while hasattr(dataset, "dataset") and not hasattr(type(dataset), "defaults"):
+        dataset = dataset.dataset
+    return dataset
+
+
 class _Fitter:
     """``fit`` with one run's settings: early stopping and ``restore_best``
     on validation where there is a validation split."""
@@ -357,10 +364,16 @@ class _Fitter:
         self.train_loader = loader(train_set, batch, shuffle=True)
         self.val_loader = loader(val_set, 2 * batch) if val_set is not None else None
         self.base = dict(seed=ctx.run_seed, device=ctx.device, progress=False, grad_clip=1.0)
+        # The protocol's training loss for every trained row alike (the dataset's defaults["loss"]).
+        loss = None if classification else getattr(type(_base(train_set)), "defaults", {}).get("loss")
+        if loss is not None:
+            self.base["loss"] = loss
         if self.val_loader is not None:
             self.base.update(early_stopping=int(ctx.cfg["patience"]), restore_best=True)
             if classification:
                 self.base.update(metrics=["loss", "accuracy"], monitor="val_loss")
+            elif loss == "l1":                      # MAE is the headline metric: train and select on it
+                self.base.update(metrics=["mse", "mae"], monitor="val_mae")
             else:
                 self.base.update(metrics=["mse"], monitor="val_mse")
 

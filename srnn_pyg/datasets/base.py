@@ -128,7 +128,9 @@ class STDataset(Dataset):
     #: ``"regression"`` (forecasts ``[N, H, F]``) or ``"classification"`` (labels per step).
     task: ClassVar[str] = "regression"
     #: The protocol's defaults: ``obs``, ``horizon`` (``None`` where they do not
-    #: apply), ``batch_size`` and the dataset's own main options.
+    #: apply), ``batch_size``, the dataset's own main options, and ``loss`` where the
+    #: headline metric asks for another training loss than the squared error
+    #: (``TrainConfig.loss``; e.g. ``"l1"`` for Los-loop's MAE).
     defaults: ClassVar[Dict[str, Any]] = {}
     #: The constructor argument that :meth:`open`'s ``obs`` and ``horizon`` map
     #: to; a generic option missing here does not apply (:meth:`open` raises).

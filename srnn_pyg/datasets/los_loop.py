@@ -197,7 +197,7 @@ class LosLoop(STDataset):
     steps_per_week: Optional[int] = None
     splits = _SPLITS
     task = "regression"
-    defaults = {"obs": 12, "horizon": 12, "train_ratio": 0.8, "val_ratio": 0.1, "batch_size": 8}
+    defaults = {"obs": 12, "horizon": 12, "train_ratio": 0.8, "val_ratio": 0.1, "batch_size": 8, "loss": "l1"}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  obs: int = 12, horizon: int = 12, train_ratio: float = 0.8, val_ratio: float = 0.1,

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from .device import DeviceLike
 from .files import PathLike
 from .noise import as_noise_schedule
+from ..nn.heads import LOSSES
 from .objectives import OBJECTIVES
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULERS"]
@@ -48,6 +49,11 @@ class TrainConfig:
         objective (str, optional): ``"teacher_forcing"`` (needs
             ``has_forward``) or ``"rollout"``. Classification data always
             uses the per-step cross-entropy. (default: ``"teacher_forcing"``)
+        loss (str, optional): the point loss of a deterministic head for this
+            run, ``"mse"``, ``"l1"`` or ``"huber"``, whatever the model's head
+            was built with (the same for every model compared; e.g. ``"l1"``
+            where MAE is the headline metric). Gaussian and logits heads keep
+            their own losses. (default: :obj:`None`: the head's)
         horizon (int, optional): rollout steps. (default: :obj:`None`: the
             windows' ``H``)
         optimizer (str or callable, optional): ``"adam"``, ``"adamw"``,
@@ -116,6 +122,7 @@ class TrainConfig:
 
     epochs: int
     objective: str = "teacher_forcing"
+    loss: Optional[str] = None
     horizon: Optional[int] = None
     optimizer: Union[str, Callable[..., Any]] = "adam"
     lr: float = 1e-3
@@ -164,6 +171,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: 'seed' must be a non-negative int (got {self.seed!r})")
 
     def _check_choices(self) -> None:
+        if self.loss is not None and self.loss not in LOSSES:
+            raise ValueError(f"TrainConfig: 'loss' must be None or one of {list(LOSSES)} (got {self.loss!r})")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"TrainConfig: 'objective' must be one of {list(OBJECTIVES)} "
                              f"(got {self.objective!r})")

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..nn.heads import head_of
+from ..nn.heads import DeterministicHead, head_of
 from .checkpoints import (BEST, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST, METRICS_FILE, RESULT_FILE,
                           load_checkpoint, model_record, resolve_checkpoint)
 from .config import TrainConfig
@@ -144,6 +144,8 @@ class _Run:
         self.classification = peek_classification(train)
         self._check_task()
         self.head = head_of(model, classification=self.classification)
+        if config.loss is not None and isinstance(self.head, DeterministicHead):
+            self.head = DeterministicHead(self.head.out_channels, loss=config.loss)   # this run's point loss
         self.feedback = feedback_of(model)
         self._choose_metrics(val is not None)
         self.val = eval_loader(val, dist)

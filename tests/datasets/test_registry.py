@@ -58,7 +58,9 @@ def test_every_dataset_carries_its_protocol(cls):
             default = getattr(cls, f"default_{arg}")
         assert default == cls.defaults[option], (cls.name, option)
     for key, value in cls.defaults.items():               # other defaults: constructor arguments
-        if key not in ("obs", "horizon", "batch_size", "num_graphs", "train_ratio"):
+        if key == "loss":                                  # a training default, not a constructor argument
+            assert value in ("mse", "l1", "huber"), cls.name
+        elif key not in ("obs", "horizon", "batch_size", "num_graphs", "train_ratio"):
             assert params[key].default == value, (cls.name, key)
     doc = cls.__doc__
     assert f'``"{cls.name}"``' in doc and ":meth:`score`" in doc and ":meth:`open`" in doc

@@ -167,3 +167,24 @@ def test_a_model_with_nothing_to_train_and_no_forward_is_scored_on_forecasts(spr
     result = fit(Hold(springs[0].schema, 4, 4), DataLoader(springs[0], 8), DataLoader(springs[1], 8), epochs=3,
                  progress=False)                # the default objective (teacher forcing) cannot apply
     assert "val_mse" in result.history[-1] and "val_tf_mse" not in result.history[-1]
+
+
+@pytest.mark.parametrize("loss", ["l1", "huber", None])
+def test_the_run_loss_replaces_a_deterministic_heads_loss(springs, loss):
+    import torch.nn.functional as F
+
+    from srnn_pyg.engine.objectives import teacher_forcing
+
+    train, _ = springs
+    model = srnn(train.schema)
+    frozen = lambda params: torch.optim.SGD(params, lr=0.0)                # noqa: E731  weights stay
+    result = fit(model, DataLoader(train, len(train)), epochs=1, optimizer=frozen, loss=loss, progress=False)
+    batch = next(iter(DataLoader(train, len(train))))
+    inp, target, mask = teacher_forcing(batch)
+    with torch.no_grad():
+        err = model(inp) - target
+    expected = {"l1": err.abs(), "huber": F.huber_loss(err, torch.zeros_like(err), reduction="none"),
+                None: err.pow(2)}[loss].mean()
+    assert result.history[-1]["train_loss"] == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(ValueError, match="loss"):
+        TrainConfig(epochs=1, loss="hinge")
