@@ -1,4 +1,4 @@
-"""The graph convolutional recurrent network (GRU variant) of Seo et al. (ICONIP 2018)."""
+"""A GRU with graph-convolution gates, the GRU counterpart of Seo et al.'s GCRN (ICONIP 2018)."""
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -19,11 +19,12 @@ __all__ = ["GConvGRU"]
 
 @register("gconv_gru")
 class GConvGRU(Forecaster):
-    r"""The graph convolutional recurrent network from the
-    `"Structured Sequence Modeling with Graph Convolutional Recurrent Networks"
-    <https://arxiv.org/abs/1612.07659>`_ paper (Seo, Defferrard, Vandergheynst,
-    Bresson, ICONIP 2018; GCRN, model 2): a GRU whose dense maps are Chebyshev
-    graph convolutions,
+    r"""A GRU whose dense maps are Chebyshev graph convolutions: the GRU
+    counterpart of model 2 of the `"Structured Sequence Modeling with Graph
+    Convolutional Recurrent Networks" <https://arxiv.org/abs/1612.07659>`_
+    paper (Seo, Defferrard, Vandergheynst, Bresson, ICONIP 2018), whose model 2
+    is a graph-convolution LSTM with peephole connections; this GRU form is the
+    one PyTorch Geometric Temporal ships as ``GConvGRU``,
 
     .. math::
         \mathbf{z}_t &= \sigma(\mathbf{W}_{xz} *_{\mathcal{G}} \mathbf{x}_t

@@ -126,7 +126,9 @@ class STGCN(Forecaster):
     :class:`~torch_geometric.nn.conv.ChebConv` of order ``K`` on the
     symmetric-normalised Laplacian (:math:`\lambda_{\max} = 2`). The output
     block is a gated temporal convolution over all remaining steps, a layer
-    norm and a linear map to ``horizon * out_channels``.
+    norm and a linear map to ``horizon * out_channels``. (The authors'
+    released output block has one more layer between the layer norm and the
+    final map, a 1x1 temporal convolution with a sigmoid; it is left out here.)
 
     Choices where the paper or its code leave room, or fix the graph:
 
