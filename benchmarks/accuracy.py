@@ -444,9 +444,12 @@ def _b4c_carve(ctx: Context, sets: Dict[str, Any]) -> None:
 def _b4c_protocol(ctx: Context, res: Results) -> List[str]:
     folds = [int(tag.split()[-1]) for tag in res.sets]
     sets = res.first_sets()
-    return [f"The S-RNN paper's driving experiment on the RNNexp feature files: folds {folds} (the five test "
-            f"files of the shared copy are identical: one 99-sequence test set; the training files differ per "
-            f"fold), 7 steps of 0.8 s, 13 features; S-RNN on the driver-road graph (2 node types, 1 edge "
+    return [f"The S-RNN paper's driving experiment on the RNNexp feature files, folds {folds} of our own "
+            f"cross-validation (`Brain4Cars(folds='cv')`, data seed {ctx.seed}): the five released test files are "
+            f"byte-identical and leak into the training files, so the 487 distinct whole sequences are split "
+            f"into 5 disjoint test folds by recording, stratified by maneuver, each fold training on the other "
+            f"four (numbers from this split are not the paper's folds); 7 steps of 0.8 s, 13 features; "
+            f"S-RNN on the driver-road graph (2 node types, 1 edge "
             f"type), its `spatial=False` ablation (no edgeRNN: the road node's features never reach the "
             f"driver), NodeLSTM on one node with all 13 features (no structure).",
             f"Validation (the files have none): a seeded random {VAL_SHARE:.0%} of each fold's training "
@@ -462,9 +465,10 @@ def _b4c_protocol(ctx: Context, res: Results) -> List[str]:
 
 def _b4c_splits(s, fold) -> Dict[str, Dict[str, Any]]:
     lim = s.get("train_limit")
-    return {"train": dict(fold=fold, graph="srnn", limit=lim), "test": dict(fold=fold, graph="srnn"),
-            "train_single": dict(split="train", fold=fold, graph="single", limit=lim),
-            "test_single": dict(split="test", fold=fold, graph="single")}
+    cv = dict(folds="cv")     # our own disjoint 5-fold split, drawn by the data seed (the released tests are one set)
+    return {"train": dict(fold=fold, graph="srnn", limit=lim, **cv), "test": dict(fold=fold, graph="srnn", **cv),
+            "train_single": dict(split="train", fold=fold, graph="single", limit=lim, **cv),
+            "test_single": dict(split="test", fold=fold, graph="single", **cv)}
 
 
 def _b4c_rows(s) -> List[Row]:

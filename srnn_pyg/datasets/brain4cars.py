@@ -2,8 +2,10 @@ r"""Brain4Cars driver-maneuver anticipation, as prepared for the S-RNN paper's
 driving experiment: :class:`Brain4Cars`."""
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -16,10 +18,13 @@ from .base import DataFormatError, STDataset, require_file, resolve_root
 from .registry import register_dataset
 from .safe_pickle import safe_load
 
-__all__ = ["Brain4Cars"]
+__all__ = ["Brain4Cars", "read_file", "sequence_keys", "recordings", "distinct_sequences",
+           "assign_folds", "cv_split"]
 
 _SPLITS = ("train", "test")
 _GRAPHS = ("srnn", "single")
+_FOLDS = ("upstream", "cv")
+NUM_FOLDS = 5
 ACTIONS = ("end_action", "lchange", "rchange", "lturn", "rturn")
 NUM_FEATURES = 13
 INSIDE = slice(0, 9)      # driver-facing camera: head-motion features
@@ -42,8 +47,9 @@ class Brain4Cars(STDataset):
     lchange``, ``2 = rchange``, ``3 = lturn``, ``4 = rturn`` (the files store
     them as 1..5, and 0 for padding, which this loader turns into masks).
     Training files hold 1888 to 1915 sequences, with the authors' data
-    augmentation (shorter prefixes of sequences, padded at the start with zero
-    steps labelled 0); test files hold the 99 whole sequences.
+    augmentation (subsequences of a sequence's steps, some steps dropped,
+    padded at the start with zero steps labelled 0, and exact copies); test
+    files hold the 99 whole sequences.
 
     Feature layout (13 columns): ``[0:9]`` inside the car, the driver's head
     motion from the face camera; ``[9:13]`` outside, read as three 0/1 flags
@@ -76,18 +82,46 @@ class Brain4Cars(STDataset):
 
     **Protocol** (registry name ``"brain4cars"``, a classification task;
     :meth:`open`, :meth:`score`): splits ``"train"`` and ``"test"`` of one
-    ``fold`` (default 1; :meth:`open` takes ``fold=``, and rejects ``obs`` and
+    ``fold`` (default 1) of one set of ``folds`` (:meth:`open` takes ``fold=``,
+    ``folds=`` and, with ``folds="cv"``, ``seed=``; it rejects ``obs`` and
     ``horizon``: the sequences are fixed); batch size 64. :meth:`score`
     decides each sequence by the first driver step whose most likely class
     is a maneuver (:func:`~srnn_pyg.metrics.anticipate`) and reports
     ``precision``, ``recall`` and ``f1`` in percent and ``time_to_maneuver``
     in seconds (:func:`~srnn_pyg.metrics.maneuver_scores`).
 
-    .. note::
-        In the copy of the files we checked, the five ``fold_<k>_test.pik``
-        files are byte-identical (one 99-sequence test set); the training files
-        differ per fold.
+    Two sets of folds. A *sequence* is its features ``[7, 13]`` and labels
+    ``[7]``; two are the same when both are equal element for element
+    (:func:`sequence_keys`). A *recording* groups the sequences that share a
+    labelled step (an equal 13-feature row, :func:`recordings`): a whole
+    sequence, its copies and the augmented subsequences drawn from it.
 
+    * ``folds="upstream"`` (the constructor's default): the released
+      ``fold_<k>_{train,test}.pik``. Their five test files are
+      **byte-identical** (the same blob at all five fold paths of the authors'
+      repository, although its ``readData.py`` reads a test folder per fold),
+      so the five "folds" are five training sets scored on one 99-sequence test
+      set, not a cross-validation. They also **leak**: test sequence #40
+      appears whole in every training file (3, 3, 3, 2, 2 copies in folds 1-5)
+      and augmented subsequences of it and of other test sequences' recordings
+      are there too. The training split here drops every sequence of a test
+      sequence's recording: 43, 47, 43, 46, 45 of the 1888, 1912, 1915, 1906,
+      1897 sequences (1845, 1865, 1872, 1860, 1852 remain; :attr:`removed`).
+    * ``folds="cv"``: a 5-fold cross-validation of our own over the release
+      (:func:`cv_split`). All ten files are pooled and de-duplicated: 10013
+      sequences read, 2495 distinct, of which 487 whole (unpadded; 130, 121,
+      123, 58, 55 per class) and 2008 augmented, in 460 recordings (none
+      mixes two maneuvers). Each recording goes to one fold, seeded by
+      ``seed`` and stratified by maneuver on the whole sequences (per class,
+      the folds' counts differ by at most 1), so every distinct sequence
+      belongs to exactly one fold. The ``"test"`` split of fold ``k`` is its
+      whole sequences (97 or 98; augmented subsequences are never scored, as
+      in the release), and the ``"train"`` split every sequence of the other
+      four folds (about 2000, each distinct sequence once): nothing of a test
+      recording is trained on. This is the split to report; a figure from it
+      is not the same protocol as the paper's (which used the released folds).
+
+    Args:
     Args:
         root (str or PathLike, optional): the folder with the ``fold_*.pik``
             files (or the folder that holds ``brain4cars/``); by default
@@ -97,6 +131,11 @@ class Brain4Cars(STDataset):
         graph (str, optional): ``"srnn"`` (driver and road nodes) or ``"single"``.
             (default: :obj:`"srnn"`)
         transform (callable, optional): applied to each sample. (default: :obj:`None`)
+        folds (str, optional): ``"upstream"`` (the released files, leak
+            removed) or ``"cv"`` (our seeded, stratified cross-validation of
+            the distinct sequences). (default: :obj:`"upstream"`)
+        seed (int, optional): the seed of the ``"cv"`` folds (ignored by
+            ``"upstream"``). (default: :obj:`0`)
 
     Shapes:
         - **sample** :class:`~srnn_pyg.STData`: ``x`` ``[N, 7, 13]`` (``N = 2`` or
@@ -110,35 +149,37 @@ class Brain4Cars(STDataset):
     step_seconds = 0.8
     splits = _SPLITS
     task = "classification"
-    defaults = {"obs": None, "horizon": None, "fold": 1, "graph": "srnn", "batch_size": 64}
+    defaults = {"obs": None, "horizon": None, "fold": 1, "graph": "srnn", "folds": "upstream",
+                "batch_size": 64}
     window_options: Dict[str, str] = {}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, fold: int = 1,
-                 split: str = "train", graph: str = "srnn", transform: Optional[Callable] = None):
+                 split: str = "train", graph: str = "srnn", transform: Optional[Callable] = None,
+                 folds: str = "upstream", seed: int = 0):
         if split not in _SPLITS:
             raise ValueError(f"Brain4Cars: 'split' must be one of {_SPLITS} (got {split!r})")
         if graph not in _GRAPHS:
             raise ValueError(f"Brain4Cars: 'graph' must be one of {_GRAPHS} (got {graph!r})")
         if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 1 <= fold <= 5:
             raise ValueError(f"Brain4Cars: 'fold' must be an integer from 1 to 5 (got {fold!r})")
+        if folds not in _FOLDS:
+            raise ValueError(f"Brain4Cars: 'folds' must be one of {_FOLDS} (got {folds!r})")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"Brain4Cars: 'seed' must be an integer (got {seed!r})")
         self.root = resolve_root(root, "brain4cars")
         self.fold, self.split, self.graph = int(fold), split, graph
-        self.path = require_file(self.root / f"fold_{self.fold}_{split}.pik",
-                                 f"Brain4Cars fold {self.fold}, {split} split")
-        feats, labels = self._read(safe_load(self.path))               # [S, T, 13], [S, T]
+        self.folds, self.seed = folds, int(seed)
+        if folds == "upstream":
+            feats, labels, self.removed = self._upstream()
+        else:
+            feats, labels = self._cv()
+            self.removed = 0
         S, T, _ = feats.shape
         self.obs, self.horizon = T, 0
 
         valid = labels > 0                                              # padding is label 0
-        if not valid.any(1).all():
-            s = int(np.flatnonzero(~valid.any(1))[0])
-            raise DataFormatError(f"{self.path}: sequence {s} has no labelled step (all labels 0)")
         cls = np.where(valid, labels - 1, 0)                            # 0 = end_action .. 4 = rturn
         last = cls[:, -1]
-        if not valid[:, -1].all():
-            s = int(np.flatnonzero(~valid[:, -1])[0])
-            raise DataFormatError(f"{self.path}: sequence {s} ends with a padding step (label 0); "
-                                  f"padding is expected at the start only")
 
         x = torch.from_numpy(feats).float()                             # [S, T, 13]
         if graph == "srnn":
@@ -161,62 +202,31 @@ class Brain4Cars(STDataset):
         self.index = [(s, 0) for s in range(S)]
         super().__init__(transform)
 
-    def _read(self, obj: Any):
-        path = self.path
-        if not isinstance(obj, dict):
-            raise DataFormatError(f"{path}: expected a pickled dict with 'features' and 'labels' "
-                                  f"(got {type(obj).__name__})")
-        for key in ("features", "labels"):
-            if key not in obj:
-                raise DataFormatError(f"{path}: missing key {key!r} (found {sorted(map(str, obj))})")
-        actions = obj.get("actions")
-        if actions is not None and tuple(str(a) for a in actions) != ACTIONS:
-            raise DataFormatError(f"{path}: 'actions' must be {list(ACTIONS)} (got {list(actions)})")
-        X, Y = obj["features"], obj["labels"]
-        if isinstance(X, np.ndarray):  # train: features [T, S, 13], labels [T, S]
-            if X.ndim != 3 or X.shape[2] != NUM_FEATURES:
-                raise DataFormatError(f"{path}: 'features' must be [T, num_sequences, {NUM_FEATURES}] "
-                                      f"(got {list(X.shape)})")
-            if not isinstance(Y, np.ndarray) or Y.shape != X.shape[:2]:
-                raise DataFormatError(f"{path}: 'labels' must be [T, num_sequences] = "
-                                      f"{list(X.shape[:2])} (got {_shape(Y)})")
-            feats, labels = X.transpose(1, 0, 2), Y.T                   # [S, T, 13], [S, T]
-        elif isinstance(X, (list, tuple)):  # test: lists of [T, 1, 13] and [T, 1]
-            if not isinstance(Y, (list, tuple)) or len(Y) != len(X):
-                raise DataFormatError(f"{path}: 'labels' must be a list as long as 'features' "
-                                      f"({len(X)}; got {_shape(Y)})")
-            if not X:
-                raise DataFormatError(f"{path}: 'features' is empty")
-            T = np.asarray(X[0]).shape[0] if np.ndim(X[0]) >= 1 else 0
-            f_rows: List[np.ndarray] = []
-            l_rows: List[np.ndarray] = []
-            for s, (xs, ys) in enumerate(zip(X, Y)):
-                xs, ys = np.asarray(xs), np.asarray(ys)
-                if xs.shape != (T, 1, NUM_FEATURES) or ys.shape != (T, 1):
-                    raise DataFormatError(f"{path}: sequence {s} must have features [{T}, 1, "
-                                          f"{NUM_FEATURES}] and labels [{T}, 1] (got "
-                                          f"{list(xs.shape)} and {list(ys.shape)})")
-                f_rows.append(xs[:, 0])
-                l_rows.append(ys[:, 0])
-            feats, labels = np.stack(f_rows), np.stack(l_rows)
+    def _file(self, fold: int, split: str) -> Path:
+        return require_file(self.root / f"fold_{fold}_{split}.pik", f"Brain4Cars fold {fold}, {split} split")
+
+    def _upstream(self) -> Tuple[np.ndarray, np.ndarray, int]:
+        """The released files of :attr:`fold`; the training split without the
+        sequences of a test sequence's recording (see the class notes)."""
+        self.path = self._file(self.fold, self.split)
+        feats, labels = read_file(self.path)
+        if self.split == "test":
+            return feats, labels, 0
+        test_f, test_l = read_file(self._file(self.fold, "test"))
+        n = len(feats)
+        group = recordings(np.concatenate([feats, test_f]), np.concatenate([labels, test_l]))
+        keep = ~np.isin(group[:n], group[n:])
+        return feats[keep], labels[keep], int(n - keep.sum())
+
+    def _cv(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The seeded cross-validation split :attr:`fold` (see the class notes)."""
+        self.path = self.root
+        feats, labels, fold_of = cv_split(self.root, self.seed)
+        if self.split == "test":
+            pick = (fold_of == self.fold) & (labels > 0).all(1)
         else:
-            raise DataFormatError(f"{path}: 'features' must be an array or a list of arrays "
-                                  f"(got {type(X).__name__})")
-        if feats.shape[1] < 1:
-            raise DataFormatError(f"{path}: the sequences are empty (T=0)")
-        if not np.issubdtype(np.asarray(labels).dtype, np.integer):
-            raise DataFormatError(f"{path}: 'labels' must be integers (got {np.asarray(labels).dtype})")
-        feats = np.asarray(feats, dtype=np.float32)
-        if not np.isfinite(feats).all():
-            s, t, f = (int(i[0]) for i in np.nonzero(~np.isfinite(feats)))
-            raise DataFormatError(f"{path}: sequence {s}, step {t}, feature {f} is not finite "
-                                  f"({feats[s, t, f]})")
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.min() < 0 or labels.max() > len(ACTIONS):
-            raise DataFormatError(f"{path}: labels must lie in 0..{len(ACTIONS)} (0 = padding, "
-                                  f"1..{len(ACTIONS)} = {list(ACTIONS)}; got [{labels.min()}, "
-                                  f"{labels.max()}])")
-        return np.ascontiguousarray(feats), np.ascontiguousarray(labels)
+            pick = fold_of != self.fold
+        return feats[pick], labels[pick]
 
     # --------------------------------------------------------------- samples
     def get(self, idx: int) -> STData:
@@ -238,12 +248,17 @@ class Brain4Cars(STDataset):
     @classmethod
     def open_kwargs(cls, split: str, *, obs: Optional[int] = None, horizon: Optional[int] = None,
                     **options: Any) -> Dict[str, Any]:
-        """:meth:`STDataset.open_kwargs`; ``obs`` and ``horizon`` do not apply."""
+        """:meth:`STDataset.open_kwargs`; ``obs`` and ``horizon`` do not apply,
+        ``seed`` is passed on with ``folds="cv"`` only (the released folds take none)."""
         given = [k for k, v in (("obs", obs), ("horizon", horizon)) if v is not None]
         if given:
             raise ValueError(f"{cls.name}: option {given[0]!r} does not apply (sequences of 7 steps, "
                              f"one label per step)")
-        return super().open_kwargs(split, **options)
+        seed = options.pop("seed", 0)
+        kw = super().open_kwargs(split, **options)
+        if kw.get("folds", "upstream") == "cv":          # the seed draws the cross-validation folds
+            kw["seed"] = seed
+        return kw
 
     def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
         """``precision``, ``recall``, ``f1`` (percent, averaged over the four
@@ -270,8 +285,9 @@ class Brain4Cars(STDataset):
         return torch.bincount(self.maneuvers, minlength=len(ACTIONS))
 
     def __repr__(self) -> str:
+        cv = f", folds='cv', seed={self.seed}" if self.folds == "cv" else ""
         return (f"Brain4Cars({len(self)}, fold={self.fold}, split={self.split!r}, "
-                f"graph={self.graph!r})")
+                f"graph={self.graph!r}{cv})")
 
 
 def _shape(v: Any) -> str:
@@ -280,3 +296,194 @@ def _shape(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return f"{type(v).__name__} of {len(v)}"
     return type(v).__name__
+
+
+def read_file(path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    """One ``fold_*.pik`` file, read with the restricted unpickler and checked:
+    features ``[S, T, 13]`` float32 and labels ``[S, T]`` int64 (0 = padding
+    at the start, 1..5 = :data:`ACTIONS`)."""
+    obj = safe_load(path)
+    if not isinstance(obj, dict):
+        raise DataFormatError(f"{path}: expected a pickled dict with 'features' and 'labels' "
+                              f"(got {type(obj).__name__})")
+    for key in ("features", "labels"):
+        if key not in obj:
+            raise DataFormatError(f"{path}: missing key {key!r} (found {sorted(map(str, obj))})")
+    actions = obj.get("actions")
+    if actions is not None and tuple(str(a) for a in actions) != ACTIONS:
+        raise DataFormatError(f"{path}: 'actions' must be {list(ACTIONS)} (got {list(actions)})")
+    X, Y = obj["features"], obj["labels"]
+    if isinstance(X, np.ndarray):  # train: features [T, S, 13], labels [T, S]
+        if X.ndim != 3 or X.shape[2] != NUM_FEATURES:
+            raise DataFormatError(f"{path}: 'features' must be [T, num_sequences, {NUM_FEATURES}] "
+                                  f"(got {list(X.shape)})")
+        if not isinstance(Y, np.ndarray) or Y.shape != X.shape[:2]:
+            raise DataFormatError(f"{path}: 'labels' must be [T, num_sequences] = "
+                                  f"{list(X.shape[:2])} (got {_shape(Y)})")
+        feats, labels = X.transpose(1, 0, 2), Y.T                   # [S, T, 13], [S, T]
+    elif isinstance(X, (list, tuple)):  # test: lists of [T, 1, 13] and [T, 1]
+        if not isinstance(Y, (list, tuple)) or len(Y) != len(X):
+            raise DataFormatError(f"{path}: 'labels' must be a list as long as 'features' "
+                                  f"({len(X)}; got {_shape(Y)})")
+        if not X:
+            raise DataFormatError(f"{path}: 'features' is empty")
+        T = np.asarray(X[0]).shape[0] if np.ndim(X[0]) >= 1 else 0
+        f_rows: List[np.ndarray] = []
+        l_rows: List[np.ndarray] = []
+        for s, (xs, ys) in enumerate(zip(X, Y)):
+            xs, ys = np.asarray(xs), np.asarray(ys)
+            if xs.shape != (T, 1, NUM_FEATURES) or ys.shape != (T, 1):
+                raise DataFormatError(f"{path}: sequence {s} must have features [{T}, 1, "
+                                      f"{NUM_FEATURES}] and labels [{T}, 1] (got "
+                                      f"{list(xs.shape)} and {list(ys.shape)})")
+            f_rows.append(xs[:, 0])
+            l_rows.append(ys[:, 0])
+        feats, labels = np.stack(f_rows), np.stack(l_rows)
+    else:
+        raise DataFormatError(f"{path}: 'features' must be an array or a list of arrays "
+                              f"(got {type(X).__name__})")
+    if feats.shape[1] < 1:
+        raise DataFormatError(f"{path}: the sequences are empty (T=0)")
+    if not np.issubdtype(np.asarray(labels).dtype, np.integer):
+        raise DataFormatError(f"{path}: 'labels' must be integers (got {np.asarray(labels).dtype})")
+    feats = np.asarray(feats, dtype=np.float32)
+    if not np.isfinite(feats).all():
+        s, t, f = (int(i[0]) for i in np.nonzero(~np.isfinite(feats)))
+        raise DataFormatError(f"{path}: sequence {s}, step {t}, feature {f} is not finite "
+                              f"({feats[s, t, f]})")
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.min() < 0 or labels.max() > len(ACTIONS):
+        raise DataFormatError(f"{path}: labels must lie in 0..{len(ACTIONS)} (0 = padding, "
+                              f"1..{len(ACTIONS)} = {list(ACTIONS)}; got [{labels.min()}, "
+                              f"{labels.max()}])")
+    valid = labels > 0
+    if not valid.any(1).all():
+        s = int(np.flatnonzero(~valid.any(1))[0])
+        raise DataFormatError(f"{path}: sequence {s} has no labelled step (all labels 0)")
+    if not valid[:, -1].all():
+        s = int(np.flatnonzero(~valid[:, -1])[0])
+        raise DataFormatError(f"{path}: sequence {s} ends with a padding step (label 0); "
+                              f"padding is expected at the start only")
+    return np.ascontiguousarray(feats), np.ascontiguousarray(labels)
+
+
+# ----------------------------------------------------------- sequences, folds
+def sequence_keys(feats: np.ndarray, labels: np.ndarray) -> List[bytes]:
+    """One key per sequence: two sequences are the same sequence when their
+    float32 features ``[T, 13]`` and int64 labels ``[T]`` are equal element for
+    element (padding included)."""
+    f = np.ascontiguousarray(feats, dtype=np.float32)
+    y = np.ascontiguousarray(labels, dtype=np.int64)
+    return [a.tobytes() + b.tobytes() for a, b in zip(f, y)]
+
+
+def recordings(feats: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``[S]`` int64: a recording id per sequence, the connected components of
+    "shares a labelled step": sequences with one equal 13-feature row among
+    their labelled (non-padding) steps belong to one recording. The authors'
+    augmentation draws subsequences of a whole sequence's steps, so a copy, an
+    augmented subsequence and the whole sequence fall into one recording; ids
+    count from 0 in order of first appearance."""
+    S = len(feats)
+    parent = np.arange(S)
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return int(a)
+
+    first: Dict[bytes, int] = {}
+    rows = np.ascontiguousarray(feats, dtype=np.float32)
+    for s, t in zip(*np.nonzero(labels > 0)):
+        key = rows[s, t].tobytes()
+        if key in first:
+            a, b = find(int(s)), find(first[key])
+            parent[max(a, b)] = min(a, b)
+        else:
+            first[key] = int(s)
+    roots = np.array([find(s) for s in range(S)], dtype=np.int64)
+    return np.unique(roots, return_inverse=True)[1].astype(np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _pooled(root: str, stamp: Tuple) -> Tuple[np.ndarray, np.ndarray, int]:
+    feats: List[np.ndarray] = []
+    labels: List[np.ndarray] = []
+    for k in range(1, NUM_FOLDS + 1):
+        for split in _SPLITS:
+            f, y = read_file(Path(root) / f"fold_{k}_{split}.pik")
+            feats.append(f)
+            labels.append(y)
+    F, Y = np.concatenate(feats), np.concatenate(labels)
+    keys = sequence_keys(F, Y)
+    first = sorted({k: i for i, k in reversed(list(enumerate(keys)))}.values())
+    return F[first], Y[first], len(keys)
+
+
+def distinct_sequences(root: Union[str, os.PathLike]) -> Tuple[np.ndarray, np.ndarray, int]:
+    """Every distinct sequence (:func:`sequence_keys`) of the ten files under
+    ``root``, in order of first appearance (fold 1 train, fold 1 test, fold 2
+    train, ...): features ``[D, T, 13]``, labels ``[D, T]`` and the number of
+    sequences read before de-duplication."""
+    paths = [require_file(Path(root) / f"fold_{k}_{s}.pik", f"Brain4Cars fold {k}, {s} split "
+                          f"(folds='cv' pools all five folds)")
+             for k in range(1, NUM_FOLDS + 1) for s in _SPLITS]
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    F, Y, n = _pooled(str(Path(root).resolve()), stamp)
+    return F.copy(), Y.copy(), n
+
+
+def assign_folds(groups: np.ndarray, classes: np.ndarray, whole: np.ndarray, seed: int = 0,
+                 k: int = NUM_FOLDS) -> np.ndarray:
+    """``[S]`` fold (1..k) per sequence: whole recordings (``groups``) go to one
+    fold, stratified by class. Per class, the recordings are shuffled
+    (``numpy.random.default_rng(seed)``), ordered by their number of whole
+    sequences (most first, stable) and each given to the fold with the fewest
+    whole sequences of that class, ties to the fold with the fewest whole
+    sequences overall, then with the fewest recordings, then the lowest index.
+    Per class the folds' counts then differ by at most 1 wherever the class has
+    enough one-sequence recordings to even out the larger ones (as in the release)."""
+    G = int(groups.max()) + 1 if len(groups) else 0
+    g_class = np.zeros(G, dtype=np.int64)
+    g_class[groups] = classes                       # one class per recording (checked by the caller)
+    g_whole = np.bincount(groups, weights=whole.astype(np.float64), minlength=G).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    per_class = np.zeros((int(g_class.max()) + 1 if G else 1, k), dtype=np.int64)
+    total, count = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+    g_fold = np.zeros(G, dtype=np.int64)
+    for c in np.unique(g_class):
+        members = np.flatnonzero(g_class == c)
+        members = members[rng.permutation(len(members))]
+        members = members[np.argsort(-g_whole[members], kind="stable")]
+        for g in members:
+            f = min(range(k), key=lambda j: (per_class[c, j], total[j], count[j], j))
+            g_fold[g] = f + 1
+            per_class[c, f] += g_whole[g]
+            total[f] += g_whole[g]
+            count[f] += 1
+    return g_fold[groups]
+
+
+def cv_split(root: Union[str, os.PathLike], seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``folds="cv"`` split: the distinct sequences (:func:`distinct_sequences`),
+    features ``[D, T, 13]``, labels ``[D, T]``, and the fold (1..5) of each,
+    from :func:`assign_folds` over :func:`recordings`, stratified by the
+    maneuver (the last step's label) and counting whole (unpadded) sequences.
+
+    Raises:
+        DataFormatError: if one recording holds sequences of two maneuvers.
+    """
+    feats, labels, _ = distinct_sequences(root)
+    groups = recordings(feats, labels)
+    classes = labels[:, -1] - 1
+    G = int(groups.max()) + 1
+    lo = np.full(G, len(ACTIONS))
+    hi = np.full(G, -1)
+    np.minimum.at(lo, groups, classes)
+    np.maximum.at(hi, groups, classes)
+    if (lo != hi).any():
+        g = int(np.flatnonzero(lo != hi)[0])
+        raise DataFormatError(f"{root}: sequences that share a step end in different maneuvers "
+                              f"({ACTIONS[lo[g]]} and {ACTIONS[hi[g]]}); cannot keep them in one fold")
+    return feats, labels, assign_folds(groups, classes, (labels > 0).all(1), seed)

@@ -9,6 +9,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from srnn_pyg.datasets import Brain4Cars, DataFormatError, UnsafePickleError, safe_load
+from srnn_pyg.datasets.brain4cars import cv_split, distinct_sequences, read_file, recordings, sequence_keys
 from srnn_pyg.datasets.safe_pickle import safe_loads
 from srnn_pyg.metrics import anticipate, maneuver_scores
 
@@ -271,12 +272,13 @@ def _real_root() -> Path:
 def test_real_brain4cars():
     root = _real_root()
     sizes = {fold: len(Brain4Cars(root, fold=fold, split="train", graph="single")) for fold in range(1, 6)}
-    assert sizes == {1: 1888, 2: 1912, 3: 1915, 4: 1906, 5: 1897}
+    # the released 1888, 1912, 1915, 1906, 1897 less the sequences of test recordings (the leak)
+    assert sizes == {1: 1845, 2: 1865, 3: 1872, 4: 1860, 5: 1852}
     test = Brain4Cars(root, fold=1, split="test")
     assert len(test) == 99 and test.class_counts().tolist() == [26, 25, 25, 12, 11]
     train = Brain4Cars(root, fold=1, split="train")
     x = train._x                                                         # [S, 2, 7, 13]
-    assert x.shape == (1888, 2, 7, 13) and bool(torch.isfinite(x).all())
+    assert x.shape == (1845, 2, 7, 13) and bool(torch.isfinite(x).all())
     flags = x[:, 1, :, 9:12]
     assert bool(((flags == 0) | (flags == 1)).all())                     # lane / intersection flags
     speed = x[:, 1, :, 12]
@@ -286,3 +288,176 @@ def test_real_brain4cars():
     # straight driving announced nowhere: recall 0 on every maneuver
     none = maneuver_scores(torch.zeros(99, dtype=torch.long), test.maneuvers)
     assert none["precision"] == 0.0 and none["recall"] == 0.0
+
+
+
+# ------------------------------------------------------------ upstream / cv folds
+def _keys(ds):
+    """The sequence keys of a dataset's samples, in the files' encoding."""
+    labels = np.where(ds._valid.numpy(), ds._labels.numpy() + 1, 0)
+    return sequence_keys(_feats(ds), labels)
+
+
+def _feats(ds):
+    """``[S, T, 13]`` as in the files: the driver's columns, then the road's
+    (copied, not added, so that a stored -0.0 stays -0.0)."""
+    feats = ds._x[:, 0].clone()
+    if ds.graph == "srnn":
+        feats[..., 9:] = ds._x[:, 1, :, 9:]
+    return feats.numpy()
+
+
+def _rows(ds):
+    """The labelled 13-feature rows of a dataset's samples."""
+    return {r.tobytes() for r in _feats(ds)[ds._valid.numpy()]}
+
+
+def _subsequence(whole, labels, keep):
+    """An augmented sample in the release's way: the steps ``keep`` of a whole
+    sequence, padded at the start with zero steps labelled 0."""
+    f, y = np.zeros_like(whole), np.zeros_like(labels)
+    n = len(keep)
+    f[T - n:], y[T - n:] = whole[keep], labels[keep]
+    return f, y
+
+
+def _release(root: Path, recs=(12, 11, 10, 9, 8), seed=0):
+    """Five folds in the release's format: recordings of one whole sequence
+    (some of two, sharing the first step) and augmented subsequences; one test
+    file, the same at all five paths, of one whole sequence of 10 recordings;
+    the training files hold the other recordings (copies included), a whole
+    copy of test sequence 3 and a subsequence of test sequence 5's recording."""
+    rng = np.random.default_rng(seed)
+    whole, aug = [], []                                    # per recording: [(f, y)], [(f, y)]
+    label = [c + 1 for c, n in enumerate(recs) for _ in range(n)]
+    rng.shuffle(label)
+    for r, c in enumerate(label):
+        f = rng.uniform(-1, 1, (T, 13)).round(3).astype(np.float32)
+        seqs = [(f, np.full(T, c, dtype=np.int64))]
+        if r % 7 == 2:                                     # a second window sharing the first step
+            g = rng.uniform(-1, 1, (T, 13)).round(3).astype(np.float32)
+            g[0] = f[0]
+            seqs.append((g, np.full(T, c, dtype=np.int64)))
+        whole.append(seqs)
+        aug.append([_subsequence(*seqs[0], keep) for keep in ([0, 1, 2, 3, 4, 5], [0, 3, 4, 5, 6],
+                                                               [1, 2, 3, 6])])
+    test_recs = list(range(10))
+    test = [whole[r][0] for r in test_recs]
+    test_obj = {"labels": [y[:, None] for _, y in test], "features": [f[:, None] for f, _ in test],
+                "actions": list(ACTIONS)}
+    for k in range(1, 6):
+        pool = [sq for r in range(10, len(label)) for sq in whole[r] + aug[r] if rng.random() < 0.9]
+        pool += pool[:5] + [whole[3][0], aug[5][k % 3]]                   # copies; the leak
+        f = np.stack([p[0] for p in pool], axis=1)
+        y = np.stack([p[1] for p in pool], axis=1)
+        write_fold(root, fold=k, train={"labels": y, "features": f, "actions": list(ACTIONS)},
+                   test=test_obj, protocol=2)
+    return whole, aug
+
+
+@pytest.fixture
+def release(tmp_path):
+    root = tmp_path / "brain4cars"
+    whole, aug = _release(root)
+    return root, whole, aug
+
+
+def test_upstream_folds_drop_the_test_recordings(release):
+    root, whole, aug = release
+    assert (root / "fold_1_test.pik").read_bytes() == (root / "fold_5_test.pik").read_bytes()
+    for k in range(1, 6):
+        file_keys = sequence_keys(*read_file(root / f"fold_{k}_train.pik"))
+        train = Brain4Cars(root, fold=k, graph="single")
+        test = Brain4Cars(root, fold=k, split="test")
+        assert len(test) == 10 and test.removed == 0
+        keys, test_keys = _keys(train), set(_keys(test))
+        assert train.removed == 2 and len(train) == len(file_keys) - 2
+        assert not test_keys & set(keys) and test_keys & set(file_keys)   # the copy was there
+        assert not _rows(train) & _rows(test)                             # nothing of a test recording
+        leaked = sequence_keys(*(a[None] for a in aug[5][k % 3]))[0]       # a subsequence of test #5
+        assert leaked in file_keys and leaked not in keys
+        assert keys == [q for q in file_keys if q not in test_keys and q != leaked]
+    assert repr(Brain4Cars(root, fold=2, split="test")) == "Brain4Cars(10, fold=2, split='test', graph='srnn')"
+
+
+def test_cv_folds_partition_the_distinct_sequences(release):
+    root, whole, aug = release
+    feats, labels, read = distinct_sequences(root)
+    n_whole = 10 + sum(len(w) for w in whole[10:])                       # test: one window per recording
+    assert (labels > 0).all(1).sum() == n_whole                           # every whole sequence, once
+    assert len(feats) == len(set(sequence_keys(feats, labels))) < read
+    _, _, fold_of = cv_split(root, seed=0)
+    groups = recordings(feats, labels)
+    for g in np.unique(groups):                                          # a recording stays in one fold
+        assert len(set(fold_of[groups == g])) == 1
+    tests, trains, counts = [], [], []
+    for k in range(1, 6):
+        test = Brain4Cars(root, fold=k, split="test", folds="cv", seed=0)
+        train = Brain4Cars(root, fold=k, split="train", folds="cv", seed=0, graph="single")
+        tests.append(set(_keys(test)))
+        trains.append(set(_keys(train)))
+        assert len(tests[-1]) == len(test) and len(trains[-1]) == len(train)   # distinct within a split
+        assert bool(test._valid.all())                                   # whole sequences only
+        assert not tests[-1] & trains[-1] and not _rows(test) & _rows(train)
+        counts.append(test.class_counts().tolist())
+        assert repr(test) == f"Brain4Cars({len(test)}, fold={k}, split='test', graph='srnn', folds='cv', seed=0)"
+    all_keys = set(sequence_keys(feats, labels))
+    whole_keys = set(sequence_keys(feats[(labels > 0).all(1)], labels[(labels > 0).all(1)]))
+    assert sum(len(t) for t in tests) == len(whole_keys) == len(set().union(*tests))   # disjoint, covering
+    assert set().union(*tests) == whole_keys
+    for k in range(5):                                                   # train = the other four folds
+        others = {q for q, f in zip(sequence_keys(feats, labels), fold_of) if f != k + 1}
+        assert trains[k] == others and trains[k] < all_keys
+    counts = np.array(counts)                                            # [fold, class]
+    assert (counts.max(0) - counts.min(0) <= 1).all() and counts.sum() == n_whole
+
+
+def test_cv_folds_follow_the_seed(release):
+    root = release[0]
+    a, b, c = (cv_split(root, seed=s)[2] for s in (0, 0, 1))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    t0 = Brain4Cars(root, fold=2, split="test", folds="cv", seed=0)
+    t0b = Brain4Cars.open("test", root=root, fold=2, folds="cv", seed=0)
+    t1 = Brain4Cars.open("test", root=root, fold=2, folds="cv", seed=1)
+    assert _keys(t0) == _keys(t0b) and set(_keys(t0)) != set(_keys(t1)) and t1.seed == 1
+    assert Brain4Cars.open_kwargs("test", folds="cv", seed=4) == {"root": None, "folds": "cv", "seed": 4,
+                                                                   "split": "test"}
+    assert "seed" not in Brain4Cars.open_kwargs("test", folds="upstream", seed=4)
+
+
+def test_fold_options_errors(release, tmp_path):
+    root = release[0]
+    with pytest.raises(ValueError, match="'folds' must be one of"):
+        Brain4Cars(root, folds="random")
+    with pytest.raises(ValueError, match="'seed' must be an integer"):
+        Brain4Cars(root, folds="cv", seed=1.5)
+    write_fold(tmp_path / "only1")
+    with pytest.raises(FileNotFoundError, match=r"fold_2_train\.pik"):
+        Brain4Cars(tmp_path / "only1", folds="cv")
+
+
+@pytest.mark.integration
+def test_real_brain4cars_folds():
+    root = _real_root()
+    feats, labels, read = distinct_sequences(root)
+    whole = (labels > 0).all(1)
+    assert (read, len(feats), int(whole.sum())) == (10013, 2495, 487)
+    assert np.bincount(labels[whole, -1] - 1, minlength=5).tolist() == [130, 121, 123, 58, 55]
+    assert int(recordings(feats, labels).max()) + 1 == 460
+    test = Brain4Cars(root, fold=1, split="test")
+    test_keys, test_rows = set(_keys(test)), _rows(test)
+    for k in range(1, 6):                                                # upstream: no test sequence trained on
+        train = Brain4Cars(root, fold=k, graph="single")
+        assert not test_keys & set(_keys(train)) and not test_rows & _rows(train)
+    tests, counts = [], []
+    for k in range(1, 6):
+        te = Brain4Cars(root, fold=k, split="test", folds="cv", graph="single")
+        tr = Brain4Cars(root, fold=k, split="train", folds="cv", graph="single")
+        tests.append(set(_keys(te)))
+        counts.append(te.class_counts().tolist())
+        assert not tests[-1] & set(_keys(tr)) and not _rows(te) & _rows(tr)
+        assert len(te) in (97, 98) and 1900 < len(tr) < 2100
+    assert sum(map(len, tests)) == len(set().union(*tests)) == 487
+    counts = np.array(counts)
+    assert (counts.max(0) - counts.min(0) <= 1).all()
+    assert not np.array_equal(cv_split(root, seed=0)[2], cv_split(root, seed=1)[2])
