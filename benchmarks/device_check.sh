@@ -3,7 +3,7 @@
 # parametrised over devices() then also runs on "cuda"), the speed benchmark and the scaling
 # benchmark on the GPU. Results go to $OUT (or benchmarks/results when OUT is unset).
 #
-#     OUT=/tmp/gpu bash benchmarks/device_check.sh
+#     OUT=gpu_results bash benchmarks/device_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-benchmarks/results}"
