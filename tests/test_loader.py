@@ -1,0 +1,279 @@
+"""OneHopLoader: exact one-hop mini-batches of seed nodes."""
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from srnn_pyg import STData
+from srnn_pyg.engine.distributed import with_sampler
+from srnn_pyg.engine.objectives import teacher_forcing
+from srnn_pyg.engine.rng import SeededRandomSampler
+from srnn_pyg.loader import OneHopLoader, OneHopSampler, seed_count, seed_nodes, seed_view
+from srnn_pyg.models import StructuralRNN
+from srnn_pyg.nn.heads import DeterministicHead
+from srnn_pyg.testing import devices, fake_schema, fake_st_data
+
+SMALL = dict(edge_hidden=6, node_hidden=5, edge_mlp=(7,), node_mlp=(4,))
+
+CONFIGS = [
+    dict(edge_scope="slot"),
+    dict(edge_scope="slot", edge_state="appear", num_layers=2),
+    dict(edge_scope="edge", aggr="sum"),
+    dict(edge_scope="edge", aggr="mean", spatial_features="concat_attr", edge_channels=2),
+    dict(edge_scope="edge", aggr="max"),
+    dict(edge_scope="edge", aggr="attention"),
+    dict(edge_scope="edge", aggr="sum", edge_state="start", residual=True),
+]
+
+
+def _graph(num_nodes=24, T=6, seed=1, late=True, **kw):
+    """A random typed graph with node/edge masks; with ``late``, a third of the
+    edges (about) are absent at the first half of the steps (they appear late)."""
+    g = torch.Generator().manual_seed(seed)
+    schema = fake_schema(with_relations=True)
+    data = fake_st_data(num_nodes, T, 3, schema=schema, masks=True, edge_attr_dim=2, generator=g, **kw)
+    if late:
+        late_edges = torch.rand(data.num_edges, generator=g) < 0.35
+        data.edge_mask[late_edges, : T // 2] = False
+    return data
+
+
+def _model(schema, **config):
+    torch.manual_seed(0)
+    return StructuralRNN(schema, 3, 3, **{**SMALL, **config})
+
+
+def _assemble(model, loader, full_shape):
+    """The seeds' outputs of every batch of one pass, at their full-graph rows."""
+    out = torch.full(full_shape, float("nan"), device=next(model.parameters()).device)
+    for batch in loader:
+        out[seed_nodes(batch).to(out.device)] = seed_view(batch, model(batch))
+    return out
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{v}" for v in c.values()))
+def test_batches_match_full_graph(device, config):
+    data = _graph().to(device)
+    assert bool((~data.edge_mask[:, 0]).any())                   # some edges appear late
+    model = _model(data.schema, **config).to(device).eval()
+    with torch.no_grad():
+        full = model(data)
+        got = _assemble(model, OneHopLoader(data, 5, shuffle=True), full.shape)
+    assert torch.allclose(got, full, atol=1e-5), (got - full).abs().max()
+
+
+def test_non_seed_rows_are_not_exact():
+    # The rows after the seeds lack their own incoming edges: seed_view must cut them.
+    data = _graph(late=False)
+    model = _model(data.schema, edge_scope="slot").eval()
+    with torch.no_grad():
+        full = model(data)
+        diffs = [(model(b)[b.batch_size:] - full[b.n_id[b.batch_size:]]).abs().max()
+                 for b in OneHopLoader(data, 3) if b.num_nodes > b.batch_size]
+    assert max(diffs) > 1e-3
+
+
+def test_forecast_is_exact_for_one_step_only():
+    # A rollout feeds predictions back as inputs, so step h reads h hops: one hop covers h = 1.
+    data = _graph(late=False)
+    model = _model(data.schema, edge_scope="edge", aggr="sum").eval()
+    loader = OneHopLoader(data, 6)
+    with torch.no_grad():
+        full = model.forecast(data, 3)
+        got = torch.cat([seed_view(b, model.forecast(b, 3)) for b in loader])[
+            torch.cat([seed_nodes(b) for b in loader]).argsort()]
+    assert torch.allclose(got[:, 0], full[:, 0], atol=1e-5)
+    assert not torch.allclose(got[:, 1:], full[:, 1:], atol=1e-5)
+
+
+@pytest.mark.parametrize("config", [CONFIGS[0], CONFIGS[5]], ids=["slot", "attention"])
+def test_summed_batch_gradients_match_full_graph(config):
+    data = _graph(num_nodes=16)
+    target = torch.randn(16, data.num_steps, 3, generator=torch.Generator().manual_seed(5))
+    model = _model(data.schema, **config)
+    params = [p for p in model.parameters() if p.requires_grad]
+    full = torch.autograd.grad(((model(data) - target) ** 2).sum(), params, allow_unused=True)
+    summed = [torch.zeros_like(p) for p in params]
+    for batch in OneHopLoader(data, 4, shuffle=True):
+        loss = ((seed_view(batch, model(batch)) - target[seed_nodes(batch)]) ** 2).sum()
+        for acc, g in zip(summed, torch.autograd.grad(loss, params, allow_unused=True)):
+            if g is not None:
+                acc += g
+    checked = 0
+    for p, f, s in zip(params, full, summed):
+        f = torch.zeros_like(p) if f is None else f
+        assert torch.allclose(s, f, atol=1e-5, rtol=1e-4), (s - f).abs().max()
+        checked += int(f.abs().sum() > 0)
+    assert checked > len(params) // 2                            # the comparison is not all zeros
+
+
+def test_teacher_forcing_loss_on_seeds_matches_full_graph():
+    # The trainer's loss with seed_view applied (the proposed engine change) sums to the full graph's.
+    data = _graph(num_nodes=20, horizon=3)
+    data.y_mask = torch.rand(20, 3, generator=torch.Generator().manual_seed(2)) > 0.2
+    model = _model(data.schema, edge_scope="edge", aggr="mean").eval()
+    head = DeterministicHead(3)
+    with torch.no_grad():
+        inp, target, mask = teacher_forcing(data)
+        s_full, c_full = head.loss_terms(model(inp), target, mask)
+        s_sum = c_sum = 0.0
+        for batch in OneHopLoader(data, 6):
+            inp, target, mask = teacher_forcing(batch)
+            s, c = head.loss_terms(*seed_view(batch, model(inp), target, mask))
+            s_sum, c_sum = s_sum + s, c_sum + c
+    assert float(c_sum) == float(c_full) > 0
+    assert torch.allclose(s_sum, s_full, rtol=1e-5)
+
+
+def test_batch_layout_and_keys():
+    data = _graph(num_nodes=18, horizon=2)
+    N, E = data.num_nodes, data.num_edges
+    data.y_mask = torch.rand(N, 2) > 0.5
+    data.pos = torch.randn(N, 2)                                  # another node-level key
+    data.edge_weight = torch.rand(E)
+    data.t_start = torch.tensor(7)                                # graph-level keys stay as they are
+    data.scale = torch.randn(3)
+    loader = OneHopLoader(data, 4)
+    seen_edges = []
+    for batch in loader:
+        assert isinstance(batch, STData) and batch.schema is data.schema
+        B, n_id, e_id = batch.batch_size, batch.n_id, batch.e_id
+        seeds = n_id[:B]
+        assert torch.equal(seed_nodes(batch), seeds) and seed_count(batch) == B
+        # exactly the edges arriving at the seeds, mapped back through n_id / e_id
+        assert torch.equal(e_id, torch.isin(data.edge_index[1], seeds).nonzero().view(-1))
+        assert torch.equal(n_id[batch.edge_index], data.edge_index[:, e_id])
+        assert set(n_id[B:].tolist()) == set(data.edge_index[0, e_id].tolist()) - set(seeds.tolist())
+        assert len(set(n_id.tolist())) == n_id.numel()
+        for key in ("x", "node_type", "node_mask", "y", "y_mask", "pos"):
+            assert torch.equal(batch[key], data[key][n_id]), key
+        for key in ("edge_type", "edge_mask", "edge_attr", "edge_weight"):
+            assert torch.equal(batch[key], data[key][e_id]), key
+        assert torch.equal(batch.t_start, data.t_start) and torch.equal(batch.scale, data.scale)
+        batch.validate()
+        seen_edges.append(e_id)
+    assert torch.equal(torch.cat(seen_edges).sort().values, torch.arange(E))
+
+
+def test_ambiguous_keys_when_nodes_equal_edges():
+    data = STData(x=torch.randn(4, 3, 2), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]))
+    data.edge_score, data.node_score = torch.arange(4.0), torch.arange(4.0) + 10
+    batch = OneHopLoader(data, 1)(torch.tensor([2]))             # seed 2: edge 1 (1 -> 2)
+    assert batch.n_id.tolist() == [2, 1] and batch.e_id.tolist() == [1]
+    assert batch.edge_score.tolist() == [1.0] and batch.node_score.tolist() == [12.0, 11.0]
+
+
+def test_graph_without_edges():
+    data = STData(x=torch.randn(5, 3, 2), edge_index=torch.zeros(2, 0, dtype=torch.long))
+    batches = list(OneHopLoader(data, 2))
+    assert [b.n_id.tolist() for b in batches] == [[0, 1], [2, 3], [4]]
+    assert all(b.edge_index.shape == (2, 0) and b.e_id.numel() == 0 for b in batches)
+
+
+def test_shuffle_covers_every_node_once():
+    data = _graph(num_nodes=23)
+    orders = []
+    for _ in range(2):
+        seeds = torch.cat([seed_nodes(b) for b in OneHopLoader(data, 5, shuffle=True)])
+        assert torch.equal(seeds.sort().values, torch.arange(23))
+        orders.append(seeds)
+    assert not torch.equal(orders[0], torch.arange(23)) or not torch.equal(orders[1], torch.arange(23))
+    plain = torch.cat([seed_nodes(b) for b in OneHopLoader(data, 5)])
+    assert torch.equal(plain, torch.arange(23))
+    assert [b.batch_size for b in OneHopLoader(data, 5)] == [5, 5, 5, 5, 3]
+    assert [b.batch_size for b in OneHopLoader(data, 5, drop_last=True)] == [5, 5, 5, 5]
+
+
+def test_input_nodes_subsets():
+    data = _graph(num_nodes=20)
+    mask = torch.zeros(20, dtype=torch.bool)
+    mask[[1, 4, 5, 11, 17, 19]] = True
+    model = _model(data.schema, edge_scope="edge", aggr="attention").eval()
+    with torch.no_grad():
+        full = model(data)
+        for given in (mask, mask.nonzero().view(-1), [1, 4, 5, 11, 17, 19], torch.tensor([19, 4, 1, 17, 5, 11])):
+            loader = OneHopLoader(data, 4, input_nodes=given)
+            seeds = torch.cat([seed_nodes(b) for b in loader])
+            assert sorted(seeds.tolist()) == [1, 4, 5, 11, 17, 19]
+            got = _assemble(model, loader, full.shape)
+            assert torch.allclose(got[mask], full[mask], atol=1e-5)
+            assert bool(got[~mask].isnan().all())                 # nothing written elsewhere
+    batch = next(iter(OneHopLoader(data, 4, input_nodes=torch.tensor([19, 4, 1, 17]))))
+    assert batch.n_id[:4].tolist() == [19, 4, 1, 17] and batch.input_id.tolist() == [0, 1, 2, 3]
+
+
+def test_trainer_resampled_loader_and_batch_input():
+    # fit() rebuilds a shuffling loader over loader.dataset with its collate_fn and a seeded sampler.
+    data = _graph(num_nodes=15)
+    loader = OneHopLoader(data, 4, shuffle=True)
+    rebuilt = with_sampler(loader, SeededRandomSampler(len(loader.dataset), seed=3))
+    batches = list(rebuilt)
+    assert all(isinstance(b, STData) and seed_count(b) == b.n_id[: b.batch_size].numel() for b in batches)
+    assert sorted(torch.cat([seed_nodes(b) for b in batches]).tolist()) == list(range(15))
+    first = loader.collate_fn([loader.dataset[0]])                # how fit() builds lazy layers
+    assert isinstance(first, STData) and seed_nodes(first).tolist() == [0]
+    # A PyG Batch of windows is a graph too: `batch` is sliced, `ptr` dropped.
+    windows = Batch.from_data_list([_graph(num_nodes=6, seed=s, late=False) for s in (1, 2)])
+    model = _model(windows.schema).eval()
+    with torch.no_grad():
+        full = model(windows)
+        got = _assemble(model, OneHopLoader(windows, 5), full.shape)
+    assert torch.allclose(got, full, atol=1e-5)
+    one = next(iter(OneHopLoader(windows, 12)))
+    assert torch.equal(one.batch, windows.batch[one.n_id]) and "ptr" not in one
+
+
+def test_seed_view_leaves_other_batches_alone():
+    data = _graph(num_nodes=8)
+    out = torch.randn(8, 6, 3)
+    assert seed_view(data, out) is out and seed_count(data) is None
+    batch = OneHopLoader(data, 3)(torch.tensor([0, 1, 2]))
+    rows = batch.num_nodes
+    a, (b, c), d = seed_view(batch, torch.ones(rows, 2), (torch.ones(rows), None), {"k": torch.ones(rows, 1)})
+    assert a.shape == (3, 2) and b.shape == (3,) and c is None and d["k"].shape == (3, 1)
+    with pytest.raises(TypeError, match="seed_view"):
+        seed_view(batch, "not a tensor")
+    with pytest.raises(ValueError, match="OneHopLoader"):
+        seed_nodes(data)
+
+
+def test_repr():
+    data = _graph(num_nodes=10)
+    assert repr(OneHopLoader(data, 4, input_nodes=[1, 2, 3])) == "OneHopLoader(3 seeds of 10 nodes, batch_size=4)"
+
+
+def test_errors_name_the_argument():
+    data = _graph(num_nodes=10)
+    with pytest.raises(TypeError, match="'data' must be an STData"):
+        OneHopLoader(data.x, 4)
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ValueError, match=f"'batch_size' must be a positive int \\(got {bad!r}\\)"):
+            OneHopLoader(data, bad)
+    with pytest.raises(TypeError, match="'shuffle' must be a bool"):
+        OneHopLoader(data, 4, shuffle="yes")
+    cases = [
+        (torch.ones(9, dtype=torch.bool), ValueError, r"\[num_nodes\] = \[10\] mask \(got \[9\]\)"),
+        (torch.tensor([0.0, 1.0]), TypeError, "bools or integer node ids"),
+        (torch.tensor([[0, 1]]), ValueError, "1-D tensor"),
+        (torch.tensor([3, 10]), ValueError, r"\[0, 9\] \(got values in \[3, 10\]\)"),
+        (torch.tensor([3, 3]), ValueError, "must not repeat"),
+        (torch.zeros(10, dtype=torch.bool), ValueError, "selects no node"),
+        ("all", TypeError, "'input_nodes' must be"),
+    ]
+    for given, error, message in cases:
+        with pytest.raises(error, match=message):
+            OneHopLoader(data, 4, input_nodes=given)
+    with pytest.raises(TypeError, match="collate_fn"):
+        OneHopLoader(data, 4, collate_fn=list)
+    with pytest.raises(TypeError, match="input_time"):
+        OneHopLoader(data, 4, input_time=torch.zeros(10))
+    bad = data.clone()
+    bad.edge_attr = bad.edge_attr[:-1]
+    with pytest.raises(ValueError, match=r"'data.edge_attr' must have num_edges=\d+ rows"):
+        OneHopLoader(bad, 4)
+    with pytest.raises(ValueError, match=r"'data.x' must be a \[num_nodes, T, F\]"):
+        OneHopLoader(STData(x=torch.randn(4, 2), edge_index=torch.zeros(2, 0, dtype=torch.long)), 2)
+    with pytest.raises(ValueError, match="'edge_index' must lie in"):
+        OneHopSampler(torch.tensor([[0], [5]]), 3)
+    with pytest.raises(NotImplementedError, match="seed nodes only"):
+        OneHopSampler(data.edge_index, 10).sample_from_edges(None)
