@@ -52,7 +52,9 @@ def parse_args():
     p.add_argument("--threshold", type=float, default=None,
                    help="announce a maneuver above this probability (default: picked on the training data)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="maneuver_confusion.png", help="picture to write")
+    p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
+    p.add_argument("--out", default=os.path.join("runs", "examples", "maneuver_confusion.png"),
+                   help="picture to write (default: runs/examples/maneuver_confusion.png)")
     p.add_argument("--full", action="store_true", help="hidden 64, 60 epochs")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
@@ -92,6 +94,7 @@ class StepLogistic(torch.nn.Module):
 def main():
     args = parse_args()
     check_data(args.data_root, "brain4cars")
+    torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     data = {graph: (Brain4Cars(args.data_root, fold=args.fold, split="train", graph=graph),
                     Brain4Cars(args.data_root, fold=args.fold, split="test", graph=graph))
@@ -195,8 +198,10 @@ def plot(results, actions, path):
     axes[0, 0].set_ylabel("true maneuver")
     fig.suptitle("Brain4Cars test sequences: confusion matrices (counts)")
     fig.tight_layout(rect=(0, 0, 1, 0.96))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
     os.replace(tmp, path)
     print(f"picture: {path}")
 

@@ -65,7 +65,8 @@ def parse_args():
                    help="do not rotate training windows at random (rotation is the only augmentation)")
     p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=".", help="folder for crowds_<scene>.md and crowds_<scene>.png (default: .)")
+    p.add_argument("--out", default=os.path.join("runs", "examples", "crowds"),
+                   help="folder for crowds_<scene>.md and crowds_<scene>.png (default: runs/examples/crowds)")
     p.add_argument("--full", action="store_true", help="every window (skip 1), hidden 64, 20 epochs")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
@@ -252,7 +253,7 @@ def plot(test, means, samples, truth, index, path):
 def main():
     args = parse_args()
     require_data(args.data_root)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     train_set, val, test = load(args)

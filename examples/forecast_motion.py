@@ -44,7 +44,9 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="motion_forecast.png", help="picture to write")
+    p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
+    p.add_argument("--out", default=os.path.join("runs", "examples", "motion_forecast.png"),
+                   help="picture to write (default: runs/examples/motion_forecast.png)")
     p.add_argument("--full", action="store_true", help="every training window, hidden 128, 10 epochs")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
@@ -74,6 +76,7 @@ def check_data(root, folder):
 def main():
     args = parse_args()
     check_data(args.data_root, "cmu_mocap")
+    torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     train = CMUMocap(args.data_root, split="train", actions=args.actions, stride=args.stride)
     test = CMUMocap(args.data_root, split="test", actions=args.actions, stats=train.stats())
@@ -182,14 +185,16 @@ def plot(preds, path):
                 ax.plot(t_fut, p[name][:, d], label=name, **style)
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_title(f"{label}, Euler angle {c + 1}")
-        ax.set_ylabel("radians")
+        ax.set_ylabel("Euler angle (rad)")
     for ax in axes[-1]:
         ax.set_xlabel("ms after the last observed frame")
-    axes.flat[0].legend(fontsize=8)
+    axes.flat[0].legend(fontsize=8, title="line style", title_fontsize=8)
     fig.suptitle(f"CMU mocap, {action}, first test window: joint angles, 1 s forecast")
     fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
+    plt.close(fig)
     os.replace(tmp, path)
     print(f"picture: {path}")
 

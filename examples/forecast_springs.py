@@ -33,7 +33,9 @@ def parse_args():
     p.add_argument("--horizon", type=int, default=20, help="forecast steps (default: 20)")
     p.add_argument("--edge-scope", choices=["slot", "edge"], default="slot")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="springs_forecast.png", help="picture to write")
+    p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
+    p.add_argument("--out", default=os.path.join("runs", "examples", "springs_forecast.png"),
+                   help="picture to write (default: runs/examples/springs_forecast.png)")
     p.add_argument("--full", action="store_true", help="4000 systems, hidden 64, 40 epochs")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
@@ -46,6 +48,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     train = Springs(num_graphs=args.graphs, split="train", horizon=args.horizon, seed=args.seed)
     test = Springs(num_graphs=args.test_graphs, split="test", horizon=args.horizon, seed=args.seed,
@@ -92,6 +95,8 @@ def main():
 
 
 def plot(test, batch, preds, path):
+    """The first test system in the plane (simulation units): each particle's
+    observed path, true future and S-RNN forecast; springs as grey lines."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -100,27 +105,39 @@ def plot(test, batch, preds, path):
         print("matplotlib is not installed: no picture")
         return
     n = int(batch.ptr[1])                                                # the first test system
-    obs = test.denormalize(batch.x[:n])
+    obs = test.denormalize(batch.x[:n])                                  # [n, T, 4]: x, y, vx, vy
     true = test.denormalize(batch.y[:n])
     pred = test.denormalize(preds["S-RNN"][:n])
-    zero = test.denormalize(preds["ZeroVelocity"][:n])
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = plt.subplots(figsize=(7, 6.5))
+    particles = []
     for i in range(n):
         color = f"C{i}"
-        heavy = test.schema.node_types[int(batch.node_type[i])] == "heavy"
-        ax.plot(obs[i, :, 0], obs[i, :, 1], color=color, alpha=0.3, lw=1)
-        ax.plot(true[i, :, 0], true[i, :, 1], color=color, lw=2, label="true" if i == 0 else None)
-        ax.plot(pred[i, :, 0], pred[i, :, 1], color=color, lw=2, ls="--", label="S-RNN" if i == 0 else None)
-        ax.plot(zero[i, 0, 0], zero[i, 0, 1], "o", color=color, ms=10 if heavy else 5)
+        kind = test.schema.node_types[int(batch.node_type[i])]
+        ax.plot(obs[i, :, 0], obs[i, :, 1], color=color, alpha=0.35, lw=1)
+        ax.plot(true[i, :, 0], true[i, :, 1], color=color, lw=2)
+        ax.plot(pred[i, :, 0], pred[i, :, 1], color=color, lw=2, ls="--")
+        ax.plot(obs[i, -1, 0], obs[i, -1, 1], "o", color=color, ms=9 if kind == "heavy" else 5)
+        particles.append(plt.Line2D([], [], color=color, marker="o", ms=9 if kind == "heavy" else 5, lw=2,
+                                    label=f"particle {i} ({kind})"))
     src, dst = batch.edge_index[:, batch.edge_index[0] < n]
     for s, d in zip(src.tolist(), dst.tolist()):
-        ax.plot([obs[s, -1, 0], obs[d, -1, 0]], [obs[s, -1, 1], obs[d, -1, 1]], color="grey", lw=0.5)
-    ax.set_title("Springs: observed (faint), true (solid), S-RNN (dashed)\nlarge dots: heavy particles")
-    ax.set_aspect("equal")
-    ax.legend()
+        ax.plot([obs[s, -1, 0], obs[d, -1, 0]], [obs[s, -1, 1], obs[d, -1, 1]], color="grey", lw=0.6, ls=":")
+    styles = [plt.Line2D([], [], color="black", alpha=0.35, lw=1, label="observed path"),
+              plt.Line2D([], [], color="black", lw=2, label=f"true future ({true.size(1)} steps)"),
+              plt.Line2D([], [], color="black", lw=2, ls="--", label="S-RNN forecast"),
+              plt.Line2D([], [], color="black", marker="o", lw=0, label="last observed position"),
+              plt.Line2D([], [], color="grey", lw=0.6, ls=":", label="spring (at the last observed step)")]
+    ax.add_artist(ax.legend(handles=styles, loc="upper left", fontsize=8, title="line style"))
+    ax.legend(handles=particles, loc="lower right", fontsize=8, title="particle")
+    ax.set_xlabel("x position (simulation units)")
+    ax.set_ylabel("y position (simulation units)")
+    ax.set_title("Springs, first test system: observed, true and forecast paths")
+    ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=120)
+    plt.close(fig)
     os.replace(tmp, path)
     print(f"picture: {path}")
 

@@ -40,7 +40,9 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="traffic_forecast.png", help="picture to write")
+    p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
+    p.add_argument("--out", default=os.path.join("runs", "examples", "traffic_forecast.png"),
+                   help="picture to write (default: runs/examples/traffic_forecast.png)")
     p.add_argument("--full", action="store_true", help="every training window, hidden 64, 10 epochs")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
@@ -76,6 +78,7 @@ class HistoricalAverage(torch.nn.Module):
 def main():
     args = parse_args()
     check_data(args.data_root, "los_loop")
+    torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     train = LosLoop(args.data_root, split="train", stride=args.stride)
     test = LosLoop(args.data_root, split="test")
@@ -157,26 +160,30 @@ def plot(test, preds, target, path, sensors=3):
     true = test.denormalize(target)                                             # [W, 207, H] mph
     busy = true[:, :, 0].std(0).argsort(descending=True)[:sensors].tolist()    # the most variable sensors
     # window i observes steps i .. i+obs-1 of the test part; its step-h forecast is for step i+obs+h-1
-    def hours(h):
-        return (torch.arange(true.size(0)) + test.obs + h - 1) * test.minutes_per_step / 60.0
+    def hours(h, n=true.size(0)):
+        return (torch.arange(n) + test.obs + h - 1) * test.minutes_per_step / 60.0
 
-    fig, axes = plt.subplots(len(busy), 1, figsize=(11, 2.6 * len(busy)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(busy), 1, figsize=(11, 2.6 * len(busy) + 0.6), sharex=True, squeeze=False)
     for ax, s in zip(axes[:, 0], busy):
-        ax.plot(hours(1), true[:, s, 0], color="black", lw=1.5, label="true")
+        whole = torch.cat([true[:, s, 0], true[-1, s, 1:]])                   # every target step once
+        ax.plot(hours(1, whole.numel()), whole, color="black", lw=1.5, label="true speed")
         for name, step, color in (("S-RNN", 3, "C0"), ("S-RNN", 12, "C3"), ("LastValue", 12, "grey")):
             if name in preds:
                 p = test.denormalize(preds[name][:, s, step - 1])              # [W]
                 ax.plot(hours(step), p, color=color, lw=1, alpha=0.9,
                         ls=":" if name == "LastValue" else "-",
                         label=f"{name}, {step * test.minutes_per_step} min ahead")
-        ax.set_ylabel("mph")
+        ax.set_ylabel("speed (mph)")
         ax.set_title(f"sensor {test.sensor_ids[s]}", fontsize=10)
-    axes[0, 0].legend(fontsize=8, ncol=2, loc="center")
-    axes[-1, 0].set_xlabel("hours since the start of the test part")
-    fig.suptitle("Los-loop test part: true speed and forecasts")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 0.955))
+    axes[-1, 0].set_xlabel("hours since the start of the test part (forecasts drawn at the time they predict)")
+    fig.suptitle("Los-loop test part: true speed and forecasts of the most variable sensors")
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
+    plt.close(fig)
     os.replace(tmp, path)
     print(f"picture: {path}")
 

@@ -53,7 +53,9 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="pyg_pipeline_forecast.png", help="picture to write")
+    p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
+    p.add_argument("--out", default=os.path.join("runs", "examples", "pyg_pipeline_forecast.png"),
+                   help="picture to write (default: runs/examples/pyg_pipeline_forecast.png)")
     p.add_argument("--full", action="store_true", help="28 days, hidden 64, 10 + 6 epochs")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
@@ -113,6 +115,7 @@ class TemporalSignal:
 
 def main():
     args = parse_args()
+    torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
@@ -254,16 +257,19 @@ def plot(batch, preds, mean, std, N, names, start, path, clock=(7, 30)):
             ax.plot(t_fut, (p.view(W, N, -1)[w, n] + mean).numpy(), color=color,
                     ls=":" if name == "LastValue" else "--", label=name)
         ax.axvline(0, color="grey", lw=0.5)
-        ax.set_title(f"sensor {names[n]}", fontsize=10)
-        ax.set_xlabel("minutes")
-    axes[0, 0].set_ylabel("mph")
-    axes[0, 0].legend(fontsize=7)
+        kind = "highway" if names[n].startswith("h") else "street"
+        ax.set_title(f"sensor {names[n]} ({kind})", fontsize=10)
+        ax.set_xlabel("minutes after the last observed step")
+    axes[0, 0].set_ylabel("speed (mph)")
+    axes[0, 0].legend(fontsize=7, title="line style", title_fontsize=7)
     end = (start + w + obs - 1) % STEPS_PER_DAY * 5
     fig.suptitle(f"Simulated road network: the test window ending at {end // 60}:{end % 60:02d}, "
                  f"{H * 5}-minute forecasts")
     fig.tight_layout(rect=(0, 0, 1, 0.95))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
+    plt.close(fig)
     os.replace(tmp, path)
     print(f"picture: {path}")
 

@@ -19,12 +19,13 @@ parser.add_argument("--epochs", type=int, default=10)
 parser.add_argument("--hidden", type=int, default=32)
 parser.add_argument("--graphs", type=int, default=500, help="training systems (default: 500)")
 parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
-parser.add_argument("--out", default="quickstart", help="folder for scores.json (default: quickstart)")
+parser.add_argument("--out", default=os.path.join("runs", "examples", "quickstart"),
+                    help="folder for scores.json (default: runs/examples/quickstart)")
 parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
 args = parser.parse_args()
 if args.smoke:
     args.epochs, args.hidden, args.graphs = 1, 8, 20
-torch.set_num_threads(args.threads)
+torch.set_num_threads(max(1, args.threads))
 torch.manual_seed(0)
 
 # A dataset carries its splits, options and scoring; any name of datasets.available() opens alike.

@@ -1,18 +1,25 @@
 """Spatio-temporal graphs as PyG data: :class:`STData`, time windows and conversions."""
 from __future__ import annotations
 
+import copy
+import copyreg
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Data, Dataset, HeteroData
+from torch_geometric.data import Batch, Data, Dataset, HeteroData
+from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+from torch_geometric.data.storage import GlobalStorage
 
-from .schema import STSchema
+from .schema import EdgeType, STSchema
 
 __all__ = [
     "STData",
     "TimeWindows",
+    "pad_collate",
+    "check_schemas",
+    "rebuild_batch",
     "from_networkx",
     "to_networkx",
     "from_dense",
@@ -24,6 +31,7 @@ __all__ = [
 # Keys whose second dimension is time, and what the first dimension counts.
 _NODE_TIME_KEYS = ("x", "node_mask")
 _EDGE_TIME_KEYS = ("edge_attr", "edge_mask")
+_PADDED_MASKS = {"node_mask", "y_mask"}                # keys that STData.pad_to adds
 
 
 def _shape(v: Any) -> str:
@@ -56,12 +64,17 @@ class STData(Data):
     ``y_mask``     ``[N, H]`` bool       optional: target present
     ``schema``     :class:`STSchema`     optional; kept once per batch
     ============== ===================== ==========================================
+
+    Saved graphs and batches load back with a plain ``torch.load(path)``
+    (``weights_only=True``): the classes they hold are registered with
+    :func:`torch.serialization.add_safe_globals`.
     """
 
     @property
     def schema(self) -> Optional[STSchema]:
-        value = self._store.get("schema", None) if "schema" in self._store else None
+        value = self._store.get("schema", None)
         if isinstance(value, (list, tuple)):  # a batch holds one per graph
+            check_schemas(value)
             return value[0] if len(value) > 0 else None
         return value
 
@@ -70,6 +83,13 @@ class STData(Data):
         if value is not None and not isinstance(value, STSchema):
             raise TypeError(f"STData: 'schema' must be an STSchema (got {type(value).__name__})")
         self._store["schema"] = value
+
+    def check_schema(self, expected: Optional[STSchema] = None) -> None:
+        """Raise a :class:`ValueError` naming the schemas unless every graph of
+        this (batch of) graph(s) has one schema equal to ``expected`` where given
+        (what a model may call at its entry: cheap, schemas compare by identity first)."""
+        value = self._store.get("schema", None)
+        check_schemas(list(value) if isinstance(value, (list, tuple)) else [value], expected)
 
     @property
     def num_steps(self) -> int:
@@ -103,10 +123,8 @@ class STData(Data):
         if not x.is_floating_point():
             raise ValueError(f"STData: 'x' must be a floating-point tensor (got {x.dtype})")
         N, T, _ = x.shape
-        if N == 0:
-            raise ValueError("STData: the graph has no nodes ('x' is [0, T, F])")
-        if T == 0:
-            raise ValueError(f"STData: the sequence is empty ('x' is {list(x.shape)}, T=0)")
+        if N == 0 or T == 0:
+            raise ValueError(f"STData: 'x' is empty: no nodes or no steps (got {list(x.shape)})")
         if not bool(torch.isfinite(x).all()):
             raise ValueError("STData: 'x' holds NaN or infinite values")
 
@@ -124,18 +142,14 @@ class STData(Data):
 
         P = schema.num_node_types if schema is not None else None
         K = schema.num_edge_types if schema is not None else None
-        nt = self.get("node_type")
-        if nt is None:
-            if P is not None and P > 1:
-                raise ValueError("STData: 'node_type' is missing and the schema has "
-                                 f"{P} node types")
-        else:
+        nt, et = self.get("node_type"), self.get("edge_type")
+        if nt is None and P is not None and P > 1:
+            raise ValueError(f"STData: 'node_type' is missing and the schema has {P} node types")
+        if et is None and K is not None and K > 1 and E > 0:
+            raise ValueError(f"STData: 'edge_type' is missing and the schema has {K} edge types")
+        if nt is not None:
             _check_index("node_type", nt, (N,), "[num_nodes]", P)
-        et = self.get("edge_type")
-        if et is None:
-            if K is not None and K > 1 and E > 0:
-                raise ValueError(f"STData: 'edge_type' is missing and the schema has {K} edge types")
-        else:
+        if et is not None:
             _check_index("edge_type", et, (E,), "[num_edges]", K)
         if schema is not None and E > 0:
             if K == 0:
@@ -153,22 +167,18 @@ class STData(Data):
                 raise ValueError("STData: 'edge_attr' must be finite floating-point values")
         for key, rows, name in (("node_mask", N, "num_nodes"), ("edge_mask", E, "num_edges")):
             m = self.get(key)
-            if m is None:
-                continue
-            if m.dtype != torch.bool:
+            if m is not None and m.dtype != torch.bool:
                 raise ValueError(f"STData: '{key}' must be torch.bool (got {m.dtype})")
-            if tuple(m.shape) != (rows, T):
-                raise ValueError(f"STData: '{key}' must be [{name}, T] = [{rows}, {T}] "
-                                 f"(got {_shape(m)})")
+            if m is not None and tuple(m.shape) != (rows, T):
+                raise ValueError(f"STData: '{key}' must be [{name}, T] = [{rows}, {T}] (got {_shape(m)})")
         y = self.get("y")
         if y is not None:
             if not isinstance(y, Tensor) or y.dim() not in (2, 3) or y.size(0) != N:
                 raise ValueError(f"STData: 'y' must be [num_nodes, H, F_out] or [num_nodes, H] "
                                  f"with num_nodes={N} (got {_shape(y)})")
-            if y.is_floating_point():
-                if not bool(torch.isfinite(y).all()):
-                    raise ValueError("STData: 'y' holds NaN or infinite values")
-            elif y.dtype != torch.long:
+            if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+                raise ValueError("STData: 'y' holds NaN or infinite values")
+            if not y.is_floating_point() and y.dtype != torch.long:
                 raise ValueError(f"STData: 'y' must be floating point or torch.long (got {y.dtype})")
             ym = self.get("y_mask")
             if ym is not None and (ym.dtype != torch.bool or tuple(ym.shape) != tuple(y.shape[:2])):
@@ -212,6 +222,72 @@ class STData(Data):
                 out.y_mask = self.node_mask[:, first:first + horizon]
         return out
 
+    def pad_to(self, steps: int, horizon: Optional[int] = None) -> "STData":
+        r"""This window padded to ``steps`` observed and ``horizon`` target steps
+        (default: ``H``), so that windows of different lengths batch (:func:`pad_collate`).
+
+        Observed keys (``x``, masks, ``edge_attr``) get the new steps at the
+        start, so every window still ends at its last observed frame; targets
+        ``y`` at the end (class labels ``[N, H]``, which end with the observed
+        steps, at the start). New entries are zero and absent: the result always
+        holds ``node_mask`` (and ``y_mask`` with ``y``), False there, so masked
+        losses and metrics ignore them. Padding never shortens (``ValueError``).
+        """
+        y, T = self.get("y"), self.num_steps
+        H = int(y.size(1)) if isinstance(y, Tensor) else 0
+        horizon = H if horizon is None else int(horizon)
+        if steps < T or horizon < H or (y is None and horizon > 0):
+            raise ValueError(f"STData.pad_to: 'steps' must be >= T={T} and 'horizon' >= H={H} (0 without "
+                             f"'y'); padding never shortens (got steps={steps}, horizon={horizon})")
+        out = copy.copy(self)
+        if self.get("node_mask") is None:
+            out.node_mask = torch.ones(self.x.shape[:2], dtype=torch.bool, device=self.x.device)
+        if y is not None and self.get("y_mask") is None:
+            out.y_mask = torch.ones(y.shape[:2], dtype=torch.bool, device=y.device)
+        for key in _NODE_TIME_KEYS + _EDGE_TIME_KEYS:
+            v = out.get(key)
+            if isinstance(v, Tensor) and steps > T:
+                out[key] = torch.cat([v.new_zeros(v.size(0), steps - T, *v.shape[2:]), v], dim=1)
+        for key in ("y", "y_mask") if y is not None and horizon > H else ():
+            v = out[key]
+            pad = v.new_zeros(v.size(0), horizon - H, *v.shape[2:])
+            out[key] = torch.cat([pad, v] if not y.is_floating_point() else [v, pad], dim=1)  # [N, horizon, ...]
+        return out
+
+
+def check_schemas(schemas: Sequence[Optional[STSchema]], expected: Optional[STSchema] = None) -> None:
+    """Raise a :class:`ValueError` naming both schemas unless ``schemas`` (one
+    per graph of a batch; :obj:`None` skipped) are one, equal to ``expected`` if given."""
+    found = [(i, s) for i, s in enumerate(schemas) if s is not None]
+    for i, s in found[1:]:
+        if s is not found[0][1] and s != found[0][1]:
+            raise ValueError(f"STData: a batch mixes graphs of different schemas (graph {found[0][0]}: "
+                             f"{found[0][1]!r}; graph {i}: {s!r}); batch windows of one schema only")
+    if expected is not None and found and found[0][1] is not expected and found[0][1] != expected:
+        raise ValueError(f"STData: the data's schema is {found[0][1]!r}, expected {expected!r}")
+
+
+def pad_collate(data_list: Sequence[STData]) -> Batch:
+    r"""A batch of windows of any lengths, each padded to the longest observed
+    and target lengths (:meth:`STData.pad_to`) where they differ; a ``collate_fn``:
+    ``torch.utils.data.DataLoader(windows, 32, collate_fn=pad_collate)``.
+    Windows of different schemas or keys raise a :class:`ValueError` naming them."""
+    data_list = list(data_list)
+    if not data_list:
+        raise ValueError("pad_collate: 'data_list' must hold at least one window (got 0)")
+    check_schemas([d._store.get("schema", None) for d in data_list])
+    keys = [set(d.keys()) for d in data_list]
+    for i, k in enumerate(keys):
+        if k - _PADDED_MASKS != keys[0] - _PADDED_MASKS:
+            raise ValueError(f"pad_collate: window {i} holds the keys {sorted(k)}, window 0 {sorted(keys[0])}")
+    steps = max(d.num_steps for d in data_list)
+    lengths = [int(d.y.size(1)) if isinstance(d.get("y"), Tensor) else None for d in data_list]
+    horizon = max((h for h in lengths if h is not None), default=0)
+    if any(d.num_steps != steps or h not in (None, horizon) or k != keys[0]
+           for d, h, k in zip(data_list, lengths, keys)):
+        data_list = [d.pad_to(steps, None if h is None else horizon) for d, h in zip(data_list, lengths)]
+    return Batch.from_data_list(data_list)
+
 
 def _check_index(key: str, value: Any, shape: tuple, desc: str, bound: Optional[int]) -> None:
     if not isinstance(value, Tensor) or tuple(value.shape) != shape:
@@ -230,10 +306,8 @@ class TimeWindows(Dataset):
     Window ``i`` starts at ``i * stride``: ``x = frames[s:s+obs]`` and
     ``y = frames[s+obs:s+obs+horizon]``; with ``target`` another key (per-snapshot
     targets, ``[:, t]`` the target of snapshot ``t``),
-    ``y = target[s+obs-1:s+obs-1+horizon]`` (see :meth:`STData.window`).
-    Windows are views into the recording
-    (no copy per window); a :class:`~torch_geometric.loader.DataLoader` copies
-    only when it batches.
+    ``y = target[s+obs-1:s+obs-1+horizon]`` (see :meth:`STData.window`). Windows
+    are views into the recording (no copy per window); a loader copies when it batches.
 
     Args:
         recording (STData): the whole sequence, ``x`` of shape ``[N, T_total, F]``.
@@ -245,8 +319,7 @@ class TimeWindows(Dataset):
         transform (callable, optional): applied to each window. (default: :obj:`None`)
     """
 
-    def __init__(self, recording: STData, obs: int, horizon: int, stride: int = 1,
-                 target: str = "x", transform=None):
+    def __init__(self, recording: STData, obs: int, horizon: int, stride: int = 1, target: str = "x", transform=None):
         if stride < 1:
             raise ValueError(f"TimeWindows: 'stride' must be >= 1 (got {stride})")
         T = recording.num_steps
@@ -280,11 +353,7 @@ def _as_tensor(value: Any, dtype: Optional[torch.dtype] = None) -> Tensor:
         return value.to(dtype) if dtype is not None else value
     arr = np.asarray(value)
     t = torch.from_numpy(np.ascontiguousarray(arr))
-    if dtype is not None:
-        t = t.to(dtype)
-    elif t.is_floating_point():
-        t = t.float()
-    return t
+    return t.to(dtype) if dtype is not None else (t.float() if t.is_floating_point() else t)
 
 
 def _node_types_from_names(names: Sequence[Any], schema: STSchema) -> Tensor:
@@ -334,8 +403,8 @@ def from_networkx(graph: Any, x: Optional[Any] = None, schema: Optional[STSchema
         x = torch.stack([_as_tensor(graph.nodes[n][feature_attr]) for n in nodes])
     x = _as_tensor(x)
     if x.dim() != 3 or x.size(0) != len(nodes):
-        raise ValueError(f"from_networkx: 'x' must be [num_nodes, T, F] with num_nodes="
-                         f"{len(nodes)} (got {_shape(x)})")
+        raise ValueError(f"from_networkx: 'x' must be [num_nodes, T, F] with num_nodes={len(nodes)} "
+                         f"(got {_shape(x)})")
     src, dst, rels = [], [], []
     for u, v, attrs in graph.edges(data=True):
         rel = None if edge_type_attr is None else attrs.get(edge_type_attr)
@@ -467,10 +536,8 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
         for t, e in enumerate(per_step):  # conversion time, not model time
             pos = torch.searchsorted(uniq, e[0] * N + e[1])
             edge_mask[pos, t] = True
-            if weights is not None and weights[t] is not None:
-                edge_attr[pos, t, 0] = _as_tensor(weights[t]).float().view(-1)
-            else:
-                edge_attr[pos, t, 0] = 1.0
+            given = weights is not None and weights[t] is not None
+            edge_attr[pos, t, 0] = _as_tensor(weights[t]).float().view(-1) if given else 1.0
     else:
         edge_index = _as_tensor(signal.edge_index, torch.long).view(2, -1)
         w = getattr(signal, "edge_weight", None)
@@ -478,8 +545,7 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
         edge_attr = w.view(-1, 1, 1).expand(-1, T, 1).contiguous()
         edge_mask = None
     schema = schema or _default_schema(edge_index.size(1))
-    nt = (torch.zeros(N, dtype=torch.long) if node_type is None
-          else _as_tensor(node_type, torch.long))
+    nt = torch.zeros(N, dtype=torch.long) if node_type is None else _as_tensor(node_type, torch.long)
     data = STData(x=x, edge_index=edge_index, node_type=nt,
                   edge_type=schema.infer_edge_type(nt[edge_index[0]], nt[edge_index[1]]),
                   edge_attr=edge_attr)
@@ -487,8 +553,7 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
         data.edge_mask = edge_mask
     targets = getattr(signal, "targets", None)
     if targets is not None and len(targets) == T and all(t is not None for t in targets):
-        y = torch.stack([_as_tensor(t) for t in targets], dim=1)       # [N, T, ...]
-        data.y = y
+        data.y = torch.stack([_as_tensor(t) for t in targets], dim=1)  # [N, T, ...]
     return _finish(data, schema)
 
 
@@ -567,11 +632,9 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
         store = hetero[name]
         x = store.get("x")
         if x is None or x.dim() != 3:
-            raise ValueError(f"from_hetero: node type {name!r} must hold 'x' as [N_type, T, F] "
-                             f"(got {_shape(x)})")
+            raise ValueError(f"from_hetero: node type {name!r} must hold 'x' as [N_type, T, F] (got {_shape(x)})")
         xs.append(x)
-        types.append(torch.full((x.size(0),), schema.node_type_index(name), dtype=torch.long,
-                                device=x.device))
+        types.append(x.new_full((x.size(0),), schema.node_type_index(name), dtype=torch.long))
         ids.append(store.get("node_id"))
         offsets[name] = offset
         offset += x.size(0)
@@ -579,8 +642,7 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
     for name, xi in zip([n for n in schema.node_types if n in node_names], xs):
         if xi.size(1) != T:
             raise ValueError(f"from_hetero: node type {name!r} has T={xi.size(1)}, others T={T}")
-    x = torch.cat(xs)
-    node_type = torch.cat(types)
+    x, node_type = torch.cat(xs), torch.cat(types)
     edges, etypes, extras = [], [], {"edge_attr": [], "edge_mask": []}
     for (s, r, d) in hetero.edge_types:
         store = hetero[s, r, d]
@@ -613,14 +675,25 @@ def _permute_nodes(data: STData, new_position: Tensor) -> STData:
     N = data.num_nodes
     out = STData()
     for key, value in data._store.items():
+        out[key] = value
         if isinstance(value, Tensor) and key != "edge_index" and value.dim() > 0 \
                 and value.size(0) == N and key not in ("edge_type", "edge_attr", "edge_mask"):
-            moved = torch.empty_like(value)
-            moved[new_position] = value
-            out[key] = moved
-        else:
-            out[key] = value
+            out[key] = torch.empty_like(value).index_copy_(0, new_position, value)
     out.edge_index = new_position[data.edge_index]
     return out
 
 
+# ------------------------------------------------------------ serialisation
+def rebuild_batch() -> Batch:
+    """An empty batch of :class:`STData`, which a saved batch is loaded into."""
+    return Batch(_base_cls=STData)
+
+
+def _reduce_batch(batch: Batch) -> tuple:
+    # PyG pickles a batch through a callable object, which weights_only loading refuses.
+    return rebuild_batch, (), batch.__getstate__()      # state set after: its store points back at it
+
+
+copyreg.pickle(type(rebuild_batch()), _reduce_batch)
+torch.serialization.add_safe_globals([STData, STSchema, EdgeType, type(rebuild_batch()), rebuild_batch,
+                                      GlobalStorage, DataEdgeAttr, DataTensorAttr])

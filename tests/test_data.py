@@ -7,6 +7,7 @@ from torch_geometric.loader import DataLoader
 
 from srnn_pyg import (STData, STSchema, TimeWindows, from_dense, from_hetero, from_networkx,
                       from_temporal_signal, to_hetero, to_networkx)
+from srnn_pyg.data import pad_collate
 from srnn_pyg.testing import fake_schema, fake_st_data
 
 
@@ -233,3 +234,98 @@ def test_lagged_temporal_signal_windows_target_the_snapshot_itself():
     assert torch.equal(w.y, v[:, 5 + 2 + lags:5 + 4 + lags])
     with pytest.raises(ValueError, match="covers"):
         TimeWindows(rec, obs=20, horizon=8, target="y")
+
+
+# ----------------------------------------------------------- save and load
+def _same_data(a, b):
+    assert sorted(a.keys()) == sorted(b.keys())
+    for key in a.keys():
+        if isinstance(a[key], torch.Tensor):
+            assert torch.equal(a[key], b[key]), key
+
+
+def test_saved_graph_and_batch_load_with_default_torch_load(tmp_path):
+    schema = fake_schema()
+    graphs = [fake_st_data(n, 4, 3, schema=schema, masks=True, horizon=2, generator=torch.Generator().manual_seed(n))
+              for n in (3, 5)]
+    torch.save(graphs[0], tmp_path / "graph.pt")
+    back = torch.load(tmp_path / "graph.pt")                   # weights_only=True: the default
+    assert type(back) is STData and back.schema == schema
+    _same_data(back, graphs[0])
+    assert back.validate()
+    batch = Batch.from_data_list(graphs)
+    torch.save(batch, tmp_path / "batch.pt")
+    again = torch.load(tmp_path / "batch.pt", weights_only=True)
+    assert isinstance(again, STData) and isinstance(again, Batch) and again.num_graphs == 2
+    _same_data(again, batch)
+    assert again.schema == schema
+    for g, h in zip(graphs, again.to_data_list()):               # the slices came back too
+        _same_data(g, h)
+
+
+# ----------------------------------------------------------------- padding
+def test_pad_to_pads_observed_at_the_start_and_targets_at_the_end():
+    g = fake_st_data(4, 3, 2, masks=True, edge_attr_dim=1, horizon=2)
+    p = g.pad_to(5, horizon=4)
+    N, E = g.num_nodes, g.num_edges
+    assert p.x.shape == (N, 5, 2) and p.y.shape == (N, 4, 2) and p.edge_attr.shape == (E, 5, 1)
+    assert torch.equal(p.x[:, 2:], g.x) and not p.x[:, :2].any()
+    assert torch.equal(p.node_mask[:, 2:], g.node_mask) and not p.node_mask[:, :2].any()
+    assert torch.equal(p.edge_mask[:, 2:], g.edge_mask) and not p.edge_mask[:, :2].any()
+    assert torch.equal(p.y[:, :2], g.y) and not p.y[:, 2:].any()
+    assert p.y_mask[:, :2].all() and not p.y_mask[:, 2:].any()
+    assert p.validate() and g.x.shape == (N, 3, 2)               # the original is left alone
+    # without masks: node_mask and y_mask are added, True on the real steps
+    h = fake_st_data(4, 3, 2, horizon=2).pad_to(3)
+    assert h.node_mask.all() and h.node_mask.shape == (4, 3) and h.y_mask.all()
+    # class labels end with the observed steps: padded at the start
+    c = fake_st_data(4, 3, 2, classes=3).pad_to(5, horizon=5)
+    assert not c.y_mask[:, :2].any() and c.y_mask[:, 2:].all()
+    with pytest.raises(ValueError, match=r"'steps' must be >= T=3.*got steps=2"):
+        g.pad_to(2)
+    with pytest.raises(ValueError, match="horizon"):
+        g.pad_to(3, horizon=1)
+
+
+def test_pad_collate_batches_windows_of_different_lengths():
+    schema = fake_schema()
+    short = fake_st_data(3, 2, 3, schema=schema, horizon=1, generator=torch.Generator().manual_seed(1))
+    long = fake_st_data(5, 4, 3, schema=schema, horizon=3, generator=torch.Generator().manual_seed(2))
+    with pytest.raises(RuntimeError):                            # what PyG alone does
+        Batch.from_data_list([short, long])
+    loader = torch.utils.data.DataLoader([short, long], batch_size=2, collate_fn=pad_collate)
+    batch = next(iter(loader))
+    assert batch.x.shape == (8, 4, 3) and batch.y.shape == (8, 3, 3)
+    assert batch.node_mask[:3].tolist() == [[False, False, True, True]] * 3 and batch.node_mask[3:].all()
+    assert batch.y_mask[:3].tolist() == [[True, False, False]] * 3 and batch.y_mask[3:].all()
+    assert torch.equal(batch.x[:3, 2:], short.x) and torch.equal(batch.x[3:], long.x)
+    # teacher forcing's mask leaves every padded step out of the loss
+    from srnn_pyg.engine.objectives import teacher_forcing
+    _, target, mask = teacher_forcing(batch)
+    assert mask.shape == target.shape[:2]
+    assert mask[:3].tolist() == [[False, False, True, True, False, False]] * 3 and mask[3:].all()
+    # equal lengths: plain PyG collation, no masks added
+    same = pad_collate([long, long])
+    assert "node_mask" not in same.keys() and same.x.shape == (10, 4, 3)
+    with pytest.raises(ValueError, match="at least one"):
+        pad_collate([])
+    with pytest.raises(ValueError, match="window 1 holds the keys"):
+        pad_collate([long, fake_st_data(5, 4, 3, schema=schema)])
+
+
+def test_mixed_schemas_raise_naming_both():
+    a = fake_st_data(3, 2, 3, horizon=1)
+    other = STSchema(["person"], [("person", "person")])
+    b = fake_st_data(3, 2, 3, schema=other, horizon=1)
+    with pytest.raises(ValueError, match=r"different schemas.*t0.*graph 1: .*person"):
+        pad_collate([a, b])
+    batch = Batch.from_data_list([a, b])                         # PyG itself does not look
+    with pytest.raises(ValueError, match="different schemas"):
+        batch.schema
+    with pytest.raises(ValueError, match="different schemas"):
+        batch.check_schema()
+    with pytest.raises(ValueError, match=r"expected STSchema\(node_types=\['person'\]"):
+        Batch.from_data_list([a, a]).check_schema(other)
+    Batch.from_data_list([a, a]).check_schema(a.schema)          # one schema: no error
+    equal = STSchema(["person"], [("person", "person")])          # equal, not identical: fine
+    assert Batch.from_data_list([b, fake_st_data(3, 2, 3, schema=equal, horizon=1)]).schema == other

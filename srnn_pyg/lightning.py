@@ -1,0 +1,267 @@
+r"""Train the library's models with `PyTorch Lightning <https://lightning.ai>`_:
+:class:`SRNNLightningModule` and :class:`STDataModule`.
+
+Imported on demand (``import srnn_pyg.lightning``); it needs the extra
+``pip install 'srnn_pyg[lightning]'``. The module trains exactly what
+:func:`srnn_pyg.engine.fit` trains: the loss of every batch comes from
+:func:`srnn_pyg.engine.objectives.batch_loss` (teacher forcing, rollout or
+labels; the loss of the model's head, :func:`srnn_pyg.nn.heads.head_of`), the
+optimiser and scheduler from :class:`~srnn_pyg.engine.TrainConfig`. The
+Trainer does the rest (devices, precision, logging, checkpoints, early
+stopping).
+
+.. code-block:: python
+
+    import lightning as L
+    from srnn_pyg.lightning import SRNNLightningModule, STDataModule
+
+    data = STDataModule.from_dataset("springs", batch_size=32)
+    module = SRNNLightningModule(StructuralRNN(data.schema, 4, 4), TrainConfig(epochs=10, lr=3e-3))
+    L.Trainer(max_epochs=10).fit(module, datamodule=data)
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+try:
+    import lightning.pytorch as pl
+except ImportError:  # the older package name
+    try:
+        import pytorch_lightning as pl  # type: ignore[no-redef]
+    except ImportError as e:
+        raise ImportError("srnn_pyg.lightning needs PyTorch Lightning, which is not installed; install the "
+                          "extra: pip install 'srnn_pyg[lightning]'") from e
+from torch_geometric.data.lightning import LightningDataset
+
+from .data import pad_collate
+from .engine.checkpoints import build_from_record, model_record
+from .engine.config import TrainConfig
+from .engine.noise import NoiseSchedule, as_noise_schedule
+from .engine.objectives import batch_loss, feedback_of, is_classification
+from .engine.optim import make_optimizer, make_scheduler
+from .nn.heads import DeterministicHead, Head, head_of
+
+__all__ = ["SRNNLightningModule", "STDataModule"]
+
+# TrainConfig fields the Lightning module reads; the others are the Trainer's business.
+_USED = ("objective", "loss", "horizon", "optimizer", "lr", "weight_decay", "scheduler", "scheduler_kwargs",
+         "grad_clip", "noise", "monitor", "epochs")
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _config_record(config: TrainConfig) -> Dict[str, Any]:
+    """The plain fields of ``config`` that this module reads (what its
+    checkpoints keep; a callable optimiser or scheduler is left out)."""
+    out = {}
+    for name in _USED:
+        value = getattr(config, name)
+        if isinstance(value, NoiseSchedule):
+            value = value.to_list()
+        if _plain(value):
+            out[name] = value
+    return out
+
+
+class SRNNLightningModule(pl.LightningModule):
+    r"""A :class:`lightning.pytorch.LightningModule` around any
+    :class:`~srnn_pyg.models.Forecaster`, trained with the library's own
+    objective and loss.
+
+    ``training_step`` returns (and logs as ``train_loss``) the masked mean loss
+    of :func:`~srnn_pyg.engine.objectives.batch_loss` with the config's
+    ``objective``, ``horizon``, ``loss`` and ``noise`` (its schedule read at
+    the global step); ``validation_step`` and ``test_step`` log ``val_loss`` and
+    ``test_loss`` (no noise), pooled over the epoch by each batch's number of
+    target entries, as :func:`~srnn_pyg.engine.evaluate` pools them;
+    ``predict_step`` returns ``model.forecast(batch, horizon)``.
+    ``configure_optimizers`` builds the config's optimiser and scheduler (its
+    ``epochs`` taken from the Trainer's ``max_epochs``; ``"plateau"`` watches
+    ``monitor``), and ``grad_clip`` clips the gradient norm unless the Trainer
+    sets ``gradient_clip_val``. The Trainer's own options replace the other
+    fields (``max_epochs``, ``accelerator``, ``precision``, callbacks).
+
+    Checkpoints written by the Trainer record how to rebuild a registered
+    model, so ``SRNNLightningModule.load_from_checkpoint(path)`` needs no
+    arguments.
+
+    Args:
+        model (torch.nn.Module or dict): the model, or its
+            :func:`~srnn_pyg.engine.model_record` (as a checkpoint stores it).
+        config (TrainConfig or dict, optional): the training options.
+            (default: :obj:`None`: ``TrainConfig(epochs=1)``'s defaults)
+    """
+
+    def __init__(self, model: Union[nn.Module, Dict[str, Any]],
+                 config: Union[TrainConfig, Dict[str, Any], None] = None):
+        super().__init__()
+        if isinstance(model, dict):
+            model = build_from_record(model)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"SRNNLightningModule: 'model' must be a torch.nn.Module or a model record "
+                            f"(got {type(model).__name__})")
+        if config is None:
+            config = TrainConfig(epochs=1)
+        elif isinstance(config, dict):
+            config = TrainConfig(**config)
+        elif not isinstance(config, TrainConfig):
+            raise TypeError(f"SRNNLightningModule: 'config' must be a TrainConfig, a dict of its fields or None "
+                            f"(got {type(config).__name__})")
+        if config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
+            raise ValueError(f"SRNNLightningModule: {type(model).__name__} has no one-step-ahead forward, so "
+                             f"objective='teacher_forcing' does not apply; use TrainConfig(objective='rollout')")
+        self.model, self.config = model, config
+        self.schedule = as_noise_schedule(config.noise)
+        self.feedback = feedback_of(model)
+        self._heads: Dict[bool, Head] = {}
+        try:
+            record: Optional[Dict[str, Any]] = model_record(model)
+        except ValueError:                          # not a registered Forecaster: nothing to rebuild it from
+            record = None
+        self.save_hyperparameters({"model": record, "config": _config_record(config)})
+
+    def forward(self, data: Any) -> Tensor:
+        return self.model(data)
+
+    def _run(self, data: Any, horizon: Optional[int] = None) -> Tensor:
+        return self.model(data) if horizon is None else self.model.forecast(data, horizon)
+
+    def head(self, classification: bool) -> Head:
+        """The head whose loss is trained: :func:`~srnn_pyg.nn.heads.head_of`,
+        with the config's ``loss`` for a deterministic one (as
+        :func:`~srnn_pyg.engine.fit` does)."""
+        if classification not in self._heads:
+            head = head_of(self.model, classification=classification)
+            if self.config.loss is not None and isinstance(head, DeterministicHead):
+                head = DeterministicHead(head.out_channels, loss=self.config.loss)
+            self._heads[classification] = head
+        return self._heads[classification]
+
+    def loss(self, batch: Any, noise_std: float = 0.0) -> Tuple[Tensor, Tensor]:
+        """``(loss, weight)`` of one batch: the library's objective, the masked
+        mean loss and the number of target entries it averages."""
+        cls = is_classification(batch)
+        if cls and self.config.objective == "rollout":
+            raise ValueError("SRNNLightningModule: objective='rollout' forecasts values, but the targets are "
+                             "class labels (long 'y')")
+        return batch_loss(self._run, self.head(cls), batch, self.config.objective, self.config.horizon,
+                          noise_std, cls, self.feedback)
+
+    def _log(self, name: str, loss: Tensor, weight: Tensor, prog_bar: bool = True) -> None:
+        if self._trainer is not None:               # also callable outside a Trainer
+            self.log(name, loss.detach(), on_step=False, on_epoch=True, prog_bar=prog_bar,
+                     batch_size=max(int(weight), 1))
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        std = self.schedule(self.global_step) if self.schedule is not None and self._trainer is not None else 0.0
+        loss, weight = self.loss(batch, std)
+        self._log("train_loss", loss, weight)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
+        loss, weight = self.loss(batch)
+        self._log("val_loss", loss, weight)
+        return loss
+
+    def test_step(self, batch: Any, batch_idx: int) -> Tensor:
+        loss, weight = self.loss(batch)
+        self._log("test_loss", loss, weight)
+        return loss
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        y = batch.get("y")
+        horizon = self.config.horizon or (int(y.size(1)) if isinstance(y, Tensor) else 1)
+        return self.model.forecast(batch, horizon)
+
+    def configure_optimizers(self) -> Any:
+        config = self.config
+        epochs = getattr(self._trainer, "max_epochs", None) if self._trainer is not None else None
+        if isinstance(epochs, int) and epochs > 0 and epochs != config.epochs:
+            config = config.replace(epochs=epochs)                  # the step and cosine schedules' length
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = make_optimizer(config, params)
+        sched = make_scheduler(config, opt)
+        if sched is None:
+            return opt
+        monitor = config.monitor or "val_loss"
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": monitor}}
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: Any = None,
+                                    gradient_clip_algorithm: Optional[str] = None) -> None:
+        clip = gradient_clip_val if gradient_clip_val is not None else self.config.grad_clip
+        if clip:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=gradient_clip_algorithm)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model!r}, objective={self.config.objective!r})"
+
+
+class STDataModule(LightningDataset):
+    r"""PyG's :class:`~torch_geometric.data.LightningDataset` over datasets
+    of :class:`~srnn_pyg.STData` windows, whose loaders can pad windows of
+    different lengths (:func:`~srnn_pyg.data.pad_collate`).
+
+    Args:
+        train_dataset, val_dataset, test_dataset, pred_dataset: the splits
+            (the last three optional).
+        pad (bool, optional): batch with :func:`~srnn_pyg.data.pad_collate`
+            (a :class:`torch.utils.data.DataLoader`) instead of PyG's
+            collation. (default: :obj:`False`)
+        **kwargs: loader options (``batch_size``, ``num_workers``, ...);
+            ``pin_memory`` defaults to whether CUDA is available.
+    """
+
+    def __init__(self, train_dataset, val_dataset=None, test_dataset=None, pred_dataset=None, *,
+                 pad: bool = False, **kwargs: Any):
+        kwargs.setdefault("pin_memory", torch.cuda.is_available())
+        super().__init__(train_dataset, val_dataset, test_dataset, pred_dataset, **kwargs)
+        self.pad = bool(pad)
+
+    @property
+    def schema(self):
+        """The training split's schema (for building the model)."""
+        return getattr(self.train_dataset, "schema", None)
+
+    def dataloader(self, dataset, **kwargs: Any):
+        if self.pad:
+            return torch.utils.data.DataLoader(dataset, collate_fn=pad_collate, **kwargs)
+        return super().dataloader(dataset, **kwargs)
+
+    @classmethod
+    def from_dataset(cls, name: Union[str, type], *, splits: Tuple[str, ...] = ("train", "val", "test"),
+                     root: Any = None, obs: Optional[int] = None, horizon: Optional[int] = None, seed: int = 0,
+                     pad: bool = False, batch_size: int = 32, loader_kwargs: Optional[Dict[str, Any]] = None,
+                     **extra: Any) -> "STDataModule":
+        r"""The splits of a registered dataset (``srnn_pyg.datasets.get(name)``),
+        opened with :meth:`~srnn_pyg.datasets.STDataset.open` (val and test
+        reuse the training split's statistics); splits the dataset lacks are
+        left out (``splits[0]`` must exist).
+
+        Args:
+            name (str or type): a dataset name or class.
+            splits (tuple, optional): train, val and test split names.
+            root, obs, horizon, seed, **extra: passed to ``open``.
+            pad (bool, optional): see :class:`STDataModule`.
+            batch_size (int, optional): (default: :obj:`32`)
+            loader_kwargs (dict, optional): more loader options.
+        """
+        from .datasets import get
+        ds_cls = get(name) if isinstance(name, str) else name
+        opts = dict(root=root, obs=obs, horizon=horizon, seed=seed, **extra)
+        train = ds_cls.open(splits[0], **opts)
+        others = [ds_cls.open(s, train=train, **opts) if ds_cls.has_split(s, **extra) else None
+                  for s in splits[1:3]]
+        others += [None] * (2 - len(others))
+        return cls(train, others[0], others[1], pad=pad, batch_size=batch_size, **(loader_kwargs or {}))
+
