@@ -18,11 +18,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .. import metrics as M
+from ..loader import seed_count, seed_view
 from ..nn.heads import Head, head_of
 from .device import DeviceLike, amp_context, model_device, resolve_device
 from .distributed import DistContext
-from .objectives import (OBJECTIVES, check_prediction, default_objective, feedback_of, is_classification,
-                         label_targets, peek_classification, rollout_head, rollout_targets, teacher_forcing)
+from .objectives import (OBJECTIVES, check_one_hop_horizon, check_prediction, default_objective, feedback_of,
+                         is_classification, label_targets, peek_classification, rollout_head, rollout_targets,
+                         teacher_forcing)
 
 __all__ = ["REGRESSION_METRICS", "CLASSIFICATION_METRICS", "ROLLOUT_METRICS", "default_metrics",
            "evaluate", "score_loader", "collect"]
@@ -114,7 +116,7 @@ class _Scorer:
             self.one_step(batch)
 
     def labels(self, batch) -> None:
-        logits, labels, mask = label_targets(batch, self.model(batch))
+        logits, labels, mask = seed_view(batch, *label_targets(batch, self.model(batch)))
         s, c = self.head.loss_terms(logits, labels, mask)
         C = logits.size(-1)
         safe = labels if mask is None else torch.where(mask, labels, torch.zeros_like(labels))
@@ -129,8 +131,9 @@ class _Scorer:
             raise ValueError(f"evaluate: windows have different horizons ({self.H_seen} and {H}); "
                              f"pass 'horizon'")
         self.H_seen = H
+        check_one_hop_horizon(batch, H, "evaluate: a rollout")
         target, mask = rollout_targets(batch, H)
-        pred = self.model.forecast(batch, H)
+        pred, target, mask = seed_view(batch, self.model.forecast(batch, H), target, mask)
         check_prediction(pred, target, "forecast")
         p, t = pred.float(), target.float()
         n = _entries(t, mask)                                                       # [H]
@@ -151,7 +154,7 @@ class _Scorer:
 
     def one_step(self, batch) -> None:
         inp, target, mask = teacher_forcing(batch, feedback_of(self.model))
-        params = self.model(inp)
+        params, target, mask = seed_view(batch, self.model(inp), target, mask)
         point = self.head.point(params)
         check_prediction(point, target, "one-step output", self.head)
         s, c = self.head.loss_terms(params, target, mask)
@@ -343,6 +346,7 @@ def _collect_batch(model: nn.Module, batch, cls: bool, horizon: Optional[int],
         values = {"pred": out, "y": batch.y}
     else:
         H = horizon or batch.y.size(1)
+        check_one_hop_horizon(batch, H, "collect: a forecast")
         out = model.forecast(batch, H)                                           # [N, H, F]
         values = {"pred": out, "y": batch.y[:, :H]}
         if num_samples is not None:
@@ -352,4 +356,7 @@ def _collect_batch(model: nn.Module, batch, cls: bool, horizon: Optional[int],
         v = batch.get(key)
         if v is not None:
             values[key] = v[:, :out.size(1)] if key == "y_mask" and not cls else v
+    count = seed_count(batch)
+    if count is not None:                       # a one-hop batch: its seed rows only
+        values = {k: v[:, :count] if k == "samples" else v[:count] for k, v in values.items()}
     return values

@@ -20,7 +20,9 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.data import Data
 
+from ..loader import seed_count, seed_view
 from ..nn.heads import DeterministicHead, Head
 from .noise import add_noise
 
@@ -59,8 +61,20 @@ def peek_classification(loader: Iterable) -> bool:
     """:func:`is_classification` of a loader's first window."""
     dataset = getattr(loader, "dataset", None)
     if dataset is not None and len(dataset) > 0:
-        return is_classification(dataset[0])
+        first = dataset[0]
+        if not isinstance(first, Data):         # a NodeLoader's dataset holds seed ids, not windows
+            first = loader.collate_fn([first])
+        return is_classification(first)
     return is_classification(next(iter(loader)))
+
+
+def check_one_hop_horizon(batch, horizon: int, what: str) -> None:
+    """One-hop batches give their seeds exact one-step outputs only: an
+    ``H``-step forecast reads ``H`` hops, so refuse ``H > 1`` on them."""
+    if seed_count(batch) is not None and horizon > 1:
+        raise ValueError(f"{what} is not exact on one-hop batches (a forecast of {horizon} steps reads "
+                         f"{horizon} hops of the graph); use objective='teacher_forcing', or full graphs "
+                         f"for forecasts")
 
 
 def _with(batch, **values):
@@ -194,16 +208,18 @@ def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Opt
         feedback (Feedback, optional): the model's input-rebuilding rule
             (:func:`feedback_of`), for teacher forcing.
     """
+    # One-hop batches (srnn_pyg.loader.OneHopLoader): the loss is over the seed rows only.
     if classification:
         logits, labels, mask = label_targets(batch, runner(add_noise(batch, noise_std)))
-        s, c = head.loss_terms(logits, labels, mask)
+        s, c = head.loss_terms(*seed_view(batch, logits, labels, mask))
     elif objective == "teacher_forcing":
         inp, target, mask = teacher_forcing(batch, feedback)
         params = runner(add_noise(inp, noise_std))
         check_prediction(head.point(params), target, "one-step output", head)
-        s, c = head.loss_terms(params, target, mask)
+        s, c = head.loss_terms(*seed_view(batch, params, target, mask))
     else:
         H = horizon or batch.y.size(1)
+        check_one_hop_horizon(batch, H, "fit: objective='rollout'")
         target, mask = rollout_targets(batch, H)
         pred = runner(add_noise(batch, noise_std), H)
         check_prediction(pred, target, "forecast")
