@@ -1,37 +1,40 @@
-"""srnn_pyg: Structural-RNN (Jain et al., CVPR 2016) for PyTorch Geometric."""
-from .data import (STData, TimeWindows, check_schemas, from_dense, from_hetero, from_networkx,
-                   from_temporal_signal, pad_collate, to_hetero, to_networkx)
-from .engine import evaluate, fit, load_model, save_model
-from .loader import OneHopLoader, seed_nodes, seed_view
-from .scalers import Compose, MinMaxScaler, RobustScaler, StandardScaler, scaler_from_state
-from .schema import EdgeType, STSchema
+"""srnn_pyg: Structural-RNN (Jain et al., CVPR 2016) for PyTorch Geometric.
+
+The top-level names load on first use (PEP 562), so that ``import srnn_pyg``
+and ``srnn-pyg --help`` start without importing torch. Any name, e.g.
+``from srnn_pyg import STData``, loads its module (``srnn_pyg.data``, which
+also registers the graph classes for ``torch.load(weights_only=True)``).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, List
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "STSchema",
-    "EdgeType",
-    "STData",
-    "TimeWindows",
-    "from_networkx",
-    "to_networkx",
-    "from_dense",
-    "from_temporal_signal",
-    "from_hetero",
-    "to_hetero",
-    "pad_collate",
-    "check_schemas",
-    "OneHopLoader",
-    "seed_view",
-    "seed_nodes",
-    "StandardScaler",
-    "MinMaxScaler",
-    "RobustScaler",
-    "Compose",
-    "scaler_from_state",
-    "fit",
-    "evaluate",
-    "save_model",
-    "load_model",
-    "__version__",
-]
+#: public name -> the module that defines it
+_LAZY = {
+    **dict.fromkeys(["STSchema", "EdgeType"], ".schema"),
+    **dict.fromkeys(["STData", "TimeWindows", "from_networkx", "to_networkx", "from_dense", "from_temporal_signal",
+                     "from_hetero", "to_hetero", "pad_collate", "check_schemas"], ".data"),
+    **dict.fromkeys(["fit", "evaluate", "save_model", "load_model"], ".engine"),
+    **dict.fromkeys(["OneHopLoader", "seed_view", "seed_nodes"], ".loader"),
+    **dict.fromkeys(["StandardScaler", "MinMaxScaler", "RobustScaler", "Compose", "scaler_from_state"],
+                    ".scalers"),
+}
+
+__all__ = list(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    importlib.import_module(".data", __name__)      # graph classes registered for torch.load first
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,5 +1,5 @@
 """``python -m srnn_pyg``: the ``srnn-pyg`` command (:mod:`srnn_pyg.cli`), also
-for ``torchrun -m srnn_pyg train --distributed ...``."""
+for ``torchrun -m srnn_pyg train --trainer.distributed true ...``."""
 import sys
 
 from .cli import main

@@ -1,4 +1,6 @@
-"""Tests of the srnn-pyg command (srnn_pyg.cli.main, in process, on small Springs)."""
+"""Tests of the srnn-pyg command (srnn_pyg.cli.main, in process, on small Springs),
+written with the former flags (--dataset, --epochs, --out-dir, --model-arg, ...), which
+the typed command still reads; tests/cli/ has the typed options, run folders and resume."""
 import csv
 import json
 import os
@@ -10,7 +12,8 @@ from srnn_pyg.cli import main
 from srnn_pyg.engine import load_checkpoint, load_model
 
 DATA = ["--num-graphs", "20", "--obs", "6", "--horizon", "3", "--batch-size", "8"]
-FAST = DATA + ["--epochs", "2", "--hidden", "8", "--lr", "0.01", "--no-progress", "--device", "cpu"]
+FAST = DATA + ["--epochs", "2", "--hidden", "8", "--lr", "0.01", "--no-progress", "--device", "cpu",
+               "--threads", "1"]
 
 
 def _kwargs(ckpt):
@@ -38,7 +41,8 @@ def test_train_then_evaluate_and_forecast(tmp_path, capsys):
                 + FAST) == 0
     out = capsys.readouterr().out
     assert "best val_loss" in out and "evaluate with" in out
-    assert {p.name for p in run.iterdir()} == {"best.pt", "last.pt", "metrics.jsonl", "result.json"}
+    assert {p.name for p in run.iterdir()} == {"best.pt", "last.pt", "metrics.jsonl", "result.json",
+                                               "config.yaml"}
     ckpt = load_checkpoint(run / "last.pt")
     assert ckpt["epoch"] == 2 and ckpt["meta"]["dataset"] == "springs"
     assert _kwargs(ckpt)["residual"] is True and _kwargs(ckpt)["edge_hidden"] == 8
@@ -76,6 +80,7 @@ def test_train_resume_continues(tmp_path, capsys):
     args = ["train", "--out-dir", run, "--resume"] + FAST
     args[args.index("--epochs") + 1] = "3"
     assert main(args) == 0
+    assert "resumed at epoch 2 of 3" in capsys.readouterr().out
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(s)["epoch"] for s in lines] == [1, 2, 3]
 
@@ -106,13 +111,14 @@ def test_compare_writes_markdown_and_csv(tmp_path, capsys):
     (["train", "--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["train", "--model", "transformer"], "unknown model 'transformer'"),
     (["compare", "--models", "srnn,nope"], "unknown model 'nope'"),
-    (["train", "--model-arg", "wings=2"], "takes no argument 'wings'"),
+    (["train", "--model-arg", "wings=2"], "unknown option --model.wings"),
     (["train", "--model-arg", "wings"], "KEY=VALUE"),
-    (["train", "--model-arg", "nope.hidden=3"], "unknown model 'nope'"),
-    (["train", "--noise", "loud"], "--noise"),
+    (["train", "--model-arg", "nope.hidden=3"], "unknown option --model.nope.hidden"),
+    (["compare", "--models", "srnn", "--model-arg", "nope.hidden=3"], "unknown model 'nope'"),
+    (["train", "--noise", "loud"], "--trainer.noise"),
     (["train", "--dataset", "los_loop"], "SRNN_PYG_DATA"),
     (["train", "--dataset", "brain4cars", "--data-root", "missing_dir"], "missing_dir"),
-    (["train", "--dataset", "cmu_mocap", "--num-graphs", "3"], "springs only"),
+    (["train", "--dataset", "cmu_mocap", "--num-graphs", "3"], "unknown option --data.num_graphs"),
     (["evaluate", "no_such_run"], "no_such_run"),
 ])
 def test_bad_arguments_exit_non_zero_with_a_message(argv, message, capsys):
@@ -122,34 +128,50 @@ def test_bad_arguments_exit_non_zero_with_a_message(argv, message, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["train", "--lr", "abc"],
-                                  ["frobnicate"], ["train", "--objective", "guess"], []])
-def test_argparse_errors_exit_2(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2
-    assert "usage: srnn-pyg" in capsys.readouterr().err
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--epochs", "0"], "--trainer.epochs: must be a positive int"),
+    (["train", "--lr", "abc"], "--trainer.lr: expected float"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["train", "--objective", "guess"], "--trainer.objective: must be one of"),
+    (["evaluate"], "checkpoint"),
+    (["forecast", "run", "--index", "x"], "--index"),
+])
+def test_parser_errors_are_one_line_with_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_command_prints_the_commands_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "train" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", [None, "train", "evaluate", "compare", "forecast"])
 def test_help_explains_every_option(command, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(([command] if command else []) + ["--help"])
-    assert e.value.code == 0
+    assert main(([command] if command else []) + ["--help"]) == 0
     text = capsys.readouterr().out
     if command in ("train", "compare"):
-        for opt in ("--epochs", "--lr", "--hidden", "--objective", "--horizon", "--batch-size", "--seed",
-                    "--device", "--out-dir", "--noise", "--amp", "--resume", "--distributed"):
+        for opt in ("--data", "--trainer.KEY", "--hidden", "--config", "--print_config", "--out_dir", "--threads",
+                    "--logger", "--no-progress", "--overwrite"):
             assert opt in text
-    # every option line carries a help text (argparse prints the option and its help)
-    assert "--dataset" in text or command is None
+        assert ("--resume" in text) == (command == "train")       # compare does not resume
+    elif command is not None:
+        assert "--dataset" in text and "--threads" in text
+
+
+def test_typed_help_lists_the_signatures(capsys):
+    assert main(["train", "--model", "srnn", "--data", "springs", "--help"]) == 0
+    text = capsys.readouterr().out
+    for opt in ("--model.residual", "--model.node_hidden", "--data.num_graphs", "--data.obs", "--trainer.epochs",
+                "--trainer.lr", "--trainer.noise", "--trainer.scheduler", "--trainer.amp", "--out_dir"):
+        assert opt in text
 
 
 # ------------------------------------------------------- every registered dataset
 def test_dataset_names_come_from_the_registry(capsys):
     from srnn_pyg.datasets import available
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
+    assert main(["train", "--data", "springs", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for name in available():
         assert name in text
@@ -176,9 +198,9 @@ def test_train_and_evaluate_h36m_on_small_files(tmp_path, capsys):
     argv = ["--dataset", "h36m", "--data-root", str(tmp_path / "data"), "--obs", "10", "--horizon", "5",
             "--batch-size", "16", "--dataset-arg", "stride=50"]
     assert main(["train", "--out-dir", str(run), "--epochs", "1", "--hidden", "8", "--no-progress",
-                 "--device", "cpu"] + argv) == 0
+                 "--device", "cpu", "--threads", "1"] + argv) == 0
     assert "trained srnn on h36m" in capsys.readouterr().out
-    assert main(["evaluate", str(run), "--device", "cpu", "--no-progress"]) == 0
+    assert main(["evaluate", str(run), "--device", "cpu", "--no-progress", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "h36m, split test" in out and "80ms" in out
 

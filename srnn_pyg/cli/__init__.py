@@ -2,55 +2,83 @@ r"""The ``srnn-pyg`` command: train, evaluate, compare and forecast from the she
 
 .. code-block:: bash
 
-    srnn-pyg train --dataset springs --model srnn --epochs 10 --out-dir runs/srnn
-    srnn-pyg evaluate runs/srnn/best.pt --split test
-    srnn-pyg compare --dataset springs --models srnn,node_lstm,constant_velocity --epochs 5
-    srnn-pyg forecast runs/srnn/best.pt --split test --index 0 1 2
-    torchrun --nproc_per_node 2 -m srnn_pyg train --distributed --out-dir runs/ddp
+    srnn-pyg train --model srnn --model.residual true --data springs --trainer.epochs 10
+    srnn-pyg train --config runs/springs-srnn-001/config.yaml --trainer.lr 3e-3
+    srnn-pyg train --resume runs/springs-srnn-001
+    srnn-pyg evaluate runs/springs-srnn-001 --split test
+    srnn-pyg compare --data springs --models srnn,node_lstm,constant_velocity --trainer.epochs 5
+    srnn-pyg forecast runs/springs-srnn-001/best.pt --split test --index 0 1 2
+    torchrun --nproc_per_node 2 -m srnn_pyg train --trainer.distributed true --out_dir runs/ddp
 
-Datasets by their registry name (:func:`srnn_pyg.datasets.available`:
-``springs``, synthetic, needs no files; the others read files under
-``--data-root`` or ``$SRNN_PYG_DATA``), models by theirs
-(:func:`srnn_pyg.models.available`). Each dataset opens its own splits and
-scores forecasts with its literature protocol (``dataset.score``). Each run
-directory holds ``metrics.jsonl``, ``last.pt``, ``best.pt`` and
-``result.json`` (:func:`srnn_pyg.engine.fit`); ``evaluate`` and ``forecast``
-rebuild the model and the dataset from the checkpoint alone.
+The options of ``train`` and ``compare`` are typed from the code's own
+signatures (:mod:`~srnn_pyg.cli.typed`, with :mod:`jsonargparse`): the model
+class's constructor (``--model.KEY``), the dataset class's
+(``--data.KEY``) and :class:`~srnn_pyg.engine.TrainConfig`
+(``--trainer.KEY``). Each run gets its own folder (``runs/DATA-MODEL-NNN``
+unless ``--out_dir``) holding its resolved ``config.yaml`` beside
+``metrics.jsonl``, ``last.pt``, ``best.pt`` and ``result.json``;
+``evaluate`` and ``forecast`` rebuild the model and the dataset from the
+checkpoint alone. See ``docs/cli.md``.
 
-Modules: :mod:`~srnn_pyg.cli.options` (the parser), :mod:`~srnn_pyg.cli.resources`
-(datasets and models from the registries), :mod:`~srnn_pyg.cli.commands`,
-:mod:`~srnn_pyg.cli.tables`, :mod:`~srnn_pyg.cli.plot`.
+``srnn-pyg --help`` and ``srnn-pyg train --help`` import neither torch nor
+the models: this module and :mod:`~srnn_pyg.cli.options` stay light.
+
+Modules: :mod:`~srnn_pyg.cli.options` (light parsing, help),
+:mod:`~srnn_pyg.cli.typed` (typed options), :mod:`~srnn_pyg.cli.runs` (run
+folders, resume), :mod:`~srnn_pyg.cli.training` (``train``, ``compare``),
+:mod:`~srnn_pyg.cli.commands` (``evaluate``, ``forecast``),
+:mod:`~srnn_pyg.cli.resources` (registries), :mod:`~srnn_pyg.cli.tables`,
+:mod:`~srnn_pyg.cli.plot`.
 """
 from __future__ import annotations
 
 import sys
 from typing import Optional, Sequence
 
-from .commands import COMMANDS
-from .options import CLIError, build_parser as _build_parser
-from .resources import dataset_names, model_kwargs
+from .options import COMMAND_NAMES, CLIError, top_parser, version
 
-__all__ = ["main", "build_parser", "CLIError", "model_kwargs"]
+__all__ = ["main", "CLIError"]
+
+#: exceptions that are user errors: one line, exit status 2
+_USER_ERRORS = (CLIError, ValueError, TypeError, FileNotFoundError, FloatingPointError, NotImplementedError,
+                ImportError)
 
 
-def build_parser():
-    """The ``srnn-pyg`` argument parser, listing the registered datasets."""
-    return _build_parser(dataset_names())
+def _run(command: str, argv: Sequence[str]) -> int:
+    if command in ("train", "compare"):
+        from .training import cmd_compare, cmd_train
+        return (cmd_train if command == "train" else cmd_compare)(list(argv))
+    from .commands import cmd_evaluate, cmd_forecast
+    return (cmd_evaluate if command == "evaluate" else cmd_forecast)(list(argv))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the ``srnn-pyg`` command; returns the exit status (0 on success, 2
-    for a user error, printed as one line without a traceback). Argument
-    errors exit through :class:`SystemExit` (status 2), as argparse does."""
-    args = build_parser().parse_args(argv)
-    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    """Run the ``srnn-pyg`` command and return its exit status: 0 on
+    success (``--help``, ``--version`` and ``--print_config`` too), 2 for a
+    user error (printed as one line, without a traceback), 1 when
+    ``compare`` had a model fail, 130 when interrupted."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        top_parser().print_help()
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"srnn-pyg {version()}")
+        return 0
+    command = argv[0]
+    if command not in COMMAND_NAMES:
+        print(f"srnn-pyg: error: unknown command {command!r} (expected one of {', '.join(COMMAND_NAMES)}; "
+              f"see srnn-pyg --help)", file=sys.stderr)
+        return 2
     try:
-        return COMMANDS[args.command](args)
-    except (CLIError, ValueError, TypeError, FileNotFoundError, FloatingPointError, NotImplementedError) as e:
-        print(f"srnn-pyg {args.command}: error: {e}", file=sys.stderr)
+        return _run(command, argv[1:])
+    except SystemExit as e:  # --help and --print_config of the parsers
+        return e.code if isinstance(e.code, int) else 0
+    except _USER_ERRORS as e:
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"srnn-pyg {command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"srnn-pyg {args.command}: interrupted", file=sys.stderr)
+        print(f"srnn-pyg {command}: interrupted", file=sys.stderr)
         return 130
 
 

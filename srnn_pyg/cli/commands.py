@@ -1,63 +1,31 @@
-"""The four commands of ``srnn-pyg``: ``train``, ``evaluate``, ``compare`` and
-``forecast``. Each takes the parsed arguments and returns the exit status."""
+"""``srnn-pyg evaluate`` and ``srnn-pyg forecast``: a checkpoint, its model
+and its dataset rebuilt from the checkpoint alone. (``train`` and
+``compare`` are in :mod:`~srnn_pyg.cli.training`.) Each command takes its
+argv (after the command name) and returns the exit status."""
 from __future__ import annotations
 
 import json
-import os
-import sys
-import time
 from pathlib import Path
-from typing import Any, Dict, List
-
-import torch
+from typing import Any, Dict, List, Optional, Sequence
 
 from . import resources as R
-from .options import CLIError, key_values, noise_option
-from .plot import plot_forecast, position_channels
-from .tables import csv_table, fmt, markdown_table
+from .options import CLIError, checkpoint_parser, default_threads, key_values, version
+from .tables import fmt, markdown_table
 
-__all__ = ["cmd_train", "cmd_evaluate", "cmd_compare", "cmd_forecast", "COMMANDS"]
-
-
-def _is_main_rank() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+__all__ = ["cmd_evaluate", "cmd_forecast"]
 
 
-def _check_early(args) -> None:
-    """Option values that need no data: checked before datasets are opened."""
-    R.dataset_class(args.dataset)
-    noise_option(args.noise)
-    key_values(args.model_arg, "--model-arg", scoped=True)
-
-
-def _train_config(args, model, out_dir: Path, restore_best: bool, meta: Dict[str, Any]):
-    from ..engine import TrainConfig
-    return TrainConfig(
-        epochs=args.epochs, objective=R.objective_for(args.objective, model), lr=args.lr,
-        weight_decay=args.weight_decay, optimizer=args.optimizer,
-        scheduler=None if args.scheduler == "none" else args.scheduler, grad_clip=args.grad_clip or None,
-        noise=noise_option(args.noise), early_stopping=args.patience, monitor=args.monitor, seed=args.seed,
-        device=args.device, amp=args.amp or False, compile=args.compile, progress=not args.no_progress,
-        distributed=args.distributed, out_dir=out_dir, resume=args.resume, restore_best=restore_best,
-        meta=meta)
-
-
-def _train_one(args, name: str, sets: Dict[str, Any], cfg: Dict[str, Any], out_dir: Path,
-               restore_best: bool = False, strict: bool = True):
-    """Build model ``name`` and fit it on ``sets["train"]`` (validating on
-    ``sets["val"]`` where there is one); returns the model, the fit result
-    and the seconds it took."""
-    from ..engine import fit
-    torch.manual_seed(args.seed)
-    model = R.build(name, sets["train"], args.hidden, R.model_extra(args.model_arg, name, strict))
-    train_loader = R.loader(sets["train"], args.batch_size, shuffle=True, num_workers=args.num_workers)
-    val_set = sets.get("val")
-    val_loader = R.loader(val_set, args.batch_size, num_workers=args.num_workers) if val_set is not None else None
-    meta = {"dataset": args.dataset, "dataset_config": cfg, "batch_size": args.batch_size,
-            "command": "srnn-pyg " + " ".join(args.argv)}
-    start = time.perf_counter()
-    result = fit(model, train_loader, val_loader, _train_config(args, model, out_dir, restore_best, meta))
-    return model, result, time.perf_counter() - start
+def _parse(command: str, argv: Sequence[str]):
+    """The options of ``command``; None after ``--version``. Sets the threads."""
+    args = checkpoint_parser(command).parse_args(list(argv))
+    if args.version:
+        print(f"srnn-pyg {version()}")
+        return None
+    import torch
+    if args.threads is not None and args.threads < 1:
+        raise CLIError(f"--threads: expected a positive number of threads (got {args.threads})")
+    torch.set_num_threads(args.threads or default_threads())
+    return args
 
 
 def _protocol(model, dataset, loader, device) -> Dict[str, float]:
@@ -67,29 +35,6 @@ def _protocol(model, dataset, loader, device) -> Dict[str, float]:
     if len(dataset) == 0:
         raise CLIError("the split holds no windows to evaluate")
     return dataset.score(collect(model, loader, device=device))
-
-
-# ==================================================================== train
-def cmd_train(args) -> int:
-    _check_early(args)
-    R.model_class(args.model)
-    cfg = R.data_config(args)
-    sets = R.open_splits(args.dataset, cfg, ["val"])
-    R.keep_reuse(cfg, sets["train"])
-    out_dir = Path(args.out_dir or f"runs/{args.dataset}-{args.model}")
-    model, result, secs = _train_one(args, args.model, sets, cfg, out_dir)
-    if _is_main_rank():
-        final = {k: v for k, v in result.final.items() if isinstance(v, float) and k != "time"}
-        print(f"trained {args.model} on {args.dataset} ({len(sets['train'])} windows) for "
-              f"{result.epochs_run} epoch(s) in {secs:.1f} s"
-              + (" (stopped early)" if result.stopped_early else ""))
-        print("last epoch: " + "  ".join(f"{k} {fmt(v)}" for k, v in final.items()))
-        if result.best_epoch is not None:
-            print(f"best {result.monitor}: {fmt(result.best_score)} at epoch {result.best_epoch}")
-        print(f"checkpoints: {out_dir / 'best.pt'}, {out_dir / 'last.pt'}; "
-              f"metrics: {out_dir / 'metrics.jsonl'}")
-        print(f"evaluate with: srnn-pyg evaluate {out_dir / 'best.pt'}")
-    return 0
 
 
 # ================================================================ checkpoint
@@ -125,7 +70,10 @@ def _from_checkpoint(args):
 
 
 # ================================================================= evaluate
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(argv: Sequence[str]) -> int:
+    args = _parse("evaluate", argv)
+    if args is None:
+        return 0
     from ..engine import atomic_write_text, evaluate
     ckpt, model, name, dataset, device = _from_checkpoint(args)
     loader = R.loader(dataset, args.batch_size, num_workers=args.num_workers)
@@ -144,69 +92,11 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-# ================================================================== compare
-def _compare_names(args) -> List[str]:
-    names = [n.strip().lower() for n in args.models.split(",") if n.strip()]
-    if not names:
-        raise CLIError(f"--models names no model (got {args.models!r})")
-    for n in names:
-        R.model_class(n)
-    if args.resume is not None:
-        raise CLIError("compare: --resume is not supported; rerun or resume models one by one with train")
-    return names
-
-
-def _compare_row(args, n: str, sets, cfg, out_dir: Path, eval_loader) -> Dict[str, Any]:
-    """One row of the comparison: model ``n`` trained and scored; an
-    ``error`` row when it fails (the message also goes to stderr)."""
-    try:
-        model, result, secs = _train_one(args, n, sets, cfg, out_dir / n,
-                                         restore_best=sets["val"] is not None, strict=False)
-    except (ValueError, TypeError, NotImplementedError, CLIError) as e:
-        print(f"srnn-pyg: {n} failed: {e}", file=sys.stderr)
-        return {"model": n, "error": str(e).splitlines()[0][:120]}
-    if not _is_main_rank():
-        return {}
-    device = next(iter(model.parameters()), torch.zeros(0)).device
-    try:
-        table = _protocol(model, sets[args.split], eval_loader, device)
-    except (ValueError, NotImplementedError) as e:
-        return {"model": n, "error": str(e).splitlines()[0][:120]}
-    return {"model": n, "params": R.num_params(model), "epochs": result.epochs_run,
-            "best epoch": result.best_epoch, "train s": round(secs, 1), **table}
-
-
-def cmd_compare(args) -> int:
-    from ..engine import atomic_write_text
-    _check_early(args)
-    names = _compare_names(args)
-    cfg = R.data_config(args)
-    sets = R.open_splits(args.dataset, cfg, ["val", args.split])
-    R.keep_reuse(cfg, sets["train"])
-    eval_set = sets[args.split]
-    out_dir = Path(args.out_dir or f"runs/compare-{args.dataset}")
-    eval_loader = R.loader(eval_set, args.batch_size, num_workers=args.num_workers)
-    start_all = time.perf_counter()
-    rows = [_compare_row(args, n, sets, cfg, out_dir, eval_loader) for n in names]
-    if not _is_main_rank():
-        return 0
-    failed = sum("error" in r for r in rows)
-    total = time.perf_counter() - start_all
-    title = (f"{args.dataset}, split {args.split} ({len(eval_set)} windows); {args.epochs} epoch(s), "
-             f"batch {args.batch_size}, lr {args.lr}, seed {args.seed}; total {total:.1f} s")
-    md = f"# srnn-pyg compare\n\n{title}\n\n" + markdown_table(rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(md, out_dir / "compare.md")
-    atomic_write_text(csv_table(rows), out_dir / "compare.csv")
-    print(title)
-    print(markdown_table(rows), end="")
-    print(f"wrote {out_dir / 'compare.md'} and {out_dir / 'compare.csv'}")
-    return 1 if failed else 0
-
-
 # ================================================================= forecast
-def _predict(model, dataset, index: List[int], device, horizon, classification: bool) -> Dict[str, Any]:
+def _predict(model, dataset, index: List[int], device, horizon: Optional[int],
+             classification: bool) -> Dict[str, Any]:
     """The forecast file's content for windows ``index`` of ``dataset``."""
+    import torch
     from torch_geometric.data import Batch
     batch = Batch.from_data_list([dataset[i] for i in index]).to(device)
     with torch.no_grad():
@@ -228,8 +118,12 @@ def _predict(model, dataset, index: List[int], device, horizon, classification: 
     return out
 
 
-def cmd_forecast(args) -> int:
+def cmd_forecast(argv: Sequence[str]) -> int:
+    args = _parse("forecast", argv)
+    if args is None:
+        return 0
     from ..engine import atomic_save
+    from .plot import plot_forecast, plot_labels, position_channels
     ckpt, model, name, dataset, device = _from_checkpoint(args)
     n = len(dataset)
     bad = [i for i in args.index if not -n <= i < n]
@@ -243,9 +137,7 @@ def cmd_forecast(args) -> int:
     print(f"wrote {path}: pred {list(out['pred'].shape)} for window(s) {list(args.index)} of {name}/{args.split}")
     if not args.no_plot:
         picture = Path(args.plot) if args.plot else path.with_suffix(".png")
-        if plot_forecast(out, name, cls, picture, position_channels(dataset)):
+        if plot_forecast(out, name, cls, picture, position_channels(dataset), **plot_labels(dataset)):
             print(f"wrote {picture}")
     return 0
 
-
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "compare": cmd_compare, "forecast": cmd_forecast}

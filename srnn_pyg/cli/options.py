@@ -1,23 +1,80 @@
-"""The command line of ``srnn-pyg``: the argument parser and the readers of
-option values (``KEY=VALUE`` items, ``--noise``, positive numbers)."""
+"""The light half of the ``srnn-pyg`` command line, which imports neither
+torch nor the package's models: user errors, the rewriting of the short and
+former flags into the typed keys (:func:`prescan`), the parsers of
+``evaluate`` and ``forecast`` and the help pages that must answer at once.
+
+The typed options of ``train`` and ``compare`` (``--model.*``, ``--data.*``,
+``--trainer.*``) are built from the code's signatures by
+:mod:`srnn_pyg.cli.typed`."""
 from __future__ import annotations
 
 import argparse
 import ast
-import math
-from typing import Any, Callable, Dict, Optional, Sequence
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
 
-__all__ = ["CLIError", "build_parser", "key_values", "noise_option", "DEFAULT_COMPARE"]
+__all__ = ["CLIError", "CommandParser", "Prescan", "prescan", "default_threads", "version", "key_values",
+           "noise_option", "top_parser", "light_train_parser", "checkpoint_parser", "DEFAULT_COMPARE",
+           "MAX_DEFAULT_THREADS", "COMMAND_NAMES"]
 
 #: the models ``srnn-pyg compare`` trains when ``--models`` is not given
 DEFAULT_COMPARE = ("srnn", "node_lstm", "constant_velocity", "zero_velocity")
+#: ``--threads`` defaults to the CPUs this process may use, at most this many
+MAX_DEFAULT_THREADS = 8
+COMMAND_NAMES = ("train", "evaluate", "compare", "forecast")
 
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one-line :class:`CLIError`\\ s."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        raise CLIError(message.replace("\n", " "))
+
+
+def version() -> str:
+    """The installed version of the package, without importing it."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version as dist_version
+        return dist_version("srnn_pyg")
+    except (ImportError, PackageNotFoundError):  # pragma: no cover - a source checkout
+        return "unknown"
+
+
+def default_threads() -> int:
+    """The CPUs available to this process (its affinity), at most
+    :data:`MAX_DEFAULT_THREADS`."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        n = os.cpu_count() or 1
+    return max(1, min(n, MAX_DEFAULT_THREADS))
+
+
 # ================================================================= values
+def legacy_value(raw: str) -> str:
+    """A former ``KEY=VALUE`` value (a Python literal, or a bare word) as the
+    typed parser reads it: quoted strings unquoted, containers, booleans and
+    None as JSON; anything else as written."""
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        return raw
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, dict, bool)) or value is None:
+        try:
+            return json.dumps(list(value) if isinstance(value, tuple) else value)
+        except TypeError:
+            return raw
+    return raw
+
+
 def key_values(items: Optional[Sequence[str]], flag: str, scoped: bool = False) -> Dict[str, Any]:
     """``KEY=VALUE`` items as a dict, values read as Python literals (a bare
     word is a string). With ``scoped``, ``MODEL.KEY=VALUE`` is allowed too."""
@@ -39,167 +96,216 @@ def key_values(items: Optional[Sequence[str]], flag: str, scoped: bool = False) 
     return out
 
 
-def noise_option(value: Optional[str]) -> Any:
-    """``--noise``: ``None`` (none), ``"paper"`` or a constant std."""
+def noise_option(value: Any) -> Any:
+    """A noise value: ``None`` (``"none"``), ``"paper"``, a constant std, or
+    ``[[step, std], ...]`` pairs (checked by TrainConfig)."""
     if value is None or value == "none":
         return None
-    if value == "paper":
-        return "paper"
+    if value == "paper" or (isinstance(value, (int, float, list, tuple)) and not isinstance(value, bool)):
+        return value
     try:
         return float(value)
-    except ValueError:
-        raise CLIError(f"--noise expects 'none', 'paper' or a std such as 0.01 (got {value!r})") from None
+    except (TypeError, ValueError):
+        raise CLIError(f"--trainer.noise expects 'paper', null or a std such as 0.01 (got {value!r})") from None
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__} (got {text!r})") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__} (got {text!r})")
-        return v
-    return parse
+# ================================================================ prescan
+#: short and former flags of ``train``/``compare`` and the typed key they set
+ALIASES = {
+    "--dataset": "--data.name", "--data": "--data.name", "--model": "--model.name",
+    "--data-root": "--data.root", "--obs": "--data.obs", "--horizon": "--data.horizon",
+    "--num-graphs": "--data.num_graphs", "--fold": "--data.fold",
+    "--epochs": "--trainer.epochs", "--lr": "--trainer.lr", "--seed": "--trainer.seed",
+    "--device": "--trainer.device", "--objective": "--trainer.objective",
+    "--optimizer": "--trainer.optimizer", "--weight-decay": "--trainer.weight_decay",
+    "--scheduler": "--trainer.scheduler", "--noise": "--trainer.noise", "--grad-clip": "--trainer.grad_clip",
+    "--patience": "--trainer.early_stopping", "--monitor": "--trainer.monitor", "--amp": "--trainer.amp",
+    "--out-dir": "--out_dir", "--batch-size": "--batch_size", "--num-workers": "--num_workers",
+}
+#: former switches without a value, and the typed setting each stands for
+SWITCHES = {"--no-progress": ["--progress", "false"], "--compile": ["--trainer.compile", "true"],
+            "--distributed": ["--trainer.distributed", "true"], "--print-config": ["--print_config"]}
+#: former values meaning "none"
+_NONE_WORDS = {("--trainer.scheduler", "none"), ("--trainer.noise", "none"), ("--trainer.grad_clip", "0")}
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (got {text!r})") from None
-    if v < 0 or not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (got {text!r})")
-    return v
+@dataclass
+class Prescan:
+    """What :func:`prescan` read: the typed argv and the flags it handles itself."""
+
+    argv: List[str] = field(default_factory=list)
+    help: bool = False
+    version: bool = False
+    resume: Optional[str] = None          # a run folder; "" for a bare --resume (the --out-dir)
+    override: bool = False
+    overwrite: bool = False
+    model: Optional[str] = None
+    data: Optional[str] = None
+    configs: List[str] = field(default_factory=list)
 
 
-# ================================================================= groups
-def _add_data_options(p: argparse.ArgumentParser, datasets: Sequence[str],
-                      dataset_default: Optional[str] = "springs") -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=dataset_default, metavar="NAME",
-                   help=f"dataset: {', '.join(datasets)} "
-                        f"(default: {dataset_default or 'from the checkpoint'})")
-    g.add_argument("--data-root", metavar="DIR",
-                   help="folder holding the dataset's files (default: $SRNN_PYG_DATA); springs needs none")
-    g.add_argument("--obs", type=_positive(int), metavar="T",
-                   help="observed steps per window (default: the dataset's)")
-    g.add_argument("--horizon", type=_positive(int), metavar="H",
-                   help="predicted steps per window (default: the dataset's)")
-    g.add_argument("--num-graphs", type=_positive(int), metavar="N",
-                   help="springs: training simulations (validation and test get N // 5; default: "
-                        "1000 / 200 / 200)")
-    g.add_argument("--fold", type=int, metavar="K", help="brain4cars: cross-validation fold 1-5 (default: 1)")
-    g.add_argument("--dataset-arg", action="append", metavar="KEY=VALUE",
-                   help="any other keyword of the dataset class, as a Python literal; repeatable "
-                        "(e.g. --dataset-arg num_nodes=10)")
-    g.add_argument("--batch-size", type=_positive(int), default=32, metavar="B",
-                   help="windows per batch (default: 32)")
-    g.add_argument("--num-workers", type=int, default=0, metavar="W",
-                   help="DataLoader worker processes (default: 0)")
+def _value(argv: Sequence[str], i: int, key: str, inline: Optional[str]) -> tuple:
+    if inline is not None:
+        return inline, i + 1
+    if i + 1 >= len(argv):
+        raise CLIError(f"{key} expects a value (got nothing)")
+    return argv[i + 1], i + 2
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--hidden", type=_positive(int), metavar="H",
-                   help="hidden size: S-RNN's edgeRNN/nodeRNN sizes and MLP widths, 'hidden' or "
-                        "'hidden_channels' of the other models (default: each model's own)")
-    g.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
-                   help="any other keyword of the model class, as a Python literal; repeatable "
-                        "(e.g. --model-arg residual=True). MODEL.KEY=VALUE applies to one model only; "
-                        "compare gives an unscoped KEY to the models that take it")
+def prescan(argv: Sequence[str], command: str) -> Prescan:
+    """Rewrite the short and former flags of ``train``/``compare`` into typed
+    keys (``--model X`` is ``--model.name X``, ``--epochs`` is
+    ``--trainer.epochs``, ``--model-arg K=V`` of ``train`` is ``--model.K V``,
+    ``--dataset-arg K=V`` is ``--data.K V``, ...) and take out what the
+    command handles itself (``--help``, ``--version``, ``--resume [RUN]``,
+    ``--override``, ``--overwrite``)."""
+    out, i = Prescan(), 0
+    while i < len(argv):
+        token = argv[i]
+        key, eq, inline = token.partition("=")
+        inline = inline if eq else None
+        if token in ("-h", "--help"):
+            out.help, i = True, i + 1
+        elif token == "--version":
+            out.version, i = True, i + 1
+        elif token in ("--override", "--overwrite"):
+            setattr(out, token[2:], True)
+            i += 1
+        elif key == "--resume":
+            if inline is None and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                inline, i = argv[i + 1], i + 1
+            out.resume, i = inline or "", i + 1
+        elif token in SWITCHES:
+            out.argv += SWITCHES[token]
+            i += 1
+        elif key in ("--model-arg", "--model_arg") and command == "compare":
+            item, i = _value(argv, i, key, inline)
+            out.argv += ["--model_arg+", item]
+        elif key in ("--model-arg", "--dataset-arg"):
+            item, i = _value(argv, i, key, inline)
+            name, eq2, raw = item.partition("=")
+            if not eq2:
+                raise CLIError(f"{key} expects KEY=VALUE (got {item!r})")
+            group = "model" if key == "--model-arg" else "data"
+            out.argv += [f"--{group}.{name.strip().replace('-', '_')}", legacy_value(raw)]
+        elif key in ALIASES or key in ("--model.name", "--data.name", "--config"):
+            target = ALIASES.get(key, key)
+            if command == "compare" and target == "--model.name":
+                raise CLIError("compare: use --models A,B,... (got --model)")
+            value, i = _value(argv, i, key, inline)
+            if (target, value) in _NONE_WORDS:
+                value = "null"
+            if target == "--model.name":
+                out.model = value
+            elif target == "--data.name":
+                out.data = value
+            elif target == "--config":
+                out.configs.append(value)
+            out.argv += [target, value]
+        else:
+            out.argv.append(token)
+            i += 1
+    return out
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    _add_model_options(p)
-    t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=_positive(int), default=10, metavar="E",
-                   help="passes over the training split (default: 10)")
-    t.add_argument("--objective", choices=("auto", "teacher_forcing", "rollout"), default="auto",
-                   help="teacher_forcing: one-step-ahead on concat(x, y); rollout: loss on forecast(x, H); "
-                        "auto: teacher forcing for models with forward(), else rollout (default: auto)")
-    t.add_argument("--lr", type=_positive(float), default=1e-3, metavar="LR",
-                   help="learning rate (default: 1e-3)")
-    t.add_argument("--weight-decay", type=_non_negative_float, default=0.0, metavar="WD",
-                   help="L2 penalty of the optimiser (default: 0)")
-    t.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam",
-                   help="optimiser; sgd uses momentum 0.9 (default: adam)")
-    t.add_argument("--scheduler", choices=("none", "step", "cosine", "plateau"), default="none",
-                   help="learning-rate schedule, stepped per epoch (default: none)")
-    t.add_argument("--grad-clip", type=_non_negative_float, default=1.0, metavar="NORM",
-                   help="clip the gradient norm; 0 for none (default: 1.0)")
-    t.add_argument("--noise", default=None, metavar="none|paper|STD",
-                   help="Gaussian input noise: 'paper' (the S-RNN curriculum: std 0.01 at step 250 "
-                        "rising to 0.7 at step 3300) or a constant std (default: none)")
-    t.add_argument("--patience", type=_positive(int), metavar="E",
-                   help="early stopping: epochs without a better --monitor value (default: off)")
-    t.add_argument("--monitor", metavar="KEY",
-                   help="history key choosing best.pt, e.g. val_loss, val_mse, val_accuracy "
-                        "(default: val_loss, or train_loss without a validation split)")
-    t.add_argument("--seed", type=int, default=0, metavar="S",
-                   help="seed of the data (springs), model and order (default: 0)")
-    t.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
-    t.add_argument("--amp", nargs="?", const="fp16", choices=("fp16", "bf16"),
-                   help="mixed precision on CUDA (fp16 with a GradScaler, or bf16); ignored on CPU")
-    t.add_argument("--compile", action="store_true", help="train through torch.compile")
-    t.add_argument("--resume", nargs="?", const=True, metavar="CKPT",
-                   help="continue the run in --out-dir from its last.pt, or from CKPT")
-    t.add_argument("--distributed", action="store_true",
-                   help="DistributedDataParallel under torchrun (NCCL on CUDA, else Gloo)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-# ================================================================= parser
-def build_parser(datasets: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The ``srnn-pyg`` parser; ``datasets`` are the names listed in the
-    ``--dataset`` help (:func:`srnn_pyg.datasets.available`)."""
-    parser = argparse.ArgumentParser(
+# ================================================================ parsers
+def top_parser() -> argparse.ArgumentParser:
+    """``srnn-pyg --help``: the commands."""
+    p = CommandParser(
         prog="srnn-pyg", description="Structural-RNN and baselines on spatio-temporal graphs: train, "
         "evaluate, compare, forecast.",
-        epilog="Run 'srnn-pyg COMMAND --help' for a command's options.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+        epilog="Run 'srnn-pyg COMMAND --help' for a command's options; 'srnn-pyg train --model NAME "
+               "--data NAME --help' lists the typed --model.*, --data.* and --trainer.* options.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("train", help="train one model on one dataset (typed options, --config, --resume RUN)")
+    sub.add_parser("evaluate", help="evaluate a checkpoint on a split")
+    sub.add_parser("compare", help="train several models on one dataset and tabulate them")
+    sub.add_parser("forecast", help="forecast given windows with a checkpoint")
+    return p
 
-    p = sub.add_parser("train", help="train one model on one dataset",
-                       description="Train a model; writes metrics.jsonl, last.pt, best.pt and result.json "
-                                   "to --out-dir.")
-    p.add_argument("--model", default="srnn", metavar="NAME", help="registered model name (default: srnn)")
-    p.add_argument("--out-dir", metavar="DIR", help="run directory (default: runs/DATASET-MODEL)")
-    _add_data_options(p, datasets)
-    _add_train_options(p)
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a split",
-                       description="Evaluate a checkpoint on a split and print the dataset's protocol table.")
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, metavar="N",
+                   help=f"CPU threads for torch (default: the CPUs available, at most {MAX_DEFAULT_THREADS}, "
+                        f"now {default_threads()})")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+
+
+def light_train_parser(command: str, datasets: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The help of ``train``/``compare`` without importing torch: the
+    command's own options; the typed groups are listed by
+    ``srnn-pyg train --model NAME --data NAME --help``."""
+    names = f" ({', '.join(datasets)})" if datasets else ""
+    p = CommandParser(
+        prog=f"srnn-pyg {command}",
+        description=("Train one model on one dataset" if command == "train" else
+                     "Train several models on one dataset and tabulate them") +
+        ". Options are typed from the code: --model.KEY from the model class's constructor, --data.KEY "
+        "from the dataset class's, --trainer.KEY from srnn_pyg.engine.TrainConfig. A wrong type or an "
+        "unknown key is an error.",
+        epilog=f"List the typed options: srnn-pyg {command} --model srnn --data springs --help "
+               f"(loads torch, a few seconds). Former flags still work: --dataset, --epochs, --lr, --seed, "
+               f"--device, --out-dir, --batch-size, --no-progress, ... (see docs/cli.md).")
+    if command == "train":
+        p.add_argument("--model", metavar="NAME", help="registered model name (default: srnn); its "
+                       "constructor's arguments are --model.KEY")
+    else:
+        p.add_argument("--models", metavar="A,B,...", help=f"model names (default: {','.join(DEFAULT_COMPARE)})")
+        p.add_argument("--split", help="split to evaluate on (default: test)")
+    p.add_argument("--data", "--dataset", metavar="NAME",
+                   help=f"registered dataset name{names} (default: springs); its options are --data.KEY")
+    p.add_argument("--trainer.KEY", metavar="VALUE", help="any field of TrainConfig, e.g. --trainer.epochs 20 "
+                   "--trainer.lr 3e-3 --trainer.scheduler cosine --trainer.noise paper")
+    p.add_argument("--hidden", metavar="H", help="hidden size of each model (S-RNN: edge/node RNNs and MLPs)")
+    p.add_argument("--batch_size", "--batch-size", metavar="B", help="windows per batch (default: the dataset's)")
+    p.add_argument("--config", metavar="FILE", help="a YAML config (as written to RUN/config.yaml); flags after "
+                   "it override it")
+    p.add_argument("--print_config", action="store_true", help="print the resolved config as YAML and exit")
+    p.add_argument("--out_dir", "--out-dir", metavar="DIR",
+                   help="run folder (default: a new numbered folder under runs/); an existing non-empty "
+                        "one is an error unless --overwrite" + (" or --resume" if command == "train" else ""))
+    p.add_argument("--overwrite", action="store_true", help="replace the run files in an existing --out-dir")
+    if command == "train":
+        p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its config.yaml and "
+                       "last.pt; other flags must agree with the saved config unless --override")
+        p.add_argument("--override", action="store_true", help="with --resume: let flags change saved values")
+    p.add_argument("--logger", choices=("csv", "tensorboard"), help="also write metrics.csv or TensorBoard events")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch stays)")
+    _common(p)
+    return p
+
+
+def checkpoint_parser(command: str) -> argparse.ArgumentParser:
+    """``evaluate`` and ``forecast``: a checkpoint and the data options that
+    change how its dataset is opened again."""
+    p = CommandParser(prog=f"srnn-pyg {command}",
+                      description="Evaluate a checkpoint on a split and print the dataset's protocol table."
+                      if command == "evaluate" else "Forecast windows of a split; writes the predictions as "
+                      ".pt and a PNG picture (if matplotlib is installed).")
     p.add_argument("checkpoint", help="a checkpoint file, or a run directory (its best.pt, else last.pt)")
-    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
-    p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_data_options(p, datasets, dataset_default=None)
-
-    p = sub.add_parser("compare", help="train several models on one dataset and tabulate them",
-                       description="Train each model on the same data (each in --out-dir/MODEL), evaluate "
-                                   "them on --split, print one table and write it as compare.md and "
-                                   "compare.csv in --out-dir.")
-    p.add_argument("--models", default=",".join(DEFAULT_COMPARE), metavar="A,B,...",
-                   help=f"comma-separated model names (default: {','.join(DEFAULT_COMPARE)})")
-    p.add_argument("--split", default="test", help="split to evaluate on (default: test)")
-    p.add_argument("--out-dir", metavar="DIR",
-                   help="directory for runs and tables (default: runs/compare-DATASET)")
-    _add_data_options(p, datasets)
-    _add_train_options(p)
-
-    p = sub.add_parser("forecast", help="forecast given windows with a checkpoint",
-                       description="Forecast windows of a split; writes the predictions as .pt and a PNG "
-                                   "picture (if matplotlib is installed).")
-    p.add_argument("checkpoint", help="a checkpoint file, or a run directory")
-    p.add_argument("--split", default="test", help="split to take windows from (default: test)")
-    p.add_argument("--index", type=int, nargs="+", default=[0], metavar="I",
-                   help="window indices in the split (default: 0)")
-    p.add_argument("--output", metavar="FILE",
-                   help="predictions file (default: forecast.pt beside the checkpoint)")
-    p.add_argument("--plot", metavar="PNG", help="picture file (default: the --output name with .png)")
-    p.add_argument("--no-plot", action="store_true", help="no picture")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
-    _add_data_options(p, datasets, dataset_default=None)
-    return parser
+    p.add_argument("--split", default="test", help="split to use (default: test)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
+    if command == "evaluate":
+        p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    else:
+        p.add_argument("--index", type=int, nargs="+", default=[0], metavar="I",
+                       help="window indices in the split (default: 0)")
+        p.add_argument("--output", metavar="FILE", help="predictions file (default: forecast.pt beside the "
+                       "checkpoint)")
+        p.add_argument("--plot", metavar="PNG", help="picture file (default: the --output name with .png)")
+        p.add_argument("--no-plot", action="store_true", help="no picture")
+    g = p.add_argument_group("data (default: as the run opened it)")
+    g.add_argument("--dataset", metavar="NAME", help="another dataset than the run's")
+    g.add_argument("--data-root", metavar="DIR", help="folder of the dataset's files (default: $SRNN_PYG_DATA)")
+    g.add_argument("--obs", type=int, metavar="T", help="observed steps per window")
+    g.add_argument("--horizon", type=int, metavar="H", help="predicted steps per window")
+    g.add_argument("--num-graphs", type=int, metavar="N", help="springs: training simulations")
+    g.add_argument("--fold", type=int, metavar="K", help="brain4cars: cross-validation fold")
+    g.add_argument("--dataset-arg", action="append", metavar="KEY=VALUE",
+                   help="any other keyword of the dataset class, as a Python literal; repeatable")
+    g.add_argument("--batch-size", type=int, default=32, metavar="B", help="windows per batch (default: 32)")
+    g.add_argument("--num-workers", type=int, default=0, metavar="W", help="DataLoader workers (default: 0)")
+    _common(p)
+    return p

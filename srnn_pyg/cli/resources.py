@@ -11,11 +11,10 @@ from __future__ import annotations
 import inspect
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import torch
-
 from .options import CLIError, key_values
 
-__all__ = ["dataset_names", "dataset_class", "data_config", "open_split", "open_splits", "keep_reuse", "task_of",
+__all__ = ["dataset_names", "dataset_class", "data_config", "typed_data_config", "open_split", "open_splits",
+           "keep_reuse", "task_of",
            "model_class", "model_kwargs", "model_extra", "build", "num_params", "objective_for", "loader"]
 
 #: data-config keys handed to ``open`` as extra keywords when given
@@ -37,10 +36,20 @@ def dataset_class(name: str):
 
 
 def data_config(args) -> Dict[str, Any]:
-    """The data config of a command's options."""
+    """The data config of ``evaluate``/``forecast``'s former-style options."""
     return {"data_root": str(args.data_root) if args.data_root else None, "obs": args.obs,
             "horizon": args.horizon, "num_graphs": args.num_graphs, "fold": args.fold,
             "seed": getattr(args, "seed", 0), "extra": key_values(args.dataset_arg, "--dataset-arg")}
+
+
+def typed_data_config(data, extra: Dict[str, Any]) -> Dict[str, Any]:
+    """The data config of the typed ``--data.*`` options: ``data`` is the
+    parsed group, ``extra`` its constructor values that differ from the
+    signature's defaults (see :func:`srnn_pyg.cli.typed.explicit`)."""
+    generic = ("root", "obs", "horizon")
+    return {"data_root": data.get("root"), "obs": data.get("obs"), "horizon": data.get("horizon"),
+            "seed": data.get("seed", 0) if data.get("seed") is not None else 0,
+            "extra": {k: v for k, v in extra.items() if k not in generic}}
 
 
 def _open_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
@@ -215,5 +224,6 @@ def objective_for(choice: str, model) -> str:
 
 
 def num_params(model) -> int:
+    import torch
     return sum(p.numel() for p in model.parameters()
                if not isinstance(p, torch.nn.parameter.UninitializedParameter))

@@ -1,0 +1,388 @@
+"""``srnn-pyg train`` and ``srnn-pyg compare``: typed options
+(:mod:`~srnn_pyg.cli.typed`), a run folder that is never overwritten by
+accident (:mod:`~srnn_pyg.cli.runs`), the resolved ``config.yaml``, resume
+from a run folder alone, threads, loggers and one line per epoch with the
+dataset's protocol metrics."""
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import resources as R
+from .options import (CLIError, Prescan, default_threads, key_values, light_train_parser, noise_option, prescan,
+                      version)
+from .runs import (CONFIG_FILE, contradictions, describe, flatten, is_main_rank, new_run_dir, prepare_out_dir,
+                   read_config, resume_dir)
+from .tables import csv_table, fmt, markdown_table
+from .typed import RUN_KEYS, build_typed_parser, check_model_args, explicit, parse_typed
+
+__all__ = ["cmd_train", "cmd_compare", "EpochReporter", "RESUME_FREE"]
+
+#: keys a resumed run may change without --override (besides the run's own keys)
+RESUME_FREE = ("trainer.epochs", "trainer.device")
+
+
+# ================================================================ helpers
+def _flag(argv: Sequence[str], key: str) -> Optional[str]:
+    """The last value of ``key`` in a prescanned argv."""
+    value = None
+    for i, token in enumerate(argv):
+        if token == key and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif token.startswith(key + "="):
+            value = token.split("=", 1)[1]
+    return value
+
+
+def _name_from_configs(paths: Sequence[str], group: str) -> Optional[str]:
+    import yaml
+    name = None
+    for path in paths:
+        try:
+            with open(path) as f:
+                cfg = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise CLIError(f"--config: cannot read '{path}' ({e.strerror})") from None
+        section = cfg.get(group) if isinstance(cfg, dict) else None
+        if isinstance(section, dict) and section.get("name"):
+            name = str(section["name"])
+    return name
+
+
+def _set_threads(n: Optional[int]) -> int:
+    import torch
+    if n is not None and n < 1:
+        raise CLIError(f"--threads: expected a positive number of threads (got {n})")
+    n = n or default_threads()
+    torch.set_num_threads(n)
+    return n
+
+
+def _trainer_kwargs(cfg, model=None) -> Dict[str, Any]:
+    """TrainConfig keywords of the ``--trainer.*`` group; ``objective: auto``
+    resolved for ``model`` (teacher forcing until a model is known)."""
+    kw = cfg.trainer.as_dict()
+    kw["noise"] = noise_option(kw.get("noise"))
+    if kw.get("objective") == "auto":
+        kw["objective"] = R.objective_for("auto", model) if model is not None else "teacher_forcing"
+    return kw
+
+
+def _check_trainer(cfg) -> None:
+    """Build a TrainConfig once before any data is opened: a bad value is a
+    one-line error naming ``--trainer.KEY`` (``--threads`` is checked too)."""
+    from ..engine import TrainConfig
+    if cfg.threads is not None and cfg.threads < 1:
+        raise CLIError(f"--threads: expected a positive number of threads (got {cfg.threads})")
+    try:
+        TrainConfig(**_trainer_kwargs(cfg))
+    except ValueError as e:
+        m = re.match(r"TrainConfig: '(\w+)' (.*)", str(e))
+        raise CLIError(f"--trainer.{m.group(1)}: {m.group(2)}" if m else str(e)) from None
+
+
+def _dump(parser, cfg) -> str:
+    import warnings
+
+    import yaml
+    with warnings.catch_warnings():  # skip_none: deprecated by jsonargparse 4.49, still the way to keep nulls
+        warnings.simplefilter("ignore")
+        text = parser.dump(cfg, skip_check=True, skip_none=False)
+    data = yaml.safe_load(text)
+    for key in ("config", "__path__", "out_dir"):   # the run folder is where the file is: not repeated
+        data.pop(key, None)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _open_data(parser, cfg, splits: List[Optional[str]]):
+    data = cfg.data.as_dict()
+    dcfg = R.typed_data_config(data, explicit(parser, cfg, "data"))
+    sets = R.open_splits(data["name"], dcfg, splits)
+    R.keep_reuse(dcfg, sets["train"])
+    return dcfg, sets
+
+
+def _loggers(kind: Optional[str], out_dir: Path) -> list:
+    if kind is None or not is_main_rank():
+        return []
+    from ..engine.loggers import CSVLogger, TensorBoardLogger
+    return [CSVLogger(out_dir)] if kind == "csv" else [TensorBoardLogger(out_dir / "tensorboard")]
+
+
+class EpochReporter:
+    """A ``TrainConfig`` callback: every ``every`` epochs, scores the
+    validation split with the dataset's protocol (``dataset.score``), adds
+    the scores to the epoch's record as ``val_KEY`` (so later callbacks,
+    ``metrics.csv`` and ``result.json`` have them) and prints one line per
+    epoch when the trainer's own line is off (``--no-progress``)."""
+
+    def __init__(self, model, val_set, val_loader, epochs: int, every: int, line: bool):
+        self.model, self.val_set, self.val_loader = model, val_set, val_loader
+        self.epochs, self.every, self.line = epochs, every, line
+
+    def _scores(self, epoch: int) -> Dict[str, float]:
+        if self.val_set is None or not self.every or epoch % self.every or len(self.val_set) == 0:
+            return {}
+        from ..engine import collect
+        param = next(iter(self.model.parameters()), None)
+        device = param.device if param is not None else None
+        return {f"val_{k}": v for k, v in self.val_set.score(collect(self.model, self.val_loader,
+                                                                     device=device)).items()}
+
+    def __call__(self, record: Dict[str, Any]) -> None:
+        if not is_main_rank():
+            return
+        epoch = int(record.get("epoch", 0))
+        scores = self._scores(epoch)
+        record.update(scores)
+        if self.line:
+            shown = {k: v for k, v in record.items() if isinstance(v, float) and k not in ("time", "lr")}
+            print(f"epoch {epoch}/{self.epochs}: " + "  ".join(f"{k} {fmt(v)}" for k, v in shown.items())
+                  + f"  ({record.get('time', 0.0):.1f} s)", flush=True)
+        elif scores:
+            print(f"epoch {epoch}/{self.epochs} protocol: " + "  ".join(f"{k} {fmt(v)}" for k, v in scores.items()),
+                  flush=True)
+
+
+def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: Dict[str, Any],
+             resume: bool = False, restore_best: bool = False):
+    """Build model ``name``, fit it with the ``--trainer.*`` options; returns
+    the model, the fit result and the seconds it took."""
+    import torch
+    from ..engine import TrainConfig, fit
+    torch.manual_seed(cfg.trainer.seed)
+    model = R.build(name, sets["train"], cfg.hidden, extra)
+    bs = cfg.batch_size or int(getattr(type(sets["train"]), "defaults", {}).get("batch_size", 32))
+    train_loader = R.loader(sets["train"], bs, shuffle=True, num_workers=cfg.num_workers)
+    val_set = sets.get("val")
+    val_loader = R.loader(val_set, bs, num_workers=cfg.num_workers) if val_set is not None else None
+    reporter = EpochReporter(model, val_set, val_loader, cfg.trainer.epochs, cfg.protocol_every,
+                             line=not cfg.progress)
+    config = TrainConfig(**_trainer_kwargs(cfg, model), out_dir=out_dir, resume=True if resume else None,
+                         progress=cfg.progress, restore_best=restore_best,
+                         callbacks=[reporter] + _loggers(cfg.logger, out_dir), meta={**meta, "batch_size": bs})
+    start = time.perf_counter()
+    try:
+        result = fit(model, train_loader, val_loader, config)
+    finally:
+        for cb in config.callbacks:
+            if hasattr(cb, "close"):
+                cb.close()
+    return model, result, time.perf_counter() - start
+
+
+# ==================================================================== train
+def _names(scan: Prescan, saved: Optional[Dict[str, Any]]) -> tuple:
+    model = scan.model or _name_from_configs(scan.configs, "model") or (saved or {}).get("model", {}).get("name")
+    data = scan.data or _name_from_configs(scan.configs, "data") or (saved or {}).get("data", {}).get("name")
+    model, data = (model or "srnn").lower(), (data or "springs").lower()
+    R.dataset_class(data)
+    R.model_class(model)
+    return model, data
+
+
+def _check_resume(parser, cfg, saved: Dict[str, Any], run: Path, override: bool) -> int:
+    """The epoch ``run`` stopped at; a :class:`CLIError` naming the keys
+    whose values contradict the saved config (unless ``override``)."""
+    import yaml
+    now = flatten(yaml.safe_load(_dump(parser, cfg)))
+    bad = contradictions(flatten(saved), now, list(RUN_KEYS) + list(RESUME_FREE))
+    if bad and not override:
+        raise CLIError(f"--resume {run}: {describe(bad, flatten(saved), now)} contradict the saved "
+                       f"{CONFIG_FILE}; drop them, or pass --override to change them")
+    if not (run / "last.pt").is_file():
+        raise CLIError(f"--resume {run}: there is no last.pt to continue from (expected '{run / 'last.pt'}')")
+    from ..engine import load_checkpoint
+    return int(load_checkpoint(run / "last.pt").get("epoch", 0))
+
+
+def _setup_train(argv: Sequence[str]):
+    """Parse ``train``'s options; returns None after a help page, else the
+    parser, the config, the run folder, the epoch resumed at and the scan."""
+    scan = prescan(argv, "train")
+    if scan.version:
+        print(f"srnn-pyg {version()}")
+        return None
+    if scan.help and not (scan.model or scan.data or scan.configs or scan.resume is not None):
+        light_train_parser("train").print_help()
+        return None
+    run, saved = None, None
+    if scan.resume is not None:
+        if scan.overwrite:
+            raise CLIError("--resume continues a run and --overwrite replaces it: pass one of them")
+        run = resume_dir(scan.resume, _flag(scan.argv, "--out_dir"))
+        saved = read_config(run)
+    model, data = _names(scan, saved)
+    for group, name in (("model", model), ("data", data)):
+        was = str((saved or {}).get(group, {}).get("name", name)).lower()
+        if was != name:
+            raise CLIError(f"--{group}: the run in {run} used {was!r} (got {name!r}); a resumed run keeps its "
+                           f"{group}, start a new run instead")
+    parser = build_typed_parser("train", model, data)
+    if scan.help:
+        parser.print_help()
+        return None
+    cfg = parse_typed(parser, (["--config", str(run / CONFIG_FILE)] if run else []) + scan.argv)
+    _check_trainer(cfg)
+    resumed = _check_resume(parser, cfg, saved, run, scan.override) if run is not None else None
+    if run is not None:
+        out_dir = run
+    elif cfg.out_dir:
+        out_dir = Path(cfg.out_dir)
+        prepare_out_dir(out_dir, scan.overwrite, resumable=True)
+    else:
+        out_dir = new_run_dir(f"{data}-{model}")
+    cfg.out_dir = str(out_dir)
+    return parser, cfg, out_dir, resumed, scan
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    setup = _setup_train(argv)
+    if setup is None:
+        return 0
+    from ..engine import atomic_write_text
+    parser, cfg, out_dir, resumed, scan = setup
+    threads = _set_threads(cfg.threads)
+    dcfg, sets = _open_data(parser, cfg, ["val"])
+    model_name, data_name = cfg.model.name, cfg.data.name
+    if is_main_rank():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(_dump(parser, cfg), out_dir / CONFIG_FILE)
+        if resumed is not None:
+            print(f"resumed at epoch {resumed} of {cfg.trainer.epochs} ({out_dir})", flush=True)
+    meta = {"dataset": data_name, "dataset_config": dcfg, "command": "srnn-pyg train " + " ".join(argv)}
+    model, result, secs = _fit_one(model_name, sets, cfg, out_dir, explicit(parser, cfg, "model"), meta,
+                                   resume=resumed is not None)
+    if is_main_rank():
+        _report_train(model_name, data_name, sets, result, secs, out_dir, resumed, threads)
+    return 0
+
+
+def _report_train(model: str, data: str, sets, result, secs: float, out_dir: Path, resumed, threads: int) -> None:
+    total = sum(float(r.get("time") or 0.0) for r in result.history)
+    timing = (f"this part {secs:.1f} s; {total:.1f} s of epochs in all, both parts" if resumed is not None
+              else f"{secs:.1f} s")
+    print(f"trained {model} on {data} ({len(sets['train'])} windows) to epoch {result.epochs_run} "
+          f"({timing}; {threads} thread(s))" + (" (stopped early)" if result.stopped_early else ""))
+    final = {k: v for k, v in result.final.items() if isinstance(v, float) and k != "time"}
+    print("last epoch: " + "  ".join(f"{k} {fmt(v)}" for k, v in final.items()))
+    if result.best_epoch is not None:
+        print(f"best {result.monitor}: {fmt(result.best_score)} at epoch {result.best_epoch}")
+    print(f"run folder: {out_dir} ({CONFIG_FILE}, best.pt, last.pt, metrics.jsonl)")
+    print(f"evaluate with: srnn-pyg evaluate {out_dir / 'best.pt'}; continue with: srnn-pyg train --resume "
+          f"{out_dir} --trainer.epochs N")
+
+
+# ================================================================== compare
+def _compare_names(text: str) -> List[str]:
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if not names:
+        raise CLIError(f"--models: expected comma-separated model names (got {text!r})")
+    for n in names:
+        R.model_class(n)
+    return names
+
+
+def _model_config(compare_yaml: str, name: str, extra: Dict[str, Any]) -> str:
+    """A ``train`` config for model ``name`` of a comparison (its data,
+    trainer and run options, its own model arguments), so that
+    ``srnn-pyg train --resume CMP/NAME`` continues it."""
+    import yaml
+    data = yaml.safe_load(compare_yaml)
+    for key in ("models", "model_arg", "split"):
+        data.pop(key, None)
+    data["model"] = {"name": name, **extra}
+    parser = build_typed_parser("train", name, data["data"]["name"])
+    return _dump(parser, parser.parse_object(data))
+
+
+def _compare_row(cfg, n: str, extra: Dict[str, Any], sets, out_dir: Path, eval_loader, meta) -> Dict[str, Any]:
+    """One row of the comparison: model ``n`` trained (in ``out_dir/n``,
+    with its ``config.yaml``) and scored; an ``error`` row when it fails
+    (the message also goes to stderr)."""
+    import torch
+    from ..engine import atomic_write_text
+    if is_main_rank():
+        (out_dir / n).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(_model_config((out_dir / CONFIG_FILE).read_text(), n, extra), out_dir / n / CONFIG_FILE)
+    try:
+        model, result, secs = _fit_one(n, sets, cfg, out_dir / n, extra, meta,
+                                       restore_best=sets.get("val") is not None)
+    except (ValueError, TypeError, NotImplementedError, CLIError) as e:
+        print(f"srnn-pyg compare: {n} failed: {' '.join(str(e).split())}", file=sys.stderr)
+        return {"model": n, "error": str(e).splitlines()[0][:120]}
+    if not is_main_rank():
+        return {}
+    device = next(iter(model.parameters()), torch.zeros(0)).device
+    split = sets[cfg.split]
+    if len(split) == 0:
+        return {"model": n, "error": f"the {cfg.split} split holds no windows"}
+    from ..engine import collect
+    table = split.score(collect(model, eval_loader, device=device))
+    return {"model": n, "params": R.num_params(model), "epochs": result.epochs_run,
+            "best epoch": result.best_epoch, "train s": round(secs, 1), **table}
+
+
+def _setup_compare(argv: Sequence[str]):
+    scan = prescan(argv, "compare")
+    if scan.version:
+        print(f"srnn-pyg {version()}")
+        return None
+    if scan.resume is not None:
+        raise CLIError("--resume: compare does not resume; resume one model with srnn-pyg train --resume "
+                       "CMP/MODEL, or rerun compare into a new folder")
+    if scan.help and not (scan.data or scan.configs):
+        light_train_parser("compare").print_help()
+        return None
+    data = (scan.data or _name_from_configs(scan.configs, "data") or "springs").lower()
+    R.dataset_class(data)
+    parser = build_typed_parser("compare", None, data)
+    if scan.help:
+        parser.print_help()
+        return None
+    cfg = parse_typed(parser, scan.argv)
+    _check_trainer(cfg)
+    names = _compare_names(cfg.models)
+    key_values(cfg.model_arg, "--model-arg", scoped=True)
+    extras = {n: check_model_args(n, R.model_extra(cfg.model_arg, n, strict=False)) for n in names}
+    if cfg.out_dir:
+        out_dir = Path(cfg.out_dir)
+        prepare_out_dir(out_dir, scan.overwrite, resumable=False)
+        for n in names:
+            prepare_out_dir(out_dir / n, scan.overwrite, resumable=False)
+    else:
+        out_dir = new_run_dir(f"compare-{data}")
+    cfg.out_dir = str(out_dir)
+    return parser, cfg, out_dir, extras
+
+
+def cmd_compare(argv: Sequence[str]) -> int:
+    setup = _setup_compare(argv)
+    if setup is None:
+        return 0
+    from ..engine import atomic_write_text
+    parser, cfg, out_dir, extras = setup
+    _set_threads(cfg.threads)
+    dcfg, sets = _open_data(parser, cfg, ["val", cfg.split])
+    if is_main_rank():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(_dump(parser, cfg), out_dir / CONFIG_FILE)
+    bs = cfg.batch_size or int(getattr(type(sets["train"]), "defaults", {}).get("batch_size", 32))
+    eval_loader = R.loader(sets[cfg.split], bs, num_workers=cfg.num_workers)
+    meta = {"dataset": cfg.data.name, "dataset_config": dcfg, "command": "srnn-pyg compare " + " ".join(argv)}
+    start = time.perf_counter()
+    rows = [_compare_row(cfg, n, extra, sets, out_dir, eval_loader, meta) for n, extra in extras.items()]
+    if not is_main_rank():
+        return 0
+    title = (f"{cfg.data.name}, split {cfg.split} ({len(sets[cfg.split])} windows); {cfg.trainer.epochs} "
+             f"epoch(s), batch {bs}, lr {cfg.trainer.lr}, seed {cfg.trainer.seed}; "
+             f"total {time.perf_counter() - start:.1f} s")
+    atomic_write_text(f"# srnn-pyg compare\n\n{title}\n\n" + markdown_table(rows), out_dir / "compare.md")
+    atomic_write_text(csv_table(rows), out_dir / "compare.csv")
+    print(title)
+    print(markdown_table(rows), end="")
+    print(f"wrote {out_dir / 'compare.md'}, {out_dir / 'compare.csv'} and {out_dir / CONFIG_FILE}")
+    return 1 if any("error" in r for r in rows) else 0

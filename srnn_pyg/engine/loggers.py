@@ -1,0 +1,134 @@
+r"""Loggers for :func:`~srnn_pyg.engine.fit`: callables for
+``TrainConfig.callbacks``, each called with every epoch's record (the dict
+that ``metrics.jsonl`` holds: ``epoch``, ``step``, ``lr``, ``noise_std``,
+``train_loss``, ``val_*``, ``time``).
+
+.. code-block:: python
+
+    from srnn_pyg.engine import TrainConfig, fit
+    from srnn_pyg.engine.loggers import CSVLogger, TensorBoardLogger
+
+    config = TrainConfig(epochs=10, out_dir="runs/srnn",
+                         callbacks=[CSVLogger("runs/srnn"), TensorBoardLogger("runs/srnn/tensorboard")])
+    fit(model, train_loader, val_loader, config)
+
+Both continue a resumed run: the rows (or events) of epochs after the
+checkpoint a run resumed from are dropped, as ``metrics.jsonl`` is rewritten.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from .files import atomic_write_text
+
+__all__ = ["CSVLogger", "TensorBoardLogger", "WITH_TENSORBOARD"]
+
+try:  # the PyG way: a flag read at call time
+    import tensorboard  # noqa: F401
+    WITH_TENSORBOARD = True
+except ImportError:  # pragma: no cover - depends on the environment
+    WITH_TENSORBOARD = False
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class CSVLogger:
+    r"""Writes ``metrics.csv`` (one row per epoch, a column per record key
+    in order of first appearance) beside ``metrics.jsonl``.
+
+    The whole file is rewritten atomically every epoch, so a new key
+    (e.g. a metric that appears later) gets its column and a killed run
+    never leaves half a row. On the first call, rows of an existing file
+    whose epoch is before the record's are kept (a resumed run), later ones
+    dropped.
+
+    Args:
+        out_dir (str or PathLike): the run folder.
+        filename (str, optional): (default: ``"metrics.csv"``)
+    """
+
+    def __init__(self, out_dir: Union[str, Path], filename: str = "metrics.csv"):
+        self.path = Path(out_dir) / filename
+        self.rows: Optional[List[Dict[str, Any]]] = None
+
+    def _load(self, epoch: int) -> List[Dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        keep = []
+        for row in rows:
+            try:
+                if int(float(row.get("epoch", ""))) < epoch:
+                    keep.append(row)
+            except ValueError:
+                continue
+        return keep
+
+    def __call__(self, record: Dict[str, Any]) -> None:
+        epoch = int(record.get("epoch", 0))
+        if self.rows is None:
+            self.rows = self._load(epoch)
+        self.rows = [r for r in self.rows if int(float(r.get("epoch", 0))) < epoch]
+        self.rows.append({k: v for k, v in record.items() if _scalar(v) or v is None or isinstance(v, str)})
+        columns: List[str] = []
+        for row in self.rows:
+            columns += [c for c in row if c not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(buf.getvalue(), self.path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}('{self.path}')"
+
+
+class TensorBoardLogger:
+    r"""Writes every number of each epoch's record as a TensorBoard scalar
+    (tag = the record key, step = the epoch) under ``log_dir``.
+
+    Needs the ``tensorboard`` package (``pip install srnn_pyg[tensorboard]``).
+    The writer is opened on the first record with ``purge_step`` at that
+    epoch, so the events of a resumed run's later epochs replace the old.
+
+    Args:
+        log_dir (str or PathLike): the events folder (e.g.
+            ``RUN/tensorboard``).
+
+    Raises:
+        ImportError: when ``tensorboard`` is not installed, naming the extra.
+    """
+
+    def __init__(self, log_dir: Union[str, Path]):
+        if not WITH_TENSORBOARD:
+            raise ImportError("TensorBoardLogger needs the 'tensorboard' package: "
+                              "pip install srnn_pyg[tensorboard] (or pip install tensorboard)")
+        self.log_dir = Path(log_dir)
+        self.writer = None
+
+    def __call__(self, record: Dict[str, Any]) -> None:
+        epoch = int(record.get("epoch", 0))
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(self.log_dir), purge_step=epoch)
+        for key, value in record.items():
+            if key != "epoch" and _scalar(value) and math.isfinite(float(value)):
+                self.writer.add_scalar(key, float(value), global_step=epoch)
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}('{self.log_dir}')"

@@ -1,0 +1,144 @@
+"""Run folders of ``srnn-pyg train``: never overwritten, resumed from the
+folder alone, contradicting flags refused; threads and per-epoch lines."""
+import json
+
+import pytest
+import torch
+import yaml
+
+from srnn_pyg.cli import main
+from srnn_pyg.cli.options import MAX_DEFAULT_THREADS, default_threads
+from srnn_pyg.engine import load_checkpoint
+
+from cli_helpers import TINY
+
+
+def _epochs(run):
+    return [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_runs_without_out_dir_get_new_numbered_folders(tmp_path, capsys):
+    assert main(["train", "--trainer.epochs", "1"] + TINY) == 0
+    assert main(["train", "--trainer.epochs", "1", "--model.residual", "true"] + TINY) == 0
+    first, second = tmp_path / "runs" / "springs-srnn-001", tmp_path / "runs" / "springs-srnn-002"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [first.name, second.name]
+    assert yaml.safe_load((first / "config.yaml").read_text())["model"]["residual"] is False
+    assert yaml.safe_load((second / "config.yaml").read_text())["model"]["residual"] is True
+    assert (first / "last.pt").is_file() and (second / "last.pt").is_file()
+
+
+def test_existing_out_dir_is_refused_unless_overwrite(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run)] + TINY) == 0
+    before = (run / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run)] + TINY) == 2
+    err = capsys.readouterr().err
+    assert "--out_dir" in err and "--overwrite" in err and "--resume" in err and len(err.strip().splitlines()) == 1
+    assert (run / "last.pt").read_bytes() == before
+    (run / "notes.txt").write_text("mine")
+    assert main(["train", "--trainer.epochs", "2", "--out_dir", str(run), "--overwrite"] + TINY) == 0
+    assert _epochs(run) == [1, 2] and (run / "notes.txt").read_text() == "mine"
+
+
+def test_resume_needs_only_the_run_folder_and_matches_one_run(tmp_path, capsys):
+    part, whole = tmp_path / "part", tmp_path / "whole"
+    assert main(["train", "--trainer.epochs", "2", "--out_dir", str(part), "--model.residual", "true"] + TINY) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(part), "--trainer.epochs", "3", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed at epoch 2 of 3" in out and "both parts" in out
+    assert len([line for line in out.splitlines() if line.startswith("epoch ")]) == 1
+    assert _epochs(part) == [1, 2, 3]
+    assert main(["train", "--trainer.epochs", "3", "--out_dir", str(whole), "--model.residual", "true"] + TINY) == 0
+    a, b = load_checkpoint(part / "last.pt"), load_checkpoint(whole / "last.pt")
+    assert a["epoch"] == b["epoch"] == 3
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert yaml.safe_load((part / "config.yaml").read_text())["trainer"]["epochs"] == 3
+
+
+def test_resume_refuses_contradicting_flags_unless_override(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run)] + TINY) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--trainer.epochs", "2", "--trainer.lr", "0.5",
+                 "--model.residual", "true"]) == 2
+    err = capsys.readouterr().err
+    assert "--trainer.lr" in err and "--model.residual" in err and "--override" in err
+    assert len(err.strip().splitlines()) == 1 and _epochs(run) == [1]
+    # an agreeing flag is no contradiction
+    assert main(["train", "--resume", str(run), "--trainer.epochs", "2", "--trainer.lr", "0.01"]) == 0
+    assert main(["train", "--resume", str(run), "--trainer.epochs", "3", "--trainer.lr", "0.5", "--override"]) == 0
+    assert _epochs(run) == [1, 2, 3]
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["lr"] == 0.5
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--resume", "nowhere"], "nowhere"),
+    (["train", "--resume"], "--resume"),
+    (["compare", "--resume", "runs/x"], "compare does not resume"),
+    (["train", "--resume", "run", "--model", "node_lstm"], "--model: the run in run used 'srnn'"),
+])
+def test_bad_resume_is_one_line(argv, message, tmp_path, capsys):
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", "run"] + TINY) == 0
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_of_a_folder_without_config(tmp_path, capsys):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "last.pt").write_bytes(b"")
+    assert main(["train", "--resume", str(tmp_path / "old")]) == 2
+    assert "config.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_threads_sets_torch_threads(n, tmp_path):
+    argv = ["train", "--trainer.epochs", "1", "--out_dir", str(tmp_path / "run")] + TINY
+    argv[argv.index("--threads") + 1] = str(n)
+    assert main(argv) == 0
+    assert torch.get_num_threads() == n
+
+
+def test_default_threads_follow_the_affinity(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert default_threads() == MAX_DEFAULT_THREADS
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3}, raising=False)
+    assert default_threads() == 1
+
+
+def test_no_progress_keeps_one_line_per_epoch_with_the_protocol(tmp_path, capsys):
+    assert main(["train", "--trainer.epochs", "3", "--out_dir", str(tmp_path / "run")] + TINY) == 0
+    out, err = capsys.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("val_MSE@1" in line and "train_loss" in line for line in lines)
+    assert "it/s" not in err and "%|" not in err
+
+
+def test_progress_shows_bars_and_the_epoch_lines(tmp_path, capsys):
+    argv = ["train", "--trainer.epochs", "2", "--out_dir", str(tmp_path / "run")] + TINY
+    argv.remove("--no-progress")
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "epoch 1/2: " in out and "epoch 2/2 protocol: val_MSE@1" in out     # the trainer's line, then ours
+    assert "epoch 1/2" in err                                                 # the bar
+
+
+def test_compare_gets_a_new_folder_with_its_config(tmp_path, capsys):
+    argv = ["compare", "--models", "srnn,zero_velocity", "--trainer.epochs", "1"] + TINY
+    assert main(argv) == 0
+    run = tmp_path / "runs" / "compare-springs-001"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["models"] == "srnn,zero_velocity" and saved["data"]["num_graphs"] == 20
+    assert (run / "compare.csv").is_file() and (run / "srnn" / "best.pt").is_file()
+    assert main(argv + ["--out_dir", str(run)]) == 2                  # never overwritten by accident
+    assert "--overwrite" in capsys.readouterr().err
+    # each model's folder is a train run that resumes on its own
+    model_cfg = yaml.safe_load((run / "srnn" / "config.yaml").read_text())
+    assert model_cfg["model"]["name"] == "srnn" and "models" not in model_cfg
+    assert main(["train", "--resume", str(run / "srnn"), "--trainer.epochs", "2"]) == 0
+    assert "resumed at epoch 1 of 2" in capsys.readouterr().out and _epochs(run / "srnn") == [1, 2]

@@ -1,0 +1,51 @@
+"""``srnn-pyg --help``, ``train --help`` and ``--version`` answer at once: the
+command's own modules import neither torch nor the models (subprocesses)."""
+import subprocess
+import sys
+import time
+
+import pytest
+
+# Imports srnn_pyg.cli without running srnn_pyg/__init__.py (which the
+# command does not control), then times the help pages.
+LIGHT = """
+import contextlib, importlib.util, io, sys, time, types
+spec = importlib.util.find_spec("srnn_pyg")
+pkg = types.ModuleType("srnn_pyg"); pkg.__path__ = list(spec.submodule_search_locations)
+sys.modules["srnn_pyg"] = pkg
+start = time.perf_counter()
+from srnn_pyg.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    codes = [main(a) for a in (["--help"], ["train", "--help"], ["compare", "--help"], ["evaluate", "--help"],
+                                ["forecast", "--help"], ["--version"])]
+print(codes, round(time.perf_counter() - start, 3), "torch" in sys.modules, "--trainer.KEY" in out.getvalue())
+"""
+
+
+def _python(*args, timeout=120):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_pages_import_no_torch():
+    done = _python("-c", LIGHT)
+    assert done.returncode == 0, done.stderr
+    codes, seconds, torch_loaded, listed = done.stdout.split("]")[0] + "]", *done.stdout.split("]")[1].split()
+    assert codes == "[0, 0, 0, 0, 0, 0]" and torch_loaded == "False" and listed == "True"
+    assert float(seconds) < 1.0
+
+
+def test_version():
+    from importlib.metadata import version
+    done = _python("-m", "srnn_pyg", "--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"srnn-pyg {version('srnn_pyg')}"
+
+
+def test_help_answers_in_under_a_second():
+    probe = _python("-c", "import sys, srnn_pyg; print('torch' in sys.modules)")
+    if probe.stdout.strip() == "True":
+        pytest.skip("srnn_pyg/__init__.py imports torch eagerly; the command's own part is checked above")
+    for args in (["--help"], ["train", "--help"]):
+        start = time.perf_counter()
+        done = _python("-m", "srnn_pyg", *args)
+        assert done.returncode == 0 and "usage: srnn-pyg" in done.stdout
+        assert time.perf_counter() - start < 1.0
