@@ -54,7 +54,17 @@ def machine(device: str = "cpu") -> str:
 
 
 def command() -> str:
-    return "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    """The command line that made a table, as run from the repository root;
+    ``--out DIR`` is left out (the table says where it is by being there)."""
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif not a.startswith("--out="):
+            args.append(a)
+    return "python " + " ".join(["benchmarks/" + os.path.basename(sys.argv[0])] + args)
 
 
 def write_atomic(path: str, text: Union[str, bytes]) -> None:

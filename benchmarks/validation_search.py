@@ -1,10 +1,18 @@
 """A small, budgeted search over S-RNN variants on validation data only.
 
 Each variant is trained with validation early stopping (``restore_best``) once
-per seed and scored on the validation part; the test split is never opened.
-The table goes to ``results/validation_<dataset>.md``.
+per seed and scored on the validation part with the dataset's protocol metric;
+the test split is never opened. Untrained and closed-form baselines are scored
+on the same validation windows for reference. The table goes to
+``results/validation_<dataset>.md``.
 
     python benchmarks/validation_search.py --dataset chickenpox --threads 1
+    python benchmarks/validation_search.py --dataset eth_ucy --threads 1    # held-out scene: eth
+
+A variant is ``(StructuralRNN keywords, TrainConfig keywords, dataset
+keywords)``; dataset keywords change the windows (e.g. ETH/UCY's
+``features="pos_vel"``), so each variant opens its own train and validation
+parts.
 """
 from __future__ import annotations
 
@@ -13,6 +21,8 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 from torch_geometric.loader import DataLoader
@@ -24,64 +34,151 @@ from srnn_pyg import datasets  # noqa: E402
 from srnn_pyg.engine import TrainConfig, collect, fit  # noqa: E402
 from srnn_pyg.models import build  # noqa: E402
 
-# name -> (StructuralRNN keywords, TrainConfig keywords)
-VARIANTS = {
-    "residual (shipped default)": (dict(residual=True), {}),
-    "no residual": ({}, {}),
-    "residual, dropout 0.3": (dict(residual=True, dropout=0.3), {}),
-    "residual, dropout 0.5": (dict(residual=True, dropout=0.5), {}),
-    "residual, dropout 0.3, spatial=False": (dict(residual=True, dropout=0.3, spatial=False), {}),
-    "residual, dropout 0.3, edge scope, mean": (dict(residual=True, dropout=0.3, edge_scope="edge", aggr="mean"),
-                                                {}),
+Variant = Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]
+
+
+class OriginOffsets:
+    """ETH/UCY: every edge ``j -> i`` gets ``origin_j - origin_i`` ``[E, obs, 2]``
+    (as ``benchmarks/accuracy.py`` gives its S-RNN rows)."""
+
+    def __call__(self, data):
+        src, dst = data.edge_index
+        offset = data.origin[src] - data.origin[dst]
+        data.edge_attr = offset.unsqueeze(1).expand(-1, data.x.size(1), -1).contiguous()
+        return data
+
+
+@dataclass
+class Search:
+    """What one dataset's search trains and how it scores."""
+
+    variants: Dict[str, Variant]
+    metric: str                                     # the key of ``dataset.score`` to minimise
+    data: Dict[str, Any] = field(default_factory=dict)   # options of both parts
+    train_every: int = 1
+    val_every: int = 1
+    train: Dict[str, Any] = field(default_factory=dict)  # TrainConfig keywords of every variant
+    base_model: Callable[[int], Dict[str, Any]] = lambda H: {}
+    references: Tuple[str, ...] = ()                # registry models scored untrained / closed form
+    batch: int = 16
+    note: str = ""
+
+
+def _sizes(H: int) -> Dict[str, Any]:
+    return dict(edge_hidden=H, node_hidden=H, edge_mlp=(H,), node_mlp=(H,))
+
+
+_ETH_BASE = lambda H: dict(_sizes(H), residual=True, edge_scope="edge", aggr="attention",  # noqa: E731
+                           spatial_features="concat_attr", edge_channels=2)
+_POS_VEL = ({"derived": "velocity"}, {}, {"features": "pos_vel"})
+
+SEARCHES: Dict[str, Search] = {
+    "chickenpox": Search(
+        variants={
+            "residual (shipped default)": (dict(residual=True), {}, {}),
+            "no residual": ({}, {}, {}),
+            "residual, dropout 0.3": (dict(residual=True, dropout=0.3), {}, {}),
+            "residual, dropout 0.5": (dict(residual=True, dropout=0.5), {}, {}),
+            "residual, dropout 0.3, spatial=False": (dict(residual=True, dropout=0.3, spatial=False), {}, {}),
+            "residual, dropout 0.3, edge scope, mean": (
+                dict(residual=True, dropout=0.3, edge_scope="edge", aggr="mean"), {}, {}),
+        },
+        metric="MSE", data=dict(val_ratio=0.04), base_model=_sizes, references=("linear_ar",),
+        train=dict(monitor="val_mse", metrics=["mse"]),
+        note="Validation: the last 4 % of the training weeks (`val_ratio=0.04`; the protocol has none)."),
+    "eth_ucy": Search(
+        variants={
+            "shipped: positions, attention, origin offsets": ({}, {}, {}),
+            "+ velocity inputs (pos_vel, derived velocity)": _POS_VEL,
+            "+ velocity inputs, radius 2 m": ({"derived": "velocity"}, {}, {"features": "pos_vel", "radius": 2.0}),
+            "+ velocity inputs, window frame": ({"derived": "velocity"}, {},
+                                                {"features": "pos_vel", "coords": "window"}),
+            "+ velocity inputs, spatial=False": ({"derived": "velocity", "spatial": False}, {},
+                                                 {"features": "pos_vel"}),
+            "+ velocity inputs, sum over slots": ({"derived": "velocity", "edge_scope": "slot", "aggr": "sum"}, {},
+                                                  {"features": "pos_vel"}),
+        },
+        metric="ADE", data=dict(test_scene="eth", transform=OriginOffsets()), train_every=8, val_every=4,
+        base_model=_ETH_BASE, references=("constant_velocity", "zero_velocity"), batch=32,
+        train=dict(objective="rollout", monitor="val_mse", metrics=["mse"]),
+        note="Validation: the `*_val.txt` windows of the four training scenes of the held-out scene `eth` "
+             "(Social-GAN's leave-one-scene-out split); trained by rollout over the 12 predicted frames."),
 }
-# Where each dataset's validation part comes from (its protocol has none for chickenpox).
-SPLITS = {"chickenpox": dict(val_ratio=0.04)}
+
+
+def _open(cls, search: Search, data_kw: Dict[str, Any]):
+    kw = dict(search.data, **data_kw)
+    train = cls.open("train", **kw)
+    val = cls.open("val", train=train, **kw)
+    pick = lambda ds, k: ds if k == 1 else ds[torch.arange(0, len(ds), k)]  # noqa: E731
+    return pick(train, search.train_every), pick(val, search.val_every)
+
+
+def _score(val, model, search: Search) -> float:
+    return float(val.score(collect(model, DataLoader(val, 64)))[search.metric])
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="chickenpox", choices=sorted(SPLITS))
-    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--dataset", default="chickenpox", choices=sorted(SEARCHES))
+    p.add_argument("--hidden", type=int, default=None, help="default: 64 (chickenpox), 32 (eth_ucy)")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=500)
-    p.add_argument("--patience", type=int, default=20)
-    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--epochs", type=int, default=None, help="default: 500 (chickenpox), 30 (eth_ucy)")
+    p.add_argument("--patience", type=int, default=None, help="default: 20 (chickenpox), 5 (eth_ucy)")
+    p.add_argument("--lr", type=float, default=None, help="default: 1e-2 (chickenpox), 3e-3 (eth_ucy)")
+    p.add_argument("--variants", nargs="+", default=None, help="run only these (their names)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    eth = args.dataset == "eth_ucy"
+    H = args.hidden or (32 if eth else 64)
+    epochs, patience = args.epochs or (30 if eth else 500), args.patience or (5 if eth else 20)
+    lr = args.lr or (3e-3 if eth else 1e-2)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cls = datasets.get(args.dataset)
-    train = cls.open("train", **SPLITS[args.dataset])
-    val = cls.open("val", train=train, **SPLITS[args.dataset])
-    F = train[0].x.size(-1)
-    H = args.hidden
-    rows, started = [], time.time()
-    for name, (model_kw, train_kw) in VARIANTS.items():
-        scores = []
+    search, cls = SEARCHES[args.dataset], datasets.get(args.dataset)
+    unknown = sorted(set(args.variants or ()) - set(search.variants))
+    if unknown:
+        p.error(f"--variants: unknown {unknown}; choose from {list(search.variants)}")
+    rows: List[List[str]] = []
+    started = time.time()
+    for name, (model_kw, train_kw, data_kw) in search.variants.items():
+        if args.variants and name not in args.variants:
+            continue
+        train, val = _open(cls, search, data_kw)
+        F_in, F_out = train[0].x.size(-1), train[0].y.size(-1)
+        scores, secs = [], time.time()
         for seed in range(args.seeds):
             torch.manual_seed(seed)
-            model = build("srnn", train.schema, F, F, edge_hidden=H, node_hidden=H, edge_mlp=(H,), node_mlp=(H,),
-                          **model_kw)
-            config = TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, progress=False,
-                                 early_stopping=args.patience, monitor="val_mse", restore_best=True,
-                                 metrics=["mse"], **train_kw)
-            fit(model, DataLoader(train, 16, shuffle=True), DataLoader(val, 32), config)
-            scores.append(val.score(collect(model, DataLoader(val, 64)))["MSE"])
-        rows.append([name, f"{statistics.mean(scores):.3f} ± {statistics.stdev(scores):.3f}"
-                     if len(scores) > 1 else f"{scores[0]:.3f}"])
+            model = build("srnn", train.schema, F_in, F_out, **dict(search.base_model(H), **model_kw))
+            config = TrainConfig(**dict(dict(epochs=epochs, lr=lr, seed=seed, progress=False,
+                                             early_stopping=patience, restore_best=True), **search.train,
+                                        **train_kw))
+            fit(model, DataLoader(train, search.batch, shuffle=True), DataLoader(val, 64), config)
+            scores.append(_score(val, model.eval(), search))
+        stat = f"{statistics.mean(scores):.3f} ± {statistics.stdev(scores):.3f}" if len(scores) > 1 \
+            else f"{scores[0]:.3f}"
+        rows.append([name, stat, f"{(time.time() - secs) / len(scores):.0f}"])
         print(rows[-1], flush=True)
-    linear = build("linear_ar", train.schema, F, F, lags=train[0].x.size(1)).fit_closed_form(DataLoader(train, 64))
-    rows.append(["linear_ar (closed form)", f"{val.score(collect(linear, DataLoader(val, 64)))['MSE']:.3f}"])
+    train, val = _open(cls, search, {})
+    F = train[0].x.size(-1)
+    for ref in search.references:
+        kw = dict(lags=train[0].x.size(1)) if ref == "linear_ar" else {}
+        model = build(ref, train.schema, F, train[0].y.size(-1), **kw)
+        if hasattr(model, "fit_closed_form"):
+            model.fit_closed_form(DataLoader(train, 64))
+        rows.append([f"{ref} (reference, not an S-RNN)", f"{_score(val, model, search):.3f}", "-"])
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                    f"validation_{args.dataset}.md")
     text = "\n\n".join([
         f"# S-RNN variants on {args.dataset}'s validation part",
-        f"Validation: `{SPLITS[args.dataset]}`; hidden {H}; Adam, lr {args.lr}; early stopping after "
-        f"{args.patience} epochs without a better validation MSE (at most {args.epochs}), best epoch kept; "
-        f"{args.seeds} seeds (mean ± std). The test split is never opened. {time.time() - started:.0f} s.",
+        f"{search.note} Training windows: every {search.train_every}-th; validation windows: every "
+        f"{search.val_every}-th ({len(val)}). Hidden {H}; Adam, lr {lr}; early stopping after {patience} "
+        f"epochs without a better validation MSE (at most {epochs}), best epoch kept; {args.seeds} seeds "
+        f"(mean ± std). Metric: `{search.metric}` of `dataset.score` on the validation windows (lower is "
+        f"better). The test split is never opened. {time.time() - started:.0f} s in all.",
         machine("cpu"), f"Command: `{command()}`",
-        markdown_table(["S-RNN variant", "validation MSE"], rows)]) + "\n"
+        markdown_table(["S-RNN variant", f"validation {search.metric}", "s per seed"], rows)]) + "\n"
     write_atomic(out, text)
     print(f"wrote {out}")
     return 0
