@@ -116,8 +116,9 @@ class EpochReporter:
     """A ``TrainConfig`` callback: every ``every`` epochs, scores the
     validation split with the dataset's protocol (``dataset.score``), adds
     the scores to the epoch's record as ``val_KEY`` (so later callbacks,
-    ``metrics.csv`` and ``result.json`` have them) and prints one line per
-    epoch when the trainer's own line is off (``--no-progress``)."""
+    ``metrics.csv``, ``result.json`` and the trainer's epoch line have them)
+    and prints one line per epoch when the trainer's own line is off
+    (``--no-progress``)."""
 
     def __init__(self, model, val_set, val_loader, epochs: int, every: int, line: bool):
         self.model, self.val_set, self.val_loader = model, val_set, val_loader
@@ -138,13 +139,10 @@ class EpochReporter:
         epoch = int(record.get("epoch", 0))
         scores = self._scores(epoch)
         record.update(scores)
-        if self.line:
+        if self.line:           # with bars on, the trainer's own line (printed after this) shows the scores
             shown = {k: v for k, v in record.items() if isinstance(v, float) and k not in ("time", "lr")}
             print(f"epoch {epoch}/{self.epochs}: " + "  ".join(f"{k} {fmt(v)}" for k, v in shown.items())
                   + f"  ({record.get('time', 0.0):.1f} s)", flush=True)
-        elif scores:
-            print(f"epoch {epoch}/{self.epochs} protocol: " + "  ".join(f"{k} {fmt(v)}" for k, v in scores.items()),
-                  flush=True)
 
 
 def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: Dict[str, Any],

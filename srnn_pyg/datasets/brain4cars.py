@@ -346,11 +346,12 @@ def read_file(path: Path) -> Tuple[np.ndarray, np.ndarray]:
         raise DataFormatError(f"{path}: the sequences are empty (T=0)")
     if not np.issubdtype(np.asarray(labels).dtype, np.integer):
         raise DataFormatError(f"{path}: 'labels' must be integers (got {np.asarray(labels).dtype})")
-    feats = np.asarray(feats, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):                   # 1e39 becomes inf here
+        feats = np.asarray(feats, dtype=np.float32)
     if not np.isfinite(feats).all():
         s, t, f = (int(i[0]) for i in np.nonzero(~np.isfinite(feats)))
-        raise DataFormatError(f"{path}: sequence {s}, step {t}, feature {f} is not finite "
-                              f"({feats[s, t, f]})")
+        raise DataFormatError(f"{path}: sequence {s}, step {t}, feature {f} is not finite as float32 "
+                              f"({feats[s, t, f]}; NaN, infinite or beyond +-3.4e38)")
     labels = np.asarray(labels, dtype=np.int64)
     if labels.min() < 0 or labels.max() > len(ACTIONS):
         raise DataFormatError(f"{path}: labels must lie in 0..{len(ACTIONS)} (0 = padding, "

@@ -90,11 +90,13 @@ def read_tracks(path: Path) -> np.ndarray:
                     raise DataFormatError(f"{path}, line {lineno}, column {col + 1}: {p!r} is not "
                                           f"a number") from None
         raise
-    bad = ~np.isfinite(data)
+    with np.errstate(over="ignore"):                                      # as float32: 1e39 is inf
+        bad = ~np.isfinite(data.astype(np.float32))
     if bad.any():
         r, c = (int(i[0]) for i in np.nonzero(bad))
         raise DataFormatError(f"{path}, line {linenos[r]}, column {c + 1}: the value is "
-                              f"{rows[r][c]!r} (expected a finite number)")
+                              f"{rows[r][c]!r} (expected a finite number within float32 range, "
+                              f"|x| <= 3.4e38)")
     ids = data[:, :2]
     frac = ids != np.round(ids)
     if frac.any():

@@ -73,10 +73,13 @@ def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] =
             bad = next(p for p in parts if not _is_float(p))
             raise DataFormatError(f"{path}, line {lineno}{extra}: {bad.strip()!r} is not a "
                                   f"number") from None
-        if not np.isfinite(row).all():
-            col = int(np.flatnonzero(~np.isfinite(row))[0])
+        with np.errstate(over="ignore"):                                  # as float32: 1e39 is inf
+            bad = ~np.isfinite(row.astype(np.float32))
+        if bad.any():
+            col = int(np.flatnonzero(bad)[0])
             raise DataFormatError(f"{path}, line {lineno}, column {col + 1}{extra}: the value "
-                                  f"is {parts[col].strip()!r} (expected a finite number)")
+                                  f"is {parts[col].strip()!r} (expected a finite number within "
+                                  f"float32 range, |x| <= 3.4e38)")
         rows.append(row)
     if not rows:
         raise DataFormatError(f"{path}{extra}: no data rows")
@@ -175,13 +178,23 @@ class LosLoop(STDataset):
         self_loops (bool, optional): keep the diagonal of the adjacency as edges.
             (default: :obj:`False`)
         stride (int, optional): steps between window starts. (default: :obj:`1`)
+        time_of_day (bool, optional): append the time of day, ``(sin, cos)``
+            of its angle on a 24-hour clock (:meth:`clock`), to the inputs as
+            two covariates, and give each window the same for its predicted
+            steps as ``u_future`` ``[207, horizon, 2]``: the features a model
+            reads become ``[speed, sin, cos]`` while it predicts the speed
+            alone (build it with ``in_channels=3, out_channels=1,
+            covariates=2``; :class:`~srnn_pyg.nn.feedback.Feedback`).
+            (default: :obj:`False`)
         transform (callable, optional): applied to each window. (default: :obj:`None`)
 
     Shapes:
         - **window** :class:`~srnn_pyg.STData`: ``x`` ``[207, obs, 1]``, ``y``
           ``[207, horizon, 1]`` (normalised speed), ``edge_index`` ``[2, E]``,
           ``edge_attr`` ``[E, obs, 1]``, ``node_type`` ``[207]``, ``edge_type`` ``[E]``,
-          ``t_start`` ``[1]`` (long: the step index of ``x[:, 0]``).
+          ``t_start`` ``[1]`` (long: the step index of ``x[:, 0]``); with
+          ``time_of_day=True``, ``x`` is ``[207, obs, 3]`` and ``u_future``
+          ``[207, horizon, 2]``.
     """
 
     speed_file = "los_speed.csv"
@@ -202,7 +215,7 @@ class LosLoop(STDataset):
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  obs: int = 12, horizon: int = 12, train_ratio: float = 0.8, val_ratio: float = 0.1,
                  normalize: Optional[str] = "zscore", graph: str = "tgcn", self_loops: bool = False,
-                 stride: int = 1, transform: Optional[Callable] = None):
+                 stride: int = 1, time_of_day: bool = False, transform: Optional[Callable] = None):
         if split not in _SPLITS:
             raise ValueError(f"LosLoop: 'split' must be one of {_SPLITS} (got {split!r})")
         if graph not in _GRAPHS:
@@ -218,6 +231,9 @@ class LosLoop(STDataset):
         self.root = resolve_root(root, "los_loop")
         self.split, self.obs, self.horizon, self.stride = split, int(obs), int(horizon), int(stride)
         self.graph, self.normalization = graph, normalize
+        if not isinstance(time_of_day, bool):
+            raise TypeError(f"LosLoop: 'time_of_day' must be a bool (got {time_of_day!r})")
+        self.time_of_day = time_of_day
 
         ids, speed = _read_csv_matrix(require_file(self.root / self.speed_file, "Los-loop speeds"),
                                      header=True, what="speeds, one column per sensor")
@@ -273,8 +289,22 @@ class LosLoop(STDataset):
 
     def get(self, idx: int) -> STData:
         data = super().get(idx)
-        data.t_start = torch.tensor([self.index[idx][1]], dtype=torch.long)   # [1]: step of x[:, 0]
+        start = self.index[idx][1]
+        data.t_start = torch.tensor([start], dtype=torch.long)   # [1]: step of x[:, 0]
+        if self.time_of_day:
+            N, clock = data.x.size(0), self.clock(start, self.obs + self.horizon)     # [obs + H, 2]
+            data.x = torch.cat([data.x, clock[:self.obs].expand(N, self.obs, 2)], dim=-1)
+            data.u_future = clock[self.obs:].expand(N, self.horizon, 2).contiguous()
         return data
+
+    @classmethod
+    def clock(cls, start: int, steps: int) -> Tensor:
+        """The time of day of steps ``start .. start + steps - 1`` as a point on
+        the unit circle, ``[steps, 2]`` = ``(sin, cos)`` of ``2 pi t / steps_per_day``
+        (continuous across midnight; assumes the file starts at midnight)."""
+        t = torch.arange(start, start + steps, dtype=torch.float64) % cls.steps_per_day
+        phase = 2 * torch.pi * t / cls.steps_per_day
+        return torch.stack([phase.sin(), phase.cos()], dim=-1).float()
 
     # ----------------------------------------------------------------- graph
     def _read_graph(self, ids: Sequence[str]) -> np.ndarray:
@@ -298,8 +328,12 @@ class LosLoop(STDataset):
         if adj.shape != (len(pk_ids), len(pk_ids)):
             raise DataFormatError(f"{path}: the adjacency must be [{len(pk_ids)}, {len(pk_ids)}] "
                                   f"(got {list(adj.shape)})")
-        if not np.isfinite(adj).all():
-            raise DataFormatError(f"{path}: the adjacency holds NaN or infinite values")
+        with np.errstate(over="ignore"):                                  # as float32: 1e39 is inf
+            bad = ~np.isfinite(adj.astype(np.float32))
+        if bad.any():
+            r, c = (int(i[0]) for i in np.nonzero(bad))
+            raise DataFormatError(f"{path}: the adjacency at [{r}, {c}] is {float(adj[r, c])!r} (expected a "
+                                  f"finite number within float32 range, |x| <= 3.4e38)")
         lookup = {str(k): int(v) for k, v in dict(id_to_index).items()}
         missing = [i for i in ids if i not in lookup]
         if missing:

@@ -91,11 +91,13 @@ def read_motion_file(path: Union[str, os.PathLike], num_columns: int, what: str 
                                           f"is not a number") from None
         raise  # pragma: no cover - numpy and float() disagree
     arr = flat.reshape(len(lines), num_columns)
-    bad = ~np.isfinite(arr)
+    with np.errstate(over="ignore"):                                      # as float32: 1e39 is inf
+        bad = ~np.isfinite(arr.astype(np.float32))
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise DataFormatError(f"'{path}', line {i + 1}, column {j + 1}: non-finite value "
-                              f"{float(arr[i, j])} (expected finite numbers)")
+                              f"{float(arr[i, j])} (expected finite numbers within float32 range, "
+                              f"|x| <= 3.4e38)")
     return arr
 
 

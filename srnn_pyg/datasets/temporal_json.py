@@ -116,9 +116,12 @@ def matrix(value: Any, path: Path, name: str, cols: Optional[int] = None) -> np.
             raise DataFormatError(f"{path}: {name}[{i}] holds a value that is not a number") from None
         if arr.ndim != 1:
             raise DataFormatError(f"{path}: {name}[{i}] must be a flat list of numbers")
-        if not np.isfinite(arr).all():
-            j = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise DataFormatError(f"{path}: {name}[{i}][{j}] is {row[j]!r} (expected a finite number)")
+        with np.errstate(over="ignore"):                                  # as float32: 1e39 is inf
+            bad = ~np.isfinite(arr.astype(np.float32))
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(f"{path}: {name}[{i}][{j}] is {row[j]!r} (expected a finite number "
+                                  f"within float32 range, |x| <= 3.4e38)")
         rows.append(arr)
     return np.stack(rows)
 

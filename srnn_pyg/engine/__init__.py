@@ -39,18 +39,19 @@ the best validation score) that resume a run exactly where it stopped.
     evaluate(model, DataLoader(val, 64))          # {"loss": ..., "mse": ..., ...}
     save_model(model, "srnn.pt")
 """
-from .checkpoints import load_checkpoint, load_model, model_record, save_model
+from .checkpoints import load_checkpoint, load_model, model_record, save_model, write_checked
 from .config import TrainConfig
 from .device import amp_context, resolve_device
 from .distributed import DistContext
 from .evaluation import collect, evaluate
 from .files import atomic_save, atomic_write, atomic_write_text
-from .loop import fit
+from .loop import TrainingDivergedError, fit
 from .noise import PAPER_NOISE_SCHEDULE, NoiseSchedule
 from .result import FitResult
 
 __all__ = [
     "fit",
+    "TrainingDivergedError",
     "TrainConfig",
     "FitResult",
     "evaluate",
@@ -59,6 +60,7 @@ __all__ = [
     "load_model",
     "load_checkpoint",
     "model_record",
+    "write_checked",
     "NoiseSchedule",
     "PAPER_NOISE_SCHEDULE",
     "atomic_save",

@@ -19,22 +19,39 @@ The checkpoints :func:`~srnn_pyg.engine.fit` writes (``last.pt``,
 ``best.pt``) hold the same record plus the training state (optimiser,
 scheduler, scaler, RNG states, history) for an exact resume;
 :func:`load_checkpoint` reads them.
+
+Integrity: a file is a short header (:data:`MAGIC`, the SHA-256 of the
+payload and its length) followed by the ``torch.save`` payload. Readers check
+the length and the checksum *before* parsing anything, so a truncated or
+corrupted file is a :class:`ValueError` naming the path, never a crash or a
+model with silently wrong weights. Read these files with
+:func:`load_checkpoint` / :func:`load_model` (a bare :func:`torch.load` does
+not understand the header). Files written before checksums (a plain
+``torch.save`` zip) still load, unchecked. :func:`load_model` also builds the
+model on PyTorch's ``meta`` device first and refuses a record whose model
+would be far larger than the weights the file holds, or whose parameter
+names and shapes differ from them.
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+import io
+import struct
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ..models import get as registered_model
 from ..schema import STSchema
-from .files import PathLike, atomic_save
+from .files import PathLike, atomic_write, write_error
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "MODEL_FORMAT", "LAST", "BEST", "METRICS_FILE",
-           "RESULT_FILE", "model_record", "build_from_record", "save_model", "load_model",
-           "load_checkpoint", "resolve_checkpoint"]
+           "RESULT_FILE", "MAGIC", "model_record", "build_from_record", "save_model", "load_model",
+           "load_checkpoint", "resolve_checkpoint", "write_checked", "record_differences",
+           "state_differences"]
 
 CHECKPOINT_FORMAT = "srnn_pyg.checkpoint"
 #: 2: the model record (``model_record``) replaced version 1's build ``spec``
@@ -44,6 +61,13 @@ MODEL_VERSION = 1
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
 LAST, BEST = "last.pt", "best.pt"
+#: the first bytes of a checked file; then the payload's SHA-256 (32 bytes) and length (8 bytes)
+MAGIC = b"\x93SRNN_PYG\x01"
+_HEADER = struct.Struct(">32sQ")
+# load_model refuses a model whose parameters and buffers would take more than
+# this many times the bytes of the weights in its file (plus the slack below).
+_SIZE_FACTOR = 4
+_SIZE_SLACK = 1 << 20
 
 
 def _plain(value: Any) -> bool:
@@ -93,12 +117,18 @@ def model_record(model: nn.Module) -> Dict[str, Any]:
 
 def build_from_record(record: Dict[str, Any]) -> nn.Module:
     """A new model from a :func:`model_record` (weights freshly initialised)."""
+    cls, args = _record_call(record)
+    return cls(**args)
+
+
+def _record_call(record: Dict[str, Any]):
+    """The class and constructor arguments (schemas rebuilt) of a record."""
     cls = registered_model(record["name"])
     args = dict(record["args"])
     for key in record.get("schema_args", ()):
         if args.get(key) is not None:
             args[key] = STSchema.from_dict(args[key])
-    return cls(**args)
+    return cls, args
 
 
 def _legacy_record(spec: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -121,8 +151,32 @@ def save_model(model: nn.Module, path: PathLike) -> Path:
     """
     record = model_record(model)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return atomic_save({"format": MODEL_FORMAT, "version": MODEL_VERSION, "model_record": record,
-                        "model": state}, path)
+    return write_checked({"format": MODEL_FORMAT, "version": MODEL_VERSION, "model_record": record,
+                          "model": state}, path)
+
+
+def write_checked(obj: Any, path: PathLike) -> Path:
+    """``torch.save(obj)`` behind the checksum header, written atomically.
+
+    Raises:
+        OSError: naming ``path`` and the reason (disk full, permission
+            denied, ...); an existing file at ``path`` is then unchanged.
+    """
+    buf = io.BytesIO()
+    try:
+        torch.save(obj, buf)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    payload = buf.getbuffer()
+    header = MAGIC + _HEADER.pack(hashlib.sha256(payload).digest(), len(payload))
+
+    def write(f) -> None:
+        f.write(header)
+        f.write(payload)
+    try:
+        return atomic_write(path, write)
+    finally:
+        payload.release()
 
 
 def resolve_checkpoint(path: PathLike) -> Path:
@@ -142,12 +196,33 @@ def resolve_checkpoint(path: PathLike) -> Path:
     return path
 
 
+def _payload(path: Path, data: bytes) -> Any:
+    """The payload of a checked file, after its length and checksum are verified."""
+    head = len(MAGIC) + _HEADER.size
+    if len(data) < head:
+        raise ValueError(f"'{path}' is truncated: {len(data)} bytes, shorter than the {head}-byte header")
+    digest, length = _HEADER.unpack_from(data, len(MAGIC))
+    payload = memoryview(data)[head:]
+    if len(payload) != length:
+        raise ValueError(f"'{path}' is truncated or was extended: the header promises {length} bytes "
+                         f"of data, the file holds {len(payload)}")
+    if hashlib.sha256(payload).digest() != digest:
+        raise ValueError(f"'{path}' is corrupted: its SHA-256 checksum does not match its contents")
+    return io.BytesIO(payload)
+
+
 def _read(path: PathLike, map_location: Any, formats) -> Dict[str, Any]:
     path = resolve_checkpoint(path)
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"'{path}' is not a readable srnn_pyg file ({type(e).__name__}: {e})") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise write_error(path, exc, "read") from exc
+    source = _payload(path, data) if data.startswith(MAGIC) else io.BytesIO(data)  # old files: unchecked
+    try:
+        obj = torch.load(source, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - whatever a malformed file makes torch raise
+        raise ValueError(f"'{path}' is not a readable srnn_pyg file ({type(e).__name__}: "
+                         f"{str(e)[:300]})") from None
     if not isinstance(obj, dict) or obj.get("format") not in formats:
         raise ValueError(f"'{path}' is not an srnn_pyg {' or '.join(formats)} file (no 'format' key "
                          f"naming one)")
@@ -166,22 +241,115 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]
 
     Raises:
         FileNotFoundError: naming the missing file or directory.
-        ValueError: if the file is not a checkpoint of this library.
+        ValueError: if the file is truncated, corrupted (its checksum does
+            not match; files written before checksums are not checked) or
+            not a checkpoint of this library.
     """
     return _read(path, map_location, (CHECKPOINT_FORMAT,))
+
+
+def _plain_form(value: Any) -> Any:
+    """Tuples as lists, so a record compares equal after a round trip through JSON."""
+    if isinstance(value, (list, tuple)):
+        return [_plain_form(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_form(v) for k, v in value.items()}
+    return value
+
+
+def record_differences(saved: Optional[Mapping[str, Any]], current: Optional[Mapping[str, Any]]) -> List[str]:
+    """The keys in which two model records differ (``name``, ``args.<key>``),
+    each as ``"key (saved vs current)"``; empty when they agree."""
+    if saved is None or current is None:
+        return []
+    out = []
+    if saved.get("name") != current.get("name"):
+        out.append(f"name ({saved.get('name')!r} vs {current.get('name')!r})")
+        return out
+    defaults = _defaults(current.get("name"))
+    a, b = saved.get("args") or {}, current.get("args") or {}
+    for key in sorted(set(a) | set(b)):
+        old, new = (x.get(key, defaults.get(key, _ABSENT)) for x in (a, b))
+        if _plain_form(old) != _plain_form(new):
+            shown = [("<schema>" if isinstance(v, dict) and "node_types" in v else
+                      "<absent>" if v is _ABSENT else repr(v)[:40]) for v in (old, new)]
+            out.append(f"args.{key} ({shown[0]} vs {shown[1]})")
+    return out
+
+
+_ABSENT = object()
+
+
+def _defaults(name: Any) -> Dict[str, Any]:
+    """The constructor defaults of a registered model (a record omits them)."""
+    try:
+        params = inspect.signature(registered_model(name).__init__).parameters
+    except (ValueError, TypeError):
+        return {}
+    return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def _shape_of(value: Any) -> Optional[List[int]]:
+    if isinstance(value, nn.parameter.UninitializedParameter):
+        return None                                          # a lazy parameter takes any shape
+    return list(value.shape) if isinstance(value, Tensor) else None
+
+
+def state_differences(expected: Mapping[str, Any], found: Mapping[str, Any], limit: int = 6) -> List[str]:
+    """How the state dict ``found`` differs from ``expected`` (a model's):
+    missing and unexpected keys and shape mismatches, at most ``limit``
+    items (then a count of the rest)."""
+    out = [f"missing {k}" for k in expected if k not in found]
+    out += [f"unexpected {k}" for k in found if k not in expected]
+    for k in expected:
+        if k in found:
+            want, got = _shape_of(expected[k]), _shape_of(found[k])
+            if want is not None and got is not None and want != got:
+                out.append(f"{k} {want} vs {got} in the file")
+    return out[:limit] + ([f"and {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def _tensor_bytes(state: Mapping[str, Any]) -> int:
+    return sum(v.numel() * v.element_size() for v in state.values()
+               if isinstance(v, Tensor) and not isinstance(v, nn.parameter.UninitializedParameter))
+
+
+def _check_size(path: str, record: Dict[str, Any], state: Mapping[str, Any]) -> None:
+    """Build the model on the meta device (no memory) and refuse it if it would
+    be far larger than the file's weights, or its names and shapes differ."""
+    try:
+        cls, args = _record_call(record)                    # schemas are built on the CPU
+        with torch.device("meta"):
+            probe = cls(**args)
+    except Exception:  # noqa: BLE001 - a constructor that cannot run on meta: built for real below
+        return
+    expected = probe.state_dict()
+    need, have = _tensor_bytes(expected), _tensor_bytes(state)
+    if need > _SIZE_FACTOR * have + _SIZE_SLACK:
+        raise ValueError(f"load_model: '{path}' records a {record['name']!r} model of {need} bytes of "
+                         f"weights but holds only {have}; the record is corrupt or was edited")
+    diffs = state_differences(expected, state)
+    if diffs:
+        raise ValueError(f"load_model: the weights in '{path}' do not fit the {record['name']!r} model "
+                         f"its record builds: {'; '.join(diffs)}")
 
 
 def load_model(path: PathLike, map_location: Any = "cpu") -> nn.Module:
     """Rebuild the model saved by :func:`save_model`, or by
     :func:`~srnn_pyg.engine.fit` in a checkpoint (a file or a run
     directory), and load its weights; returned in eval mode on
-    ``map_location``.
+    ``map_location``. The file's checksum is verified first (files written
+    before checksums load unchecked), and the model is built on the ``meta``
+    device and compared with the file's weights before any memory is
+    allocated for it.
 
     Raises:
         FileNotFoundError: naming the missing file or directory.
-        ValueError: if the file is not one of this library's, or its model
-            is not a registered one (then build the model yourself and load
-            ``load_checkpoint(path)["model"]``).
+        ValueError: if the file is truncated or corrupted, not one of this
+            library's, its model is not a registered one (then build the
+            model yourself and load ``load_checkpoint(path)["model"]``), or
+            its record builds a model that its weights do not fit (naming
+            the differing keys) or that is far larger than the file.
     """
     obj = _read(path, map_location, (MODEL_FORMAT, CHECKPOINT_FORMAT))
     record = obj.get("model_record") or _legacy_record(obj.get("spec"))
@@ -189,8 +357,22 @@ def load_model(path: PathLike, map_location: Any = "cpu") -> nn.Module:
         raise ValueError(f"load_model: '{obj['path']}' does not record how to build its model (it was not "
                          f"a registered Forecaster); build the model yourself and load "
                          f"load_checkpoint(path)['model']")
-    model = build_from_record(record)
-    model.load_state_dict(obj["model"])
+    state = obj.get("model")
+    if not (isinstance(record, dict) and isinstance(record.get("name"), str)
+            and isinstance(record.get("args"), dict) and isinstance(state, dict)):
+        raise ValueError(f"load_model: '{obj['path']}' holds a malformed model record or weights")
+    _check_size(obj["path"], record, state)
+    try:
+        model = build_from_record(record)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"load_model: cannot rebuild the {record['name']!r} model of '{obj['path']}' "
+                         f"from its record ({type(e).__name__}: {e})") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        diffs = state_differences(model.state_dict(), state) or ["values of another kind"]
+        raise ValueError(f"load_model: the weights in '{obj['path']}' do not fit its model: "
+                         f"{'; '.join(diffs)}") from None
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     return model.eval()

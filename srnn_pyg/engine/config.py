@@ -3,6 +3,7 @@ r"""The options of :func:`~srnn_pyg.engine.fit`, in one dataclass:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -28,7 +29,8 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (not a bool): NaN and infinities are refused."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -115,7 +117,8 @@ class TrainConfig:
             at the end (from ``best.pt`` with an ``out_dir``, else from a copy
             kept in memory at each best epoch). (default: :obj:`False`)
         callbacks (list[callable], optional): called with each epoch's record
-            after its checkpoint is written. (default: ``()``)
+            after its checkpoint is written and before the epoch's line is
+            printed; keys they add show in that line. (default: ``()``)
         meta (dict, optional): plain data stored in the checkpoints
             (e.g. the dataset's name and arguments). (default: ``{}``)
     """
@@ -161,11 +164,12 @@ class TrainConfig:
         _positive_int("horizon", self.horizon, allow_none=True)
         _positive_int("early_stopping", self.early_stopping, allow_none=True)
         if not (_number(self.lr) and self.lr > 0):
-            raise ValueError(f"TrainConfig: 'lr' must be a positive number (got {self.lr!r})")
+            raise ValueError(f"TrainConfig: 'lr' must be a finite positive number (got {self.lr!r})")
         if not (_number(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"TrainConfig: 'weight_decay' must be >= 0 (got {self.weight_decay!r})")
+            raise ValueError(f"TrainConfig: 'weight_decay' must be a finite number >= 0 "
+                             f"(got {self.weight_decay!r})")
         if self.grad_clip is not None and not (_number(self.grad_clip) and self.grad_clip > 0):
-            raise ValueError(f"TrainConfig: 'grad_clip' must be a positive number or None "
+            raise ValueError(f"TrainConfig: 'grad_clip' must be a finite positive number or None "
                              f"(got {self.grad_clip!r})")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"TrainConfig: 'seed' must be a non-negative int (got {self.seed!r})")

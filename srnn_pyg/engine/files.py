@@ -1,9 +1,17 @@
 r"""Durable files: atomic writes (a reader sees the old file or the new one,
 never a partial one, even if the process dies midway), JSON-safe values, and
-the ``metrics.jsonl`` log of a run."""
+the ``metrics.jsonl`` log of a run.
+
+An operating-system failure while writing (disk full, permission denied, a
+missing or read-only directory) raises an :class:`OSError` of the same kind
+whose message names the file and the reason, e.g. ``could not write
+'runs/srnn/last.pt': No space left on device (errno 28); the previous file, if
+any, is unchanged``.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -16,7 +24,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["PathLike", "TMP_MARK", "atomic_write", "atomic_save", "atomic_write_text",
-           "remove_stale_temps", "to_jsonable", "MetricsLog"]
+           "remove_stale_temps", "to_jsonable", "MetricsLog", "write_error"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -43,24 +51,45 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
+def write_error(path: PathLike, exc: OSError, action: str = "write") -> OSError:
+    """``exc`` again, of the same type, with a message that names ``path`` and
+    the operating system's reason (raise it ``from exc``)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    code = f" (errno {exc.errno})" if exc.errno is not None else ""
+    message = f"could not {action} '{path}': {reason}{code}"
+    if action == "write":
+        message += "; the previous file, if any, is unchanged"
+    try:
+        return type(exc)(exc.errno, message) if exc.errno is not None else type(exc)(message)
+    except TypeError:  # an OSError subclass with another signature
+        return OSError(exc.errno, message)
+
+
 def atomic_write(path: PathLike, write_fn: Callable[[Any], None]) -> Path:
     """Call ``write_fn(f)`` on a binary file that becomes ``path`` only once
     it is complete: written to a temporary file in the same directory,
     flushed and fsynced, then renamed over ``path`` (:func:`os.replace`).
     The temporary file is removed if ``write_fn`` raises. Parent directories
-    are created. Returns ``path``."""
+    are created. Returns ``path``.
+
+    Raises:
+        OSError: of the kind the system raised (e.g. :class:`PermissionError`),
+            naming ``path`` and the reason; ``path`` is then unchanged.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from exc
         raise
     _fsync_dir(path.parent)
     return path
@@ -122,7 +151,19 @@ class MetricsLog:
         atomic_write_text("".join(json.dumps(to_jsonable(r)) + "\n" for r in history), self.path)
 
     def append(self, record: Dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(to_jsonable(record)) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Append one line. Raises :class:`OSError` naming the file and the
+        reason; a line cut short by a full disk is truncated away again."""
+        line = (json.dumps(to_jsonable(record)) + "\n").encode("utf-8")
+        try:
+            with open(self.path, "ab", buffering=0) as f:      # unbuffered: no retry at close
+                start = f.tell()
+                try:
+                    if f.write(line) != len(line):
+                        raise OSError(errno.ENOSPC, "No space left on device (short write)")
+                    os.fsync(f.fileno())
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        f.truncate(start)
+                    raise
+        except OSError as exc:
+            raise write_error(self.path, exc, "append to") from exc

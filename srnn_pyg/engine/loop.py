@@ -8,6 +8,13 @@ loss), an optimiser step with gradient clipping and the AMP scaler, then
 validation (:func:`~srnn_pyg.engine.evaluation.score_loader`), the scheduler,
 early stopping, ``metrics.jsonl`` and the ``last.pt``/``best.pt``
 checkpoints, written atomically.
+
+Guarantees: a run whose loss or weights become NaN or infinite stops with a
+:class:`TrainingDivergedError` (a :class:`FloatingPointError`) naming the
+epoch and step, before any checkpoint is written with such weights, so
+``last.pt`` and ``best.pt`` keep the last finite epoch. A resume refuses, in
+one line naming the differing keys, a checkpoint of another model (registry
+name, constructor arguments, schema, parameter shapes), optimiser or scheduler.
 """
 from __future__ import annotations
 
@@ -25,19 +32,25 @@ from tqdm.auto import tqdm
 
 from ..nn.heads import DeterministicHead, head_of
 from .checkpoints import (BEST, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST, METRICS_FILE, RESULT_FILE,
-                          load_checkpoint, model_record, resolve_checkpoint)
+                          load_checkpoint, model_record, record_differences, resolve_checkpoint,
+                          state_differences, write_checked)
 from .config import TrainConfig
 from .device import amp_context, resolve_device
 from .distributed import DistContext, eval_loader, setup_distributed, train_loader
 from .evaluation import default_metrics, score_loader
-from .files import MetricsLog, atomic_save, atomic_write_text, remove_stale_temps, to_jsonable
+from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonable, write_error
 from .noise import as_noise_schedule
 from .objectives import StepModule, batch_loss, feedback_of, peek_classification
 from .optim import current_lr, is_better, make_optimizer, make_scheduler, step_scheduler
 from .result import FitResult
 from .rng import rng_state, seed_everything, set_rng_state
 
-__all__ = ["fit"]
+__all__ = ["fit", "TrainingDivergedError"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """:func:`fit` stopped because the training loss or the weights became NaN
+    or infinite; the checkpoints on disk still hold the last finite epoch."""
 
 
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoader] = None,
@@ -185,7 +198,10 @@ class _Run:
         c, main = self.config, self.dist.main
         self.out = Path(c.out_dir) if c.out_dir is not None else None
         if self.out is not None and main:
-            self.out.mkdir(parents=True, exist_ok=True)
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise write_error(self.out, exc, "create the run folder") from exc
             remove_stale_temps(self.out, (LAST, BEST, METRICS_FILE, RESULT_FILE))
         try:
             self.record = model_record(self.model)
@@ -244,14 +260,19 @@ class _Run:
     def restore(self, path: Path) -> None:
         """Load the training state of the checkpoint at ``path``."""
         ckpt = load_checkpoint(path, map_location=self.dev)
+        self.check_resume(path, ckpt)
         try:
             self.model.load_state_dict(ckpt["model"])
-        except RuntimeError as e:
+        except RuntimeError:
             raise ValueError(f"fit: checkpoint '{path}' does not fit this model "
-                             f"({type(self.model).__name__}): {e}") from None
+                             f"({type(self.model).__name__}): its weights are of another kind") from None
         for obj, key in ((self.opt, "optimizer"), (self.sched, "scheduler"), (self.scaler, "scaler")):
             if obj is not None and ckpt.get(key) is not None:
-                obj.load_state_dict(ckpt[key])
+                try:
+                    obj.load_state_dict(ckpt[key])
+                except (ValueError, KeyError, RuntimeError, TypeError) as e:
+                    raise ValueError(f"fit: the {key} state in '{path}' does not fit this run's {key} "
+                                     f"({type(e).__name__}: {str(e)[:200]})") from None
         set_rng_state(ckpt["rng"])
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
@@ -262,6 +283,43 @@ class _Run:
             if old is not None and old != self.config_record[key] and self.dist.main:
                 warnings.warn(f"fit: resuming a run whose '{key}' was {old!r} with "
                               f"{key}={self.config_record[key]!r}")
+
+    def check_resume(self, path: Path, ckpt: Dict[str, Any]) -> None:
+        """Refuse a checkpoint of another model, optimiser or scheduler, in one line."""
+        diffs = record_differences(ckpt.get("model_record"), self.record)
+        for key in ("optimizer", "scheduler"):
+            old, new = (ckpt.get("config") or {}).get(key, self.config_record[key]), self.config_record[key]
+            if old != new:
+                diffs.append(f"{key} ({old!r} vs {new!r})")
+        model_state = ckpt.get("model")
+        if not isinstance(model_state, dict):
+            diffs.append("model (no weights in the file)")
+        elif not diffs:
+            diffs = [f"weights: {d}" for d in state_differences(self.model.state_dict(), model_state)]
+        if diffs:
+            raise ValueError(f"fit: cannot resume from '{path}': it differs from this run in "
+                             f"{'; '.join(diffs)} (saved vs current); resume with the same model and "
+                             f"optimizer, or start a new run")
+
+    def diverged(self, epoch: int, what: str) -> TrainingDivergedError:
+        kept = (f"'{self.out / LAST}' still holds epoch {self.epoch}" if self.out is not None and self.epoch
+                else "no checkpoint was written for it")
+        return TrainingDivergedError(
+            f"fit: training diverged at epoch {epoch + 1}, step {self.step}: {what}; {kept}. Lower 'lr' "
+            f"(now {self.config.lr:g}) or set a smaller 'grad_clip' (now {self.config.grad_clip})")
+
+    def check_weights(self, epoch: int) -> None:
+        """Raise :class:`TrainingDivergedError` if a weight is NaN or infinite
+        (one host sync)."""
+        params = [p for p in self.params if p.is_floating_point()]
+        if not params:
+            return
+        finite = torch.stack([torch.isfinite(p).all() for p in params])
+        if not bool(finite.all()):
+            names = {id(p): n for n, p in self.model.named_parameters()}
+            bad = [names.get(id(p), "?") for p, ok in zip(params, finite.tolist()) if not ok]
+            raise self.diverged(epoch, f"weights became NaN or infinite ({', '.join(bad[:3])}"
+                                       f"{', ...' if len(bad) > 3 else ''})")
 
     # --------------------------------------------------- evaluation only
     def evaluate_only(self) -> FitResult:
@@ -278,8 +336,8 @@ class _Run:
         if self.out is not None and self.dist.main:
             self.log.reset(self.result.history)
             ckpt = self.checkpoint()
-            atomic_save(ckpt, self.out / LAST)
-            atomic_save(ckpt, self.out / BEST)
+            write_checked(ckpt, self.out / LAST)
+            write_checked(ckpt, self.out / BEST)
             self.write_result()
         self.dist.barrier()
         return self.result
@@ -345,14 +403,17 @@ class _Run:
             if i % 10 == 0:  # a host sync: not at every step
                 running = float(loss_sum / weight_sum.clamp_min(1))
                 if not math.isfinite(running):
-                    raise FloatingPointError(f"fit: the training loss became {running} at epoch {epoch + 1}, "
-                                             f"batch {i} (step {self.step}); lower 'lr' or set 'grad_clip'")
+                    raise self.diverged(epoch, f"the training loss became {running} (batch {i})")
                 if self.bar_on:
                     bar.set_postfix(loss=f"{running:.4g}")
         bar.close()
         totals = self.dist.all_reduce(torch.stack([loss_sum, weight_sum]))
+        train_loss = float(totals[0] / totals[1].clamp_min(1))
+        if not math.isfinite(train_loss):
+            raise self.diverged(epoch, f"the training loss became {train_loss}")
+        self.check_weights(epoch)                       # before any checkpoint holds these weights
         return {"epoch": epoch + 1, "step": self.step, "lr": current_lr(self.opt), "noise_std": std,
-                "train_loss": float(totals[0] / totals[1].clamp_min(1))}
+                "train_loss": train_loss}
 
     def end_epoch(self, record: Dict[str, Any], started: float) -> None:
         """Validation, scheduler, best score, early stopping, log, checkpoints
@@ -375,16 +436,16 @@ class _Run:
         if self.out is not None and self.dist.main:
             self.log.append(record)
             ckpt = self.checkpoint()
-            atomic_save(ckpt, self.out / LAST)
+            write_checked(ckpt, self.out / LAST)
             if improved:
-                atomic_save(ckpt, self.out / BEST)
+                write_checked(ckpt, self.out / BEST)
         self.dist.barrier()
-        if self.bar_on:
+        for cb in c.callbacks:
+            cb(record)
+        if self.bar_on:         # after the callbacks: the line shows what they add (e.g. protocol scores)
             shown = {k: v for k, v in record.items() if isinstance(v, float) and k not in ("time", "lr")}
             tqdm.write(f"epoch {epoch}/{c.epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items())
                        + f"  ({record['time']:.1f} s)" + ("  *" if improved else ""))
-        for cb in c.callbacks:
-            cb(record)
 
     def train(self) -> FitResult:
         self.setup_training()

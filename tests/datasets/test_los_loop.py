@@ -136,6 +136,44 @@ def test_windows_know_when_they_are(los):
     assert int(kept[1].t_start) == 81
 
 
+def test_time_of_day_covariates(los):
+    root, speed, _, _ = los
+    plain = LosLoop(root, split="test", obs=4, horizon=3, stride=2)
+    ds = LosLoop(root, split="test", obs=4, horizon=3, stride=2, time_of_day=True)
+    for i in (0, len(ds) - 1):
+        d, p = ds[i], plain[i]
+        s = int(d.t_start)
+        assert d.x.shape == (N, 4, 3) and d.y.shape == (N, 3, 1) and d.u_future.shape == (N, 3, 2)
+        assert torch.equal(d.x[..., :1], p.x) and torch.equal(d.y, p.y)   # speed untouched, y speed only
+        angle = 2 * np.pi * (np.arange(s, s + 7) % 288) / 288               # hand-computed clock
+        clock = torch.tensor(np.stack([np.sin(angle), np.cos(angle)], -1)).float()
+        assert torch.allclose(d.x[:, :, 1:], clock[:4].expand(N, 4, 2), atol=1e-6)
+        assert torch.allclose(d.u_future, clock[4:].expand(N, 3, 2), atol=1e-6)
+    # continuous across midnight: step 287 and step 288 are one 5-minute tick apart
+    c = LosLoop.clock(287, 2)
+    assert torch.allclose(c[1], torch.tensor([0.0, 1.0]), atol=1e-6) and c[0, 0] < 0 < c[0, 1]
+    batch = next(iter(DataLoader(ds, batch_size=2)))
+    assert batch.x.shape == (2 * N, 4, 3) and batch.u_future.shape == (2 * N, 3, 2)
+    with pytest.raises(TypeError, match="time_of_day"):
+        LosLoop(root, split="test", obs=4, horizon=3, time_of_day="yes")
+
+
+def test_time_of_day_feeds_a_covariate_model(los):
+    from srnn_pyg import models
+    root = los[0]
+    ds = LosLoop(root, split="train", obs=4, horizon=3, stride=4, time_of_day=True)
+    batch = next(iter(DataLoader(ds, batch_size=2)))
+    torch.manual_seed(0)
+    model = models.build("srnn", ds.schema, 3, 1, covariates=2, node_hidden=8, edge_hidden=8)
+    out = model.forecast(batch, 3)
+    assert out.shape == (2 * N, 3, 1) and torch.isfinite(out).all()
+    # the forecast reads the future clock: another u_future changes the prediction after step 1
+    other = batch.clone()
+    other.u_future = -batch.u_future
+    moved = model.forecast(other, 3)
+    assert torch.allclose(moved[:, 0], out[:, 0]) and not torch.allclose(moved[:, 1:], out[:, 1:])
+
+
 def test_dcrnn_graph_reordered(los):
     root, _, _, ids = los
     rng = np.random.default_rng(1)

@@ -1,6 +1,7 @@
 """srnn_pyg.engine.checkpoints and files: checkpoints written by fit, model
 persistence (save_model/load_model from registry_name + model_args) and
 atomic writes."""
+import errno
 import io
 import json
 import os
@@ -13,6 +14,7 @@ from torch_geometric.loader import DataLoader
 
 import srnn_pyg
 from srnn_pyg.engine import atomic_save, atomic_write_text, load_checkpoint, load_model, save_model
+from srnn_pyg.models import build
 
 
 def test_checkpoint_contents_and_load_model(springs, tmp_path):
@@ -179,3 +181,128 @@ def test_version_1_checkpoints_still_load(springs, tmp_path):
     batch = next(iter(DataLoader(springs[1], batch_size=8)))
     with torch.no_grad():
         assert torch.equal(loaded.forecast(batch, 3), model.forecast(batch, 3))
+
+
+# ------------------------------------------------------------- integrity
+def _saved(springs, tmp_path, **kw):
+    model = srnn(springs[0].schema, **kw).eval()
+    return model, save_model(model, tmp_path / "m.pt")
+
+
+def test_checksum_catches_corruption_and_truncation(springs, tmp_path):
+    from srnn_pyg.engine.checkpoints import MAGIC
+    model, path = _saved(springs, tmp_path)
+    data = path.read_bytes()
+    assert data.startswith(MAGIC)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10                       # one bit inside the weights
+    (tmp_path / "flip.pt").write_bytes(bytes(flipped))
+    (tmp_path / "cut.pt").write_bytes(data[:-100])
+    for load in (load_model, load_checkpoint):
+        with pytest.raises(ValueError, match=r"'.*flip\.pt' is corrupted: its SHA-256 checksum"):
+            load(tmp_path / "flip.pt")
+    with pytest.raises(ValueError, match=r"'.*cut\.pt' is truncated or was extended: the header promises"):
+        load_model(tmp_path / "cut.pt")
+    with pytest.raises(ValueError, match=r"'.*m\.pt' is truncated"):
+        (tmp_path / "m.pt").write_bytes(data[:20])
+        load_model(tmp_path / "m.pt")
+
+
+def test_files_without_a_checksum_still_load(springs, tmp_path):
+    from srnn_pyg.engine.checkpoints import model_record
+    model = srnn(springs[0].schema).eval()
+    torch.save({"format": "srnn_pyg.model", "version": 1, "model_record": model_record(model),
+                "model": model.state_dict()}, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+def _forge(path, record, state):
+    from srnn_pyg.engine.checkpoints import write_checked
+    write_checked({"format": "srnn_pyg.model", "version": 1, "model_record": record, "model": state}, path)
+
+
+def test_load_model_refuses_a_record_far_larger_than_its_weights(springs, tmp_path):
+    from srnn_pyg.engine.checkpoints import model_record
+    model = srnn(springs[0].schema)
+    record = model_record(model)
+    record["args"].update(edge_hidden=200_000, node_hidden=200_000)   # terabytes if built for real
+    _forge(tmp_path / "huge.pt", record, model.state_dict())
+    with pytest.raises(ValueError, match=r"records a 'srnn' model of \d+ bytes of weights but holds only "
+                                         r"\d+; the record is corrupt"):
+        load_model(tmp_path / "huge.pt")
+
+
+def test_load_model_names_the_keys_that_do_not_fit(springs, tmp_path):
+    from srnn_pyg.engine.checkpoints import model_record
+    small, wide = srnn(springs[0].schema), build("srnn", springs[0].schema, 4, 4, **{**SMALL, "node_hidden": 12})
+    state = dict(wide.state_dict())
+    state.pop(next(iter(state)))
+    _forge(tmp_path / "odd.pt", model_record(small), state)
+    with pytest.raises(ValueError, match=r"do not fit the 'srnn' model its record builds: missing \S+; "
+                                         r"\S+ \[\d+(, \d+)*\] vs \[\d+(, \d+)*\] in the file") as err:
+        load_model(tmp_path / "odd.pt")
+    assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------ OS errors
+def test_disk_full_names_the_path_and_keeps_the_old_file(springs, tmp_path, monkeypatch):
+    model, path = _saved(springs, tmp_path)
+    before = path.read_bytes()
+
+    def full(obj, f, *a, **kw):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError, match=r"could not write '.*m\.pt': No space left on device \(errno 28\); "
+                                      r"the previous file, if any, is unchanged") as err:
+        save_model(model, path)
+    assert err.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_permission_denied_and_missing_directories_name_the_path(springs, tmp_path, monkeypatch):
+    model, path = _saved(springs, tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OSError, match=r"could not write '.*file/sub/x\.pt': "):
+        save_model(model, tmp_path / "file" / "sub" / "x.pt")
+    real_replace = os.replace
+
+    def denied(src, dst):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    monkeypatch.setattr(os, "replace", denied)
+    with pytest.raises(PermissionError, match=r"could not write '.*m\.pt': Permission denied"):
+        save_model(model, path)
+    monkeypatch.setattr(os, "replace", real_replace)
+    load_model(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "m.pt"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
+def test_read_only_directory(springs, tmp_path):
+    model, path = _saved(springs, tmp_path)
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match=r"could not write '.*m\.pt': Permission denied"):
+            save_model(model, path)
+    finally:
+        tmp_path.chmod(0o700)
+    load_model(path)
+
+
+def test_fit_reports_unwritable_run_folders_and_metrics(springs, tmp_path, monkeypatch):
+    (tmp_path / "taken").write_text("a file where the run folder should go")
+    with pytest.raises(OSError, match=r"could not create the run folder '.*taken': "):
+        run(srnn(springs[0].schema), springs, tmp_path / "taken", epochs=1)
+    from srnn_pyg.engine.files import MetricsLog
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.append({"epoch": 1})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=r"could not append to '.*metrics\.jsonl': No space left on device"):
+        log.append({"epoch": 2})
+    monkeypatch.undo()
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"epoch": 1}\n'    # the failed line is cut off

@@ -44,3 +44,11 @@ def test_defaults_normalisation_and_replace():
         c.replace(lrr=1)
     with pytest.raises(TypeError):
         TrainConfig()                                                      # epochs is required
+
+
+@pytest.mark.parametrize("field", ["lr", "weight_decay", "grad_clip"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -float("inf")])
+def test_non_finite_numbers_are_refused_by_name(field, value):
+    with pytest.raises(ValueError, match=rf"'{field}' must be a finite .*\(got -?(inf|nan)\)"):
+        TrainConfig(epochs=1, **{field: value})
+    TrainConfig(epochs=1, **{field: 0.5})                     # a finite value of the same field is fine

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from engine_helpers import Probe, run, srnn, strip
+from engine_helpers import SMALL, Probe, run, srnn, strip
 from torch_geometric.loader import DataLoader
 
 from srnn_pyg.engine import TrainConfig, fit, load_checkpoint, load_model
@@ -188,3 +188,75 @@ def test_the_run_loss_replaces_a_deterministic_heads_loss(springs, loss):
     assert result.history[-1]["train_loss"] == pytest.approx(float(expected), rel=1e-5)
     with pytest.raises(ValueError, match="loss"):
         TrainConfig(epochs=1, loss="hinge")
+
+
+# ----------------------------------------------------------------- divergence
+def _corrupting_adam(at_step, value=float("nan")):
+    """An Adam that writes ``value`` into the first weight at its ``at_step``-th step."""
+    def make(params):
+        params = list(params)
+        opt = torch.optim.Adam(params, lr=1e-2)
+        real_step, count = opt.step, [0]
+
+        def step(*a, **kw):
+            out = real_step(*a, **kw)
+            count[0] += 1
+            if count[0] >= at_step:
+                with torch.no_grad():
+                    params[0].view(-1)[0] = value
+            return out
+        opt.step = step
+        return opt
+    return make
+
+
+def test_divergence_stops_before_overwriting_checkpoints(springs, tmp_path):
+    from srnn_pyg.engine.loop import TrainingDivergedError
+    model = srnn(springs[0].schema)
+    run(model, springs, tmp_path, epochs=1, optimizer=_corrupting_adam(10 ** 9))       # never corrupts
+    good = load_checkpoint(tmp_path / "last.pt")["model"]
+    # epoch 2 starts with a NaN weight: the loss of its first batch is NaN
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch 2, step \d+: the training loss became "
+                                                 r"nan; .*last\.pt' still holds epoch 1\. Lower 'lr'") as err:
+        run(model, springs, tmp_path, epochs=3, resume=True, optimizer=_corrupting_adam(1))
+    assert isinstance(err.value, TrainingDivergedError)
+    for name in ("last.pt", "best.pt"):
+        ckpt = load_checkpoint(tmp_path / name)
+        assert ckpt["epoch"] == 1
+        assert all(torch.equal(ckpt["model"][k], v) for k, v in good.items())
+
+
+def test_non_finite_weights_with_a_finite_loss_are_caught_at_the_epoch_end(springs, tmp_path):
+    # 24 graphs in batches of 8: the weights turn infinite at the epoch's last step,
+    # after its loss was computed; the running-loss check (every 10 batches) never sees it.
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 3: weights became NaN or infinite \(\S+\)"
+                                                 r".*no checkpoint was written"):
+        run(srnn(springs[0].schema), springs, tmp_path, epochs=2, optimizer=_corrupting_adam(3, float("inf")))
+    assert not (tmp_path / "last.pt").exists() and not (tmp_path / "best.pt").exists()
+
+
+# ------------------------------------------------------- resume compatibility
+@pytest.mark.parametrize("change,match", [
+    (dict(model=dict(edge_hidden=16)), r"args\.edge_hidden \(8 vs 16\)"),
+    (dict(model=dict(residual=True)), r"args\.residual \(False vs True\)"),
+    (dict(config=dict(optimizer="sgd")), r"optimizer \('adam' vs 'sgd'\)"),
+])
+def test_resume_refuses_another_model_or_optimizer_in_one_line(springs, tmp_path, change, match):
+    run(srnn(springs[0].schema), springs, tmp_path, epochs=1)
+    torch.manual_seed(0)
+    other = build("srnn", springs[0].schema, 4, 4, **{**SMALL, **change.get("model", {})})
+    with pytest.raises(ValueError, match=rf"cannot resume from '.*last\.pt': it differs from this run in "
+                                         rf".*{match}") as err:
+        run(other, springs, tmp_path, epochs=2, resume=True, **change.get("config", {}))
+    assert "\n" not in str(err.value)
+
+
+def test_resume_refuses_another_schema(springs, tmp_path):
+    from srnn_pyg import STSchema
+    run(srnn(springs[0].schema), springs, tmp_path, epochs=1)
+    d = springs[0].schema.to_dict()
+    d["node_types"] = [n + "_x" for n in d["node_types"]]
+    d["edge_types"] = [[src + "_x", rel, dst + "_x"] for src, rel, dst in d["edge_types"]]
+    renamed = STSchema.from_dict(d)
+    with pytest.raises(ValueError, match=r"args\.schema \(<schema> vs <schema>\)"):
+        run(srnn(renamed), springs, tmp_path, epochs=2, resume=True)
