@@ -15,6 +15,7 @@ from torch_geometric.data import Dataset
 
 from .. import metrics as M
 from ..data import STData
+from ..scalers import Scaler, StandardScaler
 from ..schema import STSchema
 from .registry import datasets_taking
 
@@ -301,6 +302,22 @@ class STDataset(Dataset):
         if self.mean is None:
             return x
         return x * self.std.to(x) + self.mean.to(x)
+
+    @property
+    def scaler(self) -> Optional[Scaler]:
+        """This split's normalisation as a :mod:`srnn_pyg.scalers` object,
+        fitted on the training split: ``scaler.inverse_transform(pred)`` equals
+        :meth:`denormalize` for per-feature statistics (the scaler a dataset
+        was built with, or a :class:`~srnn_pyg.scalers.StandardScaler`
+        holding ``mean`` and ``std``); :obj:`None` without normalisation.
+        Save it with ``scaler.state_dict()``."""
+        own = getattr(self, "_scaler", None)
+        if own is not None:
+            return own
+        if self.mean is None:
+            return None
+        return StandardScaler().load_state_dict({"kind": StandardScaler.kind, "options": {},
+                                                 "center": self.mean.clone(), "scale": self.std.clone()})
 
     @staticmethod
     def fit_stats(frames: Sequence[Tensor], eps: float = 1e-8) -> Tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ..data import STData
 from ..metrics import mae, mape, rmse
+from ..scalers import MinMaxScaler, RobustScaler, Scaler, StandardScaler
 from ..schema import STSchema
 from .base import DataFormatError, STDataset, forecast_view, require_file, resolve_root
 from .registry import register_dataset
@@ -22,6 +23,8 @@ __all__ = ["LosLoop"]
 _SPLITS = ("train", "val", "test")
 _GRAPHS = ("tgcn", "dcrnn")
 _NORMS = ("zscore", "max", None)
+#: scalers by name (``normalize="robust"``: median and interquartile range of the training speeds)
+_SCALERS = {"robust": RobustScaler, "minmax": MinMaxScaler, "standard": StandardScaler}
 
 
 def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] = None,
@@ -171,8 +174,12 @@ class LosLoop(STDataset):
             (default: :obj:`0.8`)
         val_ratio (float, optional): share of all steps carved from the end of
             the training part for validation. (default: :obj:`0.1`)
-        normalize (str, optional): ``"zscore"``, ``"max"`` or :obj:`None`.
-            (default: :obj:`"zscore"`)
+        normalize (str or Scaler, optional): ``"zscore"``, ``"max"``,
+            ``"robust"`` (median and interquartile range), ``"minmax"``,
+            ``"standard"`` (as ``"zscore"``, through the scaler), :obj:`None`,
+            or a :mod:`srnn_pyg.scalers` scaler with one statistic (fitted on
+            the training steps unless it is fitted already). The fitted
+            normalisation is :attr:`scaler`. (default: :obj:`"zscore"`)
         graph (str, optional): ``"tgcn"`` (``los_adj.csv``) or ``"dcrnn"``
             (``adj_mx.pkl``). (default: :obj:`"tgcn"`)
         self_loops (bool, optional): keep the diagonal of the adjacency as edges.
@@ -214,14 +221,15 @@ class LosLoop(STDataset):
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  obs: int = 12, horizon: int = 12, train_ratio: float = 0.8, val_ratio: float = 0.1,
-                 normalize: Optional[str] = "zscore", graph: str = "tgcn", self_loops: bool = False,
+                 normalize: Union[None, str, Scaler] = "zscore", graph: str = "tgcn", self_loops: bool = False,
                  stride: int = 1, time_of_day: bool = False, transform: Optional[Callable] = None):
         if split not in _SPLITS:
             raise ValueError(f"LosLoop: 'split' must be one of {_SPLITS} (got {split!r})")
         if graph not in _GRAPHS:
             raise ValueError(f"LosLoop: 'graph' must be one of {_GRAPHS} (got {graph!r})")
-        if normalize not in _NORMS:
-            raise ValueError(f"LosLoop: 'normalize' must be one of {_NORMS} (got {normalize!r})")
+        if not isinstance(normalize, Scaler) and normalize not in _NORMS + tuple(_SCALERS):
+            raise ValueError(f"LosLoop: 'normalize' must be one of {_NORMS + tuple(_SCALERS)} or a "
+                             f"srnn_pyg.scalers scaler (got {normalize!r})")
         if obs < 1 or horizon < 1 or stride < 1:
             raise ValueError(f"LosLoop: 'obs', 'horizon' and 'stride' must be >= 1 "
                              f"(got {obs}, {horizon}, {stride})")
@@ -262,8 +270,18 @@ class LosLoop(STDataset):
         elif normalize == "max":
             mean = torch.zeros(1)
             std = values[fit_lo:fit_hi].max().reshape(1).clamp_min(1e-8)
-        else:
+        elif normalize is None:
             mean = std = None
+        else:                   # a scaler (by name or an object), fitted on the training steps unless it is
+            scaler = _SCALERS[normalize]() if isinstance(normalize, str) else normalize
+            if not scaler.fitted:
+                scaler.fit(values[fit_lo:fit_hi].reshape(-1, 1))
+            self._scaler = scaler
+            # every scaler is affine, (x - center) / scale: the same map as (x - mean) / std
+            mean, std = scaler.center.reshape(-1).float(), scaler.scale.reshape(-1).float()
+            if mean.numel() != 1:
+                raise ValueError(f"LosLoop: 'normalize' scaler must hold one statistic for the speed "
+                                 f"(axis='feature' or 'all'; got center of shape {list(scaler.center.shape)})")
         self.mean, self.std = mean, std
 
         x = values.t().unsqueeze(-1)                                    # [N, T, 1]

@@ -174,6 +174,39 @@ def test_time_of_day_feeds_a_covariate_model(los):
     assert torch.allclose(moved[:, 0], out[:, 0]) and not torch.allclose(moved[:, 1:], out[:, 1:])
 
 
+def test_scalers_fitted_on_the_training_steps(los):
+    from srnn_pyg.scalers import MinMaxScaler, RobustScaler, StandardScaler
+    root, speed, _, _ = los
+    z = LosLoop(root, split="test", obs=4, horizon=3)
+    lo, hi = z.bounds["train"]
+    train = torch.tensor(speed[lo:hi]).reshape(-1, 1)
+    # the default z-score is exposed as a StandardScaler equal to (mean, std)
+    assert isinstance(z.scaler, StandardScaler)
+    w = z[0]
+    assert torch.allclose(z.scaler.inverse_transform(w.y), z.denormalize(w.y))
+    # a robust scaler by name: median and interquartile range of the training steps only
+    r = LosLoop(root, split="test", obs=4, horizon=3, normalize="robust")
+    q1, med, q3 = np.percentile(train.numpy(), [25, 50, 75])
+    assert isinstance(r.scaler, RobustScaler)
+    assert float(r.mean) == pytest.approx(med, rel=1e-5) and float(r.std) == pytest.approx(q3 - q1, rel=1e-5)
+    raw = torch.tensor(speed[lo + 0:lo + 1]).float()                       # a row of training speeds
+    assert torch.allclose(r.normalize(raw), (raw - med) / (q3 - q1), atol=1e-5)
+    assert torch.allclose(r.denormalize(r[0].y), LosLoop(root, split="test", obs=4, horizon=3,
+                                                         normalize=None)[0].y, atol=1e-4)
+    # a fitted scaler object is used as it is; an unfitted one is fitted on the training steps
+    mm = MinMaxScaler().fit(torch.tensor([[0.0], [100.0]]))
+    m = LosLoop(root, split="test", obs=4, horizon=3, normalize=mm)
+    assert m.scaler is mm and float(m.mean) == 0.0 and float(m.std) == 100.0
+    fresh = MinMaxScaler()
+    LosLoop(root, split="train", obs=4, horizon=3, normalize=fresh)
+    assert fresh.fitted and float(fresh.center.reshape(-1)) == pytest.approx(float(train.min()), rel=1e-6)
+    with pytest.raises(ValueError, match="normalize"):
+        LosLoop(root, split="test", obs=4, horizon=3, normalize="quantile")
+    with pytest.raises(ValueError, match="one statistic"):
+        LosLoop(root, split="test", obs=4, horizon=3,
+                normalize=StandardScaler(axis=0).fit(torch.randn(5, 3)))
+
+
 def test_dcrnn_graph_reordered(los):
     root, _, _, ids = los
     rng = np.random.default_rng(1)
@@ -277,7 +310,7 @@ def test_bad_arguments(los):
     with pytest.raises(ValueError, match="'graph'"):
         LosLoop(root, graph="knn")
     with pytest.raises(ValueError, match="'normalize'"):
-        LosLoop(root, normalize="minmax")
+        LosLoop(root, normalize="minmax-robust")
     with pytest.raises(ValueError, match="too short"):
         LosLoop(root, split="val", obs=12, horizon=12)
 
