@@ -72,6 +72,12 @@ class TrainConfig:
             defaults. (default: ``{}``)
         grad_clip (float, optional): clip the gradient norm to this; ``None``
             for no clipping. (default: :obj:`1.0`)
+        tbptt (int, optional): truncated backpropagation through time:
+            teacher forcing in chunks of this many steps through the model's
+            streaming ``step(data, state)``, the state carried across chunks
+            and detached, one optimiser step per chunk
+            (:mod:`~srnn_pyg.engine.tbptt`); not with ``rollout``, DDP or
+            ``compile``. (default: :obj:`None`: whole sequences)
         noise (optional): Gaussian noise on the training inputs: ``None``,
             a constant std, ``"paper"``
             (:data:`~srnn_pyg.engine.PAPER_NOISE_SCHEDULE`), ``(iteration,
@@ -133,6 +139,7 @@ class TrainConfig:
     scheduler: Union[None, str, Callable[..., Any]] = None
     scheduler_kwargs: Dict[str, Any] = field(default_factory=dict)
     grad_clip: Optional[float] = 1.0
+    tbptt: Optional[int] = None
     noise: Any = None
     early_stopping: Optional[int] = None
     monitor: Optional[str] = None
@@ -163,6 +170,7 @@ class TrainConfig:
         _positive_int("epochs", self.epochs)
         _positive_int("horizon", self.horizon, allow_none=True)
         _positive_int("early_stopping", self.early_stopping, allow_none=True)
+        _positive_int("tbptt", self.tbptt, allow_none=True)
         if not (_number(self.lr) and self.lr > 0):
             raise ValueError(f"TrainConfig: 'lr' must be a finite positive number (got {self.lr!r})")
         if not (_number(self.weight_decay) and self.weight_decay >= 0):

@@ -44,6 +44,7 @@ from .objectives import StepModule, batch_loss, feedback_of, peek_classification
 from .optim import current_lr, is_better, make_optimizer, make_scheduler, step_scheduler
 from .result import FitResult
 from .rng import rng_state, seed_everything, set_rng_state
+from .tbptt import check_tbptt, tbptt_batch
 
 __all__ = ["fit", "TrainingDivergedError"]
 
@@ -218,7 +219,8 @@ class _Run:
             "optimizer": c.optimizer if isinstance(c.optimizer, str) else "custom",
             "scheduler": c.scheduler if c.scheduler is None or isinstance(c.scheduler, str) else "custom",
             "noise": self.schedule.to_list() if self.schedule is not None else None,
-            "early_stopping": c.early_stopping, "monitor": self.monitor, "world_size": self.dist.world}
+            "early_stopping": c.early_stopping, "monitor": self.monitor, "world_size": self.dist.world,
+            "tbptt": c.tbptt}
 
     # ------------------------------------------------------ checkpoints
     def validate(self, epoch: int) -> Dict[str, Any]:
@@ -278,7 +280,7 @@ class _Run:
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
         self.bad, self.stopped = int(ckpt.get("bad_epochs", 0)), bool(ckpt.get("stopped_early", False))
         self.result.history = list(ckpt.get("history") or [])
-        for key in ("objective", "seed", "world_size"):
+        for key in ("objective", "seed", "world_size", "tbptt"):
             old = (ckpt.get("config") or {}).get(key)
             if old is not None and old != self.config_record[key] and self.dist.main:
                 warnings.warn(f"fit: resuming a run whose '{key}' was {old!r} with "
@@ -345,6 +347,7 @@ class _Run:
     # ----------------------------------------------------------- training
     def setup_training(self) -> None:
         c = self.config
+        check_tbptt(self.model, c, self.classification, self.dist.enabled)
         self.loader, self.sampler = train_loader(self.train_source, c.seed, self.dist)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = make_optimizer(c, self.params)
@@ -394,12 +397,18 @@ class _Run:
         for i, batch in enumerate(bar):
             batch = batch.to(self.dev)
             std = self.schedule(self.step) if self.schedule is not None else 0.0
-            with self.amp_ctx():
-                loss, weight = batch_loss(self.runner, self.head, batch, c.objective, c.horizon, std,
-                                          self.classification, self.feedback)
-            self.optimizer_step(loss)
-            loss_sum += loss.detach().double() * weight.double()
-            weight_sum += weight.double()
+            if c.tbptt is not None:     # chunk by chunk, one optimiser step per chunk (engine/tbptt.py)
+                s, w = tbptt_batch(self.model, self.head, batch, c.tbptt, std, self.classification,
+                                   self.feedback, self.amp_ctx, self.optimizer_step)
+                loss_sum += s
+                weight_sum += w
+            else:
+                with self.amp_ctx():
+                    loss, weight = batch_loss(self.runner, self.head, batch, c.objective, c.horizon, std,
+                                              self.classification, self.feedback)
+                self.optimizer_step(loss)
+                loss_sum += loss.detach().double() * weight.double()
+                weight_sum += weight.double()
             if i % 10 == 0:  # a host sync: not at every step
                 running = float(loss_sum / weight_sum.clamp_min(1))
                 if not math.isfinite(running):
