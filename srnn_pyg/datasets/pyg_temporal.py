@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .. import metrics as M
 from ..data import STData
+from ..scalers import Scaler, StandardScaler
 from ..schema import STSchema
 from .base import ENV_VAR, DataFormatError, STDataset, forecast_view, require_file, resolve_root
 from .registry import register_dataset
@@ -182,6 +183,19 @@ class _PyGTemporalDataset(STDataset):
         mean = mean.repeat(x.size(0) // n, 1).view(shape)                 # a batch: graphs in order
         std = std.repeat(x.size(0) // n, 1).view(shape)
         return x * std + mean if inverse else (x - mean) / std
+
+    @property
+    def scaler(self) -> Optional[Scaler]:
+        """The per-node standardisation as a
+        :class:`~srnn_pyg.scalers.StandardScaler` with ``axis="node"``
+        (statistics ``[N, 1, F]``, for one window ``[N, T, F]``; a batch of
+        ``B`` graphs goes through :meth:`denormalize`), or :obj:`None` where
+        PyG Temporal does not scale."""
+        if self.mean is None:
+            return None
+        return StandardScaler(axis="node").load_state_dict({
+            "kind": StandardScaler.kind, "options": {"axis": "node"},
+            "center": self.mean.unsqueeze(1).clone(), "scale": self.std.unsqueeze(1).clone()})
 
     def normalize(self, x: Tensor) -> Tensor:
         """Data units to model units (identity where PyG Temporal does not scale)."""

@@ -136,6 +136,8 @@ def test_england_covid_standardisation(files):
     assert torch.allclose(back[EC_N:2 * EC_N, 0, 0], torch.tensor(y[n_train + 9]).float(), atol=1e-3)
     with pytest.raises(ValueError, match="per node"):
         test.denormalize(torch.zeros(EC_N + 1, 1, 1))
+    sc = test.scaler                                                     # per node, for one window
+    assert sc.axis == "node" and torch.allclose(sc.inverse_transform(d.x), raw, atol=1e-3)
     tr = EnglandCovid(root, split="test", stats="train")
     days = y[:n_train + 8]
     assert torch.allclose(tr.mean[:, 0], torch.tensor(days.mean(0)).float(), atol=1e-4)
@@ -295,3 +297,15 @@ def test_real_pyg_temporal(cls, N, lags, sizes, E):
         assert torch.allclose(test.normalize(raw), test[0].y, atol=1e-4)
     if cls is Chickenpox:
         assert len(cls(root, split="test", train_ratio=0.8)) == 517 - 413
+
+
+def test_every_dataset_exposes_its_normalisation_as_a_scaler(tmp_path):
+    # per feature (Springs): a StandardScaler equal to denormalize; per node (PyG Temporal's
+    # standardisation): a StandardScaler with axis="node" equal to denormalize on one window
+    from srnn_pyg.datasets import Springs
+    from srnn_pyg.scalers import StandardScaler
+    sp = Springs(split="val", num_graphs=20, seed=1)
+    assert isinstance(sp.scaler, StandardScaler)
+    w = sp[0]
+    assert torch.allclose(sp.scaler.inverse_transform(w.y), sp.denormalize(w.y))
+    assert torch.allclose(sp.scaler.transform(sp.denormalize(w.x)), w.x, atol=1e-5)
