@@ -16,7 +16,16 @@ from .objectives import OBJECTIVES
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULERS"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = (None, "step", "cosine", "plateau")
+SCHEDULERS = (None, "step", "cosine", "plateau", "paper")
+RECIPES = ("default", "paper")
+#: The official S-RNN training recipe (RNNexp ``hyperParameterTuning.py`` and NeuralModels'
+#: ``trainDRA``), field by field: what ``recipe="paper"`` puts wherever a field is left at its
+#: default. Not reproduced: the per-gate gradient clipping inside the LSTM (a fused LSTM has no
+#: per-gate, per-step gradient to clip without a Python loop over time) and the uniform
+#: initialisation (a model option).
+PAPER_RECIPE: Dict[str, Any] = {
+    "optimizer": "sgd", "momentum": 0.99, "lr": 1e-3, "scheduler": "paper", "grad_clip": 25.0,
+    "tbptt": 10, "noise": "paper", "noise_p": 0.5, "node_type_loss": True}
 _AMP = (False, True, None, "fp16", "bf16")
 
 
@@ -67,7 +76,9 @@ class TrainConfig:
             (``x0.1`` every ``epochs // 3``), ``"cosine"`` (to zero over
             ``epochs``), ``"plateau"`` (``x0.5`` after 2 epochs without a
             better monitored value), or ``optimizer -> scheduler``; stepped
-            once per epoch. (default: :obj:`None`)
+            once per epoch. ``"paper"``: ``x0.1`` at optimiser steps 1500 and
+            4500 (the official S-RNN schedule), stepped once per optimiser
+            step. (default: :obj:`None`)
         scheduler_kwargs (dict, optional): override the scheduler's
             defaults. (default: ``{}``)
         grad_clip (float, optional): clip the gradient norm to this; ``None``
@@ -84,6 +95,23 @@ class TrainConfig:
             std)`` pairs, or a :class:`~srnn_pyg.engine.NoiseSchedule`.
             Iterations count optimiser steps over the whole run.
             (default: :obj:`None`)
+        noise_p (float, optional): the probability that a (graph, time
+            step) frame gets the noise at all: a Bernoulli mask per frame and
+            sequence, as the official S-RNN code. (default: :obj:`1.0`)
+        momentum (float, optional): the momentum of ``optimizer="sgd"``.
+            (default: :obj:`0.9`)
+        node_type_loss (bool, optional): the official S-RNN loss for
+            regression teacher forcing: per node type ``T * D`` times the mean
+            error over that type's entries, summed over the types (each type
+            weighs as much as its nodes' whole sequences), instead of one mean
+            over every entry. (default: :obj:`False`)
+        recipe (str, optional): ``"default"``, or ``"paper"``: the official
+            S-RNN training recipe (:data:`~srnn_pyg.engine.config.PAPER_RECIPE`:
+            SGD with momentum 0.99, lr ``1e-3`` cut x0.1 at iterations 1500 and
+            4500 (``scheduler="paper"``), gradient-norm clip 25, ``tbptt=10``,
+            the paper's noise curriculum under a Bernoulli(0.5) frame mask, the
+            per-node-type loss) in every field left at its default; fields you
+            set keep your value. (default: ``"default"``)
         early_stopping (int, optional): stop after this many epochs without
             a better ``monitor`` value. (default: :obj:`None`: never)
         monitor (str, optional): the history key that picks ``best.pt`` and
@@ -141,6 +169,10 @@ class TrainConfig:
     grad_clip: Optional[float] = 1.0
     tbptt: Optional[int] = None
     noise: Any = None
+    noise_p: float = 1.0
+    momentum: float = 0.9
+    node_type_loss: bool = False
+    recipe: str = "default"
     early_stopping: Optional[int] = None
     monitor: Optional[str] = None
     metrics: Optional[Sequence[str]] = None
@@ -157,6 +189,13 @@ class TrainConfig:
     meta: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.recipe not in RECIPES:
+            raise ValueError(f"TrainConfig: 'recipe' must be one of {list(RECIPES)} (got {self.recipe!r})")
+        if self.recipe == "paper":                  # the paper's value wherever the field is at its default
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for name, value in PAPER_RECIPE.items():
+                if getattr(self, name) == defaults[name]:
+                    setattr(self, name, value)
         self.scheduler_kwargs = dict(self.scheduler_kwargs or {})
         self.meta = dict(self.meta or {})
         self.callbacks = tuple(self.callbacks or ())
@@ -179,6 +218,12 @@ class TrainConfig:
         if self.grad_clip is not None and not (_number(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"TrainConfig: 'grad_clip' must be a finite positive number or None "
                              f"(got {self.grad_clip!r})")
+        if not (_number(self.noise_p) and 0 <= self.noise_p <= 1):
+            raise ValueError(f"TrainConfig: 'noise_p' must be a probability in [0, 1] (got {self.noise_p!r})")
+        if not (_number(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"TrainConfig: 'momentum' must be in [0, 1) (got {self.momentum!r})")
+        if not isinstance(self.node_type_loss, bool):
+            raise ValueError(f"TrainConfig: 'node_type_loss' must be a bool (got {self.node_type_loss!r})")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"TrainConfig: 'seed' must be a non-negative int (got {self.seed!r})")
 

@@ -220,7 +220,8 @@ class _Run:
             "scheduler": c.scheduler if c.scheduler is None or isinstance(c.scheduler, str) else "custom",
             "noise": self.schedule.to_list() if self.schedule is not None else None,
             "early_stopping": c.early_stopping, "monitor": self.monitor, "world_size": self.dist.world,
-            "tbptt": c.tbptt}
+            "tbptt": c.tbptt, "noise_p": c.noise_p, "momentum": c.momentum, "node_type_loss": c.node_type_loss,
+            "recipe": c.recipe}
 
     # ------------------------------------------------------ checkpoints
     def validate(self, epoch: int) -> Dict[str, Any]:
@@ -382,6 +383,8 @@ class _Run:
                 torch.nn.utils.clip_grad_norm_(self.params, clip)
             self.opt.step()
         self.step += 1
+        if getattr(self.sched, "per_iteration", False):
+            self.sched.step()
 
     def train_epoch(self, epoch: int) -> Dict[str, Any]:
         """One pass over the training loader; the epoch's record so far."""
@@ -399,13 +402,14 @@ class _Run:
             std = self.schedule(self.step) if self.schedule is not None else 0.0
             if c.tbptt is not None:     # chunk by chunk, one optimiser step per chunk (engine/tbptt.py)
                 s, w = tbptt_batch(self.model, self.head, batch, c.tbptt, std, self.classification,
-                                   self.feedback, self.amp_ctx, self.optimizer_step)
+                                   self.feedback, self.amp_ctx, self.optimizer_step, c.noise_p,
+                                   c.node_type_loss)
                 loss_sum += s
                 weight_sum += w
             else:
                 with self.amp_ctx():
                     loss, weight = batch_loss(self.runner, self.head, batch, c.objective, c.horizon, std,
-                                              self.classification, self.feedback)
+                                              self.classification, self.feedback, c.noise_p, c.node_type_loss)
                 self.optimizer_step(loss)
                 loss_sum += loss.detach().double() * weight.double()
                 weight_sum += weight.double()

@@ -96,17 +96,28 @@ def as_noise_schedule(noise: Any) -> Optional[NoiseSchedule]:
     return NoiseSchedule(noise)
 
 
-def add_noise(batch, std: float):
+def add_noise(batch, std: float, p: float = 1.0):
     """A shallow copy of ``batch`` whose ``x`` has zero-mean Gaussian noise of
     standard deviation ``std`` (absent nodes, per ``node_mask``, stay zero);
-    ``batch`` itself unchanged when ``std <= 0``."""
-    if std <= 0:
+    ``batch`` itself unchanged when ``std <= 0``.
+
+    With ``p < 1`` each (graph, time step) frame gets the noise with
+    probability ``p`` only, all its nodes alike (a Bernoulli mask per frame
+    and sequence, as the official S-RNN code draws it; a batch's graphs are
+    its sequences, told apart by ``batch.batch``)."""
+    if std <= 0 or p <= 0:
         return batch
     x = batch.x
     noise = torch.randn_like(x) * std
     nm = batch.get("node_mask")
     if nm is not None and nm.shape == x.shape[:2]:
         noise = noise * nm.unsqueeze(-1).to(x.dtype)                              # absent stays absent
+    if p < 1:
+        graph = batch.get("batch")
+        if not isinstance(graph, torch.Tensor) or graph.numel() != x.size(0):
+            graph = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+        frames = torch.rand(int(graph.max()) + 1 if graph.numel() else 1, x.size(1), device=x.device) < p
+        noise = torch.where(frames[graph].unsqueeze(-1), noise, torch.zeros_like(noise))  # [N, T, F]
     out = copy.copy(batch)                                                        # tensors shared
     out.x = x + noise
     return out

@@ -190,9 +190,26 @@ class StepModule(nn.Module):
         return self.model(data) if horizon is None else self.model.forecast(data, horizon)
 
 
+def node_type_terms(head: Head, params: Tensor, target: Tensor, mask: Optional[Tensor],
+                    node_type: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    """The official S-RNN loss, ``(loss, count)``: per node type ``T * D``
+    times the mean error over that type's entries, summed over the types
+    (without ``node_type``, one type)."""
+    T, D = target.size(1), target.size(-1)
+    types = [None] if node_type is None else node_type.unique().tolist()      # one host sync
+    total, count = params.new_zeros(()).float(), params.new_zeros(()).float()
+    for k in types:
+        sel = slice(None) if k is None else node_type == k
+        s, c = head.loss_terms(params[sel], target[sel], None if mask is None else mask[sel])
+        total = total + s * (T * D) / c.clamp_min(1)
+        count = count + c
+    return total, count
+
+
 def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Optional[int] = None,
                noise_std: float = 0.0, classification: bool = False,
-               feedback: Optional[Any] = None) -> Tuple[Tensor, Tensor]:
+               feedback: Optional[Any] = None, noise_p: float = 1.0,
+               node_type_loss: bool = False) -> Tuple[Tensor, Tensor]:
     """``(loss, weight)`` of one training batch: the head's masked mean loss
     and the number of entries it averages (to weight batches exactly).
 
@@ -207,21 +224,28 @@ def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Opt
         classification (bool, optional): ``y`` holds labels.
         feedback (Feedback, optional): the model's input-rebuilding rule
             (:func:`feedback_of`), for teacher forcing.
+        noise_p (float, optional): the share of (graph, step) frames that get
+            the noise (:func:`~srnn_pyg.engine.noise.add_noise`).
+        node_type_loss (bool, optional): teacher forcing scored with
+            :func:`node_type_terms` (the official S-RNN loss).
     """
     # One-hop batches (srnn_pyg.loader.OneHopLoader): the loss is over the seed rows only.
     if classification:
-        logits, labels, mask = label_targets(batch, runner(add_noise(batch, noise_std)))
+        logits, labels, mask = label_targets(batch, runner(add_noise(batch, noise_std, noise_p)))
         s, c = head.loss_terms(*seed_view(batch, logits, labels, mask))
     elif objective == "teacher_forcing":
         inp, target, mask = teacher_forcing(batch, feedback)
-        params = runner(add_noise(inp, noise_std))
+        params = runner(add_noise(inp, noise_std, noise_p))
         check_prediction(head.point(params), target, "one-step output", head)
+        if node_type_loss:
+            loss, c = node_type_terms(head, *seed_view(batch, params, target, mask, batch.get("node_type")))
+            return loss, c
         s, c = head.loss_terms(*seed_view(batch, params, target, mask))
     else:
         H = horizon or batch.y.size(1)
         check_one_hop_horizon(batch, H, "fit: objective='rollout'")
         target, mask = rollout_targets(batch, H)
-        pred = runner(add_noise(batch, noise_std), H)
+        pred = runner(add_noise(batch, noise_std, noise_p), H)
         check_prediction(pred, target, "forecast")
         s, c = rollout_head(head).loss_terms(pred, target, mask)
     return s / c.clamp_min(1), c

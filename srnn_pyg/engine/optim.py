@@ -14,8 +14,8 @@ __all__ = ["make_optimizer", "make_scheduler", "step_scheduler", "current_lr", "
 
 
 def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.optim.Optimizer:
-    """``"adam"``, ``"adamw"``, ``"sgd"`` (momentum 0.9) with the config's
-    ``lr`` and ``weight_decay``, or ``config.optimizer(params)``."""
+    """``"adam"``, ``"adamw"``, ``"sgd"`` (the config's ``momentum``) with the
+    config's ``lr`` and ``weight_decay``, or ``config.optimizer(params)``."""
     optimizer, lr, wd = config.optimizer, config.lr, config.weight_decay
     if callable(optimizer) and not isinstance(optimizer, str):
         return optimizer(params)
@@ -24,7 +24,7 @@ def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.opt
     if optimizer == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
     raise ValueError(f"fit: 'optimizer' must be one of {list(OPTIMIZERS)} or a callable "
                      f"params -> Optimizer (got {optimizer!r})")
 
@@ -39,20 +39,25 @@ def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
         return scheduler(opt)
     defaults = {"step": dict(step_size=max(1, epochs // 3), gamma=0.1),
                 "cosine": dict(T_max=max(1, epochs)),
-                "plateau": dict(factor=0.5, patience=2)}
+                "plateau": dict(factor=0.5, patience=2),
+                "paper": dict(milestones=[1500, 4500], gamma=0.1)}
     classes = {"step": torch.optim.lr_scheduler.StepLR,
                "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
-               "plateau": torch.optim.lr_scheduler.ReduceLROnPlateau}
+               "plateau": torch.optim.lr_scheduler.ReduceLROnPlateau,
+               "paper": torch.optim.lr_scheduler.MultiStepLR}
     if scheduler not in classes:
         raise ValueError(f"fit: 'scheduler' must be one of {list(SCHEDULERS)} or a callable "
                          f"optimizer -> scheduler (got {scheduler!r})")
-    return classes[scheduler](opt, **{**defaults[scheduler], **config.scheduler_kwargs})
+    sched = classes[scheduler](opt, **{**defaults[scheduler], **config.scheduler_kwargs})
+    sched.per_iteration = scheduler == "paper"     # stepped after every optimiser step, not every epoch
+    return sched
 
 
 def step_scheduler(sched: Any, score: Optional[float], mode: str) -> None:
-    """Step once per epoch; ``ReduceLROnPlateau`` is given the monitored
-    ``score`` (negated when it is maximised)."""
-    if sched is None:
+    """Step once per epoch (a per-iteration scheduler is stepped by the loop
+    after each optimiser step instead); ``ReduceLROnPlateau`` is given the
+    monitored ``score`` (negated when it is maximised)."""
+    if sched is None or getattr(sched, "per_iteration", False):
         return
     if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
         sched.step(score if mode == "min" else -score)

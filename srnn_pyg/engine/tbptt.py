@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from .noise import add_noise
-from .objectives import label_targets, teacher_forcing
+from .objectives import label_targets, node_type_terms, teacher_forcing
 
 __all__ = ["check_tbptt", "tbptt_batch", "time_chunks"]
 
@@ -84,8 +84,8 @@ def _sequence(batch: Any, classification: bool, feedback: Optional[Any]) -> Tupl
 
 
 def tbptt_batch(model: Any, head: Any, batch: Any, K: int, noise_std: float, classification: bool,
-                feedback: Optional[Any], amp_ctx: Callable, optimizer_step: Callable[[Tensor], None]
-                ) -> Tuple[Tensor, Tensor]:
+                feedback: Optional[Any], amp_ctx: Callable, optimizer_step: Callable[[Tensor], None],
+                noise_p: float = 1.0, node_type_loss: bool = False) -> Tuple[Tensor, Tensor]:
     """Train on one batch chunk by chunk; returns the entry-weighted sum of
     the chunk losses and the number of entries (as ``batch_loss`` would give
     ``loss * weight`` and ``weight`` for the whole sequence)."""
@@ -100,13 +100,16 @@ def tbptt_batch(model: Any, head: Any, batch: Any, K: int, noise_std: float, cla
         m_chunk = None if mask is None else mask[:, start:stop]
         if m_chunk is not None and not bool(m_chunk.any()):
             with torch.no_grad():       # nothing to score here: only carry the state on
-                _, state = model.step(add_noise(chunk, noise_std), state)
+                _, state = model.step(add_noise(chunk, noise_std, noise_p), state)
             state = state.detach()
             continue
         with amp_ctx():
-            out, state = model.step(add_noise(chunk, noise_std), state)
-            s, c = head.loss_terms(out, t_chunk, m_chunk)
-            loss = s / c.clamp_min(1)
+            out, state = model.step(add_noise(chunk, noise_std, noise_p), state)
+            if node_type_loss and not classification:
+                loss, c = node_type_terms(head, out, t_chunk, m_chunk, inp.get("node_type"))
+            else:
+                s, c = head.loss_terms(out, t_chunk, m_chunk)
+                loss = s / c.clamp_min(1)
         optimizer_step(loss)
         state = state.detach()
         loss_sum += loss.detach().double() * c.double()
