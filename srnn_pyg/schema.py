@@ -1,7 +1,7 @@
 """The typed structure of a spatio-temporal graph: :class:`STSchema`."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -77,18 +77,28 @@ class STSchema:
         temporal: bool = True,
         directed: Union[bool, Sequence[bool]] = False,
     ):
+        for arg, value in (("node_types", node_types), ("edge_types", edge_types)):
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise TypeError(f"STSchema: '{arg}' must be a list (got {type(value).__name__} {value!r})")
+        if not isinstance(temporal, bool):
+            raise TypeError(f"STSchema: 'temporal' must be a bool (got {type(temporal).__name__})")
         node_types = list(node_types)
         if len(node_types) == 0:
             raise ValueError("STSchema: 'node_types' must name at least one node type (got [])")
         for t in node_types:
             if not isinstance(t, str) or not t:
-                raise ValueError(f"STSchema: node type names must be non-empty strings (got {t!r})")
+                raise ValueError(f"STSchema: 'node_types' must hold non-empty strings (got {t!r})")
         if len(set(node_types)) != len(node_types):
             raise ValueError(f"STSchema: 'node_types' has duplicates (got {node_types})")
         edge_types = list(edge_types)
         if isinstance(directed, bool):
             directed = [directed] * len(edge_types)
+        if isinstance(directed, (str, bytes)) or not isinstance(directed, Iterable):
+            raise TypeError(f"STSchema: 'directed' must be a bool or a list of bools "
+                            f"(got {type(directed).__name__})")
         directed = list(directed)
+        if not all(isinstance(d, bool) for d in directed):
+            raise TypeError(f"STSchema: 'directed' must be a bool or a list of bools (got {directed!r})")
         if len(directed) != len(edge_types):
             raise ValueError(f"STSchema: 'directed' must be a bool or one bool per edge type "
                              f"(expected {len(edge_types)}, got {len(directed)})")
@@ -104,8 +114,8 @@ class STSchema:
             keys = {(et.src, et.rel, et.dst)} | (set() if et.directed else {(et.dst, et.rel, et.src)})
             for key in keys:
                 if key in seen:
-                    raise ValueError(f"STSchema: edge types {tuple(seen[key][:3])} and "
-                                     f"{tuple(et[:3])} overlap; give them different relation names")
+                    raise ValueError(f"STSchema: 'edge_types' must not overlap (got {tuple(seen[key][:3])} "
+                                     f"and {tuple(et[:3])}); give them different relation names")
                 seen[key] = et
 
         # For each node type, the ordered list of edge types arriving at it.
@@ -126,6 +136,14 @@ class STSchema:
                 i, j = self._node_index[s], self._node_index[d]
                 table[i, j] = k if table[i, j] == -1 else -2  # -2: ambiguous
         self._pair_table = table
+        # Which (edge type, sender type, receiver type) triples fit: [K, P, P].
+        fit = torch.zeros(len(self.edge_types), P, P, dtype=torch.bool)
+        for k, et in enumerate(self.edge_types):
+            s, d = self._node_index[et.src], self._node_index[et.dst]
+            fit[k, s, d] = True
+            if not et.directed:
+                fit[k, d, s] = True
+        self._fit = {fit.device: fit}
 
     def _parse_edge_type(self, spec: Any, directed: bool) -> EdgeType:
         if isinstance(spec, EdgeType):
@@ -135,12 +153,12 @@ class STSchema:
         elif isinstance(spec, (tuple, list)) and len(spec) == 3:
             et = EdgeType(str(spec[0]), str(spec[1]), str(spec[2]), bool(directed))
         else:
-            raise ValueError(f"STSchema: an edge type must be (src, dst) or (src, rel, dst) "
+            raise ValueError(f"STSchema: each entry of 'edge_types' must be (src, dst) or (src, rel, dst) "
                              f"(got {spec!r})")
         for end in (et.src, et.dst):
             if end not in self._node_index:
-                raise ValueError(f"STSchema: edge type {tuple(et[:3])} names unknown node type "
-                                 f"{end!r} (known: {self.node_types})")
+                raise ValueError(f"STSchema: 'edge_types' entries must join node types of {self.node_types} "
+                                 f"(got {tuple(et[:3])}, which names unknown node type {end!r})")
         return et
 
     # ------------------------------------------------------------------ queries
@@ -202,20 +220,23 @@ class STSchema:
                              f"(edge types: {[tuple(et[:3]) for et in self.edge_types]})")
         return out
 
+    def edge_fit(self, device: Union[str, torch.device, None] = None) -> Tensor:
+        """``[K, P, P]`` bool: whether an edge of type ``k`` may join a sender of
+        node type ``s`` to a receiver of type ``d`` (both ways for an
+        undirected type), on ``device`` (kept per device, so a model's
+        per-batch check copies nothing)."""
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        table = self._fit.get(device)
+        if table is None:
+            table = self._fit[device] = next(iter(self._fit.values())).to(device)
+        return table
+
     def check_edge_types(self, src_type: Tensor, dst_type: Tensor, edge_type: Tensor) -> None:
         """Raise :class:`ValueError` naming the first edge whose endpoint node
         types do not fit its edge type."""
-        K = self.num_edge_types
         if edge_type.numel() == 0:
             return
-        P = self.num_node_types
-        ok = torch.zeros(K, P, P, dtype=torch.bool)
-        for k, et in enumerate(self.edge_types):
-            s, d = self._node_index[et.src], self._node_index[et.dst]
-            ok[k, s, d] = True
-            if not et.directed:
-                ok[k, d, s] = True
-        good = ok.to(edge_type.device)[edge_type, src_type, dst_type]
+        good = self.edge_fit(edge_type.device)[edge_type, src_type, dst_type]
         if not bool(good.all()):
             e = int((~good).nonzero()[0, 0])
             et = self.edge_types[int(edge_type[e])]

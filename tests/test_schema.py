@@ -53,6 +53,27 @@ def test_bad_schemas(args, match):
         STSchema(*args)
 
 
+@pytest.mark.parametrize("kwargs, key", [
+    (dict(node_types="ab"), "node_types"),               # a string is not taken letter by letter
+    (dict(node_types=None), "node_types"),
+    (dict(node_types=["a"], edge_types="aa"), "edge_types"),
+    (dict(node_types=["a"], temporal=1), "temporal"),
+    (dict(node_types=["a"], edge_types=[("a", "a")], directed="yes"), "directed"),
+    (dict(node_types=["a"], edge_types=[("a", "a")], directed=[0]), "directed"),
+])
+def test_wrong_kinds_raise_type_errors(kwargs, key):
+    with pytest.raises(TypeError, match=rf"STSchema: '{key}' must be .*\(got "):
+        STSchema(**kwargs)
+
+
+def test_edge_fit_table():
+    s = STSchema(["a", "b"], [("a", "b"), ("b", "b")], directed=[True, False])
+    fit = s.edge_fit()
+    assert fit.shape == (2, 2, 2) and fit.dtype == torch.bool
+    assert fit[0, 0, 1] and not fit[0, 1, 0] and fit[1, 1, 1] and int(fit.sum()) == 2
+    assert s.edge_fit("cpu") is fit                      # kept per device, not rebuilt per call
+
+
 def test_unknown_names():
     s = body_schema()
     with pytest.raises(ValueError, match="unknown node type 'head'"):

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..data import STData
+from ..nn.checks import check_dtype, check_edge_index, check_horizon, check_masks, check_values, model_dtype
 from ..nn.heads import DeterministicHead, Head
 from ..schema import STSchema
 
@@ -45,6 +46,11 @@ class Forecaster(torch.nn.Module):
     registry_name: Optional[str] = None
     #: the constructor call that built this model, by parameter name (set at construction)
     model_args: Dict[str, Any]
+    #: check values at the entry (NaN/Inf in ``x`` at present steps, index ranges), at the cost of one
+    #: host sync per call; set ``model.validate = False`` for inner loops over data checked once already
+    validate: bool = True
+    #: whether a graph with no nodes is accepted (and gives an empty output)
+    accepts_empty: bool = True
     #: how a forecast rebuilds the next input from a prediction when the model reads more than it
     #: predicts (:class:`~srnn_pyg.nn.feedback.Feedback`); None: the prediction is the next input
     feedback: Optional[Any] = None
@@ -82,34 +88,69 @@ class Forecaster(torch.nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------- helpers
-    def _check_input(self, data: STData, horizon: Optional[int] = None) -> Tensor:
+    def _check_input(self, data: STData, horizon: Any = ...) -> Tensor:
         """Validate the tensors a model reads and return ``x``; errors name the
-        model, the argument, the expected and the received value."""
+        model, the argument, the expected and the received value
+        (``docs/errors.md``). Shapes and dtypes cost nothing; with
+        :attr:`validate` one host sync also checks that ``x`` is finite at
+        present steps and, for a graph model, that ``edge_index`` is in range."""
         name = type(self).__name__
         x = getattr(data, "x", None)
         if not isinstance(x, Tensor) or x.dim() != 3:
-            got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{name}: 'x' must be [num_nodes, T, F] (got {got})")
-        if x.size(-1) != self.in_channels:
+            raise ValueError(f"{name}: 'x' must be [num_nodes, T, F] (got {_shape(x)})")
+        check_dtype(name, "x", x, model_dtype(self))
+        N, T, F = x.shape
+        if F != self.in_channels:
             raise ValueError(f"{name}: 'x' must be [num_nodes, T, F] with F={self.in_channels} "
                              f"(got {list(x.shape)})")
-        if x.size(1) == 0:
-            raise ValueError(f"{name}: 'x' has no time steps (got {list(x.shape)})")
-        if horizon is not None and (not isinstance(horizon, int) or horizon < 1):
-            raise ValueError(f"{name}: 'horizon' must be a positive int (got {horizon!r})")
-        if not self.supports_masks and (data.get("node_mask") is not None
-                                        or data.get("edge_mask") is not None):
-            nm, em = data.get("node_mask"), data.get("edge_mask")
+        if T == 0:
+            raise ValueError(f"{name}: 'x' must have at least one time step (got {list(x.shape)})")
+        if N == 0 and not self.accepts_empty:
+            raise ValueError(f"{name}: 'x' must have at least one node (got {list(x.shape)})")
+        if horizon is not ...:  # a forecast (``...``: forward, no horizon)
+            check_horizon(name, horizon)
+        edge_index = data.get("edge_index") if self.uses_graph else None
+        E = check_edge_index(name, edge_index) if self.uses_graph else None
+        nm, em = data.get("node_mask"), data.get("edge_mask")
+        check_masks(name, nm, em, N, T, E)
+        if not self.supports_masks and (nm is not None or em is not None):
             if (nm is not None and not bool(nm.all())) or (em is not None and not bool(em.all())):
                 raise ValueError(f"{name} cannot handle absent nodes or edges (dynamic graphs): "
                                  f"'node_mask'/'edge_mask' must be all True")
+        ranges = []
+        if self.uses_graph:
+            ranges.append(("edge_index", edge_index, N))
+        if self.uses_types and self.schema is not None:
+            ranges += self._type_ranges(data, N, E)
+        if self.validate:
+            check_values(name, x, nm, ranges)
         return x
+
+    def _type_ranges(self, data: STData, N: int, E: Optional[int]) -> list:
+        """``node_type`` ``[N]`` and ``edge_type`` ``[E]`` (long, where given) and
+        their bounds, for a baseline that reads types."""
+        name, out = type(self).__name__, []
+        for key, rows, bound in (("node_type", N, self.schema.num_node_types),
+                                 ("edge_type", E, self.schema.num_edge_types)):
+            v = data.get(key)
+            if v is None or rows is None:
+                continue
+            if not isinstance(v, Tensor) or tuple(v.shape) != (rows,):
+                raise ValueError(f"{name}: '{key}' must be [{rows}] (got {_shape(v)})")
+            if v.dtype != torch.long:
+                raise TypeError(f"{name}: '{key}' must be torch.long (got {v.dtype})")
+            out.append((key, v, bound))
+        return out
 
     @staticmethod
     def _last_node_mask(data: STData) -> Optional[Tensor]:
-        """``[N, 1, 1]`` float presence at the last observed step, or None."""
+        """``[N, 1, 1]`` bool presence at the last observed step, or None."""
         m = data.get("node_mask")
         return None if m is None else m[:, -1].view(-1, 1, 1)
+
+
+def _shape(v: Any) -> str:
+    return str(list(v.shape)) if isinstance(v, Tensor) else type(v).__name__
 
 
 def _recording(init):

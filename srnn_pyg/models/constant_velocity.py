@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from ..data import STData
+from ..nn.checks import select
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -83,7 +84,7 @@ class ConstantVelocity(Forecaster):
         if m is None:
             return x + vel
         both = torch.cat([m[:, :1], m[:, 1:] & m[:, :-1]], dim=1)           # [N, T] present at t, t-1
-        return (x + vel * both.unsqueeze(-1).to(x.dtype)) * m.unsqueeze(-1).to(x.dtype)
+        return select(m, x + select(both, vel))                              # masks select: NaN-safe
 
     def forecast(self, data: STData, horizon: int) -> Tensor:
         x = self._check_input(data, horizon)[..., : self.out_channels]        # [N, T, F_out]
@@ -94,11 +95,11 @@ class ConstantVelocity(Forecaster):
         else:
             vel = (last - x[:, -2:-1]) * self.is_position.to(x.dtype)         # [N, 1, F_out]
             if m is not None:
-                vel = vel * (m[:, -1] & m[:, -2]).view(-1, 1, 1).to(x.dtype)
+                vel = select((m[:, -1] & m[:, -2]).view(-1, 1, 1), vel)
             steps = torch.arange(1, horizon + 1, device=x.device, dtype=x.dtype).view(1, -1, 1)
             out = last + steps * vel                                          # [N, H, F_out]
         if m is not None:
-            out = out * m[:, -1].view(-1, 1, 1).to(x.dtype)
+            out = select(m[:, -1].view(-1, 1, 1), out)
         return out.contiguous()
 
     def __repr__(self) -> str:

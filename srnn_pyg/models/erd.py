@@ -2,7 +2,7 @@
 shares with :class:`~srnn_pyg.models.LSTM3LR`: the whole graph as one vector."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,7 @@ class GraphVectorRNN(Forecaster):
     """
 
     uses_types = False
+    accepts_empty = False
     uses_graph = False
     supports_masks = False
 
@@ -124,7 +125,7 @@ class GraphVectorRNN(Forecaster):
                              f"first batch) but the graph has {n} nodes")
         return len(sizes), n
 
-    def _encode_input(self, data: STData, horizon: Optional[int] = None) -> Tuple[Tensor, Tensor, int]:
+    def _encode_input(self, data: STData, horizon: Any = ...) -> Tuple[Tensor, Tensor, int]:
         """Checked ``x`` ``[N, T, F]``, its graph vectors ``[B, T, n * F]``, and ``n``."""
         x = self._check_input(data, horizon)
         N, T, Fin = x.shape

@@ -12,6 +12,7 @@ from ..data import STData
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
+from ..nn.checks import select
 from ..nn.graph_steps import cheb_steps, step_edge_weight
 
 __all__ = ["GConvGRU"]
@@ -89,6 +90,7 @@ class GConvGRU(Forecaster):
 
     has_forward = True
     uses_types = False
+    accepts_empty = False
     uses_graph = True
     supports_masks = True
 
@@ -126,7 +128,7 @@ class GConvGRU(Forecaster):
               mask: Optional[Tensor]) -> Tensor:
         """The step given the input's gate pre-activations ``gx`` ``[N, 3*hidden]``
         and presence ``mask`` ``[N, 1]`` bool (or None)."""
-        h_in = h if mask is None else h * mask                             # absent nodes send nothing
+        h_in = select(mask, h)                                             # absent nodes send nothing
         xz, xr, xh = gx.chunk(3, dim=-1)                                   # 3 x [N, hidden]
         hz, hr = self.conv_zr(h_in, edge_index, weight).chunk(2, dim=-1)   # 2 x [N, hidden]
         z = torch.sigmoid(xz + hz)
@@ -144,7 +146,7 @@ class GConvGRU(Forecaster):
         mask = None
         if node_mask is not None:
             mask = node_mask.t().unsqueeze(-1)                             # [T, N, 1] bool
-            xt = xt * mask.to(x.dtype)
+            xt = select(mask, xt)                                          # NaN-safe: masks select
         gx = cheb_steps(self.conv_x, xt, edge_index, weight)              # [T, N, 3*hidden]
         per_step = weight is not None and weight.dim() == 2
         h = x.new_zeros(N, self.hidden)
@@ -164,7 +166,7 @@ class GConvGRU(Forecaster):
         nm = data.get("node_mask")
         states, _ = self._recur(x, data.edge_index, weight, nm)
         out = self.readout(states).transpose(0, 1)                         # [N, T, F_out]
-        return out if nm is None else out * nm.unsqueeze(-1).to(out.dtype)
+        return select(nm, out)
 
     def forecast(self, data: STData, horizon: int) -> Tensor:
         x = self._check_input(data, horizon)
@@ -181,15 +183,13 @@ class GConvGRU(Forecaster):
         w_last = weight[:, -1] if weight is not None and weight.dim() == 2 else weight
         m_last = None if nm is None else nm[:, -1:]                        # [N, 1] bool
         pred = self.readout(h)                                             # [N, F_out]
-        if m_last is not None:
-            pred = pred * m_last.to(pred.dtype)
+        pred = select(m_last, pred)
         preds = [pred]
         for _ in range(horizon - 1):  # each step needs the previous prediction
             gx = self.conv_x(pred, edge_index, w_last)                     # [N, 3*hidden]
             h = self._cell(gx, h, edge_index, w_last, m_last)
             pred = self.readout(h)
-            if m_last is not None:
-                pred = pred * m_last.to(pred.dtype)
+            pred = select(m_last, pred)
             preds.append(pred)
         return torch.stack(preds, dim=1)                                   # [N, horizon, F_out]
 

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.data.data import BaseData
 
 from ..data import STData
+from ..nn.checks import select
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -199,26 +200,22 @@ class LinearAR(Forecaster):
         x = self._check_input(data)
         idx = self._node_index(data, x.size(0), x.device)
         m = data.get("node_mask")
-        m = None if m is None else m.unsqueeze(-1).to(x.dtype)             # [N, T, 1]
-        if m is not None:
-            x = x * m
+        x = select(m, x)                                                   # absent steps: zeros
         out = self._predict(self._history(x), idx)                         # [N, T, out]
-        return out if m is None else out * m
+        return select(m, out)
 
     def forecast(self, data: STData, horizon: int) -> Tensor:
         x = self._check_input(data, horizon)
         idx = self._node_index(data, x.size(0), x.device)
         m = data.get("node_mask")
-        if m is not None:
-            x = x * m.unsqueeze(-1).to(x.dtype)
+        x = select(m, x)                                                   # absent steps: zeros
         keep = self._last_node_mask(data)                                  # [N, 1, 1] or None
-        keep = None if keep is None else keep.to(x.dtype)
         hist = self._history(x[:, -self.lags:])[:, -1:]                    # [N, 1, lags, F]
         rest = x[:, -1:, self.out_channels:]                               # [N, 1, F - out], held
         preds = []
         for _ in range(horizon):
             step = self._predict(hist, idx)                                # [N, 1, out]
-            step = step if keep is None else step * keep
+            step = select(keep, step)
             preds.append(step)
             frame = torch.cat([step, rest], dim=-1).unsqueeze(2)           # [N, 1, 1, F]
             hist = torch.cat([frame, hist[:, :, :-1]], dim=2)              # newest first
@@ -259,7 +256,7 @@ class LinearAR(Forecaster):
         valid = torch.ones(N, L, dtype=torch.bool, device=seq.device) if present is None \
             else present.to(torch.bool)
         if present is not None:
-            seq = seq * valid.unsqueeze(-1).to(seq.dtype)
+            seq = select(valid, seq)                                        # NaN-safe: masks select
         hist = seq[:, :-1].unfold(1, self.lags, 1).flip(-1).transpose(-1, -2)   # [N, S, lags, F]
         ok = valid[:, :-1].unfold(1, self.lags, 1).all(-1) & valid[:, self.lags:]  # [N, S]
         return hist, seq[:, self.lags:, : self.out_channels], ok, idx
@@ -301,8 +298,8 @@ class LinearAR(Forecaster):
             hist, target, ok, idx = self._pairs(data)
             N, S = ok.shape
             z = torch.cat([hist.reshape(N, S, D - 1), torch.ones_like(hist[..., 0, :1])], dim=-1)
-            z = z.double() * ok.unsqueeze(-1)                              # [N, S, D], invalid rows zero
-            t = target.double() * ok.unsqueeze(-1)                         # [N, S, out]
+            z = select(ok, z.double())                                     # [N, S, D], invalid rows zero
+            t = select(ok, target.double())                                # [N, S, out]
             count += int(ok.sum())
             if idx is None:
                 g = torch.einsum("nsd,nse->de", z, z).unsqueeze(0)

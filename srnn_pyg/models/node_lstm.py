@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import STData
+from ..nn.checks import select
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -103,11 +104,9 @@ class NodeLSTM(Forecaster):
     def forward(self, data: STData) -> Tensor:
         x = self._check_input(data)
         m = data.get("node_mask")
-        m = None if m is None else m.unsqueeze(-1).to(x.dtype)             # [N, T, 1]
-        if m is not None:
-            x = x * m
+        x = select(m, x)                                                   # absent steps: zeros
         out = self._next(x, self._run(x)[0])                               # [N, T, out]
-        return out if m is None else out * m
+        return select(m, out)
 
     def forecast(self, data: STData, horizon: int) -> Tensor:
         x = self._check_input(data, horizon)
@@ -115,18 +114,16 @@ class NodeLSTM(Forecaster):
             raise ValueError(f"NodeLSTM: forecast feeds predictions back as inputs, so 'out_channels' "
                              f"must equal in_channels={self.in_channels} (got {self.out_channels})")
         m = data.get("node_mask")
-        if m is not None:
-            x = x * m.unsqueeze(-1).to(x.dtype)
+        x = select(m, x)                                                   # absent steps: zeros
         keep = self._last_node_mask(data)                                  # [N, 1, 1] or None
-        keep = None if keep is None else keep.to(x.dtype)
         delta, state = self._run(x)                                        # warm-up: one LSTM call
         step = self._next(x[:, -1:], delta[:, -1:])                        # [N, 1, F]
-        step = step if keep is None else step * keep
+        step = select(keep, step)
         preds = [step]
         for _ in range(horizon - 1):                                       # roll out, carrying (h, c)
             delta, state = self._run(step, state)
             step = self._next(step, delta)
-            step = step if keep is None else step * keep
+            step = select(keep, step)
             preds.append(step)
         return torch.cat(preds, dim=1)                                     # [N, H, F]
 

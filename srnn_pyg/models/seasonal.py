@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.data.data import BaseData
 
 from ..data import STData
+from ..nn.checks import select
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -187,7 +188,7 @@ class SeasonalMean(Forecaster):
         steps = start.unsqueeze(1) + T + torch.arange(horizon, device=x.device)   # [N, H]
         out = self.mean[node.unsqueeze(1), steps % self.period].to(x.dtype)       # [N, H, out]
         keep = self._last_node_mask(data)                                          # [N, 1, 1] or None
-        return out if keep is None else out * keep.to(x.dtype)
+        return select(keep, out)
 
     # ---------------------------------------------------------- closed form
     def _frames(self, data: STData) -> Tuple[Tensor, Tensor]:

@@ -10,6 +10,7 @@ from torch.nn import BatchNorm1d, Conv1d, Module, ModuleList, Parameter
 from torch_geometric.utils import scatter
 
 from ..data import STData
+from ..nn.checks import select
 from ..schema import STSchema
 from ..nn.graph_steps import step_edge_weight
 from ..nn.heads import LogitsHead
@@ -218,8 +219,8 @@ def _partition_weights(name: str, edge_index: Tensor, edge_weight: Optional[Tens
     extra = out_index.size(1) - E1
     w = torch.cat([w1, w1.new_ones((extra,) + tuple(w1.shape[1:]))])       # [E'] or [E', T]
     if node_mask is not None:
-        m = node_mask[out_index[0]].to(w.dtype)                            # [E', T]
-        w = (w.view(-1, 1) if w.dim() == 1 else w) * m                     # [E', T]
+        m = node_mask[out_index[0]]                                        # [E', T] bool
+        w = torch.where(m, w.view(-1, 1) if w.dim() == 1 else w, 0.0)      # [E', T], NaN-safe
     deg = scatter(w, out_index[1], dim=0, dim_size=N, reduce="sum")        # [N] or [N, T]
     inv = deg.reciprocal().masked_fill_(deg == 0, 0.0)
     return w * inv[out_index[1]]
@@ -377,6 +378,7 @@ class SkeletonSTGCN(Forecaster):
 
     has_forward = True
     uses_types = False
+    accepts_empty = False
     uses_graph = True
     supports_masks = True
 
@@ -498,20 +500,17 @@ class SkeletonSTGCN(Forecaster):
         h = x.transpose(1, 2)                                              # [N, F, T]
         mask = None
         if node_mask is not None:
-            mask = node_mask.unsqueeze(1).to(x.dtype)                      # [N, 1, T]
-            h = h * mask
+            mask = node_mask.unsqueeze(1)                                  # [N, 1, T] bool
+            h = select(mask, h)                                            # masks select: NaN-safe
         h = self.data_bn(h)
         for i, unit in enumerate(self.units):
-            if mask is not None:  # absent nodes hold zero features
-                h = h * mask
+            h = select(mask, h)  # absent nodes hold zero features
             w_i = w if index is None else w * self.importance[i][index].view(-1, 1, 1)
             h = unit(h, slot, dst, w_i)                                    # [N, hidden, T]
         out = self.fcn(h)                                                  # [N, F_out, T]
         if self.task == "regression":
             out = out + x[..., : self.out_channels].transpose(1, 2)        # change from frame t
-        if mask is not None:
-            out = out * mask
-        return out.transpose(1, 2)                                         # [N, T, F_out]
+        return select(mask, out).transpose(1, 2)                                         # [N, T, F_out]
 
     # -------------------------------------------------------------- public
     def forward(self, data: STData) -> Tensor:

@@ -1,7 +1,7 @@
 """Structural-RNN (Jain et al., CVPR 2016), vectorised over typed ST-graphs."""
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
 from ..data import STData
-from ..nn.checks import check_graph_inputs, check_horizon
+from ..nn.checks import check_graph_inputs, check_horizon, model_dtype, select
 from ..nn.feedback import Feedback
 from ..nn.heads import GaussianHead, LogitsHead, build_head
 from ..nn.srnn_layer import GraphLayout, SRNNLayer, SRNNState, choice
@@ -220,14 +220,14 @@ class StructuralRNN(Forecaster):
             mlp.reset_parameters()
 
     # ------------------------------------------------------------------ core
-    def _check_input(self, data: STData, horizon: Optional[int] = None) -> Tensor:
+    def _check_input(self, data: STData, horizon: Any = ...) -> Tensor:
         """Every tensor the model reads, checked once at its entry."""
         x = getattr(data, "x", None)
         check_graph_inputs(type(self).__name__, self.schema, self.in_channels, x, getattr(data, "edge_index", None),
                            data.get("node_type"), data.get("edge_type"), data.get("node_mask"),
                            data.get("edge_mask"), data.get("edge_attr"),
-                           self.edge_channels if "attr" in self.spatial_kind else None)
-        if horizon is not None:
+                           self.edge_channels if "attr" in self.spatial_kind else None, model_dtype(self))
+        if horizon is not ...:  # a forecast (``...``: forward, no horizon)
             check_horizon(type(self).__name__, horizon)
         return x
 
@@ -238,10 +238,9 @@ class StructuralRNN(Forecaster):
         gathered into input order only if asked) and the new state."""
         hs, state = self.layer(x, data.edge_index, data.get("node_type"), data.get("edge_type"),
                                node_mask=node_mask, edge_mask=edge_mask, edge_attr=data.get("edge_attr"),
-                               state=state, validate=False, order="type")            # [N, T, H] by type
-        out = self._decode(hs, x, state.layout)
-        if node_mask is not None:
-            out = out * node_mask.unsqueeze(-1).to(out.dtype)
+                               state=state, validate=False, order="type",
+                               check_finite=self.validate)                            # [N, T, H] by type
+        out = select(node_mask, self._decode(hs, x, state.layout))                    # absent: zeros
         return out, _Rows(hs, state.layout.node_rank), state
 
     def _decode(self, hs: Tensor, x: Tensor, lay: GraphLayout) -> Tensor:
@@ -349,12 +348,9 @@ class StructuralRNN(Forecaster):
                 out, _, state = self._advance(inp, data, state, nm_last, em_last)
             params = out[:, -1:]                                                    # [N, 1, raw]
             step = self.head.sample(params) if sample else self.head.point(params)  # [N, 1, out]
-            if nm_last is not None:
-                step = step * nm_last.unsqueeze(-1).to(step.dtype)
+            step = select(nm_last, step)
             preds.append(step)
-            inp = self.feedback.step(step, inp, data, i)                            # [N, 1, F]
-            if nm_last is not None:
-                inp = inp * nm_last.unsqueeze(-1).to(inp.dtype)
+            inp = select(nm_last, self.feedback.step(step, inp, data, i))           # [N, 1, F]
         return torch.cat(preds, dim=1)                                              # [N, horizon, out]
 
     def __repr__(self) -> str:

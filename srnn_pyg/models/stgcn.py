@@ -10,6 +10,7 @@ from torch.nn import Conv1d, LayerNorm, Linear, Module, ModuleList
 from torch_geometric.nn import ChebConv
 
 from ..data import STData
+from ..nn.checks import select
 from ..nn.graph_steps import cheb_steps, step_edge_weight
 from ..schema import STSchema
 from .base import Forecaster
@@ -91,7 +92,7 @@ class _STConvBlock(Module):
                 mask: Optional[Tensor]) -> Tensor:
         h = self.temporal1(x)                                              # [T1, N, hidden]
         if mask is not None:  # absent nodes send nothing through the graph conv
-            h = h * mask[-h.size(0):]
+            h = select(mask[-h.size(0):], h)
         h = F.relu(cheb_steps(self.spatial, h, edge_index, _crop_steps(weight, h.size(0))))
         h = self.temporal2(h)                                              # [T2, N, hidden]
         h = self.norm(h)
@@ -192,6 +193,7 @@ class STGCN(Forecaster):
 
     has_forward = False
     uses_types = False
+    accepts_empty = False
     uses_graph = True
     supports_masks = True
 
@@ -268,7 +270,7 @@ class STGCN(Forecaster):
             x, weight, nm = _extend(x, pred, weight, nm, self.obs_len)
         out = torch.cat(chunks, dim=1)[:, :horizon]                        # [N, horizon, F_out]
         m = self._last_node_mask(data)
-        return out if m is None else out * m.to(out.dtype)
+        return select(m, out)
 
     def _window(self, x: Tensor, edge_index: Tensor, weight: Optional[Tensor],
                 node_mask: Optional[Tensor]) -> Tensor:
@@ -277,8 +279,8 @@ class STGCN(Forecaster):
         h = x.transpose(0, 1)                                              # [T, N, F]
         mask = None
         if node_mask is not None:
-            mask = node_mask.t().unsqueeze(-1).to(x.dtype)                 # [T, N, 1]
-            h = h * mask
+            mask = node_mask.t().unsqueeze(-1)                             # [T, N, 1] bool
+            h = select(mask, h)                                            # NaN-safe: masks select
         for block in self.blocks:
             h = block(h, edge_index, weight, mask)                         # [T_b, N, hidden]
         h = self.out_norm(self.out_temporal(h))                            # [1, N, hidden]

@@ -6,6 +6,7 @@ from typing import Optional
 from torch import Tensor
 
 from ..data import STData
+from ..nn.checks import select
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -46,14 +47,14 @@ class ZeroVelocity(Forecaster):
         x = self._check_input(data)
         out = x[..., : self.out_channels]
         m = data.get("node_mask")
-        return out if m is None else out * m.unsqueeze(-1).to(out.dtype)
+        return select(m, out)
 
     def forecast(self, data: STData, horizon: int) -> Tensor:
         x = self._check_input(data, horizon)
         last = x[:, -1:, : self.out_channels]                              # [N, 1, F_out]
         out = last.expand(-1, horizon, -1)                                 # [N, H, F_out]
         m = self._last_node_mask(data)
-        return out.contiguous() if m is None else out * m.to(out.dtype)
+        return select(m, out.contiguous())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"

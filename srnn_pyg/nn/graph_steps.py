@@ -32,7 +32,7 @@ def step_edge_weight(model: str, data: STData, use_edge_weight: bool) -> Optiona
     em = data.get("edge_mask")
     if em is not None and not bool(em.all()):
         ones = torch.ones(em.shape, dtype=data.x.dtype, device=em.device)
-        return em.to(data.x.dtype) * (ones if weight is None else weight)  # [E, T]
+        return torch.where(em, ones if weight is None else weight, 0.0)    # [E, T]; selects: NaN-safe
     if weight is None:
         return None
     if weight.size(1) == 1 or weight.stride(1) == 0 or bool((weight == weight[:, :1]).all()):

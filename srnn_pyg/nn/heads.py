@@ -116,6 +116,11 @@ class DeterministicHead(Head):
             raise ValueError(f"DeterministicHead: the model's output is {list(params.shape)} but the targets "
                              f"are {list(target.shape)} (check out_channels and the horizon)")
         diff = params.float() - target.float()                                     # [N, T, F]
+        if mask is not None:  # select, not multiply: a NaN target at a masked entry must not leak
+            m = mask if mask.dtype == torch.bool else mask != 0
+            while m.dim() < diff.dim():
+                m = m.unsqueeze(-1)                                                # [N, T, 1]
+            diff = torch.where(m, diff, diff.new_zeros(()))
         if self.loss_kind == "mse":
             err = diff.pow(2)
         elif self.loss_kind == "l1":
@@ -128,7 +133,7 @@ class DeterministicHead(Head):
         while w.dim() < err.dim():
             w = w.unsqueeze(-1)                                                    # [N, T, 1]
         w = w.expand_as(err)
-        return (err * w).sum(), w.sum()
+        return (err * w).sum(), w.sum()                                            # err is 0 where masked
 
     def extra_repr(self) -> str:
         return f"{self.out_channels}, loss={self.loss_kind!r}"
@@ -209,7 +214,7 @@ class LogitsHead(Head):
             raise ValueError(f"LogitsHead: labels must lie in [0, {C - 1}] for {C} output channels "
                              f"(got [{int(labels.min())}, {int(labels.max())}])")
         ce = F.cross_entropy(lg.reshape(-1, C), labels.reshape(-1), reduction="none").view_as(w)
-        return (ce * w).sum(), w.sum()
+        return torch.where(w > 0, ce, ce.new_zeros(())).sum(), w.sum()
 
 
 def build_head(kind: str, out_channels: int, **kwargs) -> Head:

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
 from ..schema import STSchema
-from .checks import check_graph_inputs
+from .checks import (check_graph_inputs, first_probe, model_dtype, raise_value_errors, range_probe, select,
+                     value_probes)
 from .features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
                        temporal_channels, temporal_features)
 from .rnn_block import LSTMState, RNNBlock
@@ -228,8 +229,12 @@ class SRNNLayer(nn.Module):
 
     # ---------------------------------------------------------------- layout
     def layout(self, x: Tensor, edge_index: Tensor, node_type: Optional[Tensor],
-               edge_type: Optional[Tensor]) -> GraphLayout:
-        """Group the nodes and edges of a graph by type (one host sync)."""
+               edge_type: Optional[Tensor], *, node_mask: Optional[Tensor] = None,
+               check_finite: bool = True) -> GraphLayout:
+        """Group the nodes and edges of a graph by type, in one host sync,
+        which also checks the values: types and ``edge_index`` in range, every
+        edge's endpoint types fitting its edge type, and (``check_finite``) no
+        NaN/Inf in ``x`` at a step where its node is present (``node_mask``)."""
         schema = self.schema
         P, K = schema.num_node_types, schema.num_edge_types
         N, E, dev = x.size(0), edge_index.size(1), x.device
@@ -238,25 +243,23 @@ class SRNNLayer(nn.Module):
         if edge_type is None:
             edge_type = torch.zeros(E, dtype=torch.long, device=dev)
         node_perm = torch.argsort(node_type, stable=True)                       # [N]
-        name = type(self).__name__
-        try:
-            node_bins = torch.bincount(node_type, minlength=P)
-            edge_bins = torch.bincount(edge_type, minlength=K) if E > 0 else node_bins.new_zeros(K)
-        except RuntimeError:                                  # negative types
-            raise ValueError(f"{name}: 'node_type' must lie in [0, {P - 1}] and 'edge_type' in "
-                             f"[0, {K - 1}] for this schema (got negative values)") from None
-        ends = torch.stack([edge_index.min(), edge_index.max()]) if E > 0 else node_bins.new_zeros(2)
-        counts = torch.cat([node_bins, edge_bins, ends]).tolist()              # the one host sync
-        node_counts, edge_counts = counts[:P], counts[P:P + K]
-        if len(node_bins) > P:
-            raise ValueError(f"{name}: 'node_type' must lie in [0, {P - 1}] for this schema "
-                             f"(got values up to {len(node_bins) - 1})")
-        if len(edge_bins) > K:
-            raise ValueError(f"{name}: 'edge_type' must lie in [0, {K - 1}] for this schema "
-                             f"(got values up to {len(edge_bins) - 1})")
-        if E > 0 and (counts[-2] < 0 or counts[-1] >= N):
-            raise ValueError(f"{name}: 'edge_index' must lie in [0, {N - 1}] for {N} nodes "
-                             f"(got values in [{counts[-2]}, {counts[-1]}])")
+        # Clamped copies keep every gather in bounds until the sync below reports the true ranges.
+        nt = node_type.clamp(0, P - 1)
+        probes = [torch.zeros(P, dtype=torch.long, device=dev).scatter_add_(0, nt, torch.ones_like(nt)),
+                  range_probe(node_type)]                                            # counts, min/max
+        if E > 0:
+            et = edge_type.clamp(0, max(K - 1, 0))
+            ends = edge_index.clamp(0, max(N - 1, 0))
+            fits = schema.edge_fit(dev)[et, nt[ends[0]], nt[ends[1]]] if N > 0 and K > 0 \
+                else torch.zeros(E, dtype=torch.bool, device=dev)               # [E]
+            probes += [torch.zeros(K, dtype=torch.long, device=dev).scatter_add_(0, et, torch.ones_like(et)),
+                       range_probe(edge_type), range_probe(edge_index), first_probe(~fits)]
+        if check_finite:
+            probes += value_probes(x, node_mask)
+        values = torch.cat(probes).tolist()                                     # the one host sync
+        node_counts = values[:P]
+        edge_counts = values[P + 2:P + 2 + K] if E > 0 else [0] * K
+        self._check_values(x, edge_index, node_type, edge_type, values, check_finite)
         node_starts = [0] * P
         for p in range(1, P):
             node_starts[p] = node_starts[p - 1] + node_counts[p - 1]
@@ -277,24 +280,55 @@ class SRNNLayer(nn.Module):
             slot_sub.append(sub)
         src, dst = edge_index[0], edge_index[1]
         slot = base.to(dev)[node_type[dst], edge_type] + local[dst]             # [E]
-        if E > 0 and bool((slot < local[dst]).any()):  # base -1: a receiver type that cannot take k
-            schema.check_edge_types(node_type[src], node_type[dst], edge_type)
         slot_has_edge = torch.zeros(offset, dtype=torch.bool, device=dev)
         slot_has_edge[slot] = True
         edge_perm = torch.argsort(edge_type, stable=True) if self.edge_scope == "edge" else None
         return GraphLayout(N, E, node_perm, node_rank, node_counts, node_starts, src, dst, slot,
                            slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge)
 
+    def _check_values(self, x: Tensor, edge_index: Tensor, node_type: Tensor, edge_type: Tensor,
+                      values: List[int], check_finite: bool) -> None:
+        """Raise for the values :meth:`layout` read in its sync."""
+        name, schema = type(self).__name__, self.schema
+        P, K = schema.num_node_types, schema.num_edge_types
+        N, E = x.size(0), edge_index.size(1)
+        lo, hi = values[P:P + 2]
+        if N > 0 and (lo < 0 or hi >= P):
+            raise ValueError(f"{name}: 'node_type' must lie in [0, {P - 1}] for this schema "
+                             f"(got values in [{lo}, {hi}])")
+        if E > 0:
+            at = P + 2 + K
+            lo, hi = values[at:at + 2]
+            if lo < 0 or hi >= K:
+                raise ValueError(f"{name}: 'edge_type' must lie in [0, {K - 1}] for this schema "
+                                 f"(got values in [{lo}, {hi}])")
+            lo, hi = values[at + 2:at + 4]
+            if lo < 0 or hi >= N:
+                raise ValueError(f"{name}: 'edge_index' must lie in [0, {N - 1}] for {N} nodes "
+                                 f"(got values in [{lo}, {hi}])")
+            if values[at + 4]:
+                e = values[at + 5]
+                et = schema.edge_types[int(edge_type[e])]
+                s, d = (schema.node_types[int(node_type[edge_index[i, e]])] for i in (0, 1))
+                raise ValueError(f"{name}: 'edge_type' must fit each edge's endpoint node types in the "
+                                 f"schema (got edge {e} of type {tuple(et[:3])} from a {s!r} node to a "
+                                 f"{d!r} node, edge_index[:, {e}] = {edge_index[:, e].tolist()})")
+        if check_finite:
+            raise_value_errors(name, x, values[-2:])
+
     # ------------------------------------------------------------------- API
     def forward(self, x: Tensor, edge_index: Tensor, node_type: Optional[Tensor] = None,
                 edge_type: Optional[Tensor] = None, *, node_mask: Optional[Tensor] = None,
                 edge_mask: Optional[Tensor] = None, edge_attr: Optional[Tensor] = None,
                 state: Optional[SRNNState] = None, validate: bool = True,
-                order: str = "input") -> Tuple[Tensor, SRNNState]:
+                order: str = "input", check_finite: Optional[bool] = None) -> Tuple[Tensor, SRNNState]:
         """Run the layer over ``x`` ``[N, T, F]`` from ``state`` (zeros when
         :obj:`None`); returns the nodeRNN outputs ``[N, T, node_hidden]`` and
         the state after the last step. ``validate=False`` skips the input
-        checks (for inner loops that checked once already). ``order="type"``
+        checks (for inner loops that checked once already): shapes and dtypes,
+        and the scan for NaN/Inf in ``x`` at present steps (``check_finite``,
+        which defaults to ``validate``); type and index ranges are always
+        checked, in the layout's one host sync. ``order="type"``
         returns the rows sorted by node type instead of in input order (row
         ``r`` is node ``state.layout.node_perm[r]``; ``out[state.layout.node_rank]``
         restores the input order), so that a per-type readout needs no gather."""
@@ -303,7 +337,7 @@ class SRNNLayer(nn.Module):
         if validate:
             check_graph_inputs(type(self).__name__, self.schema, self.in_channels, x, edge_index, node_type,
                                edge_type, node_mask, edge_mask, edge_attr,
-                               self.edge_channels if "attr" in self.spatial_kind else None)
+                               self.edge_channels if "attr" in self.spatial_kind else None, model_dtype(self))
             if state is not None and (not isinstance(state, SRNNState)
                                       or state.layout.num_nodes != x.size(0)
                                       or state.layout.num_edges != edge_index.size(1)):
@@ -311,7 +345,9 @@ class SRNNLayer(nn.Module):
                        if isinstance(state, SRNNState) else type(state).__name__)
                 raise ValueError(f"{type(self).__name__}: 'state' must be an SRNNState of the same graph "
                                  f"({x.size(0)} nodes, {edge_index.size(1)} edges; got {got})")
-        lay = state.layout if state is not None else self.layout(x, edge_index, node_type, edge_type)
+        lay = state.layout if state is not None else \
+            self.layout(x, edge_index, node_type, edge_type, node_mask=node_mask,
+                        check_finite=validate if check_finite is None else check_finite)
         hid, new = self._run(x, lay, state, node_mask, edge_mask, edge_attr)
         return (hid if order == "type" else hid[lay.node_rank]), new
 
@@ -322,10 +358,10 @@ class SRNNLayer(nn.Module):
         schema = self.schema
         N, T, _ = x.shape
         K = len(self.edge_rnns)
-        nm = node_mask.unsqueeze(-1).to(x.dtype) if node_mask is not None else None  # [N, T, 1]
-        nms = nm[lay.node_perm] if nm is not None else None
+        # Masks select (torch.where), never multiply: NaN/Inf at absent steps must not leak.
+        nms = node_mask[lay.node_perm] if node_mask is not None else None           # [N, T] by type
 
-        temporal, temporal_states = self._temporal(x, lay, state, node_mask, nm)
+        temporal, temporal_states = self._temporal(x, lay, state, node_mask)
         em = None
         if node_mask is not None or edge_mask is not None:     # an edge is present when it and both ends are
             em = edge_mask if edge_mask is not None else \
@@ -352,7 +388,8 @@ class SRNNLayer(nn.Module):
                 hids.append(x.new_zeros(0, T, self.node_hidden))
                 node_states.append(None)
                 continue
-            parts = [xs[s:s + n] if nms is None else xs[s:s + n] * nms[s:s + n]]
+            ms = nms[s:s + n] if nms is not None else None
+            parts = [select(ms, xs[s:s + n])]
             if schema.temporal:
                 parts.append(temporal[p])
             if self.spatial:
@@ -360,15 +397,15 @@ class SRNNLayer(nn.Module):
                     sub = lay.slot_sub[k][p]
                     parts.append(spatial[k][sub:sub + n])
             _, h, st = rnn(torch.cat(parts, dim=-1), state.node[p] if state is not None else None)
-            hids.append(h if nms is None else h * nms[s:s + n])                      # [n, T, H]
+            hids.append(select(ms, h))                                               # [n, T, H]
             node_states.append(st)
         hid = torch.cat(hids, dim=0)                                                  # [N, T, H] by type
         last_present = node_mask[:, -1] if node_mask is not None else None
         return hid, SRNNState(tuple(edge_states), tuple(started), tuple(temporal_states), tuple(node_states),
                               x[:, -1], last_present, lay, attention)
 
-    def _temporal(self, x: Tensor, lay: GraphLayout, state: Optional[SRNNState], node_mask: Optional[Tensor],
-                  nm: Optional[Tensor]) -> Tuple[List[Tensor], List]:
+    def _temporal(self, x: Tensor, lay: GraphLayout, state: Optional[SRNNState],
+                  node_mask: Optional[Tensor]) -> Tuple[List[Tensor], List]:
         """Temporal edgeRNN outputs per node type (type-sorted rows) and states."""
         if not self.schema.temporal:
             return [], []
@@ -381,17 +418,15 @@ class SRNNLayer(nn.Module):
                 else state.last_present.unsqueeze(1)
             prev_present = torch.cat([before, node_mask[:, :-1]], dim=1)               # [N, T]
             prev = torch.where(prev_present.unsqueeze(-1), prev, x)
-        tfeat = temporal_features(self.temporal_kind, x, prev)                         # [N, T, F_t]
-        if nm is not None:
-            tfeat = tfeat * nm
+        tfeat = select(node_mask, temporal_features(self.temporal_kind, x, prev))     # [N, T, F_t]
         tfeat = tfeat[lay.node_perm]
-        nms = nm[lay.node_perm] if nm is not None else None
+        nms = node_mask[lay.node_perm] if node_mask is not None else None              # [N, T] by type
         outs, states = [], []
         for p, rnn in enumerate(self.temporal_rnns):
             s, n = lay.node_starts[p], lay.node_counts[p]
             out, st = _call(rnn, tfeat[s:s + n], state.temporal[p] if state is not None else None,
                             x.size(1), self.edge_hidden)
-            outs.append(out if nms is None else out * nms[s:s + n])
+            outs.append(select(nms[s:s + n] if nms is not None else None, out))
             states.append(st)
         return outs, states
 
@@ -404,7 +439,7 @@ class SRNNLayer(nn.Module):
             ea = edge_attr[:, -T:] if edge_attr.size(1) >= T else edge_attr[:, -1:].expand(-1, T, -1)
         feat = spatial_features(self.spatial_kind, x[lay.dst], x[lay.src], ea)         # [E, T, F_s]
         if em is not None:
-            feat = feat * em.unsqueeze(-1).to(x.dtype)
+            feat = select(em, feat)
             present = scatter(em.to(x.dtype), lay.slot, dim=0, dim_size=lay.num_slots,
                               reduce="sum") > 0                                       # [S, T]
         else:
@@ -421,7 +456,7 @@ class SRNNLayer(nn.Module):
                                                     started[k], T)
             else:
                 (out, st), on = _call(rnn, agg[off:off + rows], states[k], T, self.edge_hidden), None
-            spatial.append(out * pres.unsqueeze(-1).to(x.dtype))
+            spatial.append(select(pres, out))
             new_states.append(st)
             new_started.append(on)
         return spatial, new_states, new_started, None
@@ -459,8 +494,7 @@ class SRNNLayer(nn.Module):
             attention[order] = alpha
             agg = scatter(h * alpha.unsqueeze(-1), slot, dim=0, dim_size=S, reduce="sum")  # [S, T, H]
         else:
-            if emo is not None:
-                h = h * emo.unsqueeze(-1).to(h.dtype)
+            h = select(emo, h)
             agg = scatter(h, slot, dim=0, dim_size=S, reduce="sum")                   # [S, T, H]
             if self.aggr == "mean":
                 ones = emo.unsqueeze(-1).to(h.dtype) if emo is not None else h.new_ones(h.size(0), 1, 1)
@@ -474,9 +508,10 @@ class SRNNLayer(nn.Module):
         """Softmax weights ``[E, T]`` (edges sorted by type) over each slot's present edges."""
         K = len(self.edge_rnns)
         et_sorted = torch.repeat_interleave(torch.arange(K, device=h.device),
-                                            torch.tensor(lay.edge_counts, device=h.device))  # [E]
+                                            torch.tensor(lay.edge_counts, device=h.device),
+                                            output_size=h.size(0))             # [E]; output_size: no sync
         q = self.att_query(query)[lay.dst[order]]                                     # [E, T, K*A]
-        q = q.view(q.size(0), T, K, -1)                                               # [E, T, K, A]
+        q = q.view(q.size(0), T, K, self.attention_channels)                          # [E, T, K, A]
         q = q.gather(2, et_sorted.view(-1, 1, 1, 1).expand(-1, T, 1, q.size(-1))).squeeze(2)   # [E, T, A]
         key = torch.cat([lin(h[o:o + c]) for lin, o, c in
                          zip(self.att_key, _offsets(lay.edge_counts), lay.edge_counts)], 0)  # [E, T, A]
@@ -484,9 +519,7 @@ class SRNNLayer(nn.Module):
         if emo is not None:
             score = score.masked_fill(~emo, torch.finfo(score.dtype).min)
         alpha = softmax(score, slot, num_nodes=lay.num_slots, dim=0)                  # [E, T]
-        if emo is not None:
-            alpha = alpha * emo.to(alpha.dtype)
-        return alpha
+        return select(emo, alpha)
 
     def _from_appearance(self, rnn: RNNBlock, inp: Tensor, pres: Optional[Tensor], state: Optional[LSTMState],
                          started: Optional[Tensor], T: int
@@ -520,7 +553,7 @@ class SRNNLayer(nn.Module):
             out, _, new = rnn(shifted, state, lengths=T - first)
             back = (t - first.unsqueeze(1)).clamp(min=0)
             out = out.gather(1, back.unsqueeze(-1).expand(-1, -1, out.size(-1)))
-            out = out * (t >= first.unsqueeze(1)).unsqueeze(-1).to(out.dtype)
+            out = select(t >= first.unsqueeze(1), out)
         idle = (~(started | seen)).view(1, R, 1)                # not started yet: the state stays put
         new = (torch.where(idle, state[0], new[0]), torch.where(idle, state[1], new[1]))
         return out, new, started | seen

@@ -200,7 +200,7 @@ def test_absent_nodes_and_edges_contribute_nothing():
     # Inside a block, an absent node's features (non-zero after the first
     # temporal conv's bias) send nothing through the graph conv.
     block, h = model.blocks[0], torch.randn(12, 7, 3)
-    mask = masked.node_mask.t().unsqueeze(-1).float()                      # [T, N, 1]
+    mask = masked.node_mask.t().unsqueeze(-1)                              # [T, N, 1] bool
     h2 = h.clone()
     h2[:, 2] += 5.0
     others = torch.tensor([0, 1, 3, 4, 5, 6])

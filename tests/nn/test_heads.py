@@ -87,3 +87,22 @@ def test_build_head_and_head_of_models():
         head_of(StructuralRNN(schema, 3, 5, task="classification"), classification=False)
     plain = torch.nn.Linear(3, 3)
     assert isinstance(head_of(plain), DeterministicHead)
+
+
+def test_masked_losses_ignore_nan_targets_and_their_gradients():
+    """Masks select: a NaN target (or logit) at a masked entry changes neither the loss nor the gradient."""
+    torch.manual_seed(0)
+    pred = torch.randn(4, 3, 2, requires_grad=True)
+    target = torch.randn(4, 3, 2)
+    mask = torch.rand(4, 3) > 0.3
+    poisoned = torch.where(mask.unsqueeze(-1), target, torch.full_like(target, float("nan")))
+    for kind in ("mse", "l1", "huber"):
+        head = DeterministicHead(2, loss=kind)
+        clean = torch.autograd.grad(head.loss(pred, target, mask), pred)[0]
+        loss = head.loss(pred, poisoned, mask)
+        assert torch.isfinite(loss) and torch.allclose(loss, head.loss(pred, target, mask))
+        assert torch.equal(torch.autograd.grad(loss, pred)[0], clean)
+    logits = torch.randn(4, 3, 5)
+    logits[~mask] = float("nan")
+    labels = torch.randint(0, 5, (4, 3))
+    assert torch.isfinite(LogitsHead(5).loss(logits, labels, mask))
