@@ -288,6 +288,15 @@ class STSchema:
                    temporal=d.get("temporal", True), directed=d.get("directed", False))
 
     # --------------------------------------------------------------- dunders
+    def __getstate__(self) -> Dict[str, Any]:
+        # Saved graphs carry their schema: keep only the CPU copy of the edge-fit table, never a
+        # CUDA one (it would tie the file to a GPU); other devices are rebuilt on first use.
+        state = dict(self.__dict__)
+        cpu = [t for t in self._fit.values() if t.device.type == "cpu"]
+        state["_fit"] = {cpu[0].device: cpu[0]} if cpu else {
+            torch.device("cpu"): next(iter(self._fit.values())).cpu()}
+        return state
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, STSchema) and self.to_dict() == other.to_dict()
 

@@ -103,3 +103,13 @@ def test_from_networkx_and_round_trip():
 def test_repr():
     assert repr(body_schema()) == ("STSchema(node_types=['torso', 'arm', 'leg'], edge_types=['torso-arm', "
                                    "'torso-leg', 'arm-arm', 'leg-leg'], temporal=True)")
+
+
+def test_pickled_schema_keeps_only_the_cpu_edge_fit_table():
+    import pickle
+    s = STSchema(["a", "b"], [("a", "b"), ("b", "b")])
+    s.edge_fit(torch.device("meta"))                      # a table cached on another device (CUDA in use)
+    assert len(s._fit) == 2
+    back = pickle.loads(pickle.dumps(s))
+    assert back == s and [d.type for d in back._fit] == ["cpu"]
+    assert torch.equal(back.edge_fit("cpu"), s.edge_fit("cpu"))

@@ -229,6 +229,8 @@ class StructuralRNN(Forecaster):
                            self.edge_channels if "attr" in self.spatial_kind else None, model_dtype(self))
         if horizon is not ...:  # a forecast (``...``: forward, no horizon)
             check_horizon(type(self).__name__, horizon)
+        if self.validate and callable(getattr(data, "check_schema", None)):
+            data.check_schema(self.schema)      # one schema per batch, the model's (identity first: cheap)
         return x
 
     def _advance(self, x: Tensor, data: STData, state: Optional[SRNNState], node_mask: Optional[Tensor],

@@ -419,3 +419,19 @@ def test_late_edges_receive_gradient():
     model(data)[data.node_mask].pow(2).sum().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_a_batch_of_another_or_mixed_schema_is_refused():
+    a = STSchema(["a", "b"], [("a", "b"), ("b", "b")])
+    b = STSchema(["a", "b"], [("a", "a"), ("a", "b")])          # same type counts, other edge types
+    g = torch.Generator().manual_seed(0)
+    da, db = fake_st_data(6, 4, 3, schema=a, generator=g), fake_st_data(6, 4, 3, schema=b, generator=g)
+    da.schema, db.schema = a, b
+    model = StructuralRNN(a, 3, 3, edge_hidden=4, node_hidden=4)
+    assert model(Batch.from_data_list([da, da])).shape == (12, 4, 3)
+    with pytest.raises(ValueError, match="schema"):
+        model(db)                                                     # another schema than the model's
+    with pytest.raises(ValueError, match="mixes graphs of different schemas"):
+        model(Batch.from_data_list([da, db]))
+    model.validate = False                                            # the switch for inner loops
+    assert model(Batch.from_data_list([da, da])).shape == (12, 4, 3)
