@@ -67,7 +67,7 @@ SCHEMA = STSchema(["a", "b"], [("a", "b")])
     ("x", torch.randn(4, 3), r"'x' must be a \[num_nodes, T, F\] tensor \(got \[4, 3\]\)"),
     ("x", torch.zeros(4, 3, 2, dtype=torch.long), "floating-point"),
     ("x", torch.randn(4, 0, 2), "empty"),
-    ("x", torch.full((4, 3, 2), float("nan")), "NaN"),
+    ("x", torch.full((4, 3, 2), float("nan")), "finite where present"),
     ("edge_index", torch.tensor([[0, 1], [1, 9]]), r"lie in \[0, 3\] \(got values in \[0, 9\]\)"),
     ("edge_index", torch.tensor([0, 1]), r"\[2, num_edges\]"),
     ("edge_index", torch.tensor([[0.0], [1.0]]), "torch.long"),
@@ -78,7 +78,7 @@ SCHEMA = STSchema(["a", "b"], [("a", "b")])
     ("edge_mask", torch.ones(2, 3), "torch.bool"),
     ("edge_attr", torch.randn(2, 2, 1), r"'edge_attr' must be \[num_edges, T, F_e\]"),
     ("y", torch.randn(3, 2, 2), "'y' must be"),
-    ("y", torch.tensor([[0.5], [1.0], [2.0], [float("inf")]]), "NaN or infinite"),
+    ("y", torch.tensor([[0.5], [1.0], [2.0], [float("inf")]]), "finite where present"),
 ])
 def test_validate_rejects(key, value, match):
     data = _valid()
@@ -87,6 +87,26 @@ def test_validate_rejects(key, value, match):
     with pytest.raises(ValueError, match=match):
         data.validate(SCHEMA)
     assert data.validate(SCHEMA, raise_on_error=False) is False
+
+
+def test_validate_allows_nan_where_absent_as_the_models_do():
+    data = _valid()
+    data.node_mask = torch.ones(4, 3, dtype=torch.bool)
+    data.node_mask[2, 1] = False
+    data.x[2, 1] = float("nan")                                 # an absent step: never read
+    data.edge_mask = torch.ones(2, 3, dtype=torch.bool)
+    data.edge_mask[1, 0] = False
+    data.edge_attr = torch.randn(2, 3, 1)
+    data.edge_attr[1, 0] = float("inf")
+    assert data.validate(SCHEMA)
+    data.x[3, 2, 1] = float("nan")                              # present: named with its position
+    with pytest.raises(ValueError, match=r"'x' must be finite where present \(got nan at node 3, step 2, "
+                                         r"feature 1\)"):
+        data.validate(SCHEMA)
+    data.x[3, 2, 1] = 0.0
+    data.edge_mask[1, 0] = True
+    with pytest.raises(ValueError, match=r"'edge_attr' must be finite where present \(got inf at edge 1"):
+        data.validate(SCHEMA)
 
 
 def test_validate_checks_edge_types_against_endpoints():
