@@ -97,6 +97,10 @@ SEARCHES: Dict[str, Search] = {
                                                  {"features": "pos_vel"}),
             "+ velocity inputs, sum over slots": ({"derived": "velocity", "edge_scope": "slot", "aggr": "sum"}, {},
                                                   {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual": ({"derived": "velocity", "residual": "velocity"}, {},
+                                                              {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual, spatial=False": (
+                {"derived": "velocity", "residual": "velocity", "spatial": False}, {}, {"features": "pos_vel"}),
         },
         metric="ADE", data=dict(test_scene="eth", transform=OriginOffsets()), train_every=8, val_every=4,
         base_model=_ETH_BASE, references=("constant_velocity", "zero_velocity"), batch=32,

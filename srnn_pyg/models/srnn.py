@@ -1,7 +1,7 @@
 """Structural-RNN (Jain et al., CVPR 2016), vectorised over typed ST-graphs."""
 from __future__ import annotations
 
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -91,9 +91,15 @@ class StructuralRNN(Forecaster):
             for ``edge_scope="edge"``, :obj:`"start"` for ``"slot"``, the paper)
         task (str, optional): ``"regression"`` or ``"classification"`` (per
             step logits). (default: :obj:`"regression"`)
-        residual (bool, optional): predict the change from the current frame,
-            :math:`\hat{\mathbf{x}}_{t+1} = \mathbf{x}_t + \Delta` (Martinez et
-            al. 2017; not in the paper). (default: :obj:`False`)
+        residual (bool or str, optional): predict the change from the
+            current frame, :math:`\hat{\mathbf{x}}_{t+1} = \mathbf{x}_t +
+            \Delta` (``True``; Martinez et al. 2017; not in the paper), or,
+            with ``"velocity"``, the change from a constant-velocity
+            extrapolation, :math:`\hat{\mathbf{p}}_{t+1} = \mathbf{p}_t +
+            \mathbf{v}_t + \Delta`, where the velocity :math:`\mathbf{v}_t`
+            is read from the derived input channels (``derived="velocity"``:
+            channels ``[out, 2 out)`` divided by ``velocity_scale``).
+            (default: :obj:`False`)
         dropout (float, optional): dropout in every RNN block. (default: :obj:`0.`)
         num_layers (int, optional): LSTM layers per block. (default: :obj:`1`)
         spatial_features (str, optional): one of ``"concat"`` (the paper:
@@ -136,7 +142,7 @@ class StructuralRNN(Forecaster):
                  edge_hidden: Optional[int] = None, node_hidden: Optional[int] = None,
                  edge_mlp: Optional[Sequence[int]] = None, node_mlp: Optional[Sequence[int]] = None,
                  edge_scope: str = "slot", aggr: str = "sum", task: str = "regression",
-                 residual: bool = False, dropout: float = 0.0, num_layers: int = 1,
+                 residual: Union[bool, Literal["velocity"]] = False, dropout: float = 0.0, num_layers: int = 1,
                  spatial_features: str = "concat", temporal_features: str = "concat_diff",
                  edge_channels: int = 0, spatial: bool = True, head: str = "deterministic",
                  attention_channels: int = 32, edge_state: Optional[str] = None,
@@ -154,6 +160,11 @@ class StructuralRNN(Forecaster):
                              f"out_channels={out_channels})")
         if preset is not None:
             choice(name, "preset", preset, tuple(PRESETS))
+        if residual not in (False, True, "velocity"):
+            raise ValueError(f"{name}: 'residual' must be False, True or 'velocity' (got {residual!r})")
+        if residual == "velocity" and derived != "velocity":
+            raise ValueError(f"{name}: residual='velocity' reads the velocity from the derived input "
+                             f"channels, so it needs derived='velocity' (got derived={derived!r})")
         if residual and (task != "regression" or out_channels > in_channels):
             raise ValueError(f"{name}: 'residual=True' adds the current frame's first out_channels "
                              f"features, so it needs task='regression' and out_channels <= in_channels "
@@ -171,7 +182,8 @@ class StructuralRNN(Forecaster):
         self.edge_hidden, self.node_hidden, self.edge_mlp = lay.edge_hidden, lay.node_hidden, lay.edge_mlp
         self.node_mlp = tuple(int(c) for c in sizes["node_mlp"])
         self.edge_scope, self.aggr, self.edge_state, self.task = lay.edge_scope, lay.aggr, lay.edge_state, task
-        self.residual, self.dropout, self.num_layers = bool(residual), lay.dropout, lay.num_layers
+        self.residual = residual if residual == "velocity" else bool(residual)
+        self.dropout, self.num_layers = lay.dropout, lay.num_layers
         self.spatial_kind, self.temporal_kind = lay.spatial_kind, lay.temporal_kind
         self.edge_channels, self.spatial, self.attention_channels = lay.edge_channels, lay.spatial, \
             lay.attention_channels
@@ -261,9 +273,18 @@ class StructuralRNN(Forecaster):
             outs.append(mlp.lins[-1](h))
         out = torch.cat(outs, dim=0)[lay.node_rank]                                   # [N, T, raw]
         if self.residual:
-            F_out = self.out_channels
-            out = torch.cat([out[..., :F_out] + x[..., :F_out], out[..., F_out:]], dim=-1)
+            out = torch.cat([out[..., :self.out_channels] + self.prior(x), out[..., self.out_channels:]], dim=-1)
         return self.head(out)
+
+    def prior(self, x: Tensor) -> Tensor:
+        """What ``residual`` adds to the decoder's output: the current frame's
+        predicted channels, plus (``residual="velocity"``) their velocity
+        from the derived channels, ``[..., out_channels]``."""
+        F_out = self.out_channels
+        base = x[..., :F_out]
+        if self.residual == "velocity":
+            base = base + x[..., F_out:2 * F_out] / self.feedback.velocity_scale
+        return base
 
     # ------------------------------------------------------------------- API
     def forward(self, data: STData, return_hidden: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:

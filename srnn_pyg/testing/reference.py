@@ -151,7 +151,10 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
             y = _mlp_step(model.decoders[p], h)
             if model.residual:
                 F_out = model.out_channels
-                y = torch.cat([y[:F_out] + x[i, t, :F_out], y[F_out:]])
+                prior = x[i, t, :F_out]
+                if model.residual == "velocity":        # constant velocity: p_t + v_t
+                    prior = prior + x[i, t, F_out:2 * F_out] / model.feedback.velocity_scale
+                y = torch.cat([y[:F_out] + prior, y[F_out:]])
             if gaussian:
                 y = torch.cat([y[:2], y[2:4].clamp(-10, 10).exp(), torch.tanh(y[4:])])
             if here:
@@ -226,12 +229,25 @@ def reference_forecast(model, data: STData, horizon: int) -> Tensor:
     this); presence and edge features keep their last observed values."""
     seq = data.clone()
     preds = []
-    for _ in range(horizon):
-        nxt = reference_forward(model, seq)[:, -1:, :model.out_channels]     # [N, 1, F] (a mean)
+    F_out, fb = model.out_channels, getattr(model, "feedback", None)
+    for i in range(horizon):
+        nxt = reference_forward(model, seq)[:, -1:, :F_out]                   # [N, 1, out] (a mean)
         if seq.get("node_mask") is not None:
             nxt = nxt * seq.node_mask[:, -1:].unsqueeze(-1).to(nxt.dtype)
         preds.append(nxt)
-        seq.x = torch.cat([seq.x, nxt], dim=1)
+        frame = nxt
+        if fb is not None and not fb.identity:      # the next input, channel group by channel group
+            last = seq.x[:, -1:]
+            parts = [nxt]
+            if fb.derived == "velocity":
+                parts.append((nxt - last[..., :F_out]) * fb.velocity_scale)
+            parts.append(last[..., fb.held_start:fb.held_stop])
+            if fb.covariates:
+                parts.append(data.u_future[:, i:i + 1].to(nxt.dtype))
+            frame = torch.cat(parts, dim=-1)
+            if seq.get("node_mask") is not None:
+                frame = frame * seq.node_mask[:, -1:].unsqueeze(-1).to(frame.dtype)
+        seq.x = torch.cat([seq.x, frame], dim=1)
         for key in ("node_mask", "edge_mask", "edge_attr"):
             v = seq.get(key)
             if v is not None:

@@ -435,3 +435,38 @@ def test_a_batch_of_another_or_mixed_schema_is_refused():
         model(Batch.from_data_list([da, db]))
     model.validate = False                                            # the switch for inner loops
     assert model(Batch.from_data_list([da, da])).shape == (12, 4, 3)
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("residual", [True, "velocity"])
+def test_velocity_inputs_and_residuals_match_reference(device, residual):
+    # positions and derived velocities in, positions out: forward and forecast against the loop reference
+    schema = fake_schema()
+    data = fake_st_data(7, 5, 4, schema=schema, masks=True, generator=_gen(8)).to(device)
+    model = _model(schema, 4, 2, residual=residual, derived="velocity", velocity_scale=2.5).to(device)
+    with torch.no_grad():
+        assert torch.allclose(model(data), reference_forward(model, data), atol=1e-5)
+        assert torch.allclose(model.forecast(data, 4), reference_forecast(model, data, 4), atol=1e-5)
+
+
+def test_velocity_residual_is_a_constant_velocity_prior():
+    # with the decoders' last layer at zero, residual="velocity" forecasts constant velocity exactly
+    schema = fake_schema()
+    g = _gen(9)
+    pos = torch.cumsum(torch.randn(6, 5, 2, generator=g), dim=1)                  # [N, T, 2]
+    vel = torch.cat([torch.zeros(6, 1, 2), pos[:, 1:] - pos[:, :-1]], dim=1) * 2.0
+    data = fake_st_data(6, 5, 4, schema=schema, generator=g)
+    data.x = torch.cat([pos, vel], dim=-1)
+    model = _model(schema, 4, 2, residual="velocity", derived="velocity", velocity_scale=2.0)
+    with torch.no_grad():
+        for mlp in model.decoders:
+            mlp.lins[-1].weight.zero_()
+            mlp.lins[-1].bias.zero_()
+        pred = model.forecast(data, 3)
+    step = pos[:, -1] - pos[:, -2]
+    want = torch.stack([pos[:, -1] + k * step for k in (1, 2, 3)], dim=1)
+    assert torch.allclose(pred, want, atol=1e-5)
+    with pytest.raises(ValueError, match="derived='velocity'"):
+        StructuralRNN(schema, 4, 2, residual="velocity")
+    with pytest.raises(ValueError, match="'residual'"):
+        StructuralRNN(schema, 4, 2, residual="acceleration", derived="velocity")
