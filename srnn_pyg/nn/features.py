@@ -9,7 +9,8 @@ from torch import Tensor
 __all__ = ["SPATIAL_FEATURES", "TEMPORAL_FEATURES", "spatial_channels", "temporal_channels",
            "spatial_features", "temporal_features"]
 
-#: spatial edge ``j -> i`` (receiver ``i`` first, as in the paper's code)
+#: spatial edge ``j -> i`` (receiver ``i`` first; the official code orders the two ends by the
+#: edge type's name instead, which agrees for same-type pairs only: docs/paper.md)
 SPATIAL_FEATURES = ("concat", "diff", "attr", "concat_attr")
 #: temporal edge of node ``i`` from ``t-1`` to ``t``
 TEMPORAL_FEATURES = ("concat_diff", "diff", "x")
