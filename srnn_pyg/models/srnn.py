@@ -226,6 +226,14 @@ class StructuralRNN(Forecaster):
         """The nodeRNNs' LSTM blocks, one per node type (their decoders: :attr:`decoders`)."""
         return self.layer.node_rnns
 
+    def gradient_checkpointing(self, enable: bool = True) -> "StructuralRNN":
+        """Activation checkpointing of the layer's RNN blocks
+        (:meth:`SRNNLayer.gradient_checkpointing`): the same gradients, less
+        memory per node for a second forward pass of the blocks in backward.
+        Returns ``self``."""
+        self.layer.gradient_checkpointing(enable)
+        return self
+
     def reset_parameters(self) -> None:
         self.layer.reset_parameters()
         for mlp in self.decoders:

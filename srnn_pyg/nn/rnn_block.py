@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.utils.checkpoint import checkpoint
 
 __all__ = ["RNNBlock", "LSTMState"]
 
@@ -57,6 +59,9 @@ class RNNBlock(nn.Module):
         sizes = (hidden,) + self.post_channels
         self.post = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = nn.Linear(sizes[-1], out_channels) if out_channels is not None else None
+        #: activation checkpointing: keep only the block's inputs for the backward pass and run the
+        #: block again there (``torch.utils.checkpoint``; dropout masks are replayed exactly)
+        self.checkpointing = False
         self.reset_parameters()
 
     @property
@@ -77,6 +82,12 @@ class RNNBlock(nn.Module):
 
     def forward(self, x: Tensor, state: Optional[LSTMState] = None,
                 lengths: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, LSTMState]:
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(self._run, x, state, lengths, use_reentrant=False)
+        return self._run(x, state, lengths)
+
+    def _run(self, x: Tensor, state: Optional[LSTMState] = None,
+             lengths: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, LSTMState]:
         drop = self.dropout > 0 and self.training                # no dropout call at p = 0 (per-step cost)
         for lin in self.pre:
             x = F.relu(lin(x))

@@ -227,6 +227,18 @@ class SRNNLayer(nn.Module):
             for lin in self.att_key:
                 lin.reset_parameters()
 
+    def gradient_checkpointing(self, enable: bool = True) -> "SRNNLayer":
+        """Activation checkpointing for every edgeRNN, temporal and nodeRNN
+        block: the backward pass runs each block again instead of keeping its
+        activations (the same gradients, bit for bit on CPU; less memory for
+        more compute). Returns ``self``."""
+        if not isinstance(enable, bool):
+            raise TypeError(f"SRNNLayer: 'enable' must be a bool (got {enable!r})")
+        for m in self.modules():
+            if isinstance(m, RNNBlock):
+                m.checkpointing = enable
+        return self
+
     # ---------------------------------------------------------------- layout
     def layout(self, x: Tensor, edge_index: Tensor, node_type: Optional[Tensor],
                edge_type: Optional[Tensor], *, node_mask: Optional[Tensor] = None,

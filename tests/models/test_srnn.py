@@ -470,3 +470,45 @@ def test_velocity_residual_is_a_constant_velocity_prior():
         StructuralRNN(schema, 4, 2, residual="velocity")
     with pytest.raises(ValueError, match="'residual'"):
         StructuralRNN(schema, 4, 2, residual="acceleration", derived="velocity")
+
+
+@pytest.mark.parametrize("config", [dict(edge_scope="slot", dropout=0.3),
+                                    dict(edge_scope="edge", aggr="attention", dropout=0.3, num_layers=2)],
+                         ids=["slot", "edge-attention"])
+def test_gradient_checkpointing_gives_the_same_gradients(config):
+    schema = fake_schema(with_relations=True)
+    data = fake_st_data(9, 6, 3, schema=schema, masks=True, generator=_gen(11))
+
+    def grads(checkpointed):
+        model = _model(schema, **config).train()              # dropout on: its masks must be replayed
+        model.gradient_checkpointing(checkpointed)
+        torch.manual_seed(5)
+        out = model(data)
+        out.pow(2).mean().backward()
+        return out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    from srnn_pyg.nn.rnn_block import RNNBlock
+    runs = []
+    real = RNNBlock._run
+
+    def counted(self, *args, **kwargs):
+        runs.append(torch.is_grad_enabled())
+        return real(self, *args, **kwargs)
+
+    RNNBlock._run = counted
+    try:
+        out_a, g_a = grads(False)
+        plain = len(runs)
+        out_b, g_b = grads(True)
+    finally:
+        RNNBlock._run = real
+    assert len(runs) - plain == 2 * plain                      # every block runs again in backward
+    assert torch.equal(out_a, out_b) and len(g_a) == len(g_b) > 0
+    for a, b in zip(g_a, g_b):
+        assert torch.allclose(a, b, atol=1e-6)
+    model = _model(schema, **config).gradient_checkpointing(True)
+    assert all(m.checkpointing for m in model.modules() if hasattr(m, "checkpointing"))
+    with torch.no_grad():                                      # inference: no checkpoint, same outputs
+        assert torch.allclose(model.eval()(data), reference_forward(model, data), atol=1e-5)
+    with pytest.raises(TypeError, match="'enable'"):
+        model.gradient_checkpointing("yes")
