@@ -48,8 +48,9 @@ from speed import BASELINE_KWARGS, fmt, graph  # noqa: E402
 from srnn_pyg.models import StructuralRNN, available, build  # noqa: E402
 
 MiB = 2 ** 20
-SRNN = {"srnn_slot": "slot", "srnn_edge": "edge"}
-LABELS = {"srnn_slot": "S-RNN (slot)", "srnn_edge": "S-RNN (edge)", "stgcn": "STGCN"}
+SRNN = {"srnn_slot": "slot", "srnn_edge": "edge", "srnn_slot_ckpt": "slot", "srnn_edge_ckpt": "edge"}
+LABELS = {"srnn_slot": "S-RNN (slot)", "srnn_edge": "S-RNN (edge)", "stgcn": "STGCN",
+          "srnn_slot_ckpt": "S-RNN (slot, checkpointing)", "srnn_edge_ckpt": "S-RNN (edge, checkpointing)"}
 DEFAULTS = dict(sizes=[10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000], horizons=[25, 50, 100, 200, 400],
                 horizon_nodes=1000, reps=5, threads=None)
 QUICK = dict(sizes=[10, 30], horizons=[5, 10], horizon_nodes=30, reps=1, threads=1)
@@ -61,8 +62,9 @@ def make_model(name: str, schema, F: int, hidden: int, T: int) -> torch.nn.Modul
     """S-RNN with every layer ``hidden`` wide, or a registered baseline with ``hidden``
     channels; a windowed baseline (STGCN) reads the same T observed steps as S-RNN."""
     if name in SRNN:
-        return StructuralRNN(schema, F, F, edge_hidden=hidden, node_hidden=hidden, edge_mlp=(hidden,),
-                             node_mlp=(hidden,), edge_scope=SRNN[name])
+        model = StructuralRNN(schema, F, F, edge_hidden=hidden, node_hidden=hidden, edge_mlp=(hidden,),
+                              node_mlp=(hidden,), edge_scope=SRNN[name])
+        return model.gradient_checkpointing(name.endswith("_ckpt"))
     kwargs = dict(BASELINE_KWARGS.get(name, {}), hidden=hidden)
     for extra in (dict(kwargs, obs_len=T), kwargs, {}):   # widest call the constructor accepts
         try:
