@@ -218,6 +218,12 @@ class Context:
             cfg["epochs"] = args.epochs
             if "paper_epochs" in cfg:
                 cfg["paper_epochs"] = args.epochs
+        for item in getattr(args, "set", None) or ():       # --set KEY=VALUE: one setting of the mode
+            key, _, raw = item.partition("=")
+            if key not in cfg:
+                raise SystemExit(f"accuracy.py: --set {item!r}: {key!r} is not a setting of mode "
+                                 f"{args.mode!r} (settings: {', '.join(sorted(cfg))})")
+            cfg[key] = type(cfg[key])(raw) if isinstance(cfg[key], (int, float)) else raw
         self.cfg = cfg
         self.seed = args.seed
         n = getattr(args, "seeds", None) or (3 if args.mode in ("default", "full") else 1)
