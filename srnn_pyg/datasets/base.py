@@ -15,7 +15,7 @@ from torch_geometric.data import Dataset
 
 from .. import metrics as M
 from ..data import STData
-from ..scalers import Scaler, StandardScaler
+from ..scalers import MinMaxScaler, RobustScaler, Scaler, StandardScaler
 from ..schema import STSchema
 from .registry import datasets_taking
 
@@ -80,6 +80,10 @@ def forecast_view(collected: Mapping[str, Tensor]) -> Tuple[Tensor, Tensor, Opti
     H = pred.size(1)
     y_mask = collected.get("y_mask")
     return pred, y[:, :H], None if y_mask is None else y_mask[:, :H]
+
+
+#: scalers by name, for a dataset's ``normalize`` option (:meth:`STDataset.fit_scaler`)
+SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}
 
 
 class STDataset(Dataset):
@@ -302,6 +306,31 @@ class STDataset(Dataset):
         if self.mean is None:
             return x
         return x * self.std.to(x) + self.mean.to(x)
+
+    def fit_scaler(self, spec: Union[str, Scaler], frames: Tensor, what: str = "normalize") -> Tuple[Tensor, Tensor]:
+        """Normalise with a :mod:`srnn_pyg.scalers` scaler: ``spec`` is a name
+        (``"standard"``, ``"robust"``, ``"minmax"``) or a scaler object, fitted
+        on ``frames`` ``[..., F]`` (the training split) unless it is fitted
+        already; it becomes :attr:`scaler`. Returns its affine map as
+        ``(mean, std)`` ``[F]`` (``(x - center) / scale``), which
+        :meth:`normalize` and :meth:`denormalize` apply."""
+        name = type(self).__name__
+        if isinstance(spec, str):
+            if spec not in SCALERS:
+                raise ValueError(f"{name}: '{what}' must name one of {list(SCALERS)} or be a scaler (got {spec!r})")
+            spec = SCALERS[spec]()
+        if not isinstance(spec, Scaler):
+            raise TypeError(f"{name}: '{what}' must be a scaler name or a srnn_pyg.scalers scaler "
+                            f"(got {type(spec).__name__})")
+        F = frames.size(-1)
+        if not spec.fitted:
+            spec.fit(frames.reshape(-1, F))
+        center, scale = spec.center.reshape(-1).float(), spec.scale.reshape(-1).float()
+        if center.numel() not in (1, F):
+            raise ValueError(f"{name}: the '{what}' scaler must hold one statistic per feature ({F}) or one "
+                             f"for all (axis='feature' or 'all'; got center of shape {list(spec.center.shape)})")
+        self._scaler = spec
+        return center.expand(F).clone(), scale.expand(F).clone()
 
     @property
     def scaler(self) -> Optional[Scaler]:

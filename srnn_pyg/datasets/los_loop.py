@@ -12,9 +12,9 @@ from torch import Tensor
 
 from ..data import STData
 from ..metrics import mae, mape, rmse
-from ..scalers import MinMaxScaler, RobustScaler, Scaler, StandardScaler
+from ..scalers import Scaler
 from ..schema import STSchema
-from .base import DataFormatError, STDataset, forecast_view, require_file, resolve_root
+from .base import SCALERS, DataFormatError, STDataset, forecast_view, require_file, resolve_root
 from .registry import register_dataset
 from .safe_pickle import safe_load
 
@@ -23,8 +23,6 @@ __all__ = ["LosLoop"]
 _SPLITS = ("train", "val", "test")
 _GRAPHS = ("tgcn", "dcrnn")
 _NORMS = ("zscore", "max", None)
-#: scalers by name (``normalize="robust"``: median and interquartile range of the training speeds)
-_SCALERS = {"robust": RobustScaler, "minmax": MinMaxScaler, "standard": StandardScaler}
 
 
 def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] = None,
@@ -227,8 +225,8 @@ class LosLoop(STDataset):
             raise ValueError(f"LosLoop: 'split' must be one of {_SPLITS} (got {split!r})")
         if graph not in _GRAPHS:
             raise ValueError(f"LosLoop: 'graph' must be one of {_GRAPHS} (got {graph!r})")
-        if not isinstance(normalize, Scaler) and normalize not in _NORMS + tuple(_SCALERS):
-            raise ValueError(f"LosLoop: 'normalize' must be one of {_NORMS + tuple(_SCALERS)} or a "
+        if not isinstance(normalize, Scaler) and normalize not in _NORMS + tuple(SCALERS):
+            raise ValueError(f"LosLoop: 'normalize' must be one of {_NORMS + tuple(SCALERS)} or a "
                              f"srnn_pyg.scalers scaler (got {normalize!r})")
         if obs < 1 or horizon < 1 or stride < 1:
             raise ValueError(f"LosLoop: 'obs', 'horizon' and 'stride' must be >= 1 "
@@ -273,15 +271,7 @@ class LosLoop(STDataset):
         elif normalize is None:
             mean = std = None
         else:                   # a scaler (by name or an object), fitted on the training steps unless it is
-            scaler = _SCALERS[normalize]() if isinstance(normalize, str) else normalize
-            if not scaler.fitted:
-                scaler.fit(values[fit_lo:fit_hi].reshape(-1, 1))
-            self._scaler = scaler
-            # every scaler is affine, (x - center) / scale: the same map as (x - mean) / std
-            mean, std = scaler.center.reshape(-1).float(), scaler.scale.reshape(-1).float()
-            if mean.numel() != 1:
-                raise ValueError(f"LosLoop: 'normalize' scaler must hold one statistic for the speed "
-                                 f"(axis='feature' or 'all'; got center of shape {list(scaler.center.shape)})")
+            mean, std = self.fit_scaler(normalize, values[fit_lo:fit_hi].reshape(-1, 1))
         self.mean, self.std = mean, std
 
         x = values.t().unsqueeze(-1)                                    # [N, T, 1]

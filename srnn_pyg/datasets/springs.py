@@ -1,7 +1,7 @@
 """The embedded synthetic dataset: typed interacting particles on springs, :class:`Springs`."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -9,6 +9,7 @@ from torch import Tensor
 
 from .. import metrics as M
 from ..data import STData
+from ..scalers import Scaler
 from ..schema import STSchema
 from .base import STDataset, forecast_view
 from .registry import register_dataset
@@ -268,8 +269,12 @@ class Springs(STDataset):
         window_stride (int, optional): frames between the starts of
             consecutive windows of a simulation; :obj:`None` uses ``horizon``.
             (default: :obj:`None`)
-        normalize (bool, optional): normalise the windows with the train
-            statistics. (default: :obj:`True`)
+        normalize (bool, str or Scaler, optional): normalise the windows
+            with the train statistics: ``True`` (mean and std per feature), a
+            scaler name (``"standard"``, ``"robust"``, ``"minmax"``) or a
+            :mod:`srnn_pyg.scalers` scaler (fitted on the train split's
+            frames unless fitted already; :attr:`scaler`), or ``False``.
+            (default: :obj:`True`)
         stats (tuple of Tensor, optional): ``(mean, std)`` of the train split,
             each ``[4]``, to normalise with instead of fitting them.
             (default: :obj:`None`)
@@ -314,7 +319,7 @@ class Springs(STDataset):
         sample_every: int = 10,
         num_windows: int = 1,
         window_stride: Optional[int] = None,
-        normalize: bool = True,
+        normalize: Union[bool, str, Scaler] = True,
         stats: Optional[Tuple[Tensor, Tensor]] = None,
         transform: Optional[Callable] = None,
     ):
@@ -368,9 +373,11 @@ class Springs(STDataset):
                                          **physics)
         x = torch.from_numpy(x).float()                                  # [B, N, T, 4]
 
-        if normalize:
-            if stats is None:
-                stats = self._fit_train_stats(x, T_total)
+        if normalize is not False and normalize is not None:
+            if stats is None and normalize is True:
+                stats = self.fit_stats([self._train_frames(x, T_total)])
+            elif stats is None:            # a scaler by name or object, fitted on the train split's frames
+                stats = self.fit_scaler(normalize, self._train_frames(x, T_total))
             self.mean = torch.as_tensor(stats[0], dtype=torch.float).clone()
             self.std = torch.as_tensor(stats[1], dtype=torch.float).clone()
             x = self.normalize(x)
@@ -402,12 +409,13 @@ class Springs(STDataset):
     def _seed_sequence(self, split: str) -> np.random.SeedSequence:
         return np.random.SeedSequence([self.seed, _SPLITS.index(split)])
 
-    def _fit_train_stats(self, x: Tensor, T_total: int) -> Tuple[Tensor, Tensor]:
+    def _train_frames(self, x: Tensor, T_total: int) -> Tensor:
+        """The train split's raw frames (simulated again for a val/test split)."""
         if self.split != "train":
             B = _DEFAULT_NUM_GRAPHS["train"] if self._default_size else self.num_graphs
             raw, _, _ = _simulate(self._seed_sequence("train"), B, T=T_total, **self._physics)
             x = torch.from_numpy(raw).float()
-        return self.fit_stats([x])
+        return x
 
     @property
     def stats(self) -> Optional[Tuple[Tensor, Tensor]]:

@@ -228,3 +228,25 @@ def test_score_is_mse_per_horizon():
     short = ds.score({"pred": pred[:, :5], "y": y})
     assert list(short) == ["MSE@1", "MSE"]
     assert short["MSE"] == pytest.approx(float(M.mse(pred[:, :5], y[:, :5])))
+
+
+def test_normalize_with_a_scaler_fitted_on_the_train_split():
+    import numpy as np
+
+    from srnn_pyg.scalers import MinMaxScaler, RobustScaler
+    raw = Springs(split="train", num_graphs=6, seed=3, normalize=False)
+    frames = torch.cat([raw.recordings[i].x.reshape(-1, 4) for i in range(len(raw.recordings))])
+    tr = Springs(split="train", num_graphs=6, seed=3, normalize="robust")
+    q1, med, q3 = np.percentile(frames.numpy(), [25, 50, 75], axis=0)
+    assert isinstance(tr.scaler, RobustScaler)
+    assert torch.allclose(tr.mean, torch.tensor(med).float(), atol=1e-5)
+    assert torch.allclose(tr.std, torch.tensor(q3 - q1).float(), atol=1e-5)
+    assert torch.allclose(tr.denormalize(tr[0].x), raw[0].x, atol=1e-4)
+    # val/test take the train split's map (opened through the registry, as the command does)
+    va = Springs.open("val", num_graphs=6, seed=3, train=tr, normalize="robust")
+    assert torch.allclose(va.mean, tr.mean) and torch.allclose(va.std, tr.std)
+    mm = MinMaxScaler()
+    Springs(split="train", num_graphs=6, seed=3, normalize=mm)
+    assert mm.fitted and torch.allclose(mm.center.reshape(-1).float(), frames.min(0).values, atol=1e-6)
+    with pytest.raises(ValueError, match="'normalize'"):
+        Springs(split="train", num_graphs=6, seed=3, normalize="quantile")
