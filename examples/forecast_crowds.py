@@ -157,7 +157,7 @@ def predict(models, test, seed):
         for name, model in models.items():
             model.eval()
             means[name].append(model.forecast(batch, H))
-            if getattr(model, "head", None) == "gaussian":
+            if getattr(getattr(model, "head", None), "kind", None) == "gaussian":
                 samples.setdefault(name, []).append(model.forecast(batch, H, num_samples=SAMPLES))
     means = {n: torch.cat(p) for n, p in means.items()}
     samples = {n: torch.cat(p, dim=1) for n, p in samples.items()}
