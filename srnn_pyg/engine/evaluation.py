@@ -271,7 +271,7 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
         raise ValueError(f"evaluate: 'horizon' must be a positive int or None (got {horizon!r})")
     dev = model_device(model) if device is None else resolve_device(device)
     model.to(dev)
-    cls = peek_classification(loader)
+    cls = peek_classification(loader, "evaluate: 'loader'")
     names = list(metrics) if metrics is not None else default_metrics(model, cls)
     if not getattr(model, "has_forward", True):
         if "tf_mse" in names or (objective == "teacher_forcing" and "loss" in names) or cls:

@@ -40,7 +40,7 @@ from .distributed import DistContext, eval_loader, setup_distributed, train_load
 from .evaluation import default_metrics, score_loader
 from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonable, write_error
 from .noise import as_noise_schedule
-from .objectives import StepModule, batch_loss, feedback_of, peek_classification
+from .objectives import StepModule, batch_loss, check_loader, feedback_of, peek_classification
 from .optim import current_lr, is_better, make_optimizer, make_scheduler, step_scheduler
 from .result import FitResult
 from .rng import rng_state, seed_everything, set_rng_state
@@ -155,7 +155,9 @@ class _Run:
         seed_everything(config.seed)
         model.to(self.dev)
         self.trainable = trainable and self._has_parameters(train)
-        self.classification = peek_classification(train)
+        self.classification = peek_classification(train, "fit: 'train_loader'")
+        if val is not None:
+            check_loader(val, "fit: 'val_loader'")
         self._check_task()
         self.head = head_of(model, classification=self.classification)
         if config.loss is not None and isinstance(self.head, DeterministicHead):

@@ -57,15 +57,30 @@ def is_classification(batch) -> bool:
     return not y.is_floating_point()
 
 
-def peek_classification(loader: Iterable) -> bool:
-    """:func:`is_classification` of a loader's first window."""
+def check_loader(loader: Any, what: str) -> None:
+    """A :class:`TypeError` naming ``what`` unless ``loader`` can be iterated
+    (a PyG ``DataLoader`` or any iterable of batches)."""
+    try:
+        iter(loader)
+    except TypeError:
+        raise TypeError(f"{what} must be an iterable of STData batches, e.g. a torch_geometric DataLoader "
+                        f"(got {type(loader).__name__})") from None
+
+
+def peek_classification(loader: Iterable, what: str = "the loader") -> bool:
+    """:func:`is_classification` of a loader's first window; a clear error
+    naming ``what`` for something that is not a loader or holds no window."""
+    check_loader(loader, what)
     dataset = getattr(loader, "dataset", None)
     if dataset is not None and len(dataset) > 0:
         first = dataset[0]
         if not isinstance(first, Data):         # a NodeLoader's dataset holds seed ids, not windows
             first = loader.collate_fn([first])
         return is_classification(first)
-    return is_classification(next(iter(loader)))
+    first = next(iter(loader), None)
+    if first is None:
+        raise ValueError(f"{what} holds no windows (got an empty {type(loader).__name__})")
+    return is_classification(first)
 
 
 def check_one_hop_horizon(batch, horizon: int, what: str) -> None:

@@ -168,3 +168,23 @@ def test_fuzz_mutated_checkpoints(tmp_path):
     assert outcomes["mutated:loaded"] == 0                     # every change to a checked file is caught
     assert outcomes["mutated:ValueError"] > 0 and outcomes["forged:loaded"] > 0
     assert outcomes["forged:ValueError"] > 0 and outcomes["unchecked:ValueError"] > 0
+
+
+def test_loaders_that_are_not_loaders_or_are_empty_are_named():
+    from torch_geometric.loader import DataLoader
+
+    from srnn_pyg import STData, STSchema, evaluate, fit
+    from srnn_pyg.models import StructuralRNN
+    schema = STSchema(["n"], [("n", "n")])
+    window = STData(x=torch.randn(4, 5, 2), edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.randn(4, 2, 2))
+    model = StructuralRNN(schema, 2, 2, node_hidden=4, edge_hidden=4)
+    with pytest.raises(TypeError, match=r"fit: 'train_loader' must be an iterable .*got int"):
+        fit(model, 5, epochs=1)
+    with pytest.raises(ValueError, match=r"fit: 'train_loader' holds no windows"):
+        fit(model, DataLoader([]), epochs=1, progress=False)
+    with pytest.raises(TypeError, match=r"fit: 'val_loader' must be an iterable"):
+        fit(model, DataLoader([window]), 3, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"evaluate: 'loader' holds no windows"):
+        evaluate(model, DataLoader([]))
+    with pytest.raises(TypeError, match=r"evaluate: 'loader' must be an iterable .*got NoneType"):
+        evaluate(model, None)
