@@ -30,6 +30,7 @@ folder is --out).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -53,6 +54,7 @@ from srnn_pyg.models.srnn import PRESETS  # noqa: E402
 
 MODES = ("smoke", "quick", "default", "full")
 PAPER = "S-RNN (paper)"
+PAPER_RECIPE = "S-RNN (paper, official training recipe)"
 IMPROVED = "S-RNN (improved)"
 NO_GRAPH = "S-RNN (improved, spatial=False)"
 IMPROVED_TOD = "S-RNN (improved, + time of day)"
@@ -67,6 +69,13 @@ THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 # ================================================================ building blocks
 def srnn_sizes(hidden: int) -> Dict[str, Any]:
     return dict(edge_hidden=hidden, node_hidden=hidden, edge_mlp=(hidden,), node_mlp=(hidden,))
+
+
+def paper_small(hidden: int) -> Dict[str, Any]:
+    """The official architecture (``variant="paper"``) at one width: edgeRNN
+    FC-FC-LSTM, nodeRNN LSTM-FC-FC-FC, like the paper's motion model."""
+    return dict(variant="paper", edge_hidden=hidden, node_hidden=hidden, edge_mlp=(hidden, hidden),
+                node_mlp=(hidden, hidden))
 
 
 def paper_sizes(scale: float) -> Dict[str, Any]:
@@ -111,7 +120,7 @@ def forecasting_rows(stgcn: Dict[str, Any] = None, tuned: Optional[Dict[str, Any
                      why: str = "") -> List[Row]:
     """The rows every forecasting table shares: the S-RNNs, NodeLSTM, GConvGRU,
     STGCN and the closed-form baselines (``tuned``, ``why``: :func:`improved_rows`)."""
-    return [Row(PAPER, "srnn", lambda s: srnn_sizes(s["hidden"]), "tf", key="srnn_paper")] \
+    return [Row(PAPER, "srnn", lambda s: paper_small(s["hidden"]), "tf", key="srnn_paper")] \
         + improved_rows(lambda s: srnn_sizes(s["hidden"]), tuned, why) + [
         Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], residual=True), "tf+rollout"),
         Row("GConvGRU", "gconv_gru", lambda s: dict(hidden=s["hidden"]), "tf+rollout"),
@@ -175,7 +184,9 @@ def _cmu_rows(s) -> List[Row]:
     paper_data = "train_paper" if s.get("paper_stride", s["stride"]) != s["stride"] else "train"
     return [
         Row(PAPER, "srnn", lambda s: paper_sizes(s["paper_scale"]), "tf", noise=PAPER_NOISE_SCHEDULE,
-            train_on=paper_data, epochs="paper_epochs", key="srnn_paper")] \
+            train_on=paper_data, epochs="paper_epochs", key="srnn_paper"),
+        Row(PAPER_RECIPE, "srnn", lambda s: paper_sizes(s["paper_scale"]), "paper", train_on=paper_data,
+            epochs="paper_epochs", key="srnn_paper_recipe")] \
         + improved_rows(lambda s: srnn_sizes(s["hidden"])) + [
         Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], residual=True), "tf+rollout"),
         Row("ERD", "erd", lambda s: dict(num_nodes=s["num_nodes"], **base), "tf", noise=PAPER_NOISE_SCHEDULE),
@@ -547,7 +558,7 @@ def _eth_rows(s) -> List[Row]:
     cv = dict(derived="velocity", residual="velocity")
     why = ("positions and velocities in, a constant-velocity residual: validation ADE 0.444 against 0.528 for "
            "positions with residual=True (results/validation_eth_ucy_residual.md)")
-    return [Row(PAPER, "srnn", lambda s: dict(srnn_sizes(s["hidden"]), **rel), "tf", key="srnn_paper"),
+    return [Row(PAPER, "srnn", lambda s: dict(paper_small(s["hidden"]), **rel), "tf", key="srnn_paper"),
             Row(IMPROVED, "srnn", lambda s: dict(att(s), **cv), "tf+rollout", key="srnn", built_as=why, **pv),
             Row(NO_GRAPH, "srnn", lambda s: dict(att(s), spatial=False, **cv), "tf+rollout",
                 key="srnn_spatial_false", **pv),
@@ -652,6 +663,45 @@ BENCHES = {b.dataset: b for b in (SPRINGS, CMU_MOCAP, LOS_LOOP, CHICKENPOX, BRAI
 DATASETS = tuple(BENCHES)
 
 
+# ===================================================================== ablation
+#: One item of the official architecture or training at a time, on the improved S-RNN as it ships
+#: (``srnn``: same sizes, residual, teacher forcing then rollout fine-tuning); docs/paper.md.
+ABLATIONS = (
+    ("peephole LSTM cell (official; no state-gradient clip)", "abl_peephole", dict(cell="peephole"), None),
+    ("fused LSTM outputs [h, input] (official)", "abl_fused", dict(fused_lstm=True), None),
+    ("temporal edge FC only, no LSTM (official)", "abl_temporal_fc", dict(temporal_lstm=False), None),
+    ("last encoder layer linear (official)", "abl_linear_encoder", dict(linear_encoder=True), None),
+    ("nodeRNN without x (official)", "abl_no_x", dict(node_input_x=False), None),
+    ("uniform +-0.05 init (official)", "abl_uniform_init", dict(init="uniform"), None),
+    ("features ordered by edge type (official)", "abl_typed_order", dict(spatial_features="concat_typed"), None),
+    ("temporal features x_t only (official)", "abl_temporal_x", dict(temporal_features="x"), None),
+    ("no residual (official)", "abl_no_residual", dict(residual=False), None),
+    ("teacher forcing only (official)", "abl_tf_only", {}, "tf"),
+)
+
+
+def ablation_rows(s) -> List[Row]:
+    """``srnn``, one row per item of :data:`ABLATIONS`, and the whole paper
+    variant at the same width (``srnn_paper``, teacher forcing)."""
+    base = lambda s: dict(srnn_sizes(s["hidden"]), residual=True)  # noqa: E731
+    rows = [Row(IMPROVED, "srnn", base, "tf+rollout", key="srnn")]
+    for label, key, change, recipe in ABLATIONS:
+        rows.append(Row(f"{IMPROVED}, {label}", "srnn", lambda s, c=change: dict(base(s), **c),
+                        recipe or "tf+rollout", key=key))
+    rows.append(Row(f"{PAPER}: every item above", "srnn", lambda s: paper_small(s["hidden"]), "tf",
+                    key="srnn_paper"))
+    return rows
+
+
+def ablation_bench(name: str) -> Bench:
+    """``name``'s benchmark with the ablation rows in place of its table's rows."""
+    bench = BENCHES[name]
+    return dataclasses.replace(bench, rows=ablation_rows, title=f"{bench.title}: S-RNN ablation, item by item",
+                               published=("The ablation compares S-RNN configurations with each other only; "
+                                          "the dataset's accuracy table has the baselines and published "
+                                          "figures.",))
+
+
 # ===================================================================== command
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -678,6 +728,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="results folder (default: benchmarks/results)")
     p.add_argument("--scenes", nargs="+", choices=ETH_SCENES, default=None, help="eth_ucy: test scenes")
     p.add_argument("--folds", nargs="+", type=int, default=None, help="brain4cars: folds")
+    p.add_argument("--ablation", action="store_true",
+                   help="instead of the table's rows: the improved S-RNN with one item of the official "
+                        "architecture or training at a time, and the paper variant (writes "
+                        "ablation_<dataset>[_mode].md/.json)")
     args = p.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         p.error("--seeds must be at least 1")
@@ -689,15 +743,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run_one(args, name: str, out_dir: str) -> Optional[str]:
     """Run one dataset's benchmark and write its table and JSON results; the
     one-line reason when its data cannot be read."""
-    ctx = Context(args, BENCHES[name])
+    ctx = Context(args, ablation_bench(name) if args.ablation else BENCHES[name])
     start = time.perf_counter()
     try:
         res = run_bench(ctx)
     except FileNotFoundError as e:
         return f"{name}: no data: {e} (set SRNN_PYG_DATA or pass --data-root)"
     md, result = report(ctx, res, time.perf_counter() - start)
-    path = result_path(out_dir, name, args.mode)
-    write_atomic(result_path(out_dir, name, args.mode, "json"), json.dumps(result, indent=1) + "\n")
+    prefix = "ablation" if args.ablation else "accuracy"
+    path = result_path(out_dir, name, args.mode, prefix=prefix)
+    write_atomic(result_path(out_dir, name, args.mode, "json", prefix), json.dumps(result, indent=1) + "\n")
     write_atomic(path, md)
     ctx.log(f"wrote {os.path.relpath(path)} and its .json ({time.perf_counter() - start:.0f} s)")
     return None

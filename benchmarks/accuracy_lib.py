@@ -343,6 +343,10 @@ def _noise_reached(history: List[Dict[str, Any]]) -> float:
     return max([float(r.get("noise_std") or 0.0) for r in history] or [0.0])
 
 
+def _optimizer_steps(history: List[Dict[str, Any]]) -> int:
+    return max([int(r.get("step") or 0) for r in history] or [0])
+
+
 def _epochs_text(result, phase: str, validated: bool) -> str:
     shown = validated and result.best_epoch is not None and result.epochs_run > 1
     best = f", best {result.best_epoch}" if shown else ""
@@ -383,16 +387,22 @@ class _Fitter:
             else:
                 self.base.update(metrics=["mse"], monitor="val_mse")
 
-    def __call__(self, objective: str, epochs: int, lr: float, noise: Any = None):
+    def __call__(self, objective: str, epochs: int, lr: Optional[float], noise: Any = None,
+                 recipe: Optional[str] = None):
+        kw = dict(self.base, epochs=epochs, objective=objective, noise=noise, lr=lr)
+        if recipe == "paper":   # the official recipe fills every field left at its default: leave them so
+            kw = {k: v for k, v in kw.items() if k not in ("grad_clip", "lr", "noise")}
+            kw["recipe"] = "paper"
         if self.val_loader is None:  # nothing to restore: no checkpoints written
-            return fit(self.model, self.train_loader, None, epochs=epochs, objective=objective, lr=lr,
-                       noise=noise, **self.base)
+            return fit(self.model, self.train_loader, None, **kw)
         with tempfile.TemporaryDirectory(prefix="srnn-acc-") as out:   # best.pt for restore_best
-            return fit(self.model, self.train_loader, self.val_loader, epochs=epochs, objective=objective,
-                       lr=lr, noise=noise, out_dir=out, **self.base)
+            return fit(self.model, self.train_loader, self.val_loader, out_dir=out, **kw)
 
 
 _PHASES = {"tf": "teacher forcing", "class": "cross-entropy", "rollout": "rollout",
+           "paper": "the official training recipe (`TrainConfig(recipe='paper')`: SGD momentum 0.99, lr 1e-3 "
+                    "cut x0.1 at iterations 1,500 and 4,500, clip 25, truncated BPTT 10, noise curriculum "
+                    "under a Bernoulli(0.5) frame mask, per-node-type loss), teacher forcing",
            "nll": "bivariate-Gaussian NLL through the head, teacher forcing"}
 
 
@@ -445,13 +455,16 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
     if row.recipe == "tf+rollout":
         res = _tf_then_rollout(ctx, t, run, train_set, E, lr, row.noise)
     elif row.recipe in _PHASES:
-        res = run("rollout" if row.recipe == "rollout" else "teacher_forcing", E, lr, row.noise)
+        res = run("rollout" if row.recipe == "rollout" else "teacher_forcing", E, lr, row.noise,
+                  recipe="paper" if row.recipe == "paper" else None)
         t.recipe = _PHASES[row.recipe]
         t.epochs = _epochs_text(res, "", run.val_loader is not None)
     else:
         raise ValueError(f"unknown recipe {row.recipe!r}")
-    if row.noise is not None:
+    if row.noise is not None or row.recipe == "paper":
         t.recipe += f"; paper noise curriculum, std reached {_noise_reached(res.history):g}"
+    if row.recipe == "paper":
+        t.recipe += f"; {_optimizer_steps(res.history)} optimiser steps"
     t.epochs = t.epochs.strip()
     t.seconds = time.perf_counter() - start
     ctx.log(f"{t.label:<38} {t.epochs:<44} {t.seconds:7.1f} s")
@@ -616,13 +629,14 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
     return "\n".join(text).rstrip() + "\n", result
 
 
-def result_path(out_dir: str, dataset: str, mode: str, ext: str = "md") -> str:
-    """``accuracy_<dataset>.<ext>`` in the default mode, ``accuracy_<dataset>_<mode>.<ext>`` otherwise."""
-    return os.path.join(out_dir, f"accuracy_{dataset}{SUFFIX[mode]}.{ext}")
+def result_path(out_dir: str, dataset: str, mode: str, ext: str = "md", prefix: str = "accuracy") -> str:
+    """``<prefix>_<dataset>.<ext>`` in the default mode, ``<prefix>_<dataset>_<mode>.<ext>`` otherwise."""
+    return os.path.join(out_dir, f"{prefix}_{dataset}{SUFFIX[mode]}.{ext}")
 
 
 def json_name(ctx: Context) -> str:
-    return result_path("", ctx.dataset, ctx.mode, "json")
+    return result_path("", ctx.dataset, ctx.mode, "json", "ablation" if getattr(ctx.args, "ablation", False)
+                       else "accuracy")
 
 
 def _training_section(ctx: Context, res: Results) -> List[str]:

@@ -147,7 +147,8 @@ def model_kwargs(name: str, hidden: Optional[int], classification: bool, extra: 
                  structure: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """Constructor arguments from the command's options: ``--hidden`` mapped
     to each model's size arguments, ``task`` for classification data, the
-    window sizes (``structure``: ``obs_len``, ``horizon``) for models that
+    window sizes and covariates (``structure``: ``obs_len``, ``horizon``,
+    ``covariates``: the width of the windows' ``u_future``) for models that
     take them, then ``--model-arg`` values, which win."""
     params = _params(name)
     kw: Dict[str, Any] = {}
@@ -206,8 +207,10 @@ def build(name: str, train_set, hidden: Optional[int], extra: Dict[str, Any]):
     from ..models import build as build_model
     classification = task_of(train_set) == "classification"
     in_ch, out_ch = _channels(train_set, classification)
+    u = train_set[0].get("u_future")   # covariates known in the future (time of day...): the model reads them
     structure = {"obs_len": int(getattr(train_set, "obs", 0) or 0),
-                 "horizon": int(getattr(train_set, "horizon", 0) or 0)}
+                 "horizon": int(getattr(train_set, "horizon", 0) or 0),
+                 "covariates": int(u.size(-1)) if u is not None and not classification else 0}
     kw = model_kwargs(name, hidden, classification, extra, structure)
     try:
         return build_model(name, train_set.schema, in_ch, out_ch, **kw)

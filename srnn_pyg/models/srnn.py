@@ -102,16 +102,40 @@ class StructuralRNN(Forecaster):
             (default: :obj:`False`)
         dropout (float, optional): dropout in every RNN block. (default: :obj:`0.`)
         num_layers (int, optional): LSTM layers per block. (default: :obj:`1`)
-        spatial_features (str, optional): one of ``"concat"`` (the paper:
-            receiver then sender), ``"diff"``, ``"attr"`` (``edge_attr``) or
-            ``"concat_attr"``. (default: :obj:`"concat"`)
+        spatial_features (str, optional): one of ``"concat"`` (receiver then
+            sender), ``"concat_typed"`` (the official order: the edge type's
+            first node type first), ``"diff"``, ``"attr"`` (``edge_attr``) or
+            ``"concat_attr"``. (default: :obj:`"concat"`; ``"concat_typed"``
+            for the paper variant)
         temporal_features (str, optional): ``"concat_diff"``
             (:math:`[\mathbf{x}_t, \mathbf{x}_t - \mathbf{x}_{t-1}]`), ``"diff"``
-            or ``"x"``. (default: :obj:`"concat_diff"`)
+            or ``"x"``. (default: :obj:`"concat_diff"`; ``"x"`` for the paper
+            variant)
         edge_channels (int, optional): width ``F_e`` of ``edge_attr`` for the
             ``*attr`` spatial features. (default: :obj:`0`)
         preset (str, optional): ``"paper_motion"`` takes the paper's sizes for
-            every size argument left unset. (default: :obj:`None`)
+            every size argument left unset, and ``variant="paper"`` unless a
+            variant is given. (default: :obj:`None`)
+        variant (str, optional): ``"improved"`` (this library's model) or
+            ``"paper"``: the official code's architecture, item by item
+            (:class:`~srnn_pyg.nn.SRNNLayer`; ``docs/paper.md``): fused peephole
+            LSTMs, an FC-only temporal edge, a linear second encoder layer,
+            nodeRNNs that read only their edgeRNNs, features ordered by edge
+            type, uniform :math:`\pm 0.05` initialisation of every layer
+            (decoders included). (default: :obj:`"improved"`, or
+            :obj:`"paper"` with ``preset="paper_motion"``)
+        cell (str, optional): ``"lstm"`` (PyTorch's fused LSTM) or
+            ``"peephole"`` (the official cell; a loop over time steps inside
+            each RNN call). (default: by ``variant``)
+        lstm_grad_clip (float, optional): with ``cell="peephole"``, clamp the
+            gradient through every LSTM state at every step (the official
+            ``g_clip``). (default: :obj:`None`; :obj:`25.` for the paper
+            variant)
+        fused_lstm, temporal_lstm, linear_encoder, node_input_x (bool, optional),
+        init (str, optional): the architecture items one by one
+            (:class:`~srnn_pyg.nn.SRNNLayer`; the ablations of
+            ``docs/paper.md``); ``init`` also covers the decoders.
+            (default: by ``variant``)
         loss (str, optional): the deterministic head's training loss,
             ``"mse"``, ``"l1"`` or ``"huber"``. (default: :obj:`"mse"`)
         covariates (int, optional): the last ``covariates`` input features are
@@ -143,11 +167,15 @@ class StructuralRNN(Forecaster):
                  edge_mlp: Optional[Sequence[int]] = None, node_mlp: Optional[Sequence[int]] = None,
                  edge_scope: str = "slot", aggr: str = "sum", task: str = "regression",
                  residual: Union[bool, Literal["velocity"]] = False, dropout: float = 0.0, num_layers: int = 1,
-                 spatial_features: str = "concat", temporal_features: str = "concat_diff",
+                 spatial_features: Optional[str] = None, temporal_features: Optional[str] = None,
                  edge_channels: int = 0, spatial: bool = True, head: str = "deterministic",
                  attention_channels: int = 32, edge_state: Optional[str] = None,
                  preset: Optional[str] = None, loss: str = "mse", covariates: int = 0,
-                 derived: Optional[str] = None, velocity_scale: float = 1.0):
+                 derived: Optional[str] = None, velocity_scale: float = 1.0,
+                 variant: Optional[str] = None, cell: Optional[str] = None,
+                 lstm_grad_clip: Optional[float] = None, fused_lstm: Optional[bool] = None,
+                 temporal_lstm: Optional[bool] = None, linear_encoder: Optional[bool] = None,
+                 node_input_x: Optional[bool] = None, init: Optional[str] = None):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
         if not isinstance(schema, STSchema):
@@ -169,6 +197,9 @@ class StructuralRNN(Forecaster):
             raise ValueError(f"{name}: 'residual=True' adds the current frame's first out_channels "
                              f"features, so it needs task='regression' and out_channels <= in_channels "
                              f"(got task={task!r}, {in_channels} -> {out_channels})")
+        if variant is None:
+            variant = "paper" if preset == "paper_motion" else "improved"
+        choice(name, "variant", variant, ("improved", "paper"))
         sizes = dict(DEFAULTS, **(PRESETS[preset] if preset else {}))
         given = dict(edge_hidden=edge_hidden, node_hidden=node_hidden, edge_mlp=edge_mlp, node_mlp=node_mlp)
         sizes.update({k: v for k, v in given.items() if v is not None})
@@ -177,7 +208,10 @@ class StructuralRNN(Forecaster):
                                edge_scope=edge_scope, aggr=aggr, edge_state=edge_state, dropout=dropout,
                                num_layers=num_layers, spatial_features=spatial_features,
                                temporal_features=temporal_features, edge_channels=edge_channels,
-                               spatial=spatial, attention_channels=attention_channels)
+                               spatial=spatial, attention_channels=attention_channels, variant=variant,
+                               cell=cell, lstm_grad_clip=lstm_grad_clip, fused_lstm=fused_lstm,
+                               temporal_lstm=temporal_lstm, linear_encoder=linear_encoder,
+                               node_input_x=node_input_x, init=init)
         lay = self.layer
         self.edge_hidden, self.node_hidden, self.edge_mlp = lay.edge_hidden, lay.node_hidden, lay.edge_mlp
         self.node_mlp = tuple(int(c) for c in sizes["node_mlp"])
@@ -187,7 +221,9 @@ class StructuralRNN(Forecaster):
         self.spatial_kind, self.temporal_kind = lay.spatial_kind, lay.temporal_kind
         self.edge_channels, self.spatial, self.attention_channels = lay.edge_channels, lay.spatial, \
             lay.attention_channels
-        self.preset = preset
+        self.preset, self.variant, self.cell, self.lstm_grad_clip = preset, variant, lay.cell, lay.lstm_grad_clip
+        self.fused_lstm, self.temporal_lstm, self.init = lay.fused_lstm, lay.temporal_lstm, lay.init
+        self.linear_encoder, self.node_input_x = lay.linear_encoder, lay.node_input_x
         if loss != "mse" and (head != "deterministic" or task != "regression"):
             raise ValueError(f"{name}: 'loss' chooses the point loss of a deterministic regression head "
                              f"(got loss={loss!r} with head={head!r}, task={task!r})")
@@ -203,11 +239,12 @@ class StructuralRNN(Forecaster):
         if self.feedback is None and (covariates or derived):
             raise ValueError(f"{name}: 'covariates' and 'derived' describe regression inputs beyond the "
                              f"predicted ones (got task={task!r}, {in_channels} -> {out_channels})")
-        # One decoder per node type: nodeRNN output -> node_mlp (ReLU) -> the head's raw channels.
-        widths = [self.node_hidden, *self.node_mlp, self.head.raw_channels]
+        # One decoder per node type: nodeRNN output -> node_mlp (ReLU) -> the head's raw channels
+        # (the paper's nodeRNN FC layers after its LSTM).
         self.decoders = nn.ModuleList(
-            MLP(widths, act="relu", norm=None, dropout=[self.dropout] * len(self.node_mlp) + [0.0])
-            for _ in schema.node_types)
+            MLP([lay.node_channels(p), *self.node_mlp, self.head.raw_channels], act="relu", norm=None,
+                dropout=[self.dropout] * len(self.node_mlp) + [0.0])
+            for p in range(schema.num_node_types))
         self.reset_parameters()
 
     # The layer's modules, by the names the paper gives them.
@@ -238,6 +275,10 @@ class StructuralRNN(Forecaster):
         self.layer.reset_parameters()
         for mlp in self.decoders:
             mlp.reset_parameters()
+            if self.init == "uniform":                       # the official FC init: uniform +-0.05, zero bias
+                for lin in mlp.lins:
+                    nn.init.uniform_(lin.weight, -0.05, 0.05)
+                    nn.init.zeros_(lin.bias)
 
     # ------------------------------------------------------------------ core
     def _check_input(self, data: STData, horizon: Any = ...) -> Tensor:
@@ -271,7 +312,7 @@ class StructuralRNN(Forecaster):
         drop = self.dropout > 0 and self.training
         outs = []
         for mlp, s, n in zip(self.decoders, lay.node_starts, lay.node_counts):
-            h = hs[s:s + n]
+            h = hs[s:s + n, :, :mlp.channel_list[0]]          # a narrower fused type: its own columns
             # The decoder's layers, called directly (a forecast runs this once per step and per type,
             # where the MLP module's generic per-layer calls cost ~5 %): dropout before every layer.
             for lin in mlp.lins[:-1]:

@@ -9,16 +9,16 @@ from torch import Tensor
 __all__ = ["SPATIAL_FEATURES", "TEMPORAL_FEATURES", "spatial_channels", "temporal_channels",
            "spatial_features", "temporal_features"]
 
-#: spatial edge ``j -> i`` (receiver ``i`` first; the official code orders the two ends by the
-#: edge type's name instead, which agrees for same-type pairs only: docs/paper.md)
-SPATIAL_FEATURES = ("concat", "diff", "attr", "concat_attr")
+#: spatial edge ``j -> i``: receiver ``i`` first (``"concat"``), or, as the official code does,
+#: the edge type's first node type first (``"concat_typed"``; the two agree for same-type pairs)
+SPATIAL_FEATURES = ("concat", "concat_typed", "diff", "attr", "concat_attr")
 #: temporal edge of node ``i`` from ``t-1`` to ``t``
 TEMPORAL_FEATURES = ("concat_diff", "diff", "x")
 
 
 def spatial_channels(kind: str, in_channels: int, edge_channels: int) -> int:
     """Input width of a spatial edgeRNN for feature ``kind``."""
-    return {"concat": 2 * in_channels, "diff": 2 * in_channels, "attr": edge_channels,
+    return {"concat": 2 * in_channels, "concat_typed": 2 * in_channels, "diff": 2 * in_channels, "attr": edge_channels,
             "concat_attr": 2 * in_channels + edge_channels}[kind]
 
 
@@ -27,10 +27,17 @@ def temporal_channels(kind: str, in_channels: int) -> int:
     return {"concat_diff": 2 * in_channels, "diff": in_channels, "x": in_channels}[kind]
 
 
-def spatial_features(kind: str, x_i: Tensor, x_j: Tensor, edge_attr: Optional[Tensor]) -> Tensor:
+def spatial_features(kind: str, x_i: Tensor, x_j: Tensor, edge_attr: Optional[Tensor],
+                     swap: Optional[Tensor] = None) -> Tensor:
     r"""Features of the spatial edges ``j -> i`` at every step.
 
-    * ``"concat"``: :math:`[\mathbf{x}_i \,\|\, \mathbf{x}_j]` (the paper)
+    * ``"concat"``: :math:`[\mathbf{x}_i \,\|\, \mathbf{x}_j]`, receiver first
+    * ``"concat_typed"``: the two ends in the order of the edge type's node
+      types, :math:`[\mathbf{x}_j \,\|\, \mathbf{x}_i]` where ``swap``
+      ``[E]`` is set (the receiver is not the edge type's first node type),
+      else :math:`[\mathbf{x}_i \,\|\, \mathbf{x}_j]`: for an edge type
+      ``("torso", "arm")`` both ends read ``[x_torso, x_arm]``, as in the
+      official code (``processdata.py``, ``getDRAfeatures``)
     * ``"diff"``: :math:`[\mathbf{x}_i \,\|\, \mathbf{x}_j - \mathbf{x}_i]` (relative position)
     * ``"attr"``: the given ``edge_attr``
     * ``"concat_attr"``: :math:`[\mathbf{x}_i \,\|\, \mathbf{x}_j \,\|\, \mathbf{e}_{ji}]`
@@ -39,6 +46,11 @@ def spatial_features(kind: str, x_i: Tensor, x_j: Tensor, edge_attr: Optional[Te
     """
     if kind == "concat":
         return torch.cat([x_i, x_j], dim=-1)
+    if kind == "concat_typed":
+        out = torch.cat([x_i, x_j], dim=-1)
+        if swap is None:
+            return out
+        return torch.where(swap.view(-1, *([1] * (out.dim() - 1))), torch.cat([x_j, x_i], dim=-1), out)
     if kind == "diff":
         return torch.cat([x_i, x_j - x_i], dim=-1)
     if kind == "attr":

@@ -43,6 +43,7 @@ class GraphLayout:
     edge_perm: Optional[Tensor]  # [E] edge ids sorted by edge type (edge scope)
     edge_counts: List[int]       # edges per edge type
     slot_has_edge: Tensor        # [S] bool: some edge (ever) fills the slot
+    edge_swap: Optional[Tensor] = None   # [E] bool: the receiver is not its edge type's first node type
 
 
 @dataclass
@@ -149,6 +150,37 @@ class SRNNLayer(nn.Module):
             (the "no structure" ablation). (default: :obj:`True`)
         attention_channels (int, optional): query/key width of
             ``aggr="attention"``. (default: :obj:`32`)
+        variant (str, optional): ``"improved"`` (this library's blocks) or
+            ``"paper"``, the official code's: spatial edgeRNNs FC (ReLU),
+            FC (linear), a peephole LSTM whose output is followed by its own
+            input (``input_output_fused``); temporal edges FC (ReLU), FC
+            (linear) without an LSTM; nodeRNNs reading only the edgeRNN
+            outputs (not ``x``), fused peephole LSTMs; uniform
+            :math:`\pm 0.05` initialisation; and, unless given, spatial
+            features ordered by edge type (``"concat_typed"``), temporal
+            features ``"x"``, the state-gradient clip 25. See ``docs/paper.md``.
+            (default: :obj:`"improved"`)
+        cell (str, optional): the recurrent cell, ``"lstm"`` or
+            ``"peephole"``. (default: ``"lstm"``; ``"peephole"`` for the paper
+            variant)
+        lstm_grad_clip (float, optional): the peephole cell's clip of the
+            gradient through its state. (default: :obj:`None`; :obj:`25.` for
+            the paper variant with ``cell="peephole"``)
+        fused_lstm (bool, optional): edgeRNN and nodeRNN LSTM outputs are
+            followed by their own inputs. (default: by ``variant``: paper only)
+        temporal_lstm (bool, optional): the temporal edgeRNN has an LSTM.
+            (default: by ``variant``: improved only)
+        linear_encoder (bool, optional): the last edgeRNN encoder layer is
+            linear. (default: by ``variant``: paper only)
+        node_input_x (bool, optional): the nodeRNN reads the node's own
+            features besides its edgeRNNs' outputs. (default: by ``variant``:
+            improved only)
+        init (str, optional): ``"default"`` (PyTorch's) or ``"uniform"``
+            (:math:`\pm 0.05`, zero biases). (default: by ``variant``)
+
+        The last five, with ``cell``, ``spatial_features`` and
+        ``temporal_features``, switch the items of the two variants one by one
+        (the ablations of ``docs/paper.md``).
 
     Shapes:
         - **input:** ``x`` ``[N, T, F]``, ``edge_index`` ``[2, E]``, optional
@@ -156,15 +188,21 @@ class SRNNLayer(nn.Module):
           ``[N, T]``, ``edge_mask`` ``[E, T]``, ``edge_attr`` ``[E, T, F_e]``
           (or ``[E, 1, F_e]``, held over time), ``state``
           (:class:`SRNNState`)
-        - **output:** ``[N, T, node_hidden]`` nodeRNN outputs (zero where a
-          node is absent) and the :class:`SRNNState` after the last step
+        - **output:** ``[N, T, out_channels]`` nodeRNN outputs (zero where a
+          node is absent; ``out_channels`` is ``node_hidden``, plus the
+          nodeRNN's input width for the paper variant's fused LSTM) and the
+          :class:`SRNNState` after the last step
     """
 
     def __init__(self, schema: STSchema, in_channels: int, *, edge_hidden: int = 64, node_hidden: int = 64,
                  edge_mlp: Sequence[int] = (64,), edge_scope: str = "slot", aggr: str = "sum",
                  edge_state: Optional[str] = None, dropout: float = 0.0, num_layers: int = 1,
-                 spatial_features: str = "concat", temporal_features: str = "concat_diff",
-                 edge_channels: int = 0, spatial: bool = True, attention_channels: int = 32):
+                 spatial_features: Optional[str] = None, temporal_features: Optional[str] = None,
+                 edge_channels: int = 0, spatial: bool = True, attention_channels: int = 32,
+                 variant: str = "improved", cell: Optional[str] = None, lstm_grad_clip: Optional[float] = None,
+                 fused_lstm: Optional[bool] = None, temporal_lstm: Optional[bool] = None,
+                 linear_encoder: Optional[bool] = None, node_input_x: Optional[bool] = None,
+                 init: Optional[str] = None):
         super().__init__()
         name = type(self).__name__
         if not isinstance(schema, STSchema):
@@ -174,6 +212,32 @@ class SRNNLayer(nn.Module):
                            ("attention_channels", attention_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
+        choice(name, "variant", variant, ("improved", "paper"))
+        paper = variant == "paper"
+        if spatial_features is None:
+            spatial_features = "concat_typed" if paper else "concat"
+        if temporal_features is None:
+            temporal_features = "x" if paper else "concat_diff"
+        if cell is None:
+            cell = "peephole" if paper else "lstm"
+        choice(name, "cell", cell, ("lstm", "peephole"))
+        items = dict(fused_lstm=fused_lstm, temporal_lstm=temporal_lstm, linear_encoder=linear_encoder,
+                     node_input_x=node_input_x)
+        official = dict(fused_lstm=True, temporal_lstm=False, linear_encoder=True, node_input_x=False)
+        for key, value in items.items():
+            if value is None:
+                items[key] = official[key] if paper else not official[key]
+            elif not isinstance(value, bool):
+                raise ValueError(f"{name}: '{key}' must be a bool or None (got {value!r})")
+        if init is None:
+            init = "uniform" if paper else "default"
+        choice(name, "init", init, ("default", "uniform"))
+        if lstm_grad_clip is None and paper and cell == "peephole":
+            lstm_grad_clip = 25.0
+        if lstm_grad_clip is not None and cell != "peephole":
+            raise ValueError(f"{name}: 'lstm_grad_clip' clips the gradient through the peephole cell's state "
+                             f"at every step; PyTorch's fused LSTM exposes no per-step gradient "
+                             f"(got cell={cell!r}, lstm_grad_clip={lstm_grad_clip!r})")
         choice(name, "edge_scope", edge_scope, ("slot", "edge"))
         choice(name, "aggr", aggr, ("sum", "mean", "max", "attention"))
         if edge_state is None:
@@ -197,27 +261,54 @@ class SRNNLayer(nn.Module):
         self.spatial_kind, self.temporal_kind = spatial_features, temporal_features
         self.edge_channels, self.spatial = int(edge_channels), bool(spatial)
         self.attention_channels = attention_channels
+        self.variant, self.cell, self.init = variant, cell, init
+        self.lstm_grad_clip = None if lstm_grad_clip is None else float(lstm_grad_clip)
+        self.fused_lstm, self.temporal_lstm = items["fused_lstm"], items["temporal_lstm"]
+        self.linear_encoder, self.node_input_x = items["linear_encoder"], items["node_input_x"]
 
         F_s = spatial_channels(spatial_features, in_channels, edge_channels)
         F_t = temporal_channels(temporal_features, in_channels)
-        block = dict(num_layers=num_layers, dropout=self.dropout)
+        block = dict(num_layers=num_layers, dropout=self.dropout, cell=cell, init=init, grad_clip=self.lstm_grad_clip)
+        # The paper's edgeRNN: FC (ReLU), FC (linear), fused LSTM; its temporal edge has no LSTM.
+        edge = dict(block, pre=self.edge_mlp, pre_last_linear=self.linear_encoder, fused=self.fused_lstm)
+        temporal = edge if self.temporal_lstm else dict(edge, cell=None, fused=False, grad_clip=None)
         self.edge_rnns = nn.ModuleList(
-            RNNBlock(F_s, edge_hidden, pre=self.edge_mlp, **block) for _ in schema.edge_types
+            RNNBlock(F_s, edge_hidden, **edge) for _ in schema.edge_types
         ) if self.spatial else nn.ModuleList()
         self.temporal_rnns = nn.ModuleList(
-            RNNBlock(F_t, edge_hidden, pre=self.edge_mlp, **block) for _ in schema.node_types
+            RNNBlock(F_t, edge_hidden, **temporal) for _ in schema.node_types
         ) if schema.temporal else nn.ModuleList()
+        #: output widths of a spatial and of a temporal edgeRNN
+        self.spatial_width = self.edge_rnns[0].channels if len(self.edge_rnns) else 0
+        self.temporal_width = self.temporal_rnns[0].channels if len(self.temporal_rnns) else 0
         self.node_rnns = nn.ModuleList()
         for p in range(schema.num_node_types):
-            width = in_channels + (edge_hidden if schema.temporal else 0) \
-                + (len(schema.incoming(p)) * edge_hidden if self.spatial else 0)
-            self.node_rnns.append(RNNBlock(width, node_hidden, **block))
+            width = (in_channels if self.node_input_x else 0) + self.temporal_width \
+                + (len(schema.incoming(p)) * self.spatial_width if self.spatial else 0)
+            if width == 0:
+                raise ValueError(f"{name}: node_input_x=False feeds a nodeRNN only its edgeRNNs' outputs, and "
+                                 f"node type {schema.node_types[p]!r} would get none (temporal="
+                                 f"{schema.temporal}, spatial={self.spatial}, incoming edge types "
+                                 f"{len(schema.incoming(p))})")
+            self.node_rnns.append(RNNBlock(width, node_hidden, fused=self.fused_lstm, **block))
         if aggr == "attention" and self.spatial:
-            q_in = edge_hidden if schema.temporal else in_channels
+            q_in = self.temporal_width if schema.temporal else in_channels
             A = attention_channels
             self.att_query = nn.Linear(q_in, A * max(len(self.edge_rnns), 1))   # one query per edge type
-            self.att_key = nn.ModuleList(nn.Linear(edge_hidden, A) for _ in self.edge_rnns)
+            self.att_key = nn.ModuleList(nn.Linear(self.spatial_width, A) for _ in self.edge_rnns)
         self.reset_parameters()
+
+    @property
+    def out_channels(self) -> int:
+        """Width of the layer's output: ``node_hidden``, or for the paper
+        variant's fused nodeRNNs the widest :meth:`node_channels` (node types
+        with fewer incoming edge types are zero-padded on the right)."""
+        return max(self.node_channels(p) for p in range(self.schema.num_node_types))
+
+    def node_channels(self, node_type: int) -> int:
+        """Width of the real output of nodes of type ``node_type`` (index):
+        ``node_hidden``, or ``[h, nodeRNN input]`` when fused."""
+        return self.node_rnns[node_type].rnn_channels
 
     def reset_parameters(self) -> None:
         for m in list(self.edge_rnns) + list(self.temporal_rnns) + list(self.node_rnns):
@@ -295,8 +386,13 @@ class SRNNLayer(nn.Module):
         slot_has_edge = torch.zeros(offset, dtype=torch.bool, device=dev)
         slot_has_edge[slot] = True
         edge_perm = torch.argsort(edge_type, stable=True) if self.edge_scope == "edge" else None
+        swap = None
+        if self.spatial_kind == "concat_typed":   # the official order: the edge type's first node type first
+            first = torch.tensor([schema.node_type_index(et.src) for et in schema.edge_types] or [0],
+                                 dtype=torch.long, device=dev)
+            swap = node_type[dst] != first[edge_type]                               # [E]
         return GraphLayout(N, E, node_perm, node_rank, node_counts, node_starts, src, dst, slot,
-                           slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge)
+                           slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge, swap)
 
     def _check_values(self, x: Tensor, edge_index: Tensor, node_type: Tensor, edge_type: Tensor,
                       values: List[int], check_finite: bool) -> None:
@@ -335,7 +431,7 @@ class SRNNLayer(nn.Module):
                 state: Optional[SRNNState] = None, validate: bool = True,
                 order: str = "input", check_finite: Optional[bool] = None) -> Tuple[Tensor, SRNNState]:
         """Run the layer over ``x`` ``[N, T, F]`` from ``state`` (zeros when
-        :obj:`None`); returns the nodeRNN outputs ``[N, T, node_hidden]`` and
+        :obj:`None`); returns the nodeRNN outputs ``[N, T, out_channels]`` and
         the state after the last step. ``validate=False`` skips the input
         checks (for inner loops that checked once already): shapes and dtypes,
         and the scan for NaN/Inf in ``x`` at present steps (``check_finite``,
@@ -380,7 +476,7 @@ class SRNNLayer(nn.Module):
                 torch.ones(lay.num_edges, T, dtype=torch.bool, device=x.device)
             if node_mask is not None:
                 em = em & node_mask[lay.src] & node_mask[lay.dst]                    # [E, T]
-        spatial: List[Tensor] = [x.new_zeros(0, T, self.edge_hidden) for _ in range(K)]
+        spatial: List[Tensor] = [x.new_zeros(0, T, self.spatial_width) for _ in range(K)]
         edge_states: List = list(state.edge) if state is not None else [None] * K
         started: List = list(state.edge_started) if state is not None else [None] * K
         attention = None
@@ -391,17 +487,18 @@ class SRNNLayer(nn.Module):
             spatial, edge_states, started, attention = self._spatial(x, lay, em, edge_attr, edge_states,
                                                                      started, query)
 
-        # nodeRNNs: own features, temporal output, one slot per incoming edge type
-        xs = x[lay.node_perm]                                                         # [N, T, F] by type
+        # nodeRNNs: own features (not in the paper), temporal output, one slot per incoming edge type
+        xs = x[lay.node_perm] if self.node_input_x else None                         # [N, T, F] by type
+        width = self.out_channels
         hids, node_states = [], []
         for p, rnn in enumerate(self.node_rnns):
             s, n = lay.node_starts[p], lay.node_counts[p]
             if n == 0:
-                hids.append(x.new_zeros(0, T, self.node_hidden))
+                hids.append(x.new_zeros(0, T, width))
                 node_states.append(None)
                 continue
             ms = nms[s:s + n] if nms is not None else None
-            parts = [select(ms, xs[s:s + n])]
+            parts = [select(ms, xs[s:s + n])] if xs is not None else []
             if schema.temporal:
                 parts.append(temporal[p])
             if self.spatial:
@@ -409,6 +506,8 @@ class SRNNLayer(nn.Module):
                     sub = lay.slot_sub[k][p]
                     parts.append(spatial[k][sub:sub + n])
             _, h, st = rnn(torch.cat(parts, dim=-1), state.node[p] if state is not None else None)
+            if h.size(-1) < width:                          # fused outputs of narrower types: zero-padded
+                h = torch.nn.functional.pad(h, (0, width - h.size(-1)))
             hids.append(select(ms, h))                                               # [n, T, H]
             node_states.append(st)
         hid = torch.cat(hids, dim=0)                                                  # [N, T, H] by type
@@ -437,7 +536,7 @@ class SRNNLayer(nn.Module):
         for p, rnn in enumerate(self.temporal_rnns):
             s, n = lay.node_starts[p], lay.node_counts[p]
             out, st = _call(rnn, tfeat[s:s + n], state.temporal[p] if state is not None else None,
-                            x.size(1), self.edge_hidden)
+                            x.size(1))
             outs.append(select(nms[s:s + n] if nms is not None else None, out))
             states.append(st)
         return outs, states
@@ -449,7 +548,7 @@ class SRNNLayer(nn.Module):
         ea = None
         if "attr" in self.spatial_kind:
             ea = edge_attr[:, -T:] if edge_attr.size(1) >= T else edge_attr[:, -1:].expand(-1, T, -1)
-        feat = spatial_features(self.spatial_kind, x[lay.dst], x[lay.src], ea)         # [E, T, F_s]
+        feat = spatial_features(self.spatial_kind, x[lay.dst], x[lay.src], ea, lay.edge_swap)  # [E, T, F_s]
         if em is not None:
             feat = select(em, feat)
             present = scatter(em.to(x.dtype), lay.slot, dim=0, dim_size=lay.num_slots,
@@ -467,7 +566,7 @@ class SRNNLayer(nn.Module):
                 out, st, on = self._from_appearance(rnn, agg[off:off + rows], pres.expand(-1, T), states[k],
                                                     started[k], T)
             else:
-                (out, st), on = _call(rnn, agg[off:off + rows], states[k], T, self.edge_hidden), None
+                (out, st), on = _call(rnn, agg[off:off + rows], states[k], T), None
             spatial.append(select(pres, out))
             new_states.append(st)
             new_started.append(on)
@@ -486,7 +585,7 @@ class SRNNLayer(nn.Module):
                 pres = emo[off:off + n] if emo is not None else None
                 out, st, on = self._from_appearance(rnn, feat_sorted[off:off + n], pres, states[k], started[k], T)
             else:
-                (out, st), on = _call(rnn, feat_sorted[off:off + n], states[k], T, self.edge_hidden), None
+                (out, st), on = _call(rnn, feat_sorted[off:off + n], states[k], T), None
             outs.append(out)
             new_states.append(st)
             new_started.append(on)
@@ -544,7 +643,7 @@ class SRNNLayer(nn.Module):
         before the start), final states, and which rows have started."""
         R = inp.size(0)
         if R == 0:
-            return inp.new_zeros(0, T, self.edge_hidden), None, None
+            return inp.new_zeros(0, T, rnn.channels), None, None
         if pres is None:                                        # every row present throughout
             out, _, new = rnn(inp, state)
             return out, new, torch.ones(R, dtype=torch.bool, device=inp.device)
@@ -578,10 +677,9 @@ class SRNNLayer(nn.Module):
                 + ("" if self.spatial else ", spatial=False") + ")")
 
 
-def _call(rnn: RNNBlock, inp: Tensor, state: Optional[LSTMState], T: int,
-          hidden: int) -> Tuple[Tensor, Optional[LSTMState]]:
+def _call(rnn: RNNBlock, inp: Tensor, state: Optional[LSTMState], T: int) -> Tuple[Tensor, Optional[LSTMState]]:
     if inp.size(0) == 0:  # a type absent from this batch
-        return inp.new_zeros(0, T, hidden), None
+        return inp.new_zeros(0, T, rnn.channels), None
     y, _, st = rnn(inp, state)
     return y, st
 

@@ -124,3 +124,32 @@ def test_former_key_values_are_read_as_python_literals():
     assert legacy_value("(1, 2)") == "[1, 2]"
     assert legacy_value("True") == "true" and legacy_value("None") == "null"
     assert legacy_value("32") == "32" and legacy_value("1e-3") == "1e-3"
+
+
+def test_windows_with_future_covariates_size_the_model_for_them():
+    """Windows carrying ``u_future`` (Los-loop with ``time_of_day=True``) build an S-RNN that reads
+    them (``covariates``), with the predicted channels out; models without covariates are unaffected."""
+    import torch
+
+    from srnn_pyg.cli.resources import build
+    from srnn_pyg.testing import fake_st_data
+
+    windows = []
+    for s in range(2):
+        w = fake_st_data(num_nodes=4, T=5, F=3, horizon=2, generator=torch.Generator().manual_seed(s))
+        w.y = w.y[..., :1]                                           # predict channel 0 only
+        w.u_future = torch.rand(4, 2, 2)                             # two covariates per future step
+        windows.append(w)
+    model = build("srnn", _Windows(windows), hidden=8, extra={})
+    assert (model.in_channels, model.out_channels, model.feedback.covariates) == (3, 1, 2)
+    assert model.forecast(windows[0], 2).shape == (4, 2, 1)
+    assert build("srnn", _Windows(windows), hidden=8, extra={"covariates": 0}).feedback.covariates == 0
+    assert "covariates" not in build("node_lstm", _Windows(windows), hidden=8, extra={}).model_args
+
+
+class _Windows(list):
+    """A list of windows with the attributes the command reads from a dataset."""
+
+    @property
+    def schema(self):
+        return self[0].schema

@@ -1,0 +1,146 @@
+r"""The LSTM of the official S-RNN code: peephole connections and a clip on
+the gradient that flows back through the recurrent state."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["PeepholeLSTM", "clip_grad"]
+
+
+class _ClipGrad(torch.autograd.Function):
+    """Identity forward; the incoming gradient clamped to ``[-bound, bound]`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, bound: float) -> Tensor:
+        ctx.bound = bound
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad.clamp(-ctx.bound, ctx.bound), None
+
+
+def clip_grad(x: Tensor, bound: Optional[float]) -> Tensor:
+    """``x`` unchanged, with the gradient that reaches it clamped elementwise
+    to ``[-bound, bound]`` (Theano's ``grad_clip``); ``bound=None``: no clip."""
+    if bound is None or not x.requires_grad:
+        return x
+    return _ClipGrad.apply(x, bound)
+
+
+class PeepholeLSTM(nn.Module):
+    r"""A batch-first LSTM with peephole connections, as the S-RNN authors'
+    ``NeuralModels`` library builds it (``layers/LSTM.py``):
+
+    .. math::
+        \mathbf{i}_t &= \sigma(\mathbf{W}_i \mathbf{x}_t + \mathbf{U}_i \mathbf{h}_{t-1}
+            + \mathbf{v}_i \odot \mathbf{c}_{t-1} + \mathbf{b}_i) \\
+        \mathbf{f}_t &= \sigma(\mathbf{W}_f \mathbf{x}_t + \mathbf{U}_f \mathbf{h}_{t-1}
+            + \mathbf{v}_f \odot \mathbf{c}_{t-1} + \mathbf{b}_f) \\
+        \mathbf{c}_t &= \mathbf{f}_t \odot \mathbf{c}_{t-1} + \mathbf{i}_t \odot
+            \tanh(\mathbf{W}_g \mathbf{x}_t + \mathbf{U}_g \mathbf{h}_{t-1} + \mathbf{b}_g) \\
+        \mathbf{o}_t &= \sigma(\mathbf{W}_o \mathbf{x}_t + \mathbf{U}_o \mathbf{h}_{t-1}
+            + \mathbf{v}_o \odot \mathbf{c}_t + \mathbf{b}_o), \qquad
+        \mathbf{h}_t = \mathbf{o}_t \odot \tanh(\mathbf{c}_t)
+
+    The input projections of all steps are one matrix product; the recurrence
+    is a loop over time steps (peepholes have no fused kernel), vectorised over
+    the rows. With ``grad_clip`` the gradient flowing back into
+    :math:`\mathbf{h}_{t-1}` and :math:`\mathbf{c}_{t-1}` is clamped
+    elementwise at every step, as the official code does (``g_clip=25``).
+
+    Parameters per layer ``l`` (gate rows in PyTorch's order ``i, f, g, o``):
+    ``weight_ih_l{l}`` ``[4H, in]``, ``weight_hh_l{l}`` ``[4H, H]``,
+    ``bias_l{l}`` ``[4H]``, ``weight_peep_l{l}`` ``[3, H]`` (rows ``i, f, o``).
+
+    Args:
+        input_size (int): input features.
+        hidden_size (int): state size ``H``.
+        num_layers (int, optional): stacked layers (each reads the one below).
+            (default: :obj:`1`)
+        grad_clip (float, optional): bound of the state-gradient clip.
+            (default: :obj:`None`)
+
+    Shapes:
+        - **input:** ``x`` ``[n, T, input_size]``, state ``(h, c)`` each
+          ``[num_layers, n, H]``, optional ``lengths`` ``[n]`` (a row's steps
+          from its length on leave its state unchanged and output zeros, as a
+          packed sequence does)
+        - **output:** ``[n, T, H]`` and the final state ``(h, c)``
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 grad_clip: Optional[float] = None):
+        super().__init__()
+        if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip)
+                                          and grad_clip > 0):
+            raise ValueError(f"PeepholeLSTM: 'grad_clip' must be a positive finite number or None "
+                             f"(got {grad_clip!r})")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.grad_clip = None if grad_clip is None else float(grad_clip)
+        H = hidden_size
+        for layer in range(num_layers):
+            width = input_size if layer == 0 else H
+            self.register_parameter(f"weight_ih_l{layer}", nn.Parameter(torch.empty(4 * H, width)))
+            self.register_parameter(f"weight_hh_l{layer}", nn.Parameter(torch.empty(4 * H, H)))
+            self.register_parameter(f"bias_l{layer}", nn.Parameter(torch.empty(4 * H)))
+            self.register_parameter(f"weight_peep_l{layer}", nn.Parameter(torch.empty(3, H)))
+        self.reset_parameters()
+
+    def reset_parameters(self, init: str = "default") -> None:
+        """``"default"``: every parameter uniform in :math:`\\pm 1/\\sqrt{H}`
+        (PyTorch's LSTM); ``"uniform"``: weights and peepholes uniform in
+        :math:`\\pm 0.05`, biases zero (the official code)."""
+        bound = 1.0 / math.sqrt(self.hidden_size) if init == "default" else 0.05
+        for name, p in self.named_parameters():
+            if init == "uniform" and name.startswith("bias"):
+                nn.init.zeros_(p)
+            else:
+                nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, x: Tensor, state: Optional[Tuple[Tensor, Tensor]] = None,
+                lengths: Optional[Tensor] = None) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
+        n, T, _ = x.shape
+        H = self.hidden_size
+        if state is None:
+            zeros = x.new_zeros(self.num_layers, n, H)
+            state = (zeros, zeros)
+        live = None
+        if lengths is not None:                                   # [n, T] steps inside each row
+            live = torch.arange(T, device=x.device) < lengths.to(x.device).unsqueeze(1)
+        hs, cs = [], []
+        out = x
+        for layer in range(self.num_layers):
+            w_hh = getattr(self, f"weight_hh_l{layer}")
+            v_i, v_f, v_o = getattr(self, f"weight_peep_l{layer}")
+            gx = torch.nn.functional.linear(out, getattr(self, f"weight_ih_l{layer}"),
+                                            getattr(self, f"bias_l{layer}"))       # [n, T, 4H]
+            h, c = state[0][layer], state[1][layer]
+            steps = []
+            for t in range(T):
+                hp, cp = clip_grad(h, self.grad_clip), clip_grad(c, self.grad_clip)
+                g = gx[:, t] + hp @ w_hh.t()                                       # [n, 4H]
+                i = torch.sigmoid(g[:, :H] + v_i * cp)
+                f = torch.sigmoid(g[:, H:2 * H] + v_f * cp)
+                c_new = f * cp + i * torch.tanh(g[:, 2 * H:3 * H])
+                o = torch.sigmoid(g[:, 3 * H:] + v_o * c_new)
+                h_new = o * torch.tanh(c_new)
+                if live is not None:
+                    keep = live[:, t:t + 1]
+                    h, c = torch.where(keep, h_new, h), torch.where(keep, c_new, c)
+                    steps.append(torch.where(keep, h_new, h_new.new_zeros(())))
+                else:
+                    h, c = h_new, c_new
+                    steps.append(h_new)
+            out = torch.stack(steps, dim=1)                                        # [n, T, H]
+            hs.append(h)
+            cs.append(c)
+        return out, (torch.stack(hs), torch.stack(cs))
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+                + (f", grad_clip={self.grad_clip}" if self.grad_clip is not None else ""))
