@@ -96,7 +96,8 @@ def test_checkpointing_and_save_load_keep_the_paper_variant(tmp_path):
 
 
 def test_paper_recipe_trains_the_paper_variant():
-    windows = [fake_st_data(num_nodes=6, T=9, F=3, horizon=3, generator=torch.Generator().manual_seed(s)) for s in range(4)]
+    windows = [fake_st_data(num_nodes=6, T=9, F=3, horizon=3, generator=torch.Generator().manual_seed(s))
+               for s in range(4)]
     m = _model(windows[0], variant="paper")
     before = [p.detach().clone() for p in m.parameters()]
     res = fit(m, DataLoader(windows, batch_size=2), epochs=1, recipe="paper", progress=False, seed=0)
