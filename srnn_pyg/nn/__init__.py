@@ -11,6 +11,6 @@ from .rnn_block import LSTMState, RNNBlock
 from .srnn_layer import GraphLayout, SRNNLayer, SRNNState
 
 __all__ = ["SRNNLayer", "SRNNState", "GraphLayout", "RNNBlock", "LSTMState", "PeepholeLSTM", "Head",
-           "DeterministicHead", "GaussianHead", "LogitsHead", "build_head", "head_of", "SPATIAL_FEATURES", "TEMPORAL_FEATURES",
-           "spatial_channels", "temporal_channels", "spatial_features", "temporal_features",
+           "DeterministicHead", "GaussianHead", "LogitsHead", "build_head", "head_of", "SPATIAL_FEATURES",
+           "TEMPORAL_FEATURES", "spatial_channels", "temporal_channels", "spatial_features", "temporal_features",
            "check_graph_inputs", "cheb_steps", "step_edge_weight", "Feedback"]
