@@ -60,21 +60,27 @@ class PeepholeLSTM(nn.Module):
     Args:
         input_size (int): input features.
         hidden_size (int): state size ``H``.
-        num_layers (int, optional): stacked layers (each reads the one below).
-            (default: :obj:`1`)
+        num_layers (int, optional): stacked layers. (default: :obj:`1`)
         grad_clip (float, optional): bound of the state-gradient clip.
             (default: :obj:`None`)
+        skip (bool, optional): the official stacking (``multilayerLSTM`` with
+            ``skip_input`` and ``skip_output``): every layer above the first
+            reads ``[h of the layer below, x]`` and the output is every
+            layer's ``h``, ``[h_1, ..., h_L]``; without it each layer reads the
+            one below and the output is ``h_L``. The two agree for one layer.
+            (default: :obj:`False`)
 
     Shapes:
         - **input:** ``x`` ``[n, T, input_size]``, state ``(h, c)`` each
           ``[num_layers, n, H]``, optional ``lengths`` ``[n]`` (a row's steps
           from its length on leave its state unchanged and output zeros, as a
           packed sequence does)
-        - **output:** ``[n, T, H]`` and the final state ``(h, c)``
+        - **output:** ``[n, T, H]`` (``[n, T, num_layers * H]`` with ``skip``)
+          and the final state ``(h, c)``
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 grad_clip: Optional[float] = None):
+                 grad_clip: Optional[float] = None, skip: bool = False):
         super().__init__()
         if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip)
                                           and grad_clip > 0):
@@ -82,9 +88,10 @@ class PeepholeLSTM(nn.Module):
                              f"(got {grad_clip!r})")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.grad_clip = None if grad_clip is None else float(grad_clip)
+        self.skip = bool(skip)
         H = hidden_size
         for layer in range(num_layers):
-            width = input_size if layer == 0 else H
+            width = input_size if layer == 0 else H + (input_size if self.skip else 0)
             self.register_parameter(f"weight_ih_l{layer}", nn.Parameter(torch.empty(4 * H, width)))
             self.register_parameter(f"weight_hh_l{layer}", nn.Parameter(torch.empty(4 * H, H)))
             self.register_parameter(f"bias_l{layer}", nn.Parameter(torch.empty(4 * H)))
@@ -112,9 +119,11 @@ class PeepholeLSTM(nn.Module):
         live = None
         if lengths is not None:                                   # [n, T] steps inside each row
             live = torch.arange(T, device=x.device) < lengths.to(x.device).unsqueeze(1)
-        hs, cs = [], []
+        hs, cs, outs = [], [], []
         out = x
         for layer in range(self.num_layers):
+            if layer > 0 and self.skip:
+                out = torch.cat([out, x], dim=-1)                                  # [h below, x]
             w_hh = getattr(self, f"weight_hh_l{layer}")
             v_i, v_f, v_o = getattr(self, f"weight_peep_l{layer}")
             gx = torch.nn.functional.linear(out, getattr(self, f"weight_ih_l{layer}"),
@@ -137,10 +146,19 @@ class PeepholeLSTM(nn.Module):
                     h, c = h_new, c_new
                     steps.append(h_new)
             out = torch.stack(steps, dim=1)                                        # [n, T, H]
+            outs.append(out)
             hs.append(h)
             cs.append(c)
+        if self.skip and self.num_layers > 1:
+            out = torch.cat(outs, dim=-1)                                          # [n, T, L*H]
         return out, (torch.stack(hs), torch.stack(cs))
+
+    @property
+    def output_size(self) -> int:
+        """Width of the output: ``H``, or ``num_layers * H`` with ``skip``."""
+        return self.hidden_size * (self.num_layers if self.skip else 1)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+                + (", skip=True" if self.skip else "")
                 + (f", grad_clip={self.grad_clip}" if self.grad_clip is not None else ""))

@@ -51,7 +51,10 @@ class RNNBlock(nn.Module):
         fused (bool, optional): the recurrent output is
             :math:`[\mathbf{h}_t \,\|\, \mathbf{z}_t]`, the LSTM state
             followed by the LSTM's own input :math:`\mathbf{z}_t` (a skip past
-            the LSTM). (default: :obj:`False`)
+            the LSTM); with the peephole cell and ``num_layers > 1`` also the
+            official stacking (every layer reads ``[h below, z]``, the output
+            holds every layer's ``h``: :class:`~srnn_pyg.nn.peephole.PeepholeLSTM`
+            with ``skip``). (default: :obj:`False`)
         pre_last_linear (bool, optional): no ReLU after the last encoder
             layer. (default: :obj:`False`)
         init (str, optional): ``"default"`` (PyTorch's) or ``"uniform"``
@@ -97,7 +100,7 @@ class RNNBlock(nn.Module):
             self.lstm = nn.LSTM(sizes[-1], hidden, num_layers, batch_first=True,
                                 dropout=dropout if num_layers > 1 else 0.0)
         elif cell == "peephole":
-            self.lstm = PeepholeLSTM(sizes[-1], hidden, num_layers, grad_clip=grad_clip)
+            self.lstm = PeepholeLSTM(sizes[-1], hidden, num_layers, grad_clip=grad_clip, skip=self.fused)
         else:
             self.lstm = None
         sizes = (self.rnn_channels,) + self.post_channels
@@ -113,7 +116,8 @@ class RNNBlock(nn.Module):
         """Width of the recurrent output (the second value :meth:`forward` returns)."""
         if self.lstm is None:
             return self.rnn_in_channels
-        return self.hidden + (self.rnn_in_channels if self.fused else 0)
+        width = self.lstm.output_size if isinstance(self.lstm, PeepholeLSTM) else self.hidden
+        return width + (self.rnn_in_channels if self.fused else 0)
 
     @property
     def channels(self) -> int:
