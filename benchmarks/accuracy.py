@@ -728,6 +728,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="results folder (default: benchmarks/results)")
     p.add_argument("--scenes", nargs="+", choices=ETH_SCENES, default=None, help="eth_ucy: test scenes")
     p.add_argument("--folds", nargs="+", type=int, default=None, help="brain4cars: folds")
+    p.add_argument("--rows", nargs="+", default=None, metavar="KEY",
+                   help="only these rows (their JSON keys, e.g. srnn srnn_spatial_false linear_ar); the "
+                        "table says which were run")
     p.add_argument("--ablation", action="store_true",
                    help="instead of the table's rows: the improved S-RNN with one item of the official "
                         "architecture or training at a time, and the paper variant (writes "
@@ -744,6 +747,11 @@ def run_one(args, name: str, out_dir: str) -> Optional[str]:
     """Run one dataset's benchmark and write its table and JSON results; the
     one-line reason when its data cannot be read."""
     ctx = Context(args, ablation_bench(name) if args.ablation else BENCHES[name])
+    if args.rows:
+        known = [r.json_key for r in ctx.bench.rows(ctx.cfg)]
+        unknown = [k for k in args.rows if k not in known]
+        if unknown:
+            return f"{name}: --rows: no row {unknown[0]!r} (rows: {', '.join(known)})"
     start = time.perf_counter()
     try:
         res = run_bench(ctx)

@@ -521,7 +521,10 @@ def score_group(ctx: Context, bench: Bench, res: Results, tag: str, sets: Dict[s
                 settings: Settings) -> None:
     """Train and score every row of ``bench`` on one group's splits, each
     trained row once per seed, the others once."""
+    only = getattr(ctx.args, "rows", None)
     for row in bench.rows(settings):
+        if only and row.json_key not in only:
+            continue
         missing = missing_keys(row, sets[row.train_on])
         if missing:
             ctx.log(f"{row.label:<38} skipped: the windows have no {', '.join(missing)}")

@@ -141,3 +141,26 @@ def test_default_block_is_unchanged():
     x = torch.randn(2, 3, 3)
     y, h, _ = block(x)
     assert torch.allclose(y, block.lstm(torch.relu(block.pre[0](x)))[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+@pytest.mark.parametrize("lengths", [None, [5, 2, 4, 1]])
+@pytest.mark.parametrize("layers,skip", [(1, False), (2, True), (2, False)])
+def test_hand_written_backward_equals_autograd(clip, lengths, layers, skip):
+    """The sequence loop with its own backward pass (``fast``) and autograd through every step give the
+    same outputs, states and gradients (parameters, inputs, initial state), clip and lengths included."""
+    torch.manual_seed(8)
+    cell = PeepholeLSTM(3, 4, num_layers=layers, grad_clip=clip, skip=skip).double()
+    x = torch.randn(4, 5, 3, dtype=torch.double, requires_grad=True)
+    st = tuple(torch.randn(layers, 4, 4, dtype=torch.double, requires_grad=True) for _ in range(2))
+    lens = None if lengths is None else torch.tensor(lengths)
+    got = []
+    for fast in (True, False):
+        cell.fast = fast
+        for p in [*cell.parameters(), x, *st]:
+            p.grad = None
+        out, (h, c) = cell(x, st, lens)
+        (out.sin().sum() * 30 + h.pow(2).sum() + c.sum()).backward()
+        got.append([out, h, c] + [p.grad.clone() for p in [*cell.parameters(), x, *st]])
+    for a, b in zip(*got):
+        assert torch.allclose(a, b, atol=1e-12)
