@@ -1,7 +1,7 @@
 """A GRU with graph-convolution gates, the GRU counterpart of Seo et al.'s GCRN (ICONIP 2018)."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -13,7 +13,7 @@ from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
 from ..nn.checks import select
-from ..nn.graph_steps import cheb_steps, step_edge_weight
+from ..nn.graph_steps import ChebGraph, GraphCache, LaplacianOperator, cheb_conv
 
 __all__ = ["GConvGRU"]
 
@@ -52,7 +52,12 @@ class GConvGRU(Forecaster):
     one maps :math:`\mathbf{r}_t \odot \mathbf{h}_{t-1}` (it depends on
     :math:`\mathbf{r}_t`, so it cannot join the first). The recurrence itself
     is a Python loop over time steps (two graph convolutions per step); the
-    biases live in the input convolution only.
+    biases live in the input convolution only. Each graph convolution is
+    sparse (CSR) products with the scaled Laplacian, built once per graph and
+    kept while ``edge_index``, ``edge_attr`` and ``edge_mask`` are the same
+    tensors, unchanged (:class:`~srnn_pyg.nn.graph_steps.GraphCache`), and one
+    matrix product of the Chebyshev terms side by side with the stacked
+    weights, the input's pre-activations added inside it.
 
     * :meth:`forward` gives the one-step-ahead prediction at every step (a
       linear readout of :math:`\mathbf{h}_t`); :meth:`forecast` warms up on the
@@ -105,6 +110,7 @@ class GConvGRU(Forecaster):
         self.conv_zr = ChebConv(hidden, 2 * hidden, K=K, normalization="sym", bias=False)
         self.conv_h = ChebConv(hidden, hidden, K=K, normalization="sym", bias=False)
         self.readout = Linear(hidden, out_channels)
+        self._graphs = GraphCache()                                        # the last graph's Laplacians
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -121,50 +127,53 @@ class GConvGRU(Forecaster):
         ``edge_weight`` ``[E]`` weights the graph; ``mask`` ``[N]`` bool marks
         present nodes (absent ones keep ``h``).
         """
-        gx = self.conv_x(x, edge_index, edge_weight)                       # [N, 3*hidden]
-        return self._cell(gx, h, edge_index, edge_weight, None if mask is None else mask.view(-1, 1))
+        op = ChebGraph(self.conv_x, edge_index, x.size(0), edge_weight, x.dtype).step(0)
+        gx = cheb_conv(self.conv_x, op, x)                                 # [N, 3*hidden]
+        return self._cell(gx, h, op, None if mask is None else mask.view(-1, 1))
 
-    def _cell(self, gx: Tensor, h: Tensor, edge_index: Tensor, weight: Optional[Tensor],
+    def _cell(self, gx: Union[Tensor, Tuple[Tensor, Tensor]], h: Tensor, op: LaplacianOperator,
               mask: Optional[Tensor]) -> Tensor:
         """The step given the input's gate pre-activations ``gx`` ``[N, 3*hidden]``
-        and presence ``mask`` ``[N, 1]`` bool (or None)."""
+        (or its ``[z, r]`` and candidate parts), the graph's operator and
+        presence ``mask`` ``[N, 1]`` bool (or None)."""
+        H = self.hidden
+        gx_zr, gx_h = gx.split([2 * H, H], dim=1) if isinstance(gx, Tensor) else gx
         h_in = select(mask, h)                                             # absent nodes send nothing
-        xz, xr, xh = gx.chunk(3, dim=-1)                                   # 3 x [N, hidden]
-        hz, hr = self.conv_zr(h_in, edge_index, weight).chunk(2, dim=-1)   # 2 x [N, hidden]
-        z = torch.sigmoid(xz + hz)
-        r = torch.sigmoid(xr + hr)
-        cand = torch.tanh(xh + self.conv_h(r * h_in, edge_index, weight))
-        h_new = z * h + (1.0 - z) * cand
+        z, r = torch.sigmoid(cheb_conv(self.conv_zr, op, h_in, add=gx_zr)).split(H, dim=1)
+        cand = torch.tanh(cheb_conv(self.conv_h, op, r * h_in, add=gx_h))
+        h_new = torch.lerp(cand, h, z)                                     # z * h + (1 - z) * cand
         return h_new if mask is None else torch.where(mask, h_new, h)
 
-    def _recur(self, x: Tensor, edge_index: Tensor, weight: Optional[Tensor],
-               node_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Run the recurrence over ``x`` ``[N, T, F]``; returns all hidden
-        states ``[T, N, hidden]`` and the last one ``[N, hidden]``."""
-        N = x.size(0)
+    def _recur(self, x: Tensor, edge_index: Tensor, weight: Optional[Tensor], node_mask: Optional[Tensor],
+               graph: Optional[ChebGraph] = None) -> Tuple[Tensor, Tensor]:
+        """Run the recurrence over ``x`` ``[N, T, F]`` on the graph of
+        ``edge_index`` and ``weight`` (or its operators, ``graph``); returns all
+        hidden states ``[T, N, hidden]`` and the last one ``[N, hidden]``."""
+        N, T, F_in = x.shape
+        if graph is None:
+            graph = ChebGraph(self.conv_x, edge_index, N, weight, x.dtype)
         xt = x.transpose(0, 1)                                             # [T, N, F]
         mask = None
         if node_mask is not None:
             mask = node_mask.t().unsqueeze(-1)                             # [T, N, 1] bool
             xt = select(mask, xt)                                          # NaN-safe: masks select
-        gx = cheb_steps(self.conv_x, xt, edge_index, weight)              # [T, N, 3*hidden]
-        per_step = weight is not None and weight.dim() == 2
+        gx = cheb_conv(self.conv_x, graph.steps(0, T), xt.reshape(T * N, F_in))  # every step at once
+        gx_zr, gx_h = gx.view(T, N, 3 * self.hidden).split([2 * self.hidden, self.hidden], dim=2)
         h = x.new_zeros(N, self.hidden)
         states = []
-        # unbind, not gx[t]: indexing in the loop would make every step's
-        # backward allocate (and fill) a zero gradient of all of gx.
-        for t, gx_t in enumerate(gx.unbind(0)):  # the recurrence: h_t needs h_{t-1}
-            w_t = weight[:, t] if per_step else weight
-            h = self._cell(gx_t, h, edge_index, w_t, None if mask is None else mask[t])
+        # split and unbind once, not gx[t] and slices in the loop: those would
+        # make every step's backward allocate (and fill) a zero gradient of gx.
+        for t, gx_t in enumerate(zip(gx_zr.unbind(0), gx_h.unbind(0))):  # h_t needs h_{t-1}
+            h = self._cell(gx_t, h, graph.step(t), None if mask is None else mask[t])
             states.append(h)
         return torch.stack(states), h                                      # [T, N, hidden], [N, hidden]
 
     # -------------------------------------------------------------- public
     def forward(self, data: STData) -> Tensor:
         x = self._check_input(data)
-        weight = step_edge_weight(type(self).__name__, data, self.edge_weight)
+        graph = self._graphs.graph(type(self).__name__, self.conv_x, data, x, self.edge_weight)
         nm = data.get("node_mask")
-        states, _ = self._recur(x, data.edge_index, weight, nm)
+        states, _ = self._recur(x, data.edge_index, graph.weight, nm, graph)
         out = self.readout(states).transpose(0, 1)                         # [N, T, F_out]
         return select(nm, out)
 
@@ -175,19 +184,18 @@ class GConvGRU(Forecaster):
                              f"predictions back, which needs out_channels == in_channels="
                              f"{self.in_channels} (got out_channels={self.out_channels}, "
                              f"horizon={horizon})")
-        edge_index = data.edge_index
-        weight = step_edge_weight(type(self).__name__, data, self.edge_weight)
+        graph = self._graphs.graph(type(self).__name__, self.conv_x, data, x, self.edge_weight)
         nm = data.get("node_mask")
-        _, h = self._recur(x, edge_index, weight, nm)
+        _, h = self._recur(x, data.edge_index, graph.weight, nm, graph)
         # The roll-out keeps the last observed step's graph and presence.
-        w_last = weight[:, -1] if weight is not None and weight.dim() == 2 else weight
+        op = graph.step(x.size(1) - 1)
         m_last = None if nm is None else nm[:, -1:]                        # [N, 1] bool
         pred = self.readout(h)                                             # [N, F_out]
         pred = select(m_last, pred)
         preds = [pred]
         for _ in range(horizon - 1):  # each step needs the previous prediction
-            gx = self.conv_x(pred, edge_index, w_last)                     # [N, 3*hidden]
-            h = self._cell(gx, h, edge_index, w_last, m_last)
+            gx = cheb_conv(self.conv_x, op, pred)                          # [N, 3*hidden]
+            h = self._cell(gx, h, op, m_last)
             pred = self.readout(h)
             pred = select(m_last, pred)
             preds.append(pred)

@@ -6,12 +6,13 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.nn import Conv1d, LayerNorm, Linear, Module, ModuleList
 from torch_geometric.nn import ChebConv
 
 from ..data import STData
 from ..nn.checks import select
-from ..nn.graph_steps import cheb_steps, step_edge_weight
+from ..nn.graph_steps import ChebGraph, GraphCache, cheb_conv
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -26,6 +27,64 @@ def _crop_steps(weight: Optional[Tensor], steps: int) -> Optional[Tensor]:
 
 
 # ------------------------------------------------------------------ layers
+class _CausalConv(torch.autograd.Function):
+    """A causal convolution over time without padding on ``x`` ``[T, N, C_in]``
+    (contiguous): ``out[t] = b + sum_k x[t + k] W[:, :, k]^T``, returned as
+    ``[(T - K + 1) * N, C_out]``. Each tap is one matrix product on a
+    contiguous slice of ``x``, accumulated in place, and the backward adds each
+    tap's input gradient into its slice of one buffer: no window copies, no
+    layout changes, no per-tap zero-filled gradients."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        T, N, C = x.shape
+        K = weight.size(2)
+        steps = T - K + 1
+        rows = steps * N
+        ctx.save_for_backward(x, weight)
+        if C < _NARROW:  # a few input channels: one product on the (small) windows side by side
+            windows = torch.cat([x[k: k + steps] for k in range(K)], dim=-1).view(rows, K * C)
+            return torch.addmm(bias, windows, weight.permute(2, 1, 0).reshape(K * C, -1))
+        taps = [w.t() for w in weight.unbind(2)]                           # K x [C_in, C_out]
+        out = torch.addmm(bias, x[:steps].reshape(rows, C), taps[0])
+        for k in range(1, K):
+            out.addmm_(x[k: k + steps].reshape(rows, C), taps[k])
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        T, N, C = x.shape
+        K = weight.size(2)
+        steps = T - K + 1
+        rows = steps * N
+        grad = grad.contiguous()
+        grad_x = grad_w = grad_b = None
+        narrow = C < _NARROW
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.zeros_like(x)
+            if narrow:
+                grad_win = (grad @ weight.permute(0, 2, 1).reshape(-1, K * C)).view(steps, N, K * C)
+                for k in range(K):
+                    grad_x[k: k + steps] += grad_win[..., k * C: (k + 1) * C]
+            else:
+                for k, w in enumerate(weight.unbind(2)):                   # w [C_out, C_in]
+                    grad_x[k: k + steps].view(rows, C).addmm_(grad, w)
+        if ctx.needs_input_grad[1]:
+            if narrow:
+                windows = torch.cat([x[k: k + steps] for k in range(K)], dim=-1).view(rows, K * C)
+                grad_w = (grad.t() @ windows).view(-1, K, C).transpose(1, 2)   # [C_out, C_in, K]
+            else:
+                grad_w = torch.stack([grad.t() @ x[k: k + steps].reshape(rows, C) for k in range(K)], dim=2)
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum(0)
+        return grad_x, grad_w, grad_b
+
+
+_NARROW = 32  # input widths below this take the windowed product in _CausalConv
+
+
 class _GatedTemporalConv(Module):
     r"""Gated temporal convolution of STGCN, on ``[T, N, C]``.
 
@@ -55,12 +114,16 @@ class _GatedTemporalConv(Module):
             self.res.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        pq = self.conv(x.permute(1, 2, 0))                                 # [N, 2*C_out, T']
-        p, q = pq.permute(2, 0, 1).chunk(2, dim=-1)                        # 2 x [T', N, C_out]
-        res = x[self.kernel_size - 1:]                                     # [T', N, C_in]
-        if self.res is not None:
-            res = self.res(res)                                            # [T', N, C_out]
-        return (p + res) * torch.sigmoid(q)
+        T, N, c_in = x.shape
+        K, c_out = self.kernel_size, self.out_channels
+        # The residual joins the convolution: it reads the last step of each
+        # window, so its map adds to the P half of the last tap's weights.
+        w = self.conv.weight                                               # [2*C_out, C_in, K]
+        res = self.res.weight if self.res is not None else torch.eye(c_out, dtype=w.dtype, device=w.device)
+        last = torch.cat([w[:c_out, :, K - 1] + res, w[c_out:, :, K - 1]])  # [2*C_out, C_in]
+        w = torch.cat([w[:, :, : K - 1], last.unsqueeze(-1)], dim=2)
+        pq = _CausalConv.apply(x.contiguous(), w, self.conv.bias)          # [T'*N, 2*C_out]
+        return F.glu(pq, dim=-1).view(T - K + 1, N, c_out)                 # (P + res) * sigmoid(Q)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
@@ -90,13 +153,22 @@ class _STConvBlock(Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, weight: Optional[Tensor],
                 mask: Optional[Tensor]) -> Tensor:
+        """``x`` ``[T, N, C]`` on a graph with weights ``None``, ``[E]`` or ``[E, T]``."""
+        graph = ChebGraph(self.spatial, edge_index, x.size(1), weight, x.dtype)
+        return self.run(x, graph, x.size(0), mask)
+
+    def run(self, x: Tensor, graph: ChebGraph, end: int, mask: Optional[Tensor]) -> Tensor:
+        """``x`` ``[T, N, C]``, its last step being step ``end - 1`` of ``graph``
+        (whose operators the caller keeps)."""
         h = self.temporal1(x)                                              # [T1, N, hidden]
+        T1, N, C = h.shape
         if mask is not None:  # absent nodes send nothing through the graph conv
-            h = select(mask[-h.size(0):], h)
-        h = F.relu(cheb_steps(self.spatial, h, edge_index, _crop_steps(weight, h.size(0))))
+            h = select(mask[-T1:], h)
+        op = graph.steps(end - T1, end)                                    # block-diagonal over steps
+        h = F.relu(cheb_conv(self.spatial, op, h.reshape(T1 * N, C)).view(T1, N, -1))
         h = self.temporal2(h)                                              # [T2, N, hidden]
         h = self.norm(h)
-        return F.dropout(h, p=self.dropout, training=self.training)
+        return F.dropout(h, p=self.dropout, training=self.training) if self.dropout > 0 else h
 
 
 # ------------------------------------------------------------------- model
@@ -145,14 +217,23 @@ class STGCN(Forecaster):
       graph); batches of graphs of different sizes work, and a batch gives the
       same result as its graphs one by one.
     * **Graph conv on all steps in one call**: the ChebConv's scaled Laplacian
-      multiplies all ``T`` steps at once as one sparse-dense product per
-      Chebyshev order (``[N, N] @ [N, T * C]`` for a static graph; a
-      block-diagonal ``[T * N, T * N]`` matrix when the graph changes over
-      time: an ``edge_mask`` with holes, or a 1-channel ``edge_attr`` that
-      varies), with the conv's own weights: the same result as calling
-      ChebConv step by step, without materialising per-edge messages.
-      Inside the network, step ``t`` of a shortened sequence uses the graph of
-      the last input step it sees.
+      of every step forms one block-diagonal sparse (CSR) matrix
+      ``[T * N, T * N]`` that multiplies the step-major ``[T * N, C]``
+      features, one product per Chebyshev order, on the narrower side of the
+      conv (the input, or for a narrowing conv such as the paper's 64 -> 16
+      the projected output, summed with Clenshaw's recurrence), with the
+      conv's own weights: the same result as calling ChebConv step by step,
+      without materialising per-edge messages. A batch of graphs is one
+      block-diagonal graph, as PyG batches it. The operators are built once
+      per graph and kept while ``edge_index``, ``edge_attr`` and
+      ``edge_mask`` are the same tensors, unchanged
+      (:class:`~srnn_pyg.nn.graph_steps.GraphCache`). Inside the network, step
+      ``t`` of a shortened sequence uses the graph of the last input step it
+      sees.
+    * **Temporal convolutions** are computed on the step-major layout as one
+      matrix product per tap (or one on the windows side by side for narrow
+      inputs), the residual map folded into the last tap's weights: the same
+      sum as the convolution plus the residual, without layout changes.
     * **Edge weights**: with ``edge_weight=True`` and an ``edge_attr`` of one
       channel (``[E, T, 1]``), its values weight the edges (non-negative);
       otherwise the graph is unweighted.
@@ -227,6 +308,7 @@ class STGCN(Forecaster):
         self.out_temporal = _GatedTemporalConv(hidden, hidden, remaining)
         self.out_norm = LayerNorm(hidden)
         self.out_lin = Linear(hidden, horizon * out_channels)
+        self._graphs = GraphCache()                                        # the last graph's Laplacians
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -252,29 +334,32 @@ class STGCN(Forecaster):
                              f"out by feeding predictions back, which needs out_channels == "
                              f"in_channels={self.in_channels} (got out_channels={self.out_channels}, "
                              f"horizon={horizon})")
-        edge_index = data.edge_index
-        weight = step_edge_weight(name, data, self.edge_weight)
+        graph = self._graphs.graph(name, self.blocks[0].spatial, data, x, self.edge_weight)
+        end = x.size(1)
         nm = data.get("node_mask")
-        x, weight, nm = x[:, -self.obs_len:], _crop_steps(weight, self.obs_len), \
-            None if nm is None else nm[:, -self.obs_len:]
+        x, nm = x[:, -self.obs_len:], None if nm is None else nm[:, -self.obs_len:]
         chunks = []
         done = 0
         while True:
-            pred = self._window(x, edge_index, weight, nm)                 # [N, H_model, F_out]
+            pred = self._window(x, graph, end, nm)                         # [N, H_model, F_out]
             chunks.append(pred)
             done += self.horizon
             if done >= horizon:
                 break
             # Feed the chunk back: the graph and presence of the last observed
             # step hold for the predicted steps.
+            weight = graph.weight if graph.static else graph.weight[:, end - self.obs_len:end]
             x, weight, nm = _extend(x, pred, weight, nm, self.obs_len)
+            if not graph.static:
+                graph = ChebGraph(self.blocks[0].spatial, data.edge_index, x.size(0), weight, x.dtype)
+                end = self.obs_len
         out = torch.cat(chunks, dim=1)[:, :horizon]                        # [N, horizon, F_out]
         m = self._last_node_mask(data)
         return select(m, out)
 
-    def _window(self, x: Tensor, edge_index: Tensor, weight: Optional[Tensor],
-                node_mask: Optional[Tensor]) -> Tensor:
-        """One direct forecast from a window ``x`` ``[N, obs_len, F]``."""
+    def _window(self, x: Tensor, graph: ChebGraph, end: int, node_mask: Optional[Tensor]) -> Tensor:
+        """One direct forecast from a window ``x`` ``[N, obs_len, F]`` whose
+        last step is step ``end - 1`` of ``graph``."""
         N = x.size(0)
         h = x.transpose(0, 1)                                              # [T, N, F]
         mask = None
@@ -282,7 +367,7 @@ class STGCN(Forecaster):
             mask = node_mask.t().unsqueeze(-1)                             # [T, N, 1] bool
             h = select(mask, h)                                            # NaN-safe: masks select
         for block in self.blocks:
-            h = block(h, edge_index, weight, mask)                         # [T_b, N, hidden]
+            h = block.run(h, graph, end, mask)                             # [T_b, N, hidden]
         h = self.out_norm(self.out_temporal(h))                            # [1, N, hidden]
         out = self.out_lin(h[0])                                           # [N, H*F_out]
         return out.view(N, self.horizon, self.out_channels)                # [N, H, F_out]

@@ -1,0 +1,49 @@
+"""benchmarks/pyg_temporal.py runs end to end on a tiny problem and writes its
+table (skipped without PyG Temporal), and says so and exits 0 when PyG
+Temporal cannot be imported."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "pyg_temporal.py"
+
+
+def run(*args, cwd, extra_path=()):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, extra_path), str(ROOT)]
+                                        + [p for p in [env.get("PYTHONPATH")] if p])
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch_geometric_temporal") is None,
+                    reason="torch_geometric_temporal is not installed")
+def test_pyg_temporal_tiny(tmp_path):
+    out = tmp_path / "table.md"
+    proc = run("--nodes", "20", "--neighbours", "3", "--batches", "2", "--reps", "2", "--warmup", "0",
+               "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    md = out.read_text()
+    assert md.startswith("# Graph-convolution baselines against PyTorch Geometric Temporal")
+    assert "Command: `python benchmarks/pyg_temporal.py --nodes 20" in md and "--out" not in md
+    assert "torch_geometric_temporal " in md and "stand-in" in md
+    rows = [line for line in md.splitlines() if line.startswith(("| STGCN | 2 |", "| GConvGRU | 2 |"))]
+    assert len(rows) == 4 and all(line.count(" ms |") == 2 and line.rstrip().endswith("x |") for line in rows), md
+    params = [line for line in md.splitlines() if line.startswith(("| STGCN |", "| GConvGRU |"))
+              and line.count("|") == 4]
+    assert len(params) == 2, md
+
+
+def test_pyg_temporal_absent(tmp_path):
+    fake = tmp_path / "site"
+    (fake / "torch_geometric_temporal").mkdir(parents=True)
+    (fake / "torch_geometric_temporal" / "__init__.py").write_text("raise ImportError('not here')\n")
+    out = tmp_path / "table.md"
+    proc = run("--out", str(out), cwd=tmp_path, extra_path=[fake])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "PyG Temporal is not importable" in proc.stdout and not out.exists()
