@@ -14,6 +14,8 @@ from torch_geometric.loader import DataLoader
 from srnn_pyg.datasets import Springs
 from srnn_pyg.engine import evaluate, load_model
 
+ROOT = Path(__file__).resolve().parents[2]
+
 _DDP_SCRIPT = textwrap.dedent("""
     import json, os, sys
     import torch
@@ -40,6 +42,8 @@ def test_ddp_two_gloo_processes_agree(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    # the checkout under test comes first, whatever copy of srnn_pyg is installed
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
