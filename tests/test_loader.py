@@ -62,28 +62,39 @@ def test_batches_match_full_graph(device, config):
     assert torch.allclose(got, full, atol=1e-5), (got - full).abs().max()
 
 
-def test_non_seed_rows_are_not_exact():
-    # The rows after the seeds lack their own incoming edges: seed_view must cut them.
+def test_one_hop_batches_compute_the_seed_rows_only():
+    # The rows after the seeds lack their own incoming edges: their outputs would not be exact, so the
+    # model computes and returns the seed rows alone (the layer's num_receivers); the layer run over every
+    # row shows the other rows differ.
     data = _graph(late=False)
     model = _model(data.schema, edge_scope="slot").eval()
     with torch.no_grad():
         full = model(data)
-        diffs = [(model(b)[b.batch_size:] - full[b.n_id[b.batch_size:]]).abs().max()
-                 for b in OneHopLoader(data, 3) if b.num_nodes > b.batch_size]
+        full_h = model.embed(data)
+        diffs = []
+        for b in OneHopLoader(data, 3):
+            out, hid = model(b, return_hidden=True)
+            assert out.size(0) == hid.size(0) == b.batch_size
+            assert torch.allclose(out, full[seed_nodes(b)], atol=1e-5)
+            assert torch.allclose(hid, full_h[seed_nodes(b)], atol=1e-5)
+            every, _ = model.layer(b.x, b.edge_index, b.node_type, b.edge_type)
+            if b.num_nodes > b.batch_size:
+                diffs.append((every[b.batch_size:] - full_h[b.n_id[b.batch_size:]]).abs().max())
     assert max(diffs) > 1e-3
 
 
-def test_forecast_is_exact_for_one_step_only():
-    # A rollout feeds predictions back as inputs, so step h reads h hops: one hop covers h = 1.
+def test_forecast_is_exact_for_one_step_and_refused_beyond():
+    # A rollout feeds predictions back as inputs, so step h reads h hops: one hop covers h = 1 only.
     data = _graph(late=False)
     model = _model(data.schema, edge_scope="edge", aggr="sum").eval()
     loader = OneHopLoader(data, 6)
     with torch.no_grad():
         full = model.forecast(data, 3)
-        got = torch.cat([seed_view(b, model.forecast(b, 3)) for b in loader])[
+        got = torch.cat([seed_view(b, model.forecast(b, 1)) for b in loader])[
             torch.cat([seed_nodes(b) for b in loader]).argsort()]
-    assert torch.allclose(got[:, 0], full[:, 0], atol=1e-5)
-    assert not torch.allclose(got[:, 1:], full[:, 1:], atol=1e-5)
+        assert torch.allclose(got[:, 0], full[:, 0], atol=1e-5)
+        with pytest.raises(ValueError, match="one-hop batch .*horizon=1 only"):
+            model.forecast(next(iter(loader)), 3)
 
 
 @pytest.mark.parametrize("config", [CONFIGS[0], CONFIGS[5]], ids=["slot", "attention"])
@@ -323,3 +334,21 @@ def test_fit_trains_on_one_hop_batches():
     with pytest.raises(ValueError, match="not exact on one-hop batches"):
         fit(_model(data.schema), OneHopLoader(data, batch_size=8),
             config=TrainConfig(epochs=1, progress=False, objective="rollout"))
+
+
+def test_truncated_bptt_on_one_hop_batches_scores_the_seeds():
+    """tbptt through model.step on one-hop batches: the model advances the seeds only and the chunk losses
+    are over their rows; one chunk covering the sequence is exactly whole-sequence training."""
+    from srnn_pyg.engine import TrainConfig, fit
+    data = _with_targets(_graph())
+
+    def trained(tbptt):
+        torch.manual_seed(0)
+        model = _model(data.schema)
+        fit(model, OneHopLoader(data, batch_size=8), config=TrainConfig(
+            epochs=1, lr=1e-2, progress=False, objective="teacher_forcing", tbptt=tbptt, seed=0))
+        return [p.detach() for p in model.parameters()]
+
+    whole, one_chunk, chunked = trained(None), trained(10_000), trained(2)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, one_chunk))
+    assert any(not torch.allclose(a, b, atol=1e-4) for a, b in zip(whole, chunked))

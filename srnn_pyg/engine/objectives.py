@@ -163,13 +163,16 @@ def label_targets(batch, logits: Tensor) -> Tuple[Tensor, Tensor, Optional[Tenso
     labels ``y`` ``[N, H]``), the labels, and their mask (``y_mask``, else
     ``node_mask`` over the last ``H`` steps, else :obj:`None`)."""
     y = batch.y
+    count = seed_count(batch)
+    ym = batch.get("y_mask")
+    nm = batch.get("node_mask")
+    if count is not None and logits.dim() == 3 and logits.size(0) == count:   # a one-hop model's seed rows
+        y, ym, nm = seed_view(batch, y, ym, nm)
     if logits.dim() != 3 or logits.size(0) != y.size(0) or logits.size(1) < y.size(1):
         raise ValueError(f"fit/evaluate: classification needs per-step logits [N, T, C] with T >= H for "
                          f"labels 'y' {list(y.shape)} (got {list(logits.shape)})")
     H = y.size(1)
-    ym = batch.get("y_mask")
     if ym is None:
-        nm = batch.get("node_mask")
         ym = nm[:, nm.size(1) - H:] if nm is not None and nm.size(1) >= H else None
     return logits[:, logits.size(1) - H:], y, ym                                  # [N, H, C], [N, H]
 
@@ -250,17 +253,17 @@ def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Opt
         s, c = head.loss_terms(*seed_view(batch, logits, labels, mask))
     elif objective == "teacher_forcing":
         inp, target, mask = teacher_forcing(batch, feedback)
-        params = runner(add_noise(inp, noise_std, noise_p))
+        params, target, mask, types = seed_view(batch, runner(add_noise(inp, noise_std, noise_p)), target, mask,
+                                                batch.get("node_type"))
         check_prediction(head.point(params), target, "one-step output", head)
         if node_type_loss:
-            loss, c = node_type_terms(head, *seed_view(batch, params, target, mask, batch.get("node_type")))
-            return loss, c
-        s, c = head.loss_terms(*seed_view(batch, params, target, mask))
+            return node_type_terms(head, params, target, mask, types)
+        s, c = head.loss_terms(params, target, mask)
     else:
         H = horizon or batch.y.size(1)
         check_one_hop_horizon(batch, H, "fit: objective='rollout'")
         target, mask = rollout_targets(batch, H)
-        pred = runner(add_noise(batch, noise_std, noise_p), H)
+        pred, target, mask = seed_view(batch, runner(add_noise(batch, noise_std, noise_p), H), target, mask)
         check_prediction(pred, target, "forecast")
         s, c = rollout_head(head).loss_terms(pred, target, mask)
     return s / c.clamp_min(1), c

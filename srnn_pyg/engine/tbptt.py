@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .noise import add_noise
+from ..loader import seed_view
 from .objectives import label_targets, node_type_terms, teacher_forcing
 
 __all__ = ["check_tbptt", "tbptt_batch", "time_chunks"]
@@ -105,8 +106,10 @@ def tbptt_batch(model: Any, head: Any, batch: Any, K: int, noise_std: float, cla
             continue
         with amp_ctx():
             out, state = model.step(add_noise(chunk, noise_std, noise_p), state)
+            # one-hop batches: the model returns the seed rows; the targets are cut to them
+            t_chunk, m_chunk, types = seed_view(batch, t_chunk, m_chunk, inp.get("node_type"))
             if node_type_loss and not classification:
-                loss, c = node_type_terms(head, out, t_chunk, m_chunk, inp.get("node_type"))
+                loss, c = node_type_terms(head, out, t_chunk, m_chunk, types)
             else:
                 s, c = head.loss_terms(out, t_chunk, m_chunk)
                 loss = s / c.clamp_min(1)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
 from ..data import STData
+from ..loader import seed_count
 from ..nn.checks import check_graph_inputs, check_horizon, model_dtype, select
 from ..nn.feedback import Feedback
 from ..nn.heads import GaussianHead, LogitsHead, build_head
@@ -295,14 +296,18 @@ class StructuralRNN(Forecaster):
         return x
 
     def _advance(self, x: Tensor, data: STData, state: Optional[SRNNState], node_mask: Optional[Tensor],
-                 edge_mask: Optional[Tensor]) -> Tuple[Tensor, "_Rows", SRNNState]:
+                 edge_mask: Optional[Tensor], receivers: Optional[int] = None) -> Tuple[Tensor, "_Rows", SRNNState]:
         """The layer over ``x`` from ``state``, then decoders and head: the
         head's parameters ``[N, T, raw]``, the nodeRNN outputs (sorted by type,
-        gathered into input order only if asked) and the new state."""
+        gathered into input order only if asked) and the new state. With
+        ``receivers=R`` (a one-hop batch's seeds) only the first ``R`` rows."""
         hs, state = self.layer(x, data.edge_index, data.get("node_type"), data.get("edge_type"),
                                node_mask=node_mask, edge_mask=edge_mask, edge_attr=data.get("edge_attr"),
-                               state=state, validate=False, order="type",
-                               check_finite=self.validate)                            # [N, T, H] by type
+                               state=state, validate=False, order="type", check_finite=self.validate,
+                               num_receivers=receivers)                               # [R, T, H] by type
+        if receivers is not None and receivers < x.size(0):
+            x = x[:receivers]
+            node_mask = node_mask[:receivers] if node_mask is not None else None
         out = select(node_mask, self._decode(hs, x, state.layout))                    # absent: zeros
         return out, _Rows(hs, state.layout.node_rank), state
 
@@ -339,12 +344,20 @@ class StructuralRNN(Forecaster):
     def forward(self, data: STData, return_hidden: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """One-step-ahead predictions (or per-step logits, or the Gaussian
         head's parameters) ``[N, T, out]``; with ``return_hidden`` also the
-        nodeRNN states ``[N, T, node_hidden]``."""
+        nodeRNN states ``[N, T, node_hidden]``.
+
+        On a one-hop batch (:class:`~srnn_pyg.loader.OneHopLoader`: ``n_id``
+        and ``batch_size``) only the ``batch_size`` seed rows are computed and
+        returned, ``[batch_size, T, out]``: exactly the full graph's rows for
+        those nodes (the other rows of a batch are there as edge sources; their
+        own outputs would not be exact)."""
         x = self._check_input(data)
-        out, rows, _ = self._advance(x, data, None, data.get("node_mask"), data.get("edge_mask"))
+        out, rows, _ = self._advance(x, data, None, data.get("node_mask"), data.get("edge_mask"),
+                                     receivers=seed_count(data))
         return (out, rows.in_input_order()) if return_hidden else out
 
-    def step(self, data: STData, state: Optional[SRNNState] = None) -> Tuple[Tensor, SRNNState]:
+    def step(self, data: STData, state: Optional[SRNNState] = None,
+             num_receivers: Optional[int] = None) -> Tuple[Tensor, SRNNState]:
         """Streaming: the outputs for the frames in ``data.x`` ``[N, T, F]``
         (one frame, ``T=1``, for a live feed) continuing from ``state``, and
         the state after them. Calls over consecutive chunks give the outputs of
@@ -354,16 +367,40 @@ class StructuralRNN(Forecaster):
 
         Returns the head's parameters ``[N, T, raw]`` (the prediction of each
         next frame, or logits) and the :class:`~srnn_pyg.nn.SRNNState`.
+
+        ``num_receivers=R``: only the first ``R`` nodes advance (outputs
+        ``[R, T, raw]``, a state of ``R`` nodes); the others are read as edge
+        sources (:class:`~srnn_pyg.nn.SRNNLayer`). A one-hop batch
+        (:class:`~srnn_pyg.loader.OneHopLoader`) gets its seeds as receivers
+        unless ``num_receivers`` is given.
         """
         x = self._check_input(data)
+        if num_receivers is None:
+            num_receivers = seed_count(data)
+        R = x.size(0) if num_receivers is None else num_receivers
         if state is not None and not isinstance(state, SRNNState):
             raise TypeError(f"StructuralRNN: 'state' must be an SRNNState or None (got {type(state).__name__})")
-        if state is not None and (state.layout.num_nodes != x.size(0)
+        if state is not None and (state.layout.num_nodes != R
+                                  or (state.layout.num_sources or R) != x.size(0)
                                   or state.layout.num_edges != data.edge_index.size(1)):
             raise ValueError(f"StructuralRNN: 'state' belongs to a graph of {state.layout.num_nodes} nodes and "
-                             f"{state.layout.num_edges} edges (got {x.size(0)} and {data.edge_index.size(1)})")
-        out, _, state = self._advance(x, data, state, data.get("node_mask"), data.get("edge_mask"))
+                             f"{state.layout.num_edges} edges (got {R} and {data.edge_index.size(1)})")
+        out, _, state = self._advance(x, data, state, data.get("node_mask"), data.get("edge_mask"),
+                                      receivers=num_receivers)
         return out, state
+
+    def forecast_chunked(self, data: STData, horizon: int, chunk_size: int = 4096,
+                         state_device: Union[str, torch.device] = "cpu", node_order: Optional[Tensor] = None,
+                         warmup_steps: Optional[int] = None, num_samples: Optional[int] = None) -> Tensor:
+        """:meth:`forecast` for a graph too large for one pass, exactly: the
+        recurrent state of every node, slot and edge is kept on
+        ``state_device`` and every step is computed in chunks of
+        ``chunk_size`` nodes (all nodes advance one step before the next).
+        See :func:`srnn_pyg.models.srnn_chunked.forecast_in_chunks` and
+        ``docs/scaling.md``."""
+        from .srnn_chunked import forecast_in_chunks                # it imports this module
+        return forecast_in_chunks(self, data, horizon, chunk_size=chunk_size, state_device=state_device,
+                                  node_order=node_order, warmup_steps=warmup_steps, num_samples=num_samples)
 
     def embed(self, data: STData) -> Tensor:
         """The nodeRNN states ``[N, T, node_hidden]``: S-RNN as a layer inside a
@@ -395,6 +432,11 @@ class StructuralRNN(Forecaster):
         its bivariate Gaussian and fed back) and returns ``[K, N, horizon, 2]``.
         """
         x = self._check_input(data, horizon)
+        seeds = seed_count(data)
+        if seeds is not None and horizon > 1:
+            raise ValueError(f"StructuralRNN: forecast on a one-hop batch (OneHopLoader) is exact for "
+                             f"horizon=1 only: step h of a rollout reads h hops of the graph (got "
+                             f"horizon={horizon}); forecast a whole graph, or use forecast_chunked")
         if self.feedback is None:
             raise ValueError(f"StructuralRNN: forecast feeds predictions back as inputs, so it needs "
                              f"task='regression' and out_channels <= in_channels (got task="
@@ -405,13 +447,18 @@ class StructuralRNN(Forecaster):
             if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
                 raise ValueError(f"StructuralRNN: 'num_samples' must be a positive int (got {num_samples!r})")
             N = x.size(0)
+            if seeds is not None:
+                raise ValueError("StructuralRNN: 'num_samples' draws whole-graph trajectories; it takes no "
+                                 "one-hop batch (OneHopLoader)")
             pred = self._rollout(_tile(data, num_samples), horizon, sample=True)      # [K*N, H, 2]
             return pred.view(num_samples, N, horizon, -1)
-        return self._rollout(data, horizon, sample=False)
+        return self._rollout(data, horizon, sample=False, receivers=seeds)
 
-    def _rollout(self, data: STData, horizon: int, sample: bool) -> Tensor:
+    def _rollout(self, data: STData, horizon: int, sample: bool, receivers: Optional[int] = None) -> Tensor:
         nm, em = data.get("node_mask"), data.get("edge_mask")
-        out, _, state = self._advance(data.x, data, None, nm, em)
+        out, _, state = self._advance(data.x, data, None, nm, em, receivers)
+        if receivers is not None:                    # one step on a one-hop batch: the seeds' rows
+            nm = nm[:receivers] if nm is not None else None
         nm_last = nm[:, -1:] if nm is not None else None                            # [N, 1]
         em_last = em[:, -1:] if em is not None else None                            # [E, 1]
         preds, inp = [], data.x[:, -1:]                                             # [N, 1, F]

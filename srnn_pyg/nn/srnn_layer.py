@@ -1,7 +1,6 @@
 r"""The S-RNN computation as a PyG-style layer: tensors in, explicit state out."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -14,83 +13,9 @@ from .checks import (check_graph_inputs, first_probe, model_dtype, raise_value_e
 from .features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
                        temporal_channels, temporal_features)
 from .rnn_block import LSTMState, RNNBlock
+from .state import GraphLayout, SRNNState
 
 __all__ = ["SRNNLayer", "SRNNState", "GraphLayout"]
-
-
-@dataclass
-class GraphLayout:
-    """How one graph (or batch) is grouped by type. Computed once per graph
-    (one host sync for the type counts) and kept in :class:`SRNNState`, so a
-    stream of frames of the same graph never recomputes it.
-
-    Nodes are sorted by type; every (receiver, edge type) pair the schema
-    allows is a *slot*; the slots of edge type ``k`` form one contiguous
-    block, grouped by receiver type in the sorted node order."""
-
-    num_nodes: int
-    num_edges: int
-    node_perm: Tensor            # [N] node ids sorted by type
-    node_rank: Tensor            # [N] position of each node in node_perm
-    node_counts: List[int]       # nodes per node type
-    node_starts: List[int]       # offset of each node type in node_perm
-    src: Tensor                  # [E]
-    dst: Tensor                  # [E]
-    slot: Tensor                 # [E] the (receiver, edge type) slot of each edge
-    slot_blocks: List[Tuple[int, int]]    # per edge type: (offset, rows) in the slot array
-    slot_sub: List[dict]                  # per edge type: node type -> offset inside its block
-    num_slots: int
-    edge_perm: Optional[Tensor]  # [E] edge ids sorted by edge type (edge scope)
-    edge_counts: List[int]       # edges per edge type
-    slot_has_edge: Tensor        # [S] bool: some edge (ever) fills the slot
-    edge_swap: Optional[Tensor] = None   # [E] bool: the receiver is not its edge type's first node type
-
-
-@dataclass
-class SRNNState:
-    r"""Everything an :class:`SRNNLayer` carries from one call to the next, so
-    that feeding a sequence in chunks gives the outputs of one call.
-
-    Every LSTM state is a tuple ``(h, c)``, each ``[num_layers, rows, hidden]``,
-    or :obj:`None` for a type absent from the graph. Rows are in the layer's
-    type-sorted order (:attr:`layout`).
-
-    Attributes:
-        edge (tuple): per spatial edge type, the edgeRNN state; rows are slots
-            (``edge_scope="slot"``) or edges of that type (``"edge"``).
-        edge_started (tuple): per spatial edge type, ``[rows]`` bool: which
-            slot or edge states have started (``edge_state="appear"``), or
-            :obj:`None`.
-        temporal (tuple): per node type, the temporal edgeRNN state.
-        node (tuple): per node type, the nodeRNN state.
-        last_x (Tensor): ``[N, F]`` the last frame seen (the temporal edge
-            feature of the next frame is a difference with it).
-        last_present (Tensor, optional): ``[N]`` bool presence at that frame.
-        layout (GraphLayout): the grouping of the graph the state belongs to.
-        attention (Tensor, optional): ``[E, T]`` attention weights of the last
-            call (``aggr="attention"``).
-    """
-
-    edge: Tuple[Optional[LSTMState], ...]
-    edge_started: Tuple[Optional[Tensor], ...]
-    temporal: Tuple[Optional[LSTMState], ...]
-    node: Tuple[Optional[LSTMState], ...]
-    last_x: Tensor
-    last_present: Optional[Tensor]
-    layout: GraphLayout
-    attention: Optional[Tensor] = None
-
-    def detach(self) -> "SRNNState":
-        """The same state cut from the autograd graph (truncated BPTT, streaming)."""
-        def d(v):
-            if isinstance(v, Tensor):
-                return v.detach()
-            if isinstance(v, tuple):
-                return tuple(d(u) for u in v)
-            return v
-        return SRNNState(d(self.edge), d(self.edge_started), d(self.temporal), d(self.node),
-                         self.last_x.detach(), self.last_present, self.layout,
-                         None if self.attention is None else self.attention.detach())
 
 
 class SRNNLayer(nn.Module):
@@ -212,32 +137,11 @@ class SRNNLayer(nn.Module):
                            ("attention_channels", attention_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
-        choice(name, "variant", variant, ("improved", "paper"))
-        paper = variant == "paper"
-        if spatial_features is None:
-            spatial_features = "concat_typed" if paper else "concat"
-        if temporal_features is None:
-            temporal_features = "x" if paper else "concat_diff"
-        if cell is None:
-            cell = "peephole" if paper else "lstm"
-        choice(name, "cell", cell, ("lstm", "peephole"))
-        items = dict(fused_lstm=fused_lstm, temporal_lstm=temporal_lstm, linear_encoder=linear_encoder,
-                     node_input_x=node_input_x)
-        official = dict(fused_lstm=True, temporal_lstm=False, linear_encoder=True, node_input_x=False)
-        for key, value in items.items():
-            if value is None:
-                items[key] = official[key] if paper else not official[key]
-            elif not isinstance(value, bool):
-                raise ValueError(f"{name}: '{key}' must be a bool or None (got {value!r})")
-        if init is None:
-            init = "uniform" if paper else "default"
-        choice(name, "init", init, ("default", "uniform"))
-        if lstm_grad_clip is None and paper and cell == "peephole":
-            lstm_grad_clip = 25.0
-        if lstm_grad_clip is not None and cell != "peephole":
-            raise ValueError(f"{name}: 'lstm_grad_clip' clips the gradient through the peephole cell's state "
-                             f"at every step; PyTorch's fused LSTM exposes no per-step gradient "
-                             f"(got cell={cell!r}, lstm_grad_clip={lstm_grad_clip!r})")
+        opts = variant_options(name, variant, spatial_features, temporal_features, cell, lstm_grad_clip, init,
+                               dict(fused_lstm=fused_lstm, temporal_lstm=temporal_lstm,
+                                    linear_encoder=linear_encoder, node_input_x=node_input_x))
+        spatial_features, temporal_features = opts["spatial_features"], opts["temporal_features"]
+        cell, lstm_grad_clip, init, items = opts["cell"], opts["lstm_grad_clip"], opts["init"], opts
         choice(name, "edge_scope", edge_scope, ("slot", "edge"))
         choice(name, "aggr", aggr, ("sum", "mean", "max", "attention"))
         if edge_state is None:
@@ -333,22 +237,26 @@ class SRNNLayer(nn.Module):
     # ---------------------------------------------------------------- layout
     def layout(self, x: Tensor, edge_index: Tensor, node_type: Optional[Tensor],
                edge_type: Optional[Tensor], *, node_mask: Optional[Tensor] = None,
-               check_finite: bool = True) -> GraphLayout:
+               check_finite: bool = True, num_receivers: Optional[int] = None) -> GraphLayout:
         """Group the nodes and edges of a graph by type, in one host sync,
         which also checks the values: types and ``edge_index`` in range, every
-        edge's endpoint types fitting its edge type, and (``check_finite``) no
-        NaN/Inf in ``x`` at a step where its node is present (``node_mask``)."""
+        edge's endpoint types fitting its edge type, (``check_finite``) no
+        NaN/Inf in ``x`` at a step where its node is present (``node_mask``),
+        and, with ``num_receivers``, every edge ending at one of the first
+        ``num_receivers`` nodes (the only ones grouped: the others are sources)."""
         schema = self.schema
         P, K = schema.num_node_types, schema.num_edge_types
         N, E, dev = x.size(0), edge_index.size(1), x.device
+        R = N if num_receivers is None else num_receivers
         if node_type is None:
             node_type = torch.zeros(N, dtype=torch.long, device=dev)
         if edge_type is None:
             edge_type = torch.zeros(E, dtype=torch.long, device=dev)
-        node_perm = torch.argsort(node_type, stable=True)                       # [N]
+        node_perm = torch.argsort(node_type[:R], stable=True)                   # [R]
         # Clamped copies keep every gather in bounds until the sync below reports the true ranges.
         nt = node_type.clamp(0, P - 1)
-        probes = [torch.zeros(P, dtype=torch.long, device=dev).scatter_add_(0, nt, torch.ones_like(nt)),
+        nr = nt[:R]
+        probes = [torch.zeros(P, dtype=torch.long, device=dev).scatter_add_(0, nr, torch.ones_like(nr)),
                   range_probe(node_type)]                                            # counts, min/max
         if E > 0:
             et = edge_type.clamp(0, max(K - 1, 0))
@@ -359,7 +267,15 @@ class SRNNLayer(nn.Module):
                        range_probe(edge_type), range_probe(edge_index), first_probe(~fits)]
         if check_finite:
             probes += value_probes(x, node_mask)
+        if R < N:
+            probes.append(first_probe(edge_index[1] >= R))
         values = torch.cat(probes).tolist()                                     # the one host sync
+        if R < N:
+            outside, values = values[-2:], values[:-2]
+            if outside[0]:
+                e = outside[1]
+                raise ValueError(f"{type(self).__name__}: with num_receivers={R} every edge must end at one of "
+                                 f"the first {R} nodes (got edge {e} into node {int(edge_index[1, e])})")
         node_counts = values[:P]
         edge_counts = values[P + 2:P + 2 + K] if E > 0 else [0] * K
         self._check_values(x, edge_index, node_type, edge_type, values, check_finite)
@@ -367,8 +283,8 @@ class SRNNLayer(nn.Module):
         for p in range(1, P):
             node_starts[p] = node_starts[p - 1] + node_counts[p - 1]
         node_rank = torch.empty_like(node_perm)
-        node_rank[node_perm] = torch.arange(N, device=dev)
-        local = node_rank - torch.tensor(node_starts, device=dev)[node_type]   # index within type
+        node_rank[node_perm] = torch.arange(R, device=dev)
+        local = node_rank - torch.tensor(node_starts, device=dev)[node_type[:R]]   # index within type
 
         # Slot blocks: edge type k holds one row per node of each type receiving k.
         base = torch.full((P, max(K, 1)), -1, dtype=torch.long)
@@ -391,8 +307,8 @@ class SRNNLayer(nn.Module):
             first = torch.tensor([schema.node_type_index(et.src) for et in schema.edge_types] or [0],
                                  dtype=torch.long, device=dev)
             swap = node_type[dst] != first[edge_type]                               # [E]
-        return GraphLayout(N, E, node_perm, node_rank, node_counts, node_starts, src, dst, slot,
-                           slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge, swap)
+        return GraphLayout(R, E, node_perm, node_rank, node_counts, node_starts, src, dst, slot,
+                           slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge, swap, N)
 
     def _check_values(self, x: Tensor, edge_index: Tensor, node_type: Tensor, edge_type: Tensor,
                       values: List[int], check_finite: bool) -> None:
@@ -429,7 +345,8 @@ class SRNNLayer(nn.Module):
                 edge_type: Optional[Tensor] = None, *, node_mask: Optional[Tensor] = None,
                 edge_mask: Optional[Tensor] = None, edge_attr: Optional[Tensor] = None,
                 state: Optional[SRNNState] = None, validate: bool = True,
-                order: str = "input", check_finite: Optional[bool] = None) -> Tuple[Tensor, SRNNState]:
+                order: str = "input", check_finite: Optional[bool] = None,
+                num_receivers: Optional[int] = None) -> Tuple[Tensor, SRNNState]:
         """Run the layer over ``x`` ``[N, T, F]`` from ``state`` (zeros when
         :obj:`None`); returns the nodeRNN outputs ``[N, T, out_channels]`` and
         the state after the last step. ``validate=False`` skips the input
@@ -439,15 +356,28 @@ class SRNNLayer(nn.Module):
         checked, in the layout's one host sync. ``order="type"``
         returns the rows sorted by node type instead of in input order (row
         ``r`` is node ``state.layout.node_perm[r]``; ``out[state.layout.node_rank]``
-        restores the input order), so that a per-type readout needs no gather."""
+        restores the input order), so that a per-type readout needs no gather.
+
+        ``num_receivers=R``: only the first ``R`` nodes get outputs and a
+        state (``[R, T, out_channels]``); the others are read as the sources
+        of edges, every one of which must end at one of the first ``R``. This
+        is a one-hop batch of seed nodes (:class:`~srnn_pyg.loader.OneHopLoader`:
+        seeds first): the seeds' rows are exactly those of the full call, for
+        the cost of the seeds alone instead of every row of the batch."""
         if order not in ("input", "type"):
             raise ValueError(f"{type(self).__name__}: 'order' must be 'input' or 'type' (got {order!r})")
+        if num_receivers is not None and (isinstance(num_receivers, bool) or not isinstance(num_receivers, int)
+                                          or not 0 <= num_receivers <= x.size(0)):
+            raise ValueError(f"{type(self).__name__}: 'num_receivers' must be an int in [0, {x.size(0)}] "
+                             f"(the rows of x) or None (got {num_receivers!r})")
+        R = x.size(0) if num_receivers is None else num_receivers
         if validate:
             check_graph_inputs(type(self).__name__, self.schema, self.in_channels, x, edge_index, node_type,
                                edge_type, node_mask, edge_mask, edge_attr,
                                self.edge_channels if "attr" in self.spatial_kind else None, model_dtype(self))
             if state is not None and (not isinstance(state, SRNNState)
-                                      or state.layout.num_nodes != x.size(0)
+                                      or state.layout.num_nodes != R
+                                      or (state.layout.num_sources or R) != x.size(0)
                                       or state.layout.num_edges != edge_index.size(1)):
                 got = (f"a state of {state.layout.num_nodes} nodes and {state.layout.num_edges} edges"
                        if isinstance(state, SRNNState) else type(state).__name__)
@@ -455,21 +385,27 @@ class SRNNLayer(nn.Module):
                                  f"({x.size(0)} nodes, {edge_index.size(1)} edges; got {got})")
         lay = state.layout if state is not None else \
             self.layout(x, edge_index, node_type, edge_type, node_mask=node_mask,
-                        check_finite=validate if check_finite is None else check_finite)
+                        check_finite=validate if check_finite is None else check_finite,
+                        num_receivers=None if R == x.size(0) else R)
         hid, new = self._run(x, lay, state, node_mask, edge_mask, edge_attr)
         return (hid if order == "type" else hid[lay.node_rank]), new
 
     # ------------------------------------------------------------------ core
     def _run(self, x: Tensor, lay: GraphLayout, state: Optional[SRNNState], node_mask: Optional[Tensor],
              edge_mask: Optional[Tensor], edge_attr: Optional[Tensor]) -> Tuple[Tensor, SRNNState]:
-        """The whole computation; nodeRNN outputs come back sorted by node type."""
+        """The whole computation; nodeRNN outputs come back sorted by node type.
+        ``x`` and ``node_mask`` cover every row (sources too); node-level work
+        covers the layout's ``num_nodes`` receivers, the first rows."""
         schema = self.schema
-        N, T, _ = x.shape
+        T = x.size(1)
         K = len(self.edge_rnns)
+        R = lay.num_nodes
+        xr = x if R == x.size(0) else x[:R]                                           # the receivers
+        nmr = node_mask if node_mask is None or R == x.size(0) else node_mask[:R]
         # Masks select (torch.where), never multiply: NaN/Inf at absent steps must not leak.
-        nms = node_mask[lay.node_perm] if node_mask is not None else None           # [N, T] by type
+        nms = nmr[lay.node_perm] if nmr is not None else None                        # [R, T] by type
 
-        temporal, temporal_states = self._temporal(x, lay, state, node_mask)
+        temporal, temporal_states = self._temporal(xr, lay, state, nmr)
         em = None
         if node_mask is not None or edge_mask is not None:     # an edge is present when it and both ends are
             em = edge_mask if edge_mask is not None else \
@@ -483,12 +419,12 @@ class SRNNLayer(nn.Module):
         if lay.num_slots > 0 and K > 0:
             query = None
             if self.aggr == "attention":  # the receiver's temporal edgeRNN output (Vemula et al. 2018)
-                query = torch.cat(temporal, 0)[lay.node_rank] if schema.temporal else x      # [N, T, *]
+                query = torch.cat(temporal, 0)[lay.node_rank] if schema.temporal else xr     # [R, T, *]
             spatial, edge_states, started, attention = self._spatial(x, lay, em, edge_attr, edge_states,
                                                                      started, query)
 
         # nodeRNNs: own features (not in the paper), temporal output, one slot per incoming edge type
-        xs = x[lay.node_perm] if self.node_input_x else None                         # [N, T, F] by type
+        xs = xr[lay.node_perm] if self.node_input_x else None                        # [R, T, F] by type
         width = self.out_channels
         hids, node_states = [], []
         for p, rnn in enumerate(self.node_rnns):
@@ -511,9 +447,9 @@ class SRNNLayer(nn.Module):
             hids.append(select(ms, h))                                               # [n, T, H]
             node_states.append(st)
         hid = torch.cat(hids, dim=0)                                                  # [N, T, H] by type
-        last_present = node_mask[:, -1] if node_mask is not None else None
+        last_present = nmr[:, -1] if nmr is not None else None
         return hid, SRNNState(tuple(edge_states), tuple(started), tuple(temporal_states), tuple(node_states),
-                              x[:, -1], last_present, lay, attention)
+                              xr[:, -1], last_present, lay, attention)
 
     def _temporal(self, x: Tensor, lay: GraphLayout, state: Optional[SRNNState],
                   node_mask: Optional[Tensor]) -> Tuple[List[Tensor], List]:
@@ -696,3 +632,37 @@ def choice(owner: str, name: str, value: object, options: Sequence[object]) -> N
     """Raise a ``ValueError`` naming ``owner`` and the argument unless ``value`` is one of ``options``."""
     if value not in options:
         raise ValueError(f"{owner}: '{name}' must be one of {list(options)} (got {value!r})")
+
+
+def variant_options(name: str, variant: str, spatial_features: Optional[str], temporal_features: Optional[str],
+                    cell: Optional[str], lstm_grad_clip: Optional[float], init: Optional[str],
+                    items: dict) -> dict:
+    """The settings ``variant`` implies for every option left :obj:`None`
+    (``"improved"``: this library's; ``"paper"``: the official code's), checked."""
+    choice(name, "variant", variant, ("improved", "paper"))
+    paper = variant == "paper"
+    if spatial_features is None:
+        spatial_features = "concat_typed" if paper else "concat"
+    if temporal_features is None:
+        temporal_features = "x" if paper else "concat_diff"
+    if cell is None:
+        cell = "peephole" if paper else "lstm"
+    choice(name, "cell", cell, ("lstm", "peephole"))
+    items = dict(items)
+    official = dict(fused_lstm=True, temporal_lstm=False, linear_encoder=True, node_input_x=False)
+    for key, value in items.items():
+        if value is None:
+            items[key] = official[key] if paper else not official[key]
+        elif not isinstance(value, bool):
+            raise ValueError(f"{name}: '{key}' must be a bool or None (got {value!r})")
+    if init is None:
+        init = "uniform" if paper else "default"
+    choice(name, "init", init, ("default", "uniform"))
+    if lstm_grad_clip is None and paper and cell == "peephole":
+        lstm_grad_clip = 25.0
+    if lstm_grad_clip is not None and cell != "peephole":
+        raise ValueError(f"{name}: 'lstm_grad_clip' clips the gradient through the peephole cell's state "
+                         f"at every step; PyTorch's fused LSTM exposes no per-step gradient "
+                         f"(got cell={cell!r}, lstm_grad_clip={lstm_grad_clip!r})")
+    return dict(items, spatial_features=spatial_features, temporal_features=temporal_features, cell=cell,
+                lstm_grad_clip=lstm_grad_clip, init=init)

@@ -1,0 +1,88 @@
+"""What an :class:`~srnn_pyg.nn.SRNNLayer` computes once per graph
+(:class:`GraphLayout`) and carries from one call to the next (:class:`SRNNState`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from torch import Tensor
+
+from .rnn_block import LSTMState
+
+__all__ = ["GraphLayout", "SRNNState"]
+
+
+@dataclass
+class GraphLayout:
+    """How one graph (or batch) is grouped by type. Computed once per graph
+    (one host sync for the type counts) and kept in :class:`SRNNState`, so a
+    stream of frames of the same graph never recomputes it.
+
+    Nodes are sorted by type; every (receiver, edge type) pair the schema
+    allows is a *slot*; the slots of edge type ``k`` form one contiguous
+    block, grouped by receiver type in the sorted node order."""
+
+    num_nodes: int
+    num_edges: int
+    node_perm: Tensor            # [N] node ids sorted by type
+    node_rank: Tensor            # [N] position of each node in node_perm
+    node_counts: List[int]       # nodes per node type
+    node_starts: List[int]       # offset of each node type in node_perm
+    src: Tensor                  # [E]
+    dst: Tensor                  # [E]
+    slot: Tensor                 # [E] the (receiver, edge type) slot of each edge
+    slot_blocks: List[Tuple[int, int]]    # per edge type: (offset, rows) in the slot array
+    slot_sub: List[dict]                  # per edge type: node type -> offset inside its block
+    num_slots: int
+    edge_perm: Optional[Tensor]  # [E] edge ids sorted by edge type (edge scope)
+    edge_counts: List[int]       # edges per edge type
+    slot_has_edge: Tensor        # [S] bool: some edge (ever) fills the slot
+    edge_swap: Optional[Tensor] = None   # [E] bool: the receiver is not its edge type's first node type
+    num_sources: Optional[int] = None    # rows of x read as edge sources (> num_nodes with receivers only)
+
+
+@dataclass
+class SRNNState:
+    r"""Everything an :class:`SRNNLayer` carries from one call to the next, so
+    that feeding a sequence in chunks gives the outputs of one call.
+
+    Every LSTM state is a tuple ``(h, c)``, each ``[num_layers, rows, hidden]``,
+    or :obj:`None` for a type absent from the graph. Rows are in the layer's
+    type-sorted order (:attr:`layout`).
+
+    Attributes:
+        edge (tuple): per spatial edge type, the edgeRNN state; rows are slots
+            (``edge_scope="slot"``) or edges of that type (``"edge"``).
+        edge_started (tuple): per spatial edge type, ``[rows]`` bool: which
+            slot or edge states have started (``edge_state="appear"``), or
+            :obj:`None`.
+        temporal (tuple): per node type, the temporal edgeRNN state.
+        node (tuple): per node type, the nodeRNN state.
+        last_x (Tensor): ``[N, F]`` the last frame seen (the temporal edge
+            feature of the next frame is a difference with it).
+        last_present (Tensor, optional): ``[N]`` bool presence at that frame.
+        layout (GraphLayout): the grouping of the graph the state belongs to.
+        attention (Tensor, optional): ``[E, T]`` attention weights of the last
+            call (``aggr="attention"``).
+    """
+
+    edge: Tuple[Optional[LSTMState], ...]
+    edge_started: Tuple[Optional[Tensor], ...]
+    temporal: Tuple[Optional[LSTMState], ...]
+    node: Tuple[Optional[LSTMState], ...]
+    last_x: Tensor
+    last_present: Optional[Tensor]
+    layout: GraphLayout
+    attention: Optional[Tensor] = None
+
+    def detach(self) -> "SRNNState":
+        """The same state cut from the autograd graph (truncated BPTT, streaming)."""
+        def d(v):
+            if isinstance(v, Tensor):
+                return v.detach()
+            if isinstance(v, tuple):
+                return tuple(d(u) for u in v)
+            return v
+        return SRNNState(d(self.edge), d(self.edge_started), d(self.temporal), d(self.node),
+                         self.last_x.detach(), self.last_present, self.layout,
+                         None if self.attention is None else self.attention.detach())
