@@ -21,14 +21,29 @@ model's last two sizes, would exceed ``--max-memory-gb`` (16 GiB by default); th
 the worker's data limit (CPU) or memory fraction (CUDA), so that an allocation
 past it fails and is recorded instead of swapping or waking the OOM killer.
 
+With ``--onehop``: full-graph against one-hop mini-batch training
+(:class:`srnn_pyg.loader.OneHopLoader`, a fixed batch of ``--batch-size``
+seed nodes) at N = 1e3 ... 1e6, each size in a fresh process: the time of an
+epoch (one pass over every node as a seed, sampling, forward, MSE loss on the
+seed rows, backward and an Adam step per batch), the time and the peak memory
+of one batch (which should not grow with N), and the full-graph train step
+(one step is one epoch) where its memory fits; with
+``srnn_pyg.models.srnn_chunked`` present, an exact ``--forecast-horizon``-step
+forecast of the whole graph (``forecast_in_chunks``). An epoch whose first
+batches project past ``--epoch-budget`` seconds is timed over its first
+``--timed-batches`` batches and extrapolated (the table says so).
+
     python benchmarks/scaling.py --threads 1          # -> results/scaling_cpu.md and scaling_cpu.png
     python benchmarks/scaling.py --sizes 100 1000 --models srnn_slot stgcn --reps 3
     python benchmarks/scaling.py --quick --out scratch  # tiny sizes, a smoke check (seconds)
+    python benchmarks/scaling.py --onehop --threads 1   # -> results/scaling_onehop_cpu.md and .png
+    python benchmarks/scaling.py --onehop --quick --out scratch
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import io
 import math
 import multiprocessing as mp
@@ -45,6 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import command, machine, markdown_table, timeit, write_atomic  # noqa: E402
 from speed import BASELINE_KWARGS, fmt, graph  # noqa: E402
 
+from srnn_pyg.loader import OneHopLoader, seed_view  # noqa: E402
 from srnn_pyg.models import StructuralRNN, available, build  # noqa: E402
 
 MiB = 2 ** 20
@@ -54,6 +70,10 @@ LABELS = {"srnn_slot": "S-RNN (slot)", "srnn_edge": "S-RNN (edge)", "stgcn": "ST
 DEFAULTS = dict(sizes=[10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000], horizons=[25, 50, 100, 200, 400],
                 horizon_nodes=1000, reps=5, threads=None)
 QUICK = dict(sizes=[10, 30], horizons=[5, 10], horizon_nodes=30, reps=1, threads=1)
+ONEHOP_DEFAULTS = dict(sizes=[1000, 10000, 100000, 1000000], models=["srnn_slot"], reps=3, threads=None,
+                       batch_size=1024)
+ONEHOP_QUICK = dict(sizes=[100, 400], models=["srnn_slot"], reps=1, threads=1, batch_size=64, T=10)
+CHUNKED = "srnn_pyg.models.srnn_chunked"   # forecast_in_chunks: the exact forecast of a graph too large for one pass
 TARGET = 2.2   # the issue's bound on the cost of doubling the graph
 
 
@@ -241,7 +261,106 @@ def measure_horizon(spec: dict) -> dict:
     return dict(time=seconds, reps=reps, step_mib=step_bytes / MiB)
 
 
-JOBS = {"size": measure_size, "horizon": measure_horizon}
+def one_step_loss(model: torch.nn.Module, batch) -> torch.Tensor:
+    """MSE of the one-step-ahead prediction on the seed rows (all rows of a whole graph)."""
+    pred, target = seed_view(batch, model(batch)[:, :-1], batch.x[:, 1:])
+    return torch.nn.functional.mse_loss(pred, target)
+
+
+def measure_full(spec: dict) -> dict:
+    """The full-graph train step with its optimiser step (one step is one epoch): the
+    warm-up gives the peak memory, then the median of the timed repetitions."""
+    dev = spec["device"]
+    base = 0 if dev.startswith("cuda") else (_proc_status("VmRSS") or _maxrss())
+    schema, data = graph(spec["N"], spec["T"], spec["F"], dev)
+    torch.manual_seed(0)
+    model = make_model(spec["model"], schema, spec["F"], spec["hidden"], spec["T"]).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        one_step_loss(model, data).backward()
+        opt.step()
+    first, step_bytes, total_bytes = _once(step, dev, PeakMemory(dev))
+    seconds, reps = _median(step, first, spec)
+    return dict(E=data.num_edges, reps=reps, train=seconds, step_mib=step_bytes / MiB,
+                peak_mib=max(total_bytes, _maxrss()) / MiB, base_mib=base / MiB)
+
+
+def measure_onehop(spec: dict) -> dict:
+    """One epoch of one-hop mini-batch training: every node a seed once, batches of
+    ``batch_size`` in a random order, an Adam step per batch. Each batch's time covers its
+    sampling, forward, loss, backward and optimiser step. The peak memory of a batch is that
+    of the epoch (the largest batch's working set): the resident set's high-water mark during
+    the epoch above the memory in use before it (the graph, the sampler's index, the model and
+    its optimiser, which the process peak includes). When the first batches
+    project the epoch past ``epoch_budget`` seconds, only the first ``timed_batches`` run and
+    the epoch is extrapolated from their mean."""
+    dev = spec["device"]
+    schema, data = graph(spec["N"], spec["T"], spec["F"], dev)
+    torch.manual_seed(0)
+    model = make_model(spec["model"], schema, spec["F"], spec["hidden"], spec["T"]).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = OneHopLoader(data, spec["batch_size"], shuffle=True)
+    batches = len(loader)
+    probe = PeakMemory(dev)
+    times, seeds, rows, edges = [], [], [], []
+    limit, probe_after = batches, min(3, batches)
+    probe.start()
+    start = time.perf_counter()
+    it = iter(loader)
+    for i in range(batches):
+        t0 = time.perf_counter()
+        batch = next(it)
+        opt.zero_grad(set_to_none=True)
+        one_step_loss(model, batch).backward()
+        opt.step()
+        if dev.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+        seeds.append(batch.batch_size)
+        rows.append(batch.num_nodes)
+        edges.append(batch.num_edges)
+        if i + 1 == probe_after and spec["epoch_budget"] is not None:
+            projected = (time.perf_counter() - start) / probe_after * batches
+            if projected > spec["epoch_budget"]:
+                limit = max(probe_after, min(batches, spec["timed_batches"]))
+        if i + 1 >= limit:
+            break
+    wall = time.perf_counter() - start
+    step_bytes, _ = probe.stop()
+    timed = len(times)
+    tensors = [v for v in data.to_dict().values() if isinstance(v, torch.Tensor)]
+    return dict(E=data.num_edges, batches=batches, timed=timed,
+                epoch=wall if timed == batches else wall / timed * batches,
+                batch=sorted(times)[timed // 2], rows=sum(rows) / timed, edges=sum(edges) / timed,
+                redundancy=sum(rows) / sum(seeds), step_mib=step_bytes / MiB, peak_mib=_maxrss() / MiB,
+                data_mib=sum(v.numel() * v.element_size() for v in tensors) / MiB)
+
+
+def measure_forecast(spec: dict) -> dict:
+    """The exact ``horizon``-step forecast of the whole graph with ``forecast_in_chunks``
+    (no gradients): time of one call (the median of more where they fit the time budget)
+    and its peak memory above the memory in use before it."""
+    forecast_in_chunks = importlib.import_module(CHUNKED).forecast_in_chunks
+    dev = spec["device"]
+    schema, data = graph(spec["N"], spec["T"], spec["F"], dev)
+    torch.manual_seed(0)
+    model = make_model(spec["model"], schema, spec["F"], spec["hidden"], spec["T"]).to(dev).eval()
+    kwargs = {} if spec["chunk_size"] is None else dict(chunk_size=spec["chunk_size"])
+
+    def run():
+        with torch.no_grad():
+            forecast_in_chunks(model, data, spec["horizon"], state_device="cpu", **kwargs)
+    first, step_bytes, total_bytes = _once(run, dev, PeakMemory(dev))
+    if first * (1 + spec["reps"]) > spec["budget"]:
+        return dict(time=first, reps=1, step_mib=step_bytes / MiB, peak_mib=_maxrss() / MiB)
+    seconds, reps = _median(run, first, spec)
+    return dict(time=seconds, reps=reps, step_mib=step_bytes / MiB, peak_mib=_maxrss() / MiB)
+
+
+JOBS = {"size": measure_size, "horizon": measure_horizon, "full": measure_full, "onehop": measure_onehop,
+        "forecast": measure_forecast}
 
 
 def _worker(conn, job: str, spec: dict) -> None:
@@ -425,6 +544,200 @@ def plot(path: str, models: List[str], sizes: Dict[str, List[dict]], horizons: D
     return True
 
 
+# ------------------------------------------------------------------ one-hop report
+def _epoch_cell(r: dict) -> str:
+    if r["timed"] == r["batches"]:
+        return fmt(r["epoch"])
+    return f"{fmt(r['epoch'])} (extrapolated: {r['timed']} of {r['batches']} batches timed)"
+
+
+def onehop_table(rows: List[dict]) -> str:
+    ratios = _ratios(rows, "epoch", "size")
+    body = []
+    for r, (q, d) in zip(rows, ratios):
+        if "status" in r:
+            body.append([r["N"], "-", "-", "-", r["status"]] + ["-"] * 9)
+            continue
+        body.append([r["N"], r["E"], r["size"], r["batches"], _epoch_cell(r), _x(q), _x(d, suffix=""),
+                     fmt(r["batch"]), f"{r['rows']:,.0f}", f"{r['edges']:,.0f}", f"{r['redundancy']:.2f}",
+                     _mib(r["step_mib"]), _mib(r["data_mib"]), _mib(r["peak_mib"])])
+    return markdown_table(["N", "E", "N+E", "batches", "epoch", "ratio", "doubling factor", "batch (median)",
+                           "nodes per batch", "edges per batch", "nodes / seeds", "batch peak (MiB)",
+                           "graph tensors (MiB)", "process peak (MiB)"], body)
+
+
+def full_table(rows: List[dict]) -> str:
+    ratios = _ratios(rows, "train", "size")
+    body = [[r["N"], "-", "-", "-", r["status"]] + ["-"] * 4 if "status" in r else
+            [r["N"], r["E"], r["size"], r["reps"], fmt(r["train"]), _x(d, suffix=""), _mib(r["step_mib"]),
+             f"{r['step_mib'] * MiB / (r['N'] * r['T']):,.0f}", _mib(r["peak_mib"])]
+            for r, (_, d) in zip(rows, ratios)]
+    return markdown_table(["N", "E", "N+E", "reps", "train step = epoch", "doubling factor",
+                           "train step peak (MiB)", "bytes per node per step", "process peak (MiB)"], body)
+
+
+def forecast_table(rows: List[dict]) -> str:
+    ratios = _ratios(rows, "time", "size")
+    body = [[r["N"], "-", r["status"], "-", "-", "-"] if "status" in r else
+            [r["N"], r["reps"], fmt(r["time"]), _x(d, suffix=""), _mib(r["step_mib"]), _mib(r["peak_mib"])]
+            for r, (_, d) in zip(rows, ratios)]
+    return markdown_table(["N", "reps", "forecast", "doubling factor", "forecast peak (MiB)",
+                           "process peak (MiB)"], body)
+
+
+def onehop_summary(model: str, rows: List[dict], full: List[dict]) -> List[str]:
+    label = LABELS.get(model, model)
+    done = [r for r in rows if "status" not in r]
+    steps = [(d, prev, r) for r, (_, d) in zip(rows, _ratios(rows, "epoch", "size")) if d is not None
+             for prev in [max((p for p in done if p["N"] < r["N"]), key=lambda p: p["N"])]]
+    out = []
+    if steps:
+        worst = max(d for d, _, _ in steps)
+        each = "; ".join(f"N={p['N']:,} to {r['N']:,}: {d:.2f} (nodes / seeds {p['redundancy']:.2f} to "
+                         f"{r['redundancy']:.2f})" for d, p, r in steps)
+        out.append(f"- {label}, one-hop epoch: doubling N+E multiplies the epoch time by {each}; at most "
+                   f"{worst:.2f}, target <= {TARGET}: {'met' if worst <= TARGET else 'not met'}")
+        # an epoch computes N x (nodes / seeds) rows: its time divided by nodes / seeds, rescaled the same way
+        per_row = [doubling(p["epoch"] / p["redundancy"], r["epoch"] / r["redundancy"], p["size"], r["size"])
+                   for _, p, r in steps]
+        out.append(f"- {label}, one-hop epoch time divided by nodes / seeds (the time per node row it "
+                   f"computes, times N): doubling factors {', '.join(f'{d:.2f}' for d in per_row)}; at most "
+                   f"{max(per_row):.2f}, target <= {TARGET}: {'met' if max(per_row) <= TARGET else 'not met'} "
+                   f"(the epoch's excess over linear is the growth of nodes / seeds, which levels off near "
+                   f"1 + the in-degree once the batch's in-neighbours rarely repeat)")
+    if len(done) >= 2:
+        out.append(f"- {label}, one batch of a fixed number of seeds: median time "
+                   + ", ".join(f"{fmt(r['batch'])} (N={r['N']:,})" for r in done)
+                   + "; peak memory " + ", ".join(f"{_mib(r['step_mib'])} MiB" for r in done))
+    epochs = [r for r in done if r["timed"] == r["batches"]]
+    if epochs:
+        r = epochs[-1]
+        out.append(f"- {label}: largest graph with a measured one-hop epoch: N={r['N']:,}, E={r['E']:,} "
+                   f"({fmt(r['epoch'])}, process peak {_mib(r['peak_mib'])} MiB)")
+    more = [r for r in done if r["timed"] < r["batches"]]
+    if more:
+        r = more[-1]
+        out.append(f"- {label}: N={r['N']:,} trained {r['timed']} of its {r['batches']} batches (process peak "
+                   f"{_mib(r['peak_mib'])} MiB); its epoch time is extrapolated: {fmt(r['epoch'])}")
+    fits = [r for r in full if "status" not in r]
+    if fits:
+        out.append(f"- {label}, full graph: largest train step that fits: N={fits[-1]['N']:,} "
+                   f"({fmt(fits[-1]['train'])}, peak {_mib(fits[-1]['step_mib'])} MiB)")
+    return out
+
+
+def load_note(loads: List[float]) -> str:
+    """The machine's load during the run, from the 1-minute load averages sampled after each measurement."""
+    if not loads:
+        return ""
+    cores = os.cpu_count() or 1
+    busy = max(loads) > cores + 0.5
+    return (f"1-minute load average sampled during the run: {min(loads):.1f} to {max(loads):.1f} on {cores} "
+            f"logical cores" + (" (other jobs were running: times are inflated and their ratios noisy; the "
+                                "memory columns are not affected)." if busy else "."))
+
+
+def onehop_report(args, dev: str, onehop: Dict[str, List[dict]], full: Dict[str, List[dict]],
+                  forecasts: Dict[str, List[dict]], forecast_note: Optional[str], png: Optional[str],
+                  loads: Optional[List[float]] = None) -> str:
+    text = [f"# One-hop mini-batch training against full-graph training on {dev}\n",
+            f"Random typed graphs as in `speed.py` (3 node types, 5 edge types, E about 4N), T={args.T}, "
+            f"F={args.F}, hidden {args.hidden}. Every (model, N, kind) runs in a fresh process. One-hop epoch: "
+            f"`OneHopLoader(data, batch_size={args.batch_size}, shuffle=True)`, every node a seed once; per "
+            "batch: sampling, forward, MSE of the one-step-ahead prediction on the seed rows, backward and an "
+            "Adam step (no workers: sampling is in the epoch time). Batch (median): the median of the timed "
+            "batches. Nodes per batch: seeds and their in-neighbours (`n_b`); nodes / seeds: how many rows "
+            "an epoch computes per node. Batch peak: the resident set's high-water mark during the epoch "
+            "above the memory in use before it (graph, sampler index, model, optimiser), i.e. the largest "
+            "batch's working set; process peak: the whole process's high-water mark, graph generation and "
+            f"libraries included. An epoch whose first 3 batches project past {args.epoch_budget:g} s is "
+            f"timed over its first {args.timed_batches} batches and its time extrapolated from their mean "
+            "(marked in the table). Full graph: one train step (the same loss on every node, backward, Adam "
+            "step) is one epoch; its first step is the warm-up and gives the peak memory, then the median of "
+            "`reps`; skipped where its memory, linear in N+E through the last two sizes, would pass the cap "
+            f"({args.max_memory_gb:g} GiB). Doubling factor = time ratio to the previous size rescaled to a "
+            "doubling of N+E, `ratio ** (log 2 / log(size ratio))`; linear cost gives 2.0.\n",
+            machine(dev), "", f"Command: `{command()}`", ""]
+    if loads:
+        text += [load_note(loads), ""]
+    text += ["## Summary", ""]
+    for m in args.models:
+        text += onehop_summary(m, onehop[m], full[m])
+    for m in args.models:
+        text += ["", f"## {LABELS.get(m, m)}: one-hop batches of {args.batch_size} seeds", "", onehop_table(onehop[m]),
+                 "", f"## {LABELS.get(m, m)}: full graph", "", full_table(full[m])]
+    text += ["", f"## Forecast of the whole graph, {args.forecast_horizon} steps (`forecast_in_chunks`)", ""]
+    if forecast_note:
+        text.append(forecast_note)
+    for m, rows in forecasts.items():
+        if rows:
+            chunk = f"chunk_size={args.forecast_chunk}" if args.forecast_chunk else "its default chunk size"
+            text += [f"### {LABELS.get(m, m)}", "",
+                     f"Exact forecast (`{CHUNKED}.forecast_in_chunks`, {chunk}, states on the CPU), no "
+                     f"gradients, after the {args.T} observed steps; one call, or the median of `reps` where "
+                     "they fit the time budget. Forecast peak: above the memory in use before the call. Sizes "
+                     f"whose time, linear in N+E from the previous size, would pass {args.forecast_budget:g} s "
+                     "are skipped.", "", forecast_table(rows), ""]
+    if png:
+        text += ["", f"![one-hop scaling]({os.path.basename(png)})"]
+    return "\n".join(text) + "\n"
+
+
+def onehop_plot(path: str, models: List[str], onehop: Dict[str, List[dict]], full: Dict[str, List[dict]],
+                dev: str) -> bool:
+    """Log-log epoch time (one-hop and full graph) and peak memory against N+E, and the time
+    per one-hop batch against N; dotted: linear growth through each curve's last point."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)", flush=True)
+        return False
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    for i, m in enumerate(models):
+        label = LABELS.get(m, m)
+        series = [(axes[0], onehop, "epoch", f"{label}, one-hop epoch", "o-", True),
+                  (axes[0], full, "train", f"{label}, full-graph step", "s--", True),
+                  (axes[1], onehop, "batch", f"{label}, one-hop batch", "o-", False),
+                  (axes[2], onehop, "step_mib", f"{label}, one-hop batch", "o-", False),
+                  (axes[2], full, "step_mib", f"{label}, full-graph step", "s--", False)]
+        for ax, table, key, name, style, linear in series:
+            pts = [(r["size"], r[key]) for r in table.get(m, []) if r.get(key)]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, style, color=f"C{i}" if "one-hop" in name else f"C{i + 1}", label=name)
+            extra = [r for r in table.get(m, []) if r.get(key) and r.get("timed", 0) < r.get("batches", 0)]
+            if key == "epoch" and extra:
+                ax.plot([r["size"] for r in extra], [r[key] for r in extra], "x", color="k", markersize=10,
+                        label="extrapolated epoch")
+            if linear:
+                ax.plot([xs[0], xs[-1]], [ys[-1] * xs[0] / xs[-1], ys[-1]], ":", color="gray", linewidth=1)
+    for ax, ylabel in zip(axes, ["epoch time (s)", "time per batch (s)", "peak memory of a step (MiB)"]):
+        ax.set_xlabel("N + E")
+        ax.set_ylabel(ylabel)
+        if not ax.lines:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+            continue
+        ax.set_xscale("log")
+        if ax is axes[1]:           # a linear axis from 0: a flat curve looks flat
+            ax.set_ylim(bottom=0, top=1.15 * max(max(line.get_ydata()) for line in ax.lines))
+        else:
+            ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].plot([], [], ":", color="gray", linewidth=1, label="linear")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"One-hop mini-batch vs full-graph training on {dev}")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+    return True
+
+
 # ------------------------------------------------------------------ driver
 def estimate_mib(done: List[dict], N: int) -> float:
     """The process's peak memory (MiB) for N nodes, linear in N+E: through the last two
@@ -444,9 +757,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=None,
                    help=f"node counts N (default: {' '.join(map(str, DEFAULTS['sizes']))})")
-    p.add_argument("--models", nargs="+", default=["srnn_slot", "srnn_edge", "stgcn"], choices=models,
-                   help="srnn_slot, srnn_edge, or a registered baseline (default: srnn_slot srnn_edge stgcn)")
-    p.add_argument("--T", type=int, default=50, help="time steps (default: 50)")
+    p.add_argument("--models", nargs="+", default=None, choices=models,
+                   help="srnn_slot, srnn_edge, or a registered baseline (default: srnn_slot srnn_edge stgcn; "
+                        "with --onehop: srnn_slot)")
+    p.add_argument("--T", type=int, default=None, help="time steps (default: 50)")
     p.add_argument("--F", type=int, default=6, help="features (default: 6)")
     p.add_argument("--hidden", type=int, default=64, help="hidden size of every model (default: 64)")
     p.add_argument("--reps", type=int, default=None,
@@ -463,11 +777,43 @@ def parse_args(argv=None):
                    help="torch CPU threads (default: torch's choice); 1 gives stable timings on a busy machine")
     p.add_argument("--out", default=None, help="output folder (default: results/ next to this script)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and horizons, one repetition: a smoke check")
+    g = p.add_argument_group("one-hop mode (--onehop)")
+    g.add_argument("--onehop", action="store_true",
+                   help="full-graph against one-hop mini-batch training (default sizes 1e3 1e4 1e5 1e6; "
+                        "writes scaling_onehop_<device>.md and .png)")
+    g.add_argument("--batch-size", type=int, default=None, help="seed nodes per one-hop batch (default: 1024)")
+    g.add_argument("--epoch-budget", type=float, default=900.0,
+                   help="an epoch whose first 3 batches project past this many seconds is timed over "
+                        "--timed-batches batches and extrapolated, as the table says (default: 900)")
+    g.add_argument("--timed-batches", type=int, default=20,
+                   help="batches timed in an extrapolated epoch (default: 20)")
+    g.add_argument("--forecast-horizon", type=int, default=12,
+                   help=f"steps of the whole-graph forecast by {CHUNKED}.forecast_in_chunks, measured when "
+                        "that module imports (default: 12; 0: skip)")
+    g.add_argument("--forecast-chunk", type=int, default=None,
+                   help="chunk_size of forecast_in_chunks (default: the function's own)")
+    g.add_argument("--forecast-budget", type=float, default=600.0,
+                   help="skip forecast sizes whose time, linear in N+E from the previous size, would pass "
+                        "this many seconds (default: 600)")
     args = p.parse_args(argv)
-    preset = QUICK if args.quick else DEFAULTS
+    if args.onehop:
+        preset = dict(ONEHOP_QUICK if args.quick else ONEHOP_DEFAULTS, horizons=[], horizon_nodes=0)
+    else:
+        preset = dict(QUICK if args.quick else DEFAULTS, models=["srnn_slot", "srnn_edge", "stgcn"])
+    preset.setdefault("T", 50)
     for key, value in preset.items():
-        if getattr(args, key) is None:
+        if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if args.onehop:
+        bad = [m for m in args.models if m not in SRNN]
+        if bad:
+            p.error(f"--onehop: one-hop batches are exact for S-RNN only; --models must be among {list(SRNN)} "
+                    f"(got {bad})")
+        for key in ("batch_size", "timed_batches"):
+            if getattr(args, key) < 1:
+                p.error(f"--{key.replace('_', '-')} must be a positive int (got {getattr(args, key)})")
+        if args.forecast_horizon < 0:
+            p.error(f"--forecast-horizon must be >= 0 (got {args.forecast_horizon})")
     args.sizes = sorted(set(args.sizes))
     args.horizons = sorted(set(args.horizons))
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -478,10 +824,104 @@ def parse_args(argv=None):
     return args
 
 
+def chunked_forecast_note(horizon: int) -> Optional[str]:
+    """Why the whole-graph forecast is not measured, or None when it can be."""
+    if horizon == 0:
+        return "Not measured (`--forecast-horizon 0`)."
+    try:
+        module = importlib.import_module(CHUNKED)
+        getattr(module, "forecast_in_chunks")
+    except (ImportError, AttributeError) as e:
+        return (f"Not measured: `{CHUNKED}.forecast_in_chunks` is not available in this checkout "
+                f"({type(e).__name__}); rerun with `--forecast-horizon {horizon}` once it is.")
+    return None
+
+
+def main_onehop(args) -> None:
+    """Full-graph against one-hop mini-batch training, size by size (see the module's docstring)."""
+    dev = args.device
+    tag = "cuda" if dev.startswith("cuda") else dev
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    md, png = os.path.join(out, f"scaling_onehop_{tag}.md"), os.path.join(out, f"scaling_onehop_{tag}.png")
+    cap_mib = args.max_memory_gb * 1024
+    base_spec = dict(T=args.T, F=args.F, hidden=args.hidden, device=dev, threads=args.threads, reps=args.reps,
+                     budget=args.time_budget, cap_bytes=int(cap_mib * MiB), batch_size=args.batch_size,
+                     epoch_budget=args.epoch_budget, timed_batches=args.timed_batches,
+                     horizon=args.forecast_horizon, chunk_size=args.forecast_chunk)
+    note = chunked_forecast_note(args.forecast_horizon)
+    run = Runner(args.device)
+    onehop: Dict[str, List[dict]] = {m: [] for m in args.models}
+    full: Dict[str, List[dict]] = {m: [] for m in args.models}
+    forecasts: Dict[str, List[dict]] = {m: [] for m in args.models} if note is None else {}
+    loads: List[float] = []
+
+    def write():
+        drawn = onehop_plot(png, args.models, onehop, full, tag)
+        write_atomic(md, onehop_report(args, tag, onehop, full, forecasts, note, png if drawn else None, loads))
+
+    def measured(job: str, spec: dict, extra: dict) -> dict:
+        res = run(job, spec)
+        if hasattr(os, "getloadavg"):
+            loads.append(os.getloadavg()[0])
+        if "error" not in res:
+            return dict(res, **extra)
+        why = f"out of memory ({res['error']}, cap {args.max_memory_gb:g} GiB)" if res["memory"] \
+            else f"error: {res['error']}"
+        return dict(extra, status=why, memory=res["memory"])
+
+    for N in args.sizes:
+        for m in args.models:
+            spec = dict(base_spec, model=m, N=N)
+            # the full graph, where its memory fits
+            done = [r for r in full[m] if "status" not in r]
+            ran_out = [r["N"] for r in full[m] if r.get("memory")]
+            est = estimate_mib(done, N) if done else None
+            if ran_out:
+                row = dict(N=N, status=f"skipped (memory: N={ran_out[0]} ran out)")
+            elif est is not None and est > cap_mib:
+                row = dict(N=N, status=f"skipped (memory: est. {est / 1024:.1f} GiB > {args.max_memory_gb:g} GiB)")
+            else:
+                res = measured("full", spec, dict(N=N, T=args.T))
+                row = res if "status" in res else dict(res, size=N + res["E"])
+            full[m].append(row)
+            print(f"{LABELS.get(m, m):>13}  N={N:<8} full graph: " + (row["status"] if "status" in row else
+                  f"train step {fmt(row['train'])}  peak {_mib(row['step_mib'])} MiB"), flush=True)
+            # one-hop batches
+            ran_out = [r["N"] for r in onehop[m] if r.get("memory")]
+            if ran_out:
+                row = dict(N=N, status=f"skipped (memory: N={ran_out[0]} ran out)")
+            else:
+                res = measured("onehop", spec, dict(N=N))
+                row = res if "status" in res else dict(res, size=N + res["E"])
+            onehop[m].append(row)
+            print(f"{LABELS.get(m, m):>13}  N={N:<8} one-hop: " + (row["status"] if "status" in row else
+                  f"epoch {_epoch_cell(row)}  batch {fmt(row['batch'])}  peak {_mib(row['step_mib'])} MiB"),
+                  flush=True)
+            write()
+            # the exact whole-graph forecast, where forecast_in_chunks exists
+            if m in forecasts:
+                prev = [r for r in forecasts[m] if "status" not in r]
+                size = row.get("size") or (prev[-1]["size"] * N / prev[-1]["N"] if prev else None)
+                est = prev[-1]["time"] * size / prev[-1]["size"] if prev and size else None
+                if est is not None and est > args.forecast_budget:
+                    frow = dict(N=N, status=f"skipped (time: est. {fmt(est)} > {args.forecast_budget:g} s)")
+                else:
+                    res = measured("forecast", spec, dict(N=N))
+                    frow = res if "status" in res else dict(res, size=size or N)
+                forecasts[m].append(frow)
+                print(f"{LABELS.get(m, m):>13}  N={N:<8} forecast: " + (frow["status"] if "status" in frow else
+                      f"{fmt(frow['time'])}  peak {_mib(frow['step_mib'])} MiB"), flush=True)
+                write()
+    print(f"wrote {md}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.onehop:
+        main_onehop(args)
+        return
     dev = args.device
     tag = "cuda" if dev.startswith("cuda") else dev
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")

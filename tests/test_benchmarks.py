@@ -53,6 +53,26 @@ def test_scaling_quick(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]   # atomic writes left no debris
 
 
+def test_scaling_onehop_quick(tmp_path):
+    out = tmp_path / "results"
+    run_script("scaling.py", "--onehop", "--quick", "--epoch-budget", "0", "--timed-batches", "3", "--out", str(out),
+               cwd=tmp_path)
+    md = (out / "scaling_onehop_cpu.md").read_text()
+    assert md.startswith("# One-hop mini-batch training against full-graph training on cpu")
+    assert "Command: `python benchmarks/scaling.py --onehop --quick" in md and "--out" not in md
+    for section in ("S-RNN (slot): one-hop batches of 64 seeds", "S-RNN (slot): full graph", "Forecast of the whole"):
+        assert section in md
+    # --quick: N = 100 (2 batches: a whole epoch) and 400 (7 batches; --epoch-budget 0: 3 timed, extrapolated)
+    onehop = [table_rows(md, str(N), columns=14) for N in (100, 400)]
+    assert [len(r) for r in onehop] == [1, 1], md
+    assert "extrapolated" not in onehop[0][0] and "(extrapolated: 3 of 7 batches timed)" in onehop[1][0]
+    assert onehop[1][0].split("|")[7].strip() not in ("", "-")          # a doubling factor
+    full = [table_rows(md, str(N), columns=9) for N in (100, 400)]
+    assert all(len(r) == 1 and (" ms |" in r[0] or " s |" in r[0]) for r in full), md
+    assert "one-hop epoch: doubling N+E multiplies the epoch time by" in md
+    png = out / "scaling_onehop_cpu.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
 # ------------------------------------------------------------------ accuracy.py
 ACCURACY_SPRINGS_ROWS = ("S-RNN (paper)", "S-RNN (improved)", "S-RNN (improved, spatial=False)", "NodeLSTM",
                          "GConvGRU", "STGCN", "LinearAR (pooled)", "ConstantVelocity", "ZeroVelocity")
