@@ -71,7 +71,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
         train_loader (DataLoader): training batches of windows. With
             ``shuffle=True`` the order of each epoch is a function of
             ``seed`` and the epoch (so a resumed run sees the same batches);
-            under DDP it is replaced by a :class:`DistributedSampler`.
+            under DDP it is replaced by a :class:`DistributedSampler` (for a
+            :class:`~srnn_pyg.loader.OneHopLoader`, by a
+            :class:`~srnn_pyg.engine.distributed.ShardSampler` of its seeds).
         val_loader (DataLoader, optional): validation batches, evaluated with
             :func:`~srnn_pyg.engine.evaluate` after every epoch (``val_*``
             keys).
