@@ -352,3 +352,16 @@ def test_truncated_bptt_on_one_hop_batches_scores_the_seeds():
     whole, one_chunk, chunked = trained(None), trained(10_000), trained(2)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, one_chunk))
     assert any(not torch.allclose(a, b, atol=1e-4) for a, b in zip(whole, chunked))
+
+
+def test_fit_validates_one_hop_batches_with_teacher_forcing_metrics():
+    """A one-hop validation loader gets the exact metrics by default (loss and tf_mse, no rollout); asking
+    for a rollout metric on it names the problem."""
+    from srnn_pyg.engine import TrainConfig, fit
+    data = _with_targets(_graph())
+    result = fit(_model(data.schema), OneHopLoader(data, batch_size=8), OneHopLoader(data, batch_size=8),
+                 config=TrainConfig(epochs=1, progress=False))
+    assert {"val_loss", "val_tf_mse"} <= set(result.history[-1]) and "val_mse" not in result.history[-1]
+    with pytest.raises(ValueError, match="not exact on one-hop batches"):
+        fit(_model(data.schema), OneHopLoader(data, batch_size=8), OneHopLoader(data, batch_size=8),
+            config=TrainConfig(epochs=1, progress=False, metrics=["mse"]))
