@@ -27,62 +27,117 @@ def _crop_steps(weight: Optional[Tensor], steps: int) -> Optional[Tensor]:
 
 
 # ------------------------------------------------------------------ layers
-class _CausalConv(torch.autograd.Function):
-    """A causal convolution over time without padding on ``x`` ``[T, N, C_in]``
-    (contiguous): ``out[t] = b + sum_k x[t + k] W[:, :, k]^T``, returned as
-    ``[(T - K + 1) * N, C_out]``. Each tap is one matrix product on a
-    contiguous slice of ``x``, accumulated in place, and the backward adds each
-    tap's input gradient into its slice of one buffer: no window copies, no
-    layout changes, no per-tap zero-filled gradients."""
+def _windows(x: Tensor, K: int) -> Tensor:
+    """The ``K`` taps of every window of ``x`` ``[T, N, C]`` side by side and a
+    column of ones (for the bias): ``[(T - K + 1) * N, K * C + 1]``."""
+    T, N, C = x.shape
+    steps = T - K + 1
+    ones = x.new_ones(steps, N, 1)
+    return torch.cat([x[k: k + steps] for k in range(K)] + [ones], dim=-1).view(steps * N, K * C + 1)
+
+
+def _tap_matrix(weight: Tensor, bias: Tensor) -> Tensor:
+    """``weight`` ``[C_out, C_in, K]`` and ``bias`` as the ``[K * C_in + 1,
+    C_out]`` matrix that multiplies :func:`_windows`."""
+    C_out, C, K = weight.shape
+    return torch.cat([weight.permute(2, 1, 0).reshape(K * C, C_out), bias.unsqueeze(0)])
+
+
+def _conv(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """A causal convolution over time without padding on a wide ``x`` ``[T, N,
+    C_in]`` (contiguous): ``out[t] = b + sum_k x[t + k] W[:, :, k]^T``, returned
+    as ``[(T - K + 1) * N, C_out]``; one matrix product per tap on a
+    contiguous slice of ``x``, accumulated in place."""
+    T, N, C = x.shape
+    K = weight.size(2)
+    rows = (T - K + 1) * N
+    taps = [w.t() for w in weight.unbind(2)]                               # K x [C_in, C_out]
+    out = torch.addmm(bias, x[: T - K + 1].reshape(rows, C), taps[0])
+    for k in range(1, K):
+        out.addmm_(x[k: k + T - K + 1].reshape(rows, C), taps[k])
+    return out
+
+
+class _GatedCausalConv(torch.autograd.Function):
+    """The gated linear unit ``P * sigmoid(Q)`` of two causal convolutions over
+    time without padding, ``P`` and ``Q`` (weights ``[C_out, C_in, K]`` and
+    biases apart), as one autograd node on ``x`` ``[T, N, C_in]`` (contiguous),
+    returning ``[(T - K + 1) * N, C_out]``.
+
+    A wide input takes one matrix product per tap on contiguous slices of
+    ``x`` (no window copies); a narrow one (``C_in < 32``) one product on the
+    windows side by side with a column of ones, the bias a row of the weights.
+    ``P`` and ``Q`` are two contiguous buffers, the gate and the product are
+    taken in place; the backward builds the two gradients from the kept gate
+    and output (``grad * gate`` and ``(grad - grad * gate) * out``) without
+    recomputing the sigmoid, and adds each tap's input gradient into its slice
+    of one buffer."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        T, N, C = x.shape
-        K = weight.size(2)
-        steps = T - K + 1
-        rows = steps * N
-        ctx.save_for_backward(x, weight)
-        if C < _NARROW:  # a few input channels: one product on the (small) windows side by side
-            windows = torch.cat([x[k: k + steps] for k in range(K)], dim=-1).view(rows, K * C)
-            return torch.addmm(bias, windows, weight.permute(2, 1, 0).reshape(K * C, -1))
-        taps = [w.t() for w in weight.unbind(2)]                           # K x [C_in, C_out]
-        out = torch.addmm(bias, x[:steps].reshape(rows, C), taps[0])
-        for k in range(1, K):
-            out.addmm_(x[k: k + steps].reshape(rows, C), taps[k])
+    def forward(ctx, x: Tensor, w_p: Tensor, b_p: Tensor, w_q: Tensor, b_q: Tensor) -> Tensor:
+        K = w_p.size(2)
+        if x.size(2) < _NARROW:
+            windows = _windows(x, K)
+            out = windows @ _tap_matrix(w_p, b_p)
+            gate = torch.mm(windows, _tap_matrix(w_q, b_q)).sigmoid_()
+        else:
+            out = _conv(x, w_p, b_p)
+            gate = _conv(x, w_q, b_q).sigmoid_()
+        out.mul_(gate)
+        ctx.save_for_backward(x, w_p, w_q, out, gate)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        x, weight = ctx.saved_tensors
+        x, w_p, w_q, out, gate = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_p = grad * gate
+        grad_q = torch.sub(grad, grad_p).mul_(out)                         # grad * out * (1 - gate)
         T, N, C = x.shape
-        K = weight.size(2)
+        K = w_p.size(2)
         steps = T - K + 1
         rows = steps * N
-        grad = grad.contiguous()
-        grad_x = grad_w = grad_b = None
-        narrow = C < _NARROW
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.zeros_like(x)
-            if narrow:
-                grad_win = (grad @ weight.permute(0, 2, 1).reshape(-1, K * C)).view(steps, N, K * C)
-                for k in range(K):
+        need_x, need_wp, need_bp, need_wq, need_bq = ctx.needs_input_grad
+        grad_x = gw_p = gb_p = gw_q = gb_q = None
+        if C < _NARROW:
+            if need_x:
+                # [C_out, K * C] in the windows' column order
+                grad_win = torch.mm(grad_p, w_p.permute(0, 2, 1).reshape(-1, K * C))
+                grad_win.addmm_(grad_q, w_q.permute(0, 2, 1).reshape(-1, K * C))
+                grad_win = grad_win.view(steps, N, K * C)
+                grad_x = torch.empty_like(x)
+                grad_x[:steps].copy_(grad_win[..., :C])
+                grad_x[steps:].zero_()
+                for k in range(1, K):
                     grad_x[k: k + steps] += grad_win[..., k * C: (k + 1) * C]
-            else:
-                for k, w in enumerate(weight.unbind(2)):                   # w [C_out, C_in]
-                    grad_x[k: k + steps].view(rows, C).addmm_(grad, w)
-        if ctx.needs_input_grad[1]:
-            if narrow:
-                windows = torch.cat([x[k: k + steps] for k in range(K)], dim=-1).view(rows, K * C)
-                grad_w = (grad.t() @ windows).view(-1, K, C).transpose(1, 2)   # [C_out, C_in, K]
-            else:
-                grad_w = torch.stack([grad.t() @ x[k: k + steps].reshape(rows, C) for k in range(K)], dim=2)
-        if ctx.needs_input_grad[2]:
-            grad_b = grad.sum(0)
-        return grad_x, grad_w, grad_b
+            if need_wp or need_wq or need_bp or need_bq:
+                windows = _windows(x, K)
+                gp = (windows.t() @ grad_p).t()                            # [C_out, K * C + 1]
+                gq = (windows.t() @ grad_q).t()
+                gw_p, gb_p = gp[:, :-1].reshape(-1, K, C).transpose(1, 2), gp[:, -1]
+                gw_q, gb_q = gq[:, :-1].reshape(-1, K, C).transpose(1, 2), gq[:, -1]
+        else:
+            if need_x:
+                grad_x = torch.empty_like(x)
+                grad_x[steps:].zero_()
+                torch.mm(grad_p, w_p[:, :, 0], out=grad_x[:steps].view(rows, C))
+                grad_x[:steps].view(rows, C).addmm_(grad_q, w_q[:, :, 0])
+                for k in range(1, K):
+                    view = grad_x[k: k + steps].view(rows, C)
+                    view.addmm_(grad_p, w_p[:, :, k]).addmm_(grad_q, w_q[:, :, k])
+            xs = [x[k: k + steps].reshape(rows, C) for k in range(K)]
+            if need_wp:
+                gw_p = torch.stack([grad_p.t() @ xk for xk in xs], dim=2)
+            if need_wq:
+                gw_q = torch.stack([grad_q.t() @ xk for xk in xs], dim=2)
+            gb_p = grad_p.sum(0) if need_bp else None
+            gb_q = grad_q.sum(0) if need_bq else None
+        return (grad_x, gw_p if need_wp else None, gb_p if need_bp else None,
+                gw_q if need_wq else None, gb_q if need_bq else None)
 
 
-_NARROW = 32  # input widths below this take the windowed product in _CausalConv
+_NARROW = 32  # input widths below this take the windowed product in _GatedCausalConv
 
 
 class _GatedTemporalConv(Module):
@@ -118,12 +173,11 @@ class _GatedTemporalConv(Module):
         K, c_out = self.kernel_size, self.out_channels
         # The residual joins the convolution: it reads the last step of each
         # window, so its map adds to the P half of the last tap's weights.
-        w = self.conv.weight                                               # [2*C_out, C_in, K]
+        w, b = self.conv.weight, self.conv.bias                            # [2*C_out, C_in, K]
         res = self.res.weight if self.res is not None else torch.eye(c_out, dtype=w.dtype, device=w.device)
-        last = torch.cat([w[:c_out, :, K - 1] + res, w[c_out:, :, K - 1]])  # [2*C_out, C_in]
-        w = torch.cat([w[:, :, : K - 1], last.unsqueeze(-1)], dim=2)
-        pq = _CausalConv.apply(x.contiguous(), w, self.conv.bias)          # [T'*N, 2*C_out]
-        return F.glu(pq, dim=-1).view(T - K + 1, N, c_out)                 # (P + res) * sigmoid(Q)
+        w_p = torch.cat([w[:c_out, :, : K - 1], (w[:c_out, :, K - 1] + res).unsqueeze(-1)], dim=2)
+        out = _GatedCausalConv.apply(x.contiguous(), w_p, b[:c_out], w[c_out:], b[c_out:])
+        return out.view(T - K + 1, N, c_out)                               # (P + res) * sigmoid(Q)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
@@ -165,7 +219,7 @@ class _STConvBlock(Module):
         if mask is not None:  # absent nodes send nothing through the graph conv
             h = select(mask[-T1:], h)
         op = graph.steps(end - T1, end)                                    # block-diagonal over steps
-        h = F.relu(cheb_conv(self.spatial, op, h.reshape(T1 * N, C)).view(T1, N, -1))
+        h = cheb_conv(self.spatial, op, h.reshape(T1 * N, C)).relu_().view(T1, N, -1)  # a fresh tensor
         h = self.temporal2(h)                                              # [T2, N, hidden]
         h = self.norm(h)
         return F.dropout(h, p=self.dropout, training=self.training) if self.dropout > 0 else h
@@ -232,8 +286,11 @@ class STGCN(Forecaster):
       sees.
     * **Temporal convolutions** are computed on the step-major layout as one
       matrix product per tap (or one on the windows side by side for narrow
-      inputs), the residual map folded into the last tap's weights: the same
-      sum as the convolution plus the residual, without layout changes.
+      inputs, the bias a row of the weights), the residual map folded into
+      the last tap's weights: the same sum as the convolution plus the
+      residual, without layout changes. The gate is one autograd node with
+      its own backward (the gradient of both halves from the kept gate and
+      output, no recomputed sigmoid).
     * **Edge weights**: with ``edge_weight=True`` and an ``edge_attr`` of one
       channel (``[E, T, 1]``), its values weight the edges (non-negative);
       otherwise the graph is unweighted.
