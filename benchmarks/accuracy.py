@@ -673,6 +673,8 @@ ABLATIONS = (
     ("last encoder layer linear (official)", "abl_linear_encoder", dict(linear_encoder=True), None),
     ("nodeRNN without x (official)", "abl_no_x", dict(node_input_x=False), None),
     ("uniform +-0.05 init (official)", "abl_uniform_init", dict(init="uniform"), None),
+    ("linear last encoder layer and uniform init (official, both)", "abl_linear_uniform",
+     dict(linear_encoder=True, init="uniform"), None),
     ("features ordered by edge type (official)", "abl_typed_order", dict(spatial_features="concat_typed"), None),
     ("temporal features x_t only (official)", "abl_temporal_x", dict(temporal_features="x"), None),
     ("no residual (official)", "abl_no_residual", dict(residual=False), None),

@@ -11,6 +11,7 @@ import copy
 import math
 import os
 import random
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -140,6 +141,9 @@ class Trained:
     epochs: str = "-"
     seconds: float = 0.0
     seeds: List[Optional[int]] = field(default_factory=list)
+    #: the validation score of the kept model, once per seed (``val_metric`` on the validation split)
+    val: List[float] = field(default_factory=list)
+    val_metric: str = ""
 
     @property
     def params(self) -> int:
@@ -387,6 +391,18 @@ class _Fitter:
             else:
                 self.base.update(metrics=["mse"], monitor="val_mse")
 
+    @property
+    def monitor(self) -> Optional[str]:
+        """The metric of ``evaluate`` that selects on validation (``"mse"``,
+        ``"mae"``, ``"loss"``), or :obj:`None` without a validation split."""
+        return self.base["monitor"][len("val_"):] if "monitor" in self.base else None
+
+    def validation_score(self) -> Optional[float]:
+        """The selection metric of the model as it is now on the validation split."""
+        if self.monitor is None:
+            return None
+        return float(evaluate(self.model, self.val_loader, metrics=[self.monitor], device=self.device)[self.monitor])
+
     def __call__(self, objective: str, epochs: int, lr: Optional[float], noise: Any = None,
                  recipe: Optional[str] = None):
         kw = dict(self.base, epochs=epochs, objective=objective, noise=noise, lr=lr)
@@ -467,6 +483,9 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
         t.recipe += f"; {_optimizer_steps(res.history)} optimiser steps"
     t.epochs = t.epochs.strip()
     t.seconds = time.perf_counter() - start
+    score = run.validation_score()                 # what the choices read: recorded beside the test scores
+    if score is not None:
+        t.val, t.val_metric = [score], f"validation {run.monitor}"
     ctx.log(f"{t.label:<38} {t.epochs:<44} {t.seconds:7.1f} s")
     return t
 
@@ -547,6 +566,7 @@ def _merge_training(ctx: Context, res: Results, t: Trained, tag: str, seed: Opti
         res.trained[t.label] = t
         return
     prev.seconds += t.seconds
+    prev.val += t.val
     if seed not in prev.seeds:
         prev.seeds.append(seed)
     if t.epochs != "-":
@@ -587,6 +607,18 @@ def training_table(trained: Sequence[Trained]) -> str:
     return markdown_table(["model", "built as", "training", "epochs", "train time (per seed)", "parameters"], rows)
 
 
+def validation_table(trained: Sequence[Trained]) -> Optional[str]:
+    """The validation score of every trained row (the kept model of each
+    seed), or :obj:`None` where no row had a validation split."""
+    rows = []
+    for t in trained:
+        if t.val:
+            spread = f" ± {statistics.stdev(t.val):.4g}" if len(t.val) > 1 else ""
+            rows.append([t.label, t.val_metric, f"{statistics.mean(t.val):.4g}{spread}",
+                         ", ".join(f"{v:.4g}" for v in t.val)])
+    return markdown_table(["model", "metric", "mean", "per seed"], rows) if rows else None
+
+
 def seeds_text(ctx: Context) -> str:
     seeds = ", ".join(str(s) for s in ctx.seeds)
     spread = (" as mean ± standard deviation over the seeds (sample std, n - 1)" if len(ctx.seeds) > 1
@@ -604,6 +636,11 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
     secs = {label: t.seconds / max(1, len(t.seeds)) for label, t in res.trained.items() if label in agg}
     result = results_json(ctx.dataset, ctx.mode, ctx.seeds, agg, {lb: r.json_key for lb, r in res.rows.items()},
                           bench.lower_is_better, secs)
+    # The validation score each trained row was selected on (the evidence behind every choice).
+    result["validation"] = {res.rows[label].json_key: {"metric": t.val_metric, "mean": statistics.mean(t.val),
+                                                       "std": statistics.stdev(t.val) if len(t.val) > 1 else None,
+                                                       "runs": len(t.val)}
+                            for label, t in res.trained.items() if t.val and label in res.rows}
     sections = bench.tables(ctx, res, agg)
     cfg = {k: v for k, v in ctx.cfg.items() if k not in COMMON or k == "patience"}
     text = [f"# Accuracy: {bench.title}", "",
@@ -647,7 +684,11 @@ def _training_section(ctx: Context, res: Results) -> List[str]:
             "Every trained model uses the library's trainer (`srnn_pyg.engine.fit`, gradient clipping 1.0, "
             "Adam; a Gaussian head is trained by its negative log-likelihood); 'best' is the epoch kept by "
             "`restore_best` on the validation score (rollout MSE; cross-entropy for classification). "
-            "Closed-form baselines are fitted by `fit_closed_form` on the training windows.", "",
-            training_table(list(res.trained.values())), ""]
+            "Closed-form baselines are fitted by `fit_closed_form` on the training windows.", ""]
+    val = validation_table(list(res.trained.values()))
+    if val is not None:
+        text += ["Validation scores of the kept models (what every choice between rows or settings reads; "
+                 "lower is better; no test data):", "", val, ""]
+    text += [training_table(list(res.trained.values())), ""]
     notes = ctx.bench.notes(ctx)
     return text + [f"- {n}" for n in notes] + ([""] if notes else [])

@@ -12,7 +12,9 @@ on the same validation windows for reference. The table goes to
 A variant is ``(StructuralRNN keywords, TrainConfig keywords, dataset
 keywords)``; dataset keywords change the windows (e.g. ETH/UCY's
 ``features="pos_vel"``), so each variant opens its own train and validation
-parts.
+parts. The dataset keyword ``train_augment`` is a transform applied to the
+training windows only (after the search's own ``transform``), e.g.
+:class:`~srnn_pyg.transforms.RandomRotation`.
 """
 from __future__ import annotations
 
@@ -30,7 +32,10 @@ from torch_geometric.loader import DataLoader
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import command, machine, markdown_table, write_atomic  # noqa: E402
 
+from torch_geometric.transforms import Compose  # noqa: E402
+
 from srnn_pyg import datasets  # noqa: E402
+from srnn_pyg.transforms import RandomRotation  # noqa: E402
 from srnn_pyg.engine import TrainConfig, collect, fit  # noqa: E402
 from srnn_pyg.models import build  # noqa: E402
 
@@ -71,6 +76,10 @@ def _sizes(H: int) -> Dict[str, Any]:
 _ETH_BASE = lambda H: dict(_sizes(H), residual=True, edge_scope="edge", aggr="attention",  # noqa: E731
                            spatial_features="concat_attr", edge_channels=2)
 _POS_VEL = ({"derived": "velocity"}, {}, {"features": "pos_vel"})
+_CV = {"derived": "velocity", "residual": "velocity"}
+#: ETH/UCY with pos_vel: positions and displacements, targets, origins and the origin offsets on edges
+_ETH_ROTATE = RandomRotation({"x": [(0, 1), (2, 3)], "y": [(0, 1)], "origin": [(0, 1)], "edge_attr": [(0, 1)]},
+                             flip=True)
 
 SEARCHES: Dict[str, Search] = {
     "chickenpox": Search(
@@ -101,6 +110,12 @@ SEARCHES: Dict[str, Search] = {
                                                               {"features": "pos_vel"}),
             "+ velocity inputs, constant-velocity residual, spatial=False": (
                 {"derived": "velocity", "residual": "velocity", "spatial": False}, {}, {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual, radius 2 m": (
+                _CV, {}, {"features": "pos_vel", "radius": 2.0}),
+            "+ velocity inputs, constant-velocity residual, rotation and mirror augmentation": (
+                _CV, {}, {"features": "pos_vel", "train_augment": _ETH_ROTATE}),
+            "+ velocity inputs, constant-velocity residual, rotation and mirror augmentation, spatial=False": (
+                dict(_CV, spatial=False), {}, {"features": "pos_vel", "train_augment": _ETH_ROTATE}),
         },
         metric="ADE", data=dict(test_scene="eth", transform=OriginOffsets()), train_every=8, val_every=4,
         base_model=_ETH_BASE, references=("constant_velocity", "zero_velocity"), batch=32,
@@ -112,7 +127,10 @@ SEARCHES: Dict[str, Search] = {
 
 def _open(cls, search: Search, data_kw: Dict[str, Any]):
     kw = dict(search.data, **data_kw)
-    train = cls.open("train", **kw)
+    augment = kw.pop("train_augment", None)
+    train_kw = kw if augment is None else \
+        dict(kw, transform=augment if kw.get("transform") is None else Compose([kw["transform"], augment]))
+    train = cls.open("train", **train_kw)
     val = cls.open("val", train=train, **kw)
     pick = lambda ds, k: ds if k == 1 else ds[torch.arange(0, len(ds), k)]  # noqa: E731
     return pick(train, search.train_every), pick(val, search.val_every)

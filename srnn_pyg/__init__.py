@@ -21,6 +21,7 @@ _LAZY = {
     **dict.fromkeys(["OneHopLoader", "seed_view", "seed_nodes"], ".loader"),
     **dict.fromkeys(["StandardScaler", "MinMaxScaler", "RobustScaler", "Compose", "scaler_from_state"],
                     ".scalers"),
+    "RandomRotation": ".transforms",
 }
 
 __all__ = list(_LAZY) + ["__version__"]

@@ -10,8 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 ABLATION_KEYS = ("srnn", "abl_peephole", "abl_fused", "abl_temporal_fc", "abl_linear_encoder", "abl_no_x",
-                 "abl_uniform_init", "abl_typed_order", "abl_temporal_x", "abl_no_residual", "abl_tf_only",
-                 "srnn_paper")
+                 "abl_uniform_init", "abl_linear_uniform", "abl_typed_order", "abl_temporal_x", "abl_no_residual",
+                 "abl_tf_only", "srnn_paper")
 
 
 def _accuracy(*args, cwd):
@@ -64,6 +64,7 @@ def test_ablation_rows_build_what_they_say():
     base = {s: getattr(built["srnn"], s) for s in settings}
     expected = {"abl_peephole": {"cell"}, "abl_fused": {"fused_lstm"}, "abl_temporal_fc": {"temporal_lstm"},
                 "abl_linear_encoder": {"linear_encoder"}, "abl_no_x": {"node_input_x"}, "abl_uniform_init": {"init"},
+                "abl_linear_uniform": {"linear_encoder", "init"},
                 "abl_typed_order": {"spatial_kind"}, "abl_temporal_x": {"temporal_kind"},
                 "abl_no_residual": {"residual"}, "abl_tf_only": set()}
     for key, changed in expected.items():

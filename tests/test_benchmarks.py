@@ -178,6 +178,13 @@ def test_accuracy_springs_smoke(tmp_path):
                          models=("srnn", "srnn_spatial_false", "srnn_paper", "node_lstm", "gconv_gru", "stgcn",
                                  "linear_ar", "constant_velocity", "zero_velocity"))
     assert "seasonal_mean" not in result["models"]
+    # the validation score of every trained row's kept model, in the table and the JSON (what choices read)
+    assert "Validation scores of the kept models" in md
+    val = result["validation"]
+    assert {"srnn", "srnn_spatial_false", "srnn_paper", "node_lstm", "gconv_gru", "stgcn"} == set(val), sorted(val)
+    assert val["srnn"]["metric"] == "validation mse" and val["srnn"]["runs"] == 1 and val["srnn"]["mean"] > 0
+    val_row = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 4][0]
+    assert val_row[1] == "validation mse" and float(val_row[2]) == pytest.approx(val["srnn"]["mean"], rel=1e-3)
     assert set(result["lower_is_better"]) == {"mse@1", "mse@5", "mse@10", "mse@15", "mse@20", "mse@1-20"}
     assert all(result["lower_is_better"].values())
     assert result["runs"]["srnn"] == 1 and result["runs"]["linear_ar"] == 1
@@ -196,6 +203,7 @@ def test_accuracy_springs_two_seeds(tmp_path):
     result = _check_json(out / "accuracy_springs_smoke.json", "springs", "smoke", seeds=2)
     assert result["seed_values"] == [3, 4]
     assert result["runs"]["srnn"] == 2 and result["runs"]["zero_velocity"] == 1
+    assert result["validation"]["srnn"]["runs"] == 2 and result["validation"]["srnn"]["std"] >= 0
     assert "Seeds: 3, 4 (2)" in md
     row = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 7][0]
     assert all(" ± " in c for c in row[1:]), row
