@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import statistics
 import sys
 import tempfile
@@ -64,7 +65,7 @@ def command() -> str:
             skip = True
         elif not a.startswith("--out="):
             args.append(a)
-    return "python " + " ".join(["benchmarks/" + os.path.basename(sys.argv[0])] + args)
+    return "python " + " ".join(["benchmarks/" + os.path.basename(sys.argv[0])] + [shlex.quote(a) for a in args])
 
 
 def write_atomic(path: str, text: Union[str, bytes]) -> None:

@@ -112,6 +112,10 @@ SEARCHES: Dict[str, Search] = {
                 {"derived": "velocity", "residual": "velocity", "spatial": False}, {}, {"features": "pos_vel"}),
             "+ velocity inputs, constant-velocity residual, radius 2 m": (
                 _CV, {}, {"features": "pos_vel", "radius": 2.0}),
+            "+ velocity inputs, constant-velocity residual, linear encoder, uniform init": (
+                dict(_CV, linear_encoder=True, init="uniform"), {}, {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual, radius 2 m, linear encoder, uniform init": (
+                dict(_CV, linear_encoder=True, init="uniform"), {}, {"features": "pos_vel", "radius": 2.0}),
             "+ velocity inputs, constant-velocity residual, rotation and mirror augmentation": (
                 _CV, {}, {"features": "pos_vel", "train_augment": _ETH_ROTATE}),
             "+ velocity inputs, constant-velocity residual, rotation and mirror augmentation, spatial=False": (
