@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, List
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: public name -> the module that defines it
 _LAZY = {

@@ -9,8 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-ABLATION_KEYS = ("srnn", "abl_peephole", "abl_fused", "abl_temporal_fc", "abl_linear_encoder", "abl_no_x",
-                 "abl_uniform_init", "abl_linear_uniform", "abl_typed_order", "abl_temporal_x", "abl_no_residual",
+ABLATION_KEYS = ("srnn", "abl_peephole", "abl_fused", "abl_temporal_fc", "abl_no_x", "abl_relu_encoder",
+                 "abl_default_init", "abl_before_0_2", "abl_typed_order", "abl_temporal_x", "abl_no_residual",
                  "abl_tf_only", "srnn_paper")
 
 
@@ -33,7 +33,7 @@ def test_ablation_smoke_writes_its_own_files(tmp_path):
     assert set(result["models"]) == set(ABLATION_KEYS)
     # each ablation row is the improved model with one switch: its label names the item
     for label in ("peephole LSTM cell", "fused LSTM outputs", "temporal edge FC only", "nodeRNN without x",
-                  "uniform +-0.05 init", "features ordered by edge type", "no residual"):
+                  "PyTorch's default init", "features ordered by edge type", "no residual"):
         assert f"S-RNN (improved), {label}" in md, label
 
 
@@ -63,8 +63,8 @@ def test_ablation_rows_build_what_they_say():
     built = {k: build("srnn", d.schema, 3, 3, **r.kwargs({"hidden": 8})) for k, r in rows.items()}
     base = {s: getattr(built["srnn"], s) for s in settings}
     expected = {"abl_peephole": {"cell"}, "abl_fused": {"fused_lstm"}, "abl_temporal_fc": {"temporal_lstm"},
-                "abl_linear_encoder": {"linear_encoder"}, "abl_no_x": {"node_input_x"}, "abl_uniform_init": {"init"},
-                "abl_linear_uniform": {"linear_encoder", "init"},
+                "abl_relu_encoder": {"linear_encoder"}, "abl_no_x": {"node_input_x"}, "abl_default_init": {"init"},
+                "abl_before_0_2": {"linear_encoder", "init"},
                 "abl_typed_order": {"spatial_kind"}, "abl_temporal_x": {"temporal_kind"},
                 "abl_no_residual": {"residual"}, "abl_tf_only": set()}
     for key, changed in expected.items():

@@ -83,7 +83,10 @@ def _plain(value: Any) -> bool:
 def model_record(model: nn.Module) -> Dict[str, Any]:
     """How to rebuild ``model``: ``{"name": registry name, "args":
     constructor arguments (schemas as dicts), "schema_args": names of the
-    STSchema arguments}``.
+    STSchema arguments, "defaults": the class's ``defaults_version``}``.
+    A record saved under older defaults is rebuilt with the settings those
+    defaults filled in (the class's ``upgrade_args``), so a model saved by
+    an earlier version loads as it was trained.
 
     Raises:
         ValueError: if ``model`` is not a registered
@@ -112,7 +115,7 @@ def model_record(model: nn.Module) -> Dict[str, Any]:
             raise ValueError(f"save_model: {cls.__name__}'s argument {key!r} is a {type(value).__name__}; "
                              f"only an STSchema or plain Python data (None, bool, int, float, str, and "
                              f"lists, tuples, dicts of them) can be saved")
-    return {"name": name, "args": out, "schema_args": schemas}
+    return {"name": name, "args": out, "schema_args": schemas, "defaults": getattr(cls, "defaults_version", 1)}
 
 
 def build_from_record(record: Dict[str, Any]) -> nn.Module:
@@ -124,11 +127,26 @@ def build_from_record(record: Dict[str, Any]) -> nn.Module:
 def _record_call(record: Dict[str, Any]):
     """The class and constructor arguments (schemas rebuilt) of a record."""
     cls = registered_model(record["name"])
-    args = dict(record["args"])
+    args = dict(upgraded(record)["args"])
     for key in record.get("schema_args", ()):
         if args.get(key) is not None:
             args[key] = STSchema.from_dict(args[key])
     return cls, args
+
+
+def upgraded(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``record`` with the settings its (older) defaults filled in made
+    explicit, by the class's ``upgrade_args``; ``record`` itself when it was
+    saved under the current defaults (records from before the defaults were
+    versioned count as version 1)."""
+    try:
+        cls = registered_model(record["name"])
+    except (KeyError, ValueError):
+        return record
+    saved = record.get("defaults", 1)
+    if saved < getattr(cls, "defaults_version", 1) and hasattr(cls, "upgrade_args"):
+        return dict(record, args=cls.upgrade_args(dict(record.get("args") or {}), saved))
+    return record
 
 
 def _legacy_record(spec: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -267,7 +285,8 @@ def record_differences(saved: Optional[Mapping[str, Any]], current: Optional[Map
         out.append(f"name ({saved.get('name')!r} vs {current.get('name')!r})")
         return out
     defaults = _defaults(current.get("name"))
-    a, b = saved.get("args") or {}, current.get("args") or {}
+    # a record saved under older defaults is compared with the settings those defaults gave it
+    a, b = upgraded(saved).get("args") or {}, current.get("args") or {}
     for key in sorted(set(a) | set(b)):
         old, new = (x.get(key, defaults.get(key, _ABSENT)) for x in (a, b))
         if _plain_form(old) != _plain_form(new):

@@ -96,12 +96,15 @@ class SRNNLayer(nn.Module):
         temporal_lstm (bool, optional): the temporal edgeRNN has an LSTM.
             (default: by ``variant``: improved only)
         linear_encoder (bool, optional): the last edgeRNN encoder layer is
-            linear. (default: by ``variant``: paper only)
+            linear. (default: :obj:`True` in both variants; the improved
+            variant had :obj:`False` before version 0.2)
         node_input_x (bool, optional): the nodeRNN reads the node's own
             features besides its edgeRNNs' outputs. (default: by ``variant``:
             improved only)
         init (str, optional): ``"default"`` (PyTorch's) or ``"uniform"``
-            (:math:`\pm 0.05`, zero biases). (default: by ``variant``)
+            (:math:`\pm 0.05`, zero biases). (default: ``"uniform"`` in both
+            variants; the improved variant had ``"default"`` before version
+            0.2)
 
         The last five, with ``cell``, ``spatial_features`` and
         ``temporal_features``, switch the items of the two variants one by one
@@ -634,6 +637,13 @@ def choice(owner: str, name: str, value: object, options: Sequence[object]) -> N
         raise ValueError(f"{owner}: '{name}' must be one of {list(options)} (got {value!r})")
 
 
+#: The settings each variant implies for the item switches left :obj:`None`.
+VARIANT_ITEMS = {
+    "paper": dict(fused_lstm=True, temporal_lstm=False, linear_encoder=True, node_input_x=False, init="uniform"),
+    "improved": dict(fused_lstm=False, temporal_lstm=True, linear_encoder=True, node_input_x=True, init="uniform"),
+}
+
+
 def variant_options(name: str, variant: str, spatial_features: Optional[str], temporal_features: Optional[str],
                     cell: Optional[str], lstm_grad_clip: Optional[float], init: Optional[str],
                     items: dict) -> dict:
@@ -649,14 +659,16 @@ def variant_options(name: str, variant: str, spatial_features: Optional[str], te
         cell = "peephole" if paper else "lstm"
     choice(name, "cell", cell, ("lstm", "peephole"))
     items = dict(items)
-    official = dict(fused_lstm=True, temporal_lstm=False, linear_encoder=True, node_input_x=False)
+    # The improved variant shares two of the official items, chosen on validation data (a linear
+    # last encoder layer and the uniform init: docs/accuracy.md); before version 0.2 it had neither.
+    defaults = VARIANT_ITEMS[variant]
     for key, value in items.items():
         if value is None:
-            items[key] = official[key] if paper else not official[key]
+            items[key] = defaults[key]
         elif not isinstance(value, bool):
             raise ValueError(f"{name}: '{key}' must be a bool or None (got {value!r})")
     if init is None:
-        init = "uniform" if paper else "default"
+        init = defaults["init"]
     choice(name, "init", init, ("default", "uniform"))
     if lstm_grad_clip is None and paper and cell == "peephole":
         lstm_grad_clip = 25.0

@@ -45,9 +45,13 @@ def _lstm_step(lstm: torch.nn.LSTM, x: Vec, state: Optional[State]) -> Tuple[Vec
 
 
 def _block_step(block, x: Vec, state: Optional[State]) -> Tuple[Vec, Vec, State]:
-    """One step of an RNNBlock: encoder layers, LSTM, decoder layers, output."""
-    for lin in block.pre:
-        x = torch.relu(lin.weight @ x + lin.bias)
+    """One step of an RNNBlock: encoder layers (the last one linear where the
+    block says so), LSTM, decoder layers, output."""
+    pre = list(block.pre)
+    for j, lin in enumerate(pre):
+        x = lin.weight @ x + lin.bias
+        if not (j == len(pre) - 1 and block.pre_last_linear):
+            x = torch.relu(x)
     h, state = _lstm_step(block.lstm, x, state)
     y = h
     for lin in block.post:

@@ -171,8 +171,9 @@ def test_atomic_save_never_exposes_a_partial_file(tmp_path, monkeypatch):
 
 
 def test_version_1_checkpoints_still_load(springs, tmp_path):
-    """Checkpoints written before the model record (a build 'spec') rebuild too."""
-    model = srnn(springs[0].schema, residual=True).eval()
+    """Checkpoints written before the model record (a build 'spec') rebuild too, with the
+    defaults of their time (ReLU encoder, PyTorch's init: version 1)."""
+    model = srnn(springs[0].schema, residual=True, linear_encoder=False, init="default").eval()
     spec = {"name": "srnn", "schema": springs[0].schema.to_dict(), "in_channels": 4, "out_channels": 4,
             "kwargs": {**SMALL, "residual": True}}
     torch.save({"format": "srnn_pyg.checkpoint", "version": 1, "model": model.state_dict(), "spec": spec},
@@ -306,3 +307,60 @@ def test_fit_reports_unwritable_run_folders_and_metrics(springs, tmp_path, monke
         log.append({"epoch": 2})
     monkeypatch.undo()
     assert (tmp_path / "metrics.jsonl").read_text() == '{"epoch": 1}\n'    # the failed line is cut off
+
+
+def test_records_saved_under_older_defaults_load_as_they_were_trained(springs, tmp_path):
+    """Version 0.2 changed two defaults of the improved S-RNN (linear_encoder, init); a record
+    saved before (no "defaults" key) rebuilds the model it was: ReLU encoder, PyTorch's init."""
+    from srnn_pyg.engine.checkpoints import build_from_record, model_record
+    schema = springs[0].schema
+    new = srnn(schema)
+    record = model_record(new)
+    assert record["defaults"] == 2 and new.linear_encoder and new.init == "uniform"
+    again = build_from_record(record)
+    assert (again.linear_encoder, again.init) == (True, "uniform")
+    old = {k: v for k, v in record.items() if k != "defaults"}               # as 0.1 wrote it
+    built = build_from_record(old)
+    assert (built.linear_encoder, built.init) == (False, "default")
+    assert not any(b.pre_last_linear for b in built.layer.edge_rnns)
+    # the math follows: the old model's weights give the old model's outputs after load_model
+    torch.manual_seed(0)
+    model_v1 = build("srnn", schema, 4, 4, **SMALL, linear_encoder=False, init="default").eval()
+    v1 = model_record(model_v1)
+    v1["args"] = {k: v for k, v in v1["args"].items() if k not in ("linear_encoder", "init")}
+    v1.pop("defaults")
+    _forge(tmp_path / "v1.pt", v1, model_v1.state_dict())
+    loaded = load_model(tmp_path / "v1.pt").eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(springs[0][0]), model_v1(springs[0][0]))
+    # settings a record gave explicitly, and the paper variant's own, are kept
+    kept = dict(old, args=dict(old["args"], linear_encoder=True))
+    assert build_from_record(kept).linear_encoder is True
+    paper = dict(old, args=dict(old["args"], variant="paper"))
+    assert (build_from_record(paper).linear_encoder, build_from_record(paper).init) == (True, "uniform")
+    preset = dict(old, args=dict(old["args"], preset="paper_motion", edge_hidden=8, node_hidden=8,
+                                 edge_mlp=[8], node_mlp=[8]))
+    assert build_from_record(preset).variant == "paper" and build_from_record(preset).init == "uniform"
+
+
+def test_resume_compares_an_old_run_with_the_settings_it_had(springs, tmp_path):
+    """A run saved by 0.1 (record without "defaults") resumes into a model built with its
+    settings, and is refused, naming the keys, into a model with the 0.2 defaults."""
+    from srnn_pyg.engine.checkpoints import load_checkpoint, record_differences, write_checked
+    old_model = srnn(springs[0].schema, linear_encoder=False, init="default")
+    run(old_model, springs, tmp_path, epochs=1)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    record = dict(ckpt["model_record"])
+    record.pop("defaults")                                                   # as 0.1 wrote it
+    record["args"] = {k: v for k, v in record["args"].items() if k not in ("linear_encoder", "init")}
+    ckpt["model_record"] = record
+    write_checked(ckpt, tmp_path / "last.pt")
+    from srnn_pyg.engine.checkpoints import model_record
+    diffs = record_differences(record, model_record(srnn(springs[0].schema)))
+    assert sorted(d.split(" ")[0] for d in diffs) == ["args.init", "args.linear_encoder"], diffs
+    assert record_differences(record, model_record(old_model)) == []
+    again = run(srnn(springs[0].schema, linear_encoder=False, init="default"), springs, tmp_path, epochs=2,
+                resume=True)
+    assert [r["epoch"] for r in again.history] == [1, 2]
+    with pytest.raises(ValueError, match="linear_encoder"):
+        run(srnn(springs[0].schema), springs, tmp_path, epochs=3, resume=True)

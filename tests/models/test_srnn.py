@@ -172,7 +172,9 @@ def test_state_dict_round_trip_and_reset():
         assert torch.equal(other(data), model(data))
     before = [p.clone() for p in model.parameters()]
     model.reset_parameters()
-    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    # every weight matrix is drawn anew (the default init="uniform" starts every bias at zero)
+    changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters()) if a.dim() > 1]
+    assert changed and all(changed)
 
 
 def test_repr_and_registry():
@@ -397,8 +399,11 @@ def test_edge_state_starts_when_the_edge_appears():
     data = _crowd(5, 7, 11)
     late = data.edge_mask.to(torch.uint8).argmax(1) > 0
     assert late.any()                                                  # some edges appear late
-    appear = _model(CROWD, 2, edge_scope="edge", aggr="attention", **CROWD_SIZES)
-    start = _model(CROWD, 2, edge_scope="edge", aggr="attention", edge_state="start", **CROWD_SIZES)
+    # PyTorch's init: its non-zero biases move an edge's state before the edge appears (with the
+    # uniform init's zero biases a state fed only zeros stays zero, and the two modes coincide)
+    appear = _model(CROWD, 2, edge_scope="edge", aggr="attention", init="default", **CROWD_SIZES)
+    start = _model(CROWD, 2, edge_scope="edge", aggr="attention", edge_state="start", init="default",
+                   **CROWD_SIZES)
     assert appear.edge_state == "appear" and _model(CROWD, 2).edge_state == "start"   # defaults per scope
     with torch.no_grad():
         assert not torch.allclose(appear(data), start(data), atol=1e-4)

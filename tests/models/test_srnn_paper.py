@@ -407,7 +407,9 @@ def test_improved_variant_is_unchanged():
     assert model.variant == "improved" and model.cell == "lstm" and model.lstm_grad_clip is None
     assert model.spatial_kind == "concat" and model.temporal_kind == "concat_diff"
     assert isinstance(model.edge_rnns[0].lstm, torch.nn.LSTM) and not model.edge_rnns[0].fused
-    assert model.temporal_rnns[0].lstm is not None and not model.edge_rnns[0].pre_last_linear
+    # since 0.2 the improved variant shares the official linear encoder layer and uniform init
+    assert model.temporal_rnns[0].lstm is not None and model.edge_rnns[0].pre_last_linear
+    assert model.init == "uniform"
     for p, rnn in enumerate(model.node_rnns):
         assert rnn.in_channels == 3 + 6 + 6 * len(schema.incoming(p)) and rnn.rnn_channels == 5
     data = fake_st_data(9, 5, 3, schema=schema, masks=True, generator=_gen(8))
