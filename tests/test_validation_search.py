@@ -1,0 +1,54 @@
+"""benchmarks/validation_search.py: train-only augmentation and a smoke run (no test split opened)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture()
+def vs():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import validation_search
+        yield validation_search
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_train_augment_reaches_the_training_windows_only(vs):
+    from srnn_pyg import datasets
+    from srnn_pyg.transforms import RandomRotation
+
+    cls = datasets.get("springs")
+    rotate = RandomRotation({"x": [(0, 1), (2, 3)], "y": [(0, 1), (2, 3)]}, generator=torch.Generator().manual_seed(0))
+    search = vs.Search(variants={}, metric="MSE", data=dict(num_graphs=10))
+    train, val = vs._open(cls, search, {"train_augment": rotate})
+    assert train.transform is rotate and val.transform is None
+    assert not torch.equal(train[0].x, train[0].x)                       # drawn anew at every read
+    plain, _ = vs._open(cls, search, {})
+    # the same windows, turned: lengths of every (position, velocity) pair kept
+    assert torch.allclose(train[0].x[..., :2].norm(dim=-1), plain[0].x[..., :2].norm(dim=-1), atol=1e-5)
+    # composed after the search's own transform
+    seen = []
+    search2 = vs.Search(variants={}, metric="MSE", data=dict(num_graphs=10, transform=lambda d: seen.append(1) or d))
+    train2, val2 = vs._open(cls, search2, {"train_augment": rotate})
+    train2[0], val2[0]
+    assert len(seen) == 2
+
+
+def test_smoke_run_writes_its_table(tmp_path):
+    out = tmp_path / "validation.md"
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "validation_search.py"), "--dataset", "chickenpox",
+                           "--seeds", "1", "--epochs", "1", "--variants", "no residual", "--threads", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    if proc.returncode != 0 and "SRNN_PYG_DATA" in proc.stderr + proc.stdout:
+        pytest.skip("Chickenpox data not available")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    text = out.read_text()
+    assert "--variants 'no residual'" in text                          # the command, quoted as run
+    assert "| no residual |" in text and "linear_ar (reference, not an S-RNN)" in text
+    assert "The test split is never opened" in text
