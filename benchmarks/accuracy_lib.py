@@ -616,7 +616,7 @@ def validation_table(trained: Sequence[Trained]) -> Optional[str]:
             spread = f" ± {statistics.stdev(t.val):.4g}" if len(t.val) > 1 else ""
             rows.append([t.label, t.val_metric, f"{statistics.mean(t.val):.4g}{spread}",
                          ", ".join(f"{v:.4g}" for v in t.val)])
-    return markdown_table(["model", "metric", "mean", "per seed"], rows) if rows else None
+    return markdown_table(["model", "metric", "mean", "per run (each seed of each group)"], rows) if rows else None
 
 
 def seeds_text(ctx: Context) -> str:
