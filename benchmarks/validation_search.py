@@ -91,6 +91,11 @@ SEARCHES: Dict[str, Search] = {
             "residual, dropout 0.3, spatial=False": (dict(residual=True, dropout=0.3, spatial=False), {}, {}),
             "residual, dropout 0.3, edge scope, mean": (
                 dict(residual=True, dropout=0.3, edge_scope="edge", aggr="mean"), {}, {}),
+            "residual, dropout 0.3, ar_lags=4": (dict(residual=True, dropout=0.3, ar_lags=4), {}, {}),
+            "residual, dropout 0.3, ar_lags=2": (dict(residual=True, dropout=0.3, ar_lags=2), {}, {}),
+            "dropout 0.3, ar_lags=4": (dict(dropout=0.3, ar_lags=4), {}, {}),
+            "residual, dropout 0.3, ar_lags=4, spatial=False": (
+                dict(residual=True, dropout=0.3, ar_lags=4, spatial=False), {}, {}),
         },
         metric="MSE", data=dict(val_ratio=0.04), base_model=_sizes, references=("linear_ar",),
         train=dict(monitor="val_mse", metrics=["mse"]),

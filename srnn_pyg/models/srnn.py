@@ -101,6 +101,19 @@ class StructuralRNN(Forecaster):
             is read from the derived input channels (``derived="velocity"``:
             channels ``[out, 2 out)`` divided by ``velocity_scale``).
             (default: :obj:`False`)
+        ar_lags (int, optional): a linear autoregressive skip (not in the
+            paper): the prediction at step :math:`t` adds
+            :math:`\mathbf{W} [\mathbf{x}_{t-p+1} \,\|\, \dots \,\|\,
+            \mathbf{x}_t]` of the node's last :math:`p` = ``ar_lags`` input
+            frames (all ``in_channels``), one bias-free map shared by all node
+            types, zero at initialisation (the model starts as without it).
+            Frames before the sequence and frames where the node is absent
+            read as zeros; :meth:`step` and :meth:`forecast` carry the last
+            :math:`p - 1` frames in the state
+            (:attr:`~srnn_pyg.nn.SRNNState.past_x`). The S-RNN then learns
+            the nonlinear correction to a linear autoregression on the lags,
+            the baseline that is hard to beat on short count series.
+            Regression only. (default: :obj:`0`, off)
         dropout (float, optional): dropout in every RNN block. (default: :obj:`0.`)
         num_layers (int, optional): LSTM layers per block. (default: :obj:`1`)
         spatial_features (str, optional): one of ``"concat"`` (receiver then
@@ -200,7 +213,7 @@ class StructuralRNN(Forecaster):
                  variant: Optional[str] = None, cell: Optional[str] = None,
                  lstm_grad_clip: Optional[float] = None, fused_lstm: Optional[bool] = None,
                  temporal_lstm: Optional[bool] = None, linear_encoder: Optional[bool] = None,
-                 node_input_x: Optional[bool] = None, init: Optional[str] = None):
+                 node_input_x: Optional[bool] = None, init: Optional[str] = None, ar_lags: int = 0):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
         if not isinstance(schema, STSchema):
@@ -222,6 +235,11 @@ class StructuralRNN(Forecaster):
             raise ValueError(f"{name}: 'residual=True' adds the current frame's first out_channels "
                              f"features, so it needs task='regression' and out_channels <= in_channels "
                              f"(got task={task!r}, {in_channels} -> {out_channels})")
+        if isinstance(ar_lags, bool) or not isinstance(ar_lags, int) or ar_lags < 0:
+            raise ValueError(f"{name}: 'ar_lags' must be a non-negative int (got {ar_lags!r})")
+        if ar_lags and task != "regression":
+            raise ValueError(f"{name}: 'ar_lags' adds a linear map of past inputs to a regression "
+                             f"output, so it needs task='regression' (got task={task!r})")
         if variant is None:
             variant = "paper" if preset == "paper_motion" else "improved"
         choice(name, "variant", variant, ("improved", "paper"))
@@ -249,6 +267,9 @@ class StructuralRNN(Forecaster):
         self.preset, self.variant, self.cell, self.lstm_grad_clip = preset, variant, lay.cell, lay.lstm_grad_clip
         self.fused_lstm, self.temporal_lstm, self.init = lay.fused_lstm, lay.temporal_lstm, lay.init
         self.linear_encoder, self.node_input_x = lay.linear_encoder, lay.node_input_x
+        self.ar_lags = ar_lags
+        # The autoregressive skip: [x_{t-p+1} .. x_t] channel-major (channel f, lag l at f * p + l).
+        self.ar = nn.Linear(ar_lags * in_channels, out_channels, bias=False) if ar_lags else None
         if loss != "mse" and (head != "deterministic" or task != "regression"):
             raise ValueError(f"{name}: 'loss' chooses the point loss of a deterministic regression head "
                              f"(got loss={loss!r} with head={head!r}, task={task!r})")
@@ -304,6 +325,8 @@ class StructuralRNN(Forecaster):
                 for lin in mlp.lins:
                     nn.init.uniform_(lin.weight, -0.05, 0.05)
                     nn.init.zeros_(lin.bias)
+        if self.ar is not None:
+            nn.init.zeros_(self.ar.weight)
 
     # ------------------------------------------------------------------ core
     def _check_input(self, data: STData, horizon: Any = ...) -> Tensor:
@@ -325,6 +348,7 @@ class StructuralRNN(Forecaster):
         head's parameters ``[N, T, raw]``, the nodeRNN outputs (sorted by type,
         gathered into input order only if asked) and the new state. With
         ``receivers=R`` (a one-hop batch's seeds) only the first ``R`` rows."""
+        past = state.past_x if state is not None else None
         hs, state = self.layer(x, data.edge_index, data.get("node_type"), data.get("edge_type"),
                                node_mask=node_mask, edge_mask=edge_mask, edge_attr=data.get("edge_attr"),
                                state=state, validate=False, order="type", check_finite=self.validate,
@@ -332,12 +356,29 @@ class StructuralRNN(Forecaster):
         if receivers is not None and receivers < x.size(0):
             x = x[:receivers]
             node_mask = node_mask[:receivers] if node_mask is not None else None
-        out = select(node_mask, self._decode(hs, x, state.layout))                    # absent: zeros
+        ar = None
+        if self.ar is not None:
+            ar, state.past_x = self._autoregress(x, node_mask, past)
+        out = select(node_mask, self._decode(hs, x, state.layout, ar))                # absent: zeros
         return out, _Rows(hs, state.layout.node_rank), state
 
-    def _decode(self, hs: Tensor, x: Tensor, lay: GraphLayout) -> Tensor:
+    def _autoregress(self, x: Tensor, node_mask: Optional[Tensor],
+                     past: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        """The ``ar_lags`` skip ``[N, T, out]`` over ``x`` ``[N, T, F]`` after
+        the frames ``past`` ``[N, p - 1, F]`` (zeros when :obj:`None`), and
+        the last ``p - 1`` frames for the next call."""
+        p = self.ar_lags
+        frames = select(node_mask, x)                                                # absent: zeros
+        if past is None:
+            past = frames.new_zeros(frames.size(0), p - 1, frames.size(2))
+        seq = torch.cat([past.to(frames.dtype), frames], dim=1)                      # [N, p - 1 + T, F]
+        windows = seq.unfold(1, p, 1)                                                # [N, T, F, p]
+        keep = seq[:, seq.size(1) - (p - 1):] if p > 1 else None
+        return self.ar(windows.flatten(2)), keep
+
+    def _decode(self, hs: Tensor, x: Tensor, lay: GraphLayout, ar: Optional[Tensor] = None) -> Tensor:
         """Per node type (rows sorted by type): dropout, decoder MLP; then the
-        input order, the residual and the head."""
+        input order, the residual, the autoregressive skip ``ar`` and the head."""
         drop = self.dropout > 0 and self.training
         outs = []
         for mlp, s, n in zip(self.decoders, lay.node_starts, lay.node_counts):
@@ -352,6 +393,8 @@ class StructuralRNN(Forecaster):
         out = torch.cat(outs, dim=0)[lay.node_rank]                                   # [N, T, raw]
         if self.residual:
             out = torch.cat([out[..., :self.out_channels] + self.prior(x), out[..., self.out_channels:]], dim=-1)
+        if ar is not None:
+            out = torch.cat([out[..., :self.out_channels] + ar, out[..., self.out_channels:]], dim=-1)
         return self.head(out)
 
     def prior(self, x: Tensor) -> Tensor:
@@ -423,6 +466,10 @@ class StructuralRNN(Forecaster):
         See :func:`srnn_pyg.models.srnn_chunked.forecast_in_chunks` and
         ``docs/scaling.md``."""
         from .srnn_chunked import forecast_in_chunks                # it imports this module
+        if self.ar is not None:
+            raise ValueError(f"StructuralRNN: forecast_chunked does not carry the input frames that "
+                             f"'ar_lags' reads (got ar_lags={self.ar_lags}); use forecast, or a model "
+                             f"with ar_lags=0")
         return forecast_in_chunks(self, data, horizon, chunk_size=chunk_size, state_device=state_device,
                                   node_order=node_order, warmup_steps=warmup_steps, num_samples=num_samples)
 

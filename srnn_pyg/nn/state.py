@@ -64,6 +64,10 @@ class SRNNState:
         layout (GraphLayout): the grouping of the graph the state belongs to.
         attention (Tensor, optional): ``[E, T]`` attention weights of the last
             call (``aggr="attention"``).
+        past_x (Tensor, optional): ``[N, p - 1, F]`` the node's last ``p - 1``
+            input frames in input order, absent ones as zeros, for a model
+            that reads them (:class:`~srnn_pyg.models.StructuralRNN` with
+            ``ar_lags=p``); the layer itself does not use it.
     """
 
     edge: Tuple[Optional[LSTMState], ...]
@@ -74,6 +78,7 @@ class SRNNState:
     last_present: Optional[Tensor]
     layout: GraphLayout
     attention: Optional[Tensor] = None
+    past_x: Optional[Tensor] = None
 
     def detach(self) -> "SRNNState":
         """The same state cut from the autograd graph (truncated BPTT, streaming)."""
@@ -85,4 +90,5 @@ class SRNNState:
             return v
         return SRNNState(d(self.edge), d(self.edge_started), d(self.temporal), d(self.node),
                          self.last_x.detach(), self.last_present, self.layout,
-                         None if self.attention is None else self.attention.detach())
+                         None if self.attention is None else self.attention.detach(),
+                         None if self.past_x is None else self.past_x.detach())

@@ -159,6 +159,13 @@ def reference_forward(model, data: STData, return_hidden: bool = False, return_a
                 if model.residual == "velocity":        # constant velocity: p_t + v_t
                     prior = prior + x[i, t, F_out:2 * F_out] / model.feedback.velocity_scale
                 y = torch.cat([y[:F_out] + prior, y[F_out:]])
+            if getattr(model, "ar", None) is not None:   # the last ar_lags frames, absent ones zeros
+                lags = model.ar_lags
+                frames = [x[i, s] if s >= 0 and node_present(i, s) else torch.zeros_like(x[i, t])
+                          for s in range(t - lags + 1, t + 1)]                 # oldest first
+                skip = model.ar.weight @ torch.stack(frames).t().reshape(-1)  # channel-major
+                F_out = model.out_channels
+                y = torch.cat([y[:F_out] + skip, y[F_out:]])
             if gaussian:
                 y = torch.cat([y[:2], y[2:4].clamp(-10, 10).exp(), torch.tanh(y[4:])])
             if here:
