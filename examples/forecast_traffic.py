@@ -1,8 +1,10 @@
 """Forecast traffic speed on the Los-loop sensor graph with Structural-RNN.
 
 Trains an S-RNN (residual, one-step-ahead teacher forcing over the observed
-and the future steps), the structure-free NodeLSTM and, when registered, the
-graph-convolutional STGCN on Los-loop (207 METR-LA loop detectors, 5-minute
+and the future steps) that also reads the time of day (two covariates, known
+for the future steps too: ``LosLoop(time_of_day=True)``, ``covariates=2``),
+the structure-free NodeLSTM and, when registered, the graph-convolutional
+STGCN (speed alone) on Los-loop (207 METR-LA loop detectors, 5-minute
 mean speeds, T-GCN's chronological split); then forecasts the next hour from
 12 observed steps (1 hour) on the test part and prints MAE, RMSE (mph) and
 MAPE (%) at 15, 30 and 60 minutes beside the last-value and historical-average
@@ -80,16 +82,19 @@ def main():
     check_data(args.data_root, "los_loop")
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
-    train = LosLoop(args.data_root, split="train", stride=args.stride)
-    test = LosLoop(args.data_root, split="test")
+    # Windows with the time of day as two more input channels (sin, cos) and, for the predicted
+    # steps, as u_future; models that read speed alone get the first channel (speed_only).
+    train = LosLoop(args.data_root, split="train", stride=args.stride, time_of_day=True)
+    test = LosLoop(args.data_root, split="test", time_of_day=True)
     if args.smoke:
         test = test[:16]                                                     # a few test windows
     print(f"train: {train}\ntest:  {test}\nschema: {train.schema}")
     H, h = test.horizon, args.hidden
 
     models = {
-        "S-RNN": StructuralRNN(train.schema, 1, 1, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
-                               node_mlp=(h,), residual=True),
+        # 3 inputs (speed, sin and cos of the time of day), 1 output; the last 2 inputs are covariates
+        "S-RNN": StructuralRNN(train.schema, 3, 1, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
+                               node_mlp=(h,), residual=True, covariates=2),
         "NodeLSTM": build("node_lstm", train.schema, 1, 1, hidden=h, residual=True),
     }
     if "stgcn" in available():
@@ -108,7 +113,7 @@ def main():
             target.append(batch.y.view(batch.num_graphs, -1, H))                # [B, 207, H]
             for name, model in models.items():
                 model.eval()
-                pred = model.forecast(batch, H)                                 # [B*207, H, 1]
+                pred = model.forecast(reads(model, batch), H)                   # [B*207, H, 1]
                 preds.setdefault(name, []).append(pred.view(batch.num_graphs, -1, H))
     target = torch.cat(target)                                                  # [W, 207, H]
     preds = {name: torch.cat(p) for name, p in preds.items()}
@@ -126,18 +131,35 @@ def main():
     plot(test, preds, target, args.out)
 
 
+def covariates(model):
+    """How many of the model's inputs are covariates (time of day): 0 for speed-only models."""
+    return getattr(getattr(model, "feedback", None), "covariates", 0)
+
+
+def reads(model, batch):
+    """The batch as the model reads it: all channels for the S-RNN, speed alone for the others."""
+    if covariates(model):
+        return batch
+    view = batch.clone()
+    view.x = batch.x[..., :1]
+    return view
+
+
 def fit(name, model, train, args):
-    """Teacher forcing for one-step models; direct multi-step loss for STGCN (no one-step form)."""
+    """Teacher forcing for one-step models (the future steps' inputs: the true speed and the time of
+    day); direct multi-step loss for STGCN (no one-step form)."""
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
     for epoch in range(args.epochs):
         model.train()
         bar = tqdm(loader, desc=f"{name} epoch {epoch + 1}/{args.epochs}", leave=False)
         for batch in bar:
+            batch = reads(model, batch)
             if model.has_forward:
-                seq = torch.cat([batch.x, batch.y], dim=1)                      # [B*207, 24, 1]
+                future = torch.cat([batch.y, batch.u_future], dim=-1) if covariates(model) else batch.y
+                seq = torch.cat([batch.x, future], dim=1)                       # [B*207, 24, 3 or 1]
                 batch.x = seq[:, :-1]
-                loss = (model(batch) - seq[:, 1:]).pow(2).mean()
+                loss = (model(batch) - seq[:, 1:, :1]).pow(2).mean()
             else:
                 loss = (model.forecast(batch, batch.y.size(1)) - batch.y).pow(2).mean()
             opt.zero_grad()
