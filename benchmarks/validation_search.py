@@ -125,6 +125,10 @@ SEARCHES: Dict[str, Search] = {
                 _CV, {}, {"features": "pos_vel", "train_augment": _ETH_ROTATE}),
             "+ velocity inputs, constant-velocity residual, rotation and mirror augmentation, spatial=False": (
                 dict(_CV, spatial=False), {}, {"features": "pos_vel", "train_augment": _ETH_ROTATE}),
+            "+ velocity inputs, constant-velocity residual, ar_lags=8": (
+                dict(_CV, ar_lags=8), {}, {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual, ar_lags=2": (
+                dict(_CV, ar_lags=2), {}, {"features": "pos_vel"}),
         },
         metric="ADE", data=dict(test_scene="eth", transform=OriginOffsets()), train_every=8, val_every=4,
         base_model=_ETH_BASE, references=("constant_velocity", "zero_velocity"), batch=32,

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 ABLATION_KEYS = ("srnn", "abl_peephole", "abl_fused", "abl_temporal_fc", "abl_no_x", "abl_relu_encoder",
                  "abl_default_init", "abl_before_0_2", "abl_typed_order", "abl_temporal_x", "abl_no_residual",
-                 "abl_tf_only", "srnn_paper")
+                 "abl_tf_only", "abl_ar_lags", "srnn_paper")
 
 
 def _accuracy(*args, cwd):
@@ -55,23 +55,25 @@ def test_ablation_rows_build_what_they_say():
     finally:
         sys.path.remove(str(BENCHMARKS))
         sys.modules.pop("accuracy_ablation_t", None)
-    rows = {r.json_key: r for r in mod.ablation_rows({"hidden": 8})}
+    mode = {"hidden": 8, "obs": 12}
+    rows = {r.json_key: r for r in mod.ablation_rows(mode)}
     assert tuple(rows) == ABLATION_KEYS
     d = fake_st_data(num_nodes=5, T=4, F=3, generator=torch.Generator().manual_seed(0))
     settings = ("cell", "fused_lstm", "temporal_lstm", "linear_encoder", "node_input_x", "init", "spatial_kind",
-                "temporal_kind", "residual", "variant")
-    built = {k: build("srnn", d.schema, 3, 3, **r.kwargs({"hidden": 8})) for k, r in rows.items()}
+                "temporal_kind", "residual", "variant", "ar_lags")
+    built = {k: build("srnn", d.schema, 3, 3, **r.kwargs(mode)) for k, r in rows.items()}
     base = {s: getattr(built["srnn"], s) for s in settings}
     expected = {"abl_peephole": {"cell"}, "abl_fused": {"fused_lstm"}, "abl_temporal_fc": {"temporal_lstm"},
                 "abl_relu_encoder": {"linear_encoder"}, "abl_no_x": {"node_input_x"}, "abl_default_init": {"init"},
                 "abl_before_0_2": {"linear_encoder", "init"},
                 "abl_typed_order": {"spatial_kind"}, "abl_temporal_x": {"temporal_kind"},
-                "abl_no_residual": {"residual"}, "abl_tf_only": set()}
+                "abl_no_residual": {"residual"}, "abl_tf_only": set(), "abl_ar_lags": {"ar_lags"}}
     for key, changed in expected.items():
         diff = {s for s in settings if getattr(built[key], s) != base[s]}
         assert diff == changed, (key, diff)
     assert rows["abl_tf_only"].recipe == "tf" and rows["srnn"].recipe == "tf+rollout"
     assert built["srnn_paper"].variant == "paper"
+    assert built["abl_ar_lags"].ar_lags == 8                     # LinearAR's lags: min(obs, 8)
 
 
 @pytest.mark.integration
