@@ -723,6 +723,8 @@ ABLATIONS = (
     # an addition, not an official item: the linear autoregression's lags as a skip (StructuralRNN(ar_lags=))
     ("+ linear autoregressive skip on LinearAR's lags (ar_lags; not in the paper)", "abl_ar_lags",
      lambda s: dict(ar_lags=min(int(s["obs"]), MAX_LAGS)), None),
+    ("fused LSTM outputs (official) + the autoregressive skip", "abl_fused_ar_lags",
+     lambda s: dict(fused_lstm=True, ar_lags=min(int(s["obs"]), MAX_LAGS)), None),
 )
 
 

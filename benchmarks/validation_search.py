@@ -92,6 +92,7 @@ SEARCHES: Dict[str, Search] = {
             "residual, dropout 0.3, edge scope, mean": (
                 dict(residual=True, dropout=0.3, edge_scope="edge", aggr="mean"), {}, {}),
             "residual, dropout 0.3, ar_lags=4": (dict(residual=True, dropout=0.3, ar_lags=4), {}, {}),
+            "residual, dropout 0.3, fused LSTM outputs": (dict(residual=True, dropout=0.3, fused_lstm=True), {}, {}),
             "residual, dropout 0.3, ar_lags=2": (dict(residual=True, dropout=0.3, ar_lags=2), {}, {}),
             "dropout 0.3, ar_lags=4": (dict(dropout=0.3, ar_lags=4), {}, {}),
             "residual, dropout 0.3, ar_lags=4, spatial=False": (
@@ -129,6 +130,8 @@ SEARCHES: Dict[str, Search] = {
                 dict(_CV, ar_lags=8), {}, {"features": "pos_vel"}),
             "+ velocity inputs, constant-velocity residual, ar_lags=2": (
                 dict(_CV, ar_lags=2), {}, {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual, fused LSTM outputs": (
+                dict(_CV, fused_lstm=True), {}, {"features": "pos_vel"}),
         },
         metric="ADE", data=dict(test_scene="eth", transform=OriginOffsets()), train_every=8, val_every=4,
         base_model=_ETH_BASE, references=("constant_velocity", "zero_velocity"), batch=32,

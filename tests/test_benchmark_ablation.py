@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 ABLATION_KEYS = ("srnn", "abl_peephole", "abl_fused", "abl_temporal_fc", "abl_no_x", "abl_relu_encoder",
                  "abl_default_init", "abl_before_0_2", "abl_typed_order", "abl_temporal_x", "abl_no_residual",
-                 "abl_tf_only", "abl_ar_lags", "srnn_paper")
+                 "abl_tf_only", "abl_ar_lags", "abl_fused_ar_lags", "srnn_paper")
 
 
 def _accuracy(*args, cwd):
@@ -67,7 +67,8 @@ def test_ablation_rows_build_what_they_say():
                 "abl_relu_encoder": {"linear_encoder"}, "abl_no_x": {"node_input_x"}, "abl_default_init": {"init"},
                 "abl_before_0_2": {"linear_encoder", "init"},
                 "abl_typed_order": {"spatial_kind"}, "abl_temporal_x": {"temporal_kind"},
-                "abl_no_residual": {"residual"}, "abl_tf_only": set(), "abl_ar_lags": {"ar_lags"}}
+                "abl_no_residual": {"residual"}, "abl_tf_only": set(), "abl_ar_lags": {"ar_lags"},
+                "abl_fused_ar_lags": {"fused_lstm", "ar_lags"}}
     for key, changed in expected.items():
         diff = {s for s in settings if getattr(built[key], s) != base[s]}
         assert diff == changed, (key, diff)
