@@ -183,12 +183,12 @@ def test_accuracy_springs_smoke(tmp_path):
     val = result["validation"]
     assert {"srnn", "srnn_spatial_false", "srnn_untuned", "srnn_paper", "node_lstm", "gconv_gru",
             "stgcn"} == set(val), sorted(val)
-    # Springs' validation choice: the S-RNN rows carry the autoregressive skip, srnn_untuned does not
+    # Springs' validation choice: the S-RNN rows have fused LSTM outputs, srnn_untuned does not
     built = {r[0]: r[1] for r in (_result_rows(md, label)[-1] for label in ACCURACY_SPRINGS_ROWS[1:3])}
-    assert "autoregressive skip" in built["S-RNN (improved)"], built          # the choice and its reason
-    assert "ar_lags=8" in built["S-RNN (improved, spatial=False)"], built
-    untuned = [r for r in md.splitlines() if r.startswith("| S-RNN (improved), without ar_lags=8 |")]
-    assert untuned and "ar_lags" not in untuned[-1].split("|")[2], untuned
+    assert "fused LSTM outputs" in built["S-RNN (improved)"], built           # the choice and its reason
+    assert "fused_lstm=True" in built["S-RNN (improved, spatial=False)"], built
+    untuned = [r for r in md.splitlines() if r.startswith("| S-RNN (improved), without fused_lstm=True |")]
+    assert untuned and "fused_lstm" not in untuned[-1].split("|")[2], untuned
     assert val["srnn"]["metric"] == "validation mse" and val["srnn"]["runs"] == 1 and val["srnn"]["mean"] > 0
     val_row = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 4][0]
     assert val_row[1] == "validation mse" and float(val_row[2]) == pytest.approx(val["srnn"]["mean"], rel=1e-3)
