@@ -108,8 +108,9 @@ class StructuralRNN(Forecaster):
             frames (all ``in_channels``), one bias-free map shared by all node
             types, zero at initialisation (the model starts as without it).
             Frames before the sequence and frames where the node is absent
-            read as zeros; :meth:`step` and :meth:`forecast` carry the last
-            :math:`p - 1` frames in the state
+            read as zeros; :meth:`step`, :meth:`forecast` and
+            :meth:`forecast_chunked` carry the last :math:`p - 1` frames in
+            the state
             (:attr:`~srnn_pyg.nn.SRNNState.past_x`). The S-RNN then learns
             the nonlinear correction to a linear autoregression on the lags,
             the baseline that is hard to beat on short count series.
@@ -466,10 +467,6 @@ class StructuralRNN(Forecaster):
         See :func:`srnn_pyg.models.srnn_chunked.forecast_in_chunks` and
         ``docs/scaling.md``."""
         from .srnn_chunked import forecast_in_chunks                # it imports this module
-        if self.ar is not None:
-            raise ValueError(f"StructuralRNN: forecast_chunked does not carry the input frames that "
-                             f"'ar_lags' reads (got ar_lags={self.ar_lags}); use forecast, or a model "
-                             f"with ar_lags=0")
         return forecast_in_chunks(self, data, horizon, chunk_size=chunk_size, state_device=state_device,
                                   node_order=node_order, warmup_steps=warmup_steps, num_samples=num_samples)
 

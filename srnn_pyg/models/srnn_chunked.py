@@ -154,6 +154,8 @@ class ChunkedRollout:
             "temporal": [None] * self.schema.num_node_types, "node": [None] * self.schema.num_node_types,
             "edge": [None] * self.schema.num_edge_types, "edge_started": [None] * self.schema.num_edge_types}
         self.bare: Dict[str, List[bool]] = {k: [False] * len(v) for k, v in self.stores.items()}
+        # ar_lags: every node's last p - 1 input frames [N, p - 1, F], in node-id order
+        self.past_x: Optional[Tensor] = None
 
     # ------------------------------------------------------------ indices
     def _positions(self) -> None:
@@ -264,6 +266,16 @@ class ChunkedRollout:
         for blocks in self.stores.values():
             for block in blocks:
                 yield from block or ()
+        if self.past_x is not None:
+            yield self.past_x
+
+    def _put_past(self, ch: Chunk, past: Optional[Tensor]) -> None:
+        """The seeds' last input frames (``ar_lags``) into their rows of the store."""
+        if past is None:
+            return
+        if self.past_x is None:
+            self.past_x = past.new_zeros((self.N,) + past.shape[1:], device=self.state_device)
+        self.past_x.index_copy_(0, ch.seeds.to(self.state_device), past[:ch.num_seeds].to(self.state_device))
 
     def state_bytes(self) -> int:
         """The bytes held by the stores."""
@@ -293,6 +305,7 @@ class ChunkedRollout:
         forecast step (zero where a node is absent at the last observed step)."""
         for blocks in self.stores.values():
             blocks[:] = [None] * len(blocks)
+        self.past_x = None
         kinds = key_kinds(self.read, self.N, self.E)
         params = None
         for ch in self.chunks:
@@ -303,6 +316,7 @@ class ChunkedRollout:
             ch.layout = state.layout
             self._maps(ch)
             self._put(ch, state)
+            self._put_past(ch, state.past_x)
             for key in ("node_type", "edge_type"):
                 ch.static[key] = sub.get(key)
             for key in ("node_mask", "edge_mask", "edge_attr"):                  # held at the last step
@@ -335,12 +349,15 @@ class ChunkedRollout:
             temporal=tuple(self._get("temporal", p, ch.node_maps[p], 1) for p in range(len(ch.node_maps))),
             node=tuple(self._get("node", p, ch.node_maps[p], 1) for p in range(len(ch.node_maps))),
             last_x=prev[ch.seeds, -1], last_present=nm[:ch.num_seeds, -1] if nm is not None else None,
-            layout=lay)
+            layout=lay,
+            past_x=None if self.past_x is None else
+            self.past_x.index_select(0, ch.seeds.to(self.state_device)).to(self.device, non_blocking=True))
         sub = STData(x=frame[ch.n_id], **{k: v for k, v in ch.static.items() if v is not None})
         if self.read.get("schema") is not None:
             sub.schema = self.read.schema
         out, new = self.model.step(sub, state, num_receivers=ch.num_seeds)        # [B, 1, raw]
         self._put(ch, new)
+        self._put_past(ch, new.past_x)
         return out[:ch.num_seeds]
 
 

@@ -157,8 +157,4 @@ def test_bad_arguments():
             StructuralRNN(schema, 3, 3, ar_lags=bad)
     with pytest.raises(ValueError, match="task='regression'"):
         StructuralRNN(schema, 3, 4, task="classification", ar_lags=2)
-    model = _model(schema, lags=2)
-    data = fake_st_data(6, 4, 3, schema=schema)
-    with pytest.raises(ValueError, match="forecast_chunked does not carry .*ar_lags=2"):
-        model.forecast_chunked(data, 3, chunk_size=2)
     assert StructuralRNN(schema, 3, 3).ar is None

@@ -86,6 +86,25 @@ def test_matches_full_forecast(config, chunk_size):
     assert full.abs().sum() > 0
 
 
+@pytest.mark.parametrize("lags", [1, 3, 9])                     # 9: longer than the observed window
+@pytest.mark.parametrize("config", [dict(edge_scope="slot"), dict(edge_scope="edge", aggr="attention")],
+                         ids=["slot", "edge-attention"])
+def test_autoregressive_skip(config, lags):
+    # ar_lags: the last input frames are kept per node (ChunkedRollout.past_x) across chunks and steps
+    data = _graph()
+    model = _model(data.schema, ar_lags=lags, **config)
+    with torch.no_grad():
+        model.ar.weight.normal_(0.0, 0.5)                        # it starts at zero
+    for chunk_size, warmup_steps in ((1, None), (4, 2), (1000, None)):
+        _check(model, data, chunk_size=chunk_size, warmup_steps=warmup_steps)
+    roll = ChunkedRollout(model, data, 4)
+    roll.warm_up()
+    if lags > 1:
+        assert roll.past_x.shape == (20, lags - 1, 3) and any(t is roll.past_x for t in roll.state_tensors())
+    else:
+        assert roll.past_x is None
+
+
 @pytest.mark.parametrize("masks", [False, True])
 @pytest.mark.parametrize("schema", [fake_schema(3), fake_schema(3, directed=True), fake_schema(2),
                                     fake_schema(1), fake_schema(3, temporal=False)],
