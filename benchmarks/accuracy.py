@@ -538,6 +538,9 @@ def _b4c_rows(s) -> List[Row]:
     return [Row("S-RNN", "srnn", srnn, "class", key="srnn"),
             Row("S-RNN (spatial=False)", "srnn", lambda s: dict(srnn(s), spatial=False), "class",
                 key="srnn_spatial_false"),
+            # the improved variant before 0.2 (its defaults were chosen on regression data only)
+            Row("S-RNN, ReLU encoder and PyTorch's init (before 0.2)", "srnn",
+                lambda s: dict(srnn(s), linear_encoder=False, init="default"), "class", key="srnn_before_0_2"),
             Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], dropout=s["dropout"]), "class",
                 train_on="train_single", val_on="val_single", test_on="test_single")]
 

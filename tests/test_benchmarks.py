@@ -327,7 +327,8 @@ ACCURACY_SMOKE_ROWS = {
                  "STGCN", "LinearAR (pooled)", "SeasonalMean (time of day)", "LastValue", "ObservedMean"),
     "chickenpox": ("S-RNN (paper)", "S-RNN (improved)", "S-RNN (improved, spatial=False)", "NodeLSTM",
                    "GConvGRU", "STGCN", "LinearAR (pooled)", "LastValue", "Zero (the data's mean)"),
-    "brain4cars": ("S-RNN", "S-RNN (spatial=False)", "NodeLSTM"),
+    "brain4cars": ("S-RNN", "S-RNN (spatial=False)", "S-RNN, ReLU encoder and PyTorch's init (before 0.2)",
+                   "NodeLSTM"),
 }
 #: model keys each smoke JSON must hold, and metric keys in issue 12's style
 ACCURACY_SMOKE_KEYS = {
@@ -336,7 +337,7 @@ ACCURACY_SMOKE_KEYS = {
     "los_loop": (("srnn_paper", "linear_ar", "seasonal_mean", "zero_velocity", "observed_mean"),
                  ("mae@15", "rmse@60", "mape@30", "cum_rmse@15")),
     "chickenpox": (("srnn_paper", "linear_ar", "zero_velocity", "zero"), ("mse", "mae")),
-    "brain4cars": (("node_lstm",), ("precision", "recall", "f1", "f1_fold1")),
+    "brain4cars": (("node_lstm", "srnn_before_0_2"), ("precision", "recall", "f1", "f1_fold1")),
 }
 
 
