@@ -373,7 +373,11 @@ def _los_rows(s) -> List[Row]:
                     built_as=why, **tod),
                 Row(NO_GRAPH, "srnn", lambda s: dict(base(s), covariates=2, spatial=False), "tf+rollout",
                     key="srnn_spatial_false", built_as="the same without edgeRNNs", **tod),
-                Row(NO_TOD, "srnn", base, "tf+rollout", key="srnn_no_time_of_day")]
+                Row(NO_TOD, "srnn", base, "tf+rollout", key="srnn_no_time_of_day"),
+                Row(f"{IMPROVED}, time of day and daily profile", "srnn",
+                    lambda s: dict(base(s), covariates=3), "tf+rollout", key="srnn_daily_profile",
+                    built_as="reads (speed, sin, cos, the sensor's training mean at that time of day), "
+                             "predicts speed", train_on="train_prof", val_on="val_prof", test_on="test_prof")]
     shared = [r for r in forecasting_rows() if r.json_key not in ("srnn", "srnn_spatial_false")]
     return shared[:1] + improved + shared[1:] + [
         Row("LastValue", "zero_velocity", recipe="none"),
@@ -396,7 +400,12 @@ LOS_LOOP = Bench(
                          # the same windows with the time of day as two covariates (LosLoop(time_of_day=True))
                          "train_tod": dict(split="train", stride=s["stride"], time_of_day=True),
                          "val_tod": dict(split="val", every=s["val_stride"], time_of_day=True),
-                         "test_tod": dict(split="test", every=s["test_stride"], time_of_day=True)},
+                         "test_tod": dict(split="test", every=s["test_stride"], time_of_day=True),
+                         # and with each sensor's daily profile as a third (LosLoop(daily_profile=True))
+                         **{f"{k}_prof": dict(split=k, stride=s["stride"], time_of_day=True, daily_profile=True)
+                            if k == "train" else
+                            dict(split=k, every=s[f"{k}_stride"], time_of_day=True, daily_profile=True)
+                            for k in ("train", "val", "test")}},
     rows=lambda s: _los_rows(s),
     score=los_score, eval_batch=16, tables=_los_tables, digits=2,
     protocol=_los_protocol, published=published.los_loop())
@@ -422,7 +431,23 @@ def _chickenpox_protocol(ctx: Context, res: Results) -> List[str]:
 
 
 def _chickenpox_splits(s, g) -> Dict[str, Dict[str, Any]]:
-    return {name: dict(val_ratio=CHICKENPOX_VAL) for name in ("train", "val", "test")}
+    out = {name: dict(val_ratio=CHICKENPOX_VAL) for name in ("train", "val", "test")}
+    # the same windows with the time of year as two covariates (Chickenpox(week_of_year=True))
+    return {**out, **{f"{name}_woy": dict(split=name, val_ratio=CHICKENPOX_VAL, week_of_year=True)
+                      for name in ("train", "val", "test")}}
+
+
+def _chickenpox_rows(s) -> List[Row]:
+    rows = forecasting_rows(dict(blocks=1, kernel_size=2), tuned=dict(dropout=0.3),
+                            why="dropout 0.3 had the lowest validation MSE of six S-RNN variants, "
+                                "results/validation_chickenpox.md")
+    woy = Row(f"{IMPROVED}, dropout 0.3, time of year", "srnn",
+              lambda s: dict(srnn_sizes(s["hidden"]), residual=True, dropout=0.3, covariates=2), "tf+rollout",
+              key="srnn_week_of_year", built_as="reads (cases, sin, cos of the time of year), predicts cases",
+              train_on="train_woy", val_on="val_woy", test_on="test_woy")
+    return rows + [woy,
+                   Row("LastValue", "zero_velocity", recipe="none"),
+                   Row("Zero (the data's mean)", factory=Constant, recipe="none", built_as="predicts 0", key="zero")]
 
 
 CHICKENPOX = Bench(
@@ -434,11 +459,7 @@ CHICKENPOX = Bench(
         "full": dict(epochs=500, patience=20, hidden=64, batch=16, lr=1e-2),
     },
     splits=_chickenpox_splits,
-    rows=lambda s: forecasting_rows(dict(blocks=1, kernel_size=2), tuned=dict(dropout=0.3),
-                                    why="dropout 0.3 had the lowest validation MSE of six S-RNN variants, "
-                                        "results/validation_chickenpox.md") + [
-        Row("LastValue", "zero_velocity", recipe="none"),
-        Row("Zero (the data's mean)", factory=Constant, recipe="none", built_as="predicts 0", key="zero")],
+    rows=_chickenpox_rows,
     tables=lambda ctx, res, agg: ["## Test error (lower is better)", stat_table(agg, digits=4)], digits=4,
     protocol=_chickenpox_protocol, published=published.chickenpox())
 

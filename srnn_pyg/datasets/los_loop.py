@@ -191,6 +191,16 @@ class LosLoop(STDataset):
             alone (build it with ``in_channels=3, out_channels=1,
             covariates=2``; :class:`~srnn_pyg.nn.feedback.Feedback`).
             (default: :obj:`False`)
+        daily_profile (bool, optional): append each sensor's **daily profile**,
+            its mean (normalised) speed at the same time of day over the
+            training steps, as one more covariate (after the clock, if any),
+            in ``x`` and in ``u_future``: a forecast of what the road usually
+            does next, known in advance, which a model can weigh against what
+            it observes (:meth:`profile`). Built from the ``"train"`` split's
+            steps only, leaving out zero readings; inside the training part each
+            step reads the mean of the *other* training days at its time of day
+            (leave one out), so that a model does not learn to trust a profile
+            that contains the value it predicts. (default: :obj:`False`)
         transform (callable, optional): applied to each window. (default: :obj:`None`)
 
     Shapes:
@@ -199,7 +209,9 @@ class LosLoop(STDataset):
           ``edge_attr`` ``[E, obs, 1]``, ``node_type`` ``[207]``, ``edge_type`` ``[E]``,
           ``t_start`` ``[1]`` (long: the step index of ``x[:, 0]``); with
           ``time_of_day=True``, ``x`` is ``[207, obs, 3]`` and ``u_future``
-          ``[207, horizon, 2]``.
+          ``[207, horizon, 2]``; each option adds its channels (clock 2, daily
+          profile 1) to ``x`` after the speed and to ``u_future`` in the same
+          order.
     """
 
     speed_file = "los_speed.csv"
@@ -220,7 +232,8 @@ class LosLoop(STDataset):
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  obs: int = 12, horizon: int = 12, train_ratio: float = 0.8, val_ratio: float = 0.1,
                  normalize: Union[None, str, Scaler] = "zscore", graph: str = "tgcn", self_loops: bool = False,
-                 stride: int = 1, time_of_day: bool = False, transform: Optional[Callable] = None):
+                 stride: int = 1, time_of_day: bool = False, daily_profile: bool = False,
+                 transform: Optional[Callable] = None):
         if split not in _SPLITS:
             raise ValueError(f"LosLoop: 'split' must be one of {_SPLITS} (got {split!r})")
         if graph not in _GRAPHS:
@@ -239,7 +252,9 @@ class LosLoop(STDataset):
         self.graph, self.normalization = graph, normalize
         if not isinstance(time_of_day, bool):
             raise TypeError(f"LosLoop: 'time_of_day' must be a bool (got {time_of_day!r})")
-        self.time_of_day = time_of_day
+        if not isinstance(daily_profile, bool):
+            raise TypeError(f"LosLoop: 'daily_profile' must be a bool (got {daily_profile!r})")
+        self.time_of_day, self.daily_profile = time_of_day, daily_profile
 
         ids, speed = _read_csv_matrix(require_file(self.root / self.speed_file, "Los-loop speeds"),
                                      header=True, what="speeds, one column per sensor")
@@ -276,6 +291,9 @@ class LosLoop(STDataset):
 
         x = values.t().unsqueeze(-1)                                    # [N, T, 1]
         x = self.normalize(x)
+        #: [N, T] the daily profile covariate of every step (daily_profile=True), else None
+        self.profile_series: Optional[Tensor] = (
+            self.profile(x[..., 0], values.t() != 0, fit_lo, fit_hi, self.steps_per_day) if daily_profile else None)
         src, dst = np.nonzero(adj)
         edge_index = torch.from_numpy(np.stack([src, dst])).long()     # [2, E]
         weight = torch.from_numpy(adj[src, dst]).float()               # [E]
@@ -303,7 +321,44 @@ class LosLoop(STDataset):
             N, clock = data.x.size(0), self.clock(start, self.obs + self.horizon)     # [obs + H, 2]
             data.x = torch.cat([data.x, clock[:self.obs].expand(N, self.obs, 2)], dim=-1)
             data.u_future = clock[self.obs:].expand(N, self.horizon, 2).contiguous()
+        if self.profile_series is not None:
+            prof = self.profile_series[:, start:start + self.obs + self.horizon].unsqueeze(-1)   # [N, obs + H, 1]
+            data.x = torch.cat([data.x, prof[:, :self.obs]], dim=-1)
+            fut = prof[:, self.obs:]
+            u = data.get("u_future")
+            data.u_future = fut.contiguous() if u is None else torch.cat([u, fut], dim=-1)
         return data
+
+    @staticmethod
+    def profile(x: Tensor, valid: Tensor, lo: int, hi: int, period: int) -> Tensor:
+        r"""The daily-profile covariate of every step: ``[N, T]``.
+
+        For node :math:`i` and step :math:`t` with phase :math:`p = t \bmod P`,
+        the mean of :math:`x_{i,s}` over the valid steps :math:`s \in [lo, hi)`
+        with :math:`s \bmod P = p`, leaving out :math:`s = t` itself when
+        :math:`t` is one of them (a leave-one-out mean inside the fitting part,
+        the plain mean elsewhere). Where no other valid step shares the phase,
+        the node's mean over all its valid fitting steps is used (``0`` if it
+        has none).
+
+        Args:
+            x (Tensor): the series ``[N, T]``.
+            valid (Tensor): ``[N, T]`` bool, which readings count (e.g. non-zero speeds).
+            lo (int): first step of the fitting part.
+            hi (int): one past its last step.
+            period (int): steps per season (``288``: a day of 5-minute steps).
+        """
+        N, T = x.shape
+        phase = torch.arange(T) % period                                          # [T]
+        fit = torch.zeros(T, dtype=torch.bool)
+        fit[lo:hi] = True
+        w = (valid & fit).to(x.dtype)                                             # [N, T]
+        xw = torch.where(w.bool(), x, torch.zeros((), dtype=x.dtype))
+        total = torch.zeros(N, period, dtype=x.dtype).index_add_(1, phase, xw)    # [N, P]
+        count = torch.zeros(N, period, dtype=x.dtype).index_add_(1, phase, w)
+        node_mean = xw.sum(1) / w.sum(1).clamp_min(1)                             # [N]
+        s, c = total[:, phase] - xw, count[:, phase] - w                          # leave this step out
+        return torch.where(c > 0, s / c.clamp_min(1), node_mean.unsqueeze(1).expand(N, T))
 
     @classmethod
     def clock(cls, start: int, steps: int) -> Tensor:
@@ -413,5 +468,6 @@ class LosLoop(STDataset):
                 for k in ("mae", "rmse", "mape")}
 
     def __repr__(self) -> str:
+        extra = "".join(f", {k}=True" for k in ("time_of_day", "daily_profile") if getattr(self, k))
         return (f"LosLoop({len(self)}, split={self.split!r}, obs={self.obs}, "
-                f"horizon={self.horizon}, graph={self.graph!r})")
+                f"horizon={self.horizon}, graph={self.graph!r}{extra})")

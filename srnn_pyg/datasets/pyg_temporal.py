@@ -257,12 +257,22 @@ class Chickenpox(_PyGTemporalDataset):
         val_ratio (float, optional): share of all snapshots carved from the end
             of the training part for validation (PyG Temporal has none).
             (default: :obj:`0.0`)
+        week_of_year (bool, optional): append the time of year, ``(sin, cos)``
+            of its angle on a year of :attr:`weeks_per_year` weeks counted from
+            the file's first week (:meth:`clock`; the file has no dates, so the
+            phase is relative), as two covariates, and give each window the
+            same for its predicted weeks as ``u_future`` ``[20, horizon, 2]``:
+            the features become ``[cases, sin, cos]`` while a model predicts
+            the cases alone (``in_channels=3, out_channels=1, covariates=2``).
+            Chickenpox is strongly seasonal; the lags alone cannot say where
+            in the year a window lies. (default: :obj:`False`)
         transform (callable, optional): applied to each window. (default: :obj:`None`)
 
     Shapes:
         - **window** :class:`~srnn_pyg.STData`: ``x`` ``[20, lags, 1]``, ``y``
           ``[20, horizon, 1]``, ``edge_index`` ``[2, E]``, ``edge_attr``
-          ``[E, lags, 1]``.
+          ``[E, lags, 1]``; with ``week_of_year=True``, ``x`` is ``[20, lags, 3]``
+          and ``u_future`` ``[20, horizon, 2]``.
     """
 
     file_name = "chickenpox.json"
@@ -270,11 +280,37 @@ class Chickenpox(_PyGTemporalDataset):
     default_lags = 4
     default_train_ratio = 0.2
     defaults = {"obs": 4, "horizon": 1, "train_ratio": 0.2, "val_ratio": 0.0, "batch_size": 16}
+    #: weeks in a year (365.25 / 7), the period of :meth:`clock`
+    weeks_per_year = 365.25 / 7
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  lags: Optional[int] = None, horizon: int = 1, train_ratio: Optional[float] = None,
-                 val_ratio: float = 0.0, transform: Optional[Callable] = None):
+                 val_ratio: float = 0.0, week_of_year: bool = False, transform: Optional[Callable] = None):
+        if not isinstance(week_of_year, bool):
+            raise TypeError(f"Chickenpox: 'week_of_year' must be a bool (got {week_of_year!r})")
+        self.week_of_year = week_of_year
         super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
+
+    def get(self, idx: int) -> STData:
+        data = super().get(idx)
+        if self.week_of_year:
+            start = self.index[idx][1]
+            N, clock = data.x.size(0), self.clock(start, self.obs + self.horizon)     # [lags + H, 2]
+            data.x = torch.cat([data.x, clock[:self.obs].expand(N, self.obs, 2)], dim=-1)
+            data.u_future = clock[self.obs:].expand(N, self.horizon, 2).contiguous()
+        return data
+
+    @classmethod
+    def clock(cls, start: int, steps: int) -> Tensor:
+        """The time of year of weeks ``start .. start + steps - 1`` (counted
+        from the file's first week) as a point on the unit circle, ``[steps, 2]``
+        = ``(sin, cos)`` of ``2 pi t / weeks_per_year``."""
+        t = torch.arange(start, start + steps, dtype=torch.float64)
+        phase = 2 * torch.pi * t / cls.weeks_per_year
+        return torch.stack([phase.sin(), phase.cos()], dim=-1).float()
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + (", week_of_year=True)" if self.week_of_year else ")")
 
     def _read(self) -> TemporalSignal:
         # weight 1 on every edge, as PyG Temporal's loader (the file has no weights)

@@ -392,3 +392,70 @@ def test_real_los_loop_time():
     assert starts == {"train": (0, 1411 - 24), "val": (1411, 1612 - 24), "test": (1612, 2016 - 24)}
     batch = next(iter(DataLoader(LosLoop(root, split="test"), batch_size=8)))
     assert torch.equal(batch.t_start, torch.arange(1612, 1620))
+
+
+class _ShortDay(LosLoop):
+    """A 'day' of 10 steps, so that the 100-step test file holds ten of them."""
+    steps_per_day = 10
+
+
+def _profile_by_loop(speed, lo, hi, period):
+    """The daily profile step by step: the mean of the other valid fitting steps of the same phase."""
+    T, N = speed.shape
+    out = np.zeros((N, T))
+    for i in range(N):
+        fit = [s for s in range(lo, hi) if speed[s, i] != 0]
+        for t in range(T):
+            same = [s for s in fit if s % period == t % period and s != t]
+            vals = same if same else fit
+            out[i, t] = np.mean([speed[s, i] for s in vals]) if vals else 0.0
+    return out
+
+
+def test_daily_profile_covariate(los):
+    root, speed, _, _ = los
+    speed = speed.copy()
+    speed[7, 2] = 0.0                                                   # a failed reading: left out
+    speed[17, 2] = 0.0
+    write_los(root / "los_loop", speed=speed)
+    for split in ("train", "val", "test"):
+        ds = _ShortDay(root, split=split, obs=4, horizon=3, stride=3, normalize=None, daily_profile=True)
+        lo, hi = ds.bounds["train"]
+        want = torch.tensor(_profile_by_loop(speed, lo, hi, 10)).float()                 # [N, T]
+        assert torch.allclose(ds.profile_series, want, atol=1e-4)
+        for i in (0, len(ds) - 1):
+            d = ds[i]
+            s = int(d.t_start)
+            assert d.x.shape == (N, 4, 2) and d.u_future.shape == (N, 3, 1) and d.y.shape == (N, 3, 1)
+            assert torch.allclose(d.x[..., 1], want[:, s:s + 4], atol=1e-4)
+            assert torch.allclose(d.u_future[..., 0], want[:, s + 4:s + 7], atol=1e-4)
+    # inside the training part a step never reads itself; outside it reads every training day
+    ds = _ShortDay(root, split="train", obs=4, horizon=3, normalize=None, daily_profile=True)
+    lo, hi = ds.bounds["train"]
+    t = lo + 3
+    others = [speed[s, 0] for s in range(lo, hi) if s % 10 == t % 10 and s != t]
+    assert float(ds.profile_series[0, t]) == pytest.approx(np.mean(others), abs=1e-4)
+    t = hi + 1                                                           # a validation step
+    alls = [speed[s, 0] for s in range(lo, hi) if s % 10 == t % 10]
+    assert float(ds.profile_series[0, t]) == pytest.approx(np.mean(alls), abs=1e-4)
+
+
+def test_daily_profile_with_the_clock_and_normalisation(los):
+    root, speed, _, _ = los
+    both = _ShortDay(root, split="test", obs=4, horizon=3, stride=2, time_of_day=True, daily_profile=True)
+    clock = _ShortDay(root, split="test", obs=4, horizon=3, stride=2, time_of_day=True)
+    raw = _ShortDay(root, split="test", obs=4, horizon=3, stride=2, normalize=None, daily_profile=True)
+    d, c, r = both[1], clock[1], raw[1]
+    assert d.x.shape == (N, 4, 4) and d.u_future.shape == (N, 3, 3)
+    assert torch.equal(d.x[..., :3], c.x) and torch.equal(d.u_future[..., :2], c.u_future)
+    # the profile lives in the speed's (normalised) units
+    assert torch.allclose(both.denormalize(d.x[..., 3:]), r.x[..., 1:], atol=1e-3)
+    assert "daily_profile=True" in repr(both)
+    batch = next(iter(DataLoader(both, batch_size=2)))
+    assert batch.x.shape == (2 * N, 4, 4) and batch.u_future.shape == (2 * N, 3, 3)
+    from srnn_pyg import models
+    torch.manual_seed(0)
+    model = models.build("srnn", both.schema, 4, 1, covariates=3, node_hidden=8, edge_hidden=8)
+    assert model.forecast(batch, 3).shape == (2 * N, 3, 1)
+    with pytest.raises(TypeError, match="daily_profile"):
+        LosLoop(root, split="test", obs=4, horizon=3, daily_profile=1)

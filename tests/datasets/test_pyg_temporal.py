@@ -309,3 +309,32 @@ def test_every_dataset_exposes_its_normalisation_as_a_scaler(tmp_path):
     w = sp[0]
     assert torch.allclose(sp.scaler.inverse_transform(w.y), sp.denormalize(w.y))
     assert torch.allclose(sp.scaler.transform(sp.denormalize(w.x)), w.x, atol=1e-5)
+
+
+def test_chickenpox_week_of_year_covariates(files):
+    root, objs = files
+    plain = Chickenpox(root, split="test", horizon=2, train_ratio=0.5)
+    ds = Chickenpox(root, split="test", horizon=2, train_ratio=0.5, week_of_year=True)
+    assert len(ds) == len(plain) and "week_of_year=True" in repr(ds)
+    for i in (0, len(ds) - 1):
+        d, p = ds[i], plain[i]
+        s = ds.index[i][1]                                                 # the window's first week
+        assert d.x.shape == (CP_N, 4, 3) and d.u_future.shape == (CP_N, 2, 2)
+        assert torch.equal(d.x[..., :1], p.x) and torch.equal(d.y, p.y)    # cases untouched
+        angle = 2 * np.pi * np.arange(s, s + 6) / (365.25 / 7)             # hand-computed clock
+        clock = torch.tensor(np.stack([np.sin(angle), np.cos(angle)], -1)).float()
+        assert torch.allclose(d.x[..., 1:], clock[:4].expand(CP_N, 4, 2), atol=1e-6)
+        assert torch.allclose(d.u_future, clock[4:].expand(CP_N, 2, 2), atol=1e-6)
+    # 365.25 days on (week 365.25 / 7 * 4 = 208.71...: four years), the same point of the year
+    c = Chickenpox.clock(0, 210)
+    frac = 4 * 365.25 / 7 - 208                                            # between weeks 208 and 209
+    assert torch.allclose((1 - frac) * c[208] + frac * c[209], c[0], atol=5e-3)
+    assert torch.allclose(Chickenpox.clock(0, 1), torch.tensor([[0.0, 1.0]]))
+    batch = next(iter(DataLoader(ds, batch_size=2)))
+    assert batch.x.shape == (2 * CP_N, 4, 3) and batch.u_future.shape == (2 * CP_N, 2, 2)
+    from srnn_pyg import models
+    torch.manual_seed(0)
+    model = models.build("srnn", ds.schema, 3, 1, covariates=2, node_hidden=8, edge_hidden=8)
+    assert model.forecast(batch, 2).shape == (2 * CP_N, 2, 1)
+    with pytest.raises(TypeError, match="week_of_year"):
+        Chickenpox(root, week_of_year="yes")
