@@ -132,6 +132,12 @@ SEARCHES: Dict[str, Search] = {
                 dict(_CV, ar_lags=2), {}, {"features": "pos_vel"}),
             "+ velocity inputs, constant-velocity residual, fused LSTM outputs": (
                 dict(_CV, fused_lstm=True), {}, {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual, Euclidean loss (ADE)": (
+                dict(_CV, loss="euclidean"), {}, {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual, Huber loss": (
+                dict(_CV, loss="huber"), {}, {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual, dropout 0.2": (
+                dict(_CV, dropout=0.2), {}, {"features": "pos_vel"}),
         },
         metric="ADE", data=dict(test_scene="eth", transform=OriginOffsets()), train_every=8, val_every=4,
         base_model=_ETH_BASE, references=("constant_velocity", "zero_velocity"), batch=32,

@@ -61,7 +61,7 @@ class TrainConfig:
             ``has_forward``) or ``"rollout"``. Classification data always
             uses the per-step cross-entropy. (default: ``"teacher_forcing"``)
         loss (str, optional): the point loss of a deterministic head for this
-            run, ``"mse"``, ``"l1"`` or ``"huber"``, whatever the model's head
+            run, ``"mse"``, ``"l1"``, ``"huber"`` or ``"euclidean"``, whatever the model's head
             was built with (the same for every model compared; e.g. ``"l1"``
             where MAE is the headline metric). Gaussian and logits heads keep
             their own losses. (default: :obj:`None`: the head's)

@@ -155,7 +155,9 @@ class StructuralRNN(Forecaster):
             validation data of Springs, Chickenpox and ETH/UCY; checkpoints
             saved before version 0.2 load with the settings they had)
         loss (str, optional): the deterministic head's training loss,
-            ``"mse"``, ``"l1"`` or ``"huber"``. (default: :obj:`"mse"`)
+            ``"mse"``, ``"l1"``, ``"huber"`` or ``"euclidean"`` (the error
+            vector's length per node and step: ADE on positions;
+            :class:`~srnn_pyg.nn.DeterministicHead`). (default: :obj:`"mse"`)
         covariates (int, optional): the last ``covariates`` input features are
             exogenous, known in the future (time of day...): a forecast reads
             them from the window's ``u_future`` ``[N, H, C]``. (default: :obj:`0`)

@@ -29,7 +29,7 @@ __all__ = ["Head", "DeterministicHead", "GaussianHead", "LogitsHead", "HEADS", "
 #: head kinds accepted by :func:`build_head`
 HEADS = ("deterministic", "gaussian", "logits")
 #: losses of :class:`DeterministicHead`
-LOSSES = ("mse", "l1", "huber")
+LOSSES = ("mse", "l1", "huber", "euclidean")
 
 
 class Head(nn.Module):
@@ -96,8 +96,14 @@ class DeterministicHead(Head):
 
     Args:
         out_channels (int): predicted features.
-        loss (str, optional): ``"mse"``, ``"l1"`` or ``"huber"``
-            (:math:`\delta` = ``huber_delta``). (default: :obj:`"mse"`)
+        loss (str, optional): ``"mse"``, ``"l1"``, ``"huber"``
+            (:math:`\delta` = ``huber_delta``), or ``"euclidean"``: the length
+            of each node's error vector over its features, averaged over
+            nodes and steps, :math:`\lVert \hat{\mathbf{x}}_{i,t} -
+            \mathbf{x}_{i,t} \rVert_2` (computed as
+            :math:`\sqrt{\lVert\cdot\rVert^2 + 10^{-12}}`, smooth at zero): the
+            ADE of trajectory forecasting when the features are a position.
+            (default: :obj:`"mse"`)
         huber_delta (float, optional): (default: :obj:`1.0`)
     """
 
@@ -121,7 +127,9 @@ class DeterministicHead(Head):
             while m.dim() < diff.dim():
                 m = m.unsqueeze(-1)                                                # [N, T, 1]
             diff = torch.where(m, diff, diff.new_zeros(()))
-        if self.loss_kind == "mse":
+        if self.loss_kind == "euclidean":                                         # per node and step
+            err = (diff.pow(2).sum(-1, keepdim=True) + 1e-12).sqrt()               # [N, T, 1]; smooth at 0
+        elif self.loss_kind == "mse":
             err = diff.pow(2)
         elif self.loss_kind == "l1":
             err = diff.abs()
@@ -132,8 +140,10 @@ class DeterministicHead(Head):
         w = mask.to(err.dtype)
         while w.dim() < err.dim():
             w = w.unsqueeze(-1)                                                    # [N, T, 1]
+        if w.size(-1) != err.size(-1):       # euclidean: a node-step counts if any feature of it does
+            w = (w != 0).any(-1, keepdim=True).to(err.dtype)
         w = w.expand_as(err)
-        return (err * w).sum(), w.sum()                                            # err is 0 where masked
+        return (err * w).sum(), w.sum()                                            # w zeroes masked entries
 
     def extra_repr(self) -> str:
         return f"{self.out_channels}, loss={self.loss_kind!r}"

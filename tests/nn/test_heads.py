@@ -26,6 +26,29 @@ def test_deterministic_losses_against_direct_formulas():
     assert torch.equal(DeterministicHead(2)(pred), pred) and torch.equal(DeterministicHead(2).sample(pred), pred)
     with pytest.raises(ValueError, match="loss"):
         DeterministicHead(2, loss="hinge")
+
+
+def test_euclidean_loss_is_the_mean_displacement_error():
+    """The ADE objective: per node and step the error vector's length, averaged over node-steps."""
+    torch.manual_seed(0)
+    pred, target = torch.randn(4, 3, 2), torch.randn(4, 3, 2)
+    mask = torch.rand(4, 3) > 0.3
+    head = DeterministicHead(2, loss="euclidean")
+    dist = torch.tensor([[math.dist(pred[i, t].tolist(), target[i, t].tolist()) for t in range(3)]
+                         for i in range(4)])                                    # [4, 3], by hand
+    assert torch.allclose(head.loss(pred, target), dist.mean(), atol=1e-5)
+    assert torch.allclose(head.loss(pred, target, mask), dist[mask].mean(), atol=1e-5)
+    s, c = head.loss_terms(pred, target, mask)
+    assert float(c) == float(mask.sum())                                     # node-steps, not features
+    # a per-feature mask counts a node-step once, if any of its features is present
+    fmask = mask.unsqueeze(-1).expand(4, 3, 2).clone()
+    fmask[0, 0] = torch.tensor([True, False])
+    _, c = head.loss_terms(pred, target, fmask)
+    assert float(c) == float(fmask.any(-1).sum())
+    # smooth at zero error: a finite gradient, and zero there
+    p = target.clone().requires_grad_(True)
+    g = torch.autograd.grad(head.loss(p, target), p)[0]
+    assert torch.isfinite(g).all() and g.abs().max() < 1e-3
     with pytest.raises(ValueError, match="targets"):
         DeterministicHead(2).loss(pred, target[..., :1])
 
@@ -96,7 +119,7 @@ def test_masked_losses_ignore_nan_targets_and_their_gradients():
     target = torch.randn(4, 3, 2)
     mask = torch.rand(4, 3) > 0.3
     poisoned = torch.where(mask.unsqueeze(-1), target, torch.full_like(target, float("nan")))
-    for kind in ("mse", "l1", "huber"):
+    for kind in ("mse", "l1", "huber", "euclidean"):
         head = DeterministicHead(2, loss=kind)
         clean = torch.autograd.grad(head.loss(pred, target, mask), pred)[0]
         loss = head.loss(pred, poisoned, mask)
