@@ -272,7 +272,9 @@ class Chickenpox(_PyGTemporalDataset):
         - **window** :class:`~srnn_pyg.STData`: ``x`` ``[20, lags, 1]``, ``y``
           ``[20, horizon, 1]``, ``edge_index`` ``[2, E]``, ``edge_attr``
           ``[E, lags, 1]``; with ``week_of_year=True``, ``x`` is ``[20, lags, 3]``
-          and ``u_future`` ``[20, horizon, 2]``.
+          and ``u_future`` ``[20, horizon, 2]``; ``t_start`` ``[1]`` (long: the
+          week of ``x[:, 0]``, counted from the file's first week, for
+          :class:`~srnn_pyg.models.SeasonalMean` with ``period=52``).
     """
 
     file_name = "chickenpox.json"
@@ -293,8 +295,9 @@ class Chickenpox(_PyGTemporalDataset):
 
     def get(self, idx: int) -> STData:
         data = super().get(idx)
+        start = self.index[idx][1]
+        data.t_start = torch.tensor([start], dtype=torch.long)   # [1]: the week of x[:, 0]
         if self.week_of_year:
-            start = self.index[idx][1]
             N, clock = data.x.size(0), self.clock(start, self.obs + self.horizon)     # [lags + H, 2]
             data.x = torch.cat([data.x, clock[:self.obs].expand(N, self.obs, 2)], dim=-1)
             data.u_future = clock[self.obs:].expand(N, self.horizon, 2).contiguous()
