@@ -1,8 +1,10 @@
 """Forecast traffic speed on the Los-loop sensor graph with Structural-RNN.
 
 Trains an S-RNN (residual, one-step-ahead teacher forcing over the observed
-and the future steps) that also reads the time of day (two covariates, known
-for the future steps too: ``LosLoop(time_of_day=True)``, ``covariates=2``),
+and the future steps) that also reads the time of day and each sensor's daily
+profile, its training mean at that time of day (three covariates, known for
+the future steps too: ``LosLoop(time_of_day=True, daily_profile=True)``,
+``covariates=3``; both chosen on validation data in the accuracy benchmark),
 the structure-free NodeLSTM and, when registered, the graph-convolutional
 STGCN (speed alone) on Los-loop (207 METR-LA loop detectors, 5-minute
 mean speeds, T-GCN's chronological split); then forecasts the next hour from
@@ -82,19 +84,21 @@ def main():
     check_data(args.data_root, "los_loop")
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
-    # Windows with the time of day as two more input channels (sin, cos) and, for the predicted
-    # steps, as u_future; models that read speed alone get the first channel (speed_only).
-    train = LosLoop(args.data_root, split="train", stride=args.stride, time_of_day=True)
-    test = LosLoop(args.data_root, split="test", time_of_day=True)
+    # Windows with the time of day (sin, cos) and the sensor's daily profile as three more input
+    # channels and, for the predicted steps, as u_future; models that read speed alone get the first
+    # channel (speed_only).
+    train = LosLoop(args.data_root, split="train", stride=args.stride, time_of_day=True, daily_profile=True)
+    test = LosLoop(args.data_root, split="test", time_of_day=True, daily_profile=True)
     if args.smoke:
         test = test[:16]                                                     # a few test windows
     print(f"train: {train}\ntest:  {test}\nschema: {train.schema}")
     H, h = test.horizon, args.hidden
 
     models = {
-        # 3 inputs (speed, sin and cos of the time of day), 1 output; the last 2 inputs are covariates
-        "S-RNN": StructuralRNN(train.schema, 3, 1, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
-                               node_mlp=(h,), residual=True, covariates=2),
+        # 4 inputs (speed, sin and cos of the time of day, daily profile), 1 output; the last 3 inputs
+        # are covariates
+        "S-RNN": StructuralRNN(train.schema, 4, 1, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
+                               node_mlp=(h,), residual=True, covariates=3),
         "NodeLSTM": build("node_lstm", train.schema, 1, 1, hidden=h, residual=True),
     }
     if "stgcn" in available():
@@ -132,7 +136,7 @@ def main():
 
 
 def covariates(model):
-    """How many of the model's inputs are covariates (time of day): 0 for speed-only models."""
+    """How many of the model's inputs are covariates (clock, profile): 0 for speed-only models."""
     return getattr(getattr(model, "feedback", None), "covariates", 0)
 
 
