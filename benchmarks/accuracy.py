@@ -642,7 +642,8 @@ def _eth_rows(s) -> List[Row]:
     cv = dict(derived="velocity", residual="velocity")
     why = ("positions and velocities in, a constant-velocity residual: validation ADE 0.444 against 0.528 for "
            "positions with residual=True (results/validation_eth_ucy_residual.md); with the linear encoder and "
-           "uniform init of 0.2, 0.435 (results/validation_eth_ucy_encoder_init.md; constant velocity 0.443)")
+           "uniform init of 0.2, 0.435 (results/validation_eth_ucy_encoder_init.md; constant velocity 0.443); "
+           "trained with the protocol's Euclidean loss, 0.427 (results/validation_eth_ucy_loss.md)")
     return [Row(PAPER, "srnn", lambda s: dict(paper_small(s["hidden"]), **rel), "tf", key="srnn_paper"),
             Row(IMPROVED, "srnn", lambda s: dict(att(s), **cv), "tf+rollout", key="srnn", built_as=why, **pv),
             Row(NO_GRAPH, "srnn", lambda s: dict(att(s), spatial=False, **cv), "tf+rollout",
@@ -720,7 +721,10 @@ def _eth_protocol(ctx: Context, res: Results) -> List[str]:
             "between the two origins (`edge_attr`, `spatial_features='concat_attr'`), so that their edgeRNNs "
             "can tell where j is seen from i at every step, rollout included. The `spatial=False` row is the "
             "improved model without edgeRNNs: the test of whether interaction modelling helps. Validation: "
-            "the other scenes' `*_val.txt` windows (early stopping, `restore_best`, fine-tuning choice)."]
+            "the other scenes' `*_val.txt` windows (early stopping, `restore_best`, fine-tuning choice). "
+            "Training loss of every deterministic trained row: `ETHUCY.defaults['loss']`, the Euclidean length "
+            "of each pedestrian's error per step (the ADE; chosen on validation); the Gaussian head keeps its "
+            "likelihood."]
 
 
 def _eth_splits(s, scene) -> Dict[str, Dict[str, Any]]:

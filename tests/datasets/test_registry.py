@@ -14,6 +14,7 @@ from srnn_pyg.datasets import (ETHUCY, H36M, Brain4Cars, Chickenpox, CMUMocap, E
                                PyGTemporalJSON, Springs, STDataset, register_dataset)
 from srnn_pyg.datasets.base import forecast_view
 from srnn_pyg.datasets.registry import datasets_taking
+from srnn_pyg.nn.heads import LOSSES
 
 NAMES = ["springs", "cmu_mocap", "h36m", "eth_ucy", "los_loop", "chickenpox", "pedalme", "england_covid",
          "pyg_temporal_json", "brain4cars"]
@@ -59,7 +60,7 @@ def test_every_dataset_carries_its_protocol(cls):
         assert default == cls.defaults[option], (cls.name, option)
     for key, value in cls.defaults.items():               # other defaults: constructor arguments
         if key == "loss":                                  # a training default, not a constructor argument
-            assert value in ("mse", "l1", "huber"), cls.name
+            assert value in LOSSES, cls.name
         elif key not in ("obs", "horizon", "batch_size", "num_graphs", "train_ratio"):
             assert params[key].default == value, (cls.name, key)
     doc = cls.__doc__
