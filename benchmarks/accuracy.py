@@ -587,6 +587,9 @@ def _b4c_rows(s) -> List[Row]:
             # the improved variant before 0.2 (its defaults were chosen on regression data only)
             Row("S-RNN, ReLU encoder and PyTorch's init (before 0.2)", "srnn",
                 lambda s: dict(srnn(s), linear_encoder=False, init="default"), "class", key="srnn_before_0_2"),
+            # the official fused LSTM outputs (the decoder reads [h, input]), chosen on Springs' validation
+            Row("S-RNN, fused LSTM outputs (official)", "srnn", lambda s: dict(srnn(s), fused_lstm=True), "class",
+                key="srnn_fused"),
             Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], dropout=s["dropout"]), "class",
                 train_on="train_single", val_on="val_single", test_on="test_single")]
 
