@@ -102,7 +102,8 @@ def improved_rows(kwargs, tuned: Optional[Dict[str, Any]] = None, why: str = "")
             Row(NO_GRAPH, "srnn", lambda s: dict(kwargs(s), residual=True, spatial=False, **tuned), "tf+rollout",
                 key="srnn_spatial_false")]
     if tuned:
-        rows.append(Row(f"{IMPROVED}, without {', '.join(f'{k}={v}' for k, v in tuned.items())}", "srnn",
+        rows.append(Row(f"{IMPROVED}, the library's defaults in place of "
+                        f"{', '.join(f'{k}={v!r}' for k, v in tuned.items())}", "srnn",
                         lambda s: dict(kwargs(s), residual=True), "tf+rollout", key="srnn_untuned"))
     return rows
 
