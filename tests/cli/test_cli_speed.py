@@ -1,8 +1,9 @@
 """``srnn-pyg --help``, ``train --help`` and ``--version`` answer at once: the
-command's own modules import neither torch nor the models (subprocesses)."""
+command's own modules import neither torch nor the models (subprocesses).
+What is checked is that property, not a time: timed assertions fail on a
+busy machine."""
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -29,9 +30,8 @@ def _python(*args, timeout=120):
 def test_help_pages_import_no_torch():
     done = _python("-c", LIGHT)
     assert done.returncode == 0, done.stderr
-    codes, seconds, torch_loaded, listed = done.stdout.split("]")[0] + "]", *done.stdout.split("]")[1].split()
+    codes, _seconds, torch_loaded, listed = done.stdout.split("]")[0] + "]", *done.stdout.split("]")[1].split()
     assert codes == "[0, 0, 0, 0, 0, 0]" and torch_loaded == "False" and listed == "True"
-    assert float(seconds) < 1.0
 
 
 def test_version():
@@ -40,12 +40,16 @@ def test_version():
     assert done.returncode == 0 and done.stdout.strip() == f"srnn-pyg {version('srnn_pyg')}"
 
 
-def test_help_answers_in_under_a_second():
+def test_help_answers_without_importing_torch():
     probe = _python("-c", "import sys, srnn_pyg; print('torch' in sys.modules)")
     if probe.stdout.strip() == "True":
         pytest.skip("srnn_pyg/__init__.py imports torch eagerly; the command's own part is checked above")
+    run = ("import runpy, sys\n"
+           "sys.argv = ['srnn-pyg'] + sys.argv[1:]\n"
+           "try:\n    runpy.run_module('srnn_pyg', run_name='__main__')\n"
+           "except SystemExit as e:\n    code = e.code\n"
+           "print('torch loaded:', 'torch' in sys.modules, 'exit:', code, file=sys.stderr)\n")
     for args in (["--help"], ["train", "--help"]):
-        start = time.perf_counter()
-        done = _python("-m", "srnn_pyg", *args)
-        assert done.returncode == 0 and "usage: srnn-pyg" in done.stdout
-        assert time.perf_counter() - start < 1.0
+        done = _python("-c", run, *args)
+        assert "usage: srnn-pyg" in done.stdout, done.stderr
+        assert "torch loaded: False exit: 0" in done.stderr, done.stderr
