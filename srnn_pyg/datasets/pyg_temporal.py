@@ -29,7 +29,9 @@ _SPLITS = ("train", "val", "test")
 class _PyGTemporalDataset(STDataset):
     r"""Shared machinery: one recording ``x`` ``[N, T, F]``; window ``i`` is PyG
     Temporal's snapshot ``i`` (``x = X[i:i+lags]``, ``y = X[i+lags:i+lags+horizon]``);
-    the split is :func:`temporal_signal_split`'s, on snapshots. The protocol
+    the split is :func:`temporal_signal_split`'s, on snapshots; each window
+    carries ``t_start`` ``[1]`` (long), the step of ``x[:, 0]`` (its snapshot
+    index), for :class:`~srnn_pyg.models.SeasonalMean`. The protocol
     (:meth:`open`, :meth:`score`) is shared: ``obs`` maps to ``lags``; the
     ``"val"`` split exists only with ``val_ratio > 0``; MAE and MSE in the
     data's units. A graph that changes over time is the union of the steps'
@@ -158,6 +160,7 @@ class _PyGTemporalDataset(STDataset):
     def get(self, idx: int) -> STData:
         rec, start = self.index[idx]
         data = self.recordings[rec].window(start, self.obs, self.horizon)
+        data.t_start = torch.tensor([start], dtype=torch.long)   # [1]: the step of x[:, 0]
         if data.get("edge_mask") is None:
             return data
         keep = data.edge_mask.any(1)                                      # edges of the window's steps
@@ -295,9 +298,8 @@ class Chickenpox(_PyGTemporalDataset):
 
     def get(self, idx: int) -> STData:
         data = super().get(idx)
-        start = self.index[idx][1]
-        data.t_start = torch.tensor([start], dtype=torch.long)   # [1]: the week of x[:, 0]
         if self.week_of_year:
+            start = self.index[idx][1]
             N, clock = data.x.size(0), self.clock(start, self.obs + self.horizon)     # [lags + H, 2]
             data.x = torch.cat([data.x, clock[:self.obs].expand(N, self.obs, 2)], dim=-1)
             data.u_future = clock[self.obs:].expand(N, self.horizon, 2).contiguous()

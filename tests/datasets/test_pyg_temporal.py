@@ -81,6 +81,7 @@ def test_static_windows_match_pyg_temporal(files, cls, name, key, lags, ratio):
             assert d.x.shape == (values.shape[1], lags, 1) and d.y.shape == (values.shape[1], 1, 1)
             assert torch.allclose(d.x[..., 0], torch.tensor(feats[offset + i]).float())
             assert torch.allclose(d.y[:, 0, 0], torch.tensor(targets[offset + i]).float())
+            assert d.t_start.tolist() == [offset + i]                       # the step of x[:, 0]
             assert d.validate(ds.schema)
 
 
