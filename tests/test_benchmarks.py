@@ -187,7 +187,8 @@ def test_accuracy_springs_smoke(tmp_path):
     built = {r[0]: r[1] for r in (_result_rows(md, label)[-1] for label in ACCURACY_SPRINGS_ROWS[1:3])}
     assert "fused LSTM outputs" in built["S-RNN (improved)"], built           # the choice and its reason
     assert "fused_lstm=True" in built["S-RNN (improved, spatial=False)"], built
-    untuned = [r for r in md.splitlines() if r.startswith("| S-RNN (improved), the library's defaults in place of fused_lstm=True |")]
+    untuned_label = "| S-RNN (improved), the library's defaults in place of fused_lstm=True |"
+    untuned = [r for r in md.splitlines() if r.startswith(untuned_label)]
     assert untuned and "fused_lstm" not in untuned[-1].split("|")[2], untuned
     assert val["srnn"]["metric"] == "validation mse" and val["srnn"]["runs"] == 1 and val["srnn"]["mean"] > 0
     val_row = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 4][0]
