@@ -60,8 +60,8 @@ NO_GRAPH = "S-RNN (improved, spatial=False)"
 NO_TOD = "S-RNN (improved, speed alone)"
 #: lags of the pooled linear autoregression: the observed steps, at most this many
 MAX_LAGS = 8
-#: share of the training sequences (Brain4Cars) held out for validation
-VAL_SHARE = 0.15
+#: share of the training recordings (Brain4Cars) held out for validation (`Brain4Cars.holdout`)
+VAL_SHARE = 0.2
 ETH_SCENES = ("eth", "hotel", "univ", "zara1", "zara2")
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
@@ -538,14 +538,14 @@ def _b4c_tables(ctx: Context, res: Results, agg: Dict[str, Dict[str, Stat]]) -> 
 
 
 def _b4c_carve(ctx: Context, sets: Dict[str, Any]) -> None:
-    """Validation = a seeded random 15 % of the fold's training sequences (the
-    same sequences in both graph layouts); the models train on the rest."""
+    """Validation = the whole sequences of a seeded, stratified share of the
+    fold's training recordings (``Brain4Cars.holdout``: no sibling of a
+    validation sequence is trained on; the same sequences in both graph
+    layouts); the models train on the other recordings' sequences."""
     n = len(sets["train"])
     if len(sets["train_single"]) != n:
         raise ValueError("brain4cars: the two layouts of the training split differ in length")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed)).tolist()
-    k = max(1, int(round(VAL_SHARE * n)))
-    held, keep = sorted(perm[:k]), sorted(perm[k:])
+    keep, held = sets["train"].holdout(VAL_SHARE, seed=ctx.seed)
     for train, val in (("train", "val"), ("train_single", "val_single")):
         sets[val], sets[train] = sets[train][held], sets[train][keep]
 
@@ -561,9 +561,12 @@ def _b4c_protocol(ctx: Context, res: Results) -> List[str]:
             f"S-RNN on the driver-road graph (2 node types, 1 edge "
             f"type), its `spatial=False` ablation (no edgeRNN: the road node's features never reach the "
             f"driver), NodeLSTM on one node with all 13 features (no structure).",
-            f"Validation (the files have none): a seeded random {VAL_SHARE:.0%} of each fold's training "
-            f"sequences ({len(sets['val'])} of {len(sets['val']) + len(sets['train'])} in the first fold, data "
-            f"seed {ctx.seed}), which no model trains on. Training: per-step cross-entropy on the driver "
+            f"Validation (the files have none): the whole sequences of a seeded {VAL_SHARE:.0%} of each "
+            f"fold's training recordings, stratified by maneuver (`Brain4Cars.holdout`; {len(sets['val'])} "
+            f"validation and {len(sets['train'])} training sequences in the first fold, data seed {ctx.seed}); "
+            f"no model trains on any sequence of those recordings (a random share of the sequences would "
+            f"leak: a recording's copies and augmented subsequences are siblings). Training: per-step "
+            f"cross-entropy on the driver "
             f"node's real steps, early stopping on the validation cross-entropy (`restore_best`). Decision "
             f"(Brain4Cars): the first step whose most likely class is a maneuver with probability above a "
             f"threshold announces it; the threshold is the one with the best F1 on the validation sequences "

@@ -121,6 +121,11 @@ class Brain4Cars(STDataset):
       recording is trained on. This is the split to report; a figure from it
       is not the same protocol as the paper's (which used the released folds).
 
+    Neither set of files has a validation part. :attr:`recording` (``[S]``,
+    the recording id of each sequence) and :attr:`whole` (``[S]``, unpadded)
+    let one be carved without a leak: :meth:`holdout` holds out whole
+    recordings, stratified by maneuver, and validates on their whole sequences.
+
     Args:
     Args:
         root (str or PathLike, optional): the folder with the ``fold_*.pik``
@@ -196,6 +201,8 @@ class Brain4Cars(STDataset):
             self._edge_index = torch.zeros(2, 0, dtype=torch.long)
             self._node_type = torch.zeros(1, dtype=torch.long)
         self._valid = torch.from_numpy(valid)                           # [S, T]
+        self.recording = torch.from_numpy(recordings(feats, labels))    # [S], ids from 0
+        self.whole = torch.from_numpy(valid.all(1))                     # [S], no padding
         self._labels = torch.from_numpy(cls).long()                     # [S, T]
         self.maneuvers = torch.from_numpy(last).long()                  # [S]
         self.mean = self.std = None
@@ -275,6 +282,46 @@ class Brain4Cars(STDataset):
         s = M.maneuver_scores(pred, target, num_classes=logits.size(-1), time=when)
         return {"precision": 100 * s["precision"], "recall": 100 * s["recall"], "f1": 100 * s["f1"],
                 "time_to_maneuver": float(s.get("time_to_maneuver", float("nan")))}
+
+    def holdout(self, share: float = 0.15, seed: int = 0) -> Tuple[List[int], List[int]]:
+        """Carve a validation part out of this split by whole recordings.
+
+        A random share of the sequences would not do: a whole sequence, its
+        copies and its augmented subsequences are one recording (see the class
+        notes), so almost every held-out sequence would have a sibling among the
+        kept ones (289 of 300 on the first ``"cv"`` fold's training split). Per
+        maneuver, the recordings are shuffled (``numpy.random.default_rng(seed)``)
+        and ``round(share * count)`` of them are held out (at least one where the
+        maneuver has two or more). The validation part is the held-out
+        recordings' whole sequences, like the ``"test"`` split; their augmented
+        subsequences are dropped; the kept part is every sequence of the other
+        recordings. On a view (``dataset[idx]``) the positions refer to the view.
+
+        Args:
+            share (float, optional): the share of each maneuver's recordings to
+                hold out, in ``(0, 1)``. (default: :obj:`0.15`)
+            seed (int, optional): the seed of the draw. (default: :obj:`0`)
+
+        Returns:
+            ``(keep, val)``: sorted positions in this dataset, disjoint by recording.
+        """
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 < float(share) < 1.0:
+            raise ValueError(f"Brain4Cars.holdout: 'share' must be a number in (0, 1) (got {share!r})")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"Brain4Cars.holdout: 'seed' must be an integer (got {seed!r})")
+        pos = torch.as_tensor(self.indices(), dtype=torch.long)
+        rec = self.recording[pos].numpy()
+        cls = self.maneuvers[pos].numpy()
+        rng = np.random.default_rng(int(seed))
+        held: List[int] = []
+        for c in np.unique(cls):
+            members = np.unique(rec[cls == c])
+            members = members[rng.permutation(len(members))]
+            k = int(round(float(share) * len(members)))
+            held.extend(members[:max(k, 1 if len(members) > 1 else 0)].tolist())
+        out = np.isin(rec, held)
+        whole = self.whole[pos].numpy()
+        return np.flatnonzero(~out).tolist(), np.flatnonzero(out & whole).tolist()
 
     @property
     def num_classes(self) -> int:

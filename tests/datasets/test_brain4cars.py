@@ -461,3 +461,46 @@ def test_real_brain4cars_folds():
     counts = np.array(counts)
     assert (counts.max(0) - counts.min(0) <= 1).all()
     assert not np.array_equal(cv_split(root, seed=0)[2], cv_split(root, seed=1)[2])
+
+
+def test_holdout_is_disjoint_by_recording(release):
+    root, whole, aug = release
+    train = Brain4Cars(root, fold=2, split="train", folds="cv", seed=0, graph="single")
+    rec = train.recording.numpy()
+    assert rec.shape == (len(train),) and train.whole.shape == (len(train),)
+    truth = {q: r for r in range(len(whole)) for f, y in whole[r] + aug[r]
+             for q in sequence_keys(f[None], y[None])}
+    true_rec = np.array([truth[q] for q in _keys(train)])                # the fixture's recording of each
+    pairs = set(zip(rec.tolist(), true_rec.tolist()))
+    assert len(pairs) == len(set(rec.tolist())) == len(set(true_rec.tolist()))   # the same partition
+    assert np.array_equal(train.whole.numpy(), train._valid.numpy().all(1))
+    keep, val = train.holdout(0.25, seed=3)
+    assert val and keep and not set(keep) & set(val) and keep == sorted(keep) and val == sorted(val)
+    assert not np.isin(rec[val], rec[keep]).any()                        # no sibling of a validation sequence kept
+    assert bool(train.whole[val].all())                                  # validated on whole sequences only
+    dropped = set(range(len(train))) - set(keep) - set(val)              # the held-out augmented ones
+    assert dropped and not train.whole[sorted(dropped)].any()
+    assert np.isin(rec[sorted(dropped)], rec[val]).all()
+    held = np.unique(rec[val])
+    per_class = {int(c): len(np.unique(rec[train.maneuvers.numpy() == c])) for c in range(5)}
+    for c, n in per_class.items():                                       # stratified: round(share * count)
+        got = len(np.unique(rec[val][train.maneuvers[val].numpy() == c]))
+        assert got == max(int(round(0.25 * n)), 1 if n > 1 else 0) or not n
+    assert len(held) == sum(max(int(round(0.25 * n)), 1 if n > 1 else 0) for n in per_class.values() if n)
+    assert train.holdout(0.25, seed=3) == (keep, val) and train.holdout(0.25, seed=4) != (keep, val)
+
+
+def test_holdout_on_a_view_and_errors(release):
+    root = release[0]
+    train = Brain4Cars(root, fold=1, split="train", folds="cv", seed=0)
+    view = train[list(range(1, len(train), 2))]
+    keep, val = view.holdout(0.3, seed=0)
+    assert max(keep + val) < len(view)                                   # positions in the view
+    rec = view.recording[torch.as_tensor(view.indices())].numpy()
+    assert not np.isin(rec[val], rec[keep]).any()
+    assert all(bool(view[i].node_mask.all()) for i in val)               # whole sequences
+    for share in (0, 1, 1.5, True, "0.2"):
+        with pytest.raises(ValueError, match=r"holdout: 'share' must be a number in \(0, 1\)"):
+            train.holdout(share)
+    with pytest.raises(ValueError, match="holdout: 'seed' must be an integer"):
+        train.holdout(0.2, seed=0.5)
