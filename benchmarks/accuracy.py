@@ -672,10 +672,38 @@ def _eth_rows(s) -> List[Row]:
         Row("ZeroVelocity", "zero_velocity", recipe="none")] + closed_form_rows()
 
 
+#: the ETH/UCY breakdown by each pedestrian's distance to its nearest neighbour at an observed frame
+#: (`ETHUCY.neighbour_distance`, metres): walking in a group, near others, on one's own
+NN_BINS = (("nn_lt1", "within 1 m", 0.0, 1.0), ("nn_1to3", "1 to 3 m", 1.0, 3.0),
+           ("nn_ge3", "3 m or more, or alone", 3.0, math.inf))
+
+
+def eth_score(ev) -> Dict[str, float]:
+    """``ETHUCY.score``, and ``ADE``/``FDE`` over the pedestrians of each
+    :data:`NN_BINS` bin (``ADE (nn_lt1)``, ...; NaN for an empty bin): where
+    the interaction edges could help (others close by) and where not."""
+    out = ev.test.score(ev.collected)
+    dist = ev.test.neighbour_distance()
+    pred, y = ev.collected["pred"], ev.collected["y"]
+    y_mask = ev.collected.get("y_mask")
+    for tag, _, lo, hi in NN_BINS:
+        keep = ((dist >= lo) & (dist < hi)).view(-1, *([1] * (y.dim() - 2)))
+        mask = keep.expand(y.shape[:-1]) if y_mask is None else y_mask & keep
+        if bool((mask if mask.dim() == 2 else mask.all(-1)).all(1).any()):
+            part = ev.test.score({"pred": pred, "y": y, "y_mask": mask})
+            out.update({f"ADE ({tag})": part["ADE"], f"FDE ({tag})": part["FDE"]})
+        else:
+            out.update({f"ADE ({tag})": math.nan, f"FDE ({tag})": math.nan})
+    return out
+
+
 def _eth_key(key: str) -> str:
     """``ADE`` -> ``ade``; ``minADE@K`` -> ``min_ade@K`` (best of K per
-    pedestrian); ``minADE@K (scene)`` -> ``min_ade@K_per_scene``."""
+    pedestrian); ``minADE@K (scene)`` -> ``min_ade@K_per_scene``; ``ADE
+    (nn_lt1)`` -> ``ade_nn_lt1`` (one bin of :data:`NN_BINS`)."""
     base = key.split()[0].lower().replace("min", "min_")
+    if "(nn_" in key:
+        return f"{base}_{key.split('(')[1].rstrip(')')}"
     return base + ("_per_scene" if "(scene)" in key else "")
 
 
@@ -687,6 +715,10 @@ def _eth_metrics(ctx: Context, view: View) -> Dict[str, Dict[str, float]]:
         m = {f"{_eth_key(k)}_{scene}": v for scene in scenes for k, v in per[scene][""].items()}
         bases = dict.fromkeys(k.rsplit("_", 1)[0] for k in m)
         m.update({f"{b}_avg": sum(m[f"{b}_{sc}"] for sc in scenes) / len(scenes) for b in bases})
+        for b in bases:                           # a bin empty in some scene: the mean of the others
+            if math.isnan(m[f"{b}_avg"]):
+                vals = [m[f"{b}_{sc}"] for sc in scenes if not math.isnan(m[f"{b}_{sc}"])]
+                m[f"{b}_avg"] = sum(vals) / len(vals) if vals else math.nan
         out[label] = m
     return out
 
@@ -702,13 +734,27 @@ def _eth_label(label: str, base: str) -> str:
 
 def _eth_tables(ctx: Context, res: Results, agg: Dict[str, Dict[str, Stat]]) -> List[str]:
     cols = list(res.sets) + ["avg"]
-    rows = []
+
+    def pair(s, base, c):                         # "ADE / FDE" of one metric base in column c
+        fde = base.replace("ade", "fde")
+        return f"{cell(s.get(f'{base}_{c}'), 2)} / {cell(s.get(f'{fde}_{c}'), 2)}"
+
+    rows, by_bin = [], []
     for label, s in agg.items():
-        for base in dict.fromkeys(k.rsplit("_", 1)[0] for k in s if "ade" in k):
-            fde = base.replace("ade", "fde")
-            rows.append([_eth_label(label, base)] + [f"{cell(s.get(f'{base}_{c}'), 2)} / {cell(s.get(f'{fde}_{c}'), 2)}"
-                                                     for c in cols])
-    return ["## ADE / FDE in metres (lower is better)", markdown_table(["model"] + cols, rows)]
+        for base in dict.fromkeys(k.rsplit("_", 1)[0] for k in s if "ade" in k and "_nn_" not in k):
+            rows.append([_eth_label(label, base)] + [pair(s, base, c) for c in cols])
+        for tag, text, _, _ in NN_BINS:
+            if f"ade_{tag}_avg" in s:
+                by_bin.append([label, text] + [pair(s, f"ade_{tag}", c) for c in cols])
+    out = ["## ADE / FDE in metres (lower is better)", markdown_table(["model"] + cols, rows)]
+    if by_bin:
+        out += ["## ADE / FDE by the distance to the nearest other pedestrian",
+                "Each test pedestrian falls in one bin by the smallest distance to another pedestrian of its "
+                "window at an observed frame (`ETHUCY.neighbour_distance`; known before the forecast). "
+                "Deterministic forecasts (the Gaussian head: its mean); `avg` over the scenes where the bin "
+                "is not empty. Shares of the test pedestrians per bin are in the protocol section.",
+                markdown_table(["model", "nearest neighbour"] + cols, by_bin)]
+    return out
 
 
 def _eth_protocol(ctx: Context, res: Results) -> List[str]:
@@ -735,7 +781,15 @@ def _eth_protocol(ctx: Context, res: Results) -> List[str]:
             "the other scenes' `*_val.txt` windows (early stopping, `restore_best`, fine-tuning choice). "
             "Training loss of every deterministic trained row: `ETHUCY.defaults['loss']`, the Euclidean length "
             "of each pedestrian's error per step (the ADE; chosen on validation); the Gaussian head keeps its "
-            "likelihood."]
+            "likelihood.",
+            "Nearest neighbour at an observed frame, share of the test pedestrians per bin (" + "; ".join(
+                f"{scene}: " + ", ".join(f"{text} {share:.0%}" for text, share in _nn_shares(v["test"]))
+                for scene, v in res.sets.items()) + ")."]
+
+
+def _nn_shares(test) -> List[Tuple[str, float]]:
+    dist = test.neighbour_distance()
+    return [(text, float(((dist >= lo) & (dist < hi)).double().mean())) for _, text, lo, hi in NN_BINS]
 
 
 def _eth_splits(s, scene) -> Dict[str, Dict[str, Any]]:
@@ -760,7 +814,7 @@ ETH_UCY = Bench(
                      lr=1e-3, samples=20),
     },
     groups=lambda ctx: [(s, s) for s in (ctx.args.scenes or ctx.cfg.get("scenes") or ETH_SCENES)],
-    splits=_eth_splits, rows=_eth_rows, eval_batch=32, metrics=_eth_metrics, tables=_eth_tables,
+    splits=_eth_splits, rows=_eth_rows, eval_batch=32, metrics=_eth_metrics, tables=_eth_tables, score=eth_score,
     protocol=_eth_protocol, published=lambda ctx: published.eth_ucy(int(ctx.cfg["samples"])))
 
 BENCHES = {b.dataset: b for b in (SPRINGS, CMU_MOCAP, LOS_LOOP, CHICKENPOX, BRAIN4CARS, ETH_UCY)}

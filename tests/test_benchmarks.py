@@ -319,6 +319,11 @@ def test_accuracy_eth_ucy_smoke(tmp_path):
         result["lower_is_better"])
     assert result["models"]["srnn_gaussian"]["min_ade@4_avg"] <= result["models"]["srnn_gaussian"][
         "min_ade@4_per_scene_avg"] + 1e-6
+    # the breakdown by nearest neighbour: one row per model and bin, and the bins' shares
+    assert {"ade_nn_lt1_avg", "fde_nn_1to3_hotel", "ade_nn_ge3_avg"} <= set(result["lower_is_better"])
+    by_bin = md.split("## ADE / FDE by the distance to the nearest other pedestrian")[1].split("\n## ")[0]
+    assert sum(r.startswith("| ConstantVelocity |") for r in by_bin.splitlines()) == 3
+    assert "share of the test pedestrians per bin (hotel: within 1 m " in md
 
 
 ACCURACY_SMOKE_ROWS = {

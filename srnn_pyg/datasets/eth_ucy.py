@@ -2,6 +2,7 @@ r"""ETH/UCY crowd trajectories with the leave-one-scene-out protocol of
 Social-GAN: :class:`ETHUCY`."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
@@ -361,6 +362,24 @@ class ETHUCY(STDataset):
         return data
 
     # -------------------------------------------------------------- helpers
+    def neighbour_distance(self) -> Tensor:
+        """``[N]`` float64 metres: for each pedestrian of each window (in the
+        order a non-shuffled loader stacks them, over this dataset or view),
+        the smallest distance to another pedestrian of the same window at an
+        observed frame where both are present; ``inf`` for a pedestrian who
+        never shares an observed frame with another. It depends on the
+        observed frames only, so it can split the test pedestrians into
+        groups (alone, far, close) without looking at their futures."""
+        out = []
+        for idx in self.indices():
+            lo, hi = int(self._ptr[idx]), int(self._ptr[idx + 1])
+            pos, nm = self._abs[lo:hi], self._node_mask[lo:hi]                 # [n, obs, 2], [n, obs]
+            d = (pos[:, None] - pos[None]).norm(dim=-1)                         # [n, n, obs]
+            both = nm[:, None] & nm[None]
+            both &= ~torch.eye(hi - lo, dtype=torch.bool)[..., None]
+            out.append(d.masked_fill(~both, math.inf).flatten(1).amin(1) if hi > lo else d.new_zeros(0))
+        return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+
     @staticmethod
     def to_absolute(rel: Tensor, origin: Tensor) -> Tensor:
         """Positions relative to ``origin`` (``[N, H, 2]``) back to the scene's

@@ -374,3 +374,45 @@ def test_real_eth_ucy():
     partial = ETHUCY(root, test_scene="eth", split="test", keep="partial", features="pos_vel", radius=3.0)
     assert len(partial) == 70 and partial.num_nodes_total >= test.num_nodes_total
     assert partial[10].validate(partial.schema) and partial[10].x.shape[-1] == 4
+
+
+def test_neighbour_distance_hand_checked(root):
+    ds = ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2)
+    # window k=0: peds 1 (0,0),(1,0) and 2 (10,0),(10,2); window k=1: (1,0),(2,0) and (10,2),(10,4)
+    d = ds.neighbour_distance()
+    assert d.dtype == torch.float64
+    assert torch.allclose(d, torch.tensor([85 ** 0.5] * 2 + [80 ** 0.5] * 2, dtype=torch.float64))
+    assert torch.equal(ds[[1]].neighbour_distance(), d[2:])               # a view: its windows only
+
+
+def test_neighbour_distance_against_a_loop(root):
+    ds = ETHUCY(root, test_scene="hotel", split="test", obs=3, horizon=2, keep="partial")
+    d = ds.neighbour_distance()
+    want = []
+    for i in range(len(ds)):
+        w = ds[i]
+        pos = (w.x + w.origin[:, None]).double()                           # [n, obs, 2] metres where present
+        for a in range(w.num_nodes):
+            best = float("inf")
+            for b in range(w.num_nodes):
+                for t in range(w.x.size(1)):
+                    if a != b and w.node_mask[a, t] and w.node_mask[b, t]:
+                        best = min(best, float((pos[a, t] - pos[b, t]).norm()))
+            want.append(best)
+    assert len(d) == len(want) == sum(ds[i].num_nodes for i in range(len(ds)))
+    assert torch.allclose(d, torch.tensor(want, dtype=torch.float64), atol=1e-4)
+    assert torch.isfinite(d).all()
+
+
+def test_neighbour_distance_alone_is_inf(tmp_path):
+    # ped 1 walks alone; then ped 2 is seen at k = 0 only, ped 3 from k = 1 on (at (5, 5 + k)): 2 and 3 never meet
+    lone = [(10 * k, 1, k, 0) for k in range(6)]
+    root = write_eth_ucy(tmp_path / "eth_ucy", hotel=_lines(lone))
+    ds = ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2, min_peds=0)
+    assert len(ds) and torch.isinf(ds.neighbour_distance()).all()
+    late = lone + [(0, 2, 5, 5)] + [(10 * k, 3, 5, 5 + k) for k in range(1, 6)]
+    root = write_eth_ucy(tmp_path / "eth_ucy2", hotel=_lines(late))
+    ds = ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2, keep="partial", min_peds=0)
+    w, d = ds[0], ds[[0]].neighbour_distance()
+    assert w.num_nodes == 3 and torch.equal(w.ped_id.view(-1).long(), torch.tensor([1, 2, 3]))
+    assert torch.allclose(d, torch.tensor([50 ** 0.5, 50 ** 0.5, 52 ** 0.5], dtype=torch.float64))
