@@ -10,8 +10,12 @@ node, and a per-step logistic regression (no memory, no graph).
 Evaluation as Brain4Cars scores anticipation: a maneuver is announced at the
 first step whose most likely class is a maneuver with probability above a
 threshold; precision and recall are averaged over the four maneuvers, and the
-time-to-maneuver is the time left between that step and the maneuver. The
-threshold of each model is picked on its training data (F1), never on the test.
+time-to-maneuver is the time left between that step and the maneuver.
+
+Folds: our own 5-fold cross-validation by recording (Brain4Cars(folds="cv");
+the release's five test files are one file). Validation: whole recordings held
+out of the training fold (Brain4Cars.holdout), which pick each model's epoch
+(early stopping on the cross-entropy) and its threshold (F1), never the test.
 
 Needs the data: set SRNN_PYG_DATA (or pass --data-root) to the folder that
 holds brain4cars/.
@@ -24,14 +28,15 @@ holds brain4cars/.
 import argparse
 import os
 import sys
+import tempfile
 import time
+import warnings
 
 import torch
-import torch.nn.functional as F
 from torch_geometric.loader import DataLoader
-from tqdm import tqdm
 
 from srnn_pyg.datasets import Brain4Cars
+from srnn_pyg.engine import fit
 from srnn_pyg.metrics import anticipate, maneuver_scores, threshold_labels
 from srnn_pyg.models import StructuralRNN, build
 
@@ -43,23 +48,30 @@ def parse_args():
     p.add_argument("--data-root", default=os.environ.get("SRNN_PYG_DATA"),
                    help="folder holding brain4cars/ (default: $SRNN_PYG_DATA)")
     p.add_argument("--fold", type=int, default=1, help="cross-validation fold, 1 to 5 (default: 1)")
-    p.add_argument("--epochs", type=int, default=30,
-                   help="passes over the training sequences (default: 30)")
+    p.add_argument("--folds", default="cv", choices=["cv", "upstream"],
+                   help="our cross-validation by recording, or the released files (whose five test files are "
+                        "one; default: cv)")
+    p.add_argument("--val-share", type=float, default=0.2,
+                   help="share of the training recordings held out for validation (default: 0.2)")
+    p.add_argument("--epochs", type=int, default=60,
+                   help="most passes over the training sequences (default: 60)")
+    p.add_argument("--patience", type=int, default=10,
+                   help="stop after this many epochs without a lower validation loss (default: 10)")
     p.add_argument("--hidden", type=int, default=32, help="hidden sizes of the models (default: 32)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--threshold", type=float, default=None,
-                   help="announce a maneuver above this probability (default: picked on the training data)")
+                   help="announce a maneuver above this probability (default: picked on validation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
     p.add_argument("--out", default=os.path.join("runs", "examples", "maneuver_confusion.png"),
                    help="picture to write (default: runs/examples/maneuver_confusion.png)")
-    p.add_argument("--full", action="store_true", help="hidden 64, 60 epochs")
+    p.add_argument("--full", action="store_true", help="hidden 64, 200 epochs, patience 15")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
     if args.full:
-        args.hidden, args.epochs = 64, 60
+        args.hidden, args.epochs, args.patience = 64, 200, 15
     if args.smoke:
         args.epochs, args.hidden = 1, 8
     return args
@@ -85,6 +97,7 @@ class StepLogistic(torch.nn.Module):
 
     def __init__(self, in_channels, num_classes):
         super().__init__()
+        self.out_channels = num_classes                                         # the trainer reads class scores
         self.lin = torch.nn.Linear(in_channels, num_classes)
 
     def forward(self, data):
@@ -96,15 +109,20 @@ def main():
     check_data(args.data_root, "brain4cars")
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
-    data = {graph: (Brain4Cars(args.data_root, fold=args.fold, split="train", graph=graph),
-                    Brain4Cars(args.data_root, fold=args.fold, split="test", graph=graph))
+    data = {graph: (Brain4Cars(args.data_root, fold=args.fold, split="train", graph=graph, folds=args.folds,
+                               seed=args.seed),
+                    Brain4Cars(args.data_root, fold=args.fold, split="test", graph=graph, folds=args.folds,
+                               seed=args.seed))
             for graph in ("srnn", "single")}
     if args.smoke:
         data = {g: (train[:128], test) for g, (train, test) in data.items()}
-    train, test = data["srnn"]
+    keep, held = data["srnn"][0].holdout(args.val_share, seed=args.seed)   # whole recordings, both layouts
+    data = {g: (train[keep], train[held], test) for g, (train, test) in data.items()}
+    train, val, test = data["srnn"]
     C, h = train.num_classes, args.hidden
-    print(f"train: {train}  test: {test}\nschema: {train.schema}")
-    print("test maneuvers: " + ", ".join(f"{a} {int(n)}" for a, n in zip(train.actions, test.class_counts())))
+    print(f"train: {len(train)} sequences, validation: {len(val)} (held-out recordings), test: {test}")
+    print(f"schema: {train.schema}")
+    print("test maneuvers: " + ", ".join(f"{a} {int(n)}" for a, n in zip(test.actions, test.class_counts())))
 
     models = {  # name: (model, graph)
         "S-RNN": (StructuralRNN(train.schema, 13, C, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
@@ -116,9 +134,9 @@ def main():
     start = time.perf_counter()
     results = {}
     for name, (model, graph) in models.items():
-        tr, te = data[graph]
-        fit(name, model, tr, args)
-        thr = args.threshold if args.threshold is not None else pick_threshold(model, tr)
+        tr, va, te = data[graph]
+        train_model(name, model, tr, va, args)
+        thr = args.threshold if args.threshold is not None else pick_threshold(model, va)
         results[name] = (thr, evaluate(model, te, thr))
     print(f"trained and evaluated in {time.perf_counter() - start:.0f} s")
 
@@ -132,22 +150,21 @@ def main():
     plot(results, train.actions, args.out)
 
 
-def fit(name, model, train, args):
-    """Cross-entropy on the scored steps (the driver node's real steps: ``y_mask``)."""
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
-    bar = tqdm(range(args.epochs), desc=name, leave=False)
-    for _ in bar:
-        model.train()
-        for batch in loader:
-            logits = model(batch)                                               # [N, T, C]
-            loss = F.cross_entropy(logits[batch.y_mask], batch.y[batch.y_mask])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    print(f"{name}: last batch loss {loss.item():.3f}")
+def train_model(name, model, train, val, args):
+    """The library's trainer: cross-entropy on the scored steps (the driver
+    node's real steps, ``y_mask``), early stopping on the validation
+    cross-entropy, the best epoch kept."""
+    with tempfile.TemporaryDirectory() as run, warnings.catch_warnings():
+        # StepLogistic is this script's own module, not a registered model: its checkpoints restore
+        # the best epoch here but could not rebuild it by name later, which fit warns about
+        warnings.filterwarnings("ignore", message=r"fit: load_model\(\) will not rebuild")
+        result = fit(model, DataLoader(train, batch_size=args.batch_size, shuffle=True),
+                     DataLoader(val, batch_size=256), epochs=args.epochs, lr=args.lr, grad_clip=1.0,
+                     metrics=["loss", "accuracy"], monitor="val_loss", early_stopping=args.patience,
+                     restore_best=True, seed=args.seed, device="cpu", out_dir=run, progress=False)
+    best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+    print(f"{name}: {len(result.history)} epochs, kept epoch {result.best_epoch} (validation loss "
+          f"{best['val_loss']:.3f}, accuracy per step {best['val_accuracy']:.3f})")
 
 
 @torch.no_grad()
@@ -167,10 +184,10 @@ def evaluate(model, dataset, threshold, probs=None):
     return maneuver_scores(pred, target, num_classes=probs.size(-1), time=when)
 
 
-def pick_threshold(model, train):
-    """The threshold with the best F1 on the training sequences."""
-    probs = step_probs(model, train)
-    return max(THRESHOLDS, key=lambda t: evaluate(model, train, t, probs)["f1"])
+def pick_threshold(model, val):
+    """The threshold with the best F1 on the validation sequences."""
+    probs = step_probs(model, val)
+    return max(THRESHOLDS, key=lambda t: evaluate(model, val, t, probs)["f1"])
 
 
 def plot(results, actions, path):
