@@ -594,6 +594,12 @@ def _b4c_rows(s) -> List[Row]:
             # the official fused LSTM outputs (the decoder reads [h, input]), chosen on Springs' validation
             Row("S-RNN, fused LSTM outputs (official)", "srnn", lambda s: dict(srnn(s), fused_lstm=True), "class",
                 key="srnn_fused"),
+            # candidates against over-fitting the training recordings, on top of the fused outputs
+            Row("S-RNN, fused outputs, half width", "srnn",
+                lambda s: dict(srnn(s), fused_lstm=True, **srnn_sizes(max(1, s["hidden"] // 2))), "class",
+                key="srnn_fused_half_width"),
+            Row("S-RNN, fused outputs, dropout 0.5", "srnn", lambda s: dict(srnn(s), fused_lstm=True, dropout=0.5),
+                "class", key="srnn_fused_dropout_0_5"),
             Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], dropout=s["dropout"]), "class",
                 train_on="train_single", val_on="val_single", test_on="test_single")]
 
