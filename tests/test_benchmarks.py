@@ -374,3 +374,48 @@ def test_accuracy_real_data_smoke(dataset, tmp_path):
     higher = {"precision", "recall", "f1", "time_to_maneuver"}
     assert all(v == (k.split("_fold")[0] not in higher) for k, v in result["lower_is_better"].items())
     assert not any(k.startswith("threshold") for k in result["lower_is_better"])   # choices are not metrics
+
+
+def test_eth_score_bins_partition_the_pedestrians(tmp_path):
+    """The ETH/UCY breakdown by nearest neighbour: each bin's ADE/FDE is over
+    its own pedestrians, so the count-weighted mean of the bins is the overall
+    score; an empty bin is NaN."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tests" / "datasets"))
+    try:
+        from test_eth_ucy import TRACKS, _lines, write_eth_ucy
+    finally:
+        sys.path.remove(str(ROOT / "tests" / "datasets"))
+    from srnn_pyg.datasets import ETHUCY
+
+    mod = _load_module("accuracy_bench", "accuracy.py")
+
+    class Ev:
+        pass
+
+    def score(tracks, name):
+        root = write_eth_ucy(tmp_path / name, hotel=_lines(tracks))
+        test = ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2, keep="partial")
+        n = test.num_nodes_total
+        gen = torch.Generator().manual_seed(0)
+        y = torch.randn(n, 2, 2, generator=gen)
+        ev = Ev()
+        ev.test, ev.collected = test, {"pred": y + torch.randn(n, 2, 2, generator=gen), "y": y,
+                                       "y_mask": torch.rand(n, 2, generator=gen) > 0.2}
+        return mod.eth_score(ev), test.neighbour_distance(), ev.collected["y_mask"].all(1)
+
+    # four walkers side by side at 0, 0.5, 2.5 and 10 m: nearest neighbours 0.5, 0.5, 2 and 7.5 m
+    lanes = [(10 * k, p + 1, k, off) for k in range(6) for p, off in enumerate((0.0, 0.5, 2.5, 10.0))]
+    out, dist, scored = score(lanes, "lanes")
+    for metric in ("ADE", "FDE"):
+        total, count = 0.0, 0
+        for tag, _, lo, hi in mod.NN_BINS:
+            k = int((scored & (dist >= lo) & (dist < hi)).sum())
+            assert k > 0, tag                                             # every bin is used
+            total, count = total + k * out[f"{metric} ({tag})"], count + k
+        assert count == int(scored.sum()) and total / count == pytest.approx(out[metric], rel=1e-5)
+    out, dist, _ = score(TRACKS, "far")                                   # everyone 3 m or more apart
+    assert bool((dist >= 3).all())
+    assert math.isnan(out["ADE (nn_lt1)"]) and math.isnan(out["FDE (nn_1to3)"])
+    assert out["ADE (nn_ge3)"] == pytest.approx(out["ADE"])
