@@ -605,6 +605,11 @@ def _b4c_rows(s) -> List[Row]:
                 key="srnn_fused_half_width"),
             Row("S-RNN, fused outputs, dropout 0.5", "srnn", lambda s: dict(srnn(s), fused_lstm=True, dropout=0.5),
                 "class", key="srnn_fused_dropout_0_5"),
+            Row("S-RNN, fused outputs, temporal edge FC only (official)", "srnn",
+                lambda s: dict(fused(s), temporal_lstm=False), "class", key="srnn_fused_temporal_fc"),
+            Row("S-RNN, fused outputs, ReLU encoder and PyTorch's init (before 0.2)", "srnn",
+                lambda s: dict(fused(s), linear_encoder=False, init="default"), "class",
+                key="srnn_fused_before_0_2"),
             Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], dropout=s["dropout"]), "class",
                 train_on="train_single", val_on="val_single", test_on="test_single")]
 
