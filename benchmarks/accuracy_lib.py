@@ -60,8 +60,10 @@ class Row:
     ``train_on`` names the opened split it trains on, ``val_on`` the one that
     early-stops it and makes its choices, ``test_on`` the one it is scored on;
     ``epochs`` a settings key for its epoch count; ``samples``: also score
-    ``settings["samples"]`` sampled forecasts. A registry model whose
-    ``required_keys`` (e.g. ``t_start``) the training windows lack is skipped."""
+    ``settings["samples"]`` sampled forecasts; ``train``: :class:`TrainConfig`
+    fields for this row's training only (e.g. ``weight_decay``). A registry
+    model whose ``required_keys`` (e.g. ``t_start``) the training windows lack
+    is skipped."""
 
     label: str
     name: str = ""
@@ -76,6 +78,7 @@ class Row:
     factory: Optional[Callable[[], nn.Module]] = None
     built_as: Optional[str] = None
     key: str = ""
+    train: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def json_key(self) -> str:
@@ -467,6 +470,7 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
     cfg = ctx.cfg
     E, lr = int(cfg[row.epochs]), float(cfg["lr"])
     run = _Fitter(ctx, t.model, train_set, val_set, int(cfg["batch"]), row.recipe == "class")
+    run.base.update(row.train)                     # this row's own TrainConfig fields
     start = time.perf_counter()
     if row.recipe == "tf+rollout":
         res = _tf_then_rollout(ctx, t, run, train_set, E, lr, row.noise)
@@ -481,6 +485,8 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
         t.recipe += f"; paper noise curriculum, std reached {_noise_reached(res.history):g}"
     if row.recipe == "paper":
         t.recipe += f"; {_optimizer_steps(res.history)} optimiser steps"
+    if row.train:
+        t.recipe += "; " + ", ".join(f"`{k}={v!r}`" for k, v in row.train.items())
     t.epochs = t.epochs.strip()
     t.seconds = time.perf_counter() - start
     score = run.validation_score()                 # what the choices read: recorded beside the test scores
