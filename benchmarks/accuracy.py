@@ -709,9 +709,9 @@ def eth_score(ev) -> Dict[str, float]:
     pred, y = ev.collected["pred"], ev.collected["y"]
     y_mask = ev.collected.get("y_mask")
     for tag, _, lo, hi in NN_BINS:
-        keep = ((dist >= lo) & (dist < hi)).view(-1, *([1] * (y.dim() - 2)))
-        mask = keep.expand(y.shape[:-1]) if y_mask is None else y_mask & keep
-        if bool((mask if mask.dim() == 2 else mask.all(-1)).all(1).any()):
+        keep = ((dist >= lo) & (dist < hi)).view(-1, 1)                   # [N, 1]
+        mask = keep.expand(y.shape[:2]) if y_mask is None else y_mask.bool() & keep      # [N, H]
+        if bool(mask[:, :pred.size(1)].all(1).any()):
             part = ev.test.score({"pred": pred, "y": y, "y_mask": mask})
             out.update({f"ADE ({tag})": part["ADE"], f"FDE ({tag})": part["FDE"]})
         else:
@@ -738,7 +738,7 @@ def _eth_metrics(ctx: Context, view: View) -> Dict[str, Dict[str, float]]:
         bases = dict.fromkeys(k.rsplit("_", 1)[0] for k in m)
         m.update({f"{b}_avg": sum(m[f"{b}_{sc}"] for sc in scenes) / len(scenes) for b in bases})
         for b in bases:                           # a bin empty in some scene: the mean of the others
-            if math.isnan(m[f"{b}_avg"]):
+            if "_nn_" in b and math.isnan(m[f"{b}_avg"]):
                 vals = [m[f"{b}_{sc}"] for sc in scenes if not math.isnan(m[f"{b}_{sc}"])]
                 m[f"{b}_avg"] = sum(vals) / len(vals) if vals else math.nan
         out[label] = m

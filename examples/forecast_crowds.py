@@ -155,6 +155,8 @@ def predict(models, tests, seed):
     torch.manual_seed(seed)
     seen = 0
     names = list(tests)
+    if len({len(tests[f]) for f in names}) != 1 or len({tests[f].num_nodes_total for f in names}) != 1:
+        raise RuntimeError(f"the feature sets' test windows differ: {[(f, len(tests[f])) for f in names]}")
     loaders = zip(*(DataLoader(tests[f], batch_size=64) for f in names))
     for group in tqdm(loaders, desc="test", leave=False, total=math.ceil(len(tests[names[0]]) / 64)):
         batches = dict(zip(names, group))

@@ -420,6 +420,11 @@ def test_eth_score_bins_partition_the_pedestrians(tmp_path):
             assert k > 0, tag                                             # every bin is used
             total, count = total + k * out[f"{metric} ({tag})"], count + k
         assert count == int(scored.sum()) and total / count == pytest.approx(out[metric], rel=1e-5)
+    ev = Ev()                                                             # no y_mask: every pedestrian scored
+    ev.test = ETHUCY(tmp_path / "lanes", test_scene="hotel", split="test", obs=2, horizon=2, keep="partial")
+    n = ev.test.num_nodes_total
+    ev.collected = {"pred": torch.ones(n, 2, 2), "y": torch.zeros(n, 2, 2)}
+    assert all(v == pytest.approx(2 ** 0.5) for v in mod.eth_score(ev).values())
     out, dist, _ = score(TRACKS, "far")                                   # everyone 3 m or more apart
     assert bool((dist >= 3).all())
     assert math.isnan(out["ADE (nn_lt1)"]) and math.isnan(out["FDE (nn_1to3)"])

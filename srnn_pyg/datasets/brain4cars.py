@@ -291,8 +291,9 @@ class Brain4Cars(STDataset):
         notes), so almost every held-out sequence would have a sibling among the
         kept ones (289 of 300 on the first ``"cv"`` fold's training split). Per
         maneuver, the recordings are shuffled (``numpy.random.default_rng(seed)``)
-        and ``round(share * count)`` of them are held out (at least one where the
-        maneuver has two or more). The validation part is the held-out
+        and ``round(share * count)`` of them are held out, at least one and at
+        most all but one (a maneuver with one recording stays in the kept
+        part). The validation part is the held-out
         recordings' whole sequences, like the ``"test"`` split; their augmented
         subsequences are dropped; the kept part is every sequence of the other
         recordings. On a view (``dataset[idx]``) the positions refer to the view.
@@ -304,11 +305,19 @@ class Brain4Cars(STDataset):
 
         Returns:
             ``(keep, val)``: sorted positions in this dataset, disjoint by recording.
+
+        Raises:
+            ValueError: for a ``share`` outside ``(0, 1)``, a negative or
+                non-integer ``seed``, an empty dataset, or held-out recordings
+                without a whole sequence (an empty validation part).
         """
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 < float(share) < 1.0:
+        if isinstance(share, bool) or not isinstance(share, (int, float, np.integer, np.floating)) \
+                or not 0.0 < float(share) < 1.0:
             raise ValueError(f"Brain4Cars.holdout: 'share' must be a number in (0, 1) (got {share!r})")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"Brain4Cars.holdout: 'seed' must be an integer (got {seed!r})")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+            raise ValueError(f"Brain4Cars.holdout: 'seed' must be an integer >= 0 (got {seed!r})")
+        if len(self) == 0:
+            raise ValueError("Brain4Cars.holdout: the dataset is empty (got a split or view of 0 sequences)")
         pos = torch.as_tensor(self.indices(), dtype=torch.long)
         rec = self.recording[pos].numpy()
         cls = self.maneuvers[pos].numpy()
@@ -317,10 +326,13 @@ class Brain4Cars(STDataset):
         for c in np.unique(cls):
             members = np.unique(rec[cls == c])
             members = members[rng.permutation(len(members))]
-            k = int(round(float(share) * len(members)))
-            held.extend(members[:max(k, 1 if len(members) > 1 else 0)].tolist())
+            k = min(max(int(round(float(share) * len(members))), 1), len(members) - 1)   # keep one at least
+            held.extend(members[:k].tolist())
         out = np.isin(rec, held)
         whole = self.whole[pos].numpy()
+        if not (out & whole).any():
+            raise ValueError(f"Brain4Cars.holdout: the held-out recordings have no whole sequence (share={share!r}, "
+                             f"{len(self)} sequences in {len(np.unique(rec))} recordings); hold out more")
         return np.flatnonzero(~out).tolist(), np.flatnonzero(out & whole).tolist()
 
     @property

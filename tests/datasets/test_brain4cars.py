@@ -485,8 +485,8 @@ def test_holdout_is_disjoint_by_recording(release):
     per_class = {int(c): len(np.unique(rec[train.maneuvers.numpy() == c])) for c in range(5)}
     for c, n in per_class.items():                                       # stratified: round(share * count)
         got = len(np.unique(rec[val][train.maneuvers[val].numpy() == c]))
-        assert got == max(int(round(0.25 * n)), 1 if n > 1 else 0) or not n
-    assert len(held) == sum(max(int(round(0.25 * n)), 1 if n > 1 else 0) for n in per_class.values() if n)
+        assert got == min(max(int(round(0.25 * n)), 1), n - 1) or not n
+    assert len(held) == sum(min(max(int(round(0.25 * n)), 1), n - 1) for n in per_class.values() if n)
     assert train.holdout(0.25, seed=3) == (keep, val) and train.holdout(0.25, seed=4) != (keep, val)
 
 
@@ -502,5 +502,19 @@ def test_holdout_on_a_view_and_errors(release):
     for share in (0, 1, 1.5, True, "0.2"):
         with pytest.raises(ValueError, match=r"holdout: 'share' must be a number in \(0, 1\)"):
             train.holdout(share)
-    with pytest.raises(ValueError, match="holdout: 'seed' must be an integer"):
-        train.holdout(0.2, seed=0.5)
+    for seed in (0.5, -1):
+        with pytest.raises(ValueError, match="holdout: 'seed' must be an integer >= 0"):
+            train.holdout(0.2, seed=seed)
+    assert train.holdout(np.float32(0.3), seed=np.int64(0)) == train.holdout(0.3, seed=0)
+    with pytest.raises(ValueError, match="holdout: the dataset is empty"):
+        train[[]].holdout(0.2)
+    augmented = train[[i for i in range(len(train)) if not bool(train.whole[i])]]
+    with pytest.raises(ValueError, match="held-out recordings have no whole sequence"):
+        augmented.holdout(0.5)
+
+
+def test_holdout_keeps_every_maneuver(release):
+    train = Brain4Cars(release[0], fold=3, split="train", folds="cv", seed=0)
+    keep, val = train.holdout(0.99, seed=1)                              # at most all but one recording
+    kept = set(train.maneuvers[keep].tolist())
+    assert kept == set(train.maneuvers.tolist()) and val
