@@ -1,6 +1,7 @@
 """srnn_pyg.engine.distributed: DDP with two Gloo processes agrees with one process."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -46,9 +47,18 @@ def test_ddp_two_gloo_processes_agree(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", str(script), str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=240)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           str(tmp_path)]
+    # torchrun's standalone rendezvous has, rarely, stalled for minutes on this 2-core machine under load
+    # (the same run takes seconds alone); one retry tells that apart from a hang of ours, which stalls twice
+    for attempt in (1, 2):
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+            break
+        except subprocess.TimeoutExpired as e:
+            if attempt == 2:
+                raise AssertionError(f"torchrun stalled twice; its last output: {e.stderr!r:.3000}") from e
+            shutil.rmtree(tmp_path / "run", ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
