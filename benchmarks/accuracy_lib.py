@@ -593,7 +593,8 @@ def run_bench(ctx: Context) -> Results:
         train_set = sets["train_full"]
         settings = dict(ctx.cfg, obs=int(train_set.obs), horizon=int(sets["test"].horizon),
                         num_nodes=getattr(train_set, "num_graph_nodes", None),
-                        period=getattr(train_set, "steps_per_day", None))
+                        period=getattr(train_set, "steps_per_day", None),
+                        velocity_scale=getattr(train_set, "velocity_scale", None))
         score_group(ctx, bench, res, tag, sets, settings)
     ctx.tag = ""
     return res

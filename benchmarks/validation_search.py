@@ -8,29 +8,42 @@ on the same validation windows for reference. The table goes to
 
     python benchmarks/validation_search.py --dataset chickenpox --threads 1
     python benchmarks/validation_search.py --dataset eth_ucy --threads 1    # held-out scene: eth
+    python benchmarks/validation_search.py --dataset cmu_mocap --threads 1  # held out: each action's last file
 
 A variant is ``(StructuralRNN keywords, TrainConfig keywords, dataset
 keywords)``; dataset keywords change the windows (e.g. ETH/UCY's
 ``features="pos_vel"``), so each variant opens its own train and validation
 parts. The dataset keyword ``train_augment`` is a transform applied to the
 training windows only (after the search's own ``transform``), e.g.
-:class:`~srnn_pyg.transforms.RandomRotation`.
+:class:`~srnn_pyg.transforms.RandomRotation`. Models with velocity inputs
+(``derived="velocity"``) get the windows' ``velocity_scale`` where the
+dataset has one.
+
+Datasets without a validation split carve one from the training split
+(``Search.carve``, e.g. CMU mocap: each action's last training recording, as
+``benchmarks/accuracy.py`` does). ``Search.finetune`` adds the benchmark's
+rollout fine-tuning: teacher forcing for two thirds of the epochs, then rollout
+for the last third at a third of the learning rate, kept only if it lowers
+the validation metric.
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch_geometric.loader import DataLoader
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import command, machine, markdown_table, write_atomic  # noqa: E402
+from accuracy import CMU_TUNED, _held_out_files  # noqa: E402
 
 from torch_geometric.transforms import Compose  # noqa: E402
 
@@ -67,6 +80,13 @@ class Search:
     references: Tuple[str, ...] = ()                # registry models scored untrained / closed form
     batch: int = 16
     note: str = ""
+    carve: Optional[Callable[[Any], Tuple[Any, Any]]] = None   # training split -> (train, val) parts
+    finetune: bool = False                          # teacher forcing, then rollout fine-tuning
+    columns: Tuple[str, ...] = ()                   # more keys of ``dataset.score`` to show
+    hidden: int = 64
+    epochs: int = 500
+    patience: int = 20
+    lr: float = 1e-2
 
 
 def _sizes(H: int) -> Dict[str, Any]:
@@ -140,10 +160,37 @@ SEARCHES: Dict[str, Search] = {
                 dict(_CV, dropout=0.2), {}, {"features": "pos_vel"}),
         },
         metric="ADE", data=dict(test_scene="eth", transform=OriginOffsets()), train_every=8, val_every=4,
-        base_model=_ETH_BASE, references=("constant_velocity", "zero_velocity"), batch=32,
+        base_model=_ETH_BASE, references=("constant_velocity", "zero_velocity"), batch=32, hidden=32, epochs=30,
+        patience=5, lr=3e-3,
         train=dict(objective="rollout", monitor="val_mse", metrics=["mse"]),
         note="Validation: the `*_val.txt` windows of the four training scenes of the held-out scene `eth` "
              "(Social-GAN's leave-one-scene-out split); trained by rollout over the 12 predicted frames."),
+    "cmu_mocap": Search(
+        variants={
+            "poses (the improved row before velocity inputs)": ({}, {}, {}),
+            "+ velocity inputs (pos_vel, derived velocity)": ({"derived": "velocity"}, {}, {"features": "pos_vel"}),
+            "+ velocity inputs, constant-velocity residual": (
+                {"derived": "velocity", "residual": "velocity"}, {}, {"features": "pos_vel"}),
+            "+ velocity inputs, spatial=False": ({"derived": "velocity", "spatial": False}, {},
+                                                 {"features": "pos_vel"}),
+            "poses, spatial=False": ({"spatial": False}, {}, {}),
+            "+ velocity inputs, fused LSTM outputs": ({"derived": "velocity", "fused_lstm": True}, {},
+                                                      {"features": "pos_vel"}),
+            "poses, loss weighted by each feature's spread (loss_weight='std')": ({}, {}, {"loss_weight": "std"}),
+            "+ velocity inputs, loss_weight='std'": ({"derived": "velocity"}, {},
+                                                     {"features": "pos_vel", "loss_weight": "std"}),
+            "+ velocity inputs, loss_weight='std', spatial=False": (
+                {"derived": "velocity", "spatial": False}, {}, {"features": "pos_vel", "loss_weight": "std"}),
+        },
+        metric="mean", columns=("80ms", "160ms", "320ms", "400ms", "560ms", "1000ms"), data=dict(stride=8),
+        carve=lambda train: tuple(train[idx] for idx in _held_out_files(train)),
+        base_model=lambda H: dict(_sizes(H), residual=True, **CMU_TUNED), references=("zero_velocity", "linear_ar"),
+        train=dict(monitor="val_mse", metrics=["mse"], grad_clip=1.0), finetune=True, hidden=64, epochs=12,
+        patience=4, lr=2e-3,
+        note="Validation (the protocol has none): each action's last training recording, as "
+             "`benchmarks/accuracy.py` holds it out; training windows every 8 frames (the quick mode's). "
+             "Metric: the Euler-angle error of `CMUMocap.score` at each reported time, and `mean`, their mean "
+             "(the choice)."),
 }
 
 
@@ -153,34 +200,67 @@ def _open(cls, search: Search, data_kw: Dict[str, Any]):
     train_kw = kw if augment is None else \
         dict(kw, transform=augment if kw.get("transform") is None else Compose([kw["transform"], augment]))
     train = cls.open("train", **train_kw)
+    if search.carve is not None:
+        if augment is not None:
+            raise ValueError("train_augment: not with a carved validation part")
+        train, val = search.carve(train)
+        return train[torch.arange(0, len(train), search.train_every)], val
     val = cls.open("val", train=train, **kw)
     pick = lambda ds, k: ds if k == 1 else ds[torch.arange(0, len(ds), k)]  # noqa: E731
     return pick(train, search.train_every), pick(val, search.val_every)
 
 
-def _score(val, model, search: Search) -> float:
-    return float(val.score(collect(model, DataLoader(val, 64)))[search.metric])
+def _scores(val, model) -> Dict[str, float]:
+    """``dataset.score`` on the validation windows, and ``mean``: the mean of its values."""
+    out = _base(val).score(collect(model, DataLoader(val, 64)))
+    out["mean"] = statistics.mean(out.values())
+    return {k: float(v) for k, v in out.items()}
+
+
+def _base(dataset):
+    """The dataset under index views (whose ``score`` is the protocol's)."""
+    while not hasattr(dataset, "score") and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset
+    return dataset
+
+
+def _train(model, train, val, search: Search, config: TrainConfig) -> None:
+    """``fit`` (and the rollout fine-tuning of ``search.finetune``)."""
+    loader, val_loader = DataLoader(train, search.batch, shuffle=True), DataLoader(val, 64)
+    if not search.finetune:
+        fit(model, loader, val_loader, config)
+        return
+    tail = max(1, round(config.epochs / 3))
+    fit(model, loader, val_loader, dataclasses.replace(config, epochs=config.epochs - tail))
+    before, state = _scores(val, model.eval())[search.metric], copy.deepcopy(model.state_dict())
+    fit(model, loader, val_loader, dataclasses.replace(config, epochs=tail, objective="rollout",
+                                                       lr=config.lr / 3))
+    if _scores(val, model.eval())[search.metric] >= before:
+        model.load_state_dict(state)
+
+
+def _stat(values: List[float]) -> str:
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 \
+        else f"{values[0]:.3f}"
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="chickenpox", choices=sorted(SEARCHES))
-    p.add_argument("--hidden", type=int, default=None, help="default: 64 (chickenpox), 32 (eth_ucy)")
+    p.add_argument("--hidden", type=int, default=None, help="default: the search's (64; 32 on eth_ucy)")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=None, help="default: 500 (chickenpox), 30 (eth_ucy)")
-    p.add_argument("--patience", type=int, default=None, help="default: 20 (chickenpox), 5 (eth_ucy)")
-    p.add_argument("--lr", type=float, default=None, help="default: 1e-2 (chickenpox), 3e-3 (eth_ucy)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the search's (500; eth_ucy 30, cmu_mocap 12)")
+    p.add_argument("--patience", type=int, default=None, help="default: the search's (20; eth_ucy 5, cmu_mocap 4)")
+    p.add_argument("--lr", type=float, default=None, help="default: the search's (1e-2; eth_ucy 3e-3, cmu_mocap 2e-3)")
     p.add_argument("--variants", nargs="+", default=None, help="run only these (their names)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None)
     args = p.parse_args()
-    eth = args.dataset == "eth_ucy"
-    H = args.hidden or (32 if eth else 64)
-    epochs, patience = args.epochs or (30 if eth else 500), args.patience or (5 if eth else 20)
-    lr = args.lr or (3e-3 if eth else 1e-2)
+    search, cls = SEARCHES[args.dataset], datasets.get(args.dataset)
+    H, epochs = args.hidden or search.hidden, args.epochs or search.epochs
+    patience, lr = args.patience or search.patience, args.lr or search.lr
     if args.threads:
         torch.set_num_threads(args.threads)
-    search, cls = SEARCHES[args.dataset], datasets.get(args.dataset)
     unknown = sorted(set(args.variants or ()) - set(search.variants))
     if unknown:
         p.error(f"--variants: unknown {unknown}; choose from {list(search.variants)}")
@@ -192,37 +272,45 @@ def main() -> int:
         train, val = _open(cls, search, data_kw)
         F_in, F_out = train[0].x.size(-1), train[0].y.size(-1)
         scores, secs = [], time.time()
+        kw = dict(search.base_model(H), **model_kw)
+        scale = getattr(_base(train), "velocity_scale", None)
+        if kw.get("derived") == "velocity" and scale is not None:
+            kw.setdefault("velocity_scale", scale)
         for seed in range(args.seeds):
             torch.manual_seed(seed)
-            model = build("srnn", train.schema, F_in, F_out, **dict(search.base_model(H), **model_kw))
+            model = build("srnn", train.schema, F_in, F_out, **kw)
             config = TrainConfig(**dict(dict(epochs=epochs, lr=lr, seed=seed, progress=False,
                                              early_stopping=patience, restore_best=True), **search.train,
                                         **train_kw))
-            fit(model, DataLoader(train, search.batch, shuffle=True), DataLoader(val, 64), config)
-            scores.append(_score(val, model.eval(), search))
-        stat = f"{statistics.mean(scores):.3f} ± {statistics.stdev(scores):.3f}" if len(scores) > 1 \
-            else f"{scores[0]:.3f}"
-        rows.append([name, stat, f"{(time.time() - secs) / len(scores):.0f}"])
+            _train(model, train, val, search, config)
+            scores.append(_scores(val, model.eval()))
+        rows.append([name] + [_stat([s[k] for s in scores]) for k in (search.metric,) + search.columns]
+                    + [f"{(time.time() - secs) / len(scores):.0f}"])
         print(rows[-1], flush=True)
     train, val = _open(cls, search, {})
     F = train[0].x.size(-1)
     for ref in search.references:
-        kw = dict(lags=train[0].x.size(1)) if ref == "linear_ar" else {}
+        kw = dict(lags=min(train[0].x.size(1), 8)) if ref == "linear_ar" else {}
         model = build(ref, train.schema, F, train[0].y.size(-1), **kw)
         if hasattr(model, "fit_closed_form"):
             model.fit_closed_form(DataLoader(train, 64))
-        rows.append([f"{ref} (reference, not an S-RNN)", f"{_score(val, model, search):.3f}", "-"])
+        got = _scores(val, model)
+        rows.append([f"{ref} (reference, not an S-RNN)"] + [f"{got[k]:.3f}" for k in (search.metric,) + search.columns]
+                    + ["-"])
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                    f"validation_{args.dataset}.md")
     text = "\n\n".join([
         f"# S-RNN variants on {args.dataset}'s validation part",
         f"{search.note} Training windows: every {search.train_every}-th; validation windows: every "
         f"{search.val_every}-th ({len(val)}). Hidden {H}; Adam, lr {lr}; early stopping after {patience} "
-        f"epochs without a better validation MSE (at most {epochs}), best epoch kept; {args.seeds} seeds "
+        f"epochs without a better validation MSE (at most {epochs}), best epoch kept"
+        + ("; teacher forcing for two thirds of the epochs, then rollout at a third of the learning rate, kept "
+           "only if it lowers the validation metric" if search.finetune else "") + f"; {args.seeds} seeds "
         f"(mean ± std). Metric: `{search.metric}` of `dataset.score` on the validation windows (lower is "
         f"better). The test split is never opened. {time.time() - started:.0f} s in all.",
         machine("cpu"), f"Command: `{command()}`",
-        markdown_table(["S-RNN variant", f"validation {search.metric}", "s per seed"], rows)]) + "\n"
+        markdown_table(["S-RNN variant", f"validation {search.metric}"] + list(search.columns) + ["s per seed"],
+                       rows)]) + "\n"
     write_atomic(out, text)
     print(f"wrote {out}")
     return 0

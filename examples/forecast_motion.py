@@ -1,11 +1,17 @@
 """Forecast human motion on CMU mocap with Structural-RNN (the body-part graph).
 
 Trains an S-RNN (residual, one-step-ahead teacher forcing over the observed
-and the future frames) and the structure-free NodeLSTM on CMU motion capture
-(torso, two arms and two legs: 3 node types, 4 edge types), then forecasts
-25 frames (1 s) from 50 observed ones on the protocol's seeded test windows
-and prints the Euler-angle error at 80, 160, 320, 400, 560 and 1000 ms beside
-the zero-velocity baseline, per action and averaged over the actions.
+and the future frames, with ``srnn_pyg.engine.fit``) and the structure-free
+NodeLSTM on CMU motion capture (torso, two arms and two legs: 3 node types, 4
+edge types), then forecasts 25 frames (1 s) from 50 observed ones on the
+protocol's seeded test windows and prints the Euler-angle error at 80, 160,
+320, 400, 560 and 1000 ms beside the zero-velocity baseline, per action and
+averaged over the actions.
+
+The S-RNN has the settings CMU's validation part chose (docs/accuracy.md): it
+reads the poses and their per-frame change (``features="pos_vel"``, rebuilt
+from its own predictions during a forecast: ``derived="velocity"``).
+NodeLSTM reads the poses.
 
 Needs the data: set SRNN_PYG_DATA (or pass --data-root) to the folder that
 holds cmu_mocap/.
@@ -22,10 +28,10 @@ import time
 
 import torch
 from torch_geometric.loader import DataLoader
-from tqdm import tqdm
 
 from srnn_pyg.datasets import CMUMocap
 from srnn_pyg.datasets.motion import expmap_to_euler
+from srnn_pyg.engine import fit
 from srnn_pyg.metrics import euler_angle_error, euler_varying_dims, frames_at_ms
 from srnn_pyg.models import StructuralRNN, build
 
@@ -78,24 +84,33 @@ def main():
     check_data(args.data_root, "cmu_mocap")
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
-    train = CMUMocap(args.data_root, split="train", actions=args.actions, stride=args.stride)
-    test = CMUMocap(args.data_root, split="test", actions=args.actions, stats=train.stats())
+    opts = dict(actions=args.actions)
+    train = CMUMocap(args.data_root, split="train", stride=args.stride, **opts)
+    test = CMUMocap(args.data_root, split="test", stats=train.stats(), **opts)
+    # the same windows with velocities, for the S-RNN
+    train_v = CMUMocap(args.data_root, split="train", stride=args.stride, features="pos_vel", **opts)
+    test_v = CMUMocap(args.data_root, split="test", stats=train.stats(), features="pos_vel", **opts)
     print(f"train: {train}\ntest:  {test}\nschema: {train.schema}")
     F, H = train.num_node_features, test.horizon
 
     h = args.hidden
     models = {
         # CMU's validation data prefers a ReLU encoder layer and PyTorch's init to the 0.2
-        # defaults (docs/accuracy.md, "Defaults chosen on validation")
-        "S-RNN": StructuralRNN(train.schema, F, F, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
-                               node_mlp=(h,), residual=True, linear_encoder=False, init="default"),
+        # defaults, and velocity inputs (docs/accuracy.md)
+        "S-RNN": StructuralRNN(train.schema, 2 * F, F, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
+                               node_mlp=(h,), residual=True, linear_encoder=False, init="default",
+                               derived="velocity", velocity_scale=train_v.velocity_scale),
         "NodeLSTM": build("node_lstm", train.schema, F, F, hidden=h, residual=True),
     }
+    windows = {"S-RNN": (train_v, test_v), "NodeLSTM": (train, test)}
     start = time.perf_counter()
     for name, model in models.items():
-        fit(name, model, train, args)
+        fit(model, DataLoader(windows[name][0], batch_size=args.batch_size, shuffle=True), epochs=args.epochs,
+            lr=args.lr, grad_clip=1.0, seed=args.seed, device="cpu")
+        print(f"{name}: trained")
     print(f"trained in {time.perf_counter() - start:.0f} s")
     models["ZeroVelocity"] = build("zero_velocity", train.schema, F, F)
+    windows["ZeroVelocity"] = (train, test)
 
     # Euler-angle error per action on the seeded test windows (Li et al. 2018):
     # poses back in the data's units, evaluated dimensions = those that vary
@@ -109,9 +124,11 @@ def main():
         observed, target = test.to_pose(batch.x), test.to_pose(batch.y)          # [B, T, 117]
         dims = euler_varying_dims(torch.cat([observed, target], dim=1))         # [B, 117]
         for name, model in models.items():
+            own = windows[name][1]
+            inputs = next(iter(DataLoader(own[idx], batch_size=len(idx))))      # the same windows
             model.eval()
             with torch.no_grad():
-                pred = test.to_pose(model.forecast(batch, H))                     # [B, H, 117]
+                pred = test.to_pose(model.forecast(inputs, H))                    # [B, H, 117]
             errors[name][action] = euler_angle_error(pred, target, dims=dims)[steps]
             preds.setdefault(action, {})[name] = pred
         preds[action]["observed"], preds[action]["true"] = observed, target
@@ -126,27 +143,6 @@ def main():
                 torch.stack(list(errors[name].values())).mean(0)
             print(f"{action:<12} {name:<13}" + "".join(f"{float(e):>11.3f}" for e in err))
     plot(preds, args.out)
-
-
-def fit(name, model, train, args):
-    """One-step-ahead teacher forcing over the whole window (observed + future frames)."""
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
-    mask = train.feature_mask.float()                                           # [N, F]: not padding
-    for epoch in range(args.epochs):
-        model.train()
-        bar = tqdm(loader, desc=f"{name} epoch {epoch + 1}/{args.epochs}", leave=False)
-        for batch in bar:
-            seq = torch.cat([batch.x, batch.y], dim=1)                          # [B*N, 75, F]
-            batch.x = seq[:, :-1]                                               # inputs 0..73
-            w = mask.repeat(batch.num_graphs, 1).unsqueeze(1)                   # [B*N, 1, F]
-            loss = ((model(batch) - seq[:, 1:]).pow(2) * w).sum() / (w.sum() * (seq.size(1) - 1))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        print(f"{name} epoch {epoch + 1}: last batch loss {loss.item():.4f}")
 
 
 # Joints to draw: (pose triple = joint + 1, label); see CMU_SKELETON in the dataset code.

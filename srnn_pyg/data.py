@@ -61,6 +61,8 @@ class STData(Data):
     ``y``          ``[N, H, F_out]``     optional future targets, or ``[N, H]``
                                          long class labels
     ``y_mask``     ``[N, H]`` bool       optional: target present
+    ``y_weight``   ``[N, F_out]``        optional: weight (>= 0) of each target
+                                         feature in the point losses
     ``schema``     :class:`STSchema`     optional; kept once per batch
     ============== ===================== ==========================================
 
@@ -181,6 +183,15 @@ class STData(Data):
             if ym is not None and (ym.dtype != torch.bool or tuple(ym.shape) != tuple(y.shape[:2])):
                 raise ValueError(f"STData: 'y_mask' must be a bool [num_nodes, H] = {list(y.shape[:2])} "
                                  f"tensor (got {_shape(ym)}, {getattr(ym, 'dtype', None)})")
+            yw = self.get("y_weight")
+            want = (N, y.size(-1)) if y.dim() == 3 and y.is_floating_point() else None
+            if yw is not None and (want is None or not isinstance(yw, Tensor) or not yw.is_floating_point()
+                                   or tuple(yw.shape) != want):
+                raise ValueError(f"STData: 'y_weight' must be a floating-point [num_nodes, F_out] = "
+                                 f"{list(want) if want else '(regression targets only)'} tensor "
+                                 f"(got {_shape(yw)}, {getattr(yw, 'dtype', None)})")
+            if yw is not None and (not bool(torch.isfinite(yw).all()) or bool((yw < 0).any())):
+                raise ValueError("STData: 'y_weight' must be finite and >= 0 everywhere")
         # Finite where present: what an absent node, edge or target step holds is never read.
         _check_finite("x", x, self.get("node_mask"), "node")
         if ea is not None:

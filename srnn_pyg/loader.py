@@ -22,7 +22,7 @@ from .data import STData
 __all__ = ["OneHopSampler", "OneHopLoader", "seed_count", "seed_view", "seed_nodes"]
 
 # Keys whose first dimension is known, whatever their size happens to be.
-NODE_KEYS = ("x", "node_type", "node_mask", "y", "y_mask", "u_future", "batch")
+NODE_KEYS = ("x", "node_type", "node_mask", "y", "y_mask", "y_weight", "u_future", "batch")
 EDGE_KEYS = ("edge_type", "edge_mask", "edge_attr", "edge_weight")
 # Keys a sub-graph cannot keep: they describe the whole graph's batching or size.
 DROPPED_KEYS = ("ptr", "num_nodes")

@@ -52,3 +52,32 @@ def test_smoke_run_writes_its_table(tmp_path):
     assert "--variants 'no residual'" in text                          # the command, quoted as run
     assert "| no residual |" in text and "linear_ar (reference, not an S-RNN)" in text
     assert "The test split is never opened" in text
+
+
+def test_cmu_search_holds_out_whole_recordings_and_finetunes(vs, tmp_path):
+    """The CMU search carves each action's last recording (as the accuracy
+    benchmark does) and runs with velocity inputs and rollout fine-tuning."""
+    import os
+    if not os.environ.get("SRNN_PYG_DATA"):
+        pytest.skip("SRNN_PYG_DATA is not set")
+    from srnn_pyg import datasets
+    search = vs.SEARCHES["cmu_mocap"]
+    train, val = vs._open(datasets.get("cmu_mocap"), search, {"features": "pos_vel"})
+    base = vs._base(train)
+    rec = lambda part: {base.index[int(i)][0] for i in part.indices()}     # noqa: E731
+    last = {}
+    for r, name in enumerate(base.recording_names):
+        action = name.split("/")[1]
+        last[action] = max(last.get(action, -1), r)
+    assert rec(val) == set(last.values()) and not rec(val) & rec(train)
+    assert train[0].x.size(-1) == 54 and val[0].y.size(-1) == 27
+    out = tmp_path / "validation.md"
+    variant = "+ velocity inputs (pos_vel, derived velocity)"
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "validation_search.py"), "--dataset", "cmu_mocap",
+                           "--seeds", "1", "--epochs", "2", "--hidden", "8", "--variants", variant,
+                           "--threads", "1", "--out", str(out)], capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    text = out.read_text()
+    assert "| validation mean | 80ms | 160ms | 320ms | 400ms | 560ms | 1000ms | s per seed |" in text
+    assert f"| {variant} |" in text and "zero_velocity (reference, not an S-RNN)" in text

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..data import STData
 from .base import DataFormatError, resolve_root
-from .motion import MotionDataset, Skeleton, check_motion_options, read_motion_file
+from .motion import MotionDataset, Skeleton, check_motion_features, check_motion_options, read_motion_file
 from .registry import register_dataset
 
 __all__ = ["CMUMocap"]
@@ -115,6 +115,16 @@ class CMUMocap(MotionDataset):
             (:meth:`stats`), instead of reading the training files.
             (default: :obj:`None`)
         transform (callable, optional): applied to every window. (default: :obj:`None`)
+        features (str, optional): ``"pos"`` (``x`` the normalised poses) or
+            ``"pos_vel"`` (and their per-frame change times
+            :attr:`velocity_scale`, ``x`` ``[N, obs, 2 F]``; see
+            :class:`~srnn_pyg.datasets.motion.MotionDataset`). (default: :obj:`"pos"`)
+        loss_weight (str, optional): :obj:`None`, or ``"std"``: every window
+            carries ``y_weight`` ``[N, F]``, each pose feature's training
+            standard deviation over their mean (1 for the global and constant
+            dimensions and the padding), which the training losses weigh the
+            targets by (see :class:`~srnn_pyg.datasets.motion.MotionDataset`).
+            (default: :obj:`None`)
 
     Shapes:
         - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``,
@@ -150,9 +160,13 @@ class CMUMocap(MotionDataset):
         num_seeded: int = 8,
         stats: Optional[Dict[str, Tensor]] = None,
         transform: Optional[Callable[[STData], STData]] = None,
+        features: str = "pos",
+        loss_weight: Optional[str] = None,
     ):
         name = type(self).__name__
         self.windows = check_motion_options(name, split, graph, obs, horizon, stride, windows)
+        self.features = check_motion_features(name, features, loss_weight)
+        self.loss_weight = loss_weight
         if not isinstance(num_seeded, int) or num_seeded < 1:
             raise ValueError(f"{name}: 'num_seeded' must be a positive int (got {num_seeded!r})")
         self.folder = resolve_root(root, "cmu_mocap")
@@ -194,7 +208,7 @@ class CMUMocap(MotionDataset):
         for a in actions:
             for path in files[a]:
                 frames = cache[path] if path in cache else self._read(path)
-                seq = frames[::2]                                          # 25 fps
+                seq = frames[::self.frame_step]                                          # 25 fps
                 rec = self._add_recording(seq, f"{split}/{a}/{path.name}")
                 self._add_windows(rec, self._starts(seq.shape[0], path), a)
         super().__init__(transform)

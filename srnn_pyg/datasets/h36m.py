@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..data import STData
 from .base import ENV_VAR, DataFormatError, resolve_root
-from .motion import MotionDataset, Skeleton, check_motion_options, read_motion_file
+from .motion import MotionDataset, Skeleton, check_motion_features, check_motion_options, read_motion_file
 from .registry import register_dataset
 
 __all__ = ["H36M"]
@@ -141,6 +141,16 @@ class H36M(MotionDataset):
             (:meth:`stats`), instead of reading the training files.
             (default: :obj:`None`)
         transform (callable, optional): applied to every window. (default: :obj:`None`)
+        features (str, optional): ``"pos"`` (``x`` the normalised poses) or
+            ``"pos_vel"`` (and their per-frame change times
+            :attr:`velocity_scale`, ``x`` ``[N, obs, 2 F]``; see
+            :class:`~srnn_pyg.datasets.motion.MotionDataset`). (default: :obj:`"pos"`)
+        loss_weight (str, optional): :obj:`None`, or ``"std"``: every window
+            carries ``y_weight`` ``[N, F]``, each pose feature's training
+            standard deviation over their mean (1 for the global and constant
+            dimensions and the padding), which the training losses weigh the
+            targets by (see :class:`~srnn_pyg.datasets.motion.MotionDataset`).
+            (default: :obj:`None`)
 
     Shapes:
         - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``,
@@ -175,9 +185,13 @@ class H36M(MotionDataset):
         num_seeded: int = 8,
         stats: Optional[Dict[str, Tensor]] = None,
         transform: Optional[Callable[[STData], STData]] = None,
+        features: str = "pos",
+        loss_weight: Optional[str] = None,
     ):
         name = type(self).__name__
         self.windows = check_motion_options(name, split, graph, obs, horizon, stride, windows)
+        self.features = check_motion_features(name, features, loss_weight)
+        self.loss_weight = loss_weight
         if not isinstance(num_seeded, int) or num_seeded < 1:
             raise ValueError(f"{name}: 'num_seeded' must be a positive int (got {num_seeded!r})")
         if self.windows == "seeded" and (obs > 66 or horizon > 100):
@@ -229,7 +243,7 @@ class H36M(MotionDataset):
                 recs = {}
                 for sub in (1, 2):
                     frames = cache[(s, a, sub)] if (s, a, sub) in cache else self._read(s, a, sub)
-                    seq = frames[::2]                                          # 25 fps
+                    seq = frames[::self.frame_step]                                          # 25 fps
                     recs[sub] = self._add_recording(seq, f"S{s}/{a}_{sub}.txt")
                     lengths[sub] = seq.shape[0]
                     if self.windows == "sliding":

@@ -36,12 +36,20 @@ __all__ = [
     "Skeleton",
     "MotionDataset",
     "check_motion_options",
+    "check_motion_features",
 ]
 
 # Dimensions whose standard deviation over the training frames is below this
 # are constant: normalised with std 1 and left out of ``dim_used`` (the
 # threshold of the S-RNN / Martinez et al. code).
 STD_THRESHOLD = 1e-4
+
+#: what a window's ``x`` holds (``features=``): poses, or poses and their per-frame change
+FEATURES = ("pos", "pos_vel")
+#: per-feature loss weights the windows may carry (``loss_weight=``)
+LOSS_WEIGHTS = (None, "std")
+#: the first pose values, the global translation and rotation, which the Euler-angle error leaves out
+NUM_GLOBAL_DIMS = 6
 
 
 # ------------------------------------------------------------------ reading
@@ -191,6 +199,23 @@ class MotionDataset(STDataset):
     Every window is an :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``
     (observed frames) and ``y`` ``[N, horizon, F]`` (the frames that follow),
     normalised with the training split's per-dimension ``mean`` and ``std``.
+    With ``features="pos_vel"``, ``x`` is ``[N, obs, 2 F]``: the normalised
+    frames, then their change since the frame before (in the recording, also
+    for a window's first frame; 0 at a recording's first frame) times
+    :attr:`velocity_scale`; ``y`` stays the ``F`` pose features. A model reads
+    both and predicts the poses, rebuilding the velocities of its own
+    predictions with the same rule (``derived="velocity"``,
+    ``velocity_scale=dataset.velocity_scale``).
+
+    With ``loss_weight="std"``, every window also carries ``y_weight``
+    ``[N, F]`` (:attr:`target_weight`): the training losses weigh each pose
+    feature by its training standard deviation (divided by the mean of those
+    weights), so a normalised error counts as it does in the data's units,
+    where the Euler-angle error sums it; on normalised data with equal
+    weights, a joint that barely moves counts as much as one that swings.
+    The features the metric leaves out (the global translation and rotation,
+    the constant dimensions, the padding) keep weight 1: a forecast still
+    feeds them back.
     Node ``n`` holds the pose dimensions ``node_dims[n]`` (``-1``: zero
     padding, so that every node has ``F`` features; ``feature_mask`` marks the
     real ones). :meth:`to_pose` turns node-major windows or predictions back
@@ -207,8 +232,18 @@ class MotionDataset(STDataset):
         mean (Tensor): ``[D]`` per-dimension mean of the training frames.
         std (Tensor): ``[D]`` standard deviation; 1 for constant dimensions.
         dim_used (Tensor): ``[D]`` bool, dimensions that vary in training.
+        velocity_scale (float): one over the standard deviation of the
+            frame-to-frame change of the normalised training frames (at
+            :attr:`fps`, pooled over ``dim_used``), so that the velocity
+            inputs of ``features="pos_vel"`` have unit spread.
+        features (str): ``"pos"`` or ``"pos_vel"``.
+        loss_weight (str): :obj:`None` or ``"std"``.
+        target_weight (Tensor): ``[N, F]`` the windows' ``y_weight`` with
+            ``loss_weight="std"``, else :obj:`None`.
         fps (float): frame rate of the windows.
-        recordings (list[STData]): whole normalised recordings, ``x`` ``[N, T, F]``.
+        frame_step (int): recordings keep every ``frame_step``-th frame of a file.
+        recordings (list[STData]): whole normalised recordings, ``x`` ``[N, T, F]``
+            (``[N, T, 2 F]`` with ``features="pos_vel"``).
         recording_names (list[str]): the file of each recording.
         index (list[tuple[int, int]]): ``(recording, first observed frame)`` per window.
         window_action (list[str]): the action of each window.
@@ -216,6 +251,11 @@ class MotionDataset(STDataset):
 
     skeleton: Skeleton
     fps: float = 25.0
+    frame_step: int = 2
+    features: str = "pos"
+    loss_weight: Optional[str] = None
+    target_weight: Optional[Tensor] = None
+    velocity_scale: Optional[float] = None
     splits = ("train", "test")
     task = "regression"
     #: The times after the last observed frame that the tables report.
@@ -241,6 +281,14 @@ class MotionDataset(STDataset):
         frames = M.frames_at_ms(self.report_ms, fps=self.fps)
         return {f"{ms}ms": float(err[f]) for ms, f in zip(self.report_ms, frames) if f < pred.size(1)}
 
+    def get(self, idx: int) -> STData:
+        window = super().get(idx)
+        if self.features == "pos_vel":                                 # targets: the poses alone
+            window.y = window.y[..., :self.num_node_features]
+        if self.loss_weight is not None:
+            window.y_weight = self.target_weight
+        return window
+
     # ------------------------------------------------------------ building
     def _set_graph(self, graph: str) -> None:
         (self.schema, self.node_names, self.node_type, self.edge_index, self.edge_type,
@@ -255,7 +303,8 @@ class MotionDataset(STDataset):
 
     @property
     def num_node_features(self) -> int:
-        """``F``: features per node (after padding)."""
+        """``F``: pose features per node (after padding), what ``y`` holds and
+        a model predicts (``x`` holds ``2 F`` with ``features="pos_vel"``)."""
         return int(self.node_dims.size(1))
 
     @property
@@ -267,7 +316,8 @@ class MotionDataset(STDataset):
                    stats: Optional[Dict[str, Tensor]] = None) -> None:
         """Normalisation statistics from the training frames (the population
         standard deviation; dimensions below :data:`STD_THRESHOLD` get std 1),
-        or copied from ``stats`` (see :meth:`stats`)."""
+        or copied from ``stats`` (see :meth:`stats`); also
+        :attr:`velocity_scale`."""
         D = self.num_pose_dims
         if stats is not None:
             try:
@@ -280,6 +330,11 @@ class MotionDataset(STDataset):
                     raise ValueError(f"{type(self).__name__}: stats['{key}'] must be [{D}] "
                                      f"(got {list(value.shape)})")
             self.mean, self.std, self.dim_used = mean.float(), std.float(), used.bool()
+            scale = stats.get("velocity_scale")
+            self.velocity_scale = None if scale is None else float(scale)
+            if self.features == "pos_vel" and (self.velocity_scale is None or not self.velocity_scale > 0):
+                raise ValueError(f"{type(self).__name__}: features='pos_vel' needs stats['velocity_scale'] > 0 "
+                                 f"(the training split's, from its .stats(); got {scale!r})")
         else:
             flat = np.concatenate(list(frames), axis=0)                  # [sum T, D]
             mean, std = flat.mean(0), flat.std(0)
@@ -288,20 +343,35 @@ class MotionDataset(STDataset):
             self.mean = torch.from_numpy(mean).float()
             self.std = torch.from_numpy(std).float()
             self.dim_used = torch.from_numpy(used)
+            self.velocity_scale = _velocity_scale(frames, mean, std, used, self.frame_step)
         safe = self.node_dims.clamp_min(0)
         self.node_mean = torch.where(self.feature_mask, self.mean[safe], 0.0)   # [N, F]
         self.node_std = torch.where(self.feature_mask, self.std[safe], 1.0)     # [N, F]
+        if self.loss_weight == "std":
+            scored = self.feature_mask & self.dim_used[safe] & (self.node_dims >= NUM_GLOBAL_DIMS)
+            weight = torch.ones_like(self.node_std)
+            if bool(scored.any()):
+                weight[scored] = self.node_std[scored] / self.node_std[scored].mean()
+            self.target_weight = weight
 
     def stats(self) -> Dict[str, Tensor]:
         """The normalisation statistics, to pass as ``stats=`` to another split
         (which then does not read the training files again)."""
-        return {"mean": self.mean.clone(), "std": self.std.clone(), "dim_used": self.dim_used.clone()}
+        out = {"mean": self.mean.clone(), "std": self.std.clone(), "dim_used": self.dim_used.clone()}
+        if self.velocity_scale is not None:
+            out["velocity_scale"] = torch.tensor(self.velocity_scale, dtype=torch.float64)
+        return out
 
     def _add_recording(self, frames: np.ndarray, name: str) -> int:
         """Normalise a recording ``[T, D]`` (data units, already downsampled)
         into node layout and keep it; returns its index."""
         pose = torch.from_numpy(np.ascontiguousarray(frames)).float()    # [T, D]
-        rec = STData(x=self.from_pose(pose), edge_index=self.edge_index,
+        x = self.from_pose(pose)                                         # [N, T, F]
+        if self.features == "pos_vel":
+            vel = torch.zeros_like(x)
+            vel[:, 1:] = (x[:, 1:] - x[:, :-1]) * self.velocity_scale
+            x = torch.cat([x, vel], dim=-1)                              # [N, T, 2F]
+        rec = STData(x=x, edge_index=self.edge_index,
                      node_type=self.node_type, edge_type=self.edge_type)
         rec.schema = self.schema
         self.recordings.append(rec)
@@ -414,6 +484,26 @@ class MotionDataset(STDataset):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self)}, split={self.split!r}, graph={self.graph!r}, "
                 f"obs={self.obs}, horizon={self.horizon})")
+
+
+def _velocity_scale(frames: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray, used: np.ndarray,
+                    step: int) -> float:
+    """One over the standard deviation of the frame-to-frame change of the
+    normalised frames kept at every ``step``-th frame, over the ``used``
+    dimensions (1 where nothing changes)."""
+    diffs = [np.diff(((f[::step] - mean) / std)[:, used], axis=0) for f in frames if f[::step].shape[0] > 1]
+    spread = float(np.concatenate(diffs).std()) if diffs else 0.0
+    return 1.0 / spread if spread > 0 else 1.0
+
+
+def check_motion_features(name: str, features: str, loss_weight: Optional[str] = None) -> str:
+    """``features`` (``"pos"`` or ``"pos_vel"``) and ``loss_weight`` (:obj:`None`
+    or ``"std"``) checked; returns ``features``."""
+    if features not in FEATURES:
+        raise ValueError(f"{name}: 'features' must be one of {list(FEATURES)} (got {features!r})")
+    if loss_weight not in LOSS_WEIGHTS:
+        raise ValueError(f"{name}: 'loss_weight' must be one of {list(LOSS_WEIGHTS)} (got {loss_weight!r})")
+    return features
 
 
 def check_motion_options(name: str, split: str, graph: str, obs: int, horizon: int, stride: int,

@@ -207,7 +207,10 @@ def train_loader(loader: DataLoader, seed: int, dist: DistContext) -> Tuple[Data
         ValueError: under DDP, a loader of fewer seed nodes than processes,
             or a ``NodeLoader`` built with ``filter_per_worker=False``.
     """
-    shuffle = isinstance(loader.sampler, RandomSampler)
+    shuffle = isinstance(getattr(loader, "sampler", None), RandomSampler)
+    if dist.enabled and not isinstance(loader, DataLoader):
+        raise ValueError(f"fit: under DDP, 'train_loader' must be a torch DataLoader (a PyG DataLoader or "
+                         f"NodeLoader), which each process shards (got {type(loader).__name__})")
     if dist.enabled:
         if isinstance(loader, NodeLoader):
             check_node_loader(loader, "fit: 'train_loader'")

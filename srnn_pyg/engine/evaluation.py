@@ -24,7 +24,7 @@ from .device import DeviceLike, amp_context, model_device, resolve_device
 from .distributed import DistContext
 from .objectives import (OBJECTIVES, check_one_hop_horizon, check_prediction, default_objective, feedback_of,
                          is_classification, label_targets, peek_classification, rollout_head, rollout_targets,
-                         teacher_forcing)
+                         target_weight, teacher_forcing)
 
 __all__ = ["REGRESSION_METRICS", "CLASSIFICATION_METRICS", "ROLLOUT_METRICS", "default_metrics",
            "evaluate", "score_loader", "collect"]
@@ -133,7 +133,8 @@ class _Scorer:
         self.H_seen = H
         check_one_hop_horizon(batch, H, "evaluate: a rollout")
         target, mask = rollout_targets(batch, H)
-        pred, target, mask = seed_view(batch, self.model.forecast(batch, H), target, mask)
+        pred, target, mask, weight = seed_view(batch, self.model.forecast(batch, H), target, mask,
+                                               target_weight(batch))
         check_prediction(pred, target, "forecast")
         p, t = pred.float(), target.float()
         n = _entries(t, mask)                                                       # [H]
@@ -141,7 +142,7 @@ class _Scorer:
         self.sums.add("abs", M.per_horizon("mae", p, t, mask) * n)
         self.sums.add("cnt", n)
         if self.objective == "rollout" and "loss" in self.names:
-            s, c = rollout_head(self.head).loss_terms(pred, target, mask)
+            s, c = rollout_head(self.head).loss_terms(pred, target, mask, weight)   # the training loss
             self.sums.add("roll_loss", s)
             self.sums.add("roll_loss_cnt", c)
         if "mape" in self.names:
@@ -154,10 +155,10 @@ class _Scorer:
 
     def one_step(self, batch) -> None:
         inp, target, mask = teacher_forcing(batch, feedback_of(self.model))
-        params, target, mask = seed_view(batch, self.model(inp), target, mask)
+        params, target, mask, weight = seed_view(batch, self.model(inp), target, mask, target_weight(batch))
         point = self.head.point(params)
         check_prediction(point, target, "one-step output", self.head)
-        s, c = self.head.loss_terms(params, target, mask)
+        s, c = self.head.loss_terms(params, target, mask, weight)                  # the training loss
         self.sums.add("tf_loss", s)
         self.sums.add("tf_loss_cnt", c)
         n = _entries(target, mask).sum()

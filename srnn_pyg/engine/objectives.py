@@ -11,7 +11,9 @@ computes on them.
 * classification data (long ``y``): the per-step logits of :meth:`forward`
   against the labels (:func:`label_targets`).
 
-Losses are masked by ``node_mask`` and ``y_mask`` where present.
+Losses are masked by ``node_mask`` and ``y_mask`` where present, and weigh
+each target feature by the windows' ``y_weight`` ``[N, F]`` where present
+(point losses only, :class:`~srnn_pyg.nn.heads.DeterministicHead`).
 """
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ from ..nn.heads import DeterministicHead, Head
 from .noise import add_noise
 
 __all__ = ["OBJECTIVES", "feedback_of", "default_objective", "is_classification", "peek_classification",
-           "teacher_forcing", "rollout_targets", "label_targets", "rollout_head", "check_prediction",
-           "StepModule", "batch_loss"]
+           "teacher_forcing", "rollout_targets", "label_targets", "target_weight", "rollout_head",
+           "check_prediction", "StepModule", "batch_loss"]
 
 OBJECTIVES = ("teacher_forcing", "rollout")
 
@@ -158,6 +160,24 @@ def rollout_targets(batch, horizon: int) -> Tuple[Tensor, Optional[Tensor]]:
     return y[:, :horizon], (ym[:, :horizon] if ym is not None else None)
 
 
+def target_weight(batch, classification: bool = False) -> Optional[Tensor]:
+    """The windows' per-node, per-feature target weights ``y_weight``
+    ``[N, F]`` (:obj:`None` without), checked: floating point, finite, at
+    least 0, and for regression targets only."""
+    w = batch.get("y_weight") if hasattr(batch, "get") else None
+    if w is None:
+        return None
+    if classification:
+        raise ValueError("fit/evaluate: 'y_weight' weighs regression target features; the windows hold class "
+                         "labels (remove 'y_weight')")
+    if not isinstance(w, Tensor) or not w.is_floating_point() or w.dim() != 2:
+        got = f"{list(w.shape)} {w.dtype}" if isinstance(w, Tensor) else type(w).__name__
+        raise ValueError(f"fit/evaluate: 'y_weight' must be a floating-point [num_nodes, F] tensor (got {got})")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError("fit/evaluate: 'y_weight' must be finite and >= 0 everywhere")
+    return w
+
+
 def label_targets(batch, logits: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
     """Per-step logits ``[N, T, C]`` cut to the last ``H`` steps (aligned with
     labels ``y`` ``[N, H]``), the labels, and their mask (``y_mask``, else
@@ -209,7 +229,7 @@ class StepModule(nn.Module):
 
 
 def node_type_terms(head: Head, params: Tensor, target: Tensor, mask: Optional[Tensor],
-                    node_type: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+                    node_type: Optional[Tensor], weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """The official S-RNN loss, ``(loss, count)``: per node type ``T * D``
     times the mean error over that type's entries, summed over the types
     (without ``node_type``, one type)."""
@@ -218,7 +238,8 @@ def node_type_terms(head: Head, params: Tensor, target: Tensor, mask: Optional[T
     total, count = params.new_zeros(()).float(), params.new_zeros(()).float()
     for k in types:
         sel = slice(None) if k is None else node_type == k
-        s, c = head.loss_terms(params[sel], target[sel], None if mask is None else mask[sel])
+        s, c = head.loss_terms(params[sel], target[sel], None if mask is None else mask[sel],
+                               None if weight is None else weight[sel])
         total = total + s * (T * D) / c.clamp_min(1)
         count = count + c
     return total, count
@@ -248,22 +269,24 @@ def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Opt
             :func:`node_type_terms` (the official S-RNN loss).
     """
     # One-hop batches (srnn_pyg.loader.OneHopLoader): the loss is over the seed rows only.
+    weight = target_weight(batch, classification)
     if classification:
         logits, labels, mask = label_targets(batch, runner(add_noise(batch, noise_std, noise_p)))
         s, c = head.loss_terms(*seed_view(batch, logits, labels, mask))
     elif objective == "teacher_forcing":
         inp, target, mask = teacher_forcing(batch, feedback)
-        params, target, mask, types = seed_view(batch, runner(add_noise(inp, noise_std, noise_p)), target, mask,
-                                                batch.get("node_type"))
+        params, target, mask, types, weight = seed_view(batch, runner(add_noise(inp, noise_std, noise_p)), target,
+                                                        mask, batch.get("node_type"), weight)
         check_prediction(head.point(params), target, "one-step output", head)
         if node_type_loss:
-            return node_type_terms(head, params, target, mask, types)
-        s, c = head.loss_terms(params, target, mask)
+            return node_type_terms(head, params, target, mask, types, weight)
+        s, c = head.loss_terms(params, target, mask, weight)
     else:
         H = horizon or batch.y.size(1)
         check_one_hop_horizon(batch, H, "fit: objective='rollout'")
         target, mask = rollout_targets(batch, H)
-        pred, target, mask = seed_view(batch, runner(add_noise(batch, noise_std, noise_p), H), target, mask)
+        pred, target, mask, weight = seed_view(batch, runner(add_noise(batch, noise_std, noise_p), H), target,
+                                               mask, weight)
         check_prediction(pred, target, "forecast")
-        s, c = rollout_head(head).loss_terms(pred, target, mask)
+        s, c = rollout_head(head).loss_terms(pred, target, mask, weight)
     return s / c.clamp_min(1), c

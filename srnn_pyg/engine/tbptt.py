@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .noise import add_noise
 from ..loader import seed_view
-from .objectives import label_targets, node_type_terms, teacher_forcing
+from .objectives import label_targets, node_type_terms, target_weight, teacher_forcing
 
 __all__ = ["check_tbptt", "tbptt_batch", "time_chunks"]
 
@@ -91,6 +91,7 @@ def tbptt_batch(model: Any, head: Any, batch: Any, K: int, noise_std: float, cla
     the chunk losses and the number of entries (as ``batch_loss`` would give
     ``loss * weight`` and ``weight`` for the whole sequence)."""
     inp, target, mask = _sequence(batch, classification, feedback)
+    weight = target_weight(batch, classification)
     length = inp.x.size(1)
     state = None
     loss_sum = torch.zeros((), dtype=torch.float64, device=inp.x.device)
@@ -107,11 +108,11 @@ def tbptt_batch(model: Any, head: Any, batch: Any, K: int, noise_std: float, cla
         with amp_ctx():
             out, state = model.step(add_noise(chunk, noise_std, noise_p), state)
             # one-hop batches: the model returns the seed rows; the targets are cut to them
-            t_chunk, m_chunk, types = seed_view(batch, t_chunk, m_chunk, inp.get("node_type"))
+            t_chunk, m_chunk, types, w = seed_view(batch, t_chunk, m_chunk, inp.get("node_type"), weight)
             if node_type_loss and not classification:
-                loss, c = node_type_terms(head, out, t_chunk, m_chunk, types)
+                loss, c = node_type_terms(head, out, t_chunk, m_chunk, types, w)
             else:
-                s, c = head.loss_terms(out, t_chunk, m_chunk)
+                s, c = head.loss_terms(out, t_chunk, m_chunk, w)
                 loss = s / c.clamp_min(1)
         optimizer_step(loss)
         state = state.detach()

@@ -71,15 +71,25 @@ class Head(nn.Module):
         """One draw from the predicted distribution (the point for deterministic heads)."""
         return self.point(params)
 
-    def loss_terms(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def loss_terms(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None,
+                   weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """``(sum, count)`` of the per-entry loss over the entries ``mask``
-        keeps, so that batches of different sizes average exactly."""
+        keeps, so that batches of different sizes average exactly.
+        ``weight``: per-node, per-feature weights ``[N, F]`` of the targets
+        (the windows' ``y_weight``); only point losses take them."""
         raise NotImplementedError
 
-    def loss(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    def loss(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None,
+             weight: Optional[Tensor] = None) -> Tensor:
         """The masked mean training loss (a scalar)."""
-        s, c = self.loss_terms(params, target, mask)
+        s, c = self.loss_terms(params, target, mask, weight)
         return s / c.clamp_min(1)
+
+    def _no_weight(self, weight: Optional[Tensor]) -> None:
+        if weight is not None:
+            raise ValueError(f"{type(self).__name__}: per-feature target weights ('y_weight') apply to the point "
+                             f"losses of a deterministic head only; this head's {self.kind} loss takes none "
+                             f"(remove 'y_weight' from the windows)")
 
     def _check(self, params: Tensor, target: Tensor, want: Tuple[int, ...]) -> None:
         if tuple(params.shape[:-1]) != tuple(target.shape[:len(params.shape) - 1]) or params.size(-1) != want[0]:
@@ -89,6 +99,17 @@ class Head(nn.Module):
 
     def extra_repr(self) -> str:
         return str(self.out_channels)
+
+
+def _feature_weight(weight: Tensor, diff: Tensor) -> Tensor:
+    """Per-node, per-feature target weights ``[N, F]`` checked and shaped
+    ``[N, 1, F]`` against the errors ``diff`` ``[N, T, F]``."""
+    if not isinstance(weight, Tensor) or weight.dim() != 2 or diff.dim() != 3 \
+            or tuple(weight.shape) != (diff.size(0), diff.size(-1)):
+        got = list(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+        raise ValueError(f"DeterministicHead: 'y_weight' must be [num_nodes, F] = [{diff.size(0)}, "
+                         f"{diff.size(-1)}], one weight per node and target feature (got {got})")
+    return weight.to(diff.dtype).unsqueeze(1)
 
 
 class DeterministicHead(Head):
@@ -105,6 +126,11 @@ class DeterministicHead(Head):
             ADE of trajectory forecasting when the features are a position.
             (default: :obj:`"mse"`)
         huber_delta (float, optional): (default: :obj:`1.0`)
+
+    With per-feature weights :math:`w_{i,f}` (``weight``, from the windows'
+    ``y_weight``), the MSE, L1 and Huber losses are the weighted mean
+    :math:`\sum w\,\ell / \sum w` over the kept entries, and the Euclidean
+    loss weighs inside the length, :math:`\sqrt{\sum_f w_{i,f} d_f^2}`.
     """
 
     kind = "deterministic"
@@ -117,7 +143,8 @@ class DeterministicHead(Head):
             raise ValueError(f"DeterministicHead: 'huber_delta' must be > 0 (got {huber_delta!r})")
         self.loss_kind, self.huber_delta = loss, float(huber_delta)
 
-    def loss_terms(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def loss_terms(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None,
+                   weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         if params.shape != target.shape:
             raise ValueError(f"DeterministicHead: the model's output is {list(params.shape)} but the targets "
                              f"are {list(target.shape)} (check out_channels and the horizon)")
@@ -127,22 +154,28 @@ class DeterministicHead(Head):
             while m.dim() < diff.dim():
                 m = m.unsqueeze(-1)                                                # [N, T, 1]
             diff = torch.where(m, diff, diff.new_zeros(()))
+        fw = None if weight is None else _feature_weight(weight, diff)              # [N, 1, F]
         if self.loss_kind == "euclidean":                                         # per node and step
-            err = (diff.pow(2).sum(-1, keepdim=True) + 1e-12).sqrt()               # [N, T, 1]; smooth at 0
+            sq = diff.pow(2) if fw is None else diff.pow(2) * fw
+            err = (sq.sum(-1, keepdim=True) + 1e-12).sqrt()                        # [N, T, 1]; smooth at 0
+            fw = None                                                              # weighed inside the length
         elif self.loss_kind == "mse":
             err = diff.pow(2)
         elif self.loss_kind == "l1":
             err = diff.abs()
         else:
             err = F.huber_loss(diff, torch.zeros_like(diff), reduction="none", delta=self.huber_delta)
-        if mask is None:
+        if mask is None and fw is None:
             return err.sum(), torch.tensor(float(err.numel()), device=err.device)
-        w = mask.to(err.dtype)
-        while w.dim() < err.dim():
-            w = w.unsqueeze(-1)                                                    # [N, T, 1]
-        if w.size(-1) != err.size(-1):       # euclidean: a node-step counts if any feature of it does
-            w = (w != 0).any(-1, keepdim=True).to(err.dtype)
-        w = w.expand_as(err)
+        if mask is None:
+            w = fw.expand_as(err)                                                  # [N, T, F]
+        else:
+            w = mask.to(err.dtype)
+            while w.dim() < err.dim():
+                w = w.unsqueeze(-1)                                                # [N, T, 1]
+            if w.size(-1) != err.size(-1):   # euclidean: a node-step counts if any feature of it does
+                w = (w != 0).any(-1, keepdim=True).to(err.dtype)
+            w = (w if fw is None else w * fw).expand_as(err)
         return (err * w).sum(), w.sum()                                            # w zeroes masked entries
 
     def extra_repr(self) -> str:
@@ -189,7 +222,9 @@ class GaussianHead(Head):
         dy = sy * (rho * z[0] + (1 - rho ** 2).clamp_min(0).sqrt() * z[1])
         return params[..., :2] + torch.stack([dx, dy], dim=-1)
 
-    def loss_terms(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def loss_terms(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None,
+                   weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        self._no_weight(weight)
         if params.shape[:-1] != target.shape[:-1] or params.size(-1) != 5 or target.size(-1) != 2:
             raise ValueError(f"GaussianHead: the model's one-step output must be [N, T, 5] for 2-d targets "
                              f"(got {list(params.shape)} and targets {list(target.shape)})")
@@ -212,7 +247,9 @@ class LogitsHead(Head):
     kind = "logits"
     classification = True
 
-    def loss_terms(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def loss_terms(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None,
+                   weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        self._no_weight(weight)
         C = params.size(-1)
         if params.dim() != target.dim() + 1 or params.shape[:-1] != target.shape:
             raise ValueError(f"LogitsHead: logits must be [..., C] over the labels' shape (got logits "

@@ -298,6 +298,96 @@ def test_argument_errors(cmu):
         ds.action_indices("dancing")
 
 
+# ------------------------------------------------------- positions and velocities
+def test_pos_vel_windows_hold_the_frame_changes(cmu):
+    root, files = cmu
+    pos = CMUMocap(root, split="train", stride=4, obs=10, horizon=6)
+    ds = CMUMocap(root, split="train", stride=4, obs=10, horizon=6, features="pos_vel")
+    # the scale: one over the spread of the normalised 25 fps frame changes, the varying columns only
+    used = ds.dim_used.numpy()
+    changes = [np.diff(((a[::2] - ds.mean.double().numpy()) / ds.std.double().numpy())[:, used], axis=0)
+               for p, a in files.items() if "train" in p.parts]
+    assert ds.velocity_scale == pytest.approx(1.0 / np.concatenate(changes).std(), rel=1e-6)
+    assert pos.velocity_scale == pytest.approx(ds.velocity_scale) and pos.features == "pos"
+    assert len(ds) == len(pos) and ds.num_node_features == 27
+    for i in range(len(ds)):
+        rec, start = ds.index[i]
+        data, ref = ds[i], pos[i]
+        assert data.x.shape == (5, 10, 54) and data.y.shape == (5, 6, 27) and data.validate(ds.schema)
+        assert torch.equal(data.x[..., :27], ref.x) and torch.equal(data.y, ref.y)
+        frames = pos.recordings[rec].x                                   # [5, T, 27], normalised
+        prev = frames[:, start - 1:start + 9] if start > 0 else \
+            torch.cat([frames[:, :1], frames[:, :9]], dim=1)             # no frame before the first
+        vel = (frames[:, start:start + 10] - prev) * ds.velocity_scale
+        assert torch.allclose(data.x[..., 27:], vel, atol=1e-5)
+        assert data.x[3:, :, 27 + 18:].abs().sum() == 0                  # padding: no change
+    # a batch keeps the layout; a forecast scores on the poses alone
+    batch = next(iter(DataLoader(ds, batch_size=4)))
+    assert batch.x.shape == (20, 10, 54) and batch.y.shape == (20, 6, 27)
+
+
+def test_pos_vel_inputs_are_what_a_forecast_rebuilds(cmu):
+    """The dataset's velocities and the model's feedback rule agree: the
+    frames teacher forcing builds from the targets are the recording's."""
+    from srnn_pyg.models import StructuralRNN
+    from srnn_pyg.nn.feedback import Feedback
+    root, _ = cmu
+    ds = CMUMocap(root, split="train", stride=7, obs=12, horizon=8, features="pos_vel")
+    rule = Feedback(54, 27, derived="velocity", velocity_scale=ds.velocity_scale)
+    for i in range(0, len(ds), 3):
+        rec, start = ds.index[i]
+        data = ds[i]
+        assert torch.allclose(rule.frames(data.y, data), ds.recordings[rec].x[:, start + 12:start + 20], atol=1e-5)
+    torch.manual_seed(0)
+    model = StructuralRNN(ds.schema, 54, 27, edge_hidden=8, node_hidden=8, residual=True, derived="velocity",
+                          velocity_scale=ds.velocity_scale)
+    batch = next(iter(DataLoader(ds, batch_size=3)))
+    out = model.forecast(batch, 8)
+    assert out.shape == (15, 8, 27)
+    scores = ds.score({"pred": out, "y": batch.y})
+    assert list(scores) == ["80ms", "160ms", "320ms"] and all(0 < v < 10 for v in scores.values())
+
+
+def test_pos_vel_statistics_and_errors(cmu):
+    root, _ = cmu
+    train = CMUMocap(root, split="train", features="pos_vel")
+    stats = train.stats()
+    assert float(stats["velocity_scale"]) == train.velocity_scale
+    test = CMUMocap.open("test", root=root, train=train, features="pos_vel")
+    assert test.velocity_scale == train.velocity_scale and test[0].x.shape == (5, 50, 54)
+    plain = CMUMocap(root, split="test", stats=stats)                    # positions: the scale is carried
+    assert plain.velocity_scale == train.velocity_scale and plain[0].x.shape == (5, 50, 27)
+    old = {k: v for k, v in stats.items() if k != "velocity_scale"}     # statistics saved before the scale
+    assert CMUMocap(root, split="test", stats=old).velocity_scale is None
+    with pytest.raises(ValueError, match=r"features='pos_vel' needs stats\['velocity_scale'\] > 0"):
+        CMUMocap(root, split="test", stats=old, features="pos_vel")
+    with pytest.raises(ValueError, match=r"'features' must be one of \['pos', 'pos_vel'\] \(got 'vel'\)"):
+        CMUMocap(root, features="vel")
+
+
+def test_loss_weight_std_weighs_each_pose_feature_by_its_spread(cmu):
+    root, files = cmu
+    ds = CMUMocap(root, split="train", stride=20, loss_weight="std")
+    frames = np.concatenate([a for p, a in files.items() if "train" in p.parts])
+    std = frames.std(0)
+    # the features the Euler-angle error scores: real, moving, past the global translation and rotation
+    scored = [(n, f, int(d)) for n in range(5) for f, d in enumerate(ds.node_dims[n].tolist())
+              if d >= 6 and d not in CONSTANT]
+    mean = np.mean([std[d] for _, _, d in scored])
+    want = torch.ones(5, 27)
+    for n, f, d in scored:
+        want[n, f] = std[d] / mean
+    assert torch.allclose(ds.target_weight, want, rtol=1e-5)
+    assert ds[0].y_weight is ds.target_weight and ds[0].validate(ds.schema)
+    batch = next(iter(DataLoader(ds, batch_size=3)))
+    assert torch.equal(batch.y_weight, ds.target_weight.repeat(3, 1))
+    assert "y_weight" not in CMUMocap(root, split="train", stride=20)[0]
+    test = CMUMocap.open("test", root=root, train=ds, loss_weight="std", features="pos_vel")
+    assert torch.equal(test.target_weight, ds.target_weight) and test[0].y_weight.shape == (5, 27)
+    with pytest.raises(ValueError, match=r"'loss_weight' must be one of \[None, 'std'\] \(got 'var'\)"):
+        CMUMocap(root, loss_weight="var")
+
+
 # --------------------------------------------------------------- integration
 def _real_root():
     base = os.environ.get("SRNN_PYG_DATA")

@@ -172,6 +172,28 @@ def test_open_and_score(source, train_stats):
     assert [out[k] for k in out] == pytest.approx([float(err[f]) for f in (1, 3, 7, 9)], rel=1e-6)
 
 
+def test_pos_vel_windows(source, train_stats):
+    folder, files = source
+    ds = H36M(folder, split="test", stats=train_stats, features="pos_vel", horizon=10)
+    ref = H36M(folder, split="test", stats=train_stats, horizon=10)
+    assert ds.velocity_scale == pytest.approx(float(train_stats["velocity_scale"])) and ds.velocity_scale > 1
+    for i in (0, 5, len(ds) - 1):
+        rec, start = ds.index[i]
+        data, plain = ds[i], ref[i]
+        assert data.x.shape == (5, 50, 48) and data.y.shape == (5, 10, 24)
+        assert torch.equal(data.x[..., :24], plain.x) and torch.equal(data.y, plain.y)
+        frames = ref.recordings[rec].x
+        vel = (frames[:, start:start + 50] - frames[:, start - 1:start + 49]) * ds.velocity_scale
+        assert start > 0 and torch.allclose(data.x[..., 24:], vel, atol=1e-5)
+    # the scale of the training split: the 25 fps changes of the normalised training frames
+    train = np.concatenate([np.diff((a[::2] - train_stats["mean"].double().numpy())
+                                    / train_stats["std"].double().numpy(), axis=0)
+                            [:, train_stats["dim_used"].numpy()] for (s, _, _), a in files.items() if s != 5])
+    assert ds.velocity_scale == pytest.approx(1.0 / train.std(), rel=1e-6)
+    with pytest.raises(ValueError, match=r"H36M: 'features' must be one of"):
+        H36M(folder, split="test", stats=train_stats, features="speed")
+
+
 def test_root_layouts_and_environment(tmp_path, monkeypatch, source, train_stats):
     shutil.copytree(source[0], tmp_path / "h36m")
     kw = dict(split="test", stats=train_stats)
