@@ -269,7 +269,9 @@ def _cmu_carve(ctx: Context, sets: Dict[str, Any]) -> None:
     for name in CMU_WINDOWS:                            # the same windows: the same recordings held out
         if f"train_{name}" in sets:
             other = sets[f"train_{name}"]
-            assert len(other) == len(keep) + len(held), f"train_{name}: other windows than 'train'"
+            if len(other) != len(keep) + len(held):
+                raise RuntimeError(f"train_{name}: {len(other)} windows, 'train' {len(keep) + len(held)}: they must "
+                                   f"be the same windows")
             sets[f"val_{name}"], sets[f"train_{name}"] = other[held], other[keep]
     if "train_paper" in sets:
         sets["train_paper"] = sets["train_paper"][_held_out_files(sets["train_paper"])[0]]

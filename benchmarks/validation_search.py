@@ -21,7 +21,8 @@ dataset has one.
 
 Datasets without a validation split carve one from the training split
 (``Search.carve``, e.g. CMU mocap: each action's last training recording, as
-``benchmarks/accuracy.py`` does). ``Search.finetune`` adds the benchmark's
+``benchmarks/accuracy.py`` does). The LinearAR reference reads the last
+``min(obs, 8)`` frames, as the benchmark's closed-form row. ``Search.finetune`` adds the benchmark's
 rollout fine-tuning: teacher forcing for two thirds of the epochs, then rollout
 for the last third at a third of the learning rate, kept only if it lowers
 the validation metric.
@@ -213,7 +214,7 @@ def _open(cls, search: Search, data_kw: Dict[str, Any]):
 def _scores(val, model) -> Dict[str, float]:
     """``dataset.score`` on the validation windows, and ``mean``: the mean of its values."""
     out = _base(val).score(collect(model, DataLoader(val, 64)))
-    out["mean"] = statistics.mean(out.values())
+    out.setdefault("mean", statistics.mean(out.values()))
     return {k: float(v) for k, v in out.items()}
 
 
@@ -227,7 +228,7 @@ def _base(dataset):
 def _train(model, train, val, search: Search, config: TrainConfig) -> None:
     """``fit`` (and the rollout fine-tuning of ``search.finetune``)."""
     loader, val_loader = DataLoader(train, search.batch, shuffle=True), DataLoader(val, 64)
-    if not search.finetune:
+    if not search.finetune or config.epochs < 2:              # one epoch: teacher forcing alone
         fit(model, loader, val_loader, config)
         return
     tail = max(1, round(config.epochs / 3))

@@ -172,6 +172,8 @@ class STData(Data):
                 raise ValueError(f"STData: '{key}' must be torch.bool (got {m.dtype})")
             if m is not None and tuple(m.shape) != (rows, T):
                 raise ValueError(f"STData: '{key}' must be [{name}, T] = [{rows}, {T}] (got {_shape(m)})")
+        if self.get("y_weight") is not None and self.get("y") is None:
+            raise ValueError("STData: 'y_weight' weighs the targets 'y', which this graph does not have")
         y = self.get("y")
         if y is not None:
             if not isinstance(y, Tensor) or y.dim() not in (2, 3) or y.size(0) != N:
@@ -184,12 +186,14 @@ class STData(Data):
                 raise ValueError(f"STData: 'y_mask' must be a bool [num_nodes, H] = {list(y.shape[:2])} "
                                  f"tensor (got {_shape(ym)}, {getattr(ym, 'dtype', None)})")
             yw = self.get("y_weight")
-            want = (N, y.size(-1)) if y.dim() == 3 and y.is_floating_point() else None
-            if yw is not None and (want is None or not isinstance(yw, Tensor) or not yw.is_floating_point()
+            if yw is not None and not (y.dim() == 3 and y.is_floating_point()):
+                raise ValueError(f"STData: 'y_weight' weighs regression targets [num_nodes, H, F_out]; 'y' holds "
+                                 f"{_shape(y)} {y.dtype} (remove 'y_weight')")
+            want = (N, y.size(-1)) if y.dim() == 3 else None
+            if yw is not None and (not isinstance(yw, Tensor) or not yw.is_floating_point()
                                    or tuple(yw.shape) != want):
-                raise ValueError(f"STData: 'y_weight' must be a floating-point [num_nodes, F_out] = "
-                                 f"{list(want) if want else '(regression targets only)'} tensor "
-                                 f"(got {_shape(yw)}, {getattr(yw, 'dtype', None)})")
+                raise ValueError(f"STData: 'y_weight' must be a floating-point [num_nodes, F_out] = {list(want)} "
+                                 f"tensor (got {_shape(yw)}, {getattr(yw, 'dtype', None)})")
             if yw is not None and (not bool(torch.isfinite(yw).all()) or bool((yw < 0).any())):
                 raise ValueError("STData: 'y_weight' must be finite and >= 0 everywhere")
         # Finite where present: what an absent node, edge or target step holds is never read.

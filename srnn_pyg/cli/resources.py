@@ -144,12 +144,13 @@ def _takes_any(params) -> bool:
 
 
 def model_kwargs(name: str, hidden: Optional[int], classification: bool, extra: Dict[str, Any],
-                 structure: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
+                 structure: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Constructor arguments from the command's options: ``--hidden`` mapped
     to each model's size arguments, ``task`` for classification data, the
     window sizes and covariates (``structure``: ``obs_len``, ``horizon``,
-    ``covariates``: the width of the windows' ``u_future``) for models that
-    take them, then ``--model-arg`` values, which win."""
+    ``covariates``: the width of the windows' ``u_future``, and the dataset's
+    ``feedback_kwargs()``, e.g. ``derived="velocity"``) for models that take
+    them, then ``--model-arg`` values, which win."""
     params = _params(name)
     kw: Dict[str, Any] = {}
     if hidden is not None:
@@ -211,6 +212,9 @@ def build(name: str, train_set, hidden: Optional[int], extra: Dict[str, Any]):
     structure = {"obs_len": int(getattr(train_set, "obs", 0) or 0),
                  "horizon": int(getattr(train_set, "horizon", 0) or 0),
                  "covariates": int(u.size(-1)) if u is not None and not classification else 0}
+    hints = getattr(train_set, "feedback_kwargs", None)   # how the model rebuilds derived inputs (velocities)
+    if callable(hints) and not classification:
+        structure.update(hints())
     kw = model_kwargs(name, hidden, classification, extra, structure)
     try:
         return build_model(name, train_set.schema, in_ch, out_ch, **kw)

@@ -238,6 +238,15 @@ class STDataset(Dataset):
         return cls(**cls.open_kwargs(split, root=root, obs=obs, horizon=horizon, seed=seed,
                                      train=train, **extra))
 
+    def feedback_kwargs(self) -> Dict[str, Any]:
+        """Model keywords with which a forecaster rebuilds these windows'
+        extra input channels from its own predictions (e.g. ``{"derived":
+        "velocity"}`` for windows that hold velocities beside the predicted
+        positions); empty where ``x`` holds only what is predicted (and
+        covariates, which ``u_future`` carries). The command line passes
+        them to models that take them."""
+        return {}
+
     def reuse_options(self) -> Dict[str, Any]:
         """Keywords, in plain Python (to store in a checkpoint), with which
         :meth:`open` builds another split normalised like this training split

@@ -127,10 +127,12 @@ class CMUMocap(MotionDataset):
             (default: :obj:`None`)
 
     Shapes:
-        - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``,
+        - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``
+          (``[N, obs, 2 F]`` with ``features="pos_vel"``),
           ``y`` ``[N, horizon, F]`` (normalised), ``edge_index`` ``[2, E]``,
           ``node_type`` ``[N]``, ``edge_type`` ``[E]``; ``N, F, E`` = 5, 27, 12
-          (``"body_parts"``) or 39, 3, 76 (``"joints"``).
+          (``"body_parts"``) or 39, 3, 76 (``"joints"``); with ``loss_weight``
+          also ``y_weight`` ``[N, F]``.
         - :meth:`to_pose`: ``[B * N, T, F]`` to ``[B, T, 117]``.
 
     .. note::
@@ -208,7 +210,7 @@ class CMUMocap(MotionDataset):
         for a in actions:
             for path in files[a]:
                 frames = cache[path] if path in cache else self._read(path)
-                seq = frames[::self.frame_step]                                          # 25 fps
+                seq = frames[::self.frame_step]                    # 25 fps at frame_step=2
                 rec = self._add_recording(seq, f"{split}/{a}/{path.name}")
                 self._add_windows(rec, self._starts(seq.shape[0], path), a)
         super().__init__(transform)

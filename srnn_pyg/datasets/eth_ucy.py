@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -336,6 +336,11 @@ class ETHUCY(STDataset):
                 "origin": origin, "abs": P_abs[:, :obs] * pres[:, :obs, None], "ped": peds[p],
                 "frame": frames[starts[:, None] + np.arange(S)], "start": starts,
                 "sizes": np.bincount(w, minlength=len(starts))}
+
+    def feedback_kwargs(self) -> Dict[str, Any]:
+        """``derived="velocity"`` with ``features="pos_vel"`` (the displacements
+        after the positions; see :meth:`STDataset.feedback_kwargs`)."""
+        return {"derived": "velocity"} if self.features == "pos_vel" else {}
 
     def get(self, idx: int) -> STData:
         lo, hi = int(self._ptr[idx]), int(self._ptr[idx + 1])

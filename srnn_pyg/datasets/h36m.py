@@ -153,10 +153,12 @@ class H36M(MotionDataset):
             (default: :obj:`None`)
 
     Shapes:
-        - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``,
+        - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``
+          (``[N, obs, 2 F]`` with ``features="pos_vel"``),
           ``y`` ``[N, horizon, F]`` (normalised), ``edge_index`` ``[2, E]``,
           ``node_type`` ``[N]``, ``edge_type`` ``[E]``; ``N, F, E`` = 5, 24, 12
-          (``"body_parts"``) or 33, 3, 64 (``"joints"``).
+          (``"body_parts"``) or 33, 3, 64 (``"joints"``); with ``loss_weight``
+          also ``y_weight`` ``[N, F]``.
         - :meth:`to_pose`: ``[B * N, T, F]`` to ``[B, T, 99]``.
     """
 
@@ -243,7 +245,7 @@ class H36M(MotionDataset):
                 recs = {}
                 for sub in (1, 2):
                     frames = cache[(s, a, sub)] if (s, a, sub) in cache else self._read(s, a, sub)
-                    seq = frames[::self.frame_step]                                          # 25 fps
+                    seq = frames[::self.frame_step]                    # 25 fps at frame_step=2
                     recs[sub] = self._add_recording(seq, f"S{s}/{a}_{sub}.txt")
                     lengths[sub] = seq.shape[0]
                     if self.windows == "sliding":

@@ -210,9 +210,10 @@ class MotionDataset(STDataset):
     With ``loss_weight="std"``, every window also carries ``y_weight``
     ``[N, F]`` (:attr:`target_weight`): the training losses weigh each pose
     feature by its training standard deviation (divided by the mean of those
-    weights), so a normalised error counts as it does in the data's units,
-    where the Euler-angle error sums it; on normalised data with equal
-    weights, a joint that barely moves counts as much as one that swings.
+    weights). On normalised data with equal weights a joint that barely
+    moves counts as much as one that swings, while the Euler-angle error
+    sums errors in radians; the weighted squared error is ``e^2 / std`` for
+    an error ``e`` in the data's units (half way from ``e^2 / std^2``).
     The features the metric leaves out (the global translation and rotation,
     the constant dimensions, the padding) keep weight 1: a forecast still
     feeds them back.
@@ -281,12 +282,19 @@ class MotionDataset(STDataset):
         frames = M.frames_at_ms(self.report_ms, fps=self.fps)
         return {f"{ms}ms": float(err[f]) for ms, f in zip(self.report_ms, frames) if f < pred.size(1)}
 
+    def feedback_kwargs(self) -> Dict[str, Any]:
+        """``derived="velocity"`` and :attr:`velocity_scale` with
+        ``features="pos_vel"`` (see :meth:`STDataset.feedback_kwargs`)."""
+        if self.features != "pos_vel":
+            return {}
+        return {"derived": "velocity", "velocity_scale": float(self.velocity_scale)}
+
     def get(self, idx: int) -> STData:
         window = super().get(idx)
         if self.features == "pos_vel":                                 # targets: the poses alone
-            window.y = window.y[..., :self.num_node_features]
+            window.y = window.y[..., :self.num_pose_features]
         if self.loss_weight is not None:
-            window.y_weight = self.target_weight
+            window.y_weight = self.target_weight.clone()                # a transform may edit it
         return window
 
     # ------------------------------------------------------------ building
@@ -302,10 +310,16 @@ class MotionDataset(STDataset):
         return self.skeleton.num_dims
 
     @property
-    def num_node_features(self) -> int:
+    def num_pose_features(self) -> int:
         """``F``: pose features per node (after padding), what ``y`` holds and
-        a model predicts (``x`` holds ``2 F`` with ``features="pos_vel"``)."""
+        a model predicts."""
         return int(self.node_dims.size(1))
+
+    @property
+    def num_node_features(self) -> int:
+        """Input features per node, the width of ``x``: ``F``, or ``2 F`` with
+        ``features="pos_vel"``."""
+        return self.num_pose_features * (2 if self.features == "pos_vel" else 1)
 
     @property
     def num_graph_nodes(self) -> int:
@@ -331,10 +345,16 @@ class MotionDataset(STDataset):
                                      f"(got {list(value.shape)})")
             self.mean, self.std, self.dim_used = mean.float(), std.float(), used.bool()
             scale = stats.get("velocity_scale")
-            self.velocity_scale = None if scale is None else float(scale)
-            if self.features == "pos_vel" and (self.velocity_scale is None or not self.velocity_scale > 0):
+            if scale is not None:
+                value = torch.as_tensor(scale, dtype=torch.float64)
+                if value.numel() != 1 or not bool(torch.isfinite(value).all()) or not float(value) > 0:
+                    raise ValueError(f"{type(self).__name__}: stats['velocity_scale'] must be one finite number "
+                                     f"> 0 (got {scale!r})")
+                scale = float(value)
+            self.velocity_scale = scale
+            if self.features == "pos_vel" and self.velocity_scale is None:
                 raise ValueError(f"{type(self).__name__}: features='pos_vel' needs stats['velocity_scale'] > 0 "
-                                 f"(the training split's, from its .stats(); got {scale!r})")
+                                 f"(the training split's, from its .stats(); got None)")
         else:
             flat = np.concatenate(list(frames), axis=0)                  # [sum T, D]
             mean, std = flat.mean(0), flat.std(0)

@@ -201,11 +201,13 @@ def train_loader(loader: DataLoader, seed: int, dist: DistContext) -> Tuple[Data
     :class:`~srnn_pyg.loader.OneHopLoader`) gets a :class:`ShardSampler`
     and a loader of windows a
     :class:`~torch.utils.data.distributed.DistributedSampler`; any other
-    loader is used as it is (sampler :obj:`None`).
+    loader, or any iterable of batches (e.g. a list), is used as it is
+    (sampler :obj:`None`) outside DDP.
 
     Raises:
         ValueError: under DDP, a loader of fewer seed nodes than processes,
-            or a ``NodeLoader`` built with ``filter_per_worker=False``.
+            a ``NodeLoader`` built with ``filter_per_worker=False``, or an
+            iterable that is not a ``DataLoader``.
     """
     shuffle = isinstance(getattr(loader, "sampler", None), RandomSampler)
     if dist.enabled and not isinstance(loader, DataLoader):

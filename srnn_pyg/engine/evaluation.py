@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .. import metrics as M
 from ..loader import seed_count, seed_view
-from ..nn.heads import Head, head_of
+from ..nn.heads import Head, head_of, loss_terms, weighted_mean
 from .device import DeviceLike, amp_context, model_device, resolve_device
 from .distributed import DistContext
 from .objectives import (OBJECTIVES, check_one_hop_horizon, check_prediction, default_objective, feedback_of,
@@ -65,7 +65,7 @@ class _Sums:
         self.values[key] = self.values[key] + value if key in self.values else value
 
     def ratio(self, num: str, den: str) -> Tensor:
-        return self.values[num] / self.values[den].clamp_min(1)
+        return weighted_mean(self.values[num], self.values[den])
 
     def all_reduce(self, dist: DistContext) -> None:
         # One all-reduce of every sum (all ranks hold the same keys: they depend
@@ -116,6 +116,7 @@ class _Scorer:
             self.one_step(batch)
 
     def labels(self, batch) -> None:
+        target_weight(batch, classification=True)                                  # refuses y_weight
         logits, labels, mask = seed_view(batch, *label_targets(batch, self.model(batch)))
         s, c = self.head.loss_terms(logits, labels, mask)
         C = logits.size(-1)
@@ -133,8 +134,8 @@ class _Scorer:
         self.H_seen = H
         check_one_hop_horizon(batch, H, "evaluate: a rollout")
         target, mask = rollout_targets(batch, H)
-        pred, target, mask, weight = seed_view(batch, self.model.forecast(batch, H), target, mask,
-                                               target_weight(batch))
+        weight = target_weight(batch) if self.objective == "rollout" and "loss" in self.names else None
+        pred, target, mask, weight = seed_view(batch, self.model.forecast(batch, H), target, mask, weight)
         check_prediction(pred, target, "forecast")
         p, t = pred.float(), target.float()
         n = _entries(t, mask)                                                       # [H]
@@ -142,7 +143,7 @@ class _Scorer:
         self.sums.add("abs", M.per_horizon("mae", p, t, mask) * n)
         self.sums.add("cnt", n)
         if self.objective == "rollout" and "loss" in self.names:
-            s, c = rollout_head(self.head).loss_terms(pred, target, mask, weight)   # the training loss
+            s, c = loss_terms(rollout_head(self.head), pred, target, mask, weight)   # the training loss
             self.sums.add("roll_loss", s)
             self.sums.add("roll_loss_cnt", c)
         if "mape" in self.names:
@@ -155,10 +156,11 @@ class _Scorer:
 
     def one_step(self, batch) -> None:
         inp, target, mask = teacher_forcing(batch, feedback_of(self.model))
-        params, target, mask, weight = seed_view(batch, self.model(inp), target, mask, target_weight(batch))
+        weight = target_weight(batch) if "loss" in self.names else None      # only the loss is weighted
+        params, target, mask, weight = seed_view(batch, self.model(inp), target, mask, weight)
         point = self.head.point(params)
         check_prediction(point, target, "one-step output", self.head)
-        s, c = self.head.loss_terms(params, target, mask, weight)                  # the training loss
+        s, c = loss_terms(self.head, params, target, mask, weight)                 # the training loss
         self.sums.add("tf_loss", s)
         self.sums.add("tf_loss_cnt", c)
         n = _entries(target, mask).sum()

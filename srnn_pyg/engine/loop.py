@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..nn.heads import DeterministicHead, head_of
+from ..nn.heads import DeterministicHead, head_of, weighted_mean
 from .checkpoints import (BEST, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST, METRICS_FILE, RESULT_FILE,
                           load_checkpoint, model_record, record_differences, resolve_checkpoint,
                           state_differences, write_checked)
@@ -421,14 +421,14 @@ class _Run:
                 loss_sum += loss.detach().double() * weight.double()
                 weight_sum += weight.double()
             if i % 10 == 0:  # a host sync: not at every step
-                running = float(loss_sum / weight_sum.clamp_min(1))
+                running = float(weighted_mean(loss_sum, weight_sum))
                 if not math.isfinite(running):
                     raise self.diverged(epoch, f"the training loss became {running} (batch {i})")
                 if self.bar_on:
                     bar.set_postfix(loss=f"{running:.4g}")
         bar.close()
         totals = self.dist.all_reduce(torch.stack([loss_sum, weight_sum]))
-        train_loss = float(totals[0] / totals[1].clamp_min(1))
+        train_loss = float(weighted_mean(totals[0], totals[1]))
         if not math.isfinite(train_loss):
             raise self.diverged(epoch, f"the training loss became {train_loss}")
         self.check_weights(epoch)                       # before any checkpoint holds these weights

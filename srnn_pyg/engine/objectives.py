@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from ..loader import seed_count, seed_view
-from ..nn.heads import DeterministicHead, Head
+from ..nn.heads import DeterministicHead, Head, loss_terms, weighted_mean
 from .noise import add_noise
 
 __all__ = ["OBJECTIVES", "feedback_of", "default_objective", "is_classification", "peek_classification",
@@ -173,7 +173,7 @@ def target_weight(batch, classification: bool = False) -> Optional[Tensor]:
     if not isinstance(w, Tensor) or not w.is_floating_point() or w.dim() != 2:
         got = f"{list(w.shape)} {w.dtype}" if isinstance(w, Tensor) else type(w).__name__
         raise ValueError(f"fit/evaluate: 'y_weight' must be a floating-point [num_nodes, F] tensor (got {got})")
-    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+    if bool((~torch.isfinite(w) | (w < 0)).any()):                              # one host sync
         raise ValueError("fit/evaluate: 'y_weight' must be finite and >= 0 everywhere")
     return w
 
@@ -238,9 +238,9 @@ def node_type_terms(head: Head, params: Tensor, target: Tensor, mask: Optional[T
     total, count = params.new_zeros(()).float(), params.new_zeros(()).float()
     for k in types:
         sel = slice(None) if k is None else node_type == k
-        s, c = head.loss_terms(params[sel], target[sel], None if mask is None else mask[sel],
-                               None if weight is None else weight[sel])
-        total = total + s * (T * D) / c.clamp_min(1)
+        s, c = loss_terms(head, params[sel], target[sel], None if mask is None else mask[sel],
+                          None if weight is None else weight[sel])
+        total = total + weighted_mean(s * (T * D), c)
         count = count + c
     return total, count
 
@@ -280,7 +280,7 @@ def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Opt
         check_prediction(head.point(params), target, "one-step output", head)
         if node_type_loss:
             return node_type_terms(head, params, target, mask, types, weight)
-        s, c = head.loss_terms(params, target, mask, weight)
+        s, c = loss_terms(head, params, target, mask, weight)
     else:
         H = horizon or batch.y.size(1)
         check_one_hop_horizon(batch, H, "fit: objective='rollout'")
@@ -288,5 +288,5 @@ def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Opt
         pred, target, mask, weight = seed_view(batch, runner(add_noise(batch, noise_std, noise_p), H), target,
                                                mask, weight)
         check_prediction(pred, target, "forecast")
-        s, c = rollout_head(head).loss_terms(pred, target, mask, weight)
-    return s / c.clamp_min(1), c
+        s, c = loss_terms(rollout_head(head), pred, target, mask, weight)
+    return weighted_mean(s, c), c

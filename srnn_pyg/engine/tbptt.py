@@ -24,6 +24,7 @@ from torch import Tensor
 
 from .noise import add_noise
 from ..loader import seed_view
+from ..nn.heads import loss_terms, weighted_mean
 from .objectives import label_targets, node_type_terms, target_weight, teacher_forcing
 
 __all__ = ["check_tbptt", "tbptt_batch", "time_chunks"]
@@ -112,8 +113,8 @@ def tbptt_batch(model: Any, head: Any, batch: Any, K: int, noise_std: float, cla
             if node_type_loss and not classification:
                 loss, c = node_type_terms(head, out, t_chunk, m_chunk, types, w)
             else:
-                s, c = head.loss_terms(out, t_chunk, m_chunk, w)
-                loss = s / c.clamp_min(1)
+                s, c = loss_terms(head, out, t_chunk, m_chunk, w)
+                loss = weighted_mean(s, c)
         optimizer_step(loss)
         state = state.detach()
         loss_sum += loss.detach().double() * c.double()

@@ -32,6 +32,22 @@ HEADS = ("deterministic", "gaussian", "logits")
 LOSSES = ("mse", "l1", "huber", "euclidean")
 
 
+def weighted_mean(total: Tensor, count: Tensor) -> Tensor:
+    """``total / count``, and 0 where ``count`` is 0 (then ``total`` is 0
+    too). Counts are sums of weights, which may be below 1 (``y_weight``):
+    unlike ``count.clamp_min(1)``, small weights do not shrink the mean."""
+    return total / torch.where(count > 0, count, torch.ones_like(count))
+
+
+def loss_terms(head: "Head", params: Tensor, target: Tensor, mask: Optional[Tensor] = None,
+               weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """``head.loss_terms``, passing ``weight`` only when given (heads written
+    for the three-argument signature keep working without weights)."""
+    if weight is None:
+        return head.loss_terms(params, target, mask)
+    return head.loss_terms(params, target, mask, weight)
+
+
 class Head(nn.Module):
     r"""Base class of the output heads. Heads hold no parameters: the model's
     last layer produces :attr:`raw_channels` values per node and step.
@@ -82,8 +98,8 @@ class Head(nn.Module):
     def loss(self, params: Tensor, target: Tensor, mask: Optional[Tensor] = None,
              weight: Optional[Tensor] = None) -> Tensor:
         """The masked mean training loss (a scalar)."""
-        s, c = self.loss_terms(params, target, mask, weight)
-        return s / c.clamp_min(1)
+        s, c = loss_terms(self, params, target, mask, weight)
+        return weighted_mean(s, c)
 
     def _no_weight(self, weight: Optional[Tensor]) -> None:
         if weight is not None:
@@ -158,7 +174,8 @@ class DeterministicHead(Head):
         if self.loss_kind == "euclidean":                                         # per node and step
             sq = diff.pow(2) if fw is None else diff.pow(2) * fw
             err = (sq.sum(-1, keepdim=True) + 1e-12).sqrt()                        # [N, T, 1]; smooth at 0
-            fw = None                                                              # weighed inside the length
+            if fw is not None:          # weighed inside the length; a node with no weight does not count
+                fw = (fw.sum(-1, keepdim=True) > 0).to(err.dtype)                  # [N, 1, 1]
         elif self.loss_kind == "mse":
             err = diff.pow(2)
         elif self.loss_kind == "l1":

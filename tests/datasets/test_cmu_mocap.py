@@ -309,7 +309,8 @@ def test_pos_vel_windows_hold_the_frame_changes(cmu):
                for p, a in files.items() if "train" in p.parts]
     assert ds.velocity_scale == pytest.approx(1.0 / np.concatenate(changes).std(), rel=1e-6)
     assert pos.velocity_scale == pytest.approx(ds.velocity_scale) and pos.features == "pos"
-    assert len(ds) == len(pos) and ds.num_node_features == 27
+    assert len(ds) == len(pos) and (ds.num_node_features, ds.num_pose_features) == (54, 27)
+    assert (pos.num_node_features, pos.num_pose_features) == (27, 27)
     for i in range(len(ds)):
         rec, start = ds.index[i]
         data, ref = ds[i], pos[i]
@@ -338,6 +339,11 @@ def test_pos_vel_inputs_are_what_a_forecast_rebuilds(cmu):
         rec, start = ds.index[i]
         data = ds[i]
         assert torch.allclose(rule.frames(data.y, data), ds.recordings[rec].x[:, start + 12:start + 20], atol=1e-5)
+    # the command line builds an S-RNN with the same rule
+    from srnn_pyg.cli.resources import build
+    built = build("srnn", ds, 8, {})
+    assert built.feedback.derived == "velocity" and built.feedback.velocity_scale == ds.velocity_scale
+    assert ds.feedback_kwargs() == {"derived": "velocity", "velocity_scale": ds.velocity_scale}
     torch.manual_seed(0)
     model = StructuralRNN(ds.schema, 54, 27, edge_hidden=8, node_hidden=8, residual=True, derived="velocity",
                           velocity_scale=ds.velocity_scale)
@@ -363,6 +369,9 @@ def test_pos_vel_statistics_and_errors(cmu):
         CMUMocap(root, split="test", stats=old, features="pos_vel")
     with pytest.raises(ValueError, match=r"'features' must be one of \['pos', 'pos_vel'\] \(got 'vel'\)"):
         CMUMocap(root, features="vel")
+    for bad in (torch.tensor([1.0, 2.0]), float("inf"), -1.0):
+        with pytest.raises(ValueError, match=r"stats\['velocity_scale'\] must be one finite number > 0"):
+            CMUMocap(root, split="test", stats=dict(old, velocity_scale=bad))
 
 
 def test_loss_weight_std_weighs_each_pose_feature_by_its_spread(cmu):
@@ -378,7 +387,8 @@ def test_loss_weight_std_weighs_each_pose_feature_by_its_spread(cmu):
     for n, f, d in scored:
         want[n, f] = std[d] / mean
     assert torch.allclose(ds.target_weight, want, rtol=1e-5)
-    assert ds[0].y_weight is ds.target_weight and ds[0].validate(ds.schema)
+    assert torch.equal(ds[0].y_weight, ds.target_weight) and ds[0].y_weight is not ds.target_weight
+    assert ds[0].validate(ds.schema)
     batch = next(iter(DataLoader(ds, batch_size=3)))
     assert torch.equal(batch.y_weight, ds.target_weight.repeat(3, 1))
     assert "y_weight" not in CMUMocap(root, split="train", stride=20)[0]

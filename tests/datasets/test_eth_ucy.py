@@ -140,6 +140,9 @@ def test_velocity_features(root):
     assert torch.equal(d0.x[:, :, 2:], _t([[[0, 0], [1, 0]], [[0, 0], [0, 2]],
                                            [[0, 0], [0, 0]], [[0, 0], [0, 0]]]))
     assert torch.equal(d1.x[2, :, 2:], _t([[0, 0], [1, 0]]))
+    # the command line builds forecasters that rebuild the displacements of their predictions
+    assert ds.feedback_kwargs() == {"derived": "velocity"}
+    assert ETHUCY(root, test_scene="hotel", split="test", obs=2, horizon=2).feedback_kwargs() == {}
 
 
 def test_min_peds_skip_and_recorded_frames(root, tmp_path):

@@ -55,10 +55,18 @@ def test_weighted_point_losses_match_a_loop(kind, masked):
     head = DeterministicHead(3, loss=kind)
     got = float(head.loss(pred, target, mask, weight))
     assert got == pytest.approx(_loop_loss(kind, pred, target, mask, weight), rel=1e-5)
-    # equal weights: the unweighted loss (up to the weight inside the Euclidean length)
-    same = float(head.loss(pred, target, mask, torch.full((5, 3), 2.5)))
+    # equal weights, large or tiny: the unweighted loss (up to the weight inside the Euclidean length)
     plain = float(head.loss(pred, target, mask))
-    assert same == pytest.approx(plain * (2.5 ** 0.5 if kind == "euclidean" else 1.0), rel=1e-5)
+    for c in (2.5, 1e-3):
+        same = float(head.loss(pred, target, mask, torch.full((5, 3), c)))
+        assert same == pytest.approx(plain * (c ** 0.5 if kind == "euclidean" else 1.0), rel=1e-5)
+    # a node whose weights are all zero does not count, in any loss
+    alone = torch.ones(5, 3)
+    alone[2:] = 0.0
+    keep = torch.zeros(5, 4, dtype=torch.bool)
+    keep[:2] = True if mask is None else mask[:2]
+    assert float(head.loss(pred, target, mask, alone)) == pytest.approx(float(head.loss(pred, target, keep)),
+                                                                          rel=1e-5)
 
 
 def test_a_zero_weight_feature_gets_no_gradient():
@@ -68,6 +76,20 @@ def test_a_zero_weight_feature_gets_no_gradient():
     weight[:, 1] = 0.0
     DeterministicHead(2).loss(pred, torch.randn(4, 3, 2, generator=g), None, weight).backward()
     assert pred.grad[..., 1].abs().max() == 0 and pred.grad[..., 0].abs().max() > 0
+
+
+def test_heads_with_the_three_argument_loss_terms_still_train():
+    """A user's head written before the weights (no ``weight`` argument) works without weights."""
+    class OldHead(DeterministicHead):
+        def loss_terms(self, params, target, mask=None):
+            return super().loss_terms(params, target, mask)
+
+    schema, windows = walkers(4, seed=3)
+    model = build("srnn", schema, 2, 2, **SMALL)
+    model.head = OldHead(2)
+    result = fit(model, windows, epochs=1, progress=False, device="cpu")    # a plain list of batches
+    assert result.epochs_run == 1
+    assert evaluate(model, windows, metrics=["loss", "mse"])["loss"] > 0
 
 
 def test_weight_errors():
@@ -86,9 +108,23 @@ def test_weight_errors():
     d.y_weight = -torch.ones(4, 2)
     with pytest.raises(ValueError, match=r"'y_weight' must be finite and >= 0"):
         d.validate()
+    labels = STData(x=torch.zeros(4, 5, 2), y=torch.zeros(4, 3, dtype=torch.long),
+                    edge_index=torch.zeros(2, 0, dtype=torch.long), y_weight=torch.ones(4, 2))
+    with pytest.raises(ValueError, match=r"'y_weight' weighs regression targets"):
+        labels.validate()
+    bare = STData(x=torch.zeros(4, 5, 2), edge_index=torch.zeros(2, 0, dtype=torch.long), y_weight=torch.ones(4, 2))
+    with pytest.raises(ValueError, match=r"'y_weight' weighs the targets 'y', which this graph does not have"):
+        bare.validate()
     model = build("node_lstm", fake_schema(), 2, 2, hidden=4)
     with pytest.raises(ValueError, match=r"fit/evaluate: 'y_weight' must be finite and >= 0"):
         fit(model, [d], epochs=1, progress=False, device="cpu")
+    # a Gaussian head: its NLL takes no weights, its forecast metrics are unweighted anyway
+    schema, windows = walkers(3, seed=0)
+    gauss = build("srnn", schema, 2, 2, **SMALL, head="gaussian")
+    weighted = _weighted(windows, torch.ones(4, 2))
+    assert evaluate(gauss, weighted, metrics=["mse", "tf_mse"])["mse"] >= 0
+    with pytest.raises(ValueError, match=r"GaussianHead: per-feature target weights"):
+        evaluate(gauss, weighted, metrics=["loss"])
 
 
 def _weighted(windows, weight):
