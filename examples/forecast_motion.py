@@ -1,7 +1,8 @@
 """Forecast human motion on CMU mocap with Structural-RNN (the body-part graph).
 
 Trains an S-RNN (residual, one-step-ahead teacher forcing over the observed
-and the future frames, with ``srnn_pyg.engine.fit``) and the structure-free
+and the future frames, then a few epochs on the forecast itself, with
+``srnn_pyg.engine.fit``) and the structure-free
 NodeLSTM on CMU motion capture (torso, two arms and two legs: 3 node types, 4
 edge types), then forecasts 25 frames (1 s) from 50 observed ones on the
 protocol's seeded test windows and prints the Euler-angle error at 80, 160,
@@ -45,7 +46,11 @@ def parse_args():
     p.add_argument("--actions", nargs="+", default=None,
                    help="actions to train and test on (default: every action in the data)")
     p.add_argument("--stride", type=int, default=8, help="frames between training windows (default: 8)")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the training windows (default: 5)")
+    p.add_argument("--epochs", type=int, default=5, help="teacher-forcing passes over the training windows "
+                                                           "(default: 5)")
+    p.add_argument("--rollout-epochs", type=int, default=2,
+                   help="then passes that train the 25-frame forecast itself, at a third of the learning rate "
+                        "(default: 2)")
     p.add_argument("--hidden", type=int, default=64, help="RNN and MLP sizes (default: 64)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -60,7 +65,7 @@ def parse_args():
         args.stride, args.hidden, args.epochs = 1, 128, 10
     if args.smoke:
         args.actions = args.actions or ["walking"]
-        args.stride, args.epochs, args.hidden = 50, 1, 8
+        args.stride, args.epochs, args.rollout_epochs, args.hidden = 50, 1, 1, 8
     return args
 
 
@@ -105,8 +110,11 @@ def main():
     windows = {"S-RNN": (train_v, test_v), "NodeLSTM": (train, test)}
     start = time.perf_counter()
     for name, model in models.items():
-        fit(model, DataLoader(windows[name][0], batch_size=args.batch_size, shuffle=True), epochs=args.epochs,
-            lr=args.lr, grad_clip=1.0, seed=args.seed, device="cpu")
+        loader = DataLoader(windows[name][0], batch_size=args.batch_size, shuffle=True)
+        fit(model, loader, epochs=args.epochs, lr=args.lr, grad_clip=1.0, seed=args.seed, device="cpu")
+        if args.rollout_epochs:   # the forecast feeds its own predictions (and velocities) back: train on that
+            fit(model, loader, epochs=args.rollout_epochs, objective="rollout", lr=args.lr / 3, grad_clip=1.0,
+                seed=args.seed, device="cpu")
         print(f"{name}: trained")
     print(f"trained in {time.perf_counter() - start:.0f} s")
     models["ZeroVelocity"] = build("zero_velocity", train.schema, F, F)
