@@ -180,6 +180,8 @@ SEARCHES: Dict[str, Search] = {
             "poses, loss weighted by each feature's spread (loss_weight='std')": ({}, {}, {"loss_weight": "std"}),
             "+ velocity inputs, loss_weight='std'": ({"derived": "velocity"}, {},
                                                      {"features": "pos_vel", "loss_weight": "std"}),
+            "+ velocity inputs, loss_weight='var' (the data's units)": (
+                {"derived": "velocity"}, {}, {"features": "pos_vel", "loss_weight": "var"}),
             "+ velocity inputs, loss_weight='std', spatial=False": (
                 {"derived": "velocity", "spatial": False}, {}, {"features": "pos_vel", "loss_weight": "std"}),
         },

@@ -123,8 +123,9 @@ class CMUMocap(MotionDataset):
             carries ``y_weight`` ``[N, F]``, each pose feature's training
             standard deviation over their mean (1 for the global and constant
             dimensions and the padding), which the training losses weigh the
-            targets by (see :class:`~srnn_pyg.datasets.motion.MotionDataset`).
-            (default: :obj:`None`)
+            targets by; ``"var"``: the variance over its mean, the squared
+            error in the data's units (see
+            :class:`~srnn_pyg.datasets.motion.MotionDataset`). (default: :obj:`None`)
 
     Shapes:
         - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``

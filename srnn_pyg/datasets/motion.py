@@ -47,7 +47,7 @@ STD_THRESHOLD = 1e-4
 #: what a window's ``x`` holds (``features=``): poses, or poses and their per-frame change
 FEATURES = ("pos", "pos_vel")
 #: per-feature loss weights the windows may carry (``loss_weight=``)
-LOSS_WEIGHTS = (None, "std")
+LOSS_WEIGHTS = (None, "std", "var")
 #: the first pose values, the global translation and rotation, which the Euler-angle error leaves out
 NUM_GLOBAL_DIMS = 6
 
@@ -214,6 +214,8 @@ class MotionDataset(STDataset):
     moves counts as much as one that swings, while the Euler-angle error
     sums errors in radians; the weighted squared error is ``e^2 / std`` for
     an error ``e`` in the data's units (half way from ``e^2 / std^2``).
+    ``loss_weight="var"`` weighs by the variance instead: the squared error
+    in the data's units (up to one factor for all features).
     The features the metric leaves out (the global translation and rotation,
     the constant dimensions, the padding) keep weight 1: a forecast still
     feeds them back.
@@ -238,7 +240,7 @@ class MotionDataset(STDataset):
             :attr:`fps`, pooled over ``dim_used``), so that the velocity
             inputs of ``features="pos_vel"`` have unit spread.
         features (str): ``"pos"`` or ``"pos_vel"``.
-        loss_weight (str): :obj:`None` or ``"std"``.
+        loss_weight (str): :obj:`None`, ``"std"`` or ``"var"``.
         target_weight (Tensor): ``[N, F]`` the windows' ``y_weight`` with
             ``loss_weight="std"``, else :obj:`None`.
         fps (float): frame rate of the windows.
@@ -367,11 +369,12 @@ class MotionDataset(STDataset):
         safe = self.node_dims.clamp_min(0)
         self.node_mean = torch.where(self.feature_mask, self.mean[safe], 0.0)   # [N, F]
         self.node_std = torch.where(self.feature_mask, self.std[safe], 1.0)     # [N, F]
-        if self.loss_weight == "std":
+        if self.loss_weight is not None:
             scored = self.feature_mask & self.dim_used[safe] & (self.node_dims >= NUM_GLOBAL_DIMS)
             weight = torch.ones_like(self.node_std)
+            spread = self.node_std.pow(2 if self.loss_weight == "var" else 1)
             if bool(scored.any()):
-                weight[scored] = self.node_std[scored] / self.node_std[scored].mean()
+                weight[scored] = spread[scored] / spread[scored].mean()
             self.target_weight = weight
 
     def stats(self) -> Dict[str, Tensor]:
@@ -517,8 +520,8 @@ def _velocity_scale(frames: Sequence[np.ndarray], mean: np.ndarray, std: np.ndar
 
 
 def check_motion_features(name: str, features: str, loss_weight: Optional[str] = None) -> str:
-    """``features`` (``"pos"`` or ``"pos_vel"``) and ``loss_weight`` (:obj:`None`
-    or ``"std"``) checked; returns ``features``."""
+    """``features`` (``"pos"`` or ``"pos_vel"``) and ``loss_weight`` (:obj:`None`,
+    ``"std"`` or ``"var"``) checked; returns ``features``."""
     if features not in FEATURES:
         raise ValueError(f"{name}: 'features' must be one of {list(FEATURES)} (got {features!r})")
     if loss_weight not in LOSS_WEIGHTS:

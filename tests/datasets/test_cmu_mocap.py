@@ -374,11 +374,12 @@ def test_pos_vel_statistics_and_errors(cmu):
             CMUMocap(root, split="test", stats=dict(old, velocity_scale=bad))
 
 
-def test_loss_weight_std_weighs_each_pose_feature_by_its_spread(cmu):
+@pytest.mark.parametrize("kind, power", [("std", 1), ("var", 2)])
+def test_loss_weight_weighs_each_pose_feature_by_its_spread(cmu, kind, power):
     root, files = cmu
-    ds = CMUMocap(root, split="train", stride=20, loss_weight="std")
+    ds = CMUMocap(root, split="train", stride=20, loss_weight=kind)
     frames = np.concatenate([a for p, a in files.items() if "train" in p.parts])
-    std = frames.std(0)
+    std = frames.std(0) ** power
     # the features the Euler-angle error scores: real, moving, past the global translation and rotation
     scored = [(n, f, int(d)) for n in range(5) for f, d in enumerate(ds.node_dims[n].tolist())
               if d >= 6 and d not in CONSTANT]
@@ -392,10 +393,10 @@ def test_loss_weight_std_weighs_each_pose_feature_by_its_spread(cmu):
     batch = next(iter(DataLoader(ds, batch_size=3)))
     assert torch.equal(batch.y_weight, ds.target_weight.repeat(3, 1))
     assert "y_weight" not in CMUMocap(root, split="train", stride=20)[0]
-    test = CMUMocap.open("test", root=root, train=ds, loss_weight="std", features="pos_vel")
+    test = CMUMocap.open("test", root=root, train=ds, loss_weight=kind, features="pos_vel")
     assert torch.equal(test.target_weight, ds.target_weight) and test[0].y_weight.shape == (5, 27)
-    with pytest.raises(ValueError, match=r"'loss_weight' must be one of \[None, 'std'\] \(got 'var'\)"):
-        CMUMocap(root, loss_weight="var")
+    with pytest.raises(ValueError, match=r"'loss_weight' must be one of \[None, 'std', 'var'\] \(got 'sd'\)"):
+        CMUMocap(root, loss_weight="sd")
 
 
 # --------------------------------------------------------------- integration
