@@ -139,8 +139,9 @@ class StructuralRNN(Forecaster):
             type, uniform :math:`\pm 0.05` initialisation of every layer
             (decoders included). (default: :obj:`"improved"`, or
             :obj:`"paper"` with ``preset="paper_motion"``)
-        cell (str, optional): ``"lstm"`` (PyTorch's fused LSTM) or
-            ``"peephole"`` (the official cell; a loop over time steps inside
+        cell (str, optional): ``"lstm"`` (PyTorch's fused LSTM), ``"gru"``
+            (PyTorch's fused GRU: three gates instead of four, no cell state)
+            or ``"peephole"`` (the official cell; a loop over time steps inside
             each RNN call). (default: by ``variant``)
         lstm_grad_clip (float, optional): with ``cell="peephole"``, clamp the
             gradient through every LSTM state at every step (the official

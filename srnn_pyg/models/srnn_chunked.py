@@ -144,7 +144,9 @@ class ChunkedRollout:
         except (RuntimeError, TypeError) as err:
             raise ValueError(f"{OWNER}: 'state_device' must name a torch device (got {state_device!r})") from err
         self.model, self.data = model, data
-        self.read = STData(**{k: data[k] for k in READ_KEYS + ("schema",) if data.get(k) is not None})
+        # the data's schema (one per graph in a PyG batch) was checked against the model's: chunks carry the model's
+        self.read = STData(**{k: data[k] for k in READ_KEYS if data.get(k) is not None})
+        self.has_schema = data.get("schema") is not None
         self.N, self.E = data.x.size(0), data.edge_index.size(1)
         self.device = data.x.device
         self.schema = model.schema
@@ -353,8 +355,8 @@ class ChunkedRollout:
             past_x=None if self.past_x is None else
             self.past_x.index_select(0, ch.seeds.to(self.state_device)).to(self.device, non_blocking=True))
         sub = STData(x=frame[ch.n_id], **{k: v for k, v in ch.static.items() if v is not None})
-        if self.read.get("schema") is not None:
-            sub.schema = self.read.schema
+        if self.has_schema:
+            sub.schema = self.schema
         out, new = self.model.step(sub, state, num_receivers=ch.num_seeds)        # [B, 1, raw]
         self._put(ch, new)
         self._put_past(ch, new.past_x)

@@ -1,4 +1,4 @@
-"""The recurrent unit that S-RNN shares per type: MLP -> LSTM -> MLP."""
+"""The recurrent unit that S-RNN shares per type: MLP -> LSTM (or GRU) -> MLP."""
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -44,8 +44,9 @@ class RNNBlock(nn.Module):
             (default: :obj:`None`)
         num_layers (int, optional): stacked LSTM layers. (default: :obj:`1`)
         dropout (float, optional): dropout probability. (default: :obj:`0.`)
-        cell (str, optional): ``"lstm"`` (PyTorch's fused LSTM),
-            ``"peephole"`` (:class:`~srnn_pyg.nn.peephole.PeepholeLSTM`, the
+        cell (str, optional): ``"lstm"`` (PyTorch's fused LSTM), ``"gru"``
+            (PyTorch's fused GRU: no cell state, so the state's ``c`` is
+            ``[num_layers, n, 0]``), ``"peephole"`` (:class:`~srnn_pyg.nn.peephole.PeepholeLSTM`, the
             official cell) or :obj:`None` (no recurrent layer: the block is
             an MLP and carries no state). (default: :obj:`"lstm"`)
         fused (bool, optional): the recurrent output is
@@ -65,8 +66,9 @@ class RNNBlock(nn.Module):
 
     Shapes:
         - **input:** ``x`` ``[n, T, in_channels]``, optional state ``(h, c)``
-          each ``[num_layers, n, hidden]``, optional ``lengths`` ``[n]`` (each
-          row's valid prefix, at least 1: the LSTM runs a packed sequence)
+          each ``[num_layers, n, hidden]`` (``c`` ``[num_layers, n, 0]`` for the
+          GRU), optional ``lengths`` ``[n]`` (each row's valid prefix, at
+          least 1: the LSTM runs a packed sequence)
         - **output:** ``y`` ``[n, T, out]``, LSTM outputs ``[n, T, hidden]``
           (``[n, T, hidden + z]`` when ``fused``; the encoder's output when
           ``cell=None``),
@@ -79,7 +81,8 @@ class RNNBlock(nn.Module):
                  cell: Optional[str] = "lstm", fused: bool = False, pre_last_linear: bool = False,
                  init: str = "default", grad_clip: Optional[float] = None):
         super().__init__()
-        for arg, value, options in (("cell", cell, ("lstm", "peephole", None)), ("init", init, ("default", "uniform"))):
+        for arg, value, options in (("cell", cell, ("lstm", "gru", "peephole", None)),
+                                    ("init", init, ("default", "uniform"))):
             if value not in options:
                 raise ValueError(f"RNNBlock: '{arg}' must be one of {list(options)} (got {value!r})")
         if cell is None and (fused or grad_clip is not None):
@@ -96,9 +99,9 @@ class RNNBlock(nn.Module):
         self.pre = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         #: width of what the recurrent layer reads (and, fused, passes on after its state)
         self.rnn_in_channels = sizes[-1]
-        if cell == "lstm":
-            self.lstm = nn.LSTM(sizes[-1], hidden, num_layers, batch_first=True,
-                                dropout=dropout if num_layers > 1 else 0.0)
+        if cell in ("lstm", "gru"):
+            rnn = nn.LSTM if cell == "lstm" else nn.GRU
+            self.lstm = rnn(sizes[-1], hidden, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
         elif cell == "peephole":
             self.lstm = PeepholeLSTM(sizes[-1], hidden, num_layers, grad_clip=grad_clip, skip=self.fused)
         else:
@@ -130,6 +133,13 @@ class RNNBlock(nn.Module):
     def stateful(self) -> bool:
         """Whether the block carries a recurrent state (``cell`` is not :obj:`None`)."""
         return self.lstm is not None
+
+    def zero_state(self, rows: int, like: Tensor) -> LSTMState:
+        """The initial state of ``rows`` rows on ``like``'s device and dtype:
+        ``(h, c)`` zeros, each ``[num_layers, rows, hidden]`` (``c`` is
+        ``[num_layers, rows, 0]`` for the GRU, which has no cell state)."""
+        h = like.new_zeros(self.num_layers, rows, self.hidden)
+        return h, (like.new_zeros(self.num_layers, rows, 0) if self.cell == "gru" else h)
 
     def reset_parameters(self) -> None:
         linears = list(self.pre) + list(self.post) + ([self.out] if self.out is not None else [])
@@ -166,16 +176,18 @@ class RNNBlock(nn.Module):
             h = x
         else:
             if state is None:                               # states born on x's device and dtype
-                zeros = x.new_zeros(self.num_layers, x.size(0), self.hidden)
-                state = (zeros, zeros)
+                state = self.zero_state(x.size(0), x)
+            gru = self.cell == "gru"
             if isinstance(self.lstm, PeepholeLSTM):
                 h, state = self.lstm(x, state, lengths)     # [n, T, hidden]
             elif lengths is None:
-                h, state = self.lstm(x, state)              # [n, T, hidden]
+                h, state = self.lstm(x, state[0] if gru else state)     # [n, T, hidden]
             else:                                           # each row stops at its own length
                 packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-                h, state = self.lstm(packed, state)
+                h, state = self.lstm(packed, state[0] if gru else state)
                 h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.size(1))
+            if gru:                                         # (h, an empty cell state)
+                state = (state, state.new_zeros(self.num_layers, x.size(0), 0))
             if self.fused:                                  # the official input_output_fused: [h, input]
                 h = torch.cat([h, x], dim=-1)
         y = F.dropout(h, self.dropout, True) if drop else h

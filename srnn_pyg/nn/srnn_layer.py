@@ -85,7 +85,7 @@ class SRNNLayer(nn.Module):
             features ordered by edge type (``"concat_typed"``), temporal
             features ``"x"``, the state-gradient clip 25. See ``docs/paper.md``.
             (default: :obj:`"improved"`)
-        cell (str, optional): the recurrent cell, ``"lstm"`` or
+        cell (str, optional): the recurrent cell, ``"lstm"``, ``"gru"`` or
             ``"peephole"``. (default: ``"lstm"``; ``"peephole"`` for the paper
             variant)
         lstm_grad_clip (float, optional): the peephole cell's clip of the
@@ -592,8 +592,7 @@ class SRNNLayer(nn.Module):
         first = pres.to(torch.uint8).argmax(dim=1)                                    # first present step
         first = torch.where(started | ~seen, 0, first)          # rows never present run (masked) from 0
         if state is None:
-            zeros = inp.new_zeros(rnn.num_layers, R, rnn.hidden)
-            state = (zeros, zeros)
+            state = rnn.zero_state(R, inp)
         if int(first.max()) == 0:                                                     # nobody starts late
             out, _, new = rnn(inp, state)
         else:
@@ -657,7 +656,7 @@ def variant_options(name: str, variant: str, spatial_features: Optional[str], te
         temporal_features = "x" if paper else "concat_diff"
     if cell is None:
         cell = "peephole" if paper else "lstm"
-    choice(name, "cell", cell, ("lstm", "peephole"))
+    choice(name, "cell", cell, ("lstm", "gru", "peephole"))
     items = dict(items)
     # The improved variant shares two of the official items, chosen on validation data (a linear
     # last encoder layer and the uniform init: docs/accuracy.md); before version 0.2 it had neither.

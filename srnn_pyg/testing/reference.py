@@ -2,7 +2,7 @@
 
 It reads the parameters of a :class:`~srnn_pyg.models.StructuralRNN` (its
 :class:`~srnn_pyg.nn.SRNNLayer`, decoders and head) and
-computes the paper's math one vector at a time, with its own LSTM cell, so
+computes the paper's math one vector at a time, with its own LSTM (and GRU) cell, so
 that the vectorised model can be checked against it. Use it in eval mode
 (no dropout); it is meant for graphs of a few dozen nodes.
 """
@@ -44,6 +44,28 @@ def _lstm_step(lstm: torch.nn.LSTM, x: Vec, state: Optional[State]) -> Tuple[Vec
     return inp, new_state
 
 
+def _gru_step(gru: torch.nn.GRU, x: Vec, state: Optional[State]) -> Tuple[Vec, State]:
+    """One step of a (multi-layer) GRU, written out gate by gate; the state
+    keeps PyTorch's layout ``(h, c)`` with an empty ``c``."""
+    H = gru.hidden_size
+    if state is None:
+        state = [(x.new_zeros(H), x.new_zeros(0)) for _ in range(gru.num_layers)]
+    new_state: State = []
+    inp = x
+    for layer in range(gru.num_layers):
+        h = state[layer][0]
+        w_ih, w_hh = getattr(gru, f"weight_ih_l{layer}"), getattr(gru, f"weight_hh_l{layer}")
+        b_ih, b_hh = getattr(gru, f"bias_ih_l{layer}"), getattr(gru, f"bias_hh_l{layer}")
+        gi, gh = w_ih @ inp + b_ih, w_hh @ h + b_hh
+        r = torch.sigmoid(gi[0:H] + gh[0:H])
+        z = torch.sigmoid(gi[H:2 * H] + gh[H:2 * H])
+        n = torch.tanh(gi[2 * H:3 * H] + r * gh[2 * H:3 * H])
+        h = (1 - z) * n + z * h
+        new_state.append((h, state[layer][1]))
+        inp = h
+    return inp, new_state
+
+
 def _block_step(block, x: Vec, state: Optional[State]) -> Tuple[Vec, Vec, State]:
     """One step of an RNNBlock: encoder layers (the last one linear where the
     block says so), LSTM, decoder layers, output."""
@@ -52,7 +74,8 @@ def _block_step(block, x: Vec, state: Optional[State]) -> Tuple[Vec, Vec, State]
         x = lin.weight @ x + lin.bias
         if not (j == len(pre) - 1 and block.pre_last_linear):
             x = torch.relu(x)
-    h, state = _lstm_step(block.lstm, x, state)
+    step = _gru_step if isinstance(block.lstm, torch.nn.GRU) else _lstm_step
+    h, state = step(block.lstm, x, state)
     y = h
     for lin in block.post:
         y = torch.relu(lin.weight @ y + lin.bias)

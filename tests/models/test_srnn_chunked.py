@@ -355,3 +355,12 @@ def test_refused_models():
     roll = ChunkedRollout(_model(data.schema), data, 3)
     with pytest.raises(RuntimeError, match="warm_up"):
         roll.advance(data.x[:, -1:], data.x[:, -1:])
+
+
+def test_a_pyg_batch_of_graphs():
+    # a collated batch carries one schema per graph; the rollout runs on it as on one graph
+    from torch_geometric.loader import DataLoader
+    graphs = [_graph(n, seed=n) for n in (6, 9)]
+    batch = next(iter(DataLoader(graphs, batch_size=2)))
+    assert isinstance(batch["schema"], list)
+    _check(_model(graphs[0].schema, edge_scope="edge", aggr="attention"), batch, chunk_size=4)

@@ -124,7 +124,7 @@ def test_block_options_build_the_official_units():
 
 def test_block_refuses_contradictory_options():
     with pytest.raises(ValueError, match="cell"):
-        RNNBlock(2, 3, cell="gru")
+        RNNBlock(2, 3, cell="rnn")
     with pytest.raises(ValueError, match="fused"):
         RNNBlock(2, 3, cell=None, fused=True)
     with pytest.raises(ValueError, match="grad_clip"):
