@@ -645,6 +645,7 @@ def _b4c_rows(s) -> List[Row]:
                 "class", key="srnn_fused_dropout_0_5"),
             Row("S-RNN, fused outputs, temporal edge FC only (official)", "srnn",
                 lambda s: dict(fused(s), temporal_lstm=False), "class", key="srnn_fused_temporal_fc"),
+            Row("S-RNN, GRU cells", "srnn", lambda s: dict(srnn(s), cell="gru", **tuned), "class", key="srnn_gru"),
             Row("S-RNN, weight decay 1e-4", "srnn", lambda s: dict(srnn(s), **tuned), "class",
                 key="srnn_weight_decay_1e_4", train=dict(weight_decay=1e-4)),
             Row("S-RNN, weight decay 1e-3", "srnn", lambda s: dict(srnn(s), **tuned), "class",

@@ -17,7 +17,10 @@ parts. The dataset keyword ``train_augment`` is a transform applied to the
 training windows only (after the search's own ``transform``), e.g.
 :class:`~srnn_pyg.transforms.RandomRotation`. Models with velocity inputs
 (``derived="velocity"``) get the windows' ``velocity_scale`` where the
-dataset has one.
+dataset has one. Two more TrainConfig-side keywords set the fine-tuning
+schedule of ``Search.finetune``: ``rollout_share`` (the share of the epochs
+trained by rollout, default 1/3; 1 trains by rollout alone) and
+``rollout_lr`` (its learning rate as a multiple of the search's, default 1/3).
 
 Datasets without a validation split carve one from the training split
 (``Search.carve``, e.g. CMU mocap: each action's last training recording, as
@@ -184,6 +187,20 @@ SEARCHES: Dict[str, Search] = {
                 {"derived": "velocity"}, {}, {"features": "pos_vel", "loss_weight": "var"}),
             "+ velocity inputs, loss_weight='std', spatial=False": (
                 {"derived": "velocity", "spatial": False}, {}, {"features": "pos_vel", "loss_weight": "std"}),
+            # the training schedule (teacher forcing, then rollout), with velocity inputs
+            "+ velocity inputs, twice the epochs (24)": ({"derived": "velocity"}, {"epochs": 24},
+                                                         {"features": "pos_vel"}),
+            "+ velocity inputs, rollout for half the epochs": ({"derived": "velocity"}, {"rollout_share": 0.5},
+                                                               {"features": "pos_vel"}),
+            "+ velocity inputs, rollout at the full learning rate": ({"derived": "velocity"}, {"rollout_lr": 1.0},
+                                                                     {"features": "pos_vel"}),
+            "+ velocity inputs, rollout alone (no teacher forcing)": (
+                {"derived": "velocity"}, {"rollout_share": 1.0}, {"features": "pos_vel"}),
+            "+ velocity inputs, GRU cells": ({"derived": "velocity", "cell": "gru"}, {}, {"features": "pos_vel"}),
+            "+ velocity inputs, width 128 (the benchmark's)": (dict(_sizes(128), derived="velocity"), {},
+                                                                {"features": "pos_vel"}),
+            "+ velocity inputs, width 256 (the full mode's)": (dict(_sizes(256), derived="velocity"), {},
+                                                                {"features": "pos_vel"}),
         },
         metric="mean", columns=("80ms", "160ms", "320ms", "400ms", "560ms", "1000ms"), data=dict(stride=8),
         carve=lambda train: tuple(train[idx] for idx in _held_out_files(train)),
@@ -227,17 +244,23 @@ def _base(dataset):
     return dataset
 
 
-def _train(model, train, val, search: Search, config: TrainConfig) -> None:
-    """``fit`` (and the rollout fine-tuning of ``search.finetune``)."""
+def _train(model, train, val, search: Search, config: TrainConfig, rollout_share: float = 1 / 3,
+           rollout_lr: float = 1 / 3) -> None:
+    """``fit`` (and the rollout fine-tuning of ``search.finetune``: the last
+    ``rollout_share`` of the epochs, at ``rollout_lr`` times the learning rate;
+    a share of 1 trains by rollout alone)."""
     loader, val_loader = DataLoader(train, search.batch, shuffle=True), DataLoader(val, 64)
     if not search.finetune or config.epochs < 2:              # one epoch: teacher forcing alone
         fit(model, loader, val_loader, config)
         return
-    tail = max(1, round(config.epochs / 3))
+    if rollout_share >= 1:
+        fit(model, loader, val_loader, dataclasses.replace(config, objective="rollout"))
+        return
+    tail = max(1, round(config.epochs * rollout_share))
     fit(model, loader, val_loader, dataclasses.replace(config, epochs=config.epochs - tail))
     before, state = _scores(val, model.eval())[search.metric], copy.deepcopy(model.state_dict())
     fit(model, loader, val_loader, dataclasses.replace(config, epochs=tail, objective="rollout",
-                                                       lr=config.lr / 3))
+                                                       lr=config.lr * rollout_lr))
     if _scores(val, model.eval())[search.metric] >= before:
         model.load_state_dict(state)
 
@@ -282,10 +305,11 @@ def main() -> int:
         for seed in range(args.seeds):
             torch.manual_seed(seed)
             model = build("srnn", train.schema, F_in, F_out, **kw)
+            schedule = {k: train_kw[k] for k in ("rollout_share", "rollout_lr") if k in train_kw}
             config = TrainConfig(**dict(dict(epochs=epochs, lr=lr, seed=seed, progress=False,
                                              early_stopping=patience, restore_best=True), **search.train,
-                                        **train_kw))
-            _train(model, train, val, search, config)
+                                        **{k: v for k, v in train_kw.items() if k not in schedule}))
+            _train(model, train, val, search, config, **schedule)
             scores.append(_scores(val, model.eval()))
         rows.append([name] + [_stat([s[k] for s in scores]) for k in (search.metric,) + search.columns]
                     + [f"{(time.time() - secs) / len(scores):.0f}"])
