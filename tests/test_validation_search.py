@@ -81,3 +81,25 @@ def test_cmu_search_holds_out_whole_recordings_and_finetunes(vs, tmp_path):
     text = out.read_text()
     assert "| validation mean | 80ms | 160ms | 320ms | 400ms | 560ms | 1000ms | s per seed |" in text
     assert f"| {variant} |" in text and "zero_velocity (reference, not an S-RNN)" in text
+
+
+def test_fine_tuning_schedule(vs, monkeypatch):
+    """``rollout_share`` and ``rollout_lr`` set the rollout phase; a share of 1
+    trains by rollout alone; the fine-tuned model is kept only if it helps."""
+    from srnn_pyg.engine import TrainConfig
+    calls = []
+    monkeypatch.setattr(vs, "fit", lambda model, loader, val, config: calls.append(config))
+    scores = iter([1.0, 0.5, 1.0, 2.0])
+    monkeypatch.setattr(vs, "_scores", lambda val, model: {"mean": next(scores)})
+    model = torch.nn.Linear(2, 2)
+    search = vs.Search(variants={}, metric="mean", finetune=True)
+    config = TrainConfig(epochs=12, lr=0.3, progress=False)
+    vs._train(model, [0], [0], search, config)
+    assert [(c.epochs, c.objective) for c in calls] == [(8, "teacher_forcing"), (4, "rollout")]
+    assert [c.lr for c in calls] == pytest.approx([0.3, 0.1])
+    calls.clear()
+    vs._train(model, [0], [0], search, config, rollout_share=0.5, rollout_lr=1.0)
+    assert [(c.epochs, c.objective, c.lr) for c in calls] == [(6, "teacher_forcing", 0.3), (6, "rollout", 0.3)]
+    calls.clear()
+    vs._train(model, [0], [0], search, config, rollout_share=1.0)
+    assert [(c.epochs, c.objective, c.lr) for c in calls] == [(12, "rollout", 0.3)]
