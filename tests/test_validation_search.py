@@ -88,18 +88,26 @@ def test_fine_tuning_schedule(vs, monkeypatch):
     trains by rollout alone; the fine-tuned model is kept only if it helps."""
     from srnn_pyg.engine import TrainConfig
     calls = []
-    monkeypatch.setattr(vs, "fit", lambda model, loader, val, config: calls.append(config))
+    def fake_fit(model, loader, val, config):                # each phase moves the weights by 1
+        calls.append(config)
+        with torch.no_grad():
+            model.weight.add_(1.0)
+
+    monkeypatch.setattr(vs, "fit", fake_fit)
     scores = iter([1.0, 0.5, 1.0, 2.0])
     monkeypatch.setattr(vs, "_scores", lambda val, model: {"mean": next(scores)})
     model = torch.nn.Linear(2, 2)
+    start = model.weight.detach().clone()
     search = vs.Search(variants={}, metric="mean", finetune=True)
     config = TrainConfig(epochs=12, lr=0.3, progress=False)
     vs._train(model, [0], [0], search, config)
     assert [(c.epochs, c.objective) for c in calls] == [(8, "teacher_forcing"), (4, "rollout")]
     assert [c.lr for c in calls] == pytest.approx([0.3, 0.1])
+    assert torch.equal(model.weight, start + 2)                # the rollout phase lowered the score: kept
     calls.clear()
     vs._train(model, [0], [0], search, config, rollout_share=0.5, rollout_lr=1.0)
     assert [(c.epochs, c.objective, c.lr) for c in calls] == [(6, "teacher_forcing", 0.3), (6, "rollout", 0.3)]
+    assert torch.equal(model.weight, start + 3)                # it raised the score: undone
     calls.clear()
     vs._train(model, [0], [0], search, config, rollout_share=1.0)
     assert [(c.epochs, c.objective, c.lr) for c in calls] == [(12, "rollout", 0.3)]
