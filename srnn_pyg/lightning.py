@@ -35,6 +35,7 @@ except ImportError:  # the older package name
         raise ImportError("srnn_pyg.lightning needs PyTorch Lightning, which is not installed; install the "
                           "extra: pip install 'srnn_pyg[lightning]'") from e
 from torch_geometric.data.lightning import LightningDataset
+from torchmetrics import MeanMetric  # a dependency of Lightning
 
 from .data import pad_collate
 from .engine.checkpoints import build_from_record, model_record
@@ -125,6 +126,8 @@ class SRNNLightningModule(pl.LightningModule):
         self.schedule = as_noise_schedule(config.noise)
         self.feedback = feedback_of(model)
         self._heads: Dict[bool, Head] = {}
+        #: epoch means of the logged losses, each batch weighed by its (possibly fractional) target weight
+        self.loss_means = nn.ModuleDict({k: MeanMetric() for k in ("train_loss", "val_loss", "test_loss")})
         try:
             record: Optional[Dict[str, Any]] = model_record(model)
         except ValueError:                          # not a registered Forecaster: nothing to rebuild it from
@@ -160,8 +163,9 @@ class SRNNLightningModule(pl.LightningModule):
 
     def _log(self, name: str, loss: Tensor, weight: Tensor, prog_bar: bool = True) -> None:
         if self._trainer is not None:               # also callable outside a Trainer
-            self.log(name, loss.detach(), on_step=False, on_epoch=True, prog_bar=prog_bar,
-                     batch_size=max(int(weight), 1))
+            mean = self.loss_means[name]
+            mean.update(loss.detach(), torch.as_tensor(weight, dtype=loss.dtype, device=loss.device))
+            self.log(name, mean, on_step=False, on_epoch=True, prog_bar=prog_bar)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         std = self.schedule(self.global_step) if self.schedule is not None and self._trainer is not None else 0.0

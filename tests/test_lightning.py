@@ -133,3 +133,19 @@ def test_missing_lightning_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "srnn_pyg.lightning")
     with pytest.raises(ImportError, match=r"pip install 'srnn_pyg\[lightning\]'"):
         importlib.import_module("srnn_pyg.lightning")
+
+
+def test_epoch_loss_pools_fractional_target_weights_as_evaluate_does():
+    # batches weigh the epoch mean by their target weight, also when it is fractional (y_weight)
+    train = _springs(8)
+    g = torch.Generator().manual_seed(0)
+    windows = []
+    for w in _springs(7, "val", stats=train.stats):
+        w.y_weight = 0.05 * torch.rand(w.y.size(0), w.y.size(-1), generator=g)   # sums of a few units per batch
+        windows.append(w)
+    model = _model(train.schema)
+    trainer = _trainer()
+    trainer.validate(SRNNLightningModule(model, TrainConfig(epochs=1)), DataLoader(windows, batch_size=3),
+                     verbose=False)
+    pooled = evaluate(model, DataLoader(windows, batch_size=3), metrics=["loss"])["loss"]
+    assert float(trainer.callback_metrics["val_loss"]) == pytest.approx(pooled, rel=1e-5)
