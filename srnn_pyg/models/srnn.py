@@ -66,9 +66,9 @@ class StructuralRNN(Forecaster):
         schema (STSchema): node and edge types.
         in_channels (int): node features ``F``.
         out_channels (int): predicted features (regression) or classes.
-        edge_hidden (int, optional): edgeRNN LSTM size. (default: :obj:`64`;
+        edge_hidden (int, optional): edgeRNN LSTM (or GRU) size. (default: :obj:`64`;
             :obj:`512` with the paper preset)
-        node_hidden (int, optional): nodeRNN LSTM size. (default: :obj:`64`)
+        node_hidden (int, optional): nodeRNN LSTM (or GRU) size. (default: :obj:`64`)
         edge_mlp (tuple[int], optional): edgeRNN encoder layers before its
             LSTM. (default: :obj:`(64,)`; paper: :obj:`(256, 256)`)
         node_mlp (tuple[int], optional): nodeRNN decoder layers after its LSTM,
@@ -116,7 +116,7 @@ class StructuralRNN(Forecaster):
             the baseline that is hard to beat on short count series.
             Regression only. (default: :obj:`0`, off)
         dropout (float, optional): dropout in every RNN block. (default: :obj:`0.`)
-        num_layers (int, optional): LSTM layers per block. (default: :obj:`1`)
+        num_layers (int, optional): recurrent layers per block. (default: :obj:`1`)
         spatial_features (str, optional): one of ``"concat"`` (receiver then
             sender), ``"concat_typed"`` (the official order: the edge type's
             first node type first), ``"diff"``, ``"attr"`` (``edge_attr``) or
@@ -140,8 +140,9 @@ class StructuralRNN(Forecaster):
             (decoders included). (default: :obj:`"improved"`, or
             :obj:`"paper"` with ``preset="paper_motion"``)
         cell (str, optional): ``"lstm"`` (PyTorch's fused LSTM), ``"gru"``
-            (PyTorch's fused GRU: three gates instead of four, no cell state)
-            or ``"peephole"`` (the official cell; a loop over time steps inside
+            (PyTorch's fused GRU: three gates instead of four, no cell state;
+            with ``variant="paper"`` it replaces the peephole cell and there is
+            no state-gradient clip) or ``"peephole"`` (the official cell; a loop over time steps inside
             each RNN call). (default: by ``variant``)
         lstm_grad_clip (float, optional): with ``cell="peephole"``, clamp the
             gradient through every LSTM state at every step (the official

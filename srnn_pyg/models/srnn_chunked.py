@@ -100,7 +100,8 @@ class ChunkedRollout:
     replaced by the caller once every chunk is done. A store's row layout is
     the layer's (nodes sorted by type, slots grouped by edge type and
     receiver type, edges sorted by type), read generically: a block's state
-    is a tuple of ``[num_layers, rows, hidden]`` tensors or :obj:`None`.
+    is a tuple of ``[num_layers, rows, width]`` tensors (width 0 for a GRU's
+    ``c``) or :obj:`None`.
 
     Gathers and writes are one ``index_select`` and one ``index_copy_`` per
     block and chunk; the per-chunk indices are computed once.

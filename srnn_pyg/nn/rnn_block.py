@@ -36,13 +36,13 @@ class RNNBlock(nn.Module):
 
     Args:
         in_channels (int): input features.
-        hidden (int): LSTM size.
+        hidden (int): recurrent layer (LSTM or GRU) size.
         pre (tuple[int], optional): encoder layer sizes. (default: :obj:`()`)
         post (tuple[int], optional): decoder layer sizes. (default: :obj:`()`)
         out_channels (int, optional): a final linear layer of this size;
             without it the block returns the decoder's (or LSTM's) output.
             (default: :obj:`None`)
-        num_layers (int, optional): stacked LSTM layers. (default: :obj:`1`)
+        num_layers (int, optional): stacked recurrent layers. (default: :obj:`1`)
         dropout (float, optional): dropout probability. (default: :obj:`0.`)
         cell (str, optional): ``"lstm"`` (PyTorch's fused LSTM), ``"gru"``
             (PyTorch's fused GRU: no cell state, so the state's ``c`` is
@@ -90,7 +90,7 @@ class RNNBlock(nn.Module):
                              f"with fused={fused}, grad_clip={grad_clip})")
         if grad_clip is not None and cell != "peephole":
             raise ValueError(f"RNNBlock: 'grad_clip' is the peephole cell's state-gradient clip; PyTorch's "
-                             f"fused LSTM exposes no per-step gradient to clip (got cell={cell!r})")
+                             f"fused LSTM and GRU expose no per-step gradient to clip (got cell={cell!r})")
         self.in_channels, self.hidden = in_channels, hidden
         self.pre_channels, self.post_channels = tuple(pre), tuple(post)
         self.out_channels, self.num_layers, self.dropout = out_channels, num_layers, dropout

@@ -55,8 +55,8 @@ class SRNNLayer(nn.Module):
     Args:
         schema (STSchema): node and edge types.
         in_channels (int): node features ``F``.
-        edge_hidden (int, optional): edgeRNN LSTM size. (default: :obj:`64`)
-        node_hidden (int, optional): nodeRNN LSTM size. (default: :obj:`64`)
+        edge_hidden (int, optional): edgeRNN LSTM (or GRU) size. (default: :obj:`64`)
+        node_hidden (int, optional): nodeRNN LSTM (or GRU) size. (default: :obj:`64`)
         edge_mlp (tuple[int], optional): edgeRNN encoder layers before its
             LSTM. (default: :obj:`(64,)`)
         edge_scope (str, optional): ``"slot"`` or ``"edge"``. (default: :obj:`"slot"`)
@@ -66,7 +66,7 @@ class SRNNLayer(nn.Module):
             spatial edgeRNN state starts. (default: ``"appear"`` for the edge
             scope, ``"start"`` for the slot scope)
         dropout (float, optional): dropout in every RNN block. (default: :obj:`0.`)
-        num_layers (int, optional): LSTM layers per block. (default: :obj:`1`)
+        num_layers (int, optional): recurrent layers per block. (default: :obj:`1`)
         spatial_features (str, optional): see :mod:`srnn_pyg.nn.features`.
             (default: :obj:`"concat"`)
         temporal_features (str, optional): (default: :obj:`"concat_diff"`)
@@ -673,7 +673,7 @@ def variant_options(name: str, variant: str, spatial_features: Optional[str], te
         lstm_grad_clip = 25.0
     if lstm_grad_clip is not None and cell != "peephole":
         raise ValueError(f"{name}: 'lstm_grad_clip' clips the gradient through the peephole cell's state "
-                         f"at every step; PyTorch's fused LSTM exposes no per-step gradient "
+                         f"at every step; PyTorch's fused LSTM and GRU expose no per-step gradient "
                          f"(got cell={cell!r}, lstm_grad_clip={lstm_grad_clip!r})")
     return dict(items, spatial_features=spatial_features, temporal_features=temporal_features, cell=cell,
                 lstm_grad_clip=lstm_grad_clip, init=init)

@@ -46,8 +46,9 @@ class SRNNState:
     r"""Everything an :class:`SRNNLayer` carries from one call to the next, so
     that feeding a sequence in chunks gives the outputs of one call.
 
-    Every LSTM state is a tuple ``(h, c)``, each ``[num_layers, rows, hidden]``,
-    or :obj:`None` for a type absent from the graph. Rows are in the layer's
+    Every recurrent state is a tuple ``(h, c)``, each ``[num_layers, rows,
+    hidden]`` (a GRU's ``c`` is ``[num_layers, rows, 0]``), or :obj:`None` for a
+    type absent from the graph. Rows are in the layer's
     type-sorted order (:attr:`layout`).
 
     Attributes:

@@ -25,11 +25,12 @@ def _windows(n=6, T=7, H=3, F=3, classification=False):
     return schema, out
 
 
-def _fit(tbptt, lr=1e-2, epochs=1, classification=False, **kw):
+def _fit(tbptt, lr=1e-2, epochs=1, classification=False, cell="lstm", **kw):
     schema, data = _windows(classification=classification)
     torch.manual_seed(0)
     C = 4 if classification else 3
-    model = StructuralRNN(schema, 3, C, task="classification" if classification else "regression", **SMALL)
+    model = StructuralRNN(schema, 3, C, task="classification" if classification else "regression", cell=cell,
+                          **SMALL)
     result = fit(model, DataLoader(data, batch_size=3), config=TrainConfig(
         epochs=epochs, lr=lr, progress=False, tbptt=tbptt, objective="teacher_forcing", **kw))
     return model, result
@@ -51,11 +52,12 @@ def test_one_chunk_is_training_without_tbptt(classification):
         assert torch.allclose(p, q, atol=1e-6)
 
 
-def test_chunk_losses_add_up_to_the_sequence_loss():
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_chunk_losses_add_up_to_the_sequence_loss(cell):
     # the state carries across chunks: at fixed weights (a learning rate too small to move them
     # measurably) the entry-weighted chunk losses equal the whole-sequence loss
-    _, whole = _fit(None, lr=1e-12)
-    _, chunked = _fit(3, lr=1e-12)
+    _, whole = _fit(None, lr=1e-12, cell=cell)
+    _, chunked = _fit(3, lr=1e-12, cell=cell)
     assert chunked.history[0]["train_loss"] == pytest.approx(whole.history[0]["train_loss"], rel=1e-5)
 
 
