@@ -375,10 +375,13 @@ def test_accuracy_real_data_smoke(dataset, tmp_path):
     assert all(v == (k.split("_fold")[0] not in higher) for k, v in result["lower_is_better"].items())
     assert not any(k.startswith("threshold") for k in result["lower_is_better"])   # choices are not metrics
     if dataset == "brain4cars":       # a row's own TrainConfig fields reach its training, and its table row
-        wd = [r for r in _result_rows(md, "S-RNN, weight decay 1e-3") if len(r) == 6]
+        wd = [r for r in _result_rows(md, "S-RNN, LSTM cells, weight decay 1e-3") if len(r) == 6]
         assert wd and "`weight_decay=0.001`" in wd[0][2], wd
         val = result["validation"]
-        assert val["srnn_weight_decay_1e_3"]["mean"] != val["srnn"]["mean"]            # same seed, other training
+        # the same model (LSTM cells), the same seed, another training
+        assert val["srnn_weight_decay_1e_3"]["mean"] != val["srnn_lstm"]["mean"]
+        gru = [r for r in _result_rows(md, "S-RNN (spatial=False)") if len(r) == 6]  # the chosen cells are built
+        assert gru and "cell='gru'" in gru[0][1], gru
 
 
 def test_eth_score_bins_partition_the_pedestrians(tmp_path):
