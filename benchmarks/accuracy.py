@@ -51,6 +51,7 @@ from common import markdown_table, write_atomic  # noqa: E402
 from srnn_pyg import metrics as M  # noqa: E402
 from srnn_pyg.engine import PAPER_NOISE_SCHEDULE  # noqa: E402
 from srnn_pyg.models.srnn import PRESETS  # noqa: E402
+from srnn_pyg.transforms import RewireEdges  # noqa: E402
 
 MODES = ("smoke", "quick", "default", "full")
 PAPER = "S-RNN (paper)"
@@ -106,6 +107,29 @@ def improved_rows(kwargs, tuned: Optional[Dict[str, Any]] = None, why: str = "")
                         f"{', '.join(f'{k}={v!r}' for k, v in tuned.items())}", "srnn",
                         lambda s: dict(kwargs(s), residual=True), "tf+rollout", key="srnn_untuned"))
     return rows
+
+
+#: seeds of the random graphs of the rewired-graph control (``srnn_rewired``, ``srnn_rewired_g1``, ...)
+REWIRE_SEEDS = (0, 1, 2)
+REWIRED = "S-RNN (improved), on a random graph with the same degrees"
+
+
+def rewired_splits(options: Dict[str, Dict[str, Any]], names: Tuple[str, ...]) -> Dict[str, Dict[str, Any]]:
+    """``<name>_rw<g>``: the splits ``names`` of ``options`` with the graph
+    rewired at random, degrees kept (``RewireEdges(seed=g)``, one graph for
+    every window of every split), for each seed of :data:`REWIRE_SEEDS`."""
+    return {f"{name}_rw{g}": dict(options[name], transform=RewireEdges(seed=g))
+            for g in REWIRE_SEEDS for name in names}
+
+
+def rewired_rows(kwargs, sets: str) -> List[Row]:
+    """The random-graph control: the model of ``kwargs`` trained and scored on
+    ``train_<sets>_rw<g>`` ... (:func:`rewired_splits`), one row per graph."""
+    return [Row(REWIRED + (f" (graph {g})" if g else ""), "srnn", kwargs, "tf+rollout",
+                key="srnn_rewired" + (f"_g{g}" if g else ""),
+                built_as=f"`srnn` on a random graph with the same degrees (RewireEdges(seed={g}))",
+                train_on=f"train_{sets}_rw{g}", val_on=f"val_{sets}_rw{g}", test_on=f"test_{sets}_rw{g}")
+            for g in REWIRE_SEEDS]
 
 
 def closed_form_rows() -> List[Row]:
@@ -420,12 +444,25 @@ def _los_rows(s) -> List[Row]:
                 Row(f"{IMPROVED}, without the daily profile", "srnn", lambda s: dict(base(s), covariates=2),
                     "tf+rollout", key="srnn_no_daily_profile", built_as="reads (speed, sin, cos of the time of day)",
                     **tod),
-                Row(NO_TOD, "srnn", base, "tf+rollout", key="srnn_no_time_of_day")]
+                Row(NO_TOD, "srnn", base, "tf+rollout", key="srnn_no_time_of_day"),
+                *rewired_rows(lambda s: dict(base(s), covariates=3), "prof")]
     shared = [r for r in forecasting_rows() if r.json_key not in ("srnn", "srnn_spatial_false")]
     return shared[:1] + improved + shared[1:] + [
         Row("LastValue", "zero_velocity", recipe="none"),
         Row("ObservedMean", factory=ObservedMean, recipe="none", built_as="mean of the 12 observed steps",
             key="observed_mean")]
+
+
+def _los_splits(s, g) -> Dict[str, Dict[str, Any]]:
+    out = {"train": dict(stride=s["stride"]), "val": dict(every=s["val_stride"]),
+           "test": dict(every=s["test_stride"])}
+    for k in ("train", "val", "test"):
+        # the same windows with the time of day as two covariates (LosLoop(time_of_day=True)), and with
+        # each sensor's daily profile as a third (LosLoop(daily_profile=True))
+        out[f"{k}_tod"] = dict(out[k], split=k, time_of_day=True)
+        out[f"{k}_prof"] = dict(out[k], split=k, time_of_day=True, daily_profile=True)
+    # and the last on a random road graph with the same degrees (the control rows)
+    return {**out, **rewired_splits(out, ("train_prof", "val_prof", "test_prof"))}
 
 
 LOS_LOOP = Bench(
@@ -438,17 +475,7 @@ LOS_LOOP = Bench(
         "full": dict(stride=1, val_stride=1, test_stride=1, epochs=200, patience=10, hidden=64, batch=16,
                      lr=1e-3),
     },
-    splits=lambda s, g: {"train": dict(stride=s["stride"]), "val": dict(every=s["val_stride"]),
-                         "test": dict(every=s["test_stride"]),
-                         # the same windows with the time of day as two covariates (LosLoop(time_of_day=True))
-                         "train_tod": dict(split="train", stride=s["stride"], time_of_day=True),
-                         "val_tod": dict(split="val", every=s["val_stride"], time_of_day=True),
-                         "test_tod": dict(split="test", every=s["test_stride"], time_of_day=True),
-                         # and with each sensor's daily profile as a third (LosLoop(daily_profile=True))
-                         **{f"{k}_prof": dict(split=k, stride=s["stride"], time_of_day=True, daily_profile=True)
-                            if k == "train" else
-                            dict(split=k, every=s[f"{k}_stride"], time_of_day=True, daily_profile=True)
-                            for k in ("train", "val", "test")}},
+    splits=_los_splits,
     rows=lambda s: _los_rows(s),
     score=los_score, eval_batch=16, tables=_los_tables, digits=2,
     protocol=_los_protocol, published=published.los_loop())
@@ -481,8 +508,10 @@ def _chickenpox_protocol(ctx: Context, res: Results) -> List[str]:
 def _chickenpox_splits(s, g) -> Dict[str, Dict[str, Any]]:
     out = {name: dict(val_ratio=CHICKENPOX_VAL) for name in ("train", "val", "test")}
     # the same windows with the time of year as two covariates (Chickenpox(week_of_year=True))
-    return {**out, **{f"{name}_woy": dict(split=name, val_ratio=CHICKENPOX_VAL, week_of_year=True)
-                      for name in ("train", "val", "test")}}
+    woy = {f"{name}_woy": dict(split=name, val_ratio=CHICKENPOX_VAL, week_of_year=True)
+           for name in ("train", "val", "test")}
+    # and the same on a random county graph with the same degrees (the control rows)
+    return {**out, **woy, **rewired_splits(woy, tuple(woy))}
 
 
 def _chickenpox_rows(s) -> List[Row]:
@@ -501,7 +530,8 @@ def _chickenpox_rows(s) -> List[Row]:
                 Row(f"{IMPROVED}, without the time of year", "srnn", base, "tf+rollout",
                     key="srnn_no_week_of_year"),
                 Row(f"{IMPROVED}, the library's defaults (no covariates, no dropout)", "srnn",
-                    lambda s: dict(srnn_sizes(s["hidden"]), residual=True), "tf+rollout", key="srnn_untuned")]
+                    lambda s: dict(srnn_sizes(s["hidden"]), residual=True), "tf+rollout", key="srnn_untuned"),
+                *rewired_rows(lambda s: dict(base(s), covariates=2), "woy")]
     shared = [r for r in forecasting_rows(dict(blocks=1, kernel_size=2))
               if r.json_key not in ("srnn", "srnn_spatial_false", "seasonal_mean")]
     return shared[:1] + improved + shared[1:] + [

@@ -41,7 +41,9 @@ def cmu_mocap() -> List[str]:
         ["Mao et al. 2019, Table 3", "Res-sup.", "average of 8 actions", ".38 .61 1.03 1.17 1.64", "unconfirmed"],
         ["Mao et al. 2019, Table 3", "ConvSeq2Seq", "average of 8 actions", ".32 .52 .86 .99 1.55",
          "unconfirmed"],
-        ["Mao et al. 2019, Table 3", "LTD", "average of 8 actions", ".25 .39 .68 .79 1.33", "unconfirmed"],
+        ["Mao et al. 2019, Table 3", "LTD", "average of 8 actions", ".25 .39 .68 .79 1.33",
+         "confirmed (wei-mao-2019/LearnTrajDep README, CMU-mocap, pre-trained model; the authors' re-runs "
+         "there: .26 .41 .72 .84 1.35 and .26 .41 .71 .83 1.38)"],
         ["Mao et al. 2019, Table 3", "Res-sup.", "walking", ".35 .47 .60 .65 .88", "unconfirmed"],
         ["Mao et al. 2019, Table 3", "LTD", "walking", ".33 .45 .49 .53 .61", "unconfirmed"],
     ]
@@ -80,9 +82,10 @@ def los_loop() -> List[str]:
 def eth_ucy(K: int) -> List[str]:
     rows = [
         ["Social-GAN (Gupta et al. 2018), Table 1", "Linear", "deterministic",
-         "1.33 / 2.94", "0.39 / 0.72", "0.82 / 1.59", "", "", "0.79 / 1.59",
-         "eth, hotel, univ confirmed; avg unconfirmed"],
-        ["Social-GAN, Table 1", "Social-LSTM", "deterministic", "", "", "", "", "", "0.72 / 1.54", "unconfirmed"],
+         "1.33 / 2.94", "0.39 / 0.72", "0.82 / 1.59", "0.62 / 1.21", "0.77 / 1.48", "0.79 / 1.59",
+         "confirmed in a re-implementation's README quoting the table (yanwu-ge/Res-GCNN)"],
+        ["Social-GAN, Table 1", "Social-LSTM", "deterministic", "1.09 / 2.35", "0.79 / 1.76", "0.67 / 1.40",
+         "0.47 / 1.00", "0.56 / 1.17", "0.72 / 1.54", "confirmed (same README)"],
         ["Schoeller et al. 2020 (cschoeller/constant_velocity_pedestrian_motion README)", "constant velocity",
          "deterministic", "", "", "", "", "", "0.39 / 0.83", "confirmed"],
         ["same", "constant velocity with sampling", "best of 20", "", "", "", "", "", "0.28 / 0.56", "confirmed"],

@@ -1,14 +1,20 @@
-"""Data augmentation for windows of moving things."""
+"""Transforms of windows: augmentation for moving things, and a random-graph
+control for asking whether a graph helps."""
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+import numbers
+import random
+import warnings
+from collections import Counter, OrderedDict
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+from torch_geometric.data import Batch
 from torch_geometric.transforms import BaseTransform
 
-__all__ = ["RandomRotation"]
+__all__ = ["RandomRotation", "RewireEdges", "rewire_edges"]
 
 Pairs = Sequence[Tuple[int, int]]
 
@@ -120,3 +126,259 @@ class RandomRotation(BaseTransform):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({dict((k, list(v)) for k, v in self.pairs.items())}, "
                 f"degrees={self.degrees:g}, flip={self.flip})")
+
+
+# ------------------------------------------------------------ random graphs
+def rewire_edges(edge_index: Tensor, edge_type: Optional[Tensor] = None, node_type: Optional[Tensor] = None, *,
+                 swaps: float = 10.0, seed: int = 0, undirected: Optional[bool] = None) -> Tensor:
+    r"""A random graph with the same degrees as ``edge_index`` ``[2, E]``:
+    the new ``[2, E]`` edge index after random degree-preserving swaps.
+
+    A swap takes two edges :math:`a \to b` and :math:`c \to d` of the same
+    edge type whose targets have the same node type and makes them
+    :math:`a \to d` and :math:`c \to b`; it is refused, and the graph kept as
+    it is for that try, when it would create a self-loop or an edge the graph
+    already has (of any type). ``swaps * m`` swaps are tried per edge type of
+    ``m`` swappable edges (undirected: pairs), partners drawn among the edges
+    whose targets share the node type: every graph with the same degrees
+    that such swaps reach is equally likely in the long run.
+
+    What is kept: every node's in- and out-degree within each edge type,
+    and the node types of every edge's ends. Edge ``e`` of the result is the
+    rewired edge ``e``: its source stays, and anything stored per edge
+    (``edge_attr``, ``edge_mask``, ``edge_type``) stays in its row.
+    Self-loops are never moved. An edge type whose edges all come in both
+    directions, once each (``undirected=None`` decides per type), is rewired
+    as an undirected graph: the two directions of an edge move together and
+    the type stays symmetric (their two rows, and so their per-edge data,
+    come from two different old edges). A type where no swap is possible
+    (a star, a complete graph, a single edge) is left as it is, with a
+    warning; a type with most but not all of its edges in both directions is
+    rewired as directed, with a warning. The same inputs and ``seed`` always give the same
+    graph.
+
+    Args:
+        edge_index (Tensor): ``[2, E]`` long, source row first.
+        edge_type (Tensor, optional): ``[E]`` long; edges swap within their type
+            only. (default: :obj:`None`, one type)
+        node_type (Tensor, optional): ``[N]`` long; swapped targets share a
+            node type. (default: :obj:`None`, one type)
+        swaps (float, optional): swaps tried per swappable edge. (default: :obj:`10.0`)
+        seed (int, optional): the random draw. (default: :obj:`0`)
+        undirected (bool, optional): keep each type symmetric (``True``), treat
+            it as directed (``False``), or decide from the data (``None``).
+            (default: :obj:`None`)
+    """
+    name = "rewire_edges"
+    if not torch.is_tensor(edge_index) or edge_index.dim() != 2 or edge_index.size(0) != 2 \
+            or edge_index.dtype != torch.long:
+        raise ValueError(f"{name}: 'edge_index' must be a [2, E] long tensor (got {_describe(edge_index)})")
+    E = edge_index.size(1)
+    if E and int(edge_index.min()) < 0:
+        raise ValueError(f"{name}: 'edge_index' must hold node indices >= 0 (got {int(edge_index.min())})")
+    if edge_type is not None and (not torch.is_tensor(edge_type) or edge_type.shape != (E,)
+                                  or edge_type.dtype != torch.long):
+        raise ValueError(f"{name}: 'edge_type' must be a [{E}] long tensor, one type per edge (got "
+                         f"{_describe(edge_type)})")
+    top = int(edge_index.max()) if E else -1
+    if node_type is not None and (not torch.is_tensor(node_type) or node_type.dim() != 1
+                                  or node_type.dtype != torch.long or node_type.numel() <= top):
+        raise ValueError(f"{name}: 'node_type' must be a [N] long tensor with N > {top}, the largest node "
+                         f"index (got {_describe(node_type)})")
+    if isinstance(swaps, bool) or not isinstance(swaps, numbers.Real) or not 0 < swaps < math.inf:
+        raise ValueError(f"{name}: 'swaps' must be a positive finite number (got {swaps!r})")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"{name}: 'seed' must be an int (got {seed!r})")
+    if undirected not in (None, True, False):
+        raise ValueError(f"{name}: 'undirected' must be True, False or None (got {undirected!r})")
+    src, dst = edge_index.cpu().tolist()
+    types = [0] * E if edge_type is None else edge_type.cpu().tolist()
+    graph = _Graph(src, list(dst), [0] * (top + 1) if node_type is None else node_type.cpu().tolist(),
+                   random.Random(int(seed)))
+    for t in sorted(set(types)):
+        slots = [e for e in range(E) if types[e] == t and src[e] != dst[e]]
+        have = Counter((src[e], dst[e]) for e in slots)
+        mirrored = sum(1 for e in slots if have[(dst[e], src[e])] == 1 and have[(src[e], dst[e])] == 1)
+        symmetric = mirrored == len(slots)
+        if undirected and not symmetric:
+            raise ValueError(f"{name}: 'undirected=True' needs every edge of type {t} in both directions, "
+                             f"once each (got {mirrored} of its {len(slots)} edges with their reverse)")
+        if undirected is None and len(slots) / 2 <= mirrored < len(slots):
+            warnings.warn(f"{name}: edge type {t} has {mirrored} of its {len(slots)} edges in both "
+                          f"directions, not all: it is rewired as a directed graph (pass undirected=False "
+                          f"to say so, or add the missing reverse edges)", stacklevel=2)
+        pairs = symmetric if undirected is None else undirected
+        tries = int(round(swaps * (len(slots) // 2 if pairs else len(slots))))
+        done = graph.swap_pairs(slots, tries) if pairs else graph.swap_edges(slots, tries)
+        if slots and done == 0:
+            warnings.warn(f"{name}: edge type {t} ({len(slots)} edges) admits no degree-preserving swap "
+                          f"in {tries} tries (a star, a complete graph, a single edge ...): it is left as it "
+                          f"is", stacklevel=2)
+    return torch.stack([edge_index[0], torch.tensor(graph.dst, dtype=torch.long, device=edge_index.device)])
+
+
+def _describe(value) -> str:
+    if torch.is_tensor(value):
+        return f"a {list(value.shape)} {str(value.dtype).replace('torch.', '')} tensor"
+    return f"{type(value).__name__} {value!r}"
+
+
+class _Graph:
+    """The edges being rewired: fixed sources, changing targets (``dst``), and
+    how often each directed pair occurs, over all types."""
+
+    def __init__(self, src: List[int], dst: List[int], node_type: List[int], rng: random.Random):
+        self.src, self.dst, self.node_type, self.rng = src, dst, node_type, rng
+        self.have = Counter(zip(src, dst))
+
+    def _free(self, a: int, b: int, c: int, d: int) -> bool:
+        """Whether ``a -> b, c -> d`` may become ``a -> d, c -> b``."""
+        return a != d and c != b and b != d and not self.have[(a, d)] and not self.have[(c, b)]
+
+    def _move(self, old: Tuple[int, int], new: Tuple[int, int]) -> None:
+        self.have[old] -= 1
+        self.have[new] += 1
+
+    def _groups(self, items: List[Tuple[int, int]]) -> Tuple[List[List[int]], List[int]]:
+        """Indices of ``items`` (``(slot, key)``) grouped by key, and each one's group."""
+        index: Dict[int, int] = {}
+        groups: List[List[int]] = []
+        of: List[int] = []
+        for i, (_, key) in enumerate(items):
+            if key not in index:
+                index[key] = len(groups)
+                groups.append([])
+            groups[index[key]].append(i)
+            of.append(index[key])
+        return groups, of
+
+    def swap_edges(self, slots: List[int], tries: int) -> int:
+        """Directed swaps among ``slots``, partners with a target of the same
+        node type; how many were made."""
+        src, dst, nt, rng = self.src, self.dst, self.node_type, self.rng
+        if len(slots) < 2:
+            return 0
+        groups, of = self._groups([(e, nt[dst[e]]) for e in slots])
+        done = 0
+        for _ in range(tries):
+            k = rng.randrange(len(slots))
+            group = groups[of[k]]
+            i, j = slots[k], slots[group[rng.randrange(len(group))]]
+            a, b, c, d = src[i], dst[i], src[j], dst[j]
+            if not self._free(a, b, c, d):
+                continue                                                   # hold: this try leaves the graph
+            self._move((a, b), (a, d))
+            self._move((c, d), (c, b))
+            dst[i], dst[j] = d, b
+            done += 1
+        return done
+
+    def swap_pairs(self, slots: List[int], tries: int) -> int:
+        """Undirected swaps among ``slots`` (each edge with its reverse, both
+        in ``slots``), partners whose ends have the same node types: the two
+        directions change together; how many were made."""
+        src, dst, nt, rng = self.src, self.dst, self.node_type, self.rng
+        where = {(src[e], dst[e]): e for e in slots}
+        pairs = [(e, where[(dst[e], src[e])]) for e in slots if src[e] < dst[e]]   # (u -> v, v -> u)
+        if len(pairs) < 2:
+            return 0
+        groups, of = self._groups([(p, frozenset((nt[src[p[0]]], nt[dst[p[0]]]))) for p in pairs])
+        done = 0
+        for _ in range(tries):
+            p = rng.randrange(len(pairs))
+            group = groups[of[p]]
+            q = group[rng.randrange(len(group))]
+            (p1, p2), (q1, q2) = pairs[p], pairs[q]
+            # read q as c -> d with c of a's node type; either way round when both ends share it
+            if nt[src[q1]] != nt[src[p1]] or (nt[src[q1]] == nt[dst[q1]] and rng.random() < 0.5):
+                q1, q2 = q2, q1
+            a, b, c, d = src[p1], dst[p1], src[q1], dst[q1]
+            if p == q or not self._free(a, b, c, d) or not self._free(d, c, b, a):
+                continue                                                   # hold
+            for old, new in (((a, b), (a, d)), ((b, a), (b, c)), ((c, d), (c, b)), ((d, c), (d, a))):
+                self._move(old, new)
+            # Sources stay in their slots: a -> b (slot p1) becomes a -> d, its reverse
+            # b -> a (p2) b -> c; c -> d (q1) becomes c -> b, d -> c (q2) d -> a.
+            dst[p1], dst[p2], dst[q1], dst[q2] = d, c, b, a
+            pairs[p], pairs[q] = (p1, q2), (q1, p2)                        # {a, d} and {c, b}
+            done += 1
+        return done
+
+
+class RewireEdges(BaseTransform):
+    r"""Replaces each window's graph by a random one with the same degrees
+    (:func:`rewire_edges`): the control that asks whether a model gains from
+    *this* graph or merely from having neighbours to read.
+
+    Train and score the same model on the rewired windows beside the real
+    ones and beside ``spatial=False``: if the rewired graph does as well as
+    the real one, the gain is not the graph's structure (extra inputs,
+    averaging, capacity); if it does no better than no edges at all, the
+    structure is what helps. Every node keeps its in- and out-degree per
+    edge type, so S-RNN's edgeRNNs see as many inputs of the same types as
+    before. Per-edge data (``edge_attr``, ``edge_mask``) stays in its row, so
+    features computed from the old ends (offsets, distances, weights) are
+    *not* recomputed: apply this first, before any transform that builds
+    them. ``edge_index`` is replaced by a new tensor (the dataset's own is
+    not changed).
+
+    The graph drawn depends only on the window's ``edge_index``,
+    ``edge_type``, ``node_type`` and ``seed``: a dataset with one fixed graph
+    gets the same random graph in every window and split (drawn once; the
+    last 16 graphs are kept), which is what the control needs. Use it as a
+    dataset's ``transform``, on single windows; a collated batch raises (its
+    graphs would be wired into each other).
+
+    .. code-block:: python
+
+        from srnn_pyg.datasets import Chickenpox
+        from srnn_pyg.transforms import RewireEdges
+
+        control = {split: Chickenpox(split=split, transform=RewireEdges(seed=0))
+                   for split in ("train", "test")}
+
+    Args:
+        swaps (float, optional): swaps tried per swappable edge. (default: :obj:`10.0`)
+        seed (int, optional): the random draw. (default: :obj:`0`)
+        undirected (bool, optional): see :func:`rewire_edges`.
+            (default: :obj:`None`, decided per edge type)
+    """
+
+    cache_size = 16
+
+    def __init__(self, swaps: float = 10.0, seed: int = 0, undirected: Optional[bool] = None):
+        rewire_edges(torch.zeros(2, 0, dtype=torch.long), swaps=swaps, seed=seed, undirected=undirected)
+        self.swaps, self.seed, self.undirected = swaps, seed, undirected
+        self._drawn: "OrderedDict[tuple, Tensor]" = OrderedDict()
+
+    def forward(self, data):
+        name = type(self).__name__
+        if isinstance(data, Batch):
+            raise ValueError(f"{name}: got a collated batch of {data.num_graphs} graphs; rewire each window "
+                             f"before batching (as the dataset's transform)")
+        ei = data.edge_index if "edge_index" in data else None
+        if ei is None:
+            raise ValueError(f"{name}: the window has no 'edge_index' to rewire")
+        et = data.edge_type if "edge_type" in data else None
+        nt = data.node_type if "node_type" in data else None
+        key = tuple(_fingerprint(v) for v in (ei, et, nt))
+        out = self._drawn.get(key)
+        if out is None:
+            out = rewire_edges(ei, et, nt, swaps=self.swaps, seed=self.seed, undirected=self.undirected)
+            self._drawn[key] = out
+            if len(self._drawn) > self.cache_size:
+                self._drawn.popitem(last=False)
+        else:
+            self._drawn.move_to_end(key)
+        data.edge_index = out.clone()                                      # the kept draw stays as drawn
+        return data
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(swaps={self.swaps:g}, seed={self.seed}, undirected={self.undirected})"
+
+
+def _fingerprint(value: Optional[Tensor]) -> Optional[tuple]:
+    """What identifies a tensor's values (shape, dtype, device, bytes)."""
+    if value is None:
+        return None
+    return (tuple(value.shape), str(value.dtype), str(value.device), value.detach().cpu().numpy().tobytes())
