@@ -1,7 +1,7 @@
 """One LSTM shared by every node, the graph ignored."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,7 @@ from .registry import register
 
 __all__ = ["NodeLSTM"]
 
-_State = Tuple[Tensor, Tensor]
+_State = Union[Tensor, Tuple[Tensor, Tensor]]                               # GRU: h; LSTM: (h, c)
 
 
 @register("node_lstm")
@@ -55,6 +55,10 @@ class NodeLSTM(Forecaster):
         residual (bool, optional): predict the change from the last frame
             (its first ``out_channels`` features), as Martinez et al. (2017);
             needs ``out_channels <= in_channels``. (default: :obj:`False`)
+        cell (str, optional): the recurrent cell, ``"lstm"`` or ``"gru"``
+            (PyTorch's :class:`~torch.nn.GRU` in place of the LSTM, the same
+            choice as :class:`~srnn_pyg.models.StructuralRNN`'s ``cell``).
+            (default: :obj:`"lstm"`)
 
     Shapes:
         - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``,
@@ -65,7 +69,8 @@ class NodeLSTM(Forecaster):
     """
 
     def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int,
-                 hidden: int = 64, num_layers: int = 1, dropout: float = 0.0, residual: bool = False):
+                 hidden: int = 64, num_layers: int = 1, dropout: float = 0.0, residual: bool = False,
+                 cell: str = "lstm"):
         super().__init__(schema, in_channels, out_channels)
         for name, value in (("hidden", hidden), ("num_layers", num_layers)):
             if not isinstance(value, int) or value < 1:
@@ -75,11 +80,14 @@ class NodeLSTM(Forecaster):
         if residual and out_channels > in_channels:
             raise ValueError(f"NodeLSTM: 'residual' adds the last frame, so 'out_channels' must be "
                              f"<= in_channels={in_channels} (got {out_channels})")
-        self.hidden, self.num_layers = hidden, num_layers
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"NodeLSTM: 'cell' must be 'lstm' or 'gru' (got {cell!r})")
+        self.hidden, self.num_layers, self.cell = hidden, num_layers, cell
         self.dropout, self.residual = float(dropout), bool(residual)
         self.encoder = nn.Linear(in_channels, hidden)
-        self.lstm = nn.LSTM(hidden, hidden, num_layers, batch_first=True,
-                            dropout=self.dropout if num_layers > 1 else 0.0)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.lstm = rnn(hidden, hidden, num_layers, batch_first=True,             # the name kept for checkpoints
+                        dropout=self.dropout if num_layers > 1 else 0.0)
         self.decoder = nn.Linear(hidden, hidden)
         self.lin_out = nn.Linear(hidden, out_channels)
         self.reset_parameters()
@@ -91,7 +99,7 @@ class NodeLSTM(Forecaster):
         self.lin_out.reset_parameters()
 
     def _run(self, x: Tensor, state: Optional[_State] = None) -> Tuple[Tensor, _State]:
-        """``x`` ``[N, t, F]`` -> change or next frame ``[N, t, out]`` and the LSTM state."""
+        """``x`` ``[N, t, F]`` -> change or next frame ``[N, t, out]`` and the recurrent state."""
         z = F.dropout(F.relu(self.encoder(x)), self.dropout, self.training)  # [N, t, H]
         h, state = self.lstm(z, state)                                     # [N, t, H]; zero state on x.device
         h = F.dropout(h, self.dropout, self.training)
@@ -120,7 +128,7 @@ class NodeLSTM(Forecaster):
         step = self._next(x[:, -1:], delta[:, -1:])                        # [N, 1, F]
         step = select(keep, step)
         preds = [step]
-        for _ in range(horizon - 1):                                       # roll out, carrying (h, c)
+        for _ in range(horizon - 1):                                       # roll out, carrying the state
             delta, state = self._run(step, state)
             step = self._next(step, delta)
             step = select(keep, step)
@@ -129,4 +137,5 @@ class NodeLSTM(Forecaster):
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, hidden={self.hidden}, "
-                f"num_layers={self.num_layers}, residual={self.residual})")
+                f"num_layers={self.num_layers}, residual={self.residual}"
+                f"{'' if self.cell == 'lstm' else f', cell={self.cell!r}'})")

@@ -22,12 +22,14 @@ def _quadratic_forecast(model, data, horizon):
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("masks", [False, True])
-def test_forecast_matches_quadratic_reference(device, residual, num_layers, masks):
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_forecast_matches_quadratic_reference(device, residual, num_layers, masks, cell):
     torch.manual_seed(0)
     data = fake_st_data(num_nodes=6, T=5, F=3, masks=masks, device=device)
     if masks:
         data.node_mask[0, -1] = False                     # one node gone at the last observed step
-    model = NodeLSTM(None, 3, 3, hidden=12, num_layers=num_layers, residual=residual).to(device).eval()
+    model = NodeLSTM(None, 3, 3, hidden=12, num_layers=num_layers, residual=residual,
+                     cell=cell).to(device).eval()
     out = model.forecast(data, 6)
     assert out.shape == (6, 6, 3)
     assert torch.allclose(out, _quadratic_forecast(model, data, 6), atol=1e-5)
@@ -82,3 +84,35 @@ def test_errors_repr_reset():
     before = [p.detach().clone() for p in model.parameters()]
     model.reset_parameters()
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def _gru_by_hand(model, x):
+    """The GRU cell written out (one layer, PyTorch's gate order r, z, n) over the encoded inputs."""
+    rnn = model.lstm
+    H = model.hidden
+    z_in = torch.relu(model.encoder(x))                                  # [N, T, H]
+    h = x.new_zeros(x.size(0), H)
+    outs = []
+    for t in range(x.size(1)):
+        gi = z_in[:, t] @ rnn.weight_ih_l0.t() + rnn.bias_ih_l0
+        gh = h @ rnn.weight_hh_l0.t() + rnn.bias_hh_l0
+        r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+        u = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+        n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+        h = (1 - u) * n + u * h
+        outs.append(h)
+    h = torch.stack(outs, dim=1)
+    return model.lin_out(torch.relu(model.decoder(h)))
+
+
+def test_gru_cell_is_a_gru_and_is_recorded():
+    torch.manual_seed(0)
+    data = fake_st_data(num_nodes=4, T=5, F=3)
+    model = NodeLSTM(None, 3, 3, hidden=6, cell="gru").eval()
+    assert isinstance(model.lstm, torch.nn.GRU)
+    assert torch.allclose(model(data), _gru_by_hand(model, data.x), atol=1e-5)
+    lstm = NodeLSTM(None, 3, 3, hidden=6)
+    assert sum(p.numel() for p in model.lstm.parameters()) * 4 == sum(p.numel() for p in lstm.lstm.parameters()) * 3
+    assert repr(model) == "NodeLSTM(3, 3, hidden=6, num_layers=1, residual=False, cell='gru')"
+    with pytest.raises(ValueError, match="'cell' must be 'lstm' or 'gru' \\(got 'rnn'\\)"):
+        NodeLSTM(None, 3, 3, cell="rnn")
