@@ -311,7 +311,7 @@ def test_accuracy_eth_ucy_smoke(tmp_path):
     per_ped = float(_result_rows(md, labels[4])[0][1].split(" / ")[0])
     per_scene = float(_result_rows(md, labels[5])[0][1].split(" / ")[0])
     assert per_ped <= per_scene + 1e-6
-    assert "Social-STGCNN" in md and "unconfirmed" in md
+    assert "Social-STGCNN" in md and "confirmed (Social-STGCNN issue 47)" in md      # published, with its status
     result = _check_json(out / "accuracy_eth_ucy_smoke.json", "eth_ucy", "smoke",
                          models=("srnn", "srnn_spatial_false", "srnn_paper", "srnn_gaussian", "node_lstm",
                                  "constant_velocity", "zero_velocity", "linear_ar"))
