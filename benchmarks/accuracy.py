@@ -272,7 +272,7 @@ def _cmu_splits(s, g) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def _held_out_files(ds) -> Tuple[List[int], List[int]]:
+def held_out_files(ds) -> Tuple[List[int], List[int]]:
     """Positions in ``ds`` (a training split or a view of one) of the windows
     of the other recordings and of each action's last training recording."""
     base = list(ds.indices())
@@ -288,7 +288,7 @@ def _cmu_carve(ctx: Context, sets: Dict[str, Any]) -> None:
     """Validation = the windows of each action's last training recording
     (``<action>_5.txt`` in the shared copy), at the training stride; every
     model trains on the other recordings (no overlap: whole files)."""
-    keep, held = _held_out_files(sets["train"])
+    keep, held = held_out_files(sets["train"])
     if not held or not keep:
         return                                          # too little data to hold a file out: no validation
     sets["val"], sets["train"] = sets["train"][held], sets["train"][keep]
@@ -300,7 +300,7 @@ def _cmu_carve(ctx: Context, sets: Dict[str, Any]) -> None:
                                    f"be the same windows")
             sets[f"val_{name}"], sets[f"train_{name}"] = other[held], other[keep]
     if "train_paper" in sets:
-        sets["train_paper"] = sets["train_paper"][_held_out_files(sets["train_paper"])[0]]
+        sets["train_paper"] = sets["train_paper"][held_out_files(sets["train_paper"])[0]]
 
 
 def _cmu_metrics(ctx: Context, view: View) -> Dict[str, Dict[str, float]]:

@@ -47,7 +47,7 @@ from torch_geometric.loader import DataLoader
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import command, machine, markdown_table, write_atomic  # noqa: E402
-from accuracy import CMU_TUNED, _held_out_files  # noqa: E402
+from accuracy import CMU_TUNED, held_out_files  # noqa: E402
 
 from torch_geometric.transforms import Compose  # noqa: E402
 
@@ -203,7 +203,7 @@ SEARCHES: Dict[str, Search] = {
                                                                 {"features": "pos_vel"}),
         },
         metric="mean", columns=("80ms", "160ms", "320ms", "400ms", "560ms", "1000ms"), data=dict(stride=8),
-        carve=lambda train: tuple(train[idx] for idx in _held_out_files(train)),
+        carve=lambda train: tuple(train[idx] for idx in held_out_files(train)),
         base_model=lambda H: dict(_sizes(H), residual=True, **CMU_TUNED), references=("zero_velocity", "linear_ar"),
         train=dict(monitor="val_mse", metrics=["mse"], grad_clip=1.0), finetune=True, hidden=64, epochs=12,
         patience=4, lr=2e-3,
