@@ -33,16 +33,16 @@ def test_pyg_temporal_tiny(tmp_path):
     assert "Command: `python benchmarks/pyg_temporal.py --nodes 20" in md and "--out" not in md
     assert "torch_geometric_temporal " in md and "stand-in" in md
     time = md.split("## Time")[1].split("## Work")[0]
-    rows = [line for line in time.splitlines() if line.startswith(("| STGCN | 2 |", "| GConvGRU | 2 |"))]
-    assert len(rows) == 4 and all(line.count(" ms |") == 2 and line.rstrip().endswith("x |") for line in rows), md
-    params = [line for line in md.splitlines() if line.startswith(("| STGCN |", "| GConvGRU |"))
+    names = ("| STGCN | 2 |", "| STGCN-code | 2 |", "| GConvGRU | 2 |")
+    rows = [line for line in time.splitlines() if line.startswith(names)]
+    assert len(rows) == 6 and all(line.count(" ms |") == 2 and line.rstrip().endswith("x |") for line in rows), md
+    params = [line for line in md.splitlines() if line.startswith(("| STGCN |", "| STGCN-code |", "| GConvGRU |"))
               and line.count("|") == 4]
-    assert len(params) == 2, md
+    assert len(params) == 3, md
     work = md.split("## Work")[1].split("## Targets")[0]
     assert "GFLOP/s" in work, md
-    counted = [line.split("|")[3:7] for line in work.splitlines() if line.startswith(("| STGCN | 2 |",
-                                                                                   "| GConvGRU | 2 |"))]
-    assert len(counted) == 2 and all(float(v) > 0 for cells in counted for v in cells), md
+    counted = [line.split("|")[3:7] for line in work.splitlines() if line.startswith(names)]
+    assert len(counted) == 3 and all(float(v) > 0 for cells in counted for v in cells), md
 
 
 def test_pyg_temporal_absent(tmp_path):

@@ -185,15 +185,17 @@ class _GatedTemporalConv(Module):
 
 
 class _STConvBlock(Module):
-    """One ST-Conv block: gated temporal conv -> ChebConv + ReLU -> gated
-    temporal conv -> layer norm -> dropout, on ``[T, N, C]``; ``T`` shrinks by
+    """One ST-Conv block: gated temporal conv (to ``first`` channels, default
+    ``hidden``) -> ChebConv (to ``spatial``) + ReLU -> gated temporal conv (to
+    ``hidden``) -> layer norm -> dropout, on ``[T, N, C]``; ``T`` shrinks by
     ``2 * (kernel_size - 1)``."""
 
     def __init__(self, in_channels: int, hidden: int, spatial: int, kernel_size: int, K: int,
-                 dropout: float):
+                 dropout: float, first: Optional[int] = None):
         super().__init__()
-        self.temporal1 = _GatedTemporalConv(in_channels, hidden, kernel_size)
-        self.spatial = ChebConv(hidden, spatial, K=K, normalization="sym")
+        first = hidden if first is None else first
+        self.temporal1 = _GatedTemporalConv(in_channels, first, kernel_size)
+        self.spatial = ChebConv(first, spatial, K=K, normalization="sym")
         self.temporal2 = _GatedTemporalConv(spatial, hidden, kernel_size)
         self.norm = LayerNorm(hidden)
         self.dropout = dropout
@@ -312,6 +314,17 @@ class STGCN(Forecaster):
         spatial_hidden (int, optional): output channels of each graph
             convolution; the paper uses a bottleneck of 16 with ``hidden=64``.
             (default: :obj:`None`, meaning ``hidden``)
+        temporal_hidden (int, optional): output channels of the first
+            temporal convolution of each block (the graph convolution's
+            input). The paper's text narrows the channels in the graph
+            convolution (``hidden -> spatial_hidden``); the authors' released
+            code narrows them in the first temporal convolution, its block
+            ``(c_in, 16, 64)`` being temporal ``c_in -> 16``, graph ``16 ->
+            16``, temporal ``16 -> 64``: ``temporal_hidden=16,
+            spatial_hidden=16, hidden=64``, the widths of PyG Temporal's
+            ``STConv(hidden_channels=16, out_channels=64)`` too, with about a
+            third of the paper text's multiply-adds.
+            (default: :obj:`None`, meaning ``hidden``)
         blocks (int, optional): number of ST-Conv blocks. (default: :obj:`2`)
         kernel_size (int, optional): temporal kernel width :math:`K_t`; needs
             ``obs_len > 2 * blocks * (kernel_size - 1)``. (default: :obj:`3`)
@@ -338,7 +351,8 @@ class STGCN(Forecaster):
     def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int, *,
                  obs_len: int = 12, horizon: int = 12, hidden: int = 64,
                  spatial_hidden: Optional[int] = None, blocks: int = 2, kernel_size: int = 3,
-                 K: int = 3, dropout: float = 0.0, edge_weight: bool = True):
+                 K: int = 3, dropout: float = 0.0, edge_weight: bool = True,
+                 temporal_hidden: Optional[int] = None):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
         for arg, value in (("obs_len", obs_len), ("horizon", horizon), ("hidden", hidden),
@@ -348,6 +362,10 @@ class STGCN(Forecaster):
         spatial_hidden = hidden if spatial_hidden is None else spatial_hidden
         if not isinstance(spatial_hidden, int) or spatial_hidden < 1:
             raise ValueError(f"{name}: 'spatial_hidden' must be a positive int (got {spatial_hidden!r})")
+        if temporal_hidden is not None and (not isinstance(temporal_hidden, int) or isinstance(temporal_hidden, bool)
+                                            or temporal_hidden < 1):
+            raise ValueError(f"{name}: 'temporal_hidden' must be a positive int or None "
+                             f"(got {temporal_hidden!r})")
         remaining = obs_len - 2 * blocks * (kernel_size - 1)
         if remaining < 1:
             raise ValueError(f"{name}: 'obs_len' must exceed 2 * blocks * (kernel_size - 1) = "
@@ -357,10 +375,11 @@ class STGCN(Forecaster):
         self.obs_len, self.horizon, self.hidden = obs_len, horizon, hidden
         self.spatial_hidden, self.num_blocks, self.kernel_size = spatial_hidden, blocks, kernel_size
         self.K, self.dropout, self.edge_weight = K, dropout, edge_weight
+        self.temporal_hidden = temporal_hidden
 
         self.blocks = ModuleList([
             _STConvBlock(in_channels if b == 0 else hidden, hidden, spatial_hidden, kernel_size, K,
-                         dropout) for b in range(blocks)
+                         dropout, first=temporal_hidden) for b in range(blocks)
         ])
         self.out_temporal = _GatedTemporalConv(hidden, hidden, remaining)
         self.out_norm = LayerNorm(hidden)
@@ -432,7 +451,8 @@ class STGCN(Forecaster):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
                 f"obs_len={self.obs_len}, horizon={self.horizon}, hidden={self.hidden}, "
-                f"blocks={self.num_blocks}, kernel_size={self.kernel_size}, K={self.K})")
+                f"blocks={self.num_blocks}, kernel_size={self.kernel_size}, K={self.K}"
+                + ("" if self.temporal_hidden is None else f", temporal_hidden={self.temporal_hidden}") + ")")
 
 
 def _extend(x: Tensor, pred: Tensor, weight: Optional[Tensor], node_mask: Optional[Tensor],
