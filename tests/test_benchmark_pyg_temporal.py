@@ -53,3 +53,31 @@ def test_pyg_temporal_absent(tmp_path):
     proc = run("--out", str(out), cwd=tmp_path, extra_path=[fake])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "PyG Temporal is not importable" in proc.stdout and not out.exists()
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("pyg_temporal_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("c_in", [3, 40])  # the windowed product (bias a row of the weights); per-tap products
+def test_dense_work_counts_every_product(c_in):
+    """The work count of the benchmark's table: every dense product of our
+    gated temporal conv, in-place ``addmm_`` included, and no sparse one."""
+    import torch
+    from srnn_pyg.models.stgcn import _GatedTemporalConv
+
+    bench = _load_script()
+    T, N, K, C = 7, 5, 3, 8
+    rows = (T - K + 1) * N
+    conv = _GatedTemporalConv(c_in, C, K)
+    x = torch.randn(T, N, c_in, requires_grad=True)
+    taps = K * c_in + (1 if c_in < 32 else 0)                               # the bias column when narrow
+    forward = 2 * rows * taps * 2 * C
+    assert bench.dense_gflop(lambda: conv(x)) * 1e9 == forward
+    backward = 2 * rows * K * c_in * 2 * C + 2 * rows * taps * 2 * C         # input, then weight gradients
+    assert bench.dense_gflop(lambda: conv(x).sum().backward()) * 1e9 == forward + backward
+    lap = torch.eye(6).to_sparse_csr()
+    assert bench.dense_gflop(lambda: lap @ torch.randn(6, 4)) == 0

@@ -26,6 +26,10 @@ def _crop_steps(weight: Optional[Tensor], steps: int) -> Optional[Tensor]:
     return weight[:, -steps:] if weight is not None and weight.dim() == 2 else weight
 
 
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 # ------------------------------------------------------------------ layers
 def _windows(x: Tensor, K: int) -> Tensor:
     """The ``K`` taps of every window of ``x`` ``[T, N, C]`` side by side and a
@@ -250,8 +254,9 @@ class STGCN(Forecaster):
     where :math:`[\mathbf{P}\,\mathbf{Q}]` is a causal convolution over time of
     width ``kernel_size`` without padding (each one shortens the sequence by
     ``kernel_size - 1``), :math:`\mathrm{res}` the input cropped to the output's
-    steps and mapped to its width (added to :math:`\mathbf{P}` inside the gate,
-    as in the authors' released code), and :math:`\Theta *_{\mathcal{G}}` PyG's
+    steps and mapped to its width by a learned map (added to :math:`\mathbf{P}`
+    inside the gate, as in the authors' released code, which pads a narrower
+    input with zeros instead), and :math:`\Theta *_{\mathcal{G}}` PyG's
     :class:`~torch_geometric.nn.conv.ChebConv` of order ``K`` on the
     symmetric-normalised Laplacian (:math:`\lambda_{\max} = 2`). The output
     block is a gated temporal convolution over all remaining steps, a layer
@@ -318,12 +323,16 @@ class STGCN(Forecaster):
             temporal convolution of each block (the graph convolution's
             input). The paper's text narrows the channels in the graph
             convolution (``hidden -> spatial_hidden``); the authors' released
-            code narrows them in the first temporal convolution, its block
-            ``(c_in, 16, 64)`` being temporal ``c_in -> 16``, graph ``16 ->
-            16``, temporal ``16 -> 64``: ``temporal_hidden=16,
-            spatial_hidden=16, hidden=64``, the widths of PyG Temporal's
-            ``STConv(hidden_channels=16, out_channels=64)`` too, with about a
-            third of the paper text's multiply-adds.
+            code narrows them in the first temporal convolution (a block
+            ``(c_si, c_t, c_oo)`` is temporal ``c_si -> c_t``, graph ``c_t ->
+            c_t``, temporal ``c_t -> c_oo``). The paper's 64/16/64 in that
+            layout is ``temporal_hidden=16, spatial_hidden=16, hidden=64``,
+            the widths of PyG Temporal's ``STConv(hidden_channels=16,
+            out_channels=64)`` too, with about half the multiply-adds of the
+            paper text's layout at 12 observed steps of one channel. Only the
+            widths follow the released code: its second temporal
+            convolution (a ReLU with a residual instead of the gate) and the
+            residual around its graph convolution are not reproduced.
             (default: :obj:`None`, meaning ``hidden``)
         blocks (int, optional): number of ST-Conv blocks. (default: :obj:`2`)
         kernel_size (int, optional): temporal kernel width :math:`K_t`; needs
@@ -357,15 +366,14 @@ class STGCN(Forecaster):
         name = type(self).__name__
         for arg, value in (("obs_len", obs_len), ("horizon", horizon), ("hidden", hidden),
                            ("blocks", blocks), ("kernel_size", kernel_size), ("K", K)):
-            if not isinstance(value, int) or value < 1:
+            if not _positive_int(value):
                 raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
+        for arg, value in (("spatial_hidden", spatial_hidden), ("temporal_hidden", temporal_hidden)):
+            if value is not None and not _positive_int(value):
+                raise ValueError(f"{name}: '{arg}' must be a positive int or None, meaning 'hidden' "
+                                 f"(got {value!r})")
         spatial_hidden = hidden if spatial_hidden is None else spatial_hidden
-        if not isinstance(spatial_hidden, int) or spatial_hidden < 1:
-            raise ValueError(f"{name}: 'spatial_hidden' must be a positive int (got {spatial_hidden!r})")
-        if temporal_hidden is not None and (not isinstance(temporal_hidden, int) or isinstance(temporal_hidden, bool)
-                                            or temporal_hidden < 1):
-            raise ValueError(f"{name}: 'temporal_hidden' must be a positive int or None "
-                             f"(got {temporal_hidden!r})")
+        temporal_hidden = hidden if temporal_hidden is None else temporal_hidden
         remaining = obs_len - 2 * blocks * (kernel_size - 1)
         if remaining < 1:
             raise ValueError(f"{name}: 'obs_len' must exceed 2 * blocks * (kernel_size - 1) = "
@@ -375,7 +383,7 @@ class STGCN(Forecaster):
         self.obs_len, self.horizon, self.hidden = obs_len, horizon, hidden
         self.spatial_hidden, self.num_blocks, self.kernel_size = spatial_hidden, blocks, kernel_size
         self.K, self.dropout, self.edge_weight = K, dropout, edge_weight
-        self.temporal_hidden = temporal_hidden
+        self.temporal_hidden = temporal_hidden                             # resolved, as spatial_hidden
 
         self.blocks = ModuleList([
             _STConvBlock(in_channels if b == 0 else hidden, hidden, spatial_hidden, kernel_size, K,
@@ -452,7 +460,11 @@ class STGCN(Forecaster):
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
                 f"obs_len={self.obs_len}, horizon={self.horizon}, hidden={self.hidden}, "
                 f"blocks={self.num_blocks}, kernel_size={self.kernel_size}, K={self.K}"
-                + ("" if self.temporal_hidden is None else f", temporal_hidden={self.temporal_hidden}") + ")")
+                + "".join(f", {k}={v!r}" for k, v, default in (
+                    ("spatial_hidden", self.spatial_hidden, self.hidden),
+                    ("temporal_hidden", self.temporal_hidden, self.hidden),
+                    ("dropout", self.dropout, 0.0), ("edge_weight", self.edge_weight, True)) if v != default)
+                + ")")
 
 
 def _extend(x: Tensor, pred: Tensor, weight: Optional[Tensor], node_mask: Optional[Tensor],

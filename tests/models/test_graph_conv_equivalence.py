@@ -199,6 +199,7 @@ KINDS = ["plain", "weighted", "dynamic", "masked"]
                                     dict(hidden=5, K=4, kernel_size=2),        # widths equal, K = 4
                                     dict(hidden=32, spatial_hidden=40, K=2),   # per-tap temporal products
                                     dict(hidden=6, spatial_hidden=4, temporal_hidden=3, K=3),
+                                    dict(hidden=8, spatial_hidden=3, temporal_hidden=5, K=3),  # Clenshaw side
                                     dict(hidden=33, spatial_hidden=7, temporal_hidden=7, K=2)])  # the authors' code
 def test_stgcn_matches_loop_reference(kind, config):
     torch.manual_seed(0)

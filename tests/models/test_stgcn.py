@@ -239,9 +239,13 @@ def test_errors_repr_and_no_forward():
         STGCN(None, 3, 3, K=0)
     with pytest.raises(ValueError, match="dropout"):
         STGCN(None, 3, 3, dropout=1.5)
-    for bad in (0, 2.0, True):
-        with pytest.raises(ValueError, match="'temporal_hidden' must be a positive int or None"):
-            STGCN(None, 3, 3, temporal_hidden=bad)
+    for arg in ("spatial_hidden", "temporal_hidden"):
+        for bad in (0, 2.0, True):
+            with pytest.raises(ValueError, match=f"'{arg}' must be a positive int or None, meaning 'hidden' "
+                                                 rf"\(got {bad!r}\)"):
+                STGCN(None, 3, 3, **{arg: bad})
+    with pytest.raises(ValueError, match="'hidden' must be a positive int"):
+        STGCN(None, 3, 3, hidden=True)
     data = _graph()
     model = STGCN(None, 3, 2, hidden=8, horizon=4)
     assert model.forecast(data, 4).shape == (6, 4, 2)
@@ -252,11 +256,17 @@ def test_errors_repr_and_no_forward():
         model(data)
     model = build("stgcn", None, 3, 3, hidden=16, blocks=1, obs_len=6)
     assert repr(model) == "STGCN(3, 3, obs_len=6, horizon=12, hidden=16, blocks=1, kernel_size=3, K=3)"
+    def widths(m):
+        return [(b.temporal1.in_channels, b.temporal1.out_channels, b.spatial.in_channels, b.spatial.out_channels,
+                 b.temporal2.in_channels, b.temporal2.out_channels) for b in m.blocks]
+
     code = build("stgcn", None, 1, 1, hidden=64, spatial_hidden=16, temporal_hidden=16)
-    assert repr(code).endswith("K=3, temporal_hidden=16)")
-    widths = [(b.temporal1.in_channels, b.temporal1.out_channels, b.spatial.in_channels, b.spatial.out_channels,
-               b.temporal2.in_channels, b.temporal2.out_channels) for b in code.blocks]
-    assert widths == [(1, 16, 16, 16, 16, 64), (64, 16, 16, 16, 16, 64)]   # the released code's (c_in, 16, 64)
+    assert repr(code).endswith("K=3, spatial_hidden=16, temporal_hidden=16)")
+    assert widths(code) == [(1, 16, 16, 16, 16, 64), (64, 16, 16, 16, 16, 64)]   # 64/16/64, the code's layout
+    three = STGCN(None, 2, 2, hidden=6, spatial_hidden=4, temporal_hidden=3, dropout=0.1, edge_weight=False)
+    assert widths(three) == [(2, 3, 3, 4, 4, 6), (6, 3, 3, 4, 4, 6)]
+    assert repr(three).endswith("spatial_hidden=4, temporal_hidden=3, dropout=0.1, edge_weight=False)")
+    assert widths(STGCN(None, 2, 2, hidden=6, spatial_hidden=4)) == [(2, 6, 6, 4, 4, 6), (6, 6, 6, 4, 4, 6)]
     before = model.out_lin.weight.clone()
     model.reset_parameters()
     assert not torch.equal(before, model.out_lin.weight)
