@@ -1,0 +1,144 @@
+"""benchmarks/accuracy_join.py: joining the results of accuracy.py runs split by
+rows gives one table whose "where we lose" list sees every model (a rival from
+another part included), and refuses parts that cannot be joined."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "accuracy_join.py"
+LOWER = {"mae@15": True, "mae@60": True, "f1": False}
+
+
+def part(models, std=None, runs=None, mode="default", seeds=(0, 1, 2), labels=None, validation=None):
+    std = std or {k: {m: 0.1 for m in v} for k, v in models.items()}
+    runs = runs or {k: 3 for k in models}
+    return {"dataset": "toy", "mode": mode, "seeds": len(seeds), "seed_values": list(seeds),
+            "lower_is_better": {m: LOWER[m] for v in models.values() for m in v}, "models": models,
+            "std": std, "runs": runs, "train_seconds": {k: 1.5 for k in models},
+            "labels": labels or {k: k.upper() for k in models}, "validation": validation or {}}
+
+
+@pytest.fixture(scope="module")
+def join_mod():
+    import importlib.util
+
+    bench = str(ROOT / "benchmarks")
+    had = {m: m in sys.modules for m in ("common", "accuracy_results")}
+    spec = importlib.util.spec_from_file_location("accuracy_join_t", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        while bench in sys.path:
+            sys.path.remove(bench)
+        for m, present in had.items():
+            if not present:
+                sys.modules.pop(m, None)
+    return mod
+
+
+def write(tmp_path, name, obj, command=None):
+    path = tmp_path / name
+    path.write_text(json.dumps(obj))
+    if command:
+        path.with_suffix(".md").write_text(f"# x\n\nCommand: `{command}`\n")
+    return str(path)
+
+
+A = {"srnn": {"mae@15": 1.0, "mae@60": 2.0, "f1": 0.5}, "last": {"mae@15": 1.2, "mae@60": 2.5, "f1": 0.4}}
+B = {"srnn_spatial_false": {"mae@15": 1.1, "mae@60": 1.9, "f1": 0.6},
+     "last": {"mae@15": 1.2, "mae@60": 2.5, "f1": 0.4}, "gru": {"mae@15": 0.9, "mae@60": 2.2, "f1": 0.3}}
+
+
+def test_join_sees_rivals_of_every_part(join_mod):
+    joined = join_mod.join([part(A, validation={"srnn": {"metric": "val mae", "mean": 0.2, "std": 0.01,
+                                                         "runs": 3}}), part(B)], ["a.json", "b.json"])
+    assert list(joined["models"]) == ["srnn", "srnn_spatial_false", "last", "gru"]
+    assert joined["models"]["gru"] == B["gru"] and joined["joined_from"] == ["a.json", "b.json"]
+    assert joined["validation"]["srnn"]["mean"] == 0.2 and joined["runs"]["gru"] == 3
+    lines = "\n".join(join_mod.lose_lines(joined))
+    # each part alone would call srnn best on mae@15 (A) or not know srnn at all (B)
+    assert "`mae@15`: 1.000 vs 0.900, GRU (`gru`)" in lines
+    assert "`mae@60`: 2.000 vs 1.900, SRNN_SPATIAL_FALSE" in lines
+    assert "`f1`: 0.500 vs 0.600" in lines
+    assert "`mae@60` (1.900 vs 2.000)" in lines and "`mae@15` (" not in lines
+    alone = "\n".join(join_mod.lose_lines(part(A)))
+    assert "none: it is the best on every metric" in alone              # what the join corrects
+
+
+def test_join_refuses_parts_that_disagree(join_mod):
+    with pytest.raises(ValueError, match=r"b.json: model 'last' is also in a.json with other results"):
+        join_mod.join([part(A), part({**B, "last": {"mae@15": 1.3, "mae@60": 2.5, "f1": 0.4}})],
+                      ["a.json", "b.json"])
+    with pytest.raises(ValueError, match=r"b.json: mode is 'quick', expected 'default'"):
+        join_mod.join([part(A), part(B, mode="quick")], ["a.json", "b.json"])
+    with pytest.raises(ValueError, match=r"seeds is 2, expected 3"):
+        join_mod.join([part(A), part(B, seeds=(0, 1))], ["a.json", "b.json"])
+    with pytest.raises(ValueError, match=r"seed_values is \[3, 4, 5\], expected \[0, 1, 2\]"):
+        join_mod.join([part(A), part(B, seeds=(3, 4, 5))], ["a.json", "b.json"])
+    with pytest.raises(ValueError, match="at least 2 results files"):
+        join_mod.join([part(A)], ["a.json"])
+    flipped = part(B)
+    flipped["lower_is_better"]["f1"] = True
+    with pytest.raises(ValueError, match="metric 'f1' has lower_is_better=True"):
+        join_mod.join([part(A), flipped], ["a.json", "b.json"])
+
+
+def test_metric_table_cells(join_mod):
+    joined = join_mod.join([part(A, runs={"srnn": 3, "last": 1}), part(B, runs={"srnn_spatial_false": 3,
+                                                                                   "last": 1, "gru": 3})],
+                           ["a.json", "b.json"])
+    table = join_mod.metric_table(joined, ["mae@*"], digits=2)
+    lines = table.splitlines()
+    assert lines[0].startswith("| metric | SRNN (`srnn`) | SRNN_SPATIAL_FALSE")
+    assert lines[2] == "| `mae@15` ↓ | 1.00 ± 0.10 | 1.10 ± 0.10 | 1.20 | 0.90 ± 0.10 |"
+    assert len(lines) == 4 and "f1" not in table
+    assert "`f1` ↑" in join_mod.metric_table(joined)
+    with pytest.raises(ValueError, match=r"metrics: no metric of the results matches \['rmse\*'\]"):
+        join_mod.metric_table(joined, ["rmse*"])
+
+
+def run(*args, cwd):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_writes_report_and_twin(tmp_path):
+    a = write(tmp_path, "accuracy_toy_a.json", part(A), command="python benchmarks/accuracy.py --rows srnn last")
+    b = write(tmp_path, "accuracy_toy_b.json", part(B))
+    out = tmp_path / "res" / "accuracy_toy_joined.md"
+    proc = run(a, b, "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "`accuracy_toy_a.json` (`srnn`, `last`): `python benchmarks/accuracy.py --rows srnn last`" in text
+    assert "`accuracy_toy_b.json` (`srnn_spatial_false`, `last`, `gru`)" in text
+    assert "`mae@15`: 1.000 vs 0.900, GRU (`gru`)" in text
+    assert str(tmp_path) not in text                                        # no machine path in the report
+    twin = json.loads(out.with_suffix(".json").read_text())
+    assert twin["joined_from"] == ["accuracy_toy_a.json", "accuracy_toy_b.json"]
+    assert set(twin["models"]) == {"srnn", "srnn_spatial_false", "last", "gru"}
+
+
+def test_cli_refusals_leave_files_alone(tmp_path):
+    a = write(tmp_path, "a.json", part(A))
+    b = write(tmp_path, "b.json", part(B))
+    before = Path(a).read_text()
+    proc = run(a, b, "--out", str(tmp_path / "a.md"), cwd=tmp_path)
+    assert proc.returncode == 2 and "would overwrite the part" in proc.stderr
+    assert Path(a).read_text() == before and not (tmp_path / "a.md").exists()
+    proc = run(a, b, "--out", str(tmp_path / "j.txt"), cwd=tmp_path)
+    assert proc.returncode == 2 and "--out: expected a Markdown file name ending in .md, got" in proc.stderr
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    proc = run(a, str(tmp_path / "bad.json"), "--out", str(tmp_path / "j.md"), cwd=tmp_path)
+    assert proc.returncode == 2 and "expected a JSON object, got list" in proc.stderr
+    (tmp_path / "short.json").write_text(json.dumps({"dataset": "toy"}))
+    proc = run(a, str(tmp_path / "short.json"), "--out", str(tmp_path / "j.md"), cwd=tmp_path)
+    assert proc.returncode == 2 and "missing ['mode', 'seeds', 'lower_is_better', 'models']" in proc.stderr
+    assert not (tmp_path / "j.md").exists() and not (tmp_path / "j.json").exists()
