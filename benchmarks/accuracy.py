@@ -51,7 +51,7 @@ from common import markdown_table, write_atomic  # noqa: E402
 from srnn_pyg import metrics as M  # noqa: E402
 from srnn_pyg.engine import PAPER_NOISE_SCHEDULE  # noqa: E402
 from srnn_pyg.models.srnn import PRESETS  # noqa: E402
-from srnn_pyg.transforms import RewireEdges  # noqa: E402
+from srnn_pyg.transforms import CompleteGraph, RewireEdges  # noqa: E402
 
 MODES = ("smoke", "quick", "default", "full")
 PAPER = "S-RNN (paper)"
@@ -130,6 +130,28 @@ def rewired_rows(kwargs, sets: str) -> List[Row]:
                 built_as=f"`srnn` on a random graph with the same degrees (RewireEdges(seed={g}))",
                 train_on=f"train_{sets}_rw{g}", val_on=f"val_{sets}_rw{g}", test_on=f"test_{sets}_rw{g}")
             for g in REWIRE_SEEDS]
+
+
+def complete_splits(options: Dict[str, Dict[str, Any]], names: Tuple[str, ...]) -> Dict[str, Dict[str, Any]]:
+    """``<name>_cg``: the splits ``names`` of ``options`` with every pair of
+    nodes linked (``CompleteGraph()``, edge attributes of new pairs 1)."""
+    return {f"{name}_cg": dict(options[name], transform=CompleteGraph()) for name in names}
+
+
+def complete_rows(kwargs, sets: str) -> List[Row]:
+    """Does reading every node beat reading the graph's neighbours? The model
+    of ``kwargs`` on the complete graph (``train_<sets>_cg`` ...) with sum
+    and mean aggregation, and on the real graph with mean aggregation (so
+    that the aggregation's own effect is seen apart from the graph's)."""
+    cg = dict(train_on=f"train_{sets}_cg", val_on=f"val_{sets}_cg", test_on=f"test_{sets}_cg")
+    return [Row("S-RNN (improved), on the complete graph", "srnn", kwargs, "tf+rollout", key="srnn_complete",
+                built_as="`srnn` with every pair of nodes linked (CompleteGraph())", **cg),
+            Row("S-RNN (improved), on the complete graph, mean aggregation", "srnn",
+                lambda s: dict(kwargs(s), aggr="mean"), "tf+rollout", key="srnn_complete_mean",
+                built_as="`srnn` with aggr='mean' and every pair of nodes linked (CompleteGraph())", **cg),
+            Row("S-RNN (improved), mean aggregation", "srnn", lambda s: dict(kwargs(s), aggr="mean"),
+                "tf+rollout", key="srnn_mean", built_as="`srnn` with aggr='mean' on the dataset's graph",
+                train_on=f"train_{sets}", val_on=f"val_{sets}", test_on=f"test_{sets}")]
 
 
 def closed_form_rows() -> List[Row]:
@@ -510,8 +532,8 @@ def _chickenpox_splits(s, g) -> Dict[str, Dict[str, Any]]:
     # the same windows with the time of year as two covariates (Chickenpox(week_of_year=True))
     woy = {f"{name}_woy": dict(split=name, val_ratio=CHICKENPOX_VAL, week_of_year=True)
            for name in ("train", "val", "test")}
-    # and the same on a random county graph with the same degrees (the control rows)
-    return {**out, **woy, **rewired_splits(woy, tuple(woy))}
+    # and the same on a random county graph with the same degrees, and on the complete one (control rows)
+    return {**out, **woy, **rewired_splits(woy, tuple(woy)), **complete_splits(woy, tuple(woy))}
 
 
 def _chickenpox_rows(s) -> List[Row]:
@@ -531,7 +553,8 @@ def _chickenpox_rows(s) -> List[Row]:
                     key="srnn_no_week_of_year"),
                 Row(f"{IMPROVED}, the library's defaults (no covariates, no dropout)", "srnn",
                     lambda s: dict(srnn_sizes(s["hidden"]), residual=True), "tf+rollout", key="srnn_untuned"),
-                *rewired_rows(lambda s: dict(base(s), covariates=2), "woy")]
+                *rewired_rows(lambda s: dict(base(s), covariates=2), "woy"),
+                *complete_rows(lambda s: dict(base(s), covariates=2), "woy")]
     shared = [r for r in forecasting_rows(dict(blocks=1, kernel_size=2))
               if r.json_key not in ("srnn", "srnn_spatial_false", "seasonal_mean")]
     return shared[:1] + improved + shared[1:] + [

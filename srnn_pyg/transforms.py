@@ -1,5 +1,6 @@
-"""Transforms of windows: augmentation for moving things, and a random-graph
-control for asking whether a graph helps."""
+"""Transforms of windows: augmentation for moving things, a random-graph
+control for asking whether a graph helps, and the complete graph for asking
+whether reading every node helps more."""
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from torch import Tensor
 from torch_geometric.data import Batch
 from torch_geometric.transforms import BaseTransform
 
-__all__ = ["RandomRotation", "RewireEdges", "rewire_edges"]
+__all__ = ["CompleteGraph", "RandomRotation", "RewireEdges", "rewire_edges"]
 
 Pairs = Sequence[Tuple[int, int]]
 
@@ -382,3 +383,159 @@ def _fingerprint(value: Optional[Tensor]) -> Optional[tuple]:
     if value is None:
         return None
     return (tuple(value.shape), str(value.dtype), str(value.device), value.detach().cpu().numpy().tobytes())
+
+
+class CompleteGraph(BaseTransform):
+    r"""Replaces the edges of one edge type by all of them: every node of the
+    type's sender node type sends to every node of its receiver node type.
+
+    The question it answers sits beside :class:`RewireEdges`': when a random
+    graph with the same degrees does as well as the real one (a model gains
+    from reading other nodes, not from *which* ones), does reading every
+    node do better still? Train the same model on the complete windows
+    beside the real graph, a rewired one and ``spatial=False``, and choose on
+    validation data. Sum aggregation over many more neighbours changes the
+    scale of what a node receives; ``aggr="mean"`` or ``"attention"`` are
+    the usual choices on a complete graph.
+
+    Edges of other types stay as they are, first, in their order; the
+    complete edges follow, sorted by sender then receiver. An undirected
+    type between two node types gets both directions of every pair.
+    ``edge_type`` (when the window has it) gives the new edges the chosen
+    type. ``edge_attr`` rows are kept for the pairs the window already linked
+    with this type (the first such edge's row) and filled with
+    ``fill_value`` for the new ones. Other per-edge data (masks over time,
+    for instance) cannot be made up for new edges and raises. The dataset's
+    own tensors are not changed. A window without a ``schema`` must have a
+    single node type and edge type.
+
+    .. code-block:: python
+
+        from srnn_pyg.datasets import Chickenpox
+        from srnn_pyg.transforms import CompleteGraph
+
+        complete = {split: Chickenpox(split=split, transform=CompleteGraph())
+                    for split in ("train", "val", "test")}
+
+    Args:
+        edge_type (str or int, optional): the schema's edge type to complete
+            (its name, ``(src, rel, dst)`` or index). (default: :obj:`None`,
+            the only one; several types need it named)
+        self_loops (bool, optional): give every node of a type that joins a
+            node type to itself a self-loop (``True``), none (``False``), or
+            do as the window does: self-loops for all when the type has any
+            (``None``). (default: :obj:`None`)
+        fill_value (float, optional): ``edge_attr`` of the new edges; :obj:`None`
+            raises when the window has ``edge_attr``. (default: :obj:`1.0`)
+    """
+
+    _known = ("edge_index", "edge_type", "edge_attr")
+
+    def __init__(self, edge_type=None, self_loops: Optional[bool] = None, fill_value: Optional[float] = 1.0):
+        name = type(self).__name__
+        if edge_type is not None and (isinstance(edge_type, bool)
+                                      or not isinstance(edge_type, (str, tuple, numbers.Integral))):
+            raise ValueError(f"{name}: 'edge_type' must be an edge type's name, (src, rel, dst) tuple or index, "
+                             f"or None (got {_describe(edge_type)})")
+        if self_loops is not None and not isinstance(self_loops, bool):
+            raise ValueError(f"{name}: 'self_loops' must be True, False or None (got {self_loops!r})")
+        if fill_value is not None and (isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real)
+                                       or not math.isfinite(fill_value)):
+            raise ValueError(f"{name}: 'fill_value' must be a finite number or None (got {fill_value!r})")
+        self.edge_type, self.self_loops, self.fill_value = edge_type, self_loops, fill_value
+
+    def _type_index(self, schema) -> int:
+        name = type(self).__name__
+        if self.edge_type is None:
+            if schema.num_edge_types != 1:
+                raise ValueError(f"{name}: the schema has {schema.num_edge_types} edge types "
+                                 f"({[et.name for et in schema.edge_types]}); name the one to complete "
+                                 f"with 'edge_type'")
+            return 0
+        if isinstance(self.edge_type, numbers.Integral):
+            if not 0 <= self.edge_type < schema.num_edge_types:
+                raise ValueError(f"{name}: 'edge_type' {self.edge_type} is not an edge type index of the schema "
+                                 f"(0 to {schema.num_edge_types - 1}: {[et.name for et in schema.edge_types]})")
+            return int(self.edge_type)
+        try:
+            return schema.edge_type_index(self.edge_type)
+        except (KeyError, ValueError, IndexError, TypeError) as e:
+            raise ValueError(f"{name}: 'edge_type' {self.edge_type!r} is not an edge type of the schema "
+                             f"({[et.name for et in schema.edge_types]}): {e}") from None
+
+    def forward(self, data):
+        name = type(self).__name__
+        if isinstance(data, Batch):
+            raise ValueError(f"{name}: got a collated batch of {data.num_graphs} graphs; complete each window "
+                             f"before batching (as the dataset's transform)")
+        schema = getattr(data, "schema", None)
+        other = [k for k in data.keys() if data.is_edge_attr(k) and k not in self._known]
+        if other:
+            raise ValueError(f"{name}: the window has per-edge data {sorted(other)} that cannot be made up for "
+                             f"new edges; expected only {list(self._known)}")
+        if "edge_index" not in data or data.edge_index is None:
+            raise ValueError(f"{name}: the window has no 'edge_index' to complete")
+        N = data.num_nodes
+        ei = data.edge_index
+        types = data.edge_type if "edge_type" in data else torch.zeros(ei.size(1), dtype=torch.long,
+                                                                          device=ei.device)
+        nt = data.node_type if "node_type" in data else torch.zeros(N, dtype=torch.long, device=ei.device)
+        if schema is not None:
+            k = self._type_index(schema)
+            et = schema.edge_types[k]
+            a, b = schema.node_type_index(et.src), schema.node_type_index(et.dst)
+            ends = [(a, b)] if a == b or et.directed else [(a, b), (b, a)]
+        else:                                        # no schema: one node type and one edge type only
+            many = [key for key, v in (("node_type", nt), ("edge_type", types)) if v.numel() and int(v.max()) > 0]
+            if many or self.edge_type not in (None, 0):
+                raise ValueError(f"{name}: a window without a 'schema' must have one node type and one edge "
+                                 f"type (got several {many[0]!r} values)" if many else
+                                 f"{name}: 'edge_type' {self.edge_type!r} needs a window with a 'schema'")
+            k, ends = 0, [(0, 0)]
+        mine = types == k
+        loops = bool((ei[0, mine] == ei[1, mine]).any()) if self.self_loops is None else self.self_loops
+        pairs = []
+        for s_t, d_t in ends:
+            src = (nt == s_t).nonzero().view(-1)
+            dst = (nt == d_t).nonzero().view(-1)
+            grid = torch.stack([src.repeat_interleave(dst.numel()), dst.repeat(src.numel())])
+            if s_t == d_t and not loops:
+                grid = grid[:, grid[0] != grid[1]]
+            pairs.append(grid)
+        new = torch.cat(pairs, 1)
+        order = torch.argsort(new[0] * N + new[1])
+        new = new[:, order]
+        keep = ~mine
+        data.edge_index = torch.cat([ei[:, keep], new], 1)
+        if "edge_type" in data:
+            data.edge_type = torch.cat([types[keep], torch.full((new.size(1),), k, dtype=types.dtype,
+                                                                device=types.device)])
+        if "edge_attr" in data and data.edge_attr is not None:
+            data.edge_attr = torch.cat([data.edge_attr[keep], self._attr(data.edge_attr, ei, mine, new, N)])
+        return data
+
+    def _attr(self, attr: Tensor, ei: Tensor, mine: Tensor, new: Tensor, N: int) -> Tensor:
+        """``edge_attr`` of the complete edges: the window's row for pairs it
+        linked with this type, ``fill_value`` for the others."""
+        rows = mine.nonzero().view(-1)
+        old_keys = ei[0, rows] * N + ei[1, rows]
+        old_keys, perm = torch.sort(old_keys, stable=True)           # the first edge of each pair first
+        new_keys = new[0] * N + new[1]
+        if old_keys.numel():
+            pos = torch.searchsorted(old_keys, new_keys).clamp_(max=old_keys.numel() - 1)
+            found = old_keys[pos] == new_keys
+        else:
+            pos, found = torch.zeros_like(new_keys), torch.zeros_like(new_keys, dtype=torch.bool)
+        if not bool(found.all()) and self.fill_value is None:
+            raise ValueError(f"{type(self).__name__}: the window has 'edge_attr' and {int((~found).sum())} new "
+                             f"edges, but 'fill_value' is None; give the value of their attributes")
+        out = attr.new_full((new.size(1),) + tuple(attr.shape[1:]),
+                            0.0 if self.fill_value is None else self.fill_value)
+        if bool(found.any()):
+            out[found] = attr[rows[perm[pos[found]]]]
+        return out
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(edge_type={self.edge_type!r}, self_loops={self.self_loops}, "
+                f"fill_value={self.fill_value})")
+

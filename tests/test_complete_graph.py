@@ -1,0 +1,121 @@
+"""``CompleteGraph``: one edge type's edges replaced by every pair of its node
+types, other types and per-edge data kept, on typed and untyped windows."""
+from collections import Counter
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from srnn_pyg import STData, STSchema
+from srnn_pyg.models import build
+from srnn_pyg.transforms import CompleteGraph
+
+SCHEMA = STSchema(["human", "object"], [("human", "human"), ("human", "object")])
+
+
+def typed_window(directed_ho=False):
+    """Nodes 0-2 humans, 3-4 objects; a sparse human-human graph with one
+    self-loop, and one human-object edge (with its reverse unless directed)."""
+    schema = SCHEMA if not directed_ho else STSchema(["human", "object"], [("human", "human"),
+                                                                           ("human", "object")],
+                                                     directed=[False, True])
+    ei = torch.tensor([[0, 1, 2, 0, 3], [1, 0, 2, 3, 0]])
+    et = torch.tensor([0, 0, 0, 1, 1])
+    if directed_ho:
+        ei, et = ei[:, :4], et[:4]
+    attr = torch.arange(ei.size(1) * 2 * 3, dtype=torch.float).view(-1, 2, 3)
+    return STData(x=torch.randn(5, 2, 4), edge_index=ei, edge_type=et, edge_attr=attr,
+                  node_type=torch.tensor([0, 0, 0, 1, 1]), schema=schema)
+
+
+def pairs(ei, et=None, k=None):
+    keep = slice(None) if et is None else et == k
+    return Counter(map(tuple, ei[:, keep].t().tolist()))
+
+
+def test_completes_one_type_and_keeps_the_others():
+    data = typed_window()
+    before = {k: data[k].clone() for k in ("edge_index", "edge_type", "edge_attr")}
+    out = CompleteGraph(edge_type="human-human")(data.clone())
+    for k, v in before.items():
+        assert torch.equal(data[k], v)                                   # the window given is unchanged
+    ei, et = out.edge_index, out.edge_type
+    # the human-object edges first, as they were, with their attributes
+    assert ei[:, :2].tolist() == [[0, 3], [3, 0]] and et[:2].tolist() == [1, 1]
+    assert torch.equal(out.edge_attr[:2], before["edge_attr"][3:])
+    # every ordered human pair, and a self-loop for each human (the window had one)
+    want = Counter((i, j) for i in range(3) for j in range(3))
+    assert pairs(ei, et, 0) == want and ei[:, 2:].tolist() == [list(p) for p in zip(*sorted(want))]
+    rows = {p: r for r, p in enumerate(map(tuple, ei.t().tolist()))}
+    for e, p in enumerate(map(tuple, before["edge_index"][:, :3].t().tolist())):
+        assert torch.equal(out.edge_attr[rows[p]], before["edge_attr"][e])   # linked pairs keep their row
+    assert bool((out.edge_attr[rows[(1, 2)]] == 1.0).all()) and bool((out.edge_attr[rows[(0, 0)]] == 1).all())
+    assert out.edge_attr.shape == (2 + 9, 2, 3)
+
+
+def test_undirected_and_directed_types_between_two_node_types():
+    out = CompleteGraph(edge_type=("human", "object"), fill_value=-2.0)(typed_window())
+    ho = pairs(out.edge_index, out.edge_type, 1)
+    assert ho == Counter([(h, o) for h in range(3) for o in (3, 4)] + [(o, h) for h in range(3) for o in (3, 4)])
+    assert pairs(out.edge_index, out.edge_type, 0) == Counter([(0, 1), (1, 0), (2, 2)])
+    new = (out.edge_type == 1) & ~torch.isin(out.edge_index[0] * 5 + out.edge_index[1], torch.tensor([3, 15]))
+    assert bool((out.edge_attr[new] == -2.0).all())
+    directed = CompleteGraph(edge_type=1)(typed_window(directed_ho=True))
+    assert pairs(directed.edge_index, directed.edge_type, 1) == Counter((h, o) for h in range(3) for o in (3, 4))
+
+
+@pytest.mark.parametrize("self_loops, loops_in_window, expected", [
+    (None, True, 3), (None, False, 0), (True, False, 3), (False, True, 0)])
+def test_self_loops(self_loops, loops_in_window, expected):
+    data = typed_window()
+    if not loops_in_window:
+        keep = data.edge_index[0] != data.edge_index[1]
+        data.edge_index, data.edge_type, data.edge_attr = (data.edge_index[:, keep], data.edge_type[keep],
+                                                           data.edge_attr[keep])
+    out = CompleteGraph("human-human", self_loops=self_loops)(data)
+    mine = out.edge_type == 0
+    assert int((out.edge_index[0, mine] == out.edge_index[1, mine]).sum()) == expected
+    assert int(mine.sum()) == 6 + expected
+
+
+def test_untyped_window_and_a_model_on_it():
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    data = STData(x=torch.randn(4, 3, 2), edge_index=ei, y=torch.randn(4, 1, 2))
+    out = CompleteGraph()(data.clone())
+    assert pairs(out.edge_index) == Counter((i, j) for i in range(4) for j in range(4) if i != j)
+    assert "edge_attr" not in out and "edge_type" not in out
+    model = build("srnn", STSchema(["n"], [("n", "n")]), 2, 2, aggr="mean", node_hidden=8, edge_hidden=8)
+    batch = Batch.from_data_list([out, out])
+    assert model(batch).shape[0] == 8
+
+
+def test_refusals_name_the_problem():
+    with pytest.raises(ValueError, match=r"the schema has 2 edge types \(\['human-human', 'human-object'\]\); "
+                                         r"name the one to complete with 'edge_type'"):
+        CompleteGraph()(typed_window())
+    with pytest.raises(ValueError, match=r"'edge_type' 'robot-human' is not an edge type of the schema"):
+        CompleteGraph("robot-human")(typed_window())
+    masked = typed_window()
+    masked.edge_mask = torch.ones(5, 2, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"per-edge data \['edge_mask'\] that cannot be made up for new edges"):
+        CompleteGraph("human-human")(masked)
+    with pytest.raises(ValueError, match=r"'edge_attr' and 6 new edges, but 'fill_value' is None"):
+        CompleteGraph("human-human", fill_value=None)(typed_window())
+    batch = Batch.from_data_list([typed_window(), typed_window()])
+    with pytest.raises(ValueError, match="got a collated batch of 2 graphs; complete each window before"):
+        CompleteGraph("human-human")(batch)
+    typed = STData(x=torch.randn(3, 2, 1), edge_index=torch.tensor([[0], [1]]), node_type=torch.tensor([0, 1, 1]))
+    with pytest.raises(ValueError, match="without a 'schema' must have one node type and one edge type "
+                                         "\\(got several 'node_type' values\\)"):
+        CompleteGraph()(typed)
+    with pytest.raises(ValueError, match="'edge_type' 'a-b' needs a window with a 'schema'"):
+        CompleteGraph("a-b")(STData(x=torch.randn(3, 2, 1), edge_index=torch.tensor([[0], [1]])))
+    with pytest.raises(ValueError, match="has no 'edge_index' to complete"):
+        CompleteGraph()(STData(x=torch.randn(3, 2, 1)))
+    for kwargs, msg in ((dict(self_loops=1), "'self_loops' must be True, False or None"),
+                        (dict(fill_value=float("nan")), "'fill_value' must be a finite number or None"),
+                        (dict(fill_value=True), "'fill_value' must be a finite number or None"),
+                        (dict(edge_type=1.5), "'edge_type' must be an edge type's name")):
+        with pytest.raises(ValueError, match=msg):
+            CompleteGraph(**kwargs)
+    assert repr(CompleteGraph("h-h")) == "CompleteGraph(edge_type='h-h', self_loops=None, fill_value=1.0)"
