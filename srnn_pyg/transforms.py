@@ -15,6 +15,8 @@ from torch import Tensor
 from torch_geometric.data import Batch
 from torch_geometric.transforms import BaseTransform
 
+from .loader import check_graph, key_kinds
+
 __all__ = ["CompleteGraph", "RandomRotation", "RewireEdges", "rewire_edges"]
 
 Pairs = Sequence[Tuple[int, int]]
@@ -395,8 +397,10 @@ class CompleteGraph(BaseTransform):
     node do better still? Train the same model on the complete windows
     beside the real graph, a rewired one and ``spatial=False``, and choose on
     validation data. Sum aggregation over many more neighbours changes the
-    scale of what a node receives; ``aggr="mean"`` or ``"attention"`` are
-    the usual choices on a complete graph.
+    scale of what a node receives; ``aggr="mean"``, or ``"attention"``
+    (with ``edge_scope="edge"``), are the usual choices on a complete
+    graph; compare with the same aggregation on the real graph, so that the
+    aggregation's effect is not credited to the graph.
 
     Edges of other types stay as they are, first, in their order; the
     complete edges follow, sorted by sender then receiver. An undirected
@@ -426,7 +430,8 @@ class CompleteGraph(BaseTransform):
             do as the window does: self-loops for all when the type has any
             (``None``). (default: :obj:`None`)
         fill_value (float, optional): ``edge_attr`` of the new edges; :obj:`None`
-            raises when the window has ``edge_attr``. (default: :obj:`1.0`)
+            raises when the window has ``edge_attr`` and some pair is new.
+            (default: :obj:`1.0`)
     """
 
     _known = ("edge_index", "edge_type", "edge_attr")
@@ -463,35 +468,40 @@ class CompleteGraph(BaseTransform):
             raise ValueError(f"{name}: 'edge_type' {self.edge_type!r} is not an edge type of the schema "
                              f"({[et.name for et in schema.edge_types]}): {e}") from None
 
+    def _ends(self, schema, nt: Tensor, types: Tensor, data) -> Tuple[int, List[Tuple[int, int]]]:
+        """The edge type index to complete and its (sender, receiver) node type pairs."""
+        name = type(self).__name__
+        if schema is None:                           # no schema: one node type and one edge type only
+            for key, v in (("node_type", nt), ("edge_type", types)):
+                if v.numel() and int(v.max()) > 0:
+                    raise ValueError(f"{name}: a window without a 'schema' must have one node type and one edge "
+                                     f"type (got '{key}' values {sorted(set(v.tolist()))})")
+            if self.edge_type not in (None, 0):
+                raise ValueError(f"{name}: 'edge_type' {self.edge_type!r} needs a window with a 'schema'")
+            return 0, [(0, 0)]
+        for key, count in (("node_type", schema.num_node_types), ("edge_type", schema.num_edge_types)):
+            if count > 1 and key not in data:
+                raise ValueError(f"{name}: the schema has {count} {key.replace('_', ' ')}s but the window has no "
+                                 f"'{key}'")
+        k = self._type_index(schema)
+        et = schema.edge_types[k]
+        a, b = schema.node_type_index(et.src), schema.node_type_index(et.dst)
+        return k, [(a, b)] if a == b or et.directed else [(a, b), (b, a)]
+
     def forward(self, data):
         name = type(self).__name__
         if isinstance(data, Batch):
             raise ValueError(f"{name}: got a collated batch of {data.num_graphs} graphs; complete each window "
                              f"before batching (as the dataset's transform)")
-        schema = getattr(data, "schema", None)
-        other = [k for k in data.keys() if data.is_edge_attr(k) and k not in self._known]
+        N, E = check_graph(name, data)
+        other = [k for k, kind in key_kinds(data, N, E).items() if kind == "edge" and k not in self._known]
         if other:
             raise ValueError(f"{name}: the window has per-edge data {sorted(other)} that cannot be made up for "
                              f"new edges; expected only {list(self._known)}")
-        if "edge_index" not in data or data.edge_index is None:
-            raise ValueError(f"{name}: the window has no 'edge_index' to complete")
-        N = data.num_nodes
         ei = data.edge_index
-        types = data.edge_type if "edge_type" in data else torch.zeros(ei.size(1), dtype=torch.long,
-                                                                          device=ei.device)
+        types = data.edge_type if "edge_type" in data else torch.zeros(E, dtype=torch.long, device=ei.device)
         nt = data.node_type if "node_type" in data else torch.zeros(N, dtype=torch.long, device=ei.device)
-        if schema is not None:
-            k = self._type_index(schema)
-            et = schema.edge_types[k]
-            a, b = schema.node_type_index(et.src), schema.node_type_index(et.dst)
-            ends = [(a, b)] if a == b or et.directed else [(a, b), (b, a)]
-        else:                                        # no schema: one node type and one edge type only
-            many = [key for key, v in (("node_type", nt), ("edge_type", types)) if v.numel() and int(v.max()) > 0]
-            if many or self.edge_type not in (None, 0):
-                raise ValueError(f"{name}: a window without a 'schema' must have one node type and one edge "
-                                 f"type (got several {many[0]!r} values)" if many else
-                                 f"{name}: 'edge_type' {self.edge_type!r} needs a window with a 'schema'")
-            k, ends = 0, [(0, 0)]
+        k, ends = self._ends(getattr(data, "schema", None), nt, types, data)
         mine = types == k
         loops = bool((ei[0, mine] == ei[1, mine]).any()) if self.self_loops is None else self.self_loops
         pairs = []
@@ -503,8 +513,7 @@ class CompleteGraph(BaseTransform):
                 grid = grid[:, grid[0] != grid[1]]
             pairs.append(grid)
         new = torch.cat(pairs, 1)
-        order = torch.argsort(new[0] * N + new[1])
-        new = new[:, order]
+        new = new[:, torch.argsort(new[0] * N + new[1])]
         keep = ~mine
         data.edge_index = torch.cat([ei[:, keep], new], 1)
         if "edge_type" in data:

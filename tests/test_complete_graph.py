@@ -8,6 +8,7 @@ from torch_geometric.data import Batch
 
 from srnn_pyg import STData, STSchema
 from srnn_pyg.models import build
+from srnn_pyg.testing import devices
 from srnn_pyg.transforms import CompleteGraph
 
 SCHEMA = STSchema(["human", "object"], [("human", "human"), ("human", "object")])
@@ -36,9 +37,10 @@ def pairs(ei, et=None, k=None):
 def test_completes_one_type_and_keeps_the_others():
     data = typed_window()
     before = {k: data[k].clone() for k in ("edge_index", "edge_type", "edge_attr")}
-    out = CompleteGraph(edge_type="human-human")(data.clone())
+    given = {k: data[k] for k in before}
+    out = CompleteGraph(edge_type="human-human")(data)
     for k, v in before.items():
-        assert torch.equal(data[k], v)                                   # the window given is unchanged
+        assert torch.equal(given[k], v)                                  # the tensors given are unchanged
     ei, et = out.edge_index, out.edge_type
     # the human-object edges first, as they were, with their attributes
     assert ei[:, :2].tolist() == [[0, 3], [3, 0]] and et[:2].tolist() == [1, 1]
@@ -106,12 +108,25 @@ def test_refusals_name_the_problem():
         CompleteGraph("human-human")(batch)
     typed = STData(x=torch.randn(3, 2, 1), edge_index=torch.tensor([[0], [1]]), node_type=torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match="without a 'schema' must have one node type and one edge type "
-                                         "\\(got several 'node_type' values\\)"):
+                                         "\\(got 'node_type' values \\[0, 1\\]\\)"):
         CompleteGraph()(typed)
     with pytest.raises(ValueError, match="'edge_type' 'a-b' needs a window with a 'schema'"):
         CompleteGraph("a-b")(STData(x=torch.randn(3, 2, 1), edge_index=torch.tensor([[0], [1]])))
-    with pytest.raises(ValueError, match="has no 'edge_index' to complete"):
+    with pytest.raises(ValueError, match=r"'data.edge_index' must be a \[2, num_edges\] torch.long tensor"):
         CompleteGraph()(STData(x=torch.randn(3, 2, 1)))
+    short = typed_window()
+    short.edge_attr = short.edge_attr[:3]
+    with pytest.raises(ValueError, match=r"'data.edge_attr' must have num_edges=5 rows \(got \[3, 2, 3\]\)"):
+        CompleteGraph("human-human")(short)
+    for key in ("node_type", "edge_type"):
+        missing = typed_window()
+        del missing[key]
+        with pytest.raises(ValueError, match=f"the schema has 2 {key.replace('_', ' ')}s but the window has no "
+                                             f"'{key}'"):
+            CompleteGraph("human-human")(missing)
+    weighted = STData(x=torch.randn(4, 2, 1), edge_index=torch.tensor([[0, 1], [1, 2]]), weight=torch.ones(2))
+    with pytest.raises(ValueError, match=r"per-edge data \['weight'\]"):   # 2 rows: the edges', not the nodes'
+        CompleteGraph()(weighted)
     for kwargs, msg in ((dict(self_loops=1), "'self_loops' must be True, False or None"),
                         (dict(fill_value=float("nan")), "'fill_value' must be a finite number or None"),
                         (dict(fill_value=True), "'fill_value' must be a finite number or None"),
@@ -119,3 +134,36 @@ def test_refusals_name_the_problem():
         with pytest.raises(ValueError, match=msg):
             CompleteGraph(**kwargs)
     assert repr(CompleteGraph("h-h")) == "CompleteGraph(edge_type='h-h', self_loops=None, fill_value=1.0)"
+
+
+def test_duplicate_edges_interleaved_types_and_an_empty_type():
+    schema = STSchema(["n"], [("n", "near", "n"), ("n", "far", "n")])
+    # type 0 edges, with a duplicate of (0, 1), interleaved with type 1 edges
+    ei = torch.tensor([[0, 2, 0, 1, 3], [1, 3, 1, 0, 2]])
+    et = torch.tensor([0, 1, 0, 0, 1], dtype=torch.long)
+    attr = torch.tensor([[10.0], [20.0], [11.0], [12.0], [21.0]])
+    data = STData(x=torch.randn(4, 2, 1), edge_index=ei, edge_type=et, edge_attr=attr, schema=schema)
+    out = CompleteGraph(edge_type=("n", "near", "n"), fill_value=0.0)(data)
+    assert out.edge_index[:, :2].tolist() == [[2, 3], [3, 2]] and out.edge_attr[:2].view(-1).tolist() == [20, 21]
+    assert out.edge_type.dtype == torch.long and out.edge_type[2:].eq(0).all()
+    rows = {p: r for r, p in enumerate(map(tuple, out.edge_index.t().tolist()))}
+    assert out.edge_attr[rows[(0, 1)]].item() == 10.0                   # the first (0, 1) edge's row
+    assert out.edge_attr[rows[(1, 0)]].item() == 12.0 and out.edge_attr[rows[(2, 1)]].item() == 0.0
+    assert out.edge_index.size(1) == 2 + 12
+    # a type with no edges yet: all its pairs are new
+    empty = STData(x=torch.randn(3, 2, 1), edge_index=torch.tensor([[0], [1]]), edge_type=torch.tensor([1]),
+                   edge_attr=torch.tensor([[5.0]]), schema=schema)
+    out = CompleteGraph(edge_type=0, fill_value=-1.0)(empty)
+    assert out.edge_attr.view(-1).tolist() == [5.0] + [-1.0] * 6
+    with pytest.raises(ValueError, match="'edge_type' 2 is not an edge type index of the schema \\(0 to 1"):
+        CompleteGraph(edge_type=2)(empty)
+
+
+@pytest.mark.parametrize("device", devices())
+def test_on_every_device(device):
+    data = typed_window().to(device)
+    out = CompleteGraph(edge_type="human-object")(data)
+    cpu = CompleteGraph(edge_type="human-object")(typed_window())
+    for key in ("edge_index", "edge_type", "edge_attr"):
+        assert out[key].device.type == torch.device(device).type
+        assert torch.equal(out[key].cpu(), cpu[key])
