@@ -14,10 +14,16 @@ tables and training details; the joined file names them.
     python benchmarks/accuracy_join.py benchmarks/results/accuracy_eth_ucy_a.json \\
         benchmarks/results/accuracy_eth_ucy_b.json --out benchmarks/results/accuracy_eth_ucy_joined.md
 
-A model present in several parts (an untrained or closed-form baseline run
-beside each part) must have the same means in each, and the parts must share
-the dataset, the mode and the seed values; anything else is refused with the
-file and the mismatch named.
+The parts must share the dataset, the mode, the seed values and what they
+were made with: the settings accuracy.py records in its results (the mode's
+settings after ``--epochs``/``--set``, the data seed, device, scenes or folds,
+the library's version), or, for results written before it recorded them, the
+settings line and the command (less ``--rows``, ``--threads`` and ``--out``)
+of the Markdown report beside each part. A model present in several parts
+(an untrained or closed-form baseline run beside each) must have the same
+means in each. Anything else is refused with the file and the mismatch
+named; so is an ``--out`` that would replace a part or a file that is not an
+earlier join's output (``--force`` replaces the latter).
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import fnmatch
 import json
 import math
 import os
+import shlex
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -50,7 +57,74 @@ def load_part(path: str) -> Dict[str, Any]:
     if missing:
         raise ValueError(f"results file {path!r}: expected the keys {list(REQUIRED)} of accuracy.py's results, "
                          f"missing {missing}")
+    for key in ("lower_is_better", "models", "std", "runs", "labels", "validation", "train_seconds"):
+        value = part.get(key, {})
+        if not isinstance(value, dict):
+            raise ValueError(f"results file {path!r}: '{key}' must be an object, got {type(value).__name__}")
+    for key in ("models", "std"):
+        for model, means in part.get(key, {}).items():
+            if not isinstance(means, dict) or not all(v is None or isinstance(v, (int, float))
+                                                      for v in means.values()):
+                raise ValueError(f"results file {path!r}: '{key}'['{model}'] must map metrics to numbers, got "
+                                 f"{means!r:.80}")
+    unknown = sorted({m for means in part["models"].values() for m in means} - set(part["lower_is_better"]))
+    if unknown:
+        raise ValueError(f"results file {path!r}: metrics {unknown} have no 'lower_is_better' entry")
     return part
+
+
+#: options of accuracy.py that only choose the rows or the machine's threads: parts may differ in them
+FREE_OPTIONS = {"--rows": "many", "--threads": 1, "--out": 1}
+
+
+def _words(cmd: str) -> List[str]:
+    """A part's command line without the options parts may differ in, as
+    its options with their values, sorted (their order does not matter)."""
+    words, out, i = shlex.split(cmd), [], 0
+    while i < len(words):
+        word = words[i]
+        option = word.split("=", 1)[0]
+        i += 1
+        if option not in FREE_OPTIONS:
+            out.append(word)
+        elif FREE_OPTIONS[option] == "many":                # --rows a b c, --rows=a b c
+            while i < len(words) and not words[i].startswith("--"):
+                i += 1
+        elif "=" not in word:
+            i += FREE_OPTIONS[option]
+    groups: List[str] = []                                  # "--option values", in any order
+    for word in out:
+        if word.startswith("--") or not groups:
+            groups.append(word)
+        else:
+            groups[-1] += " " + word
+    return sorted(groups)
+
+
+def _md_line(json_path: str, prefix: str) -> Optional[str]:
+    """The line starting with ``prefix`` of the Markdown twin beside a part, without it."""
+    md = os.path.splitext(json_path)[0] + ".md"
+    try:
+        with open(md) as f:
+            for line in f:
+                if line.startswith(prefix):
+                    return line[len(prefix):].strip()
+    except OSError:
+        pass
+    return None
+
+
+def made_with(part: Mapping[str, Any], path: str) -> Optional[Dict[str, Any]]:
+    """What a part was made with, for the join to compare: its ``"settings"``
+    (written by accuracy.py since they were added), else the settings line and
+    the command (less rows and threads) of its Markdown report; :obj:`None`
+    when neither is there."""
+    if "settings" in part:
+        return {"settings": part["settings"]}
+    settings, cmd = _md_line(path, "Settings of this mode: "), _md_line(path, "Command: ")
+    if settings is None or cmd is None:
+        return None
+    return {"settings line": settings.split(";")[0], "command": _words(cmd.strip("`"))}
 
 
 def _same(a: Optional[float], b: Optional[float]) -> bool:
@@ -59,9 +133,10 @@ def _same(a: Optional[float], b: Optional[float]) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def join(parts: Sequence[Mapping[str, Any]], names: Sequence[str]) -> Dict[str, Any]:
+def join(parts: Sequence[Mapping[str, Any]], names: Sequence[str], check: bool = True) -> Dict[str, Any]:
     """The results of ``parts`` (named ``names`` in errors and in
-    ``"joined_from"``) as one results object of :func:`results_json`'s format."""
+    ``"joined_from"``) as one results object of :func:`results_json`'s format;
+    ``check``: refuse parts made with other settings (:func:`made_with`)."""
     if len(parts) < 2:
         raise ValueError(f"parts: expected at least 2 results files to join, got {len(parts)}")
     first, first_name = parts[0], names[0]
@@ -70,16 +145,32 @@ def join(parts: Sequence[Mapping[str, Any]], names: Sequence[str]) -> Dict[str, 
             if part.get(key) != first.get(key):
                 raise ValueError(f"{name}: {key} is {part.get(key)!r}, expected {first.get(key)!r} as in "
                                  f"{first_name} (only runs of one dataset, mode and seeds can be joined)")
+    if check:
+        made = [made_with(part, name) for part, name in zip(parts, names)]
+        for m, name in zip(made, names):
+            if m is None:
+                raise ValueError(f"{name}: cannot tell what the run was made with (no 'settings' in its results "
+                                 f"and no Markdown report beside it with its settings and command); pass "
+                                 f"--unchecked to join it anyway")
+        for m, name in zip(made[1:], names[1:]):
+            if m != made[0]:
+                key = next(k for k in sorted(set(m) | set(made[0])) if m.get(k) != made[0].get(k))
+                raise ValueError(f"{name}: made with other settings than {first_name}: {key} is {m.get(key)!r}, "
+                                 f"expected {made[0].get(key)!r} (only runs of the same settings can be joined)")
     out: Dict[str, Any] = {"dataset": first["dataset"], "mode": first["mode"], "seeds": first["seeds"],
                            "lower_is_better": {}, "models": {}, "std": {}, "runs": {},
                            "seed_values": first.get("seed_values"), "train_seconds": {}, "labels": {},
                            "validation": {}, "joined_from": [os.path.basename(n) for n in names]}
+    if "settings" in first:
+        out["settings"] = first["settings"]
     source: Dict[str, str] = {}
+    said: Dict[str, str] = {}
     for part, name in zip(parts, names):
         for metric, lower in part["lower_is_better"].items():
             if out["lower_is_better"].setdefault(metric, lower) != lower:
                 raise ValueError(f"{name}: metric {metric!r} has lower_is_better={lower}, "
-                                 f"expected {not lower} as in an earlier part")
+                                 f"expected {not lower} as in {said[metric]}")
+            said.setdefault(metric, name)
         for key, means in part["models"].items():
             if key in out["models"]:
                 old = out["models"][key]
@@ -126,19 +217,6 @@ def metric_table(result: Mapping[str, Any], patterns: Sequence[str] = ("*",), di
     return markdown_table(["metric"] + [f"{labels.get(k, k)} (`{k}`)" for k in models], rows)
 
 
-def _command_of(json_path: str) -> Optional[str]:
-    """The ``Command:`` line of the Markdown twin beside a part, if there is one."""
-    md = os.path.splitext(json_path)[0] + ".md"
-    try:
-        with open(md) as f:
-            for line in f:
-                if line.startswith("Command: "):
-                    return line[len("Command: "):].strip().strip("`")
-    except OSError:
-        pass
-    return None
-
-
 def _shown(path: str) -> str:
     """A part's path as the command line shows it: relative to the working
     folder when inside it, else the file name (no machine path in a report)."""
@@ -146,23 +224,29 @@ def _shown(path: str) -> str:
     return os.path.basename(path) if rel.startswith(os.pardir) else rel
 
 
-def _command(paths: Sequence[str]) -> str:
+def _command(paths: Sequence[str], out: str) -> str:
+    """This run's command line, paths shown by :func:`_shown`, ``--out`` kept."""
     shown = {os.path.abspath(p): _shown(p) for p in paths}
     words = command().split(" ")
-    return " ".join(shown.get(os.path.abspath(w), w) if w.endswith(".json") else w for w in words)
+    words = [shown.get(os.path.abspath(w), w) if w.endswith(".json") else w for w in words]
+    return " ".join(words + ["--out", _shown(out)])
 
 
-def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[str], digits: int) -> str:
+def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[str], digits: int,
+           out: str = "joined.md") -> str:
     """The joined Markdown report."""
+    checked = ("the same dataset, mode, settings and seeds, checked" if result.get("checked", True) else
+               "the same dataset, mode and seeds; their settings were NOT checked (--unchecked)")
     text = [f"# Accuracy: {result['dataset']}, {len(paths)} runs joined", "",
-            f"Command: `{_command(paths)}`", "",
+            f"Command: `{_command(paths, out)}`", "",
             f"Mode **{result['mode']}**, seeds {result.get('seed_values')}: the runs below trained different "
-            f"rows of the same benchmark (same dataset, mode, settings and seeds) in separate processes. Each "
+            f"rows of the same benchmark ({checked}) in separate processes. Each "
             f"part's Markdown report beside its JSON file has the protocol, the per-group tables, the training "
             f"details and the machine:", ""]
     for path in paths:
         part_models = [k for k, v in result["models"].items() if k in load_part(path)["models"]]
-        cmd = _command_of(path)
+        cmd = _md_line(path, "Command: ")
+        cmd = cmd.strip("`") if cmd else None
         text.append(f"- `{os.path.basename(path)}` ({', '.join(f'`{k}`' for k in part_models)})"
                     + (f": `{cmd}`" if cmd else ""))
     text += ["", "## Results", "",
@@ -192,6 +276,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--metrics", nargs="+", default=["*"], metavar="PATTERN",
                    help="metrics shown in the table (shell patterns; default: all); the JSON keeps all")
     p.add_argument("--digits", type=int, default=3, help="decimals in the table (default 3)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out (or its JSON twin) that is not an earlier join's output")
+    p.add_argument("--unchecked", action="store_true",
+                   help="join parts whose settings cannot be read (older results without a report beside them); "
+                        "the report says so")
     args = p.parse_args(argv)
     if not args.out.endswith(".md"):
         p.error(f"--out: expected a Markdown file name ending in .md, got {args.out!r}")
@@ -200,18 +289,43 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _refusal(args, json_out: str) -> Optional[str]:
+    """Why the output may not be written (a part, a duplicate part, a file
+    that is not an earlier join's output), or :obj:`None`."""
+    real = [os.path.realpath(p) for p in args.parts]
+    dup = next((p for i, p in enumerate(args.parts) if real[i] in real[:i]), None)
+    if dup is not None:
+        return f"the part {dup!r} is given twice"
+    targets = {os.path.realpath(args.out), os.path.realpath(json_out)}
+    for p, r in zip(args.parts, real):
+        if r in targets or os.path.realpath(os.path.splitext(p)[0] + ".md") in targets:
+            return f"--out {args.out!r} would overwrite the part {p!r} or its report"
+    if args.force:
+        return None
+    for target in (json_out, args.out):
+        if os.path.exists(target):
+            try:
+                with open(json_out) as f:
+                    earlier = "joined_from" in json.load(f)
+            except (OSError, ValueError, TypeError):
+                earlier = False
+            if not earlier:
+                return (f"--out {args.out!r}: {target!r} exists and is not an earlier join's output; "
+                        f"pass --force to replace it")
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     json_out = os.path.splitext(args.out)[0] + ".json"
-    targets = {os.path.abspath(args.out), os.path.abspath(json_out)}
-    clash = [p for p in args.parts if os.path.abspath(p) in targets or
-             os.path.abspath(os.path.splitext(p)[0] + ".md") in targets]
-    if clash:
-        print(f"error: --out {args.out!r} would overwrite the part {clash[0]!r} or its report", file=sys.stderr)
+    refusal = _refusal(args, json_out)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     try:
-        result = join([load_part(p) for p in args.parts], args.parts)
-        text = report(result, args.parts, args.metrics, args.digits)
+        result = join([load_part(p) for p in args.parts], args.parts, check=not args.unchecked)
+        result["checked"] = not args.unchecked
+        text = report(result, args.parts, args.metrics, args.digits, args.out)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ Markdown report and its machine-readable twin (``accuracy_results.py``)."""
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import random
@@ -25,6 +26,7 @@ from torch_geometric.loader import DataLoader
 from accuracy_results import Stat, aggregate, lose_lines, results_json, stat_table
 from common import command, machine, markdown_table
 
+import srnn_pyg
 from srnn_pyg import datasets as registry
 from srnn_pyg import models
 from srnn_pyg.engine import collect, evaluate, fit
@@ -651,6 +653,11 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
                                                        "std": statistics.stdev(t.val) if len(t.val) > 1 else None,
                                                        "runs": len(t.val)}
                             for label, t in res.trained.items() if t.val and label in res.rows}
+    # What a run was made with, beyond its rows and threads: accuracy_join.py refuses to join runs that differ.
+    result["settings"] = json.loads(json.dumps(
+        {"settings": ctx.cfg, "data_seed": ctx.seed, "device": ctx.device.type,
+         "ablation": bool(getattr(ctx.args, "ablation", False)), "scenes": getattr(ctx.args, "scenes", None),
+         "folds": getattr(ctx.args, "folds", None), "srnn_pyg": srnn_pyg.__version__}, default=repr))
     sections = bench.tables(ctx, res, agg)
     cfg = {k: v for k, v in ctx.cfg.items() if k not in COMMON or k == "patience"}
     text = [f"# Accuracy: {bench.title}", "",

@@ -14,10 +14,11 @@ SCRIPT = ROOT / "benchmarks" / "accuracy_join.py"
 LOWER = {"mae@15": True, "mae@60": True, "f1": False}
 
 
-def part(models, std=None, runs=None, mode="default", seeds=(0, 1, 2), labels=None, validation=None):
+def part(models, std=None, runs=None, mode="default", seeds=(0, 1, 2), labels=None, validation=None, epochs=40):
     std = std or {k: {m: 0.1 for m in v} for k, v in models.items()}
     runs = runs or {k: 3 for k in models}
     return {"dataset": "toy", "mode": mode, "seeds": len(seeds), "seed_values": list(seeds),
+            "settings": {"settings": {"epochs": epochs, "hidden": 32}, "device": "cpu", "srnn_pyg": "0.2.0"},
             "lower_is_better": {m: LOWER[m] for v in models.values() for m in v}, "models": models,
             "std": std, "runs": runs, "train_seconds": {k: 1.5 for k in models},
             "labels": labels or {k: k.upper() for k in models}, "validation": validation or {}}
@@ -81,11 +82,18 @@ def test_join_refuses_parts_that_disagree(join_mod):
         join_mod.join([part(A), part(B, seeds=(0, 1))], ["a.json", "b.json"])
     with pytest.raises(ValueError, match=r"seed_values is \[3, 4, 5\], expected \[0, 1, 2\]"):
         join_mod.join([part(A), part(B, seeds=(3, 4, 5))], ["a.json", "b.json"])
+    with pytest.raises(ValueError, match=r"b.json: made with other settings than a.json: settings is "
+                                         r"\{'settings': \{'epochs': 10, 'hidden': 32\}"):
+        join_mod.join([part(A), part(B, epochs=10)], ["a.json", "b.json"])
+    assert join_mod.join([part(A), part(B, epochs=10)], ["a.json", "b.json"], check=False)["models"]["gru"]
+    old = {k: v for k, v in part(B).items() if k != "settings"}
+    with pytest.raises(ValueError, match="b.json: cannot tell what the run was made with"):
+        join_mod.join([part(A), old], ["a.json", "b.json"])
     with pytest.raises(ValueError, match="at least 2 results files"):
         join_mod.join([part(A)], ["a.json"])
     flipped = part(B)
     flipped["lower_is_better"]["f1"] = True
-    with pytest.raises(ValueError, match="metric 'f1' has lower_is_better=True"):
+    with pytest.raises(ValueError, match="metric 'f1' has lower_is_better=True, expected False as in a.json"):
         join_mod.join([part(A), flipped], ["a.json", "b.json"])
 
 
@@ -121,6 +129,7 @@ def test_cli_writes_report_and_twin(tmp_path):
     assert "`accuracy_toy_b.json` (`srnn_spatial_false`, `last`, `gru`)" in text
     assert "`mae@15`: 1.000 vs 0.900, GRU (`gru`)" in text
     assert str(tmp_path) not in text                                        # no machine path in the report
+    assert "--out accuracy_toy_joined.md`" in text.splitlines()[2] or "--out res/accuracy_toy_joined.md`" in text
     twin = json.loads(out.with_suffix(".json").read_text())
     assert twin["joined_from"] == ["accuracy_toy_a.json", "accuracy_toy_b.json"]
     assert set(twin["models"]) == {"srnn", "srnn_spatial_false", "last", "gru"}
@@ -142,3 +151,52 @@ def test_cli_refusals_leave_files_alone(tmp_path):
     proc = run(a, str(tmp_path / "short.json"), "--out", str(tmp_path / "j.md"), cwd=tmp_path)
     assert proc.returncode == 2 and "missing ['mode', 'seeds', 'lower_is_better', 'models']" in proc.stderr
     assert not (tmp_path / "j.md").exists() and not (tmp_path / "j.json").exists()
+    proc = run(a, a, "--out", str(tmp_path / "j.md"), cwd=tmp_path)
+    assert proc.returncode == 2 and "is given twice" in proc.stderr
+    os.symlink(a, tmp_path / "link.json")
+    proc = run(str(tmp_path / "link.json"), b, "--out", str(tmp_path / "a.md"), cwd=tmp_path)
+    assert proc.returncode == 2 and "would overwrite the part" in proc.stderr and Path(a).read_text() == before
+    mine = tmp_path / "mine.md"
+    mine.write_text("a user's notes")
+    proc = run(a, b, "--out", str(mine), cwd=tmp_path)
+    assert proc.returncode == 2 and "exists and is not an earlier join's output; pass --force" in proc.stderr
+    assert mine.read_text() == "a user's notes"
+    assert run(a, b, "--out", str(tmp_path / "j.md"), cwd=tmp_path).returncode == 0
+    assert run(a, b, "--out", str(tmp_path / "j.md"), cwd=tmp_path).returncode == 0     # an earlier join: replaced
+    assert run(a, b, "--out", str(mine), "--force", cwd=tmp_path).returncode == 0
+
+
+def old_part(tmp_path, name, models, command, settings="`patience=5, epochs=40, hidden=32`; trained rows ..."):
+    """Results written before accuracy.py recorded its settings, with their report beside them."""
+    obj = {k: v for k, v in part(models).items() if k != "settings"}
+    path = tmp_path / name
+    path.write_text(json.dumps(obj))
+    path.with_suffix(".md").write_text(f"# x\n\nCommand: `{command}`\n\nSettings of this mode: {settings}\n")
+    return str(path)
+
+
+def test_older_parts_are_compared_by_their_reports(join_mod, tmp_path):
+    cmd = "python benchmarks/accuracy.py --dataset toy --seeds 3 --rows {} --threads 1"
+    a = old_part(tmp_path, "a.json", A, cmd.format("srnn last"))
+    b = old_part(tmp_path, "b.json", B, "python benchmarks/accuracy.py --rows=gru last --seeds 3 --dataset toy")
+    assert set(join_mod.join([join_mod.load_part(p) for p in (a, b)], [a, b])["models"]) == {
+        "srnn", "srnn_spatial_false", "last", "gru"}
+    capped = old_part(tmp_path, "c.json", B, cmd.format("gru") + " --epochs 10")
+    with pytest.raises(ValueError, match=r"c.json: made with other settings than .*a.json: command is "
+                                         r"\['--dataset toy', '--epochs 10', '--seeds 3',"):
+        join_mod.join([join_mod.load_part(p) for p in (a, capped)], [a, capped])
+    other = old_part(tmp_path, "d.json", B, cmd.format("gru"), settings="`patience=5, epochs=10, hidden=32`; x")
+    with pytest.raises(ValueError, match=r"settings line is '`patience=5, epochs=10, hidden=32`'"):
+        join_mod.join([join_mod.load_part(p) for p in (a, other)], [a, other])
+    bare = write(tmp_path, "e.json", {k: v for k, v in part(B).items() if k != "settings"})
+    with pytest.raises(ValueError, match="e.json: cannot tell what the run was made with .* pass --unchecked"):
+        join_mod.join([join_mod.load_part(p) for p in (a, bare)], [a, bare])
+
+
+def test_malformed_parts_are_refused(join_mod, tmp_path):
+    for bad, msg in (({**part(A), "models": {"x": 1.0}}, r"'models'\['x'\] must map metrics to numbers"),
+                     ({**part(A), "std": []}, "'std' must be an object, got list"),
+                     ({**part(A), "lower_is_better": {"mae@15": True}},
+                      r"metrics \['f1', 'mae@60'\] have no 'lower_is_better' entry")):
+        with pytest.raises(ValueError, match=msg):
+            join_mod.load_part(write(tmp_path, "bad.json", bad))

@@ -211,6 +211,10 @@ def test_accuracy_springs_two_seeds(tmp_path):
     result = _check_json(out / "accuracy_springs_smoke.json", "springs", "smoke", seeds=2)
     assert result["seed_values"] == [3, 4]
     assert result["runs"]["srnn"] == 2 and result["runs"]["zero_velocity"] == 1
+    # what the run was made with (accuracy_join.py compares it): the mode's settings, data seed, device
+    made = result["settings"]
+    assert made["settings"]["epochs"] == 1 and made["data_seed"] == 3 and made["device"] == "cpu"
+    assert made["ablation"] is False and made["srnn_pyg"]
     assert result["validation"]["srnn"]["runs"] == 2 and result["validation"]["srnn"]["std"] >= 0
     assert "Seeds: 3, 4 (2)" in md
     row = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 7][0]
