@@ -140,17 +140,19 @@ def complete_splits(options: Dict[str, Dict[str, Any]], names: Tuple[str, ...]) 
 
 def complete_rows(kwargs, sets: str) -> List[Row]:
     """Does reading every node beat reading the graph's neighbours? The model
-    of ``kwargs`` on the complete graph (``train_<sets>_cg`` ...) with sum
-    and mean aggregation, and on the real graph with mean aggregation (so
-    that the aggregation's own effect is seen apart from the graph's)."""
+    of ``kwargs`` on the complete graph (``train_<sets>_cg`` ...), and the
+    same with one edgeRNN per edge and mean aggregation on the complete graph
+    and on the real one (so that the scope's and aggregation's own effect is
+    seen apart from the graph's)."""
     cg = dict(train_on=f"train_{sets}_cg", val_on=f"val_{sets}_cg", test_on=f"test_{sets}_cg")
+    mean = lambda s: dict(kwargs(s), edge_scope="edge", aggr="mean")  # noqa: E731
     return [Row("S-RNN (improved), on the complete graph", "srnn", kwargs, "tf+rollout", key="srnn_complete",
                 built_as="`srnn` with every pair of nodes linked (CompleteGraph())", **cg),
-            Row("S-RNN (improved), on the complete graph, mean aggregation", "srnn",
-                lambda s: dict(kwargs(s), aggr="mean"), "tf+rollout", key="srnn_complete_mean",
-                built_as="`srnn` with aggr='mean' and every pair of nodes linked (CompleteGraph())", **cg),
-            Row("S-RNN (improved), mean aggregation", "srnn", lambda s: dict(kwargs(s), aggr="mean"),
-                "tf+rollout", key="srnn_mean", built_as="`srnn` with aggr='mean' on the dataset's graph",
+            Row("S-RNN (improved), on the complete graph, mean aggregation", "srnn", mean, "tf+rollout",
+                key="srnn_complete_mean", built_as="`srnn` with one edgeRNN per edge, their outputs averaged "
+                "(edge_scope='edge', aggr='mean'), every pair of nodes linked (CompleteGraph())", **cg),
+            Row("S-RNN (improved), mean aggregation", "srnn", mean, "tf+rollout", key="srnn_mean",
+                built_as="`srnn` with edge_scope='edge', aggr='mean' on the dataset's graph",
                 train_on=f"train_{sets}", val_on=f"val_{sets}", test_on=f"test_{sets}")]
 
 

@@ -86,7 +86,8 @@ def test_untyped_window_and_a_model_on_it():
     out = CompleteGraph()(data.clone())
     assert pairs(out.edge_index) == Counter((i, j) for i in range(4) for j in range(4) if i != j)
     assert "edge_attr" not in out and "edge_type" not in out
-    model = build("srnn", STSchema(["n"], [("n", "n")]), 2, 2, aggr="mean", node_hidden=8, edge_hidden=8)
+    model = build("srnn", STSchema(["n"], [("n", "n")]), 2, 2, edge_scope="edge", aggr="mean", node_hidden=8,
+                  edge_hidden=8)
     batch = Batch.from_data_list([out, out])
     assert model(batch).shape[0] == 8
 

@@ -80,8 +80,9 @@ class StructuralRNN(Forecaster):
         aggr (str, optional): ``"sum"``, ``"mean"`` or ``"max"`` over present
             edges, or ``"attention"`` (a softmax over each node's present
             incoming edges of one type, queried by the node's temporal edgeRNN
-            output: Vemula et al. 2018), for ``edge_scope="edge"``.
-            (default: :obj:`"sum"`)
+            output: Vemula et al. 2018); all but ``"sum"`` need
+            ``edge_scope="edge"`` (the slot scope sums features, and raises
+            for the others). (default: :obj:`"sum"`)
         edge_state (str, optional): when a spatial edgeRNN state starts:
             ``"start"`` (at the sequence's first step, running on zero input
             while its edge is absent) or ``"appear"`` (from zero at the step

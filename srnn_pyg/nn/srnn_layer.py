@@ -61,7 +61,8 @@ class SRNNLayer(nn.Module):
             LSTM. (default: :obj:`(64,)`)
         edge_scope (str, optional): ``"slot"`` or ``"edge"``. (default: :obj:`"slot"`)
         aggr (str, optional): ``"sum"``, ``"mean"``, ``"max"`` or
-            ``"attention"`` (``edge_scope="edge"`` only). (default: :obj:`"sum"`)
+            ``"attention"``; all but ``"sum"`` need ``edge_scope="edge"``.
+            (default: :obj:`"sum"`)
         edge_state (str, optional): ``"start"`` or ``"appear"``: when a
             spatial edgeRNN state starts. (default: ``"appear"`` for the edge
             scope, ``"start"`` for the slot scope)
@@ -153,6 +154,11 @@ class SRNNLayer(nn.Module):
         if aggr == "attention" and edge_scope != "edge":
             raise ValueError(f"{name}: aggr='attention' weighs each edge's own edgeRNN output, so it "
                              f"needs edge_scope='edge' (got edge_scope={edge_scope!r})")
+        if aggr != "sum" and edge_scope == "slot":
+            raise ValueError(f"{name}: aggr={aggr!r} aggregates each edge's own edgeRNN output, so it needs "
+                             f"edge_scope='edge'; edge_scope='slot' sums the features of a node's edges of one "
+                             f"type before one edgeRNN per slot (the paper) and takes only aggr='sum' "
+                             f"(got aggr={aggr!r}, edge_scope={edge_scope!r})")
         choice(name, "spatial_features", spatial_features, SPATIAL_FEATURES)
         choice(name, "temporal_features", temporal_features, TEMPORAL_FEATURES)
         if "attr" in spatial_features and edge_channels < 1:

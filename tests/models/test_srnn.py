@@ -254,6 +254,10 @@ def test_bad_arguments_and_input():
         StructuralRNN(schema, 2, 3, residual=True)
     with pytest.raises(ValueError, match="edge_scope='edge'"):
         StructuralRNN(schema, 3, 3, aggr="attention")
+    for aggr in ("mean", "max"):                   # the slot scope sums features: another aggr would be ignored
+        with pytest.raises(ValueError, match=f"aggr='{aggr}' aggregates each edge's own edgeRNN output, so it "
+                                             f"needs edge_scope='edge'.*got aggr='{aggr}', edge_scope='slot'"):
+            StructuralRNN(schema, 3, 3, aggr=aggr)
     with pytest.raises(ValueError, match="out_channels=2"):
         StructuralRNN(schema, 3, 3, head="gaussian")
     with pytest.raises(ValueError, match="edge_channels"):
