@@ -393,6 +393,8 @@ class _Fitter:
                 self.base.update(metrics=["loss", "accuracy"], monitor="val_loss")
             elif loss == "l1":                      # MAE is the headline metric: train and select on it
                 self.base.update(metrics=["mse", "mae"], monitor="val_mae")
+            elif loss == "euclidean":               # the ADE is the headline metric: the same
+                self.base.update(metrics=["mse", "ade"], monitor="val_ade")
             else:
                 self.base.update(metrics=["mse"], monitor="val_mse")
 
@@ -700,7 +702,8 @@ def _training_section(ctx: Context, res: Results) -> List[str]:
     text = ["## Training", "",
             "Every trained model uses the library's trainer (`srnn_pyg.engine.fit`, gradient clipping 1.0, "
             "Adam; a Gaussian head is trained by its negative log-likelihood); 'best' is the epoch kept by "
-            "`restore_best` on the validation score (rollout MSE; cross-entropy for classification). "
+            "`restore_best` on the validation score (rollout MSE; the rollout MAE or ADE where the protocol's "
+            "training loss is the L1 or Euclidean one; cross-entropy for classification). "
             "Closed-form baselines are fitted by `fit_closed_form` on the training windows.", ""]
     val = validation_table(list(res.trained.values()))
     if val is not None:

@@ -29,9 +29,9 @@ from .objectives import (OBJECTIVES, check_one_hop_horizon, check_prediction, de
 __all__ = ["REGRESSION_METRICS", "CLASSIFICATION_METRICS", "ROLLOUT_METRICS", "default_metrics",
            "evaluate", "score_loader", "collect"]
 
-REGRESSION_METRICS = ("loss", "mse", "mae", "rmse", "mape", "mse_per_step", "mae_per_step", "tf_mse")
+REGRESSION_METRICS = ("loss", "mse", "mae", "rmse", "mape", "ade", "mse_per_step", "mae_per_step", "tf_mse")
 CLASSIFICATION_METRICS = ("loss", "ce", "accuracy")
-ROLLOUT_METRICS = ("mse", "mae", "rmse", "mape", "mse_per_step", "mae_per_step")
+ROLLOUT_METRICS = ("mse", "mae", "rmse", "mape", "ade", "mse_per_step", "mae_per_step")
 
 
 def default_metrics(model: nn.Module, classification: bool) -> List[str]:
@@ -146,6 +146,11 @@ class _Scorer:
             s, c = loss_terms(rollout_head(self.head), pred, target, mask, weight)   # the training loss
             self.sums.add("roll_loss", s)
             self.sums.add("roll_loss_cnt", c)
+        if "ade" in self.names:                    # the length of each node's error vector, per step
+            dist = (p - t).norm(dim=-1)                                             # [N, H]
+            m = torch.ones_like(dist) if mask is None else mask.to(dist.dtype)
+            self.sums.add("disp", (dist * m).sum())
+            self.sums.add("disp_cnt", m.sum())
         if "mape" in self.names:
             keep = t.abs() > 1e-8
             if mask is not None:
@@ -180,6 +185,8 @@ def _regression_value(name: str, sums: _Sums, objective: str) -> Any:
         return math.sqrt(value) if name == "rmse" else value
     if name == "mape":
         return 100.0 * float(sums.ratio("ape", "ape_cnt"))
+    if name == "ade":
+        return float(sums.ratio("disp", "disp_cnt"))
     if name in ("mse_per_step", "mae_per_step"):
         return sums.ratio("sq" if name == "mse_per_step" else "abs", "cnt").tolist()
     raise ValueError(f"evaluate: unknown metric {name!r}")  # pragma: no cover - names are checked first
@@ -229,7 +236,10 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
     Regression metrics (``y`` floating point):
 
     * ``"mse"``, ``"mae"``, ``"rmse"``, ``"mape"`` (percent, over non-zero
-      targets), ``"mse_per_step"``, ``"mae_per_step"`` (lists of ``H``):
+      targets), ``"ade"`` (the Euclidean length of each node's error vector
+      over its predicted features, averaged over nodes and steps: the
+      average displacement error when the features are a position),
+      ``"mse_per_step"``, ``"mae_per_step"`` (lists of ``H``):
       of the rollout ``model.forecast(data, horizon)`` against ``y`` (every
       model), by :func:`srnn_pyg.metrics.per_horizon`,
       :func:`~srnn_pyg.metrics.mape`;

@@ -49,7 +49,7 @@ def test_pooled_metrics_equal_the_metrics_of_the_whole_split(springs):
         d = train[i]
         d.y_mask = torch.rand(d.y.shape[:2]) > 0.3
         windows.append(d)
-    names = ["mse", "mae", "rmse", "mape", "mse_per_step", "mae_per_step"]
+    names = ["mse", "mae", "rmse", "mape", "ade", "mse_per_step", "mae_per_step"]
     scores = evaluate(model, DataLoader(windows, batch_size=10), metrics=names)
     whole = next(iter(DataLoader(windows, batch_size=len(windows))))
     with torch.no_grad():
@@ -59,6 +59,8 @@ def test_pooled_metrics_equal_the_metrics_of_the_whole_split(springs):
     assert scores["mae"] == pytest.approx(float(M.mae(pred, y, m)), rel=1e-5)
     assert scores["rmse"] == pytest.approx(float(M.rmse(pred, y, m)), rel=1e-5)
     assert scores["mape"] == pytest.approx(float(M.mape(pred, y, m)), rel=1e-5)
+    assert scores["ade"] == pytest.approx(float(M.ade(pred, y, m)), rel=1e-5)
+    assert scores["ade"] != pytest.approx(float(M.ade(pred, y)), rel=1e-3)          # the mask counts
     assert scores["mse_per_step"] == pytest.approx(M.per_horizon("mse", pred, y, m).tolist(), rel=1e-5)
     assert scores["mae_per_step"] == pytest.approx(M.per_horizon("mae", pred, y, m).tolist(), rel=1e-5)
 
@@ -113,3 +115,15 @@ def test_collect_classification_and_samples():
     out = collect(gauss, DataLoader(walks, batch_size=2), num_samples=5)
     assert out["pred"].shape == (12, 3, 2) and out["samples"].shape == (5, 12, 3, 2)
     assert torch.equal(out["y_mask"], torch.ones(12, 3, dtype=torch.bool))
+
+
+def test_fit_selects_on_the_rollout_ade(springs, tmp_path):
+    """``monitor="val_ade"``: the epoch kept is the one with the lowest
+    validation ADE, and the history's value is evaluate's."""
+    torch.manual_seed(0)
+    model = build("srnn", springs[0].schema, 4, 4, **SMALL)
+    result = run(model, springs, tmp_path, epochs=3, metrics=["mse", "ade"], monitor="val_ade", restore_best=True)
+    ades = [r["val_ade"] for r in result.history]
+    assert result.monitor == "val_ade" and min(ades) > 0
+    scores = evaluate(model, DataLoader(springs[1], batch_size=8), metrics=["ade"])
+    assert scores["ade"] == pytest.approx(min(ades), rel=1e-5)                # the best epoch was restored
