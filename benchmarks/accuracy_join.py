@@ -114,17 +114,18 @@ def _md_line(json_path: str, prefix: str) -> Optional[str]:
     return None
 
 
-def made_with(part: Mapping[str, Any], path: str) -> Optional[Dict[str, Any]]:
+def made_with(part: Mapping[str, Any], path: str) -> Dict[str, Any]:
     """What a part was made with, for the join to compare: its ``"settings"``
-    (written by accuracy.py since they were added), else the settings line and
-    the command (less rows and threads) of its Markdown report; :obj:`None`
-    when neither is there."""
+    (written by accuracy.py since it records them) and, where its Markdown
+    report is beside it, the report's settings line and command (less rows,
+    threads and output folder); empty when neither is there."""
+    out: Dict[str, Any] = {}
     if "settings" in part:
-        return {"settings": part["settings"]}
+        out["settings"] = part["settings"]
     settings, cmd = _md_line(path, "Settings of this mode: "), _md_line(path, "Command: ")
-    if settings is None or cmd is None:
-        return None
-    return {"settings line": settings.split(";")[0], "command": _words(cmd.strip("`"))}
+    if settings is not None and cmd is not None:
+        out.update({"settings line": settings.split(";")[0], "command": _words(cmd.strip("`"))})
+    return out
 
 
 def _same(a: Optional[float], b: Optional[float]) -> bool:
@@ -147,16 +148,18 @@ def join(parts: Sequence[Mapping[str, Any]], names: Sequence[str], check: bool =
                                  f"{first_name} (only runs of one dataset, mode and seeds can be joined)")
     if check:
         made = [made_with(part, name) for part, name in zip(parts, names)]
-        for m, name in zip(made, names):
-            if m is None:
-                raise ValueError(f"{name}: cannot tell what the run was made with (no 'settings' in its results "
-                                 f"and no Markdown report beside it with its settings and command); pass "
-                                 f"--unchecked to join it anyway")
+        # compare what every part has: the recorded settings, or (older parts) their reports' lines
+        shared = set.intersection(*(set(m) for m in made))
+        if not shared:
+            name = next((n for m, n in zip(made, names) if not m), names[-1])
+            raise ValueError(f"{name}: cannot tell what the run was made with beside the other parts (no "
+                             f"'settings' in every part's results, and no Markdown report beside each with its "
+                             f"settings and command); pass --unchecked to join it anyway")
         for m, name in zip(made[1:], names[1:]):
-            if m != made[0]:
-                key = next(k for k in sorted(set(m) | set(made[0])) if m.get(k) != made[0].get(k))
-                raise ValueError(f"{name}: made with other settings than {first_name}: {key} is {m.get(key)!r}, "
-                                 f"expected {made[0].get(key)!r} (only runs of the same settings can be joined)")
+            key = next((k for k in sorted(shared) if m[k] != made[0][k]), None)
+            if key is not None:
+                raise ValueError(f"{name}: made with other settings than {first_name}: {key} is {m[key]!r}, "
+                                 f"expected {made[0][key]!r} (only runs of the same settings can be joined)")
     out: Dict[str, Any] = {"dataset": first["dataset"], "mode": first["mode"], "seeds": first["seeds"],
                            "lower_is_better": {}, "models": {}, "std": {}, "runs": {},
                            "seed_values": first.get("seed_values"), "train_seconds": {}, "labels": {},

@@ -188,6 +188,14 @@ def test_older_parts_are_compared_by_their_reports(join_mod, tmp_path):
     other = old_part(tmp_path, "d.json", B, cmd.format("gru"), settings="`patience=5, epochs=10, hidden=32`; x")
     with pytest.raises(ValueError, match=r"settings line is '`patience=5, epochs=10, hidden=32`'"):
         join_mod.join([join_mod.load_part(p) for p in (a, other)], [a, other])
+    # a newer part (recorded settings) beside an older one: compared by what both have, their reports
+    newer = write(tmp_path, "f.json", part(B), command=cmd.format("gru"))
+    Path(newer).with_suffix(".md").write_text(f"Command: `{cmd.format('gru')}`\n\nSettings of this mode: "
+                                              f"`patience=5, epochs=40, hidden=32`; trained rows ...\n")
+    assert "gru" in join_mod.join([join_mod.load_part(p) for p in (a, newer)], [a, newer])["models"]
+    Path(newer).with_suffix(".md").unlink()
+    with pytest.raises(ValueError, match="f.json: cannot tell what the run was made with beside the other parts"):
+        join_mod.join([join_mod.load_part(p) for p in (a, newer)], [a, newer])
     bare = write(tmp_path, "e.json", {k: v for k, v in part(B).items() if k != "settings"})
     with pytest.raises(ValueError, match="e.json: cannot tell what the run was made with .* pass --unchecked"):
         join_mod.join([join_mod.load_part(p) for p in (a, bare)], [a, bare])
