@@ -42,6 +42,8 @@ from accuracy_results import ABLATION, SUBJECT, Stat, cell, lose_lines  # noqa: 
 from common import command, markdown_table, write_atomic  # noqa: E402
 
 REQUIRED = ("dataset", "mode", "seeds", "lower_is_better", "models")
+#: the heading of accuracy.py's section of published figures, carried into the joined report
+PUBLISHED = "## Published figures"
 
 
 def load_part(path: str) -> Dict[str, Any]:
@@ -269,7 +271,27 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
     if result.get("train_seconds"):
         rows = [[f"{result['labels'].get(k, k)} (`{k}`)", f"{s:.1f} s"] for k, s in result["train_seconds"].items()]
         text += ["## Training time per seed", "", markdown_table(["model", "time"], rows), ""]
+    published = _published(paths[0])
+    if published:
+        text += [f"(From `{os.path.basename(os.path.splitext(paths[0])[0])}.md`, the first part's report.)", "",
+                 published]
     return "\n".join(text)
+
+
+def _published(json_path: str) -> Optional[str]:
+    """The "Published figures" section of the Markdown report beside a part
+    (the same in every part of one benchmark), or :obj:`None`."""
+    md = os.path.splitext(json_path)[0] + ".md"
+    try:
+        with open(md) as f:
+            text = f.read()
+    except OSError:
+        return None
+    start = text.find(PUBLISHED)
+    if start < 0:
+        return None
+    end = text.find("\n## ", start + len(PUBLISHED))
+    return text[start:end if end >= 0 else len(text)].rstrip() + "\n"
 
 
 def parse_args(argv=None) -> argparse.Namespace:

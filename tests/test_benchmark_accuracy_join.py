@@ -120,6 +120,8 @@ def run(*args, cwd):
 
 def test_cli_writes_report_and_twin(tmp_path):
     a = write(tmp_path, "accuracy_toy_a.json", part(A), command="python benchmarks/accuracy.py --rows srnn last")
+    with open(Path(a).with_suffix(".md"), "a") as f:
+        f.write("\n## Published figures (not re-run here)\n\n| source | mae@15 |\n|---|---|\n| Paper X | 0.7 |\n")
     b = write(tmp_path, "accuracy_toy_b.json", part(B))
     out = tmp_path / "res" / "accuracy_toy_joined.md"
     proc = run(a, b, "--out", str(out), cwd=tmp_path)
@@ -128,6 +130,8 @@ def test_cli_writes_report_and_twin(tmp_path):
     assert "`accuracy_toy_a.json` (`srnn`, `last`): `python benchmarks/accuracy.py --rows srnn last`" in text
     assert "`accuracy_toy_b.json` (`srnn_spatial_false`, `last`, `gru`)" in text
     assert "`mae@15`: 1.000 vs 0.900, GRU (`gru`)" in text
+    assert text.rstrip().endswith("| Paper X | 0.7 |")                     # the published figures carried over
+    assert "(From `accuracy_toy_a.md`, the first part's report.)" in text
     assert str(tmp_path) not in text                                        # no machine path in the report
     assert "--out accuracy_toy_joined.md`" in text.splitlines()[2] or "--out res/accuracy_toy_joined.md`" in text
     twin = json.loads(out.with_suffix(".json").read_text())
