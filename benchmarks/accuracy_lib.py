@@ -363,8 +363,9 @@ def _epochs_text(result, phase: str, validated: bool) -> str:
     return f"{phase} {result.epochs_run}{best}{stop}"
 
 
-def _rollout_mse(model: nn.Module, data_loader, device) -> float:
-    return float(evaluate(model, data_loader, metrics=["mse"], device=device)["mse"])
+def _rollout_score(model: nn.Module, data_loader, device, metric: str = "mse") -> float:
+    """The rollout ``metric`` of ``evaluate`` (``"mse"``, ``"mae"``, ``"ade"``) over ``data_loader``."""
+    return float(evaluate(model, data_loader, metrics=[metric], device=device)[metric])
 
 
 def _base(dataset):
@@ -431,8 +432,10 @@ _PHASES = {"tf": "teacher forcing", "class": "cross-entropy", "rollout": "rollou
 
 def _tf_then_rollout(ctx: Context, t: Trained, run: _Fitter, train_set, E: int, lr: float, noise: Any):
     """Teacher forcing, then rollout fine-tuning at a lower learning rate,
-    kept only if it lowers the rollout MSE on the selection windows (the
-    validation split, or the first training windows where there is none)."""
+    kept only if it lowers the selection score: the validation metric that
+    early stopping reads (:attr:`_Fitter.monitor`: the rollout MSE, or the
+    MAE or ADE where the protocol trains on those), or the rollout MSE on a
+    spread of training windows where there is no validation split."""
     cfg, validated = ctx.cfg, run.val_loader is not None
     n_ro = max(1, int(round(E * cfg["rollout_share"]))) if E >= 2 else 0
     res = run("teacher_forcing", E - n_ro, lr, noise)
@@ -443,14 +446,16 @@ def _tf_then_rollout(ctx: Context, t: Trained, run: _Fitter, train_set, E: int, 
         spread = max(1, len(train_set) // cfg["select_windows"])                # windows of every part
         select = run.val_loader or loader(every(train_set, spread, cfg["select_windows"]),
                                           run.train_loader.batch_size * 2)
-        before = _rollout_mse(t.model, select, ctx.device)
+        metric = run.monitor or "mse"
+        before = _rollout_score(t.model, select, ctx.device, metric)
         state = copy.deepcopy(t.model.state_dict())
         res2 = run("rollout", n_ro, lr * cfg["rollout_lr_factor"])
-        kept = _rollout_mse(t.model, select, ctx.device) < before
+        kept = _rollout_score(t.model, select, ctx.device, metric) < before
         if not kept:
             t.model.load_state_dict(state)
         t.epochs += " + " + _epochs_text(res2, "rollout", validated) + (" (kept)" if kept else " (dropped)")
-        t.recipe += " (kept only if it lowers the selection rollout MSE)"
+        where = "validation" if validated else "training-window"
+        t.recipe += f" (kept only if it lowers the {where} rollout {metric.upper()})"
     return res
 
 

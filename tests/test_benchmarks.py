@@ -436,3 +436,51 @@ def test_eth_score_bins_partition_the_pedestrians(tmp_path):
     assert bool((dist >= 3).all())
     assert math.isnan(out["ADE (nn_lt1)"]) and math.isnan(out["FDE (nn_1to3)"])
     assert out["ADE (nn_ge3)"] == pytest.approx(out["ADE"])
+
+
+@pytest.mark.parametrize("monitor,after,kept", [("ade", 0.9, True), ("ade", 1.1, False), ("mae", 1.1, False),
+                                                (None, 0.9, True)])
+def test_rollout_fine_tuning_is_kept_on_the_monitored_metric(monkeypatch, monitor, after, kept):
+    """The keep/drop choice after rollout fine-tuning reads the metric early
+    stopping reads (the ADE, MAE or MSE on validation); without a validation
+    split, the rollout MSE on training windows. A dropped fine-tuning restores
+    the teacher-forced weights."""
+    import types
+
+    import torch
+
+    lib = _load_module("accuracy_lib_t", "accuracy_lib.py")
+    model = torch.nn.Linear(2, 2)
+    asked = []
+
+    def score(m, data_loader, device, metric="mse"):
+        asked.append(metric)
+        return 1.0 if len(asked) == 1 else after
+
+    monkeypatch.setattr(lib, "_rollout_score", score)
+    monkeypatch.setattr(lib, "every", lambda dataset, k, limit=None: dataset[::k][:limit])
+    monkeypatch.setattr(lib, "loader", lambda dataset, batch_size, shuffle=False: dataset)
+    result = types.SimpleNamespace(epochs_run=3, best_epoch=2, stopped_early=False, history=[])
+
+    class Run:
+        val_loader = object() if monitor is not None else None
+        train_loader = types.SimpleNamespace(batch_size=4)
+
+        def __init__(self):
+            self.monitor = monitor
+
+        def __call__(self, objective, epochs, lr, noise=None, recipe=None):
+            if objective == "rollout":
+                with torch.no_grad():
+                    model.weight.add_(1.0)             # the fine-tuning changes the weights
+            return result
+
+    ctx = types.SimpleNamespace(cfg=dict(rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=4),
+                                device="cpu")
+    t = types.SimpleNamespace(model=model, epochs="", recipe="")
+    before = model.weight.detach().clone()
+    lib._tf_then_rollout(ctx, t, Run(), list(range(8)), 6, 1e-3, None)
+    assert asked == [monitor or "mse"] * 2
+    assert torch.equal(model.weight, before) != kept
+    assert t.epochs.endswith("(kept)" if kept else "(dropped)")
+    assert f"rollout {(monitor or 'mse').upper()}" in t.recipe
