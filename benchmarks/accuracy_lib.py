@@ -402,7 +402,7 @@ class _Fitter:
     @property
     def monitor(self) -> Optional[str]:
         """The metric of ``evaluate`` that selects on validation (``"mse"``,
-        ``"mae"``, ``"loss"``), or :obj:`None` without a validation split."""
+        ``"mae"``, ``"ade"``, ``"loss"``), or :obj:`None` without a validation split."""
         return self.base["monitor"][len("val_"):] if "monitor" in self.base else None
 
     def validation_score(self) -> Optional[float]:
@@ -447,6 +447,8 @@ def _tf_then_rollout(ctx: Context, t: Trained, run: _Fitter, train_set, E: int, 
         select = run.val_loader or loader(every(train_set, spread, cfg["select_windows"]),
                                           run.train_loader.batch_size * 2)
         metric = run.monitor or "mse"
+        if metric not in ("mse", "mae", "ade"):
+            raise ValueError(f"rollout fine-tuning is kept on a rollout error (mse, mae or ade), not {metric!r}")
         before = _rollout_score(t.model, select, ctx.device, metric)
         state = copy.deepcopy(t.model.state_dict())
         res2 = run("rollout", n_ro, lr * cfg["rollout_lr_factor"])
@@ -479,7 +481,8 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
     cfg = ctx.cfg
     E, lr = int(cfg[row.epochs]), float(cfg["lr"])
     run = _Fitter(ctx, t.model, train_set, val_set, int(cfg["batch"]), row.recipe == "class")
-    fixed = sorted(set(row.train) & {"epochs", "lr", "objective", "noise", "recipe", "grad_clip"})
+    fixed = sorted(set(row.train) & {"epochs", "lr", "objective", "noise", "recipe", "grad_clip", "monitor",
+                                     "metrics"})
     if fixed:
         raise ValueError(f"{row.label}: Row.train may not set {fixed} (the recipe and the mode's settings set them)")
     run.base.update(row.train)                     # this row's own TrainConfig fields

@@ -439,35 +439,36 @@ def test_eth_score_bins_partition_the_pedestrians(tmp_path):
 
 
 @pytest.mark.parametrize("monitor,after,kept", [("ade", 0.9, True), ("ade", 1.1, False), ("mae", 1.1, False),
-                                                (None, 0.9, True)])
+                                                ("mse", 1.0, False), (None, 0.9, True), (None, 1.1, False)])
 def test_rollout_fine_tuning_is_kept_on_the_monitored_metric(monkeypatch, monitor, after, kept):
     """The keep/drop choice after rollout fine-tuning reads the metric early
-    stopping reads (the ADE, MAE or MSE on validation); without a validation
-    split, the rollout MSE on training windows. A dropped fine-tuning restores
-    the teacher-forced weights."""
+    stopping reads (the ADE, MAE or MSE on the validation split); without a
+    validation split, the rollout MSE on a spread of training windows. A tie
+    drops it, and a dropped fine-tuning restores the teacher-forced weights."""
     import types
 
     import torch
 
     lib = _load_module("accuracy_lib_t", "accuracy_lib.py")
     model = torch.nn.Linear(2, 2)
+    val_loader = object()
     asked = []
 
-    def score(m, data_loader, device, metric="mse"):
-        asked.append(metric)
-        return 1.0 if len(asked) == 1 else after
+    def evaluate(m, data_loader, metrics, device):
+        asked.append((data_loader, list(metrics)))
+        return {name: 1.0 if len(asked) == 1 else after for name in metrics}
 
-    monkeypatch.setattr(lib, "_rollout_score", score)
+    monkeypatch.setattr(lib, "evaluate", evaluate)
     monkeypatch.setattr(lib, "every", lambda dataset, k, limit=None: dataset[::k][:limit])
     monkeypatch.setattr(lib, "loader", lambda dataset, batch_size, shuffle=False: dataset)
     result = types.SimpleNamespace(epochs_run=3, best_epoch=2, stopped_early=False, history=[])
 
     class Run:
-        val_loader = object() if monitor is not None else None
         train_loader = types.SimpleNamespace(batch_size=4)
 
         def __init__(self):
             self.monitor = monitor
+            self.val_loader = val_loader if monitor is not None else None
 
         def __call__(self, objective, epochs, lr, noise=None, recipe=None):
             if objective == "rollout":
@@ -480,7 +481,28 @@ def test_rollout_fine_tuning_is_kept_on_the_monitored_metric(monkeypatch, monito
     t = types.SimpleNamespace(model=model, epochs="", recipe="")
     before = model.weight.detach().clone()
     lib._tf_then_rollout(ctx, t, Run(), list(range(8)), 6, 1e-3, None)
-    assert asked == [monitor or "mse"] * 2
+    windows = val_loader if monitor is not None else [0, 2, 4, 6]   # every 2nd of 8 training windows
+    assert asked == [(windows, [monitor or "mse"])] * 2
     assert torch.equal(model.weight, before) != kept
     assert t.epochs.endswith("(kept)" if kept else "(dropped)")
-    assert f"rollout {(monitor or 'mse').upper()}" in t.recipe
+    where = "validation" if monitor is not None else "training-window"
+    assert t.recipe.endswith(f"(kept only if it lowers the {where} rollout {(monitor or 'mse').upper()})")
+
+
+def test_rollout_fine_tuning_refuses_other_monitors():
+    """A row may not choose its own monitor: the keep/drop choice needs a rollout error."""
+    import types
+
+    lib = _load_module("accuracy_lib_t", "accuracy_lib.py")
+    ctx = types.SimpleNamespace(cfg=dict(rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=4),
+                                device="cpu")
+    t = types.SimpleNamespace(model=None, epochs="", recipe="")
+
+    class Run:
+        monitor, val_loader, train_loader = "loss", object(), None
+
+        def __call__(self, *args, **kwargs):
+            return types.SimpleNamespace(epochs_run=1, best_epoch=1, stopped_early=False, history=[])
+
+    with pytest.raises(ValueError, match="rollout error"):
+        lib._tf_then_rollout(ctx, t, Run(), [], 6, 1e-3, None)
