@@ -42,7 +42,9 @@ from accuracy_results import ABLATION, SUBJECT, Stat, cell, lose_lines  # noqa: 
 from common import command, markdown_table, write_atomic  # noqa: E402
 
 REQUIRED = ("dataset", "mode", "seeds", "lower_is_better", "models")
-#: the heading of accuracy.py's section of published figures, carried into the joined report
+#: the headings of accuracy.py's sections carried into the joined report from the first part's:
+#: the protocol and the published figures (the same in every part of one benchmark)
+PROTOCOL = "## Protocol"
 PUBLISHED = "## Published figures"
 
 
@@ -246,7 +248,7 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
             f"Command: `{_command(paths, out)}`", "",
             f"Mode **{result['mode']}**, seeds {result.get('seed_values')}: the runs below trained different "
             f"rows of the same benchmark ({checked}) in separate processes. Each "
-            f"part's Markdown report beside its JSON file has the protocol, the per-group tables, the training "
+            f"part's Markdown report beside its JSON file has the per-group tables, the training "
             f"details and the machine:", ""]
     for path in paths:
         part_models = [k for k, v in result["models"].items() if k in load_part(path)["models"]]
@@ -254,6 +256,10 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
         cmd = cmd.strip("`") if cmd else None
         text.append(f"- `{os.path.basename(path)}` ({', '.join(f'`{k}`' for k in part_models)})"
                     + (f": `{cmd}`" if cmd else ""))
+    first = f"(From `{os.path.basename(os.path.splitext(paths[0])[0])}.md`, the first part's report.)"
+    protocol = _section(paths[0], PROTOCOL)
+    if protocol:
+        text += ["", protocol.rstrip(), "", first]
     text += ["", "## Results", "",
              "Mean ± standard deviation over the seeds (one run for untrained and closed-form rows); "
              "↓ lower is better, ↑ higher is better.", "", metric_table(result, patterns, digits), "",
@@ -271,26 +277,25 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
     if result.get("train_seconds"):
         rows = [[f"{result['labels'].get(k, k)} (`{k}`)", f"{s:.1f} s"] for k, s in result["train_seconds"].items()]
         text += ["## Training time per seed", "", markdown_table(["model", "time"], rows), ""]
-    published = _published(paths[0])
+    published = _section(paths[0], PUBLISHED)
     if published:
-        text += [f"(From `{os.path.basename(os.path.splitext(paths[0])[0])}.md`, the first part's report.)", "",
-                 published]
+        text += [first, "", published]
     return "\n".join(text)
 
 
-def _published(json_path: str) -> Optional[str]:
-    """The "Published figures" section of the Markdown report beside a part
-    (the same in every part of one benchmark), or :obj:`None`."""
+def _section(json_path: str, heading: str) -> Optional[str]:
+    """The section under ``heading`` (a level-2 heading, matched at its
+    start) of the Markdown report beside a part, or :obj:`None`."""
     md = os.path.splitext(json_path)[0] + ".md"
     try:
         with open(md) as f:
             text = f.read()
     except OSError:
         return None
-    start = text.find(PUBLISHED)
-    if start < 0:
+    start = 0 if text.startswith(heading) else text.find("\n" + heading) + 1
+    if start <= 0 and not text.startswith(heading):
         return None
-    end = text.find("\n## ", start + len(PUBLISHED))
+    end = text.find("\n## ", start + len(heading))
     return text[start:end if end >= 0 else len(text)].rstrip() + "\n"
 
 

@@ -121,17 +121,24 @@ def run(*args, cwd):
 def test_cli_writes_report_and_twin(tmp_path):
     a = write(tmp_path, "accuracy_toy_a.json", part(A), command="python benchmarks/accuracy.py --rows srnn last")
     with open(Path(a).with_suffix(".md"), "a") as f:
-        f.write("\n## Published figures (not re-run here)\n\n| source | mae@15 |\n|---|---|\n| Paper X | 0.7 |\n")
-    b = write(tmp_path, "accuracy_toy_b.json", part(B))
+        f.write("\n## Protocol\n\n- Toy protocol of part a.\n\n## Results by group\n\n| x |\n"
+                "\n## Published figures (not re-run here)\n\n| source | mae@15 |\n|---|---|\n| Paper X | 0.7 |\n")
+    b = write(tmp_path, "accuracy_toy_b.json", part(B), command="python benchmarks/accuracy.py --rows gru")
+    with open(Path(b).with_suffix(".md"), "a") as f:
+        f.write("\n## Protocol\n\n- Toy protocol of part b.\n")
     out = tmp_path / "res" / "accuracy_toy_joined.md"
     proc = run(a, b, "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "`accuracy_toy_a.json` (`srnn`, `last`): `python benchmarks/accuracy.py --rows srnn last`" in text
-    assert "`accuracy_toy_b.json` (`srnn_spatial_false`, `last`, `gru`)" in text
+    assert "`accuracy_toy_b.json` (`srnn_spatial_false`, `last`, `gru`): `python benchmarks/accuracy.py --rows gru`" \
+        in text
     assert "`mae@15`: 1.000 vs 0.900, GRU (`gru`)" in text
     assert text.rstrip().endswith("| Paper X | 0.7 |")                     # the published figures carried over
     assert "(From `accuracy_toy_a.md`, the first part's report.)" in text
+    protocol = text.index("## Protocol\n\n- Toy protocol of part a.\n")   # the first part's protocol, once
+    assert protocol < text.index("## Results") and text.count("## Protocol") == 1
+    assert "Toy protocol of part b" not in text and "## Results by group" not in text
     assert str(tmp_path) not in text                                        # no machine path in the report
     assert "--out accuracy_toy_joined.md`" in text.splitlines()[2] or "--out res/accuracy_toy_joined.md`" in text
     twin = json.loads(out.with_suffix(".json").read_text())
