@@ -406,12 +406,14 @@ class CompleteGraph(BaseTransform):
     complete edges follow, sorted by sender then receiver. An undirected
     type between two node types gets both directions of every pair.
     ``edge_type`` (when the window has it) gives the new edges the chosen
-    type. ``edge_attr`` rows are kept for the pairs the window already linked
-    with this type (the first such edge's row) and filled with
-    ``fill_value`` for the new ones. Other per-edge data (masks over time,
-    for instance) cannot be made up for new edges and raises. The dataset's
-    own tensors are not changed. A window without a ``schema`` must have a
-    single node type and edge type.
+    type. ``edge_attr`` and ``edge_mask`` rows are kept for the pairs the
+    window already linked with this type (the first such edge's row); a new
+    pair gets ``fill_value`` as its attributes and, in a window with an
+    ``edge_mask``, is present at the steps where both of its nodes are
+    (``node_mask``; at every step without one). Other per-edge data cannot
+    be made up for new edges and raises. The dataset's own tensors are not
+    changed. A window without a ``schema`` must have a single node type and
+    edge type.
 
     .. code-block:: python
 
@@ -434,7 +436,7 @@ class CompleteGraph(BaseTransform):
             (default: :obj:`1.0`)
     """
 
-    _known = ("edge_index", "edge_type", "edge_attr")
+    _known = ("edge_index", "edge_type", "edge_attr", "edge_mask")
 
     def __init__(self, edge_type=None, self_loops: Optional[bool] = None, fill_value: Optional[float] = 1.0):
         name = type(self).__name__
@@ -519,13 +521,33 @@ class CompleteGraph(BaseTransform):
         if "edge_type" in data:
             data.edge_type = torch.cat([types[keep], torch.full((new.size(1),), k, dtype=types.dtype,
                                                                 device=types.device)])
-        if "edge_attr" in data and data.edge_attr is not None:
-            data.edge_attr = torch.cat([data.edge_attr[keep], self._attr(data.edge_attr, ei, mine, new, N)])
+        has_attr = "edge_attr" in data and data.edge_attr is not None
+        has_mask = "edge_mask" in data and data.edge_mask is not None
+        if has_attr or has_mask:
+            found, rows = self._linked(ei, mine, new, N)
+        if has_attr:
+            data.edge_attr = torch.cat([data.edge_attr[keep], self._attr(data.edge_attr, found, rows, new)])
+        if has_mask:
+            data.edge_mask = torch.cat([data.edge_mask[keep], self._mask(data, found, rows, new)])
         return data
 
-    def _attr(self, attr: Tensor, ei: Tensor, mine: Tensor, new: Tensor, N: int) -> Tensor:
-        """``edge_attr`` of the complete edges: the window's row for pairs it
-        linked with this type, ``fill_value`` for the others."""
+    def _mask(self, data, found: Tensor, rows: Tensor, new: Tensor) -> Tensor:
+        """``edge_mask`` of the complete edges: the window's row for pairs it
+        linked with this type; for the others, the steps where both nodes
+        are present (every step without a ``node_mask``)."""
+        em = data.edge_mask
+        nm = data.get("node_mask")
+        if nm is not None:
+            out = (nm[new[0]] & nm[new[1]]).to(em.dtype)
+        else:
+            out = em.new_ones((new.size(1),) + tuple(em.shape[1:]))
+        if bool(found.any()):
+            out[found] = em[rows]
+        return out
+
+    def _linked(self, ei: Tensor, mine: Tensor, new: Tensor, N: int) -> Tuple[Tensor, Tensor]:
+        """For each complete edge, whether the window linked its pair with
+        this type, and (where it did) the index of the first such edge."""
         rows = mine.nonzero().view(-1)
         old_keys = ei[0, rows] * N + ei[1, rows]
         old_keys, perm = torch.sort(old_keys, stable=True)           # the first edge of each pair first
@@ -535,13 +557,18 @@ class CompleteGraph(BaseTransform):
             found = old_keys[pos] == new_keys
         else:
             pos, found = torch.zeros_like(new_keys), torch.zeros_like(new_keys, dtype=torch.bool)
+        return found, rows[perm[pos[found]]]
+
+    def _attr(self, attr: Tensor, found: Tensor, rows: Tensor, new: Tensor) -> Tensor:
+        """``edge_attr`` of the complete edges: the window's row for pairs it
+        linked with this type, ``fill_value`` for the others."""
         if not bool(found.all()) and self.fill_value is None:
             raise ValueError(f"{type(self).__name__}: the window has 'edge_attr' and {int((~found).sum())} new "
                              f"edges, but 'fill_value' is None; give the value of their attributes")
         out = attr.new_full((new.size(1),) + tuple(attr.shape[1:]),
                             0.0 if self.fill_value is None else self.fill_value)
         if bool(found.any()):
-            out[found] = attr[rows[perm[pos[found]]]]
+            out[found] = attr[rows]
         return out
 
     def __repr__(self) -> str:

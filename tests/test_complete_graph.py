@@ -98,10 +98,10 @@ def test_refusals_name_the_problem():
         CompleteGraph()(typed_window())
     with pytest.raises(ValueError, match=r"'edge_type' 'robot-human' is not an edge type of the schema"):
         CompleteGraph("robot-human")(typed_window())
-    masked = typed_window()
-    masked.edge_mask = torch.ones(5, 2, dtype=torch.bool)
-    with pytest.raises(ValueError, match=r"per-edge data \['edge_mask'\] that cannot be made up for new edges"):
-        CompleteGraph("human-human")(masked)
+    other = typed_window()
+    other.edge_weight_t = torch.ones(5, 2)
+    with pytest.raises(ValueError, match=r"per-edge data \['edge_weight_t'\] that cannot be made up for new "):
+        CompleteGraph("human-human")(other)
     with pytest.raises(ValueError, match=r"'edge_attr' and 6 new edges, but 'fill_value' is None"):
         CompleteGraph("human-human", fill_value=None)(typed_window())
     batch = Batch.from_data_list([typed_window(), typed_window()])
@@ -168,3 +168,28 @@ def test_on_every_device(device):
     for key in ("edge_index", "edge_type", "edge_attr"):
         assert out[key].device.type == torch.device(device).type
         assert torch.equal(out[key].cpu(), cpu[key])
+
+
+@pytest.mark.parametrize("with_node_mask", [True, False])
+def test_edge_masks_kept_for_linked_pairs_and_derived_for_new_ones(with_node_mask):
+    """A linked pair keeps its first edge's mask row; a new pair is present
+    where both nodes are (every step without a node mask); other types keep theirs."""
+    data = typed_window()
+    data.x = torch.randn(5, 3, 4)
+    data.edge_attr = torch.randn(5, 3, 2)
+    em = torch.tensor([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=torch.bool)
+    data.edge_mask = em.clone()
+    nm = torch.tensor([[1, 1, 1], [1, 1, 0], [0, 1, 1], [1, 1, 1], [1, 1, 1]], dtype=torch.bool)
+    if with_node_mask:
+        data.node_mask = nm
+    out = CompleteGraph("human-human", self_loops=False)(data)
+    assert out.edge_mask.shape == (out.edge_index.size(1), 3) and out.edge_mask.dtype == torch.bool
+    masks = {}
+    for e in range(out.edge_index.size(1)):
+        masks[(int(out.edge_type[e]),) + tuple(out.edge_index[:, e].tolist())] = out.edge_mask[e].tolist()
+    assert masks[(1, 0, 3)] == em[3].tolist() and masks[(1, 3, 0)] == em[4].tolist()   # other type kept
+    assert masks[(0, 0, 1)] == em[0].tolist() and masks[(0, 1, 0)] == em[1].tolist()   # linked pairs kept
+    for i, j in [(0, 2), (2, 0), (1, 2), (2, 1)]:                                      # new pairs
+        expected = (nm[i] & nm[j]).tolist() if with_node_mask else [True] * 3
+        assert masks[(0, i, j)] == expected, (i, j)
+    assert (0, 2, 2) not in masks                                                      # no self-loops asked
