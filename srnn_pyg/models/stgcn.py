@@ -40,105 +40,123 @@ def _windows(x: Tensor, K: int) -> Tensor:
     return torch.cat([x[k: k + steps] for k in range(K)] + [ones], dim=-1).view(steps * N, K * C + 1)
 
 
-def _tap_matrix(weight: Tensor, bias: Tensor) -> Tensor:
-    """``weight`` ``[C_out, C_in, K]`` and ``bias`` as the ``[K * C_in + 1,
-    C_out]`` matrix that multiplies :func:`_windows`."""
-    C_out, C, K = weight.shape
-    return torch.cat([weight.permute(2, 1, 0).reshape(K * C, C_out), bias.unsqueeze(0)])
-
-
-def _conv(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """A causal convolution over time without padding on a wide ``x`` ``[T, N,
-    C_in]`` (contiguous): ``out[t] = b + sum_k x[t + k] W[:, :, k]^T``, returned
-    as ``[(T - K + 1) * N, C_out]``; one matrix product per tap on a
-    contiguous slice of ``x``, accumulated in place."""
-    T, N, C = x.shape
-    K = weight.size(2)
-    rows = (T - K + 1) * N
-    taps = [w.t() for w in weight.unbind(2)]                               # K x [C_in, C_out]
-    out = torch.addmm(bias, x[: T - K + 1].reshape(rows, C), taps[0])
-    for k in range(1, K):
-        out.addmm_(x[k: k + T - K + 1].reshape(rows, C), taps[k])
+def _tap_weights(weight: Tensor, bias: Tensor, res: Optional[Tensor], narrow: bool) -> Tensor:
+    """The convolution's weights ``[2 * C_out, C_in, K]`` (``P`` then ``Q``)
+    as one contiguous matrix with the taps stacked, ``[K * C_in (+ 1), 2 *
+    C_out]`` (row ``k * C_in + c``: tap ``k``, input channel ``c``), the
+    residual map ``res`` ``[C_out, C_in]`` (the identity if :obj:`None`) added
+    to ``P``'s last tap; ``narrow``: a last row holding the bias, for the
+    windows' column of ones."""
+    C2, C, K = weight.shape
+    C_out = C2 // 2
+    out = weight.new_empty(K * C + int(narrow), C2)
+    out[: K * C].view(K, C, C2).copy_(weight.permute(2, 1, 0))
+    last = out[(K - 1) * C: K * C, :C_out]
+    if res is None:
+        last.diagonal().add_(1.0)
+    else:
+        last.add_(res.t())
+    if narrow:
+        out[-1].copy_(bias)
     return out
 
 
 class _GatedCausalConv(torch.autograd.Function):
-    """The gated linear unit ``P * sigmoid(Q)`` of two causal convolutions over
-    time without padding, ``P`` and ``Q`` (weights ``[C_out, C_in, K]`` and
-    biases apart), as one autograd node on ``x`` ``[T, N, C_in]`` (contiguous),
+    """The gated linear unit ``(P + res(x)) * sigmoid(Q)`` of a causal
+    convolution over time without padding (``weight`` ``[2 * C_out, C_in,
+    K]``: ``P`` then ``Q``; ``bias`` ``[2 * C_out]``) and of a residual map
+    ``res`` ``[C_out, C_in]`` (:obj:`None`: the identity) of each window's last
+    step, as one autograd node on ``x`` ``[T, N, C_in]`` (contiguous),
     returning ``[(T - K + 1) * N, C_out]``.
 
-    A wide input takes one matrix product per tap on contiguous slices of
-    ``x`` (no window copies); a narrow one (``C_in < 32``) one product on the
-    windows side by side with a column of ones, the bias a row of the weights.
-    ``P`` and ``Q`` are two contiguous buffers, the gate and the product are
-    taken in place; the backward builds the two gradients from the kept gate
-    and output (``grad * gate`` and ``(grad - grad * gate) * out``) without
-    recomputing the sigmoid, and adds each tap's input gradient into its slice
-    of one buffer."""
+    The weights, the residual map folded into ``P``'s last tap, are one
+    matrix with the taps stacked (:func:`_tap_weights`) built inside the node,
+    and the backward returns the gradients of ``weight``, ``bias`` and
+    ``res`` themselves, so no slicing or concatenation of the parameters is
+    recorded. A wide input takes one matrix product per tap on contiguous
+    slices of ``x`` (no window copies); a narrow one (``C_in < 32``) one
+    product on the windows side by side with a column of ones (the bias a row
+    of the weights), the windows kept for the backward. ``P`` and ``Q`` are
+    two contiguous buffers, the gate and the product are taken in place; the
+    backward builds the two gradients from the kept gate and output (``grad *
+    gate`` and ``(grad - grad * gate) * out``) without recomputing the
+    sigmoid, and adds each tap's input gradient into its slice of one
+    buffer."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, w_p: Tensor, b_p: Tensor, w_q: Tensor, b_q: Tensor) -> Tensor:
-        K = w_p.size(2)
-        if x.size(2) < _NARROW:
-            windows = _windows(x, K)
-            out = windows @ _tap_matrix(w_p, b_p)
-            gate = torch.mm(windows, _tap_matrix(w_q, b_q)).sigmoid_()
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, res: Optional[Tensor]) -> Tensor:
+        T, N, C = x.shape
+        C_out, K = weight.size(0) // 2, weight.size(2)
+        steps = T - K + 1
+        rows = steps * N
+        narrow = C < _NARROW
+        taps = _tap_weights(weight, bias, res, narrow)                    # [K * C (+ 1), 2 * C_out]
+        if narrow:
+            windows = x = _windows(x, K)
+            out = torch.mm(windows, taps[:, :C_out])
+            gate = torch.mm(windows, taps[:, C_out:]).sigmoid_()
         else:
-            out = _conv(x, w_p, b_p)
-            gate = _conv(x, w_q, b_q).sigmoid_()
+            out = torch.addmm(bias[:C_out], x[:steps].view(rows, C), taps[:C, :C_out])
+            gate = torch.addmm(bias[C_out:], x[:steps].view(rows, C), taps[:C, C_out:])
+            for k in range(1, K):
+                xk = x[k: k + steps].view(rows, C)
+                out.addmm_(xk, taps[k * C: (k + 1) * C, :C_out])
+                gate.addmm_(xk, taps[k * C: (k + 1) * C, C_out:])
+            gate.sigmoid_()
         out.mul_(gate)
-        ctx.save_for_backward(x, w_p, w_q, out, gate)
+        ctx.save_for_backward(x, taps, out, gate)                         # x: the windows when narrow
+        ctx.shape, ctx.narrow, ctx.identity = (T, N, C, K), narrow, res is None
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        x, w_p, w_q, out, gate = ctx.saved_tensors
+        x, taps, out, gate = ctx.saved_tensors
+        T, N, C, K = ctx.shape
+        C_out = out.size(1)
+        steps = T - K + 1
+        rows = steps * N
         grad = grad.contiguous()
         grad_p = grad * gate
         grad_q = torch.sub(grad, grad_p).mul_(out)                         # grad * out * (1 - gate)
-        T, N, C = x.shape
-        K = w_p.size(2)
-        steps = T - K + 1
-        rows = steps * N
-        need_x, need_wp, need_bp, need_wq, need_bq = ctx.needs_input_grad
-        grad_x = gw_p = gb_p = gw_q = gb_q = None
-        if C < _NARROW:
-            if need_x:
-                # [C_out, K * C] in the windows' column order
-                grad_win = torch.mm(grad_p, w_p.permute(0, 2, 1).reshape(-1, K * C))
-                grad_win.addmm_(grad_q, w_q.permute(0, 2, 1).reshape(-1, K * C))
+        need_x, need_w, need_b, need_res = ctx.needs_input_grad
+        grad_x = grad_w = grad_b = grad_res = None
+        if need_x:
+            grad_x = out.new_empty(T, N, C)
+            if ctx.narrow:                                                 # one product, then the taps' slices
+                grad_win = torch.mm(grad_p, taps[:-1, :C_out].t())
+                grad_win.addmm_(grad_q, taps[:-1, C_out:].t())
                 grad_win = grad_win.view(steps, N, K * C)
-                grad_x = torch.empty_like(x)
                 grad_x[:steps].copy_(grad_win[..., :C])
                 grad_x[steps:].zero_()
                 for k in range(1, K):
                     grad_x[k: k + steps] += grad_win[..., k * C: (k + 1) * C]
-            if need_wp or need_wq or need_bp or need_bq:
-                windows = _windows(x, K)
-                gp = (windows.t() @ grad_p).t()                            # [C_out, K * C + 1]
-                gq = (windows.t() @ grad_q).t()
-                gw_p, gb_p = gp[:, :-1].reshape(-1, K, C).transpose(1, 2), gp[:, -1]
-                gw_q, gb_q = gq[:, :-1].reshape(-1, K, C).transpose(1, 2), gq[:, -1]
-        else:
-            if need_x:
-                grad_x = torch.empty_like(x)
+            else:                                                          # each tap into its slice
                 grad_x[steps:].zero_()
-                torch.mm(grad_p, w_p[:, :, 0], out=grad_x[:steps].view(rows, C))
-                grad_x[:steps].view(rows, C).addmm_(grad_q, w_q[:, :, 0])
+                first = grad_x[:steps].view(rows, C)
+                torch.mm(grad_p, taps[:C, :C_out].t(), out=first)
+                first.addmm_(grad_q, taps[:C, C_out:].t())
                 for k in range(1, K):
                     view = grad_x[k: k + steps].view(rows, C)
-                    view.addmm_(grad_p, w_p[:, :, k]).addmm_(grad_q, w_q[:, :, k])
-            xs = [x[k: k + steps].reshape(rows, C) for k in range(K)]
-            if need_wp:
-                gw_p = torch.stack([grad_p.t() @ xk for xk in xs], dim=2)
-            if need_wq:
-                gw_q = torch.stack([grad_q.t() @ xk for xk in xs], dim=2)
-            gb_p = grad_p.sum(0) if need_bp else None
-            gb_q = grad_q.sum(0) if need_bq else None
-        return (grad_x, gw_p if need_wp else None, gb_p if need_bp else None,
-                gw_q if need_wq else None, gb_q if need_bq else None)
+                    view.addmm_(grad_p, taps[k * C: (k + 1) * C, :C_out].t())
+                    view.addmm_(grad_q, taps[k * C: (k + 1) * C, C_out:].t())
+        if need_w or need_b or need_res:
+            grad_taps = out.new_empty(taps.shape)                          # the gradient of `taps`
+            if ctx.narrow:
+                torch.mm(x.t(), grad_p, out=grad_taps[:, :C_out])
+                torch.mm(x.t(), grad_q, out=grad_taps[:, C_out:])
+            else:
+                for k in range(K):
+                    xk = x[k: k + steps].view(rows, C).t()
+                    torch.mm(xk, grad_p, out=grad_taps[k * C: (k + 1) * C, :C_out])
+                    torch.mm(xk, grad_q, out=grad_taps[k * C: (k + 1) * C, C_out:])
+            if need_w:
+                grad_w = grad_taps[: K * C].view(K, C, 2 * C_out).permute(2, 1, 0).contiguous()
+            if need_b:
+                grad_b = grad_taps[-1].clone() if ctx.narrow else torch.cat([grad_p.sum(0), grad_q.sum(0)])
+            if need_res and not ctx.identity:
+                grad_res = grad_taps[(K - 1) * C: K * C, :C_out].t().contiguous()
+        return grad_x, grad_w, grad_b, grad_res
 
 
 _NARROW = 32  # input widths below this take the windowed product in _GatedCausalConv
@@ -175,12 +193,8 @@ class _GatedTemporalConv(Module):
     def forward(self, x: Tensor) -> Tensor:
         T, N, c_in = x.shape
         K, c_out = self.kernel_size, self.out_channels
-        # The residual joins the convolution: it reads the last step of each
-        # window, so its map adds to the P half of the last tap's weights.
-        w, b = self.conv.weight, self.conv.bias                            # [2*C_out, C_in, K]
-        res = self.res.weight if self.res is not None else torch.eye(c_out, dtype=w.dtype, device=w.device)
-        w_p = torch.cat([w[:c_out, :, : K - 1], (w[:c_out, :, K - 1] + res).unsqueeze(-1)], dim=2)
-        out = _GatedCausalConv.apply(x.contiguous(), w_p, b[:c_out], w[c_out:], b[c_out:])
+        res = self.res.weight if self.res is not None else None           # None: the identity
+        out = _GatedCausalConv.apply(x.contiguous(), self.conv.weight, self.conv.bias, res)
         return out.view(T - K + 1, N, c_out)                               # (P + res) * sigmoid(Q)
 
     def __repr__(self) -> str:
