@@ -311,7 +311,8 @@ class STGCN(Forecaster):
       the last tap's weights: the same sum as the convolution plus the
       residual, without layout changes. The gate is one autograd node with
       its own backward (the gradient of both halves from the kept gate and
-      output, no recomputed sigmoid).
+      output, no recomputed sigmoid), which takes the convolution's weight,
+      bias and residual map whole and returns their gradients itself.
     * **Edge weights**: with ``edge_weight=True`` and an ``edge_attr`` of one
       channel (``[E, T, 1]``), its values weight the edges (non-negative);
       otherwise the graph is unweighted.
