@@ -9,17 +9,21 @@ folder and imported under another name, so both versions run side by side on
 the same graphs, threads and machine state.
 
     python benchmarks/speed_vs_revision.py --rev 2d5520c --threads 1
-    python benchmarks/speed_vs_revision.py --rev 2d5520c --model stgcn --threads 1
+    python benchmarks/speed_vs_revision.py --rev e38c4f0 --model stgcn --threads 1
 
 STGCN runs in the released code's 64/16/64 layout (``temporal_hidden=16``,
 two blocks, Chebyshev K=3, temporal kernel 3) on batches of ``--batch``
 random graphs of N nodes (E about 4N), 12 observed and 12 predicted steps,
 one feature; its train step is the MSE of ``forecast`` against random targets.
+The revision's ``STGCN`` must take ``temporal_hidden`` (from commit 95b1f89 on);
+an older one is refused with a message. ``--T``, ``--F``, ``--hidden`` and
+``--horizon`` are the S-RNN's sizes; STGCN's are fixed as above.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import shutil
 import statistics
@@ -49,7 +53,10 @@ def load_revision(rev: str, folder: str, name: str = "StructuralRNN"):
         tar.extractall(folder, filter="data")
     shutil.move(os.path.join(folder, "srnn_pyg"), os.path.join(folder, "srnn_pyg_rev"))
     sys.path.insert(0, folder)
-    return getattr(importlib.import_module("srnn_pyg_rev.models"), name)
+    cls = getattr(importlib.import_module("srnn_pyg_rev.models"), name, None)
+    if cls is None:
+        raise SystemExit(f"speed_vs_revision: revision {rev} has no srnn_pyg.models.{name}; pick a later one")
+    return cls
 
 
 def convert(data, module_name: str):
@@ -136,6 +143,9 @@ def srnn_rows(args, Old):
 def stgcn_rows(args, Old):
     from torch_geometric.data import Batch
 
+    if "temporal_hidden" not in inspect.signature(Old.__init__).parameters:
+        raise SystemExit(f"speed_vs_revision: revision {args.rev}'s STGCN has no 'temporal_hidden' (the released "
+                         f"code's layout compared here, from commit 95b1f89 on); pick a later revision")
     rows = []
     T = H = 12
     for N in args.sizes:
@@ -173,10 +183,11 @@ def main() -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=None,
                    help="graph sizes N (default: 10 100 1000; STGCN: 10 25 207)")
     p.add_argument("--batch", type=int, default=4, help="STGCN: graphs per batch (default: 4)")
-    p.add_argument("--T", type=int, default=50)
-    p.add_argument("--F", type=int, default=6)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--horizon", type=int, default=100)
+    p.add_argument("--T", type=int, default=50, help="S-RNN: steps (default: 50)")
+    p.add_argument("--F", type=int, default=6, help="S-RNN: features (default: 6)")
+    p.add_argument("--hidden", type=int, default=64, help="S-RNN: width (default: 64)")
+    p.add_argument("--horizon", type=int, default=100,
+                   help="S-RNN: forecast steps (default: 100)")
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None,

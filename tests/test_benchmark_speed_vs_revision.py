@@ -34,3 +34,18 @@ def test_runs_against_the_last_commit(tmp_path, model, extra, header):
     assert header in text
     rows = [line for line in text.splitlines() if line.startswith("| 6 |")]
     assert len(rows) == (4 if model == "srnn" else 2)                   # train step and forecast (per scope)
+
+
+def _has(rev: str) -> bool:
+    proc = subprocess.run(["git", "cat-file", "-e", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True)
+    return proc.returncode == 0
+
+
+@pytest.mark.skipif(not _has_commit() or not _has("850601a"), reason="needs git and the history")
+def test_refuses_a_revision_whose_stgcn_lacks_the_layout(tmp_path):
+    out = tmp_path / "table.md"
+    cmd = [sys.executable, SCRIPT, "--rev", "850601a", "--model", "stgcn", "--sizes", "6", "--reps", "1",
+           "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and not out.exists()
+    assert "revision 850601a's STGCN has no 'temporal_hidden'" in proc.stderr

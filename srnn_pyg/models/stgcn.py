@@ -87,6 +87,9 @@ class _GatedCausalConv(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, res: Optional[Tensor]) -> Tensor:
         T, N, C = x.shape
         C_out, K = weight.size(0) // 2, weight.size(2)
+        if res is None and C != C_out:
+            raise ValueError(f"_GatedCausalConv: the identity residual (res=None) needs as many input as "
+                             f"output channels (got {C} and {C_out}); pass a [{C_out}, {C}] map")
         steps = T - K + 1
         rows = steps * N
         narrow = C < _NARROW
@@ -104,7 +107,8 @@ class _GatedCausalConv(torch.autograd.Function):
                 gate.addmm_(xk, taps[k * C: (k + 1) * C, C_out:])
             gate.sigmoid_()
         out.mul_(gate)
-        ctx.save_for_backward(x, taps, out, gate)                         # x: the windows when narrow
+        # The weights' gradients read the input (the windows when narrow); the input's does not.
+        ctx.save_for_backward(x if any(ctx.needs_input_grad[1:]) else None, taps, out, gate)
         ctx.shape, ctx.narrow, ctx.identity = (T, N, C, K), narrow, res is None
         return out
 
@@ -140,7 +144,9 @@ class _GatedCausalConv(torch.autograd.Function):
                     view = grad_x[k: k + steps].view(rows, C)
                     view.addmm_(grad_p, taps[k * C: (k + 1) * C, :C_out].t())
                     view.addmm_(grad_q, taps[k * C: (k + 1) * C, C_out:].t())
-        if need_w or need_b or need_res:
+        if not ctx.narrow and need_b:
+            grad_b = torch.cat([grad_p.sum(0), grad_q.sum(0)])
+        if need_w or need_res or (ctx.narrow and need_b):
             grad_taps = out.new_empty(taps.shape)                          # the gradient of `taps`
             if ctx.narrow:
                 torch.mm(x.t(), grad_p, out=grad_taps[:, :C_out])
@@ -152,8 +158,8 @@ class _GatedCausalConv(torch.autograd.Function):
                     torch.mm(xk, grad_q, out=grad_taps[k * C: (k + 1) * C, C_out:])
             if need_w:
                 grad_w = grad_taps[: K * C].view(K, C, 2 * C_out).permute(2, 1, 0).contiguous()
-            if need_b:
-                grad_b = grad_taps[-1].clone() if ctx.narrow else torch.cat([grad_p.sum(0), grad_q.sum(0)])
+            if need_b and ctx.narrow:
+                grad_b = grad_taps[-1].clone()
             if need_res and not ctx.identity:
                 grad_res = grad_taps[(K - 1) * C: K * C, :C_out].t().contiguous()
         return grad_x, grad_w, grad_b, grad_res
@@ -193,6 +199,9 @@ class _GatedTemporalConv(Module):
     def forward(self, x: Tensor) -> Tensor:
         T, N, c_in = x.shape
         K, c_out = self.kernel_size, self.out_channels
+        if c_in != self.in_channels or T < K:
+            raise ValueError(f"{type(self).__name__}: 'x' must be [T, N, {self.in_channels}] with T >= "
+                             f"kernel_size={K} (got {list(x.shape)})")
         res = self.res.weight if self.res is not None else None           # None: the identity
         out = _GatedCausalConv.apply(x.contiguous(), self.conv.weight, self.conv.bias, res)
         return out.view(T - K + 1, N, c_out)                               # (P + res) * sigmoid(Q)

@@ -371,3 +371,52 @@ def test_gated_temporal_conv_matches_tap_sums(c_in, K):
         gb = torch.autograd.grad((slow * target).sum(), [x, *mod.parameters()])
         for a, b in zip(ga, gb):
             assert torch.allclose(a, b, **TOL)
+
+
+@pytest.mark.parametrize("c_in", [3, 40])                                 # windowed and per-tap products
+@pytest.mark.parametrize("c_out,frozen", [(c_out, frozen) for c_out in (None, 5)  # None: identity residual
+                                           for frozen in ("x", "weight", "bias", "res", "all but bias", "all but res")
+                                           if c_out is not None or "res" not in frozen])
+def test_gated_temporal_conv_gradients_of_what_needs_them(c_in, c_out, frozen):
+    """Each input's gradient is right when the others need none (frozen
+    parameters, inputs without gradients), and absent where it is not asked."""
+    from srnn_pyg.models.stgcn import _GatedTemporalConv
+    torch.manual_seed(c_in)
+    mod = _GatedTemporalConv(c_in, c_in if c_out is None else c_out, 3).to(DT)
+    named = {"weight": mod.conv.weight, "bias": mod.conv.bias, "res": None if mod.res is None else mod.res.weight}
+    x = torch.randn(6, 4, c_in, dtype=DT, requires_grad=frozen != "x")
+    for name, p in named.items():
+        if p is not None:
+            keep = frozen.startswith("all but") and frozen.endswith(name)
+            p.requires_grad_(keep if frozen.startswith("all but") else frozen != name)
+    leaves = [t for t in [x, *named.values()] if t is not None and t.requires_grad]
+    target = torch.randn(4, 4, mod.out_channels, dtype=DT)
+    fast = torch.autograd.grad((mod(x) * target).sum(), leaves)
+    slow = torch.autograd.grad((torch.stack(gated(mod, list(x.unbind(0)))) * target).sum(), leaves)
+    for a, b in zip(fast, slow):
+        assert torch.allclose(a, b, **TOL)
+    assert all(p.grad is None for p in mod.parameters())
+
+
+@pytest.mark.parametrize("c_in,c_out,K", [(1, 4, 3), (3, 3, 2), (33, 2, 3), (33, 33, 1)])
+def test_gated_causal_conv_gradcheck(c_in, c_out, K):
+    """The autograd node's own backward against finite differences (float64)."""
+    from srnn_pyg.models.stgcn import _GatedCausalConv
+    g = torch.Generator().manual_seed(c_in + K)
+    x = torch.randn(5, 3, c_in, dtype=DT, generator=g, requires_grad=True)
+    w = (0.3 * torch.randn(2 * c_out, c_in, K, dtype=DT, generator=g)).requires_grad_()
+    b = torch.randn(2 * c_out, dtype=DT, generator=g, requires_grad=True)
+    res = None if c_in == c_out else (0.3 * torch.randn(c_out, c_in, dtype=DT, generator=g)).requires_grad_()
+    inputs = (x, w, b, res)
+    assert torch.autograd.gradcheck(lambda *a: _GatedCausalConv.apply(*a), inputs)
+
+
+def test_gated_temporal_conv_refuses_bad_inputs():
+    from srnn_pyg.models.stgcn import _GatedCausalConv, _GatedTemporalConv
+    mod = _GatedTemporalConv(3, 4, 3)
+    with pytest.raises(ValueError, match=r"'x' must be \[T, N, 3\] with T >= kernel_size=3 \(got \[2, 5, 3\]\)"):
+        mod(torch.randn(2, 5, 3))
+    with pytest.raises(ValueError, match=r"got \[7, 5, 2\]"):
+        mod(torch.randn(7, 5, 2))
+    with pytest.raises(ValueError, match="identity residual .*got 3 and 4"):
+        _GatedCausalConv.apply(torch.randn(5, 2, 3), torch.randn(8, 3, 2), torch.randn(8), None)
