@@ -76,7 +76,7 @@ class _GatedCausalConv(torch.autograd.Function):
     recorded. A wide input takes one matrix product per tap on contiguous
     slices of ``x`` (no window copies); a narrow one (``C_in < 32``) one
     product on the windows side by side with a column of ones (the bias a row
-    of the weights), the windows kept for the backward. ``P`` and ``Q`` are
+    of the weights), the windows kept for the weights' gradients. ``P`` and ``Q`` are
     two contiguous buffers, the gate and the product are taken in place; the
     backward builds the two gradients from the kept gate and output (``grad *
     gate`` and ``(grad - grad * gate) * out``) without recomputing the
