@@ -186,9 +186,10 @@ def count(module: torch.nn.Module) -> int:
 
 
 def paired(ours: Callable[[], object], theirs: Callable[[], object], reps: int,
-           warmup: int) -> Tuple[float, float, float, float]:
+           warmup: int, sync: Callable[[], None] = lambda: None) -> Tuple[float, float, float, float]:
     """``(our median s, their median s, median ratio, min ratio)``; the two
-    alternate, the order flipping every rep; ratio = theirs / ours."""
+    alternate, the order flipping every rep; ratio = theirs / ours. ``sync``
+    waits for the device's queued work (CUDA) before a clock is read."""
     for _ in range(warmup):
         ours()
         theirs()
@@ -197,8 +198,10 @@ def paired(ours: Callable[[], object], theirs: Callable[[], object], reps: int,
     for r in range(reps):
         pair = [(ours, t_ours), (theirs, t_theirs)]
         for fn, times in (pair if r % 2 == 0 else pair[::-1]):
+            sync()
             start = time.perf_counter()
             fn()
+            sync()
             times.append(time.perf_counter() - start)
     ratios = [b / a for a, b in zip(t_ours, t_theirs)]
     return statistics.median(t_ours), statistics.median(t_theirs), statistics.median(ratios), min(ratios)
@@ -266,17 +269,19 @@ def dense_gflop(fn: Callable[[], None]) -> float:
     return work.flops / 1e9
 
 
-def matmul_rate(reps: int = 20) -> float:
-    """This core's best rate on plain float32 matrix products (GFLOP/s: the
+def matmul_rate(reps: int = 20, device: str = "cpu", sync: Callable[[], None] = lambda: None) -> float:
+    """The device's best rate on plain float32 matrix products (GFLOP/s: the
     fastest of ``reps`` products, over three shapes like the layers'), the
     rate the dense work of a step cannot beat by much."""
     best = 0.0
     for m, k, n in ((4096, 256, 256), (8192, 64, 64), (8192, 64, 128)):
-        a, b = torch.randn(m, k), torch.randn(k, n)
+        a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
         a @ b
         for _ in range(reps):
+            sync()
             start = time.perf_counter()
             a @ b
+            sync()
             best = max(best, 2 * m * k * n / (time.perf_counter() - start) / 1e9)
     return best
 
@@ -300,9 +305,11 @@ def main():
     p.add_argument("--reps", type=int, default=15, help="timed pairs per case (default: 15)")
     p.add_argument("--warmup", type=int, default=2, help="untimed pairs first (default: 2)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu or cuda (default: cpu); on CUDA, TF32 is turned off for products and convolutions")
     p.add_argument("--models", nargs="+", choices=list(TARGETS), default=list(TARGETS),
                    help="models to compare (default: all)")
-    p.add_argument("--out", default=None, help="result file (default: results/pyg_temporal_cpu.md)")
+    p.add_argument("--out", default=None, help="result file (default: results/pyg_temporal_<device>.md)")
     args = p.parse_args()
 
     tg, version = import_pyg_temporal()
@@ -310,8 +317,18 @@ def main():
         print(f"PyG Temporal is not importable ({version}); skipped. Install it with "
               f"'pip install --no-deps torch-geometric-temporal'.")
         return
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"pyg_temporal: --device {args.device} asked for, but CUDA is not available here")
+    if device.type not in ("cpu", "cuda"):
+        raise SystemExit(f"pyg_temporal: --device must be cpu or cuda (got {args.device!r})")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    if device.type == "cuda":  # full float32 on both sides (PyG Temporal's convolutions would take TF32)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(args.threads)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "pyg_temporal_cpu.md")
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                   f"pyg_temporal_{device.type}.md")
 
     g = torch.Generator().manual_seed(0)
     N, T, F, H = args.nodes, args.T, args.F, args.horizon
@@ -332,6 +349,9 @@ def main():
                        blocks=2, kernel_size=3, K=args.K)
     gru = GConvGRU(None, F, F, hidden=args.gru_hidden, K=args.K)
     t_gru = TemporalGRU(tg, F, F, args.gru_hidden, args.K)
+    for module in (stgcn, t_stgcn, stgcn_code, gru, t_gru):
+        module.to(device)
+    edge_index, weight = edge_index.to(device), weight.to(device)
     params = [["STGCN", f"{count(stgcn):,}", f"{count(t_stgcn):,}"],
               ["STGCN-code", f"{count(stgcn_code):,}", f"{count(t_stgcn):,}"],
               ["GConvGRU", f"{count(gru):,}", f"{count(t_gru):,}"]]
@@ -344,6 +364,7 @@ def main():
         x = torch.randn(B, T, N, F, generator=g)                           # [B, T, N, F]
         y = torch.randn(B, H, N, F, generator=g)                           # STGCN's targets
         nxt = torch.randn(B, T, N, F, generator=g)                         # GConvGRU's one-step targets
+        x, y, nxt = x.to(device), y.to(device), nxt.to(device)
         graphs = [STData(x=x[b].transpose(0, 1), edge_index=edge_index,
                          edge_attr=weight.view(E, 1, 1).expand(E, T, 1)) for b in range(B)]
         data = Batch.from_data_list(graphs)
@@ -374,12 +395,12 @@ def main():
                 continue
             for what, fo, ft in (("train step", train_fn(ours, loss_o), train_fn(theirs, loss_t)),
                                  ("forward (no grad)", forward_fn(ours, run_o), forward_fn(theirs, run_t))):
-                a, b, med, low = paired(fo, ft, args.reps, args.warmup)
+                a, b, med, low = paired(fo, ft, args.reps, args.warmup, sync)
                 rows.append([name, B, what, ms(a), ms(b), f"{med:.2f}x", f"{low:.2f}x"])
                 print(rows[-1], flush=True)
                 if what == "train step":  # one more step of each, its dense products counted
                     work.append((name, B, dense_gflop(fo), dense_gflop(ft), b))
-    rate = matmul_rate()
+    rate = matmul_rate(device=device, sync=sync)
     if load:
         load.append(os.getloadavg()[0])
     write_atomic(out, report(args, N, E, version, params, rows, load, work, rate))
@@ -388,7 +409,7 @@ def main():
 
 def report(args, N: int, E: int, version: str, params, rows, load: List[float], work, rate: float) -> str:
     text = [
-        "# Graph-convolution baselines against PyTorch Geometric Temporal (cpu)\n",
+        f"# Graph-convolution baselines against PyTorch Geometric Temporal ({args.device})\n",
         f"Same problem for both: a METR-LA-like graph (N={N} nodes, E={E} directed weighted edges), "
         f"T={args.T} observed steps, F={args.F} input channel(s), batches of {', '.join(map(str, args.batches))}. "
         f"STGCN in the paper's configuration (two ST-Conv blocks, channels 64/16/64, Chebyshev "
@@ -402,8 +423,11 @@ def report(args, N: int, E: int, version: str, params, rows, load: List[float], 
         "backward + Adam step; forward = the same forward under `torch.no_grad()` in eval mode. "
         f"The two implementations alternate in one process ({args.reps} timed pairs after "
         f"{args.warmup} warm-up pairs, the order flipping each pair); ratio = PyG Temporal time / "
-        "ours, per pair.\n",
-        machine("cpu") + f"\n- torch_geometric_temporal {version} (imported with a stand-in "
+        "ours, per pair." + (" On CUDA every timing waits for the device (`torch.cuda.synchronize`) "
+                             "and TF32 is off for products and convolutions on both sides."
+                             if args.device.startswith("cuda") else "") + "\n",
+        machine("cuda" if args.device.startswith("cuda") else "cpu")
+        + f"\n- torch_geometric_temporal {version} (imported with a stand-in "
         "`torch_sparse` module that satisfies its import only)"
         + (f"\n- load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end" if load else ""),
         "", f"Command: `{command()}`", "",
@@ -427,7 +451,7 @@ def report(args, N: int, E: int, version: str, params, rows, load: List[float], 
         "Floating-point operations of the dense matrix products and convolutions of one train step "
         "(forward, backward, Adam), counted with `torch.utils.flop_counter`'s formulas; products with "
         "a sparse factor (our graph propagation) are left out, as PyG Temporal's message passing "
-        "(gathers and scatter-adds) is. The floor is that work at this core's best rate on plain "
+        "(gathers and scatter-adds) is. The floor is that work at this device's best rate on plain "
         f"float32 matrix products ({rate:.0f} GFLOP/s, the fastest of 20 products of each of three "
         "shapes like the layers'): the products alone take about that long at least, however they "
         "are arranged. The last column is PyG Temporal's median train "

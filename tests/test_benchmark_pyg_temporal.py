@@ -45,6 +45,21 @@ def test_pyg_temporal_tiny(tmp_path):
     assert len(counted) == 3 and all(float(v) > 0 for cells in counted for v in cells), md
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch_geometric_temporal") is None,
+                    reason="torch_geometric_temporal is not installed")
+def test_pyg_temporal_device_refusals(tmp_path):
+    import torch
+
+    out = tmp_path / "table.md"
+    if not torch.cuda.is_available():
+        proc = run("--device", "cuda", "--out", str(out), cwd=tmp_path)
+        assert proc.returncode != 0 and not out.exists()
+        assert "--device cuda asked for, but CUDA is not available here" in proc.stderr
+    proc = run("--device", "meta", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode != 0 and not out.exists()
+    assert "--device must be cpu or cuda (got 'meta')" in proc.stderr
+
+
 def test_pyg_temporal_absent(tmp_path):
     fake = tmp_path / "site"
     (fake / "torch_geometric_temporal").mkdir(parents=True)
