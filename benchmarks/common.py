@@ -51,6 +51,9 @@ def machine(device: str = "cpu") -> str:
     parts.append(f"Python {platform.python_version()}, torch {torch.__version__}, "
                  f"torch_geometric {torch_geometric.__version__}, srnn_pyg {__version__}, "
                  f"torch_scatter {'installed' if WITH_TORCH_SCATTER else 'not installed'}")
+    tuned = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD")
+    if tuned:  # settings that change speed (never results): the memory allocator's
+        parts.append("memory allocator set from the environment: " + ", ".join(f"`{t}`" for t in tuned))
     return "\n".join(f"- {p}" for p in parts)
 
 

@@ -80,8 +80,9 @@ class _GatedCausalConv(torch.autograd.Function):
     two contiguous buffers, the gate and the product are taken in place; the
     backward builds the two gradients from the kept gate and output (``grad *
     gate`` and ``(grad - grad * gate) * out``) without recomputing the
-    sigmoid, and adds each tap's input gradient into its slice of one
-    buffer."""
+    sigmoid, side by side in one buffer laid out as the taps' columns, so
+    that each product of the backward takes both at once, and adds each
+    tap's input gradient into its slice of one buffer."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, res: Optional[Tensor]) -> Tensor:
@@ -121,41 +122,35 @@ class _GatedCausalConv(torch.autograd.Function):
         steps = T - K + 1
         rows = steps * N
         grad = grad.contiguous()
-        grad_p = grad * gate
-        grad_q = torch.sub(grad, grad_p).mul_(out)                         # grad * out * (1 - gate)
+        # The gradients of P and Q side by side, [rows, 2 * C_out], the layout of
+        # the taps' columns: each product below takes both halves at once.
+        grad_pq = out.new_empty(rows, 2 * C_out)
+        grad_p = torch.mul(grad, gate, out=grad_pq[:, :C_out])
+        torch.sub(grad, grad_p, out=grad_pq[:, C_out:]).mul_(out)         # grad * out * (1 - gate)
         need_x, need_w, need_b, need_res = ctx.needs_input_grad
         grad_x = grad_w = grad_b = grad_res = None
         if need_x:
             grad_x = out.new_empty(T, N, C)
             if ctx.narrow:                                                 # one product, then the taps' slices
-                grad_win = torch.mm(grad_p, taps[:-1, :C_out].t())
-                grad_win.addmm_(grad_q, taps[:-1, C_out:].t())
-                grad_win = grad_win.view(steps, N, K * C)
+                grad_win = torch.mm(grad_pq, taps[:-1].t()).view(steps, N, K * C)
                 grad_x[:steps].copy_(grad_win[..., :C])
                 grad_x[steps:].zero_()
                 for k in range(1, K):
                     grad_x[k: k + steps] += grad_win[..., k * C: (k + 1) * C]
             else:                                                          # each tap into its slice
                 grad_x[steps:].zero_()
-                first = grad_x[:steps].view(rows, C)
-                torch.mm(grad_p, taps[:C, :C_out].t(), out=first)
-                first.addmm_(grad_q, taps[:C, C_out:].t())
+                torch.mm(grad_pq, taps[:C].t(), out=grad_x[:steps].view(rows, C))
                 for k in range(1, K):
-                    view = grad_x[k: k + steps].view(rows, C)
-                    view.addmm_(grad_p, taps[k * C: (k + 1) * C, :C_out].t())
-                    view.addmm_(grad_q, taps[k * C: (k + 1) * C, C_out:].t())
+                    grad_x[k: k + steps].view(rows, C).addmm_(grad_pq, taps[k * C: (k + 1) * C].t())
         if not ctx.narrow and need_b:
-            grad_b = torch.cat([grad_p.sum(0), grad_q.sum(0)])
+            grad_b = grad_pq.sum(0)
         if need_w or need_res or (ctx.narrow and need_b):
-            grad_taps = out.new_empty(taps.shape)                          # the gradient of `taps`
-            if ctx.narrow:
-                torch.mm(x.t(), grad_p, out=grad_taps[:, :C_out])
-                torch.mm(x.t(), grad_q, out=grad_taps[:, C_out:])
+            if ctx.narrow:                                                 # the gradient of `taps`
+                grad_taps = torch.mm(x.t(), grad_pq)
             else:
+                grad_taps = out.new_empty(taps.shape)
                 for k in range(K):
-                    xk = x[k: k + steps].view(rows, C).t()
-                    torch.mm(xk, grad_p, out=grad_taps[k * C: (k + 1) * C, :C_out])
-                    torch.mm(xk, grad_q, out=grad_taps[k * C: (k + 1) * C, C_out:])
+                    torch.mm(x[k: k + steps].view(rows, C).t(), grad_pq, out=grad_taps[k * C: (k + 1) * C])
             if need_w:
                 grad_w = grad_taps[: K * C].view(K, C, 2 * C_out).permute(2, 1, 0).contiguous()
             if need_b and ctx.narrow:
