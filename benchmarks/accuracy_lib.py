@@ -647,8 +647,9 @@ def seeds_text(ctx: Context) -> str:
               else " (one seed: no standard deviation)")
     return (f"Seeds: {seeds} ({len(ctx.seeds)}): every trained row is trained and scored once per seed (Python, "
             f"NumPy and PyTorch generators and `TrainConfig.seed`), and its scores are shown{spread}; "
-            f"untrained and closed-form baselines are deterministic and run once. Data seed {ctx.seed} "
-            f"(simulated data, carved validation parts).")
+            f"untrained and closed-form baselines are deterministic and run once. Data seed {ctx.seed}: "
+            f"it draws the simulated data, the cross-validation folds and the carved validation parts, where "
+            f"the dataset has them.")
 
 
 def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, Any]]:
