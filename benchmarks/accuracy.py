@@ -730,7 +730,7 @@ BRAIN4CARS = Bench(
         "default": dict(folds=[1, 2, 3, 4, 5], epochs=100, patience=10, hidden=32, batch=64, lr=3e-3,
                         dropout=0.3),
         # lr chosen on validation (6 seeds x 5 folds, full mode): 1e-3 against 3e-3, cross-entropy 0.684 against
-        # 0.691 for S-RNN and 0.685 against 0.695 for NodeLSTM, lower in 21 of the 30 runs for each
+        # 0.690 for S-RNN and 0.685 against 0.695 for NodeLSTM, lower in 21 of the 30 runs for each
         # (results/accuracy_brain4cars_full_lr1e3.md against accuracy_brain4cars_full_6seeds.md)
         "full": dict(folds=[1, 2, 3, 4, 5], epochs=200, patience=15, hidden=64, batch=64, lr=1e-3, dropout=0.3),
     },

@@ -36,9 +36,9 @@ MODE_TEXT = {
     "quick": "quick (CI-sized: small subsets and few epochs; a check that every row runs, not a "
              "measurement to compare with published figures)",
     "default": "default (laptop-CPU sizes, validation early stopping under a generous epoch limit, "
-               "3 seeds: tens of minutes to hours per dataset)",
-    "full": "full (paper-scale sizes, validation early stopping under a generous epoch limit, 3 seeds; "
-            "meant for a GPU)",
+               "3 seeds unless --seeds says otherwise: tens of minutes to hours per dataset)",
+    "full": "full (paper-scale sizes, validation early stopping under a generous epoch limit, 3 seeds "
+            "unless --seeds says otherwise; meant for a GPU)",
 }
 SUFFIX = {"smoke": "_smoke", "quick": "_quick", "default": "", "full": "_full"}
 #: settings shared by every dataset and mode
@@ -216,7 +216,7 @@ class Eval:
 
 class Context:
     """Settings shared by the runs of one command. ``seed`` seeds the data
-    (simulations, carved validation parts); ``seeds`` are the training seeds
+    (simulations, cross-validation folds, carved validation parts); ``seeds`` are the training seeds
     (``seed``, ``seed + 1``, ...), ``run_seed`` the current one."""
 
     def __init__(self, args, bench: Bench):

@@ -51,10 +51,32 @@ def machine(device: str = "cpu") -> str:
     parts.append(f"Python {platform.python_version()}, torch {torch.__version__}, "
                  f"torch_geometric {torch_geometric.__version__}, srnn_pyg {__version__}, "
                  f"torch_scatter {'installed' if WITH_TORCH_SCATTER else 'not installed'}")
-    tuned = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD")
-    if tuned:  # settings that change speed (never results): the memory allocator's
-        parts.append("memory allocator set from the environment: " + ", ".join(f"`{t}`" for t in tuned))
+    tuned = allocator_settings()
+    if tuned:
+        parts.append("set in the environment (memory allocation; changes speed, never results): "
+                     + ", ".join(f"`{t}`" for t in tuned))
     return "\n".join(f"- {p}" for p in parts)
+
+
+_ALLOCATOR_PREFIXES = ("MALLOC_", "TCMALLOC_", "JEMALLOC_", "GLIBC_TUNABLES", "PYTORCH_CUDA_ALLOC_CONF", "LD_PRELOAD")
+
+
+def allocator_settings(environ=None) -> list:
+    """The environment's memory-allocation settings, ``NAME=value`` sorted by
+    name: glibc's ``MALLOC_*`` and ``GLIBC_TUNABLES``, tcmalloc's and
+    jemalloc's variables, ``PYTORCH_CUDA_ALLOC_CONF``, and ``LD_PRELOAD`` with
+    each preloaded library by its file name only (no folder of this machine
+    goes into a table)."""
+    environ = os.environ if environ is None else environ
+    out = []
+    for key in sorted(environ):
+        if not key.startswith(_ALLOCATOR_PREFIXES):
+            continue
+        value = environ[key]
+        if key == "LD_PRELOAD":
+            value = " ".join(os.path.basename(lib) for lib in value.replace(":", " ").split())
+        out.append(f"{key}={value}")
+    return out
 
 
 def command() -> str:

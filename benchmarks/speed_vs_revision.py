@@ -176,6 +176,14 @@ def stgcn_rows(args, Old):
     return rows
 
 
+def checkout() -> str:
+    """The checkout measured: its commit, and whether tracked files differ from it."""
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "not a git checkout"
+    return head + (", with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rev", required=True, help="the git revision to compare with")
@@ -206,7 +214,7 @@ def main() -> int:
         else:
             rows = srnn_rows(args, load_revision(args.rev, folder))
     text = "\n\n".join([
-        f"# {'STGCN' if stgcn else 'S-RNN'} speed: this checkout against revision `{args.rev}`",
+        f"# {'STGCN' if stgcn else 'S-RNN'} speed: this checkout ({checkout()}) against revision `{args.rev}`",
         (f"STGCN in the released code's 64/16/64 layout (temporal_hidden=16, 2 blocks, K=3, kernel 3), "
          f"batches of {args.batch} random graphs, E about 4N, 12 observed and 12 predicted steps, F=1. "
          if stgcn else

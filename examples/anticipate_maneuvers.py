@@ -60,7 +60,8 @@ def parse_args():
     p.add_argument("--hidden", type=int, default=32, help="hidden sizes of the models (default: 32)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: 3e-3; 1e-3 with --full, each chosen on validation)")
+                   help="learning rate of every model (default: 3e-3; 1e-3 with --full: the rates chosen on "
+                        "validation for S-RNN and NodeLSTM in the benchmark)")
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--threshold", type=float, default=None,
                    help="announce a maneuver above this probability (default: picked on validation)")

@@ -30,7 +30,11 @@ def test_runs_against_the_last_commit(tmp_path, model, extra, header):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = out.read_text()
-    assert text.startswith(f"# {'STGCN' if model == 'stgcn' else 'S-RNN'} speed: this checkout against revision `HEAD`")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    title = text.splitlines()[0]
+    assert title.startswith(f"# {'STGCN' if model == 'stgcn' else 'S-RNN'} speed: this checkout ({head}")
+    assert title.endswith("against revision `HEAD`")
     assert header in text
     rows = [line for line in text.splitlines() if line.startswith("| 6 |")]
     assert len(rows) == (4 if model == "srnn" else 2)                   # train step and forecast (per scope)

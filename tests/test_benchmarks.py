@@ -506,3 +506,22 @@ def test_rollout_fine_tuning_refuses_other_monitors():
 
     with pytest.raises(ValueError, match="rollout error"):
         lib._tf_then_rollout(ctx, t, Run(), [], 6, 1e-3, None)
+
+
+def test_machine_lists_allocator_settings_without_folders(monkeypatch):
+    """Benchmark headers name the allocator settings a run was made with
+    (they change speed), and a preloaded library by its file name only."""
+    common = _load_module("bench_common", "common.py")
+    env = {"MALLOC_TRIM_THRESHOLD_": "4294967296", "LD_PRELOAD": "/opt/x/libjemalloc.so.2:/usr/lib/libfoo.so",
+           "GLIBC_TUNABLES": "glibc.malloc.mmap_max=0", "HOME": "/root", "MALLOCX": "1"}
+    assert common.allocator_settings(env) == ["GLIBC_TUNABLES=glibc.malloc.mmap_max=0",
+                                              "LD_PRELOAD=libjemalloc.so.2 libfoo.so",
+                                              "MALLOC_TRIM_THRESHOLD_=4294967296"]
+    for key in list(os.environ):
+        if key.startswith(common._ALLOCATOR_PREFIXES):
+            monkeypatch.delenv(key)
+    assert "memory allocation" not in common.machine()
+    monkeypatch.setenv("LD_PRELOAD", "/some/folder/libtcmalloc.so")
+    header = common.machine()
+    assert "`LD_PRELOAD=libtcmalloc.so`" in header and "/some/folder" not in header
+

@@ -373,22 +373,24 @@ def test_gated_temporal_conv_matches_tap_sums(c_in, K):
             assert torch.allclose(a, b, **TOL)
 
 
+_NEEDS = [("weight", "bias", "res"), ("x", "bias", "res"), ("x", "weight", "res"), ("x", "weight", "bias"),
+          ("x", "bias"), ("x", "res"), ("x",), ("weight",), ("bias",)]
+
+
 @pytest.mark.parametrize("c_in", [3, 40])                                 # windowed and per-tap products
-@pytest.mark.parametrize("c_out,frozen", [(c_out, frozen) for c_out in (None, 5)  # None: identity residual
-                                           for frozen in ("x", "weight", "bias", "res", "all but bias", "all but res")
-                                           if c_out is not None or "res" not in frozen])
-def test_gated_temporal_conv_gradients_of_what_needs_them(c_in, c_out, frozen):
+@pytest.mark.parametrize("c_out,needs", [(c_out, needs) for c_out in (None, 5)  # None: identity residual
+                                          for needs in _NEEDS if c_out is not None or "res" not in needs])
+def test_gated_temporal_conv_gradients_of_what_needs_them(c_in, c_out, needs):
     """Each input's gradient is right when the others need none (frozen
     parameters, inputs without gradients), and absent where it is not asked."""
     from srnn_pyg.models.stgcn import _GatedTemporalConv
     torch.manual_seed(c_in)
     mod = _GatedTemporalConv(c_in, c_in if c_out is None else c_out, 3).to(DT)
     named = {"weight": mod.conv.weight, "bias": mod.conv.bias, "res": None if mod.res is None else mod.res.weight}
-    x = torch.randn(6, 4, c_in, dtype=DT, requires_grad=frozen != "x")
+    x = torch.randn(6, 4, c_in, dtype=DT, requires_grad="x" in needs)
     for name, p in named.items():
         if p is not None:
-            keep = frozen.startswith("all but") and frozen.endswith(name)
-            p.requires_grad_(keep if frozen.startswith("all but") else frozen != name)
+            p.requires_grad_(name in needs)
     leaves = [t for t in [x, *named.values()] if t is not None and t.requires_grad]
     target = torch.randn(4, 4, mod.out_channels, dtype=DT)
     fast = torch.autograd.grad((mod(x) * target).sum(), leaves)
@@ -396,6 +398,26 @@ def test_gated_temporal_conv_gradients_of_what_needs_them(c_in, c_out, frozen):
     for a, b in zip(fast, slow):
         assert torch.allclose(a, b, **TOL)
     assert all(p.grad is None for p in mod.parameters())
+
+
+@pytest.mark.parametrize("c_in", [3, 40])
+def test_gated_temporal_conv_takes_strided_gradients(c_in):
+    """An incoming gradient that is not contiguous (an expanded one from
+    ``sum()``, a transposed one) gives the same gradients as its contiguous copy."""
+    from srnn_pyg.models.stgcn import _GatedTemporalConv
+    torch.manual_seed(c_in)
+    mod = _GatedTemporalConv(c_in, 5, 3).to(DT)
+    x = torch.randn(6, 4, c_in, dtype=DT, requires_grad=True)
+    leaves = [x, *mod.parameters()]
+    fast = torch.autograd.grad(mod(x).sum(), leaves)                       # a stride-0 gradient
+    slow = torch.autograd.grad(torch.stack(gated(mod, list(x.unbind(0)))).sum(), leaves)
+    for a, b in zip(fast, slow):
+        assert torch.allclose(a, b, **TOL)
+    target = torch.randn(5, 4, 4, dtype=DT).transpose(0, 2)                # [4, 4, 5], not contiguous
+    fast = torch.autograd.grad(mod(x), leaves, target)
+    slow = torch.autograd.grad(mod(x), leaves, target.contiguous())
+    for a, b in zip(fast, slow):
+        assert torch.allclose(a, b, **TOL)
 
 
 @pytest.mark.parametrize("c_in,c_out,K", [(1, 4, 3), (3, 3, 2), (33, 2, 3), (33, 33, 1)])
