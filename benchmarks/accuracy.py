@@ -719,7 +719,14 @@ def _b4c_rows(s) -> List[Row]:
                 train_on="train_single", val_on="val_single", test_on="test_single"),
             Row("NodeLSTM, LSTM cell (the row before GRU cells)", "node_lstm",
                 lambda s: dict(hidden=s["hidden"], dropout=s["dropout"]), "class", key="node_lstm_lstm",
-                train_on="train_single", val_on="val_single", test_on="test_single")]
+                train_on="train_single", val_on="val_single", test_on="test_single"),
+            # the baseline offered S-RNN's size: S-RNN has about 8x NodeLSTM's parameters at the same width
+            Row("NodeLSTM, twice the width", "node_lstm",
+                lambda s: dict(hidden=2 * s["hidden"], dropout=s["dropout"], cell="gru"), "class",
+                key="node_lstm_wide", train_on="train_single", val_on="val_single", test_on="test_single"),
+            Row("NodeLSTM, four times the width", "node_lstm",
+                lambda s: dict(hidden=4 * s["hidden"], dropout=s["dropout"], cell="gru"), "class",
+                key="node_lstm_wider", train_on="train_single", val_on="val_single", test_on="test_single")]
 
 
 BRAIN4CARS = Bench(
