@@ -290,9 +290,15 @@ def _cmu_splits(s, g) -> Dict[str, Dict[str, Any]]:
     out = {"train": dict(actions=s.get("actions"), stride=s["stride"]), "test": dict(actions=s.get("actions"))}
     if s.get("paper_stride", s["stride"]) != s["stride"]:
         out["train_paper"] = dict(split="train", actions=s.get("actions"), stride=s["paper_stride"])
+    parts = {"train": "train", "test": "test"}
+    if s.get("val_stride", s["stride"]) != s["stride"]:  # the validation windows at their own stride
+        out["val_windows"] = dict(actions=s.get("actions"), stride=s["val_stride"])
+        parts["val_windows"] = "train"
     for name, options in CMU_WINDOWS.items():  # the same windows with velocities (and loss weights)
-        for part in ("train", "test"):
-            out[f"{part}_{name}"] = dict(out[part], split=part, **options)
+        for part, split in parts.items():
+            out[f"{part}_{name}"] = dict(out[part], split=split, **options)
+    if "val_windows" in out:
+        out["val_windows"]["split"] = "train"
     return out
 
 
@@ -310,19 +316,26 @@ def held_out_files(ds) -> Tuple[List[int], List[int]]:
 
 def _cmu_carve(ctx: Context, sets: Dict[str, Any]) -> None:
     """Validation = the windows of each action's last training recording
-    (``<action>_5.txt`` in the shared copy), at the training stride; every
-    model trains on the other recordings (no overlap: whole files)."""
+    (``<action>_5.txt`` in the shared copy), at the training stride (or
+    ``val_stride`` where the mode sets one); every model trains on the other
+    recordings (no overlap: whole files)."""
     keep, held = held_out_files(sets["train"])
     if not held or not keep:
         return                                          # too little data to hold a file out: no validation
-    sets["val"], sets["train"] = sets["train"][held], sets["train"][keep]
+    source = sets.pop("val_windows", None)
+    sets.pop("val_windows_full", None)
+    val_held = held_out_files(source)[1] if source is not None else held
+    sets["val"], sets["train"] = (sets["train"] if source is None else source)[val_held], sets["train"][keep]
     for name in CMU_WINDOWS:                            # the same windows: the same recordings held out
         if f"train_{name}" in sets:
             other = sets[f"train_{name}"]
             if len(other) != len(keep) + len(held):
                 raise RuntimeError(f"train_{name}: {len(other)} windows, 'train' {len(keep) + len(held)}: they must "
                                    f"be the same windows")
-            sets[f"val_{name}"], sets[f"train_{name}"] = other[held], other[keep]
+            val_other = sets.pop(f"val_windows_{name}", None)
+            sets.pop(f"val_windows_{name}_full", None)
+            sets[f"val_{name}"] = (other if val_other is None else val_other)[val_held]
+            sets[f"train_{name}"] = other[keep]
     if "train_paper" in sets:
         sets["train_paper"] = sets["train_paper"][held_out_files(sets["train_paper"])[0]]
 
@@ -359,7 +372,8 @@ def _cmu_protocol(ctx: Context, res: Results) -> List[str]:
             f"legs: 3 node types, 4 edge types); training on sliding windows of 50 + 25 frames every "
             f"{cfg['stride']} frames{paper}.",
             f"Validation (the protocol has none): carved from the training data, the whole last training "
-            f"recording of each action (`<action>_5.txt` here; {len(va)} windows at the training stride), "
+            f"recording of each action (`<action>_5.txt` here; {len(va)} windows, every "
+            f"{cfg.get('val_stride', cfg['stride'])} frames), "
             f"which no model trains on; it drives early stopping, `restore_best` and the rollout fine-tuning "
             f"choice. Normalisation statistics are those of all training files, as the protocol's.",
             f"Test: the protocol's seeded windows ({te.num_seeded} per test file, RandomState(1234567890)), "
@@ -391,8 +405,8 @@ CMU_MOCAP = Bench(
                       baseline_hidden=8, actions=["walking"]),
         "quick": dict(stride=8, epochs=4, hidden=64, paper_scale=0.25, paper_epochs=3, batch=16, lr=2e-3,
                       baseline_hidden=64),
-        "default": dict(stride=4, epochs=40, patience=5, hidden=128, paper_scale=1.0, paper_epochs=10,
-                        paper_stride=8, batch=16, lr=2e-3, baseline_hidden=128),
+        "default": dict(stride=4, val_stride=4, epochs=40, patience=5, hidden=128, paper_scale=1.0,
+                        paper_epochs=10, paper_stride=8, batch=16, lr=2e-3, baseline_hidden=128),
         "full": dict(stride=1, epochs=100, patience=10, hidden=256, paper_scale=1.0, paper_epochs=100, batch=32,
                      lr=1e-3, baseline_hidden=None),
     },

@@ -525,3 +525,31 @@ def test_machine_lists_allocator_settings_without_folders(monkeypatch):
     header = common.machine()
     assert "`LD_PRELOAD=libtcmalloc.so`" in header and "/some/folder" not in header
 
+
+
+def test_cmu_validation_windows_at_their_own_stride():
+    """``val_stride`` takes the validation windows from the held-out
+    recordings at that stride, leaves the training windows as they are, and
+    the velocity windows match the pose windows one for one."""
+    base = os.environ.get("SRNN_PYG_DATA")
+    if not base or not (Path(base) / "cmu_mocap").is_dir():
+        pytest.skip("SRNN_PYG_DATA has no cmu_mocap: the real data is not available")
+    mod = _load_module("accuracy_bench", "accuracy.py")
+    ctx = mod.Context(mod.parse_args(["--dataset", "cmu_mocap", "--smoke", "--data-root", base]),
+                      mod.BENCHES["cmu_mocap"])
+
+    def windows(view):
+        return [view.index[i] for i in view.indices()]
+
+    open_splits = mod.Context.__init__.__globals__["open_splits"]     # accuracy_lib's
+    same = open_splits(ctx, mod.BENCHES["cmu_mocap"].splits(dict(ctx.cfg), None))
+    cfg = dict(ctx.cfg, val_stride=ctx.cfg["stride"] // 4)
+    own = open_splits(ctx, mod.BENCHES["cmu_mocap"].splits(cfg, None))
+    assert not any(k.startswith("val_windows") for k in own)
+    assert windows(own["train"]) == windows(same["train"]) and windows(own["train_pv"]) == windows(same["train"])
+    held = {r for r, _ in windows(same["val"])}
+    val = windows(own["val"])
+    assert {r for r, _ in val} == held and not held & {r for r, _ in windows(own["train"])}
+    assert all(s % cfg["val_stride"] == 0 for _, s in val)
+    assert len(val) > len(windows(same["val"])) and set(windows(same["val"])) <= set(val)
+    assert windows(own["val_pv"]) == val
