@@ -278,6 +278,8 @@ def _cmu_rows(s) -> List[Row]:
             f"not adopted)", "srnn", with_velocity, "tf+rollout", key="srnn_weighted", **_on("pvw")),
         Row(f"{IMPROVED}, twice the width", "srnn", lambda s: dict(with_velocity(s), **srnn_sizes(2 * s["hidden"])),
             "tf+rollout", key="srnn_wide", **_on("pv")),
+        *[Row(f"{IMPROVED}, dropout {p:g}", "srnn", lambda s, p=p: dict(with_velocity(s), dropout=p), "tf+rollout",
+              key=f"srnn_dropout_{p:g}".replace(".", "_"), **_on("pv")) for p in (0.1, 0.3)],
         Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], residual=True), "tf+rollout"),
         Row("ERD", "erd", lambda s: dict(num_nodes=s["num_nodes"], **base), "tf", noise=PAPER_NOISE_SCHEDULE),
         Row("LSTM-3LR", "lstm3lr", lambda s: dict(num_nodes=s["num_nodes"], **base), "tf",
