@@ -316,17 +316,24 @@ def held_out_files(ds) -> Tuple[List[int], List[int]]:
     return [p for p, r in enumerate(rec) if r not in held], [p for p, r in enumerate(rec) if r in held]
 
 
+def _recordings(ds, positions: List[int]) -> set:
+    base = list(ds.indices())
+    return {ds.index[base[p]][0] for p in positions}
+
+
 def _cmu_carve(ctx: Context, sets: Dict[str, Any]) -> None:
     """Validation = the windows of each action's last training recording
     (``<action>_5.txt`` in the shared copy), at the training stride (or
     ``val_stride`` where the mode sets one); every model trains on the other
     recordings (no overlap: whole files)."""
+    extra = {k: sets.pop(k) for k in [k for k in sets if k.startswith("val_windows")]}
     keep, held = held_out_files(sets["train"])
     if not held or not keep:
         return                                          # too little data to hold a file out: no validation
-    source = sets.pop("val_windows", None)
-    sets.pop("val_windows_full", None)
+    source = extra.get("val_windows")
     val_held = held_out_files(source)[1] if source is not None else held
+    if source is not None and _recordings(source, val_held) != _recordings(sets["train"], held):
+        raise RuntimeError("val_windows: its held-out recordings differ from the training split's")
     sets["val"], sets["train"] = (sets["train"] if source is None else source)[val_held], sets["train"][keep]
     for name in CMU_WINDOWS:                            # the same windows: the same recordings held out
         if f"train_{name}" in sets:
@@ -334,8 +341,7 @@ def _cmu_carve(ctx: Context, sets: Dict[str, Any]) -> None:
             if len(other) != len(keep) + len(held):
                 raise RuntimeError(f"train_{name}: {len(other)} windows, 'train' {len(keep) + len(held)}: they must "
                                    f"be the same windows")
-            val_other = sets.pop(f"val_windows_{name}", None)
-            sets.pop(f"val_windows_{name}_full", None)
+            val_other = extra.get(f"val_windows_{name}")
             sets[f"val_{name}"] = (other if val_other is None else val_other)[val_held]
             sets[f"train_{name}"] = other[keep]
     if "train_paper" in sets:

@@ -526,30 +526,50 @@ def test_machine_lists_allocator_settings_without_folders(monkeypatch):
     assert "`LD_PRELOAD=libtcmalloc.so`" in header and "/some/folder" not in header
 
 
+def _write_motion(root, layout):
+    """Smooth random CMU-like recordings: {split: {action: [lines, ...]}}."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    for split, actions in layout.items():
+        for action, lengths in actions.items():
+            folder = Path(root) / "cmu_mocap" / split / action
+            folder.mkdir(parents=True, exist_ok=True)
+            for n, T in enumerate(lengths, start=1):
+                t = np.arange(T)[:, None]
+                x = rng.uniform(0.1, 0.7, (1, 117)) * np.sin(rng.uniform(0.02, 0.2, (1, 117)) * t
+                                                             + rng.uniform(0, 6.3, (1, 117)))
+                np.savetxt(folder / f"{action}_{n}.txt", x, delimiter=",", fmt="%.9g")
 
-def test_cmu_validation_windows_at_their_own_stride():
+
+@pytest.mark.parametrize("stride,val_stride", [(20, 7), (7, 20)])
+def test_cmu_validation_windows_at_their_own_stride(tmp_path, stride, val_stride):
     """``val_stride`` takes the validation windows from the held-out
-    recordings at that stride, leaves the training windows as they are, and
-    the velocity windows match the pose windows one for one."""
-    base = os.environ.get("SRNN_PYG_DATA")
-    if not base or not (Path(base) / "cmu_mocap").is_dir():
-        pytest.skip("SRNN_PYG_DATA has no cmu_mocap: the real data is not available")
+    recordings (each action's last training file) at that stride, every start
+    from 0 to the last one that fits, leaves the training windows as they
+    are, and the velocity (and loss-weighted) windows match the pose windows
+    one for one, with their own features."""
+    _write_motion(tmp_path, {"train": {"walking": [400, 360, 330], "running": [380, 300]},
+                             "test": {"walking": [400], "running": [400]}})
     mod = _load_module("accuracy_bench", "accuracy.py")
-    ctx = mod.Context(mod.parse_args(["--dataset", "cmu_mocap", "--smoke", "--data-root", base]),
-                      mod.BENCHES["cmu_mocap"])
+    bench = mod.BENCHES["cmu_mocap"]
+    ctx = mod.Context(mod.parse_args(["--dataset", "cmu_mocap", "--smoke", "--data-root", str(tmp_path)]), bench)
+    open_splits = mod.Context.__init__.__globals__["open_splits"]     # accuracy_lib's
 
     def windows(view):
         return [view.index[i] for i in view.indices()]
 
-    open_splits = mod.Context.__init__.__globals__["open_splits"]     # accuracy_lib's
-    same = open_splits(ctx, mod.BENCHES["cmu_mocap"].splits(dict(ctx.cfg), None))
-    cfg = dict(ctx.cfg, val_stride=ctx.cfg["stride"] // 4)
-    own = open_splits(ctx, mod.BENCHES["cmu_mocap"].splits(cfg, None))
+    cfg = dict(ctx.cfg, stride=stride, actions=None)
+    same = open_splits(ctx, bench.splits(cfg, None))
+    own = open_splits(ctx, bench.splits(dict(cfg, val_stride=val_stride), None))
     assert not any(k.startswith("val_windows") for k in own)
-    assert windows(own["train"]) == windows(same["train"]) and windows(own["train_pv"]) == windows(same["train"])
-    held = {r for r, _ in windows(same["val"])}
+    for name in ("", "_pv", "_pvw"):
+        assert windows(own[f"train{name}"]) == windows(same["train"])
     val = windows(own["val"])
-    assert {r for r, _ in val} == held and not held & {r for r, _ in windows(own["train"])}
-    assert all(s % cfg["val_stride"] == 0 for _, s in val)
-    assert len(val) > len(windows(same["val"])) and set(windows(same["val"])) <= set(val)
-    assert windows(own["val_pv"]) == val
+    held = {r for r, _ in windows(same["val"])}
+    assert len(held) == 2 and {r for r, _ in val} == held and not held & {r for r, _ in windows(own["train"])}
+    starts = sorted(sorted(s for q, s in val if q == r) for r in held)    # 165 and 150 frames at 25 fps
+    assert starts == sorted(list(range(0, T // 2 - 75 + 1, val_stride)) for T in (330, 300))
+    assert windows(own["val_pv"]) == val and windows(own["val_pvw"]) == val
+    pose, vel, weighted = own["val"][0], own["val_pv"][0], own["val_pvw"][0]
+    assert vel.x.size(-1) == 2 * pose.x.size(-1) == own["train_pv"][0].x.size(-1)
+    assert "y_weight" in weighted and "y_weight" not in vel
