@@ -343,8 +343,8 @@ def build_row(ctx: Context, row: Row, settings: Settings, dataset) -> Trained:
     kw = row.kwargs(settings)
     in_ch, out_ch = channels(dataset)
     model = models.build(row.name, dataset.schema, in_ch, out_ch, **kw)
-    built = row.built_as or (f"{row.name}: {describe(kw)}" if kw else row.name)
-    return Trained(row.label, model, built)
+    built = f"{row.name}: {describe(kw)}" if kw else row.name        # what is built, always
+    return Trained(row.label, model, f"{built} ({row.built_as})" if row.built_as else built)
 
 
 # ================================================================ training

@@ -378,6 +378,9 @@ def test_accuracy_real_data_smoke(dataset, tmp_path):
     higher = {"precision", "recall", "f1", "time_to_maneuver"}
     assert all(v == (k.split("_fold")[0] not in higher) for k, v in result["lower_is_better"].items())
     assert not any(k.startswith("threshold") for k in result["lower_is_better"])   # choices are not metrics
+    if dataset == "cmu_mocap":        # "built as": the keywords built, then why they were chosen
+        built = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 6]
+        assert built and "dropout=0.3" in built[0][1] and "(chosen on validation: " in built[0][1], built
     if dataset == "brain4cars":       # a row's own TrainConfig fields reach its training, and its table row
         wd = [r for r in _result_rows(md, "S-RNN, LSTM cells, weight decay 1e-3") if len(r) == 6]
         assert wd and "`weight_decay=0.001`" in wd[0][2], wd
@@ -573,3 +576,44 @@ def test_cmu_validation_windows_at_their_own_stride(tmp_path, stride, val_stride
     pose, vel, weighted = own["val"][0], own["val_pv"][0], own["val_pvw"][0]
     assert vel.x.size(-1) == 2 * pose.x.size(-1) == own["train_pv"][0].x.size(-1)
     assert "y_weight" in weighted and "y_weight" not in vel
+
+
+def test_cmu_rows_take_the_chosen_dropout():
+    """CMU's dropout (0.3, chosen on validation) is a setting of every mode
+    and, through ``--set dropout=...`` too, reaches the shipped S-RNN, its
+    model without edges and NodeLSTM; each ``*_no_dropout`` row is its model
+    with that one keyword off, trained and scored the same way; the rows
+    measured before dropout keep none."""
+    import torch
+
+    from srnn_pyg.models import build
+    from srnn_pyg.testing import fake_st_data
+
+    mod = _load_module("accuracy_bench", "accuracy.py")
+    bench = mod.BENCHES["cmu_mocap"]
+    Context = mod.Context
+    assert {m: s["dropout"] for m, s in bench.modes.items()} == {m: 0.3 for m in bench.modes}
+    d = fake_st_data(num_nodes=5, T=4, F=3, generator=torch.Generator().manual_seed(0))
+
+    def how(row):
+        return (row.name, row.recipe, row.train_on, row.val_on, row.test_on, row.epochs, row.noise, row.train)
+
+    for given, p in ((None, 0.3), ("0.1", 0.1), ("0", 0.0)):
+        argv = ["--dataset", "cmu_mocap", "--smoke"] + (["--set", f"dropout={given}"] if given else [])
+        s = dict(Context(mod.parse_args(argv), bench).cfg, velocity_scale=2.0, num_nodes=5)
+        rows = {r.json_key: r for r in bench.rows(s)}
+        kw = {k: rows[k].kwargs(s) for k in rows if rows[k].name in ("srnn", "node_lstm")}
+        assert {k: kw[k]["dropout"] for k in ("srnn", "srnn_spatial_false", "node_lstm")} == \
+            dict.fromkeys(("srnn", "srnn_spatial_false", "node_lstm"), p)
+        assert kw["srnn_spatial_false"] == dict(kw["srnn"], spatial=False)
+        for key, ablation in (("srnn", "srnn_no_dropout"), ("srnn_spatial_false", "srnn_spatial_false_no_dropout"),
+                              ("node_lstm", "node_lstm_no_dropout")):
+            off = kw[ablation]
+            assert {k: v for k, v in off.items() if k != "dropout"} == {k: v for k, v in kw[key].items()
+                                                                       if k != "dropout"}
+            assert off.get("dropout", 0.0) == 0.0 and how(rows[ablation]) == how(rows[key])
+        for key in ("srnn_positions", "srnn_weighted", "srnn_wide"):          # measured without dropout
+            assert kw[key].get("dropout", 0.0) == 0.0, key
+        for key in ("srnn", "node_lstm"):           # the keyword reaches the built model
+            model = build(rows[key].name, d.schema, 6 if key == "srnn" else 3, 3, **kw[key])
+            assert model.dropout == p
