@@ -240,8 +240,13 @@ def _command(paths: Sequence[str], out: str) -> str:
 
 
 def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[str], digits: int,
-           out: str = "joined.md") -> str:
-    """The joined Markdown report."""
+           out: str = "joined.md", subject: str = SUBJECT, ablation: str = ABLATION) -> str:
+    """The joined Markdown report; its "where we lose" list is ``subject``'s
+    (default ``srnn``), against every other model, and ``ablation``'s
+    (default ``srnn_spatial_false``) against ``subject``."""
+    for flag, key, default in (("--subject", subject, SUBJECT), ("--ablation", ablation, ABLATION)):
+        if key != default and key not in result["models"]:     # a default key not joined: said in the list
+            raise ValueError(f"{flag}: expected one of the joined models {sorted(result['models'])}, got {key!r}")
     checked = ("the same dataset, mode, settings and seeds, checked" if result.get("checked", True) else
                "the same dataset, mode and seeds; their settings were NOT checked (--unchecked)")
     text = [f"# Accuracy: {result['dataset']}, {len(paths)} runs joined", "",
@@ -263,11 +268,11 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
     text += ["", "## Results", "",
              "Mean ± standard deviation over the seeds (one run for untrained and closed-form rows); "
              "↓ lower is better, ↑ higher is better.", "", metric_table(result, patterns, digits), "",
-             "**Where we lose** (computed from the means of every joined model, on every metric of the results, shown "
-             "above or not: where `srnn` is not the single "
-             "best model, and where its ablation without edgeRNNs is at least as good; values are `srnn`'s vs the "
-             "other's):", ""]
-    text += lose_lines(result, digits) + [""]
+             f"**Where we lose** (computed from the means of every joined model, on every metric of the results, "
+             f"shown above or not: where `{subject}` is not the single best model, and where "
+             + ("its ablation without edgeRNNs" if (subject, ablation) == (SUBJECT, ABLATION) else f"`{ablation}`")
+             + f" is at least as good; values are `{subject}`'s vs the other's):", ""]
+    text += lose_lines(result, digits, subject, ablation) + [""]
     if result.get("validation"):
         rows = [[f"{result['labels'].get(k, k)} (`{k}`)", v.get("metric"),
                  _cell(v.get("mean"), v.get("std"), v.get("runs", 1), max(digits, 4))]
@@ -306,6 +311,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--metrics", nargs="+", default=["*"], metavar="PATTERN",
                    help="metrics shown in the table (shell patterns; default: all); the JSON keeps all")
     p.add_argument("--digits", type=int, default=3, help="decimals in the table (default 3)")
+    p.add_argument("--subject", default=SUBJECT, metavar="KEY",
+                   help=f"the model whose losses the 'where we lose' list names (default: {SUBJECT}); e.g. a "
+                        f"candidate row of a join that has no {SUBJECT}")
+    p.add_argument("--ablation", default=ABLATION, metavar="KEY",
+                   help=f"the model compared with --subject cell by cell (default: {ABLATION})")
     p.add_argument("--force", action="store_true",
                    help="replace an existing --out (or its JSON twin) that is not an earlier join's output")
     p.add_argument("--unchecked", action="store_true",
@@ -355,7 +365,7 @@ def main(argv=None) -> int:
     try:
         result = join([load_part(p) for p in args.parts], args.parts, check=not args.unchecked)
         result["checked"] = not args.unchecked
-        text = report(result, args.parts, args.metrics, args.digits, args.out)
+        text = report(result, args.parts, args.metrics, args.digits, args.out, args.subject, args.ablation)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

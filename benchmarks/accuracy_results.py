@@ -107,34 +107,36 @@ def _better(a: float, b: float, lower: bool) -> bool:
     return a <= b if lower else a >= b
 
 
-def lose_lines(result: Mapping[str, Any], digits: int = 3) -> List[str]:
+def lose_lines(result: Mapping[str, Any], digits: int = 3, subject: str = SUBJECT,
+               ablation: str = ABLATION) -> List[str]:
     """Computed from :func:`results_json`'s means: every metric where
-    ``srnn`` is not the single best model (with the best other model and both
-    values), then every metric where ``srnn_spatial_false`` is at least as
-    good as ``srnn``."""
+    ``subject`` (``srnn``) is not the single best model (with the best other
+    model and both values), then every metric where ``ablation``
+    (``srnn_spatial_false``) is at least as good as ``subject``."""
     models, lower, labels = result["models"], result["lower_is_better"], result.get("labels", {})
-    mine = models.get(SUBJECT)
+    mine = models.get(subject)
     if mine is None:
-        return [f"- `{SUBJECT}` was not run."]
+        return [f"- `{subject}` was not run."]
     name = lambda k: f"{labels.get(k, k)} (`{k}`)"  # noqa: E731
-    lost, ablation = [], []
+    lost, same = [], []
     for metric, v in mine.items():
         if v is None:
             continue
-        others = [(k, m[metric]) for k, m in models.items() if k != SUBJECT and m.get(metric) is not None]
+        others = [(k, m[metric]) for k, m in models.items() if k != subject and m.get(metric) is not None]
         rivals = [(k, w) for k, w in others if _better(w, v, lower[metric])]
         if rivals:
             best = min(rivals, key=lambda kw: kw[1] if lower[metric] else -kw[1])
             lost.append(f"- `{metric}`: {v:.{digits}f} vs {best[1]:.{digits}f}, {name(best[0])}"
                         + (f" and {len(rivals) - 1} more" if len(rivals) > 1 else ""))
-        w = models.get(ABLATION, {}).get(metric)
+        w = models.get(ablation, {}).get(metric)
         if w is not None and _better(w, v, lower[metric]):
-            ablation.append(f"`{metric}` ({w:.{digits}f} vs {v:.{digits}f})")
-    out = [f"`{SUBJECT}` ({labels.get(SUBJECT, SUBJECT)}) is not the best on:", ""]
+            same.append(f"`{metric}` ({w:.{digits}f} vs {v:.{digits}f})")
+    out = [f"`{subject}` ({labels.get(subject, subject)}) is not the best on:", ""]
     out += lost or ["- none: it is the best on every metric"]
-    out += ["", f"`{ABLATION}` is at least as good as `{SUBJECT}` (the graph does not help) on:", ""]
-    if ABLATION not in models:
-        out.append(f"- `{ABLATION}` was not run")
+    why = " (the graph does not help)" if ablation == ABLATION else ""
+    out += ["", f"`{ablation}` is at least as good as `{subject}`{why} on:", ""]
+    if ablation not in models:
+        out.append(f"- `{ablation}` was not run")
     else:
-        out.append("- " + ("; ".join(ablation) if ablation else "none: the structure helps on every metric"))
+        out.append("- " + ("; ".join(same) if same else "none: the structure helps on every metric"))
     return out

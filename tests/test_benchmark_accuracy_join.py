@@ -219,3 +219,30 @@ def test_malformed_parts_are_refused(join_mod, tmp_path):
                       r"metrics \['f1', 'mae@60'\] have no 'lower_is_better' entry")):
         with pytest.raises(ValueError, match=msg):
             join_mod.load_part(write(tmp_path, "bad.json", bad))
+
+
+def test_where_we_lose_for_another_subject(join_mod, tmp_path):
+    """--subject and --ablation name the models the list is about (a join of
+    candidate rows has no ``srnn``); a key that was not joined is refused with
+    the joined models named, and nothing is written."""
+    cand = {"srnn_a": {"mae@15": 1.0, "mae@60": 2.0, "f1": 0.5}, "last": {"mae@15": 1.2, "mae@60": 2.5, "f1": 0.4}}
+    other = {"srnn_b": {"mae@15": 0.9, "mae@60": 2.1, "f1": 0.5}, "last": {"mae@15": 1.2, "mae@60": 2.5, "f1": 0.4}}
+    joined = join_mod.join([part(cand), part(other)], ["a.json", "b.json"])
+    assert join_mod.lose_lines(joined) == ["- `srnn` was not run."]             # the defaults, as before
+    lines = "\n".join(join_mod.lose_lines(joined, 3, "srnn_a", "srnn_b"))
+    assert "`srnn_a` (SRNN_A) is not the best on:" in lines
+    assert "`mae@15`: 1.000 vs 0.900, SRNN_B (`srnn_b`)" in lines and "`mae@60`:" not in lines
+    assert "`f1`: 0.500 vs 0.500" in lines                                       # a tie counts against it
+    assert "`srnn_b` is at least as good as `srnn_a` on:\n\n- `mae@15` (0.900 vs 1.000); `f1`" in lines
+    assert "the graph does not help" not in lines
+    a, b = write(tmp_path, "a.json", part(cand)), write(tmp_path, "b.json", part(other))
+    out = tmp_path / "j.md"
+    proc = run(a, b, "--out", str(out), "--subject", "srnn_a", "--ablation", "srnn_b", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "where `srnn_a` is not the single best model, and where `srnn_b` is at least as good" in text
+    assert "--subject srnn_a --ablation srnn_b" in text.splitlines()[2]          # the command says so
+    proc = run(a, b, "--out", str(tmp_path / "k.md"), "--subject", "srnn_c", cwd=tmp_path)
+    assert proc.returncode == 2 and "--subject: expected one of the joined models ['last', 'srnn_a', " \
+        "'srnn_b'], got 'srnn_c'" in proc.stderr
+    assert not (tmp_path / "k.md").exists() and not (tmp_path / "k.json").exists()
