@@ -43,8 +43,8 @@ from torch import Tensor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import accuracy_published as published  # noqa: E402
-from accuracy_lib import (Bench, Constant, Context, ObservedMean, Results, Row, View, at_step, report,  # noqa: E402
-                          result_path, run_bench, up_to_step)
+from accuracy_lib import (Bench, Constant, Context, ObservedMean, Results, Row, View, at_step,  # noqa: E402
+                          base_dataset, report, result_path, run_bench, up_to_step)
 from accuracy_results import Stat, cell, stat_table  # noqa: E402
 from common import markdown_table, write_atomic  # noqa: E402
 
@@ -401,6 +401,17 @@ def _cmu_protocol(ctx: Context, res: Results) -> List[str]:
             f"computes it on each action's windows."]
 
 
+def _cmu_val_score(val_set):
+    """``CMUMocap.score`` on the validation windows (``euler@80ms``, ...) and ``euler``, the mean of its
+    horizons: what ``--set select=euler`` selects on (early stopping, the best epoch, the rollout fine-tuning)."""
+    base = base_dataset(val_set)
+
+    def score(collected: Dict[str, Tensor]) -> Dict[str, float]:
+        per = base.score(collected)
+        return {**{f"euler@{k}": v for k, v in per.items()}, "euler": sum(per.values()) / len(per)}
+    return score
+
+
 def _cmu_notes(ctx: Context) -> List[str]:
     cfg, notes = ctx.cfg, []
     if cfg["paper_scale"] < 1:
@@ -420,15 +431,16 @@ CMU_MOCAP = Bench(
     dataset="cmu_mocap", title="CMU motion capture (body-part graph)",
     modes={
         "smoke": dict(stride=200, epochs=1, hidden=8, paper_scale=0.03, paper_epochs=1, batch=16, lr=2e-3,
-                      baseline_hidden=8, actions=["walking"], dropout=0.3),
+                      baseline_hidden=8, actions=["walking"], dropout=0.3, select=None),
         "quick": dict(stride=8, epochs=4, hidden=64, paper_scale=0.25, paper_epochs=3, batch=16, lr=2e-3,
-                      baseline_hidden=64, dropout=0.3),
+                      baseline_hidden=64, dropout=0.3, select=None),
         "default": dict(stride=4, val_stride=4, epochs=40, patience=5, hidden=128, paper_scale=1.0,
-                        paper_epochs=10, paper_stride=8, batch=16, lr=2e-3, baseline_hidden=128, dropout=0.3),
+                        paper_epochs=10, paper_stride=8, batch=16, lr=2e-3, baseline_hidden=128, dropout=0.3,
+                        select=None),
         "full": dict(stride=1, epochs=100, patience=10, hidden=256, paper_scale=1.0, paper_epochs=100, batch=32,
-                     lr=1e-3, baseline_hidden=None, dropout=0.3),
+                     lr=1e-3, baseline_hidden=None, dropout=0.3, select=None),
     },
-    splits=_cmu_splits, rows=_cmu_rows, carve=_cmu_carve,
+    splits=_cmu_splits, rows=_cmu_rows, carve=_cmu_carve, val_score=_cmu_val_score,
     subsets=lambda test: {a: test.action_indices(a) for a in test.actions},
     metrics=_cmu_metrics, tables=_cmu_tables, protocol=_cmu_protocol, notes=_cmu_notes,
     published=published.cmu_mocap())

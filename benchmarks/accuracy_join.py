@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from accuracy_results import ABLATION, SUBJECT, Stat, cell, lose_lines  # noqa: E402
+from accuracy_results import ABLATION, SUBJECT, Stat, cell, lose_lines, protocol_table  # noqa: E402
 from common import command, markdown_table, write_atomic  # noqa: E402
 
 REQUIRED = ("dataset", "mode", "seeds", "lower_is_better", "models")
@@ -279,6 +279,11 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
                 for k, v in result["validation"].items()]
         text += ["## Validation", "", "The validation score each trained row was kept on (no test data):", "",
                  markdown_table(["model", "metric", "score"], rows), ""]
+        protocol = protocol_table({f"{result['labels'].get(k, k)} (`{k}`)": v.get("protocol", {})
+                                   for k, v in result["validation"].items()}, max(digits, 4))
+        if protocol is not None:
+            text += ["The dataset's own protocol on the validation split, for the kept models (no test data):", "",
+                     protocol, ""]
     if result.get("train_seconds"):
         rows = [[f"{result['labels'].get(k, k)} (`{k}`)", f"{s:.1f} s"] for k, s in result["train_seconds"].items()]
         text += ["## Training time per seed", "", markdown_table(["model", "time"], rows), ""]

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.loader import DataLoader
 
-from accuracy_results import Stat, aggregate, lose_lines, results_json, stat_table
+from accuracy_results import Stat, aggregate, lose_lines, protocol_table, results_json, stat_table
 from common import command, machine, markdown_table
 
 import srnn_pyg
@@ -130,6 +130,10 @@ class Bench:
     groups: Callable[["Context"], List[Tuple[str, Any]]] = lambda ctx: [("", None)]
     subsets: Callable[[Any], Dict[str, Optional[List[int]]]] = lambda test: {"": None}
     score: Optional[Callable[["Eval"], Scores]] = None
+    #: the protocol's score on the validation split: ``val_score(val_set)`` is a function of
+    #: :func:`srnn_pyg.engine.collect`'s dict (``TrainConfig.val_score``); every trained row records it, and the
+    #: setting ``select`` (a key of its dict) makes early stopping and every choice read it instead of the MSE
+    val_score: Optional[Callable[[Any], Callable[[Dict[str, Tensor]], Scores]]] = None
     carve: Optional[Callable[["Context", Dict[str, Any]], None]] = None
     eval_batch: int = 64
     subject: str = "the improved S-RNN"
@@ -149,6 +153,8 @@ class Trained:
     #: the validation score of the kept model, once per seed (``val_metric`` on the validation split)
     val: List[float] = field(default_factory=list)
     val_metric: str = ""
+    #: the protocol's validation scores of the kept model (``Bench.val_score``), once per seed, by key
+    val_protocol: Dict[str, List[float]] = field(default_factory=dict)
 
     @property
     def params(self) -> int:
@@ -363,12 +369,21 @@ def _epochs_text(result, phase: str, validated: bool) -> str:
     return f"{phase} {result.epochs_run}{best}{stop}"
 
 
-def _rollout_score(model: nn.Module, data_loader, device, metric: str = "mse") -> float:
-    """The rollout ``metric`` of ``evaluate`` (``"mse"``, ``"mae"``, ``"ade"``) over ``data_loader``."""
-    return float(evaluate(model, data_loader, metrics=[metric], device=device)[metric])
+def selection_score(model: nn.Module, data_loader, device, metric: str,
+                    protocol: Optional[Callable[[Dict[str, Tensor]], Scores]] = None) -> float:
+    """``metric`` of ``model`` over ``data_loader``: a metric of ``evaluate`` (the rollout ``"mse"``,
+    ``"mae"``, ``"ade"``, or ``"loss"``), else a key of ``protocol(collect(...))``."""
+    if metric in ("mse", "mae", "ade", "loss") or protocol is None:
+        return float(evaluate(model, data_loader, metrics=[metric], device=device)[metric])
+    return float(protocol(collect(model, data_loader, device=device))[metric])
 
 
-def _base(dataset):
+def protocol_scores(bench: Bench, val_set) -> Optional[Callable[[Dict[str, Tensor]], Scores]]:
+    """``bench.val_score(val_set)``, or :obj:`None` where the bench has none or there is no validation split."""
+    return bench.val_score(val_set) if bench.val_score is not None and val_set is not None else None
+
+
+def base_dataset(dataset):
     """The dataset under views and subsets (``.dataset`` of a Subset-like view)."""
     while hasattr(dataset, "dataset") and not hasattr(type(dataset), "defaults"):
         dataset = dataset.dataset
@@ -383,9 +398,14 @@ class _Fitter:
         self.model, self.device = model, ctx.device
         self.train_loader = loader(train_set, batch, shuffle=True)
         self.val_loader = loader(val_set, 2 * batch) if val_set is not None else None
+        self.protocol = None if classification else protocol_scores(ctx.bench, val_set)
+        select = ctx.cfg.get("select")
+        if select is not None and self.protocol is None:
+            raise ValueError(f"select={select!r}: {ctx.dataset} has no protocol score on a validation split to "
+                             f"select on")
         self.base = dict(seed=ctx.run_seed, device=ctx.device, progress=False, grad_clip=1.0)
         # The protocol's training loss for every trained row alike (the dataset's defaults["loss"]).
-        loss = None if classification else getattr(type(_base(train_set)), "defaults", {}).get("loss")
+        loss = None if classification else getattr(type(base_dataset(train_set)), "defaults", {}).get("loss")
         if loss is not None:
             self.base["loss"] = loss
         if self.val_loader is not None:
@@ -398,6 +418,10 @@ class _Fitter:
                 self.base.update(metrics=["mse", "ade"], monitor="val_ade")
             else:
                 self.base.update(metrics=["mse"], monitor="val_mse")
+            if self.protocol is not None:           # recorded every epoch; selected on where `select` names a key
+                self.base["val_score"] = self.protocol
+                if select is not None:
+                    self.base["monitor"] = f"val_{select}"
 
     @property
     def monitor(self) -> Optional[str]:
@@ -409,7 +433,17 @@ class _Fitter:
         """The selection metric of the model as it is now on the validation split."""
         if self.monitor is None:
             return None
-        return float(evaluate(self.model, self.val_loader, metrics=[self.monitor], device=self.device)[self.monitor])
+        return self.selection_score(self.val_loader, self.monitor)
+
+    def selection_score(self, data_loader, metric: str) -> float:
+        """``metric`` of the model as it is now over ``data_loader`` (:func:`selection_score`)."""
+        return selection_score(self.model, data_loader, self.device, metric, self.protocol)
+
+    def protocol_now(self) -> Dict[str, float]:
+        """The protocol's validation scores of the model as it is now ({} without them)."""
+        if self.protocol is None:
+            return {}
+        return {k: float(v) for k, v in self.protocol(collect(self.model, self.val_loader, device=self.device)).items()}
 
     def __call__(self, objective: str, epochs: int, lr: Optional[float], noise: Any = None,
                  recipe: Optional[str] = None):
@@ -446,18 +480,20 @@ def _tf_then_rollout(ctx: Context, t: Trained, run: _Fitter, train_set, E: int, 
         spread = max(1, len(train_set) // cfg["select_windows"])                # windows of every part
         select = run.val_loader or loader(every(train_set, spread, cfg["select_windows"]),
                                           run.train_loader.batch_size * 2)
-        metric = run.monitor or "mse"
-        if metric not in ("mse", "mae", "ade"):
-            raise ValueError(f"rollout fine-tuning is kept on a rollout error (mse, mae or ade), not {metric!r}")
-        before = _rollout_score(t.model, select, ctx.device, metric)
+        metric, protocol = run.monitor or "mse", getattr(run, "protocol", None)
+        if metric not in ("mse", "mae", "ade") and protocol is None:
+            raise ValueError(f"rollout fine-tuning is kept on a rollout error (mse, mae or ade) or a protocol "
+                             f"score, not {metric!r}")
+        before = selection_score(t.model, select, ctx.device, metric, protocol)
         state = copy.deepcopy(t.model.state_dict())
         res2 = run("rollout", n_ro, lr * cfg["rollout_lr_factor"])
-        kept = _rollout_score(t.model, select, ctx.device, metric) < before
+        kept = selection_score(t.model, select, ctx.device, metric, protocol) < before
         if not kept:
             t.model.load_state_dict(state)
         t.epochs += " + " + _epochs_text(res2, "rollout", validated) + (" (kept)" if kept else " (dropped)")
         where = "validation" if validated else "training-window"
-        t.recipe += f" (kept only if it lowers the {where} rollout {metric.upper()})"
+        what = f"rollout {metric.upper()}" if metric in ("mse", "mae", "ade") else f"protocol score `{metric}`"
+        t.recipe += f" (kept only if it lowers the {where} {what})"
     return res
 
 
@@ -507,6 +543,7 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
     score = run.validation_score()                 # what the choices read: recorded beside the test scores
     if score is not None:
         t.val, t.val_metric = [score], f"validation {run.monitor}"
+    t.val_protocol = {k: [v] for k, v in run.protocol_now().items()}
     ctx.log(f"{t.label:<38} {t.epochs:<44} {t.seconds:7.1f} s")
     return t
 
@@ -588,6 +625,8 @@ def _merge_training(ctx: Context, res: Results, t: Trained, tag: str, seed: Opti
         return
     prev.seconds += t.seconds
     prev.val += t.val
+    for key, values in t.val_protocol.items():
+        prev.val_protocol.setdefault(key, []).extend(values)
     if seed not in prev.seeds:
         prev.seeds.append(seed)
     if t.epochs != "-":
@@ -641,6 +680,11 @@ def validation_table(trained: Sequence[Trained]) -> Optional[str]:
     return markdown_table(["model", "metric", "mean", "per run (each seed of each group)"], rows) if rows else None
 
 
+def _mean_std(values: Sequence[float]) -> Dict[str, Any]:
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "runs": len(values)}
+
+
 def seeds_text(ctx: Context) -> str:
     seeds = ", ".join(str(s) for s in ctx.seeds)
     spread = (" as mean ± standard deviation over the seeds (sample std, n - 1)" if len(ctx.seeds) > 1
@@ -660,10 +704,12 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
     result = results_json(ctx.dataset, ctx.mode, ctx.seeds, agg, {lb: r.json_key for lb, r in res.rows.items()},
                           bench.lower_is_better, secs)
     # The validation score each trained row was selected on (the evidence behind every choice).
-    result["validation"] = {res.rows[label].json_key: {"metric": t.val_metric, "mean": statistics.mean(t.val),
-                                                       "std": statistics.stdev(t.val) if len(t.val) > 1 else None,
-                                                       "runs": len(t.val)}
+    result["validation"] = {res.rows[label].json_key: {"metric": t.val_metric, **_mean_std(t.val)}
                             for label, t in res.trained.items() if t.val and label in res.rows}
+    for label, t in res.trained.items():       # the protocol's validation scores, selected on or not
+        if t.val_protocol and label in res.rows and res.rows[label].json_key in result["validation"]:
+            result["validation"][res.rows[label].json_key]["protocol"] = {
+                k: _mean_std(v) for k, v in t.val_protocol.items()}
     # What a run was made with, beyond its rows and threads: accuracy_join.py refuses to join runs that differ.
     result["settings"] = json.loads(json.dumps(
         {"settings": ctx.cfg, "data_seed": ctx.seed, "device": ctx.device.type,
@@ -718,6 +764,14 @@ def _training_section(ctx: Context, res: Results) -> List[str]:
     if val is not None:
         text += ["Validation scores of the kept models (what every choice between rows or settings reads; "
                  "lower is better; no test data):", "", val, ""]
+    protocol = protocol_table({t.label: {k: _mean_std(v) for k, v in t.val_protocol.items()}
+                               for t in res.trained.values()})
+    if protocol is not None:
+        select = ctx.cfg.get("select")
+        how = (f"the rows were selected on `{select}`" if select is not None else
+               "recorded, not selected on (`--set select=KEY` selects on one)")
+        text += [f"The dataset's own protocol on the validation split, for the kept models ({how}; mean ± std "
+                 f"over the seeds; lower is better; no test data):", "", protocol, ""]
     text += [training_table(list(res.trained.values())), ""]
     notes = ctx.bench.notes(ctx)
     return text + [f"- {n}" for n in notes] + ([""] if notes else [])

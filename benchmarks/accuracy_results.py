@@ -140,3 +140,18 @@ def lose_lines(result: Mapping[str, Any], digits: int = 3, subject: str = SUBJEC
     else:
         out.append("- " + ("; ".join(same) if same else "none: the structure helps on every metric"))
     return out
+
+
+def protocol_table(entries: Dict[str, Dict[str, Dict[str, Any]]], digits: int = 4) -> Optional[str]:
+    """``{model label: {key: {"mean", "std"}}}`` (the protocol's validation scores) as a table, or :obj:`None`."""
+    keys = list(dict.fromkeys(k for per in entries.values() for k in per))
+    if not keys:
+        return None
+
+    def fmt(v):
+        if v is None:
+            return "-"
+        spread = f" ± {v['std']:.{digits}f}" if v.get("std") is not None else ""
+        return f"{v['mean']:.{digits}f}{spread}"
+    return markdown_table(["model"] + keys, [[label] + [fmt(per.get(k)) for k in keys]
+                                             for label, per in entries.items() if per])

@@ -381,6 +381,19 @@ def test_accuracy_real_data_smoke(dataset, tmp_path):
     if dataset == "cmu_mocap":        # "built as": the keywords built, then why they were chosen
         built = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 6]
         assert built and "dropout=0.3" in built[0][1] and "(chosen on validation: " in built[0][1], built
+        # the protocol's validation score of every kept model, recorded without being selected on ...
+        val = result["validation"]
+        assert val["srnn"]["metric"] == "validation mse" and "own protocol on the validation split" in md
+        assert {"euler", "euler@80ms"} <= set(val["srnn"]["protocol"]) and "protocol" in val["node_lstm"]
+        # ... and, with select=euler, what early stopping, the best epoch and the fine-tuning choice read
+        sel = tmp_path / "select"
+        proc = _accuracy("--dataset", dataset, "--smoke", "--set", "select=euler", "--rows", "srnn", "--out",
+                         str(sel), cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        chosen = json.loads((sel / f"accuracy_{dataset}_smoke.json").read_text())["validation"]["srnn"]
+        assert chosen["metric"] == "validation euler"
+        assert chosen["mean"] == pytest.approx(chosen["protocol"]["euler"]["mean"], rel=1e-6)
+        assert "the rows were selected on `euler`" in (sel / f"accuracy_{dataset}_smoke.md").read_text()
     if dataset == "brain4cars":       # a row's own TrainConfig fields reach its training, and its table row
         wd = [r for r in _result_rows(md, "S-RNN, LSTM cells, weight decay 1e-3") if len(r) == 6]
         assert wd and "`weight_decay=0.001`" in wd[0][2], wd
@@ -490,6 +503,56 @@ def test_rollout_fine_tuning_is_kept_on_the_monitored_metric(monkeypatch, monito
     assert t.epochs.endswith("(kept)" if kept else "(dropped)")
     where = "validation" if monitor is not None else "training-window"
     assert t.recipe.endswith(f"(kept only if it lowers the {where} rollout {(monitor or 'mse').upper()})")
+
+
+@pytest.mark.parametrize("after,kept", [(0.9, True), (1.0, False)])
+def test_rollout_fine_tuning_is_kept_on_a_protocol_score(monkeypatch, after, kept):
+    """With ``select`` naming a key of the protocol's validation score (CMU's ``euler``), the keep/drop
+    choice reads that key of ``protocol(collect(model, val_loader))``, not a pooled metric."""
+    import types
+
+    import torch
+
+    lib = _load_module("accuracy_lib_t", "accuracy_lib.py")
+    model = torch.nn.Linear(2, 2)
+    the_val, calls = object(), []
+    monkeypatch.setattr(lib, "evaluate", lambda *a, **k: pytest.fail("a pooled metric was read"))
+    monkeypatch.setattr(lib, "collect", lambda m, data_loader, device: calls.append(data_loader) or {"n": len(calls)})
+    score = lambda collected: {"euler": 1.0 if collected["n"] == 1 else after, "euler@80ms": 5.0}  # noqa: E731
+
+    class Run:
+        monitor, val_loader, protocol = "euler", the_val, staticmethod(score)
+        train_loader = types.SimpleNamespace(batch_size=4)
+
+        def __call__(self, objective, epochs, lr, noise=None, recipe=None):
+            if objective == "rollout":
+                with torch.no_grad():
+                    model.weight.add_(1.0)
+            return types.SimpleNamespace(epochs_run=3, best_epoch=2, stopped_early=False, history=[])
+
+    ctx = types.SimpleNamespace(cfg=dict(rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=4),
+                                device="cpu")
+    t = types.SimpleNamespace(model=model, epochs="", recipe="")
+    before = model.weight.detach().clone()
+    lib._tf_then_rollout(ctx, t, Run(), list(range(8)), 6, 1e-3, None)
+    assert calls == [the_val] * 2
+    assert torch.equal(model.weight, before) != kept
+    assert t.recipe.endswith("(kept only if it lowers the validation protocol score `euler`)")
+
+
+def test_select_needs_a_protocol_score():
+    """``--set select=KEY`` on a bench without a protocol validation score (or without a validation split) is
+    refused, naming the setting."""
+    import types
+
+    import torch
+
+    lib = _load_module("accuracy_lib_t", "accuracy_lib.py")
+    bench = types.SimpleNamespace(val_score=None)
+    ctx = types.SimpleNamespace(cfg=dict(select="euler", patience=2), bench=bench, dataset="springs",
+                                run_seed=0, device="cpu")
+    with pytest.raises(ValueError, match="select='euler': springs has no protocol score on a validation split"):
+        lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, False)
 
 
 def test_rollout_fine_tuning_refuses_other_monitors():

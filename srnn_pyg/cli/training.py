@@ -77,6 +77,8 @@ def _check_trainer(cfg) -> None:
     from ..engine import TrainConfig
     if cfg.threads is not None and cfg.threads < 1:
         raise CLIError(f"--threads: expected a positive number of threads (got {cfg.threads})")
+    if cfg.protocol_every != 1:
+        _check_protocol_monitor(cfg, False)
     try:
         TrainConfig(**_trainer_kwargs(cfg))
     except ValueError as e:
@@ -145,6 +147,18 @@ class EpochReporter:
                   + f"  ({record.get('time', 0.0):.1f} s)", flush=True)
 
 
+def _check_protocol_monitor(cfg, every_epoch: bool) -> None:
+    """A ``--trainer.monitor`` that names a protocol score needs it every epoch."""
+    from ..engine.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS
+    monitor = cfg.trainer.monitor
+    builtin = {"train_loss"} | {f"val_{n}" for n in REGRESSION_METRICS + CLASSIFICATION_METRICS}
+    if monitor is not None and monitor not in builtin and not every_epoch:
+        why = (f"--protocol_every {cfg.protocol_every}" if cfg.protocol_every != 1 else "no validation split")
+        raise CLIError(f"--trainer.monitor: {monitor!r} is not a trainer metric ({', '.join(sorted(builtin))}); "
+                       f"a key of the dataset's protocol (val_KEY) needs it scored every epoch on a validation "
+                       f"split: --protocol_every 1 (got {why})")
+
+
 def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: Dict[str, Any],
              resume: bool = False, restore_best: bool = False):
     """Build model ``name``, fit it with the ``--trainer.*`` options; returns
@@ -157,11 +171,16 @@ def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: D
     train_loader = R.loader(sets["train"], bs, shuffle=True, num_workers=cfg.num_workers)
     val_set = sets.get("val")
     val_loader = R.loader(val_set, bs, num_workers=cfg.num_workers) if val_set is not None else None
-    reporter = EpochReporter(model, val_set, val_loader, cfg.trainer.epochs, cfg.protocol_every,
+    # Scored every epoch, the protocol is the trainer's val_score: recorded before the checkpoints and the
+    # early-stopping check, so --trainer.monitor may name one of its keys (val_MSE, val_80ms, val_f1, ...).
+    every_epoch = val_set is not None and len(val_set) > 0 and cfg.protocol_every == 1
+    _check_protocol_monitor(cfg, every_epoch)
+    reporter = EpochReporter(model, val_set, val_loader, cfg.trainer.epochs, 0 if every_epoch else cfg.protocol_every,
                              line=not cfg.progress)
     config = TrainConfig(**_trainer_kwargs(cfg, model), out_dir=out_dir, resume=True if resume else None,
-                         progress=cfg.progress, restore_best=restore_best,
-                         callbacks=[reporter] + _loggers(cfg.logger, out_dir), meta={**meta, "batch_size": bs})
+                         progress=cfg.progress, restore_best=restore_best, val_score=val_set.score if every_epoch
+                         else None, callbacks=[reporter] + _loggers(cfg.logger, out_dir),
+                         meta={**meta, "batch_size": bs})
     start = time.perf_counter()
     try:
         result = fit(model, train_loader, val_loader, config)

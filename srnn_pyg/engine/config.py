@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from .device import DeviceLike
 from .files import PathLike
@@ -115,13 +115,29 @@ class TrainConfig:
         early_stopping (int, optional): stop after this many epochs without
             a better ``monitor`` value. (default: :obj:`None`: never)
         monitor (str, optional): the history key that picks ``best.pt`` and
-            drives early stopping and the ``"plateau"`` scheduler; maximised
-            if it ends in ``accuracy``, else minimised. (default:
+            drives early stopping and the ``"plateau"`` scheduler: ``val_``
+            and a name of ``metrics``, ``val_`` and a key of what
+            ``val_score`` returns, or ``"train_loss"``. (default:
             :obj:`None`: ``"val_loss"`` with a validation loader, else
             ``"train_loss"``)
+        monitor_mode (str, optional): ``"min"`` or ``"max"``: whether a
+            lower or a higher ``monitor`` value is better. (default:
+            :obj:`None`: ``"max"`` if ``monitor`` ends in ``accuracy``,
+            ``f1``, ``precision`` or ``recall``, else ``"min"``)
         metrics (list[str], optional): validation metrics, see
             :func:`~srnn_pyg.engine.evaluate`. (default: :obj:`None`: as
             :func:`~srnn_pyg.engine.evaluate`)
+        val_score (callable, optional): a protocol's own validation score,
+            e.g. a dataset's ``score`` method: called after each validation
+            pass with :func:`~srnn_pyg.engine.collect`'s output over the
+            whole validation loader (forecasts of ``horizon`` steps), it
+            returns ``{name: number}``, recorded as ``val_NAME`` and
+            selectable by ``monitor`` (early stopping and ``best.pt`` on the
+            metric a paper reports, such as the Euler-angle error at each
+            horizon). Under DDP every process scores the whole loader (so all
+            agree); not with a :class:`~srnn_pyg.loader.OneHopLoader` for
+            validation (a rollout on one-hop batches is not exact).
+            (default: :obj:`None`)
         seed (int, optional): seeds Python, NumPy, PyTorch and the data
             order. (default: :obj:`0`)
         device (str or torch.device, optional): (default: :obj:`None`: CUDA
@@ -175,7 +191,9 @@ class TrainConfig:
     recipe: str = "default"
     early_stopping: Optional[int] = None
     monitor: Optional[str] = None
+    monitor_mode: Optional[str] = None
     metrics: Optional[Sequence[str]] = None
+    val_score: Optional[Callable[[Dict[str, Any]], Mapping[str, float]]] = None
     seed: int = 0
     device: Optional[DeviceLike] = None
     amp: Union[bool, str] = False
@@ -246,6 +264,11 @@ class TrainConfig:
         if self.resume is True and self.out_dir is None:
             raise ValueError("TrainConfig: 'resume=True' reads out_dir/last.pt, so 'out_dir' must be given "
                              "(got None)")
+        if self.monitor_mode not in (None, "min", "max"):
+            raise ValueError(f"TrainConfig: 'monitor_mode' must be None, 'min' or 'max' (got {self.monitor_mode!r})")
+        if self.val_score is not None and not callable(self.val_score):
+            raise ValueError(f"TrainConfig: 'val_score' must be None or a callable taking collect()'s dict "
+                             f"(got {self.val_score!r})")
         if not all(callable(cb) for cb in self.callbacks):
             raise ValueError(f"TrainConfig: 'callbacks' must be callables (got {list(self.callbacks)!r})")
 

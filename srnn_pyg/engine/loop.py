@@ -23,7 +23,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -38,7 +38,7 @@ from .config import TrainConfig
 from .device import amp_context, resolve_device
 from .distributed import DistContext, eval_loader, setup_distributed, train_loader
 from ..loader import OneHopLoader
-from .evaluation import default_metrics, score_loader
+from .evaluation import collect, default_metrics, score_loader
 from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonable, write_error
 from .noise import as_noise_schedule
 from .objectives import StepModule, batch_loss, check_loader, feedback_of, peek_classification
@@ -136,6 +136,10 @@ def _materialize(model: nn.Module, loader: DataLoader, device: torch.device) -> 
     model.train(was)
 
 
+#: monitor names maximised unless ``monitor_mode`` says otherwise
+_HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
+
+
 class _Run:
     """The state of one :func:`fit` call: set-up, then epochs, then the end.
 
@@ -167,7 +171,7 @@ class _Run:
             self.head = DeterministicHead(self.head.out_channels, loss=config.loss)   # this run's point loss
         self.feedback = feedback_of(model)
         self._choose_metrics(val is not None, one_hop=isinstance(val, OneHopLoader))
-        self.val = eval_loader(val, dist)
+        self.val, self.val_full = eval_loader(val, dist), val
         self._prepare_output()
         self.epoch, self.step, self.best, self.best_epoch, self.bad, self.stopped = 0, 0, None, None, 0, False
         self.opt = self.sched = self.scaler = None
@@ -197,10 +201,19 @@ class _Run:
             names = ["loss"] + names
         self.val_names = names
         self.monitor = c.monitor if c.monitor is not None else ("val_loss" if has_val else "train_loss")
-        self.mode = "max" if self.monitor.endswith("accuracy") else "min"
+        self.mode = c.monitor_mode or ("max" if self.monitor.endswith(_HIGHER_IS_BETTER) else "min")
+        if c.val_score is not None and not has_val:
+            raise ValueError("fit: 'val_score' scores the validation loader, but 'val_loader' is None")
+        if c.val_score is not None and one_hop:
+            raise ValueError("fit: 'val_score' needs whole-graph validation batches: a rollout on a OneHopLoader's "
+                             "batches is not exact (validate on a DataLoader of the windows)")
         allowed = {"train_loss"} | ({f"val_{n}" for n in names} if has_val else set())
-        if self.monitor not in allowed:
-            raise ValueError(f"fit: 'monitor' must be one of {sorted(allowed)} (got {self.monitor!r})")
+        # A key of val_score's dict is known after the first validation pass, which checks it.
+        self.monitor_from_score = c.val_score is not None and self.monitor not in allowed \
+            and self.monitor.startswith("val_")
+        if self.monitor not in allowed and not self.monitor_from_score:
+            extra = " or 'val_' and a key of val_score's dict" if c.val_score is not None else ""
+            raise ValueError(f"fit: 'monitor' must be one of {sorted(allowed)}{extra} (got {self.monitor!r})")
 
     def _prepare_output(self) -> None:
         c, main = self.config, self.dist.main
@@ -237,7 +250,38 @@ class _Run:
         scores = score_loader(self.model, self.val, self.val_names, horizon=self.config.horizon,
                               objective=self.config.objective, device=self.dev, amp_ctx=self.amp_ctx,
                               dist=self.dist, progress=self.bar_on, desc=f"val {epoch}")
-        return {f"val_{k}": v for k, v in scores.items()}
+        record = {f"val_{k}": v for k, v in scores.items()}
+        if self.config.val_score is not None:
+            record.update(self.protocol_scores(record))
+        return record
+
+    def protocol_scores(self, record: Dict[str, Any]) -> Dict[str, float]:
+        """``val_score`` of :func:`collect`'s output over the whole validation
+        loader (every process scores all of it, so under DDP all agree)."""
+        was_training = self.model.training
+        try:
+            with self.amp_ctx():
+                collected = collect(self.model, self.val_full, device=self.dev, horizon=self.config.horizon)
+        finally:
+            self.model.train(was_training)
+        out = self.config.val_score(collected)
+        if not isinstance(out, Mapping):
+            raise TypeError(f"fit: 'val_score' must return a dict of name -> number (got {type(out).__name__})")
+        scores: Dict[str, float] = {}
+        for key, value in out.items():
+            if isinstance(value, Tensor) and value.numel() == 1:
+                value = value.item()
+            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"fit: 'val_score' must return a dict of str -> number (got {key!r}: {value!r})")
+            name = f"val_{key}"
+            if name in record:
+                raise ValueError(f"fit: 'val_score' returned {key!r}, which the validation metric {name!r} "
+                                 f"already records; rename it")
+            scores[name] = float(value)
+        if self.monitor_from_score and self.monitor not in scores:
+            raise ValueError(f"fit: 'monitor' is {self.monitor!r}, but 'val_score' returned no "
+                             f"{self.monitor[len('val_'):]!r} (its keys: {sorted(out)})")
+        return scores
 
     def checkpoint(self) -> Dict[str, Any]:
         """Everything a resume needs, as tensors and plain data."""

@@ -143,3 +143,33 @@ def test_compare_gets_a_new_folder_with_its_config(tmp_path, capsys):
     assert model_cfg["model"]["name"] == "srnn" and "models" not in model_cfg
     assert main(["train", "--resume", str(run / "srnn"), "--trainer.epochs", "2"]) == 0
     assert "resumed at epoch 1 of 2" in capsys.readouterr().out and _epochs(run / "srnn") == [1, 2]
+
+
+def test_monitor_may_name_a_protocol_score(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--trainer.epochs", "3", "--trainer.monitor", "val_MSE@1", "--trainer.early_stopping", "5",
+                 "--out_dir", str(run)] + TINY) == 0
+    result = json.loads((run / "result.json").read_text())
+    scores = [r["val_MSE@1"] for r in result["history"]]
+    assert result["monitor"] == "val_MSE@1" and result["best_score"] == min(scores)
+    assert result["best_epoch"] == 1 + scores.index(min(scores))
+    assert load_checkpoint(run / "best.pt")["epoch"] == result["best_epoch"]
+    # every epoch's protocol scores are in metrics.jsonl too (the trainer records them)
+    assert [json.loads(line)["val_MSE@1"] for line in (run / "metrics.jsonl").read_text().splitlines()] == scores
+    assert "best val_MSE@1:" in capsys.readouterr().out
+
+
+def test_a_protocol_monitor_needs_the_protocol_every_epoch(tmp_path, capsys):
+    argv = ["train", "--trainer.epochs", "2", "--trainer.monitor", "val_MSE", "--protocol_every", "2",
+            "--out_dir", str(tmp_path / "run")] + TINY
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--trainer.monitor: 'val_MSE' is not a trainer metric" in err and "--protocol_every 1 (got " \
+           "--protocol_every 2)" in err
+    assert not (tmp_path / "run").exists()                       # refused before the run folder is made
+    assert main(["train", "--trainer.epochs", "1", "--trainer.monitor", "val_nope", "--out_dir",
+                 str(tmp_path / "typo")] + TINY) != 0
+    assert "'val_score' returned no 'nope' (its keys: ['MSE', 'MSE@1'])" in capsys.readouterr().err
+    assert main(["train", "--trainer.epochs", "1", "--trainer.monitor_mode", "lower", "--out_dir",
+                 str(tmp_path / "mode")] + TINY) == 2
+    assert "--trainer.monitor_mode: must be None, 'min' or 'max' (got 'lower')" in capsys.readouterr().err

@@ -30,8 +30,10 @@ _DDP_SCRIPT = textwrap.dedent("""
     val = Springs(num_graphs=5, obs=5, horizon=2, split="val", stats=train.stats)
     torch.manual_seed(int(rank) + 1)      # a different init on each rank: DDP must broadcast rank 0's
     model = build("srnn", train.schema, 4, 4, edge_hidden=8, node_hidden=8, edge_mlp=(8,), node_mlp=(8,))
+    # a protocol score over the whole validation split on every rank (validation metrics are sharded)
+    mae = lambda c: {"mae2": (c["pred"] - c["y"]).abs().mean(), "windows": int(c["batch"].max()) + 1}
     config = TrainConfig(epochs=2, lr=1e-2, distributed=True, device="cpu", progress=False,
-                         out_dir=os.path.join(out, "run"))
+                         out_dir=os.path.join(out, "run"), val_score=mae)
     result = fit(model, DataLoader(train, batch_size=3, shuffle=True), DataLoader(val, batch_size=2), config)
     torch.save(model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
     with open(os.path.join(out, f"history{rank}.json"), "w") as f:
@@ -74,5 +76,6 @@ def test_ddp_two_gloo_processes_agree(tmp_path):
     scores = evaluate(model, DataLoader(val, batch_size=5))
     assert h0[-1]["val_mse"] == pytest.approx(scores["mse"], rel=1e-5)
     assert h0[-1]["val_tf_mse"] == pytest.approx(scores["tf_mse"], rel=1e-5)
+    assert h0[-1]["val_mae2"] == pytest.approx(scores["mae"], rel=1e-5) and h0[-1]["val_windows"] == 5
     files = sorted(p.name for p in Path(tmp_path / "run").iterdir())
     assert files == ["best.pt", "last.pt", "metrics.jsonl", "result.json"]

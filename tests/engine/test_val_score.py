@@ -1,0 +1,146 @@
+"""TrainConfig.val_score and monitor_mode: selecting on a protocol's own
+validation score (early stopping, best.pt, restore_best) instead of the
+loader-pooled metrics."""
+import json
+
+import pytest
+import torch
+from engine_helpers import run, srnn, strip
+from torch_geometric.loader import DataLoader
+
+from srnn_pyg.engine import TrainConfig, collect, evaluate, fit
+
+
+def _mae(collected):
+    """A protocol-like score computed from collect()'s dict."""
+    return {"mae2": (collected["pred"] - collected["y"]).abs().mean(), "count": int(collected["pred"].size(0))}
+
+
+class Scripted:
+    """A val_score returning the next of ``values`` at each call (and the calls' collected dicts)."""
+
+    def __init__(self, values, key="score"):
+        self.values, self.key, self.seen = list(values), key, []
+
+    def __call__(self, collected):
+        self.seen.append(collected)
+        return {self.key: self.values[len(self.seen) - 1]}
+
+
+def test_val_score_sees_collect_over_the_whole_validation_loader(springs):
+    train, val = springs
+    model = srnn(train.schema)
+    snapshots = []
+    result = run(model, springs, epochs=2, val_score=_mae,
+                 callbacks=[lambda r: snapshots.append({k: v.clone() for k, v in model.state_dict().items()})])
+    last = result.history[-1]
+    # The score is the one of collect() by the model as it was at that epoch, over every window.
+    ref = collect(model, DataLoader(val, batch_size=5))
+    assert last["val_mae2"] == pytest.approx(float((ref["pred"] - ref["y"]).abs().mean()), rel=1e-6)
+    assert last["val_mae2"] == pytest.approx(evaluate(model, DataLoader(val, batch_size=3))["mae"], rel=1e-5)
+    assert last["val_count"] == float(sum(d.num_nodes for d in val))
+    model.load_state_dict(snapshots[0])
+    first = collect(model, DataLoader(val, batch_size=8))
+    assert result.history[0]["val_mae2"] == pytest.approx(float((first["pred"] - first["y"]).abs().mean()),
+                                                          rel=1e-6)
+    assert result.history[0]["val_mae2"] != result.history[1]["val_mae2"]
+
+
+def test_monitoring_a_val_score_key_picks_the_epoch_and_stops(springs, tmp_path):
+    train, _ = springs
+    states, modes = [], []
+    model = srnn(train.schema)
+
+    def remember(record):
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        modes.append(model.training)
+
+    score = Scripted([5.0, 3.0, 4.0, 4.0, 4.0, 1.0])
+    result = run(model, springs, tmp_path, epochs=6, early_stopping=2, monitor="val_score", val_score=score,
+                 restore_best=True, callbacks=[remember])
+    assert result.monitor == "val_score" and result.mode == "min"
+    assert result.best_epoch == 2 and result.best_score == 3.0
+    assert result.stopped_early and result.epochs_run == 4                   # 1.0 at epoch 6 is never reached
+    assert all(modes)                                                       # back in train mode after scoring
+    assert all(torch.equal(v, states[1][k]) for k, v in model.state_dict().items())   # restore_best: epoch 2
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["best_epoch"] == 2 and saved["monitor"] == "val_score"
+    assert [r["val_score"] for r in result.history] == [5.0, 3.0, 4.0, 4.0]
+    # the same scores, monitoring the pooled MSE instead: other epochs may win, and nothing stops early
+    other = run(srnn(train.schema), springs, epochs=4, early_stopping=2, monitor="val_mse",
+                val_score=Scripted([5.0, 3.0, 4.0, 4.0]))
+    assert other.monitor == "val_mse" and [r["val_score"] for r in other.history] == [5.0, 3.0, 4.0, 4.0]
+
+
+@pytest.mark.parametrize("key,mode,best", [("score", "max", 2), ("score", None, 1), ("f1", None, 2),
+                                           ("accuracy", "min", 1)])
+def test_monitor_mode(springs, key, mode, best):
+    result = run(srnn(springs[0].schema), springs, epochs=3, monitor=f"val_{key}", monitor_mode=mode,
+                 val_score=Scripted([1.0, 3.0, 2.0], key=key))
+    assert result.best_epoch == best
+    assert result.mode == (mode or ("max" if key in ("f1", "accuracy") else "min"))
+
+
+def test_monitor_mode_of_a_builtin_metric(springs):
+    result = run(srnn(springs[0].schema), springs, epochs=3, lr=0.2, monitor="val_mse", monitor_mode="max")
+    scores = [r["val_mse"] for r in result.history]
+    assert result.mode == "max" and result.best_score == max(scores)
+
+
+def test_resume_with_a_val_score_monitor_equals_an_uninterrupted_run(springs, tmp_path):
+    common = dict(epochs=4, early_stopping=3, monitor="val_mae2", val_score=_mae, noise=0.05)
+    full = srnn(springs[0].schema, dropout=0.1)
+    ref = run(full, springs, tmp_path / "full", **common)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_2(record):
+        if record["epoch"] == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run(srnn(springs[0].schema, dropout=0.1), springs, tmp_path / "cut", callbacks=[crash_after_2], **common)
+    resumed_model = srnn(springs[0].schema, seed=9, dropout=0.1)
+    resumed = run(resumed_model, springs, tmp_path / "cut", resume=True, **common)
+    assert strip(resumed.history) == strip(ref.history)
+    assert (resumed.best_epoch, resumed.best_score) == (ref.best_epoch, ref.best_score)
+    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), resumed_model.state_dict().values()))
+
+
+def test_val_score_errors_name_the_argument(springs):
+    model = srnn(springs[0].schema)
+    with pytest.raises(ValueError, match="'val_score' must be None or a callable"):
+        TrainConfig(epochs=1, val_score="euler")
+    with pytest.raises(ValueError, match="'monitor_mode' must be None, 'min' or 'max' \\(got 'lower'\\)"):
+        TrainConfig(epochs=1, monitor_mode="lower")
+    with pytest.raises(TypeError, match="must return a dict of name -> number \\(got list\\)"):
+        run(model, springs, epochs=1, val_score=lambda c: [1.0])
+    with pytest.raises(TypeError, match="str -> number \\(got 'a': 'x'\\)"):
+        run(model, springs, epochs=1, val_score=lambda c: {"a": "x"})
+    with pytest.raises(TypeError, match="str -> number"):
+        run(model, springs, epochs=1, val_score=lambda c: {"a": torch.ones(3)})
+    with pytest.raises(ValueError, match="returned 'mse', which the validation metric 'val_mse' already records"):
+        run(model, springs, epochs=1, val_score=lambda c: {"mse": 1.0})
+    with pytest.raises(ValueError, match="'monitor' is 'val_nope', but 'val_score' returned no 'nope' "
+                                         "\\(its keys: \\['mae2'\\]\\)"):
+        run(model, springs, epochs=1, monitor="val_nope", val_score=lambda c: {"mae2": 1.0})
+    with pytest.raises(ValueError, match="or 'val_' and a key of val_score's dict \\(got 'nope'\\)"):
+        run(model, springs, epochs=1, monitor="nope", val_score=_mae)
+    train, _ = springs
+    with pytest.raises(ValueError, match="'val_score' scores the validation loader, but 'val_loader' is None"):
+        fit(model, DataLoader(train, batch_size=8), None, epochs=1, progress=False, val_score=_mae)
+
+
+def test_val_score_refuses_one_hop_validation():
+    from srnn_pyg import STData
+    from srnn_pyg.datasets import Springs
+    from srnn_pyg.loader import OneHopLoader
+    train = Springs(num_graphs=2, obs=5, horizon=2, seed=0)
+    graph = train[0]
+    data = STData(x=graph.x, y=graph.y, edge_index=graph.edge_index, node_type=graph.node_type,
+                  edge_type=graph.edge_type, schema=graph.schema)
+    model = srnn(train.schema)
+    with pytest.raises(ValueError, match="'val_score' needs whole-graph validation batches"):
+        fit(model, OneHopLoader(data, batch_size=4), OneHopLoader(data, batch_size=4), epochs=1, progress=False,
+            val_score=_mae)
