@@ -403,6 +403,9 @@ class _Fitter:
         if select is not None and self.protocol is None:
             raise ValueError(f"select={select!r}: {ctx.dataset} has no protocol score on a validation split to "
                              f"select on")
+        if select in ("mse", "mae", "ade", "loss"):
+            raise ValueError(f"select={select!r}: a key of the protocol's validation score is expected, not a "
+                             f"pooled metric (the protocol's loss picks those)")
         self.base = dict(seed=ctx.run_seed, device=ctx.device, progress=False, grad_clip=1.0)
         # The protocol's training loss for every trained row alike (the dataset's defaults["loss"]).
         loss = None if classification else getattr(type(base_dataset(train_set)), "defaults", {}).get("loss")
@@ -418,10 +421,8 @@ class _Fitter:
                 self.base.update(metrics=["mse", "ade"], monitor="val_ade")
             else:
                 self.base.update(metrics=["mse"], monitor="val_mse")
-            if self.protocol is not None:           # recorded every epoch; selected on where `select` names a key
-                self.base["val_score"] = self.protocol
-                if select is not None:
-                    self.base["monitor"] = f"val_{select}"
+            if select is not None:                  # the protocol's key, lower is better (as the choices read it)
+                self.base.update(val_score=self.protocol, monitor=f"val_{select}", monitor_mode="min")
 
     @property
     def monitor(self) -> Optional[str]:

@@ -542,7 +542,8 @@ def test_rollout_fine_tuning_is_kept_on_a_protocol_score(monkeypatch, after, kep
 
 def test_select_needs_a_protocol_score():
     """``--set select=KEY`` on a bench without a protocol validation score (or without a validation split) is
-    refused, naming the setting."""
+    refused, naming the setting; with one, fit monitors that key (minimised); without ``select`` the protocol is
+    recorded for the kept model only."""
     import types
 
     import torch
@@ -552,6 +553,17 @@ def test_select_needs_a_protocol_score():
     ctx = types.SimpleNamespace(cfg=dict(select="euler", patience=2), bench=bench, dataset="springs",
                                 run_seed=0, device="cpu")
     with pytest.raises(ValueError, match="select='euler': springs has no protocol score on a validation split"):
+        lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, False)
+    score = lambda collected: {"euler": 1.0}  # noqa: E731
+    bench.val_score = lambda val_set: score
+    run = lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, False)
+    assert (run.base["monitor"], run.base["monitor_mode"], run.base["val_score"]) == ("val_euler", "min", score)
+    assert run.monitor == "euler" and run.protocol is score
+    ctx.cfg["select"] = None            # recorded at the end (protocol_now), not passed to fit: no extra epoch pass
+    run = lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, False)
+    assert run.base["monitor"] == "val_mse" and "val_score" not in run.base and run.protocol is score
+    ctx.cfg["select"] = "mse"
+    with pytest.raises(ValueError, match="select='mse': a key of the protocol's validation score is expected"):
         lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, False)
 
 

@@ -114,6 +114,18 @@ def _loggers(kind: Optional[str], out_dir: Path) -> list:
     return [CSVLogger(out_dir)] if kind == "csv" else [TensorBoardLogger(out_dir / "tensorboard")]
 
 
+def protocol_score(val_set):
+    """``val_set.score`` as a ``TrainConfig.val_score``: a key that one of the
+    trainer's own metrics also uses (``accuracy``, ``mse``, ...) becomes
+    ``protocol_KEY``, so neither hides the other."""
+    from ..engine.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS
+    taken = set(REGRESSION_METRICS + CLASSIFICATION_METRICS)
+
+    def score(collected):
+        return {f"protocol_{k}" if k in taken else k: v for k, v in val_set.score(collected).items()}
+    return score
+
+
 class EpochReporter:
     """A ``TrainConfig`` callback: every ``every`` epochs, scores the
     validation split with the dataset's protocol (``dataset.score``), adds
@@ -129,11 +141,18 @@ class EpochReporter:
     def _scores(self, epoch: int) -> Dict[str, float]:
         if self.val_set is None or not self.every or epoch % self.every or len(self.val_set) == 0:
             return {}
+        import torch
         from ..engine import collect
         param = next(iter(self.model.parameters()), None)
         device = param.device if param is not None else None
-        return {f"val_{k}": v for k, v in self.val_set.score(collect(self.model, self.val_loader,
-                                                                     device=device)).items()}
+        was_training = self.model.training
+        devices = [device] if device is not None and device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):        # scoring never changes the training that follows
+                collected = collect(self.model, self.val_loader, device=device)
+        finally:
+            self.model.train(was_training)
+        return {f"val_{k}": v for k, v in protocol_score(self.val_set)(collected).items()}
 
     def __call__(self, record: Dict[str, Any]) -> None:
         if not is_main_rank():
@@ -178,9 +197,9 @@ def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: D
     reporter = EpochReporter(model, val_set, val_loader, cfg.trainer.epochs, 0 if every_epoch else cfg.protocol_every,
                              line=not cfg.progress)
     config = TrainConfig(**_trainer_kwargs(cfg, model), out_dir=out_dir, resume=True if resume else None,
-                         progress=cfg.progress, restore_best=restore_best, val_score=val_set.score if every_epoch
-                         else None, callbacks=[reporter] + _loggers(cfg.logger, out_dir),
-                         meta={**meta, "batch_size": bs})
+                         progress=cfg.progress, restore_best=restore_best,
+                         val_score=protocol_score(val_set) if every_epoch else None,
+                         callbacks=[reporter] + _loggers(cfg.logger, out_dir), meta={**meta, "batch_size": bs})
     start = time.perf_counter()
     try:
         result = fit(model, train_loader, val_loader, config)

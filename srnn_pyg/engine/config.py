@@ -130,14 +130,16 @@ class TrainConfig:
         val_score (callable, optional): a protocol's own validation score,
             e.g. a dataset's ``score`` method: called after each validation
             pass with :func:`~srnn_pyg.engine.collect`'s output over the
-            whole validation loader (forecasts of ``horizon`` steps), it
-            returns ``{name: number}``, recorded as ``val_NAME`` and
+            whole validation loader (forecasts of the windows' whole horizon,
+            whatever ``horizon`` says), it returns ``{name: number}`` (floats,
+            ints, numpy or one-element tensors), recorded as ``val_NAME`` and
             selectable by ``monitor`` (early stopping and ``best.pt`` on the
             metric a paper reports, such as the Euler-angle error at each
-            horizon). Under DDP every process scores the whole loader (so all
-            agree); not with a :class:`~srnn_pyg.loader.OneHopLoader` for
-            validation (a rollout on one-hop batches is not exact).
-            (default: :obj:`None`)
+            horizon). The RNG states are kept, so recording a score never
+            changes training. Under DDP rank 0 scores the whole loader and
+            broadcasts the result; not with a
+            :class:`~srnn_pyg.loader.OneHopLoader` for validation (a rollout
+            on one-hop batches is not exact). (default: :obj:`None`)
         seed (int, optional): seeds Python, NumPy, PyTorch and the data
             order. (default: :obj:`0`)
         device (str or torch.device, optional): (default: :obj:`None`: CUDA

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -76,6 +76,14 @@ class DistContext:
         if self.enabled:
             torch.distributed.all_reduce(t)
         return t
+
+    def broadcast_object(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every process (``obj`` itself alone)."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
 
     def close(self) -> None:
         """Destroy the process group if :func:`setup_distributed` created it."""

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -38,7 +40,7 @@ from .config import TrainConfig
 from .device import amp_context, resolve_device
 from .distributed import DistContext, eval_loader, setup_distributed, train_loader
 from ..loader import OneHopLoader
-from .evaluation import collect, default_metrics, score_loader
+from .evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, collect, default_metrics, score_loader
 from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonable, write_error
 from .noise import as_noise_schedule
 from .objectives import StepModule, batch_loss, check_loader, feedback_of, peek_classification
@@ -174,6 +176,7 @@ class _Run:
         self.val, self.val_full = eval_loader(val, dist), val
         self._prepare_output()
         self.epoch, self.step, self.best, self.best_epoch, self.bad, self.stopped = 0, 0, None, None, 0, False
+        self.warned_not_finite = False
         self.opt = self.sched = self.scaler = None
 
     # ------------------------------------------------------------ set-up
@@ -208,9 +211,11 @@ class _Run:
             raise ValueError("fit: 'val_score' needs whole-graph validation batches: a rollout on a OneHopLoader's "
                              "batches is not exact (validate on a DataLoader of the windows)")
         allowed = {"train_loss"} | ({f"val_{n}" for n in names} if has_val else set())
-        # A key of val_score's dict is known after the first validation pass, which checks it.
+        # A key of val_score's dict is known after the first validation pass, which checks it; a metric of
+        # evaluate's that this run does not score is an error now.
+        builtin = self.monitor[len("val_"):] in (CLASSIFICATION_METRICS if self.classification else REGRESSION_METRICS)
         self.monitor_from_score = c.val_score is not None and self.monitor not in allowed \
-            and self.monitor.startswith("val_")
+            and self.monitor.startswith("val_") and not builtin
         if self.monitor not in allowed and not self.monitor_from_score:
             extra = " or 'val_' and a key of val_score's dict" if c.val_score is not None else ""
             raise ValueError(f"fit: 'monitor' must be one of {sorted(allowed)}{extra} (got {self.monitor!r})")
@@ -257,21 +262,31 @@ class _Run:
 
     def protocol_scores(self, record: Dict[str, Any]) -> Dict[str, float]:
         """``val_score`` of :func:`collect`'s output over the whole validation
-        loader (every process scores all of it, so under DDP all agree)."""
-        was_training = self.model.training
-        try:
-            with self.amp_ctx():
-                collected = collect(self.model, self.val_full, device=self.dev, horizon=self.config.horizon)
-        finally:
-            self.model.train(was_training)
-        out = self.config.val_score(collected)
+        loader, forecasting the windows' whole horizon (the protocol's own,
+        whatever ``horizon`` trains). Rank 0 scores and broadcasts the
+        result, so under DDP every process reads the same values. The RNG
+        states are left as they were: recording a score never changes
+        training."""
+        out: Any = None
+        if self.dist.main:
+            was_training = self.model.training
+            devices = [self.dev] if self.dev.type == "cuda" else []
+            try:
+                with torch.random.fork_rng(devices=devices), self.amp_ctx():
+                    collected = collect(self.model, self.val_full, device=self.dev)
+            finally:
+                self.model.train(was_training)
+            out = self.config.val_score(collected)
+        out = self.dist.broadcast_object(out)
         if not isinstance(out, Mapping):
             raise TypeError(f"fit: 'val_score' must return a dict of name -> number (got {type(out).__name__})")
         scores: Dict[str, float] = {}
         for key, value in out.items():
             if isinstance(value, Tensor) and value.numel() == 1:
                 value = value.item()
-            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            elif isinstance(value, np.ndarray) and value.size == 1:
+                value = value.item()
+            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"fit: 'val_score' must return a dict of str -> number (got {key!r}: {value!r})")
             name = f"val_{key}"
             if name in record:
@@ -485,6 +500,10 @@ class _Run:
         c, epoch = self.config, record["epoch"]
         record.update(self.validate(epoch))
         score = record.get(self.monitor)
+        if isinstance(score, float) and not math.isfinite(score) and not self.warned_not_finite:
+            self.warned_not_finite = True
+            warnings.warn(f"fit: the monitored {self.monitor!r} is {score} at epoch {epoch}, not a finite number "
+                          f"(an epoch with NaN is never the best: no best.pt comes from it)")
         step_scheduler(self.sched, score, self.mode)
         improved = isinstance(score, float) and is_better(score, self.best, self.mode)
         if improved:

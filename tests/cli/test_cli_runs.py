@@ -173,3 +173,28 @@ def test_a_protocol_monitor_needs_the_protocol_every_epoch(tmp_path, capsys):
     assert main(["train", "--trainer.epochs", "1", "--trainer.monitor_mode", "lower", "--out_dir",
                  str(tmp_path / "mode")] + TINY) == 2
     assert "--trainer.monitor_mode: must be None, 'min' or 'max' (got 'lower')" in capsys.readouterr().err
+
+
+def test_scoring_the_protocol_never_changes_training(tmp_path):
+    """Whether the protocol is scored every epoch (the trainer's val_score), every other epoch (a callback) or
+    never, the same run ends with the same weights: scoring keeps the RNG states (dropout, noise)."""
+    weights = []
+    for every in ("0", "1", "2"):
+        run = tmp_path / f"every{every}"
+        assert main(["train", "--trainer.epochs", "3", "--trainer.noise", "0.05", "--model.dropout", "0.3",
+                     "--protocol_every", every, "--out_dir", str(run)] + TINY) == 0
+        weights.append(load_checkpoint(run / "last.pt")["model"])
+        history = json.loads((run / "result.json").read_text())["history"]
+        assert ["val_MSE@1" in r for r in history] == {"0": [False] * 3, "1": [True] * 3,
+                                                       "2": [False, True, False]}[every]
+    for other in weights[1:]:
+        assert all(torch.equal(weights[0][k], other[k]) for k in weights[0])
+
+
+def test_protocol_keys_that_the_trainer_uses_are_renamed():
+    from srnn_pyg.cli.training import protocol_score
+
+    class Split:
+        def score(self, collected):
+            return {"accuracy": 0.5, "MSE": 1.0, "f1": 70.0, "mae": 2.0}
+    assert protocol_score(Split())({}) == {"protocol_accuracy": 0.5, "MSE": 1.0, "f1": 70.0, "protocol_mae": 2.0}

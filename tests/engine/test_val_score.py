@@ -2,6 +2,7 @@
 validation score (early stopping, best.pt, restore_best) instead of the
 loader-pooled metrics."""
 import json
+import math
 
 import pytest
 import torch
@@ -144,3 +145,61 @@ def test_val_score_refuses_one_hop_validation():
     with pytest.raises(ValueError, match="'val_score' needs whole-graph validation batches"):
         fit(model, OneHopLoader(data, batch_size=4), OneHopLoader(data, batch_size=4), epochs=1, progress=False,
             val_score=_mae)
+
+
+def test_recording_a_val_score_never_changes_training(springs):
+    """The extra validation pass keeps the RNG states: dropout and noise draw the same numbers after it."""
+    common = dict(epochs=3, noise=0.05, monitor="val_mse")
+    plain, scored = srnn(springs[0].schema, dropout=0.2), srnn(springs[0].schema, dropout=0.2)
+    a = run(plain, springs, **common)
+    b = run(scored, springs, val_score=_mae, **common)
+    assert all(torch.equal(x, y) for x, y in zip(plain.state_dict().values(), scored.state_dict().values()))
+    assert [r["val_mse"] for r in a.history] == [r["val_mse"] for r in b.history]
+
+
+def test_val_score_forecasts_the_windows_whole_horizon(springs):
+    """``horizon`` sets the trained and pooled rollout; the protocol keeps its own (the windows' H)."""
+    score = Scripted([1.0, 1.0])
+    result = run(srnn(springs[0].schema), springs, epochs=2, horizon=1, val_score=score)
+    assert [c["pred"].size(1) for c in score.seen] == [springs[1][0].y.size(1)] * 2 == [3, 3]
+    assert len(result.history[0]["val_mse_per_step"]) == 1
+
+
+def test_val_score_values_may_be_numpy_or_one_element_tensors(springs):
+    import numpy as np
+    result = run(srnn(springs[0].schema), springs, epochs=1,
+                 val_score=lambda c: {"a": np.float32(0.5), "b": np.array([2.0]), "c": torch.tensor([3.0]), "d": 4})
+    assert [result.history[0][f"val_{k}"] for k in "abcd"] == [0.5, 2.0, 3.0, 4.0]
+
+
+def test_a_builtin_monitor_that_is_not_scored_fails_before_training(springs):
+    calls = []
+    with pytest.raises(ValueError, match="'monitor' must be one of .* \\(got 'val_mae'\\)"):
+        run(srnn(springs[0].schema), springs, epochs=1, metrics=["mse"], monitor="val_mae", val_score=_mae,
+            callbacks=[calls.append])
+    assert calls == []
+
+
+def test_a_monitored_value_that_is_not_finite_warns_once(springs):
+    with pytest.warns(UserWarning, match="the monitored 'val_score' is nan at epoch 1, not a finite number") as w:
+        result = run(srnn(springs[0].schema), springs, epochs=3, monitor="val_score",
+                     val_score=Scripted([math.nan, 2.0, math.nan]))
+    assert sum("not a finite number" in str(x.message) for x in w) == 1
+    assert result.best_epoch == 2
+
+
+def test_val_score_drives_the_plateau_scheduler(springs):
+    """The monitored protocol key is what ``scheduler="plateau"`` reads: flat scores halve the rate."""
+    result = run(srnn(springs[0].schema), springs, epochs=5, lr=1e-2, scheduler="plateau", monitor="val_score",
+                 val_score=Scripted([1.0] * 5))
+    lrs = [r["lr"] for r in result.history]
+    assert lrs[0] == 1e-2 and lrs[-1] < 1e-2
+
+
+def test_a_model_without_parameters_is_scored_once(springs, tmp_path):
+    from srnn_pyg.models import build
+    score = Scripted([0.25])
+    result = run(build("zero_velocity", springs[0].schema, 4, 4), springs, tmp_path, epochs=3, monitor="val_score",
+                 val_score=score)
+    assert [r["epoch"] for r in result.history] == [0] and result.history[0]["val_score"] == 0.25
+    assert result.best_score == 0.25 and len(score.seen) == 1
