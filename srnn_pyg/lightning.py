@@ -42,14 +42,14 @@ from .engine.checkpoints import build_from_record, model_record
 from .engine.config import TrainConfig
 from .engine.noise import NoiseSchedule, as_noise_schedule
 from .engine.objectives import batch_loss, feedback_of, is_classification
-from .engine.optim import make_optimizer, make_scheduler
+from .engine.optim import make_optimizer, make_scheduler, monitor_direction
 from .nn.heads import DeterministicHead, Head, head_of
 
 __all__ = ["SRNNLightningModule", "STDataModule"]
 
 # TrainConfig fields the Lightning module reads; the others are the Trainer's business.
 _USED = ("objective", "loss", "horizon", "optimizer", "lr", "weight_decay", "scheduler", "scheduler_kwargs",
-         "grad_clip", "noise", "monitor", "epochs")
+         "grad_clip", "noise", "monitor", "monitor_mode", "epochs")
 
 
 def _plain(value: Any) -> bool:
@@ -193,12 +193,15 @@ class SRNNLightningModule(pl.LightningModule):
         epochs = getattr(self._trainer, "max_epochs", None) if self._trainer is not None else None
         if isinstance(epochs, int) and epochs > 0 and epochs != config.epochs:
             config = config.replace(epochs=epochs)                  # the step and cosine schedules' length
+        monitor = config.monitor or "val_loss"
+        if config.scheduler == "plateau" and "mode" not in config.scheduler_kwargs \
+                and monitor_direction(monitor, config.monitor_mode) == "max":     # Lightning passes the raw value
+            config = config.replace(scheduler_kwargs={**config.scheduler_kwargs, "mode": "max"})
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt = make_optimizer(config, params)
         sched = make_scheduler(config, opt)
         if sched is None:
             return opt
-        monitor = config.monitor or "val_loss"
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": monitor}}
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: Any = None,

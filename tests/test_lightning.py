@@ -86,6 +86,18 @@ def test_config_loss_and_scheduler_are_used():
     assert isinstance(trainer.optimizers[0], torch.optim.SGD)
 
 
+@pytest.mark.parametrize("monitor,mode,expected", [(None, None, "min"), ("val_accuracy", None, "max"),
+                                                    ("val_f1", "min", "min"), ("val_score", "max", "max")])
+def test_plateau_follows_the_monitor_direction(monitor, mode, expected):
+    """Lightning hands ReduceLROnPlateau the raw monitored value: a maximised monitor needs mode='max'."""
+    model = _model(_springs(4).schema)
+    module = SRNNLightningModule(model, TrainConfig(epochs=1, scheduler="plateau", monitor=monitor, monitor_mode=mode))
+    out = module.configure_optimizers()
+    sched = out["lr_scheduler"]["scheduler"]
+    assert isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) and sched.mode == expected
+    assert out["lr_scheduler"]["monitor"] == (monitor or "val_loss")
+
+
 def test_checkpoint_rebuilds_the_model_without_arguments(tmp_path):
     train = _springs(8)
     model = _model(train.schema)

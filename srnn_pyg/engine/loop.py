@@ -44,7 +44,7 @@ from .evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, collect, def
 from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonable, write_error
 from .noise import as_noise_schedule
 from .objectives import StepModule, batch_loss, check_loader, feedback_of, peek_classification
-from .optim import current_lr, is_better, make_optimizer, make_scheduler, step_scheduler
+from .optim import current_lr, is_better, make_optimizer, make_scheduler, monitor_direction, step_scheduler
 from .result import FitResult
 from .rng import rng_state, seed_everything, set_rng_state
 from .tbptt import check_tbptt, tbptt_batch
@@ -138,10 +138,6 @@ def _materialize(model: nn.Module, loader: DataLoader, device: torch.device) -> 
     model.train(was)
 
 
-#: monitor names maximised unless ``monitor_mode`` says otherwise
-_HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
-
-
 class _Run:
     """The state of one :func:`fit` call: set-up, then epochs, then the end.
 
@@ -204,7 +200,7 @@ class _Run:
             names = ["loss"] + names
         self.val_names = names
         self.monitor = c.monitor if c.monitor is not None else ("val_loss" if has_val else "train_loss")
-        self.mode = c.monitor_mode or ("max" if self.monitor.endswith(_HIGHER_IS_BETTER) else "min")
+        self.mode = monitor_direction(self.monitor, c.monitor_mode)
         if c.val_score is not None and not has_val:
             raise ValueError("fit: 'val_score' scores the validation loader, but 'val_loader' is None")
         if c.val_score is not None and one_hop:

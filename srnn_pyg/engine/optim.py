@@ -70,6 +70,16 @@ def current_lr(opt: Optional[torch.optim.Optimizer]) -> Optional[float]:
     return float(opt.param_groups[0]["lr"]) if opt is not None else None
 
 
+#: monitor names maximised unless ``TrainConfig.monitor_mode`` says otherwise
+HIGHER_IS_BETTER = ("accuracy", "f1", "precision", "recall")
+
+
+def monitor_direction(monitor: str, mode: Optional[str] = None) -> str:
+    """``mode`` (``"min"``/``"max"``), or ``"max"`` for a ``monitor`` ending in
+    one of :data:`HIGHER_IS_BETTER`, else ``"min"``."""
+    return mode or ("max" if monitor.endswith(HIGHER_IS_BETTER) else "min")
+
+
 def is_better(a: float, b: Optional[float], mode: str) -> bool:
     """``a`` beats the best so far ``b`` (:obj:`None` or NaN: anything not NaN does)."""
     if b is None or (isinstance(b, float) and math.isnan(b)):
