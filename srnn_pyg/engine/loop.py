@@ -240,7 +240,8 @@ class _Run:
             "optimizer": c.optimizer if isinstance(c.optimizer, str) else "custom",
             "scheduler": c.scheduler if c.scheduler is None or isinstance(c.scheduler, str) else "custom",
             "noise": self.schedule.to_list() if self.schedule is not None else None,
-            "early_stopping": c.early_stopping, "monitor": self.monitor, "world_size": self.dist.world,
+            "early_stopping": c.early_stopping, "monitor": self.monitor, "monitor_mode": self.mode,
+            "world_size": self.dist.world,
             "tbptt": c.tbptt, "noise_p": c.noise_p, "momentum": c.momentum, "node_type_loss": c.node_type_loss,
             "recipe": c.recipe}
 
@@ -348,6 +349,15 @@ class _Run:
             if old is not None and old != self.config_record[key] and self.dist.main:
                 warnings.warn(f"fit: resuming a run whose '{key}' was {old!r} with "
                               f"{key}={self.config_record[key]!r}")
+        saved = ckpt.get("config") or {}
+        old = (saved.get("monitor"), saved.get("monitor_mode") or monitor_direction(saved.get("monitor") or ""))
+        if saved.get("monitor") is not None and old != (self.monitor, self.mode):
+            # The best score so far was another quantity (or direction): the next epoch starts the new selection.
+            self.best, self.best_epoch, self.bad, self.stopped = None, None, 0, False
+            if self.dist.main:
+                warnings.warn(f"fit: resuming a run that selected on {old[0]!r} ({old[1]}) with "
+                              f"monitor={self.monitor!r} ({self.mode}): its best epoch so far is forgotten, and "
+                              f"best.pt is rewritten from the next epoch on")
 
     def check_resume(self, path: Path, ckpt: Dict[str, Any]) -> None:
         """Refuse a checkpoint of another model, optimiser or scheduler, in one line."""

@@ -9,7 +9,7 @@ import torch
 from engine_helpers import run, srnn, strip
 from torch_geometric.loader import DataLoader
 
-from srnn_pyg.engine import TrainConfig, collect, evaluate, fit
+from srnn_pyg.engine import TrainConfig, collect, evaluate, fit, load_checkpoint
 
 
 def _mae(collected):
@@ -203,3 +203,20 @@ def test_a_model_without_parameters_is_scored_once(springs, tmp_path):
                  val_score=score)
     assert [r["epoch"] for r in result.history] == [0] and result.history[0]["val_score"] == 0.25
     assert result.best_score == 0.25 and len(score.seen) == 1
+
+
+def test_resuming_with_another_monitor_starts_a_new_selection(springs, tmp_path):
+    """A best score of another quantity (or direction) is not compared with the new one: the resumed run
+    warns, forgets it and keeps the best epoch of the new monitor among its own epochs."""
+    model = srnn(springs[0].schema)
+    first = run(model, springs, tmp_path, epochs=2, monitor="val_mse")
+    assert first.best_epoch is not None
+    with pytest.warns(UserWarning, match="selected on 'val_mse' \\(min\\) with monitor='val_score' \\(max\\)"):
+        resumed = run(srnn(springs[0].schema), springs, tmp_path, epochs=4, resume=True, monitor="val_score",
+                      monitor_mode="max", val_score=Scripted([2.0, 1.0]))
+    assert resumed.best_epoch == 3 and resumed.best_score == 2.0
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 3
+    with pytest.warns(UserWarning, match="selected on 'val_score' \\(max\\) with monitor='val_score' \\(min\\)"):
+        again = run(srnn(springs[0].schema), springs, tmp_path, epochs=5, resume=True, monitor="val_score",
+                    val_score=Scripted([3.0]))
+    assert again.best_epoch == 5
