@@ -390,6 +390,11 @@ def base_dataset(dataset):
     return dataset
 
 
+#: ``select`` values naming a pooled rollout error of ``evaluate`` (any other value is a key of the protocol's
+#: validation score, ``Bench.val_score``)
+POOLED = ("mse", "mae", "ade")
+
+
 class _Fitter:
     """``fit`` with one run's settings: early stopping and ``restore_best``
     on validation where there is a validation split."""
@@ -400,12 +405,12 @@ class _Fitter:
         self.val_loader = loader(val_set, 2 * batch) if val_set is not None else None
         self.protocol = None if classification else protocol_scores(ctx.bench, val_set)
         select = ctx.cfg.get("select")
-        if select is not None and self.protocol is None:
+        pooled = select in POOLED
+        if select is not None and not pooled and self.protocol is None:
             raise ValueError(f"select={select!r}: {ctx.dataset} has no protocol score on a validation split to "
-                             f"select on")
-        if select in ("mse", "mae", "ade", "loss"):
-            raise ValueError(f"select={select!r}: a key of the protocol's validation score is expected, not a "
-                             f"pooled metric (the protocol's loss picks those)")
+                             f"select on (a pooled metric, {', '.join(POOLED)}, may be selected on)")
+        if select is not None and classification:
+            raise ValueError(f"select={select!r}: a classifier is selected on its validation cross-entropy")
         self.base = dict(seed=ctx.run_seed, device=ctx.device, progress=False, grad_clip=1.0)
         # The protocol's training loss for every trained row alike (the dataset's defaults["loss"]).
         loss = None if classification else getattr(type(base_dataset(train_set)), "defaults", {}).get("loss")
@@ -421,7 +426,9 @@ class _Fitter:
                 self.base.update(metrics=["mse", "ade"], monitor="val_ade")
             else:
                 self.base.update(metrics=["mse"], monitor="val_mse")
-            if select is not None:                  # the protocol's key, lower is better (as the choices read it)
+            if pooled:                              # a pooled rollout error of evaluate's, whatever the loss
+                self.base.update(metrics=sorted({"mse", select}), monitor=f"val_{select}")
+            elif select is not None:                # the protocol's key, lower is better (as the choices read it)
                 self.base.update(val_score=self.protocol, monitor=f"val_{select}", monitor_mode="min")
 
     @property
@@ -759,7 +766,9 @@ def _training_section(ctx: Context, res: Results) -> List[str]:
             "Every trained model uses the library's trainer (`srnn_pyg.engine.fit`, gradient clipping 1.0, "
             "Adam; a Gaussian head is trained by its negative log-likelihood); 'best' is the epoch kept by "
             "`restore_best` on the validation score (rollout MSE; the rollout MAE or ADE where the protocol's "
-            "training loss is the L1 or Euclidean one; cross-entropy for classification). "
+            "training loss is the L1 or Euclidean one; cross-entropy for classification; the setting `select`, "
+            "where a mode has it, names another: a pooled rollout error or a key of the dataset's own protocol "
+            "score on the validation split). "
             "Closed-form baselines are fitted by `fit_closed_form` on the training windows.", ""]
     val = validation_table(list(res.trained.values()))
     if val is not None:
@@ -769,8 +778,8 @@ def _training_section(ctx: Context, res: Results) -> List[str]:
                                for t in res.trained.values()})
     if protocol is not None:
         select = ctx.cfg.get("select")
-        how = (f"the rows were selected on `{select}`" if select is not None else
-               "recorded, not selected on (`--set select=KEY` selects on one)")
+        how = (f"the rows were selected on `{select}`" if select is not None and select not in POOLED else
+               "recorded, not selected on: `--set select=KEY` selects on one")
         text += [f"The dataset's own protocol on the validation split, for the kept models ({how}; mean ± std "
                  f"over the seeds; lower is better; no test data):", "", protocol, ""]
     text += [training_table(list(res.trained.values())), ""]

@@ -381,19 +381,19 @@ def test_accuracy_real_data_smoke(dataset, tmp_path):
     if dataset == "cmu_mocap":        # "built as": the keywords built, then why they were chosen
         built = [r for r in _result_rows(md, "S-RNN (improved)") if len(r) == 6]
         assert built and "dropout=0.3" in built[0][1] and "(chosen on validation: " in built[0][1], built
-        # the protocol's validation score of every kept model, recorded without being selected on ...
+        # the protocol's validation score (the mean Euler error) is what CMU's rows are selected on ...
         val = result["validation"]
-        assert val["srnn"]["metric"] == "validation mse" and "own protocol on the validation split" in md
+        assert val["srnn"]["metric"] == "validation euler" and "the rows were selected on `euler`" in md
         assert {"euler", "euler@80ms"} <= set(val["srnn"]["protocol"]) and "protocol" in val["node_lstm"]
-        # ... and, with select=euler, what early stopping, the best epoch and the fine-tuning choice read
+        assert val["srnn"]["mean"] == pytest.approx(val["srnn"]["protocol"]["euler"]["mean"], rel=1e-6)
+        # ... and, with select=mse, it is recorded for the kept model without being selected on
         sel = tmp_path / "select"
-        proc = _accuracy("--dataset", dataset, "--smoke", "--set", "select=euler", "--rows", "srnn", "--out",
+        proc = _accuracy("--dataset", dataset, "--smoke", "--set", "select=mse", "--rows", "srnn", "--out",
                          str(sel), cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        chosen = json.loads((sel / f"accuracy_{dataset}_smoke.json").read_text())["validation"]["srnn"]
-        assert chosen["metric"] == "validation euler"
-        assert chosen["mean"] == pytest.approx(chosen["protocol"]["euler"]["mean"], rel=1e-6)
-        assert "the rows were selected on `euler`" in (sel / f"accuracy_{dataset}_smoke.md").read_text()
+        pooled = json.loads((sel / f"accuracy_{dataset}_smoke.json").read_text())["validation"]["srnn"]
+        assert pooled["metric"] == "validation mse" and "euler" in pooled["protocol"]
+        assert "recorded, not selected on" in (sel / f"accuracy_{dataset}_smoke.md").read_text()
     if dataset == "brain4cars":       # a row's own TrainConfig fields reach its training, and its table row
         wd = [r for r in _result_rows(md, "S-RNN, LSTM cells, weight decay 1e-3") if len(r) == 6]
         assert wd and "`weight_decay=0.001`" in wd[0][2], wd
@@ -562,9 +562,15 @@ def test_select_needs_a_protocol_score():
     ctx.cfg["select"] = None            # recorded at the end (protocol_now), not passed to fit: no extra epoch pass
     run = lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, False)
     assert run.base["monitor"] == "val_mse" and "val_score" not in run.base and run.protocol is score
-    ctx.cfg["select"] = "mse"
-    with pytest.raises(ValueError, match="select='mse': a key of the protocol's validation score is expected"):
-        lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, False)
+    for pooled in ("mse", "mae", "ade"):     # a pooled rollout error of evaluate's, bench score or not
+        ctx.cfg["select"] = pooled
+        for val_score in (score, None):
+            bench.val_score = None if val_score is None else (lambda val_set: score)
+            run = lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, False)
+            assert run.base["monitor"] == f"val_{pooled}" and pooled in run.base["metrics"]
+            assert "val_score" not in run.base and run.monitor == pooled
+    with pytest.raises(ValueError, match="select='ade': a classifier is selected on its validation cross-entropy"):
+        lib._Fitter(ctx, torch.nn.Linear(2, 2), list(range(4)), list(range(4)), 4, True)
 
 
 def test_rollout_fine_tuning_refuses_other_monitors():
