@@ -526,7 +526,7 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
     E, lr = int(cfg[row.epochs]), float(cfg["lr"])
     run = _Fitter(ctx, t.model, train_set, val_set, int(cfg["batch"]), row.recipe == "class")
     fixed = sorted(set(row.train) & {"epochs", "lr", "objective", "noise", "recipe", "grad_clip", "monitor",
-                                     "metrics"})
+                                     "metrics", "monitor_mode", "val_score"})
     if fixed:
         raise ValueError(f"{row.label}: Row.train may not set {fixed} (the recipe and the mode's settings set them)")
     run.base.update(row.train)                     # this row's own TrainConfig fields

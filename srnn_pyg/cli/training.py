@@ -141,14 +141,13 @@ class EpochReporter:
     def _scores(self, epoch: int) -> Dict[str, float]:
         if self.val_set is None or not self.every or epoch % self.every or len(self.val_set) == 0:
             return {}
-        import torch
         from ..engine import collect
+        from ..engine.rng import kept_rng
         param = next(iter(self.model.parameters()), None)
         device = param.device if param is not None else None
         was_training = self.model.training
-        devices = [device] if device is not None and device.type == "cuda" else []
         try:
-            with torch.random.fork_rng(devices=devices):        # scoring never changes the training that follows
+            with kept_rng():                        # scoring never changes the training that follows
                 collected = collect(self.model, self.val_loader, device=device)
         finally:
             self.model.train(was_training)

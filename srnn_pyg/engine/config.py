@@ -135,9 +135,9 @@ class TrainConfig:
             ints, numpy or one-element tensors), recorded as ``val_NAME`` and
             selectable by ``monitor`` (early stopping and ``best.pt`` on the
             metric a paper reports, such as the Euler-angle error at each
-            horizon). The RNG states are kept, so recording a score never
-            changes training. Under DDP rank 0 scores the whole loader and
-            broadcasts the result; not with a
+            horizon). Every RNG state is restored after it, so recording a
+            score never changes training. Under DDP rank 0 scores the whole
+            loader and broadcasts the result (or its error); not with a
             :class:`~srnn_pyg.loader.OneHopLoader` for validation (a rollout
             on one-hop batches is not exact). (default: :obj:`None`)
         seed (int, optional): seeds Python, NumPy, PyTorch and the data
@@ -266,6 +266,9 @@ class TrainConfig:
         if self.resume is True and self.out_dir is None:
             raise ValueError("TrainConfig: 'resume=True' reads out_dir/last.pt, so 'out_dir' must be given "
                              "(got None)")
+        if self.scheduler == "plateau" and "mode" in self.scheduler_kwargs:
+            raise ValueError(f"TrainConfig: 'scheduler_kwargs' may not set the plateau scheduler's 'mode': "
+                             f"'monitor_mode' sets the direction (got mode={self.scheduler_kwargs['mode']!r})")
         if self.monitor_mode not in (None, "min", "max"):
             raise ValueError(f"TrainConfig: 'monitor_mode' must be None, 'min' or 'max' (got {self.monitor_mode!r})")
         if self.val_score is not None and not callable(self.val_score):

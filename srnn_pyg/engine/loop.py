@@ -46,7 +46,7 @@ from .noise import as_noise_schedule
 from .objectives import StepModule, batch_loss, check_loader, feedback_of, peek_classification
 from .optim import current_lr, is_better, make_optimizer, make_scheduler, monitor_direction, step_scheduler
 from .result import FitResult
-from .rng import rng_state, seed_everything, set_rng_state
+from .rng import kept_rng, rng_state, seed_everything, set_rng_state
 from .tbptt import check_tbptt, tbptt_batch
 
 __all__ = ["fit", "TrainingDivergedError"]
@@ -213,6 +213,10 @@ class _Run:
         self.monitor_from_score = c.val_score is not None and self.monitor not in allowed \
             and self.monitor.startswith("val_") and not builtin
         if self.monitor not in allowed and not self.monitor_from_score:
+            if builtin and has_val:
+                raise ValueError(f"fit: 'monitor' is {self.monitor!r}, evaluate's metric "
+                                 f"{self.monitor[len('val_'):]!r}, which this run does not score: add it to "
+                                 f"'metrics' (now {names}; a val_score key may not reuse a metric's name)")
             extra = " or 'val_' and a key of val_score's dict" if c.val_score is not None else ""
             raise ValueError(f"fit: 'monitor' must be one of {sorted(allowed)}{extra} (got {self.monitor!r})")
 
@@ -260,21 +264,34 @@ class _Run:
     def protocol_scores(self, record: Dict[str, Any]) -> Dict[str, float]:
         """``val_score`` of :func:`collect`'s output over the whole validation
         loader, forecasting the windows' whole horizon (the protocol's own,
-        whatever ``horizon`` trains). Rank 0 scores and broadcasts the
-        result, so under DDP every process reads the same values. The RNG
-        states are left as they were: recording a score never changes
-        training."""
-        out: Any = None
+        whatever ``horizon`` trains), in full precision. Rank 0 scores and
+        broadcasts the result (or its error, raised on every process), so
+        under DDP every process reads the same values. Every RNG state is
+        left as it was: recording a score never changes training."""
+        error, scores = None, None
         if self.dist.main:
-            was_training = self.model.training
-            devices = [self.dev] if self.dev.type == "cuda" else []
             try:
-                with torch.random.fork_rng(devices=devices), self.amp_ctx():
-                    collected = collect(self.model, self.val_full, device=self.dev)
-            finally:
-                self.model.train(was_training)
-            out = self.config.val_score(collected)
-        out = self.dist.broadcast_object(out)
+                scores = self._score_now(record)
+            except Exception as e:      # noqa: BLE001  re-raised below, after the other processes heard of it
+                if not self.dist.enabled:
+                    raise
+                error = e
+        payload = self.dist.broadcast_object(("error", f"{type(error).__name__}: {error}") if error is not None
+                                             else ("ok", scores))
+        if error is not None:
+            raise error
+        if payload[0] == "error":
+            raise RuntimeError(f"fit: 'val_score' failed on rank 0 ({payload[1]})")
+        return payload[1]
+
+    def _score_now(self, record: Dict[str, Any]) -> Dict[str, float]:
+        was_training = self.model.training
+        try:
+            with kept_rng():
+                collected = collect(self.model, self.val_full, device=self.dev)
+        finally:
+            self.model.train(was_training)
+        out = self.config.val_score(collected)
         if not isinstance(out, Mapping):
             raise TypeError(f"fit: 'val_score' must return a dict of name -> number (got {type(out).__name__})")
         scores: Dict[str, float] = {}
@@ -352,12 +369,18 @@ class _Run:
         saved = ckpt.get("config") or {}
         old = (saved.get("monitor"), saved.get("monitor_mode") or monitor_direction(saved.get("monitor") or ""))
         if saved.get("monitor") is not None and old != (self.monitor, self.mode):
-            # The best score so far was another quantity (or direction): the next epoch starts the new selection.
+            # The best score so far was another quantity (or direction): the next epoch starts the new selection,
+            # for early stopping and best.pt as for a plateau scheduler.
             self.best, self.best_epoch, self.bad, self.stopped = None, None, 0, False
+            plateau = isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+            if plateau:
+                self.sched.best, self.sched.num_bad_epochs = self.sched.mode_worse, 0
+                self.sched.cooldown_counter = 0
             if self.dist.main:
                 warnings.warn(f"fit: resuming a run that selected on {old[0]!r} ({old[1]}) with "
-                              f"monitor={self.monitor!r} ({self.mode}): its best epoch so far is forgotten, and "
-                              f"best.pt is rewritten from the next epoch on")
+                              f"monitor={self.monitor!r} ({self.mode}): its best epoch so far is forgotten"
+                              + (", so is the plateau scheduler's," if plateau else ",")
+                              + " and best.pt is rewritten from the next epoch on")
 
     def check_resume(self, path: Path, ckpt: Dict[str, Any]) -> None:
         """Refuse a checkpoint of another model, optimiser or scheduler, in one line."""
@@ -405,7 +428,7 @@ class _Run:
         record["time"] = time.perf_counter() - start
         self.result.history.append(record)
         score = record.get(self.monitor)
-        if isinstance(score, float) and not math.isnan(score):
+        if isinstance(score, float) and math.isfinite(score):
             self.best_epoch, self.best = 0, score
             self.result.best_epoch, self.result.best_score = 0, score
         if self.out is not None and self.dist.main:
@@ -508,10 +531,10 @@ class _Run:
         score = record.get(self.monitor)
         if isinstance(score, float) and not math.isfinite(score) and not self.warned_not_finite:
             self.warned_not_finite = True
-            warnings.warn(f"fit: the monitored {self.monitor!r} is {score} at epoch {epoch}, not a finite number "
-                          f"(an epoch with NaN is never the best: no best.pt comes from it)")
+            warnings.warn(f"fit: the monitored {self.monitor!r} is {score} at epoch {epoch}, not a finite number; "
+                          f"such an epoch is never the best (no best.pt comes from it)")
         step_scheduler(self.sched, score, self.mode)
-        improved = isinstance(score, float) and is_better(score, self.best, self.mode)
+        improved = isinstance(score, float) and math.isfinite(score) and is_better(score, self.best, self.mode)
         if improved:
             self.best, self.best_epoch, self.bad = score, epoch, 0
             if c.restore_best and self.out is None:     # no best.pt to reload: keep the weights in memory

@@ -3,14 +3,15 @@ a run draws from (so a resumed run continues the same random streams), and a
 data order that is a function of the seed and the epoch only."""
 from __future__ import annotations
 
+import contextlib
 import random
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["seed_everything", "rng_state", "set_rng_state", "SeededRandomSampler"]
+__all__ = ["seed_everything", "rng_state", "set_rng_state", "kept_rng", "SeededRandomSampler"]
 
 
 def seed_everything(seed: int) -> None:
@@ -42,6 +43,18 @@ def set_rng_state(state: Dict[str, Any]) -> None:
     cuda = state.get("cuda") or []
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+
+
+@contextlib.contextmanager
+def kept_rng() -> Iterator[None]:
+    """Every generator (Python, NumPy, PyTorch, each CUDA device) as it was
+    on entry, restored on exit: what runs inside draws nothing that the code
+    after it would have drawn."""
+    state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
 
 
 class SeededRandomSampler(Sampler):

@@ -30,8 +30,11 @@ _DDP_SCRIPT = textwrap.dedent("""
     val = Springs(num_graphs=5, obs=5, horizon=2, split="val", stats=train.stats)
     torch.manual_seed(int(rank) + 1)      # a different init on each rank: DDP must broadcast rank 0's
     model = build("srnn", train.schema, 4, 4, edge_hidden=8, node_hidden=8, edge_mlp=(8,), node_mlp=(8,))
-    # a protocol score over the whole validation split on every rank (validation metrics are sharded)
-    mae = lambda c: {"mae2": (c["pred"] - c["y"]).abs().mean(), "windows": int(c["batch"].max()) + 1}
+    # a protocol score over the whole validation split, read by every rank (validation metrics are sharded)
+    def mae(c):
+        if os.environ.get("FAIL_SCORE"):
+            raise ValueError("boom")
+        return {"mae2": (c["pred"] - c["y"]).abs().mean(), "windows": int(c["batch"].max()) + 1}
     config = TrainConfig(epochs=2, lr=1e-2, distributed=True, device="cpu", progress=False,
                          out_dir=os.path.join(out, "run"), val_score=mae)
     result = fit(model, DataLoader(train, batch_size=3, shuffle=True), DataLoader(val, batch_size=2), config)
@@ -41,10 +44,10 @@ _DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_ddp_two_gloo_processes_agree(tmp_path):
+def _torchrun(tmp_path, **extra_env):
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", **extra_env)
     # the checkout under test comes first, whatever copy of srnn_pyg is installed
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
@@ -61,6 +64,11 @@ def test_ddp_two_gloo_processes_agree(tmp_path):
             if attempt == 2:
                 raise AssertionError(f"torchrun stalled twice; its last output: {e.stderr!r:.3000}") from e
             shutil.rmtree(tmp_path / "run", ignore_errors=True)
+    return proc
+
+
+def test_ddp_two_gloo_processes_agree(tmp_path):
+    proc = _torchrun(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -79,3 +87,12 @@ def test_ddp_two_gloo_processes_agree(tmp_path):
     assert h0[-1]["val_mae2"] == pytest.approx(scores["mae"], rel=1e-5) and h0[-1]["val_windows"] == 5
     files = sorted(p.name for p in Path(tmp_path / "run").iterdir())
     assert files == ["best.pt", "last.pt", "metrics.jsonl", "result.json"]
+
+
+def test_ddp_a_failing_val_score_stops_every_process(tmp_path):
+    """Rank 0 scores alone: its error reaches the other process (no rank waits for a broadcast that never
+    comes), and each process names it."""
+    proc = _torchrun(tmp_path, FAIL_SCORE="1")
+    assert proc.returncode != 0
+    assert "ValueError: boom" in proc.stderr
+    assert "fit: 'val_score' failed on rank 0 (ValueError: boom)" in proc.stderr, proc.stderr[-3000:]

@@ -174,26 +174,43 @@ def test_val_score_values_may_be_numpy_or_one_element_tensors(springs):
 
 def test_a_builtin_monitor_that_is_not_scored_fails_before_training(springs):
     calls = []
-    with pytest.raises(ValueError, match="'monitor' must be one of .* \\(got 'val_mae'\\)"):
+    with pytest.raises(ValueError, match="'monitor' is 'val_mae', evaluate's metric 'mae', which this run does not "
+                                         "score: add it to 'metrics' \\(now \\['loss', 'mse'\\]"):
         run(srnn(springs[0].schema), springs, epochs=1, metrics=["mse"], monitor="val_mae", val_score=_mae,
             callbacks=[calls.append])
     assert calls == []
 
 
 def test_a_monitored_value_that_is_not_finite_warns_once(springs):
-    with pytest.warns(UserWarning, match="the monitored 'val_score' is nan at epoch 1, not a finite number") as w:
+    with pytest.warns(UserWarning, match="the monitored 'val_score' is nan at epoch 1, not a finite number;") as w:
         result = run(srnn(springs[0].schema), springs, epochs=3, monitor="val_score",
                      val_score=Scripted([math.nan, 2.0, math.nan]))
     assert sum("not a finite number" in str(x.message) for x in w) == 1
     assert result.best_epoch == 2
 
 
-def test_val_score_drives_the_plateau_scheduler(springs):
-    """The monitored protocol key is what ``scheduler="plateau"`` reads: flat scores halve the rate."""
-    result = run(srnn(springs[0].schema), springs, epochs=5, lr=1e-2, scheduler="plateau", monitor="val_score",
-                 val_score=Scripted([1.0] * 5))
+@pytest.mark.parametrize("scores,cut", [([1.0] * 5, True), ([5.0, 4.0, 3.0, 2.0, 1.0], False)])
+def test_val_score_drives_the_plateau_scheduler(springs, scores, cut):
+    """The monitored protocol key is what ``scheduler="plateau"`` reads: flat scores halve the rate, falling
+    ones never do (whatever the pooled metrics do meanwhile)."""
+    result = run(srnn(springs[0].schema), springs, epochs=5, lr=0.3, scheduler="plateau", monitor="val_score",
+                 val_score=Scripted(scores))
     lrs = [r["lr"] for r in result.history]
-    assert lrs[0] == 1e-2 and lrs[-1] < 1e-2
+    assert lrs[0] == 0.3 and (lrs[-1] < 0.3) == cut
+
+
+def test_a_plateau_scheduler_with_mode_in_its_kwargs_is_refused():
+    with pytest.raises(ValueError, match="'scheduler_kwargs' may not set the plateau scheduler's 'mode': "
+                                         "'monitor_mode' sets the direction \\(got mode='max'\\)"):
+        TrainConfig(epochs=1, scheduler="plateau", scheduler_kwargs={"mode": "max"})
+    assert TrainConfig(epochs=1, scheduler="step", scheduler_kwargs={"step_size": 2}).scheduler_kwargs
+
+
+def test_an_infinite_monitored_value_is_never_the_best(springs):
+    with pytest.warns(UserWarning, match="is inf at epoch 1, not a finite number; such an epoch is never the best"):
+        result = run(srnn(springs[0].schema), springs, epochs=3, monitor="val_score",
+                     val_score=Scripted([math.inf, -math.inf, 2.0]))
+    assert result.best_epoch == 3 and result.best_score == 2.0
 
 
 def test_a_model_without_parameters_is_scored_once(springs, tmp_path):
@@ -220,3 +237,23 @@ def test_resuming_with_another_monitor_starts_a_new_selection(springs, tmp_path)
         again = run(srnn(springs[0].schema), springs, tmp_path, epochs=5, resume=True, monitor="val_score",
                     val_score=Scripted([3.0]))
     assert again.best_epoch == 5
+
+
+def test_resuming_with_another_monitor_resets_the_plateau_scheduler(springs, tmp_path):
+    """The plateau scheduler's best value belonged to the former monitor: a falling new monitor cuts nothing."""
+    common = dict(lr=0.3, scheduler="plateau")
+    run(srnn(springs[0].schema), springs, tmp_path, epochs=3, monitor="val_score", monitor_mode="max",
+        val_score=Scripted([100.0] * 3), **common)
+    with pytest.warns(UserWarning, match="so is the plateau scheduler's"):
+        resumed = run(srnn(springs[0].schema), springs, tmp_path, epochs=7, resume=True, monitor="val_score",
+                      val_score=Scripted([5.0, 4.0, 3.0, 2.0]), **common)
+    assert [r["lr"] for r in resumed.history] == [0.3] * 7
+
+
+def test_resuming_with_the_same_monitor_keeps_the_selection(springs, tmp_path, recwarn):
+    common = dict(monitor="val_score", monitor_mode="max", early_stopping=5)
+    first = run(srnn(springs[0].schema), springs, tmp_path, epochs=2, val_score=Scripted([3.0, 1.0]), **common)
+    resumed = run(srnn(springs[0].schema), springs, tmp_path, epochs=3, resume=True, val_score=Scripted([2.0]),
+                  **common)
+    assert not [w for w in recwarn if "selected on" in str(w.message)]
+    assert first.best_epoch == resumed.best_epoch == 1 and resumed.best_score == 3.0
