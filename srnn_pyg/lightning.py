@@ -194,12 +194,10 @@ class SRNNLightningModule(pl.LightningModule):
         if isinstance(epochs, int) and epochs > 0 and epochs != config.epochs:
             config = config.replace(epochs=epochs)                  # the step and cosine schedules' length
         monitor = config.monitor or "val_loss"
-        if config.scheduler == "plateau" and "mode" not in config.scheduler_kwargs \
-                and monitor_direction(monitor, config.monitor_mode) == "max":     # Lightning passes the raw value
-            config = config.replace(scheduler_kwargs={**config.scheduler_kwargs, "mode": "max"})
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt = make_optimizer(config, params)
-        sched = make_scheduler(config, opt)
+        # Lightning hands a plateau scheduler the raw monitored value: its mode is the monitor's direction
+        sched = make_scheduler(config, opt, plateau_mode=monitor_direction(monitor, config.monitor_mode))
         if sched is None:
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": monitor}}

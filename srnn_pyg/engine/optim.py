@@ -29,9 +29,11 @@ def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.opt
                      f"params -> Optimizer (got {optimizer!r})")
 
 
-def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
+def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer, plateau_mode: str = "min") -> Any:
     """The config's scheduler on ``opt`` (:obj:`None` for none), its
-    ``scheduler_kwargs`` over the defaults."""
+    ``scheduler_kwargs`` over the defaults; a plateau scheduler in
+    ``plateau_mode`` (``fit`` negates a maximised score instead, so ``"min"``;
+    Lightning hands it the raw value)."""
     scheduler, epochs = config.scheduler, config.epochs
     if scheduler is None:
         return None
@@ -39,7 +41,7 @@ def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer) -> Any:
         return scheduler(opt)
     defaults = {"step": dict(step_size=max(1, epochs // 3), gamma=0.1),
                 "cosine": dict(T_max=max(1, epochs)),
-                "plateau": dict(factor=0.5, patience=2),
+                "plateau": dict(factor=0.5, patience=2, mode=plateau_mode),
                 "paper": dict(milestones=[1500, 4500], gamma=0.1)}
     classes = {"step": torch.optim.lr_scheduler.StepLR,
                "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
