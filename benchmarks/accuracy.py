@@ -766,6 +766,9 @@ def _b4c_rows(s) -> List[Row]:
                 key="srnn_weight_decay_1e_4", train=dict(weight_decay=1e-4)),
             Row("S-RNN, LSTM cells, weight decay 1e-3", "srnn", lambda s: dict(srnn(s), **lstm_tuned), "class",
                 key="srnn_weight_decay_1e_3", train=dict(weight_decay=1e-3)),
+            # S-RNN offered the widths the baseline is offered below (its width searched on validation as well)
+            Row("S-RNN, twice the width", "srnn", lambda s: dict(srnn(s), **tuned, **srnn_sizes(2 * s["hidden"])),
+                "class", key="srnn_wide"),
             # the baseline is offered the cell S-RNN chose, and takes it on validation as well
             Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], dropout=s["dropout"], cell="gru"),
                 "class", built_as="chosen on validation: GRU cell, cross-entropy 0.704 against 0.717 with the "
