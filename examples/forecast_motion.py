@@ -9,6 +9,13 @@ protocol's seeded test windows and prints the Euler-angle error at 80, 160,
 320, 400, 560 and 1000 ms beside the zero-velocity baseline, per action and
 averaged over the actions.
 
+Every choice is made on validation data: each action's last training
+recording is held out (``CMUMocap(val_recordings=1)``), each training phase
+keeps its epoch with the lowest validation Euler-angle error (the dataset's
+own score through ``TrainConfig.val_score``) and stops after ``--patience``
+epochs without a lower one, and the forecast-training phase is kept only if
+it lowers that error.
+
 The S-RNN has the settings CMU's validation part chose (docs/accuracy.md): it
 reads the poses and their per-frame change (``features="pos_vel"``, rebuilt
 from its own predictions during a forecast: ``derived="velocity"``), with
@@ -17,12 +24,13 @@ dropout 0.3 between its layers. NodeLSTM reads the poses, with the same dropout.
 Needs the data: set SRNN_PYG_DATA (or pass --data-root) to the folder that
 holds cmu_mocap/.
 
-    python examples/forecast_motion.py                    # about a minute on a laptop CPU
+    python examples/forecast_motion.py                    # two to three minutes on a laptop CPU
     python examples/forecast_motion.py --actions walking  # one action
     python examples/forecast_motion.py --full             # every training window, bigger model
     python examples/forecast_motion.py --smoke            # seconds: a check that it runs
 """
 import argparse
+import copy
 import os
 import sys
 import time
@@ -46,11 +54,13 @@ def parse_args():
     p.add_argument("--actions", nargs="+", default=None,
                    help="actions to train and test on (default: every action in the data)")
     p.add_argument("--stride", type=int, default=8, help="frames between training windows (default: 8)")
-    p.add_argument("--epochs", type=int, default=5, help="teacher-forcing passes over the training windows "
-                                                           "(default: 5)")
-    p.add_argument("--rollout-epochs", type=int, default=2,
-                   help="then passes that train the 25-frame forecast itself, at a third of the learning rate "
-                        "(default: 2)")
+    p.add_argument("--epochs", type=int, default=15, help="at most this many teacher-forcing passes over the "
+                                                            "training windows (default: 15)")
+    p.add_argument("--rollout-epochs", type=int, default=5,
+                   help="then at most this many passes that train the 25-frame forecast itself, at a third of "
+                        "the learning rate (default: 5)")
+    p.add_argument("--patience", type=int, default=3,
+                   help="stop a phase after this many epochs without a lower validation error (default: 3)")
     p.add_argument("--hidden", type=int, default=64, help="RNN and MLP sizes (default: 64)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -61,15 +71,25 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
     p.add_argument("--out", default=os.path.join("runs", "examples", "motion_forecast.png"),
                    help="picture to write (default: runs/examples/motion_forecast.png)")
-    p.add_argument("--full", action="store_true", help="every training window, hidden 128, 10 epochs")
+    p.add_argument("--full", action="store_true",
+                   help="every training window, hidden 128, at most 40 + 20 epochs, patience 5")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
     if args.full:
-        args.stride, args.hidden, args.epochs = 1, 128, 10
+        args.stride, args.hidden, args.epochs, args.rollout_epochs, args.patience = 1, 128, 40, 20, 5
     if args.smoke:
         args.actions = args.actions or ["walking"]
         args.stride, args.epochs, args.rollout_epochs, args.hidden = 50, 1, 1, 8
     return args
+
+
+def euler_score(val_part):
+    """The validation score each phase selects on: the mean over the six
+    horizons of the dataset's own Euler-angle error (``CMUMocap.score``)."""
+    def score(collected):
+        per = val_part.score(collected)
+        return {"euler": sum(per.values()) / len(per)}
+    return score
 
 
 def check_data(root, folder):
@@ -92,13 +112,16 @@ def main():
     check_data(args.data_root, "cmu_mocap")
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
-    opts = dict(actions=args.actions)
+    # validation: each action's last training recording, left out of training and of the statistics
+    opts = dict(actions=args.actions, val_recordings=1)
     train = CMUMocap(args.data_root, split="train", stride=args.stride, **opts)
+    val = CMUMocap(args.data_root, split="val", stride=args.stride, stats=train.stats(), **opts)
     test = CMUMocap(args.data_root, split="test", stats=train.stats(), **opts)
     # the same windows with velocities, for the S-RNN
-    train_v = CMUMocap(args.data_root, split="train", stride=args.stride, features="pos_vel", **opts)
-    test_v = CMUMocap(args.data_root, split="test", stats=train.stats(), features="pos_vel", **opts)
-    print(f"train: {train}\ntest:  {test}\nschema: {train.schema}")
+    train_v, val_v, test_v = (CMUMocap(args.data_root, split=split, stride=args.stride, features="pos_vel",
+                                       stats=None if split == "train" else train.stats(), **opts)
+                              for split in ("train", "val", "test"))
+    print(f"train: {train}\nval:   {val}\ntest:  {test}\nschema: {train.schema}")
     F, H = train.num_node_features, test.horizon
 
     h = args.hidden
@@ -111,18 +134,29 @@ def main():
                                dropout=args.dropout),
         "NodeLSTM": build("node_lstm", train.schema, F, F, hidden=h, residual=True, dropout=args.dropout),
     }
-    windows = {"S-RNN": (train_v, test_v), "NodeLSTM": (train, test)}
+    windows = {"S-RNN": (train_v, val_v, test_v), "NodeLSTM": (train, val, test)}
     start = time.perf_counter()
     for name, model in models.items():
-        loader = DataLoader(windows[name][0], batch_size=args.batch_size, shuffle=True)
-        fit(model, loader, epochs=args.epochs, lr=args.lr, grad_clip=1.0, seed=args.seed, device="cpu")
+        train_part, val_part, _ = windows[name]
+        loader = DataLoader(train_part, batch_size=args.batch_size, shuffle=True)
+        val_loader = DataLoader(val_part, batch_size=64)
+        select = dict(val_score=euler_score(val_part), monitor="val_euler", early_stopping=args.patience,
+                      restore_best=True, grad_clip=1.0, seed=args.seed, device="cpu")
+        first = fit(model, loader, val_loader, epochs=args.epochs, lr=args.lr, **select)
+        line = f"{name}: teacher forcing, validation Euler error {first.best_score:.3f} at epoch {first.best_epoch}"
         if args.rollout_epochs:   # the forecast feeds its own predictions (and velocities) back: train on that
-            fit(model, loader, epochs=args.rollout_epochs, objective="rollout", lr=args.lr / 3, grad_clip=1.0,
-                seed=args.seed, device="cpu")
-        print(f"{name}: trained")
+            kept = copy.deepcopy(model.state_dict())
+            then = fit(model, loader, val_loader, epochs=args.rollout_epochs, objective="rollout", lr=args.lr / 3,
+                       **select)
+            if then.best_score < first.best_score:
+                line += f"; forecast training {then.best_score:.3f} at epoch {then.best_epoch}: kept"
+            else:                 # it did not lower the validation error: back to the teacher-forced model
+                model.load_state_dict(kept)
+                line += f"; forecast training {then.best_score:.3f}: not kept"
+        print(line)
     print(f"trained in {time.perf_counter() - start:.0f} s")
     models["ZeroVelocity"] = build("zero_velocity", train.schema, F, F)
-    windows["ZeroVelocity"] = (train, test)
+    windows["ZeroVelocity"] = (train, val, test)
 
     # Euler-angle error per action on the seeded test windows (Li et al. 2018):
     # poses back in the data's units, evaluated dimensions = those that vary
@@ -136,7 +170,7 @@ def main():
         observed, target = test.to_pose(batch.x), test.to_pose(batch.y)          # [B, T, 117]
         dims = euler_varying_dims(torch.cat([observed, target], dim=1))         # [B, 117]
         for name, model in models.items():
-            own = windows[name][1]
+            own = windows[name][2]
             inputs = next(iter(DataLoader(own[idx], batch_size=len(idx))))      # the same windows
             model.eval()
             with torch.no_grad():

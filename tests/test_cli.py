@@ -212,7 +212,8 @@ def test_h36m_without_its_files_names_them(tmp_path, capsys):
 
 
 # small options per real dataset, so that one epoch takes seconds
-REAL = {"cmu_mocap": ["--dataset-arg", "stride=200", "--dataset-arg", "actions=['walking']"],
+REAL = {"cmu_mocap": ["--dataset-arg", "stride=200", "--dataset-arg", "actions=['walking']",
+                      "--dataset-arg", "val_recordings=1"],
         "los_loop": ["--dataset-arg", "stride=100"], "chickenpox": [], "pedalme": [], "england_covid": [],
         "brain4cars": [], "eth_ucy": ["--dataset-arg", "skip=40", "--dataset-arg", "test_scene='hotel'"],
         "pyg_temporal_json": ["--dataset-arg", "path='pedalme_london.json'"]}
@@ -244,3 +245,6 @@ def test_train_and_evaluate_every_real_dataset(name, tmp_path, capsys):
     scores = json.loads((tmp_path / "eval.json").read_text())["protocol"]
     assert scores and all(isinstance(v, float) for v in scores.values())
     assert Path(run / "best.pt").is_file()
+    if name == "cmu_mocap":  # validation on each action's last training recording
+        history = json.loads((run / "result.json").read_text())["history"]
+        assert "val_loss" in history[-1]

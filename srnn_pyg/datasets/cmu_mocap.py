@@ -60,6 +60,13 @@ class CMUMocap(MotionDataset):
       ConvSeq2Seq; Mao et al. observe 10 of them) and ``horizon`` predicted
       ones (25 = 1000 ms);
     * training windows: every start, ``stride`` frames apart;
+    * validation (not part of the published protocol, which has none; only
+      with ``val_recordings=k >= 1``): the last ``k`` training recordings of
+      each action (``<action>_<n>.txt`` with the highest ``n``) form the
+      ``"val"`` split, with sliding windows like the training ones, and the
+      ``"train"`` split leaves them out, as do the normalisation statistics
+      of every split; whole recordings, so no validation window shares a
+      frame with a training one;
     * test windows: for each test file, a fresh
       ``numpy.random.RandomState(1234567890)`` draws ``num_seeded`` (8) starts
       ``s = randint(0, T - 75)`` of ``T`` downsampled frames; the window's
@@ -67,14 +74,16 @@ class CMUMocap(MotionDataset):
       ``obs`` frames before (with ``obs > 50`` or ``horizon > 25`` the 50 and
       25 above become ``obs`` and ``horizon``);
     * normalisation: per-dimension mean and (population) standard deviation
-      of the full-rate training frames of every training action; a dimension
+      of the full-rate training frames of every training action (less the
+      held-out recordings); a dimension
       whose std is below ``1e-4`` is constant: std 1, ``dim_used`` false;
     * error: :func:`~srnn_pyg.metrics.euler_angle_error` at 80, 160, 320, 400,
       560 and 1000 ms (frames 1, 3, 7, 9, 13, 24), global translation and
       rotation left out.
 
     Registry name ``"cmu_mocap"`` (:meth:`open`, :meth:`score`): splits
-    ``"train"`` and ``"test"``; defaults ``obs = 50``, ``horizon = 25``,
+    ``"train"``, ``"test"`` and, with ``val_recordings >= 1``, ``"val"``
+    (on the command line ``--dataset-arg val_recordings=1``); defaults ``obs = 50``, ``horizon = 25``,
     ``graph = "body_parts"``, batch size 16; ``open("test", train=train)``
     reuses the training statistics (:meth:`stats`). :meth:`score` reports the
     Euler-angle error at the six times above, columns ``80ms`` ...
@@ -82,6 +91,12 @@ class CMUMocap(MotionDataset):
     from the true frames (the :func:`~srnn_pyg.metrics.euler_angle_error`
     default), not from the observed and true frames as
     ``examples/forecast_motion.py`` does per action.
+
+    .. code-block:: python
+
+        train = CMUMocap(split="train", stride=8, val_recordings=1)
+        val = CMUMocap.open("val", train=train, stride=8, val_recordings=1)
+        test = CMUMocap.open("test", train=train, val_recordings=1)
 
     Graphs (``graph=``):
 
@@ -100,7 +115,8 @@ class CMUMocap(MotionDataset):
     Args:
         root (str, optional): the data folder. (default: :obj:`None`:
             ``$SRNN_PYG_DATA/cmu_mocap``)
-        split (str, optional): ``"train"`` or ``"test"``. (default: :obj:`"train"`)
+        split (str, optional): ``"train"``, ``"test"`` or (with
+            ``val_recordings >= 1``) ``"val"``. (default: :obj:`"train"`)
         actions (list[str], optional): actions to load. (default: :obj:`None`:
             every action folder of the split)
         graph (str, optional): ``"body_parts"`` or ``"joints"``.
@@ -109,7 +125,8 @@ class CMUMocap(MotionDataset):
         horizon (int, optional): predicted frames per window. (default: :obj:`25`)
         stride (int, optional): frames between sliding windows. (default: :obj:`1`)
         windows (str, optional): ``"sliding"`` or ``"seeded"``. (default:
-            :obj:`None`: sliding for ``"train"``, seeded for ``"test"``)
+            :obj:`None`: sliding for ``"train"`` and ``"val"``, seeded for
+            ``"test"``)
         num_seeded (int, optional): seeded windows per file. (default: :obj:`8`)
         stats (dict, optional): normalisation statistics of another split
             (:meth:`stats`), instead of reading the training files.
@@ -126,6 +143,12 @@ class CMUMocap(MotionDataset):
             targets by; ``"var"``: the variance over its mean, the squared
             error in the data's units (see
             :class:`~srnn_pyg.datasets.motion.MotionDataset`). (default: :obj:`None`)
+        val_recordings (int, optional): how many of each action's last
+            training recordings to hold out as the ``"val"`` split (left out
+            of ``"train"`` and of the normalisation statistics); every action
+            needs more training recordings than that. Pass the same value to
+            every split. (default: :obj:`0`: no validation split, every
+            training recording in ``"train"``, as the protocol)
 
     Shapes:
         - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``
@@ -148,6 +171,7 @@ class CMUMocap(MotionDataset):
     SEED = 1234567890
     NUM_COLUMNS = 117
     skeleton = CMU_SKELETON
+    splits = ("train", "val", "test")
     defaults = {"obs": 50, "horizon": 25, "graph": "body_parts", "batch_size": 16}
 
     def __init__(
@@ -165,9 +189,16 @@ class CMUMocap(MotionDataset):
         transform: Optional[Callable[[STData], STData]] = None,
         features: str = "pos",
         loss_weight: Optional[str] = None,
+        val_recordings: int = 0,
     ):
         name = type(self).__name__
-        self.windows = check_motion_options(name, split, graph, obs, horizon, stride, windows)
+        self.windows = check_motion_options(name, split, graph, obs, horizon, stride, windows,
+                                            splits=self.splits)
+        if not isinstance(val_recordings, int) or isinstance(val_recordings, bool) or val_recordings < 0:
+            raise ValueError(f"{name}: 'val_recordings' must be an int >= 0 (got {val_recordings!r})")
+        if split == "val" and val_recordings < 1:
+            raise ValueError(f"{name}: split='val' needs val_recordings >= 1 (how many of each action's last "
+                             f"training recordings to hold out; got {val_recordings})")
         self.features = check_motion_features(name, features, loss_weight)
         self.loss_weight = loss_weight
         if not isinstance(num_seeded, int) or num_seeded < 1:
@@ -175,6 +206,7 @@ class CMUMocap(MotionDataset):
         self.folder = resolve_root(root, "cmu_mocap")
         self.split, self.obs, self.horizon, self.stride = split, obs, horizon, stride
         self.num_seeded = num_seeded
+        self.val_recordings = val_recordings
 
         split_dir = self._split_dir(split)
         found = _find_actions(split_dir)
@@ -188,7 +220,7 @@ class CMUMocap(MotionDataset):
             actions = [actions] if isinstance(actions, str) else list(actions)
             if not actions or len(set(actions)) != len(actions):
                 raise ValueError(f"{name}: 'actions' must be distinct action names (got {actions})")
-        files = {a: _action_files(split_dir, a) for a in actions}
+        files = {a: self._held_out(_action_files(split_dir, a), a, split) for a in actions}
 
         self._init_lists()
         self._set_graph(graph)
@@ -200,7 +232,7 @@ class CMUMocap(MotionDataset):
                 raise FileNotFoundError(f"{name}: no training action folders in '{train_dir}' "
                                         f"(needed for the normalisation statistics)")
             for a in train_actions:
-                for path in _action_files(train_dir, a):
+                for path in self._held_out(_action_files(train_dir, a), a, "train"):
                     cache[path] = self._read(path)
             self._set_stats(list(cache.values()))
         else:
@@ -212,13 +244,36 @@ class CMUMocap(MotionDataset):
             for path in files[a]:
                 frames = cache[path] if path in cache else self._read(path)
                 seq = frames[::self.frame_step]                    # 25 fps at frame_step=2
-                rec = self._add_recording(seq, f"{split}/{a}/{path.name}")
+                rec = self._add_recording(seq, f"{split_dir.name}/{a}/{path.name}")
                 self._add_windows(rec, self._starts(seq.shape[0], path), a)
         super().__init__(transform)
 
+    @classmethod
+    def missing_split(cls, split: str, **extra) -> Optional[str]:
+        """:meth:`STDataset.missing_split`; ``"val"`` exists only with
+        ``val_recordings >= 1``."""
+        reason = super().missing_split(split, **extra)
+        if reason is None and split == "val" and not extra.get("val_recordings"):
+            return ("the validation split holds out each action's last training recordings: pass "
+                    "val_recordings >= 1")
+        return reason
+
     # ------------------------------------------------------------ helpers
+    def _held_out(self, files: List[Path], action: str, split: str) -> List[Path]:
+        """An action's training files for ``split``: all but the last
+        ``val_recordings`` for ``"train"``, those for ``"val"``; the test
+        files as they are."""
+        k = self.val_recordings
+        if not k or split == "test":
+            return files
+        if len(files) <= k:
+            raise ValueError(f"{type(self).__name__}: val_recordings={k} would hold out every training "
+                             f"recording of action {action!r} ({len(files)} file(s)); each action needs "
+                             f"more than {k}")
+        return files[:-k] if split == "train" else files[-k:]
+
     def _split_dir(self, split: str) -> Path:
-        path = self.folder / split
+        path = self.folder / ("train" if split == "val" else split)
         if not path.is_dir():
             raise FileNotFoundError(f"{type(self).__name__}: split folder not found: expected "
                                     f"'{path}' (holding '<action>/<action>_1.txt' files)")

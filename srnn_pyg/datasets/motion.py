@@ -530,23 +530,24 @@ def check_motion_features(name: str, features: str, loss_weight: Optional[str] =
 
 
 def check_motion_options(name: str, split: str, graph: str, obs: int, horizon: int, stride: int,
-                         windows: Optional[str]) -> str:
+                         windows: Optional[str], splits: Sequence[str] = ("train", "test")) -> str:
     """Check the options the motion datasets share; returns the window kind
-    (``windows``, or its default: ``"sliding"`` for training, ``"seeded"``
-    for testing).
+    (``windows``, or its default: ``"sliding"`` for training and validation,
+    ``"seeded"`` for testing). ``splits``: the dataset's splits.
 
     Raises:
         ValueError: naming the dataset ``name`` and the option.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"{name}: 'split' must be 'train' or 'test' (got {split!r})")
+    if split not in splits:
+        names = [repr(s) for s in splits]
+        raise ValueError(f"{name}: 'split' must be {', '.join(names[:-1])} or {names[-1]} (got {split!r})")
     if graph not in ("body_parts", "joints"):
         raise ValueError(f"{name}: 'graph' must be 'body_parts' or 'joints' (got {graph!r})")
     for key, value in (("obs", obs), ("horizon", horizon), ("stride", stride)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name}: '{key}' must be a positive int (got {value!r})")
     if windows is None:
-        windows = "sliding" if split == "train" else "seeded"
+        windows = "seeded" if split == "test" else "sliding"
     if windows not in ("sliding", "seeded"):
         raise ValueError(f"{name}: 'windows' must be 'sliding' or 'seeded' (got {windows!r})")
     return windows

@@ -283,8 +283,13 @@ def test_short_test_file(tmp_path):
 
 def test_argument_errors(cmu):
     root, _ = cmu
-    with pytest.raises(ValueError, match=r"'split' must be 'train' or 'test' \(got 'val'\)"):
+    with pytest.raises(ValueError, match=r"'split' must be 'train', 'val' or 'test' \(got 'valid'\)"):
+        CMUMocap(root, split="valid")
+    with pytest.raises(ValueError, match=r"split='val' needs val_recordings >= 1 .*got 0"):
         CMUMocap(root, split="val")
+    for bad in (-1, 1.0, True, "1"):
+        with pytest.raises(ValueError, match=r"'val_recordings' must be an int >= 0 \(got "):
+            CMUMocap(root, val_recordings=bad)
     with pytest.raises(ValueError, match=r"'graph' must be 'body_parts' or 'joints' \(got 'bones'\)"):
         CMUMocap(root, graph="bones")
     with pytest.raises(ValueError, match=r"'obs' must be a positive int \(got 0\)"):
@@ -441,3 +446,66 @@ def test_real_cmu_mocap():
     model = ZeroVelocity(test.schema, 27, 27)
     err = euler_angle_error(test.to_pose(model.forecast(batch, 25)), test.to_pose(batch.y))[frames_at_ms()]
     assert 0.05 < float(err[0]) < 1.0 and float(err[-1]) > float(err[0])
+
+
+VAL_LAYOUT = {"train": {"walking": [200, 181, 190], "running": [170, 160]},
+              "test": {"walking": [200], "running": [190]}}
+
+
+def test_validation_split_holds_out_each_actions_last_recordings(tmp_path):
+    files = _write_cmu(tmp_path / "cmu_mocap", VAL_LAYOUT, seed=3)
+    train = CMUMocap(tmp_path, stride=5, val_recordings=1)
+    val = CMUMocap.open("val", root=tmp_path, train=train, stride=5, val_recordings=1)
+    assert train.recording_names == ["train/running/running_1.txt", "train/walking/walking_1.txt",
+                                     "train/walking/walking_2.txt"]
+    assert val.recording_names == ["train/running/running_2.txt", "train/walking/walking_3.txt"]
+    assert val.windows == "sliding" and val.split == "val"
+    # sliding windows at the stride: 80 and 95 downsampled frames, 75 per window
+    assert len(val) == len(range(0, 80 - 75 + 1, 5)) + len(range(0, 95 - 75 + 1, 5))
+    # the statistics are the kept recordings' alone, in every split opened without them
+    kept = [a for p, a in files.items() if p.parent.parent.name == "train" and p.name not in
+            ("running_2.txt", "walking_3.txt")]
+    flat = np.concatenate(kept, axis=0)
+    assert np.allclose(train.mean.numpy(), flat.mean(0), rtol=1e-6, atol=1e-6)
+    std = flat.std(0)
+    assert np.allclose(train.std.numpy(), np.where(std >= 1e-4, std, 1.0), rtol=1e-5)
+    alone = CMUMocap(tmp_path, split="val", stride=5, val_recordings=1)
+    test = CMUMocap(tmp_path, split="test", val_recordings=1)
+    for other in (alone, test):
+        assert torch.equal(other.mean, train.mean) and torch.equal(other.std, train.std)
+    assert not torch.equal(CMUMocap(tmp_path, stride=5).mean, train.mean)
+    # the validation windows are the held-out files' frames, normalised like training
+    raw = files[tmp_path / "cmu_mocap" / "train" / "running" / "running_2.txt"][::2]
+    pose = val.to_pose(torch.cat([val[0].x, val[0].y], dim=1))[0]                  # [75, 117]
+    assert torch.allclose(pose, torch.from_numpy(raw[:75]).float(), atol=1e-4)
+    # without val_recordings there is no validation split, and every training file trains
+    assert CMUMocap.has_split("val", val_recordings=1) and not CMUMocap.has_split("val")
+    with pytest.raises(ValueError, match=r"has no split 'val' \(the validation split holds out .*"
+                                         r"val_recordings >= 1\)"):
+        CMUMocap.open("val", root=tmp_path)
+    assert len(CMUMocap(tmp_path, stride=5).recording_names) == 5
+    # an action must keep a training recording
+    with pytest.raises(ValueError, match=r"val_recordings=2 would hold out every training recording of "
+                                         r"action 'running' \(2 file\(s\)\)"):
+        CMUMocap(tmp_path, val_recordings=2)
+
+
+def test_validation_split_is_the_benchmarks_held_out_part(tmp_path):
+    """The benchmark carves CMU's validation part from the full training split
+    (benchmarks/accuracy.py, ``held_out_files``): the same windows."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        from accuracy import held_out_files
+    finally:
+        sys.path.pop(0)
+    _write_cmu(tmp_path / "cmu_mocap", VAL_LAYOUT, seed=4)
+    full = CMUMocap(tmp_path, stride=3)
+    keep, held = held_out_files(full)
+    train = CMUMocap(tmp_path, stride=3, val_recordings=1)
+    val = CMUMocap(tmp_path, split="val", stride=3, val_recordings=1)
+
+    def windows(ds, positions):
+        return [(ds.recording_names[ds.index[p][0]], ds.index[p][1], ds.window_action[p]) for p in positions]
+    assert windows(full, held) == windows(val, range(len(val)))
+    assert windows(full, keep) == windows(train, range(len(train)))
