@@ -2,8 +2,11 @@
 
 Trains an S-RNN on the synthetic Springs system (two particle masses, two
 spring stiffnesses, so two node types and six edge types) with one-step-ahead
-teacher forcing, then rolls it out 20 steps on unseen systems and compares the
-forecast MSE with the zero- and constant-velocity baselines.
+teacher forcing (``srnn_pyg.engine.fit``), keeping the epoch whose 20-step
+forecast has the lowest MSE on separate validation systems and stopping after
+``--patience`` epochs without a lower one; then rolls it out 20 steps on unseen
+test systems and compares the forecast MSE with the zero- and constant-velocity
+baselines.
 
     python examples/forecast_springs.py                 # about a minute on a laptop CPU
     python examples/forecast_springs.py --full          # larger model and data
@@ -15,9 +18,9 @@ import time
 
 import torch
 from torch_geometric.loader import DataLoader
-from tqdm import tqdm
 
 from srnn_pyg.datasets import Springs
+from srnn_pyg.engine import fit
 from srnn_pyg.metrics import per_horizon
 from srnn_pyg.models import StructuralRNN, available, build
 
@@ -25,8 +28,11 @@ from srnn_pyg.models import StructuralRNN, available, build
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--graphs", type=int, default=1000, help="training systems (default: 1000)")
-    p.add_argument("--test-graphs", type=int, default=200, help="test systems (default: 200)")
-    p.add_argument("--epochs", type=int, default=20, help="passes over the training systems (default: 20)")
+    p.add_argument("--test-graphs", type=int, default=200, help="validation and test systems, each (default: 200)")
+    p.add_argument("--epochs", type=int, default=20,
+                   help="at most this many passes over the training systems (default: 20)")
+    p.add_argument("--patience", type=int, default=5,
+                   help="stop after this many epochs without a lower validation MSE (default: 5)")
     p.add_argument("--hidden", type=int, default=32, help="edgeRNN and nodeRNN sizes (default: 32)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -51,31 +57,22 @@ def main():
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     train = Springs(num_graphs=args.graphs, split="train", horizon=args.horizon, seed=args.seed)
-    test = Springs(num_graphs=args.test_graphs, split="test", horizon=args.horizon, seed=args.seed,
-                   stats=train.stats)
-    print(f"train: {train}   test: {test}\nschema: {train.schema}")
+    val, test = (Springs(num_graphs=args.test_graphs, split=split, horizon=args.horizon, seed=args.seed,
+                         stats=train.stats) for split in ("val", "test"))
+    print(f"train: {train}   val: {val}   test: {test}\nschema: {train.schema}")
 
     model = StructuralRNN(train.schema, 4, 4, edge_hidden=args.hidden, node_hidden=args.hidden,
                           edge_mlp=(args.hidden,), node_mlp=(args.hidden,), residual=True,
                           edge_scope=args.edge_scope)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
     start = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False)
-        for batch in bar:
-            # teacher forcing over the whole window: inputs 0..T-2, targets 1..T-1
-            seq = torch.cat([batch.x, batch.y], dim=1)                    # [N, obs + H, 4]
-            batch.x = seq[:, :-1]
-            loss = (model(batch) - seq[:, 1:]).pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        print(f"epoch {epoch + 1}: last batch loss {loss.item():.5f}")
-    print(f"trained in {time.perf_counter() - start:.0f} s")
+    # teacher forcing over the whole window (inputs 0..T-2, targets 1..T-1); after each epoch the
+    # 20-step forecast of the validation systems is scored, and the epoch with the lowest MSE is kept
+    result = fit(model, DataLoader(train, batch_size=args.batch_size, shuffle=True),
+                 DataLoader(val, batch_size=64), epochs=args.epochs, lr=args.lr, grad_clip=1.0,
+                 monitor="val_mse", early_stopping=args.patience, restore_best=True, seed=args.seed,
+                 device="cpu", progress=not args.smoke)
+    print(f"trained in {time.perf_counter() - start:.0f} s: validation forecast MSE {result.best_score:.5f} "
+          f"at epoch {result.best_epoch} of {result.epochs_run}")
 
     model.eval()
     batch = next(iter(DataLoader(test, batch_size=len(test))))
@@ -90,7 +87,7 @@ def main():
         for name, m in models.items():
             preds[name] = m.forecast(batch, args.horizon)
             mse = per_horizon("mse", preds[name], batch.y)
-            print(f"  {name:<18}" + "  ".join(f"{mse[h - 1].item():.5f}" for h in steps))
+            print(f"  {name:<18}" + "  ".join(f"{mse[h - 1].item():.3e}" for h in steps))
     plot(test, batch, preds, args.out)
 
 

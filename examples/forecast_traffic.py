@@ -12,14 +12,24 @@ mean speeds, T-GCN's chronological split); then forecasts the next hour from
 MAPE (%) at 15, 30 and 60 minutes beside the last-value and historical-average
 baselines.
 
+Training is ``srnn_pyg.engine.fit`` with the protocol's loss (L1: the headline
+metric is the MAE), and every choice is made on the validation part (the last
+10 % of the training period): each model keeps its epoch with the lowest
+validation MAE of its 12-step forecast and stops after ``--patience`` epochs
+without a lower one; the one-step models (S-RNN, NodeLSTM) are then trained on
+their own 12-step forecasts for a few epochs, kept only if that lowers the
+validation MAE. STGCN forecasts all 12 steps at once and trains on them
+directly.
+
 Needs the data: set SRNN_PYG_DATA (or pass --data-root) to the folder that
 holds los_loop/.
 
-    python examples/forecast_traffic.py             # about a minute on a laptop CPU
+    python examples/forecast_traffic.py             # a few minutes on a laptop CPU
     python examples/forecast_traffic.py --full      # every training window, bigger models
     python examples/forecast_traffic.py --smoke     # seconds: a check that it runs
 """
 import argparse
+import copy
 import os
 import sys
 import time
@@ -29,6 +39,7 @@ from torch_geometric.loader import DataLoader
 from tqdm import tqdm
 
 from srnn_pyg.datasets import LosLoop
+from srnn_pyg.engine import fit
 from srnn_pyg.models import StructuralRNN, available, build
 
 HORIZON_STEPS = (3, 6, 12)                      # 15, 30 and 60 minutes
@@ -39,7 +50,13 @@ def parse_args():
     p.add_argument("--data-root", default=os.environ.get("SRNN_PYG_DATA"),
                    help="folder holding los_loop/ (default: $SRNN_PYG_DATA)")
     p.add_argument("--stride", type=int, default=4, help="steps between training windows (default: 4)")
-    p.add_argument("--epochs", type=int, default=3, help="passes over the training windows (default: 3)")
+    p.add_argument("--epochs", type=int, default=10,
+                   help="at most this many passes over the training windows (default: 10)")
+    p.add_argument("--rollout-epochs", type=int, default=3,
+                   help="then at most this many passes that train the one-step models' 12-step forecast, at a "
+                        "third of the learning rate (default: 3)")
+    p.add_argument("--patience", type=int, default=3,
+                   help="stop after this many epochs without a lower validation MAE (default: 3)")
     p.add_argument("--hidden", type=int, default=32, help="hidden sizes of every model (default: 32)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -47,13 +64,14 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default: 1)")
     p.add_argument("--out", default=os.path.join("runs", "examples", "traffic_forecast.png"),
                    help="picture to write (default: runs/examples/traffic_forecast.png)")
-    p.add_argument("--full", action="store_true", help="every training window, hidden 64, 10 epochs")
+    p.add_argument("--full", action="store_true",
+                   help="every training window, hidden 64, at most 40 + 10 epochs, patience 5")
     p.add_argument("--smoke", action="store_true", help="a tiny run that only checks the pipeline")
     args = p.parse_args()
     if args.full:
-        args.stride, args.hidden, args.epochs = 1, 64, 10
+        args.stride, args.hidden, args.epochs, args.rollout_epochs, args.patience = 1, 64, 40, 10, 5
     if args.smoke:
-        args.stride, args.epochs, args.hidden = 200, 1, 8
+        args.stride, args.epochs, args.rollout_epochs, args.hidden = 200, 1, 1, 8
     return args
 
 
@@ -85,13 +103,16 @@ def main():
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     # Windows with the time of day (sin, cos) and the sensor's daily profile as three more input
-    # channels and, for the predicted steps, as u_future; models that read speed alone get the first
-    # channel (speed_only).
-    train = LosLoop(args.data_root, split="train", stride=args.stride, time_of_day=True, daily_profile=True)
-    test = LosLoop(args.data_root, split="test", time_of_day=True, daily_profile=True)
-    if args.smoke:
-        test = test[:16]                                                     # a few test windows
-    print(f"train: {train}\ntest:  {test}\nschema: {train.schema}")
+    # channels and, for the predicted steps, as u_future (for the S-RNN), and the same windows with
+    # the speed alone (for the others); validation: the last 10 % of the training period.
+    sets = {}
+    for kind, extra in (("covariates", dict(time_of_day=True, daily_profile=True)), ("speed", {})):
+        train = LosLoop(args.data_root, split="train", stride=args.stride, **extra)
+        val = LosLoop(args.data_root, split="val", stride=args.stride, **extra)
+        test = LosLoop(args.data_root, split="test", **extra)
+        sets[kind] = (train, val, test[:16] if args.smoke else test)          # smoke: a few test windows
+    train, val, test = sets["covariates"]
+    print(f"train: {train}\nval:   {val}\ntest:  {test}\nschema: {train.schema}")
     H, h = test.horizon, args.hidden
 
     models = {
@@ -103,24 +124,24 @@ def main():
     }
     if "stgcn" in available():
         models["STGCN"] = build("stgcn", train.schema, 1, 1, obs_len=train.obs, horizon=H, hidden=h)
+    kind = {name: "covariates" if name == "S-RNN" else "speed" for name in models}
     start = time.perf_counter()
     for name, model in models.items():
-        fit(name, model, train, args)
+        train_model(name, model, *sets[kind[name]][:2], args)
     print(f"trained in {time.perf_counter() - start:.0f} s")
     models["LastValue"] = build("zero_velocity", train.schema, 1, 1)
     models["HistoricalAverage"] = HistoricalAverage()
+    kind.update(LastValue="speed", HistoricalAverage="speed")
 
-    preds, target = {}, []
-    loader = DataLoader(test, batch_size=32)
+    preds = {}
     with torch.no_grad():
-        for batch in tqdm(loader, desc="test", leave=False):
-            target.append(batch.y.view(batch.num_graphs, -1, H))                # [B, 207, H]
-            for name, model in models.items():
-                model.eval()
-                pred = model.forecast(reads(model, batch), H)                   # [B*207, H, 1]
-                preds.setdefault(name, []).append(pred.view(batch.num_graphs, -1, H))
-    target = torch.cat(target)                                                  # [W, 207, H]
-    preds = {name: torch.cat(p) for name, p in preds.items()}
+        for name, model in models.items():                                      # the same windows in order
+            model.eval()
+            own = sets[kind[name]][2]
+            out = [model.forecast(batch, H).view(batch.num_graphs, -1, H)        # [B, 207, H]
+                   for batch in tqdm(DataLoader(own, batch_size=32), desc=f"test {name}", leave=False)]
+            preds[name] = torch.cat(out)                                        # [W, 207, H]
+    target = torch.cat([b.y.view(b.num_graphs, -1, H) for b in DataLoader(test, batch_size=32)])
 
     minutes = [s * test.minutes_per_step for s in HORIZON_STEPS]
     print(f"\nLos-loop test part ({len(test)} windows x 207 sensors), speed errors in mph (MAPE in %)")
@@ -135,43 +156,31 @@ def main():
     plot(test, preds, target, args.out)
 
 
-def covariates(model):
-    """How many of the model's inputs are covariates (clock, profile): 0 for speed-only models."""
-    return getattr(getattr(model, "feedback", None), "covariates", 0)
+def train_model(name, model, train, val, args):
+    """``fit`` with the protocol's L1 loss, selected on the validation MAE of the 12-step forecast.
 
-
-def reads(model, batch):
-    """The batch as the model reads it: all channels for the S-RNN, speed alone for the others."""
-    if covariates(model):
-        return batch
-    view = batch.clone()
-    view.x = batch.x[..., :1]
-    return view
-
-
-def fit(name, model, train, args):
-    """Teacher forcing for one-step models (the future steps' inputs: the true speed and the time of
-    day); direct multi-step loss for STGCN (no one-step form)."""
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    One-step models learn by teacher forcing (the future steps' inputs: the true speed and, for the
+    S-RNN, the time of day and profile, which ``u_future`` carries), then on their own forecasts
+    (kept only if that lowers the validation MAE); STGCN, which has no one-step form, on its
+    forecast alone."""
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
-    for epoch in range(args.epochs):
-        model.train()
-        bar = tqdm(loader, desc=f"{name} epoch {epoch + 1}/{args.epochs}", leave=False)
-        for batch in bar:
-            batch = reads(model, batch)
-            if model.has_forward:
-                future = torch.cat([batch.y, batch.u_future], dim=-1) if covariates(model) else batch.y
-                seq = torch.cat([batch.x, future], dim=1)                       # [B*207, 24, 3 or 1]
-                batch.x = seq[:, :-1]
-                loss = (model(batch) - seq[:, 1:, :1]).pow(2).mean()
-            else:
-                loss = (model.forecast(batch, batch.y.size(1)) - batch.y).pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        print(f"{name} epoch {epoch + 1}: last batch loss {loss.item():.4f}")
+    select = dict(loss=LosLoop.defaults["loss"], monitor="val_mae", early_stopping=args.patience,
+                  restore_best=True, grad_clip=1.0, seed=args.seed, device="cpu", progress=not args.smoke)
+    val_loader = DataLoader(val, batch_size=32)
+    first = fit(model, loader, val_loader, epochs=args.epochs, lr=args.lr,
+                objective="teacher_forcing" if model.has_forward else "rollout", **select)
+    line = (f"{name}: validation MAE {first.best_score:.4f} (normalised units) at epoch {first.best_epoch} "
+            f"of {first.epochs_run}")
+    if model.has_forward and args.rollout_epochs:
+        kept = copy.deepcopy(model.state_dict())
+        then = fit(model, loader, val_loader, epochs=args.rollout_epochs, lr=args.lr / 3, objective="rollout",
+                   **select)
+        if then.best_score < first.best_score:
+            line += f"; forecast training {then.best_score:.4f} at epoch {then.best_epoch}: kept"
+        else:                     # it did not lower the validation MAE: back to the teacher-forced model
+            model.load_state_dict(kept)
+            line += f"; forecast training {then.best_score:.4f}: not kept"
+    print(line)
 
 
 def plot(test, preds, target, path, sensors=3):
