@@ -205,6 +205,20 @@ def test_train_and_evaluate_h36m_on_small_files(tmp_path, capsys):
     assert "h36m, split test" in out and "80ms" in out
 
 
+def test_h36m_validates_on_held_out_subjects(tmp_path, capsys):
+    _write_h36m(tmp_path / "data" / "h3.6m" / "dataset")
+    run = tmp_path / "run"
+    argv = ["--dataset", "h36m", "--data-root", str(tmp_path / "data"), "--obs", "10", "--horizon", "5",
+            "--batch-size", "16", "--dataset-arg", "stride=50", "--dataset-arg", "val_subjects=[11]"]
+    assert main(["train", "--out-dir", str(run), "--epochs", "2", "--hidden", "8", "--no-progress",
+                 "--device", "cpu", "--threads", "1", "--trainer.monitor", "val_80ms"] + argv) == 0
+    assert "best val_80ms" in capsys.readouterr().out
+    history = json.loads((run / "result.json").read_text())["history"]
+    assert all("val_loss" in h and "val_80ms" in h for h in history)
+    assert main(["evaluate", str(run), "--split", "val", "--device", "cpu", "--no-progress", "--threads", "1"]) == 0
+    assert "h36m, split val" in capsys.readouterr().out
+
+
 def test_h36m_without_its_files_names_them(tmp_path, capsys):
     assert main(["train", "--dataset", "h36m", "--data-root", str(tmp_path / "nowhere"), "--no-progress"]) == 2
     err = capsys.readouterr().err

@@ -80,6 +80,10 @@ class H36M(MotionDataset):
     Protocol (the code of both papers):
 
     * subjects 1, 6, 7, 8, 9, 11 train, subject 5 tests; both subactions;
+    * validation (the protocol has none; only with ``val_subjects``): training
+      subjects held out as the ``"val"`` split (e.g. ``val_subjects=(11,)``),
+      with sliding windows like the training ones; the ``"train"`` split and
+      the normalisation statistics of every split leave them out;
     * every second frame is kept (frames 0, 2, 4, ...): :obj:`fps` = 25;
     * ``obs`` = 50 observed frames, ``horizon`` predicted frames (25 = 1000 ms);
     * training windows: every start, ``stride`` frames apart (Martinez et al.
@@ -97,7 +101,8 @@ class H36M(MotionDataset):
       and rotation left out.
 
     Registry name ``"h36m"`` (:meth:`open`, :meth:`score`): splits
-    ``"train"`` and ``"test"``; defaults ``obs = 50``, ``horizon = 25``,
+    ``"train"``, ``"test"`` and, with ``val_subjects``, ``"val"`` (on the
+    command line ``--dataset-arg val_subjects=[11]``); defaults ``obs = 50``, ``horizon = 25``,
     ``graph = "body_parts"``, batch size 16; ``open("test", train=train)``
     reuses the training statistics (:meth:`stats`). :meth:`score` reports the
     Euler-angle error at the six times above, columns ``80ms`` ...
@@ -123,7 +128,8 @@ class H36M(MotionDataset):
     Args:
         root (str, optional): the data folder. (default: :obj:`None`: from
             ``$SRNN_PYG_DATA``)
-        split (str, optional): ``"train"`` or ``"test"``. (default: :obj:`"train"`)
+        split (str, optional): ``"train"``, ``"test"`` or (with
+            ``val_subjects``) ``"val"``. (default: :obj:`"train"`)
         actions (list[str], optional): actions to load. (default: :obj:`None`:
             every action with files in the split's subjects)
         graph (str, optional): ``"body_parts"`` or ``"joints"``.
@@ -132,9 +138,11 @@ class H36M(MotionDataset):
         horizon (int, optional): predicted frames per window. (default: :obj:`25`)
         stride (int, optional): frames between sliding windows. (default: :obj:`1`)
         windows (str, optional): ``"sliding"`` or ``"seeded"``. (default:
-            :obj:`None`: sliding for ``"train"``, seeded for ``"test"``)
+            :obj:`None`: sliding for ``"train"`` and ``"val"``, seeded for
+            ``"test"``)
         subjects (list[int], optional): the split's subjects. (default:
-            :obj:`None`: 1, 6, 7, 8, 9, 11 for ``"train"``, 5 for ``"test"``)
+            :obj:`None`: 1, 6, 7, 8, 9, 11 for ``"train"`` less
+            ``val_subjects``, ``val_subjects`` for ``"val"``, 5 for ``"test"``)
         num_seeded (int, optional): seeded windows per action and subject.
             (default: :obj:`8`)
         stats (dict, optional): normalisation statistics of another split
@@ -152,6 +160,11 @@ class H36M(MotionDataset):
             targets by; ``"var"``: the variance over its mean, the squared
             error in the data's units (see
             :class:`~srnn_pyg.datasets.motion.MotionDataset`). (default: :obj:`None`)
+        val_subjects (list[int], optional): training subjects held out as the
+            ``"val"`` split, left out of ``"train"`` and of the normalisation
+            statistics; at least one training subject must remain. Pass the
+            same value to every split. (default: :obj:`None`: no validation
+            split, every training subject in ``"train"``, as the protocol)
 
     Shapes:
         - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``
@@ -169,6 +182,7 @@ class H36M(MotionDataset):
                "walkingdog", "walkingtogether")
     TRAIN_SUBJECTS = (1, 6, 7, 8, 9, 11)
     TEST_SUBJECTS = (5,)
+    splits = ("train", "val", "test")
     SEED = 1234567890
     NUM_COLUMNS = 99
     skeleton = H36M_SKELETON
@@ -190,9 +204,16 @@ class H36M(MotionDataset):
         transform: Optional[Callable[[STData], STData]] = None,
         features: str = "pos",
         loss_weight: Optional[str] = None,
+        val_subjects: Optional[Sequence[int]] = None,
     ):
         name = type(self).__name__
-        self.windows = check_motion_options(name, split, graph, obs, horizon, stride, windows)
+        self.windows = check_motion_options(name, split, graph, obs, horizon, stride, windows,
+                                            splits=self.splits)
+        held = self._check_val_subjects(val_subjects)
+        if split == "val" and not held:
+            raise ValueError(f"{name}: split='val' needs val_subjects, the training subjects to hold out "
+                             f"(e.g. [11]; got {val_subjects!r})")
+        train_subjects = tuple(s for s in self.TRAIN_SUBJECTS if s not in held)
         self.features = check_motion_features(name, features, loss_weight)
         self.loss_weight = loss_weight
         if not isinstance(num_seeded, int) or num_seeded < 1:
@@ -202,13 +223,16 @@ class H36M(MotionDataset):
                              f"first predicted frame, so 'obs' <= 66 and 'horizon' <= 100 "
                              f"(got obs={obs}, horizon={horizon})")
         if subjects is None:
-            subjects = self.TRAIN_SUBJECTS if split == "train" else self.TEST_SUBJECTS
+            subjects = {"train": train_subjects, "val": held}.get(split, self.TEST_SUBJECTS)
         subjects = tuple(int(s) for s in ([subjects] if isinstance(subjects, int) else subjects))
         if not subjects or len(set(subjects)) != len(subjects):
             raise ValueError(f"{name}: 'subjects' must be distinct subject numbers (got {list(subjects)})")
+        if split == "train" and set(subjects) & set(held):
+            raise ValueError(f"{name}: 'subjects' of the training split must leave out val_subjects "
+                             f"{list(held)} (got {list(subjects)})")
         self.folder = _resolve_h36m_root(root)
         self.split, self.obs, self.horizon, self.stride = split, obs, horizon, stride
-        self.subjects, self.num_seeded = subjects, num_seeded
+        self.subjects, self.num_seeded, self.val_subjects = subjects, num_seeded, held
 
         if actions is None:
             actions = self._find_actions(subjects)
@@ -225,7 +249,8 @@ class H36M(MotionDataset):
         self._set_graph(graph)
         cache: Dict[Tuple[int, str, int], np.ndarray] = {}
         if stats is None:
-            train_subjects = subjects if split == "train" else self.TRAIN_SUBJECTS
+            if split == "train":
+                train_subjects = subjects
             for a in self._find_actions(train_subjects):
                 for s in train_subjects:
                     for sub in (1, 2):
@@ -257,7 +282,34 @@ class H36M(MotionDataset):
                         self._add_windows(recs[sub], [start], a)
         super().__init__(transform)
 
+    @classmethod
+    def missing_split(cls, split: str, **extra) -> Optional[str]:
+        """:meth:`STDataset.missing_split`; ``"val"`` exists only with
+        ``val_subjects``."""
+        reason = super().missing_split(split, **extra)
+        if reason is None and split == "val" and not extra.get("val_subjects"):
+            return "the validation split holds out training subjects: pass val_subjects, e.g. [11]"
+        return reason
+
     # ------------------------------------------------------------ helpers
+    def _check_val_subjects(self, val_subjects) -> Tuple[int, ...]:
+        """``val_subjects`` as a tuple of distinct training subjects, leaving at least one."""
+        name = type(self).__name__
+        if val_subjects is None:
+            return ()
+        items = [val_subjects] if isinstance(val_subjects, int) else val_subjects
+        try:
+            held = tuple(items)
+        except TypeError:
+            held = None
+        if held is None or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in held) \
+                or len(set(held)) != len(held) or not set(held) <= set(self.TRAIN_SUBJECTS) \
+                or len(held) >= len(self.TRAIN_SUBJECTS):
+            raise ValueError(f"{name}: 'val_subjects' must be distinct training subjects "
+                             f"{list(self.TRAIN_SUBJECTS)}, leaving at least one to train on "
+                             f"(got {val_subjects!r})")
+        return tuple(int(s) for s in held)
+
     def _path(self, subject: int, action: str, sub: int) -> Path:
         return self.folder / f"S{subject}" / f"{action}_{sub}.txt"
 

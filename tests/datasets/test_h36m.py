@@ -263,3 +263,40 @@ def test_argument_errors(source):
         H36M(folder, split="test", num_seeded=0)
     with pytest.raises(FileNotFoundError, match=r"no '<action>_1\.txt' files for subjects \[3\]"):
         H36M(folder, split="train", subjects=[3])
+
+
+def test_validation_split_holds_out_training_subjects(source):
+    folder, files = source
+    train = H36M(folder, split="train", stride=25, val_subjects=[11])
+    val = H36M.open("val", root=folder, train=train, stride=25, val_subjects=[11])
+    assert train.subjects == (1, 6, 7, 8, 9) and val.subjects == (11,) and val.split == "val"
+    assert val.windows == "sliding" and {n.split("/")[0] for n in val.recording_names} == {"S11"}
+    assert not {n.split("/")[0] for n in train.recording_names} & {"S11", "S5"}
+    assert len(val) == sum(len(range(0, (len(a) + 1) // 2 - 75 + 1, 25))
+                           for (s, _, _), a in files.items() if s == 11)
+    # the statistics leave the held-out subject out, in every split opened without them
+    kept = np.concatenate([a for (s, _, _), a in files.items() if s not in (5, 11)])
+    assert torch.allclose(train.mean.double(), torch.from_numpy(kept.mean(0)), rtol=1e-6, atol=1e-4)
+    for other in (H36M(folder, split="val", stride=25, val_subjects=(11,)),
+                  H36M(folder, split="test", val_subjects=11)):
+        assert torch.equal(other.mean, train.mean) and torch.equal(other.std, train.std)
+    assert not torch.equal(H36M(folder, stride=25).mean, train.mean)
+    # the validation windows are the held-out subject's frames, normalised like training
+    rec, start = val.index[0]
+    raw = files[(11, "walking", 1)][::2]
+    assert val.recording_names[rec] == "S11/walking_1.txt"
+    assert torch.allclose(val.to_pose(val[0].x)[0].double(), torch.from_numpy(raw[start:start + 50]),
+                          rtol=1e-5, atol=1e-3)
+    # no validation split without val_subjects; errors name the argument
+    assert H36M.has_split("val", val_subjects=[11]) and not H36M.has_split("val")
+    with pytest.raises(ValueError, match=r"h36m has no split 'val' \(.*pass val_subjects"):
+        H36M.open("val", root=folder)
+    with pytest.raises(ValueError, match=r"split='val' needs val_subjects"):
+        H36M(folder, split="val")
+    for bad in ([5], [11, 11], [1, 6, 7, 8, 9, 11], ["11"], [True], 1.5):
+        with pytest.raises(ValueError, match=r"'val_subjects' must be distinct training subjects "
+                                             r"\[1, 6, 7, 8, 9, 11\], leaving at least one"):
+            H36M(folder, val_subjects=bad)
+    with pytest.raises(ValueError, match=r"'subjects' of the training split must leave out val_subjects "
+                                         r"\[11\] \(got \[9, 11\]\)"):
+        H36M(folder, subjects=[9, 11], val_subjects=[11])

@@ -116,8 +116,8 @@ def test_open_errors_name_dataset_split_and_option():
         Springs.open("dev")
     with pytest.raises(ValueError, match=r"cmu_mocap has no split 'val' \(.*val_recordings >= 1\)"):
         CMUMocap.open("val")
-    with pytest.raises(ValueError, match=r"h36m has no split 'val' \(splits: train, test\)"):
-        H36M.open("val")
+    with pytest.raises(ValueError, match=r"h36m has no split 'dev' \(splits: train, val, test\)"):
+        H36M.open("dev")
     with pytest.raises(ValueError, match=r"chickenpox has no split 'val' \(.*val_ratio > 0"):
         Chickenpox.open("val")
     with pytest.raises(ValueError, match=r"los_loop has no split 'val' \(.*val_ratio > 0"):
