@@ -83,6 +83,21 @@ def parse_args():
     return args
 
 
+def forecast_training(model, loader, val_loader, before, **kw):
+    """Train ``model`` on its own forecasts; keep the result only if it lowers the validation
+    score below ``before`` (else, or if that training diverges, restore the model as it was)."""
+    kept = copy.deepcopy(model.state_dict())
+    try:
+        then = fit(model, loader, val_loader, objective="rollout", **kw)
+    except FloatingPointError as e:  # fit's TrainingDivergedError
+        model.load_state_dict(kept)
+        return f"forecast training diverged ({e}): not kept"
+    if then.best_score is not None and then.best_score < before:
+        return f"forecast training {then.best_score:.3f} at epoch {then.best_epoch} of {then.epochs_run}: kept"
+    model.load_state_dict(kept)
+    return f"forecast training {then.best_score if then.best_score is None else round(then.best_score, 3)}: not kept"
+
+
 def euler_score(val_part):
     """The validation score each phase selects on: the mean over the six
     horizons of the dataset's own Euler-angle error (``CMUMocap.score``)."""
@@ -141,18 +156,13 @@ def main():
         loader = DataLoader(train_part, batch_size=args.batch_size, shuffle=True)
         val_loader = DataLoader(val_part, batch_size=64)
         select = dict(val_score=euler_score(val_part), monitor="val_euler", early_stopping=args.patience,
-                      restore_best=True, grad_clip=1.0, seed=args.seed, device="cpu")
+                      restore_best=True, grad_clip=1.0, seed=args.seed, device="cpu", progress=not args.smoke)
         first = fit(model, loader, val_loader, epochs=args.epochs, lr=args.lr, **select)
-        line = f"{name}: teacher forcing, validation Euler error {first.best_score:.3f} at epoch {first.best_epoch}"
+        line = (f"{name}: teacher forcing, validation Euler error {first.best_score:.3f} at epoch "
+                f"{first.best_epoch} of {first.epochs_run}")
         if args.rollout_epochs:   # the forecast feeds its own predictions (and velocities) back: train on that
-            kept = copy.deepcopy(model.state_dict())
-            then = fit(model, loader, val_loader, epochs=args.rollout_epochs, objective="rollout", lr=args.lr / 3,
-                       **select)
-            if then.best_score < first.best_score:
-                line += f"; forecast training {then.best_score:.3f} at epoch {then.best_epoch}: kept"
-            else:                 # it did not lower the validation error: back to the teacher-forced model
-                model.load_state_dict(kept)
-                line += f"; forecast training {then.best_score:.3f}: not kept"
+            line += "; " + forecast_training(model, loader, val_loader, first.best_score,
+                                             epochs=args.rollout_epochs, lr=args.lr / 3, **select)
         print(line)
     print(f"trained in {time.perf_counter() - start:.0f} s")
     models["ZeroVelocity"] = build("zero_velocity", train.schema, F, F)

@@ -13,13 +13,13 @@ MAPE (%) at 15, 30 and 60 minutes beside the last-value and historical-average
 baselines.
 
 Training is ``srnn_pyg.engine.fit`` with the protocol's loss (L1: the headline
-metric is the MAE), and every choice is made on the validation part (the last
-10 % of the training period): each model keeps its epoch with the lowest
-validation MAE of its 12-step forecast and stops after ``--patience`` epochs
-without a lower one; the one-step models (S-RNN, NodeLSTM) are then trained on
-their own 12-step forecasts for a few epochs, kept only if that lowers the
-validation MAE. STGCN forecasts all 12 steps at once and trains on them
-directly.
+metric is the MAE), and every choice is made on the validation part (a tenth
+of the series' steps, just before the test part, ``LosLoop(split="val")``):
+each model keeps its epoch with the lowest validation MAE of its 12-step
+forecast and stops after ``--patience`` epochs without a lower one; the
+one-step models (S-RNN, NodeLSTM) are then trained on their own 12-step
+forecasts for a few epochs, kept only if that lowers the validation MAE.
+STGCN forecasts all 12 steps at once and trains on them directly.
 
 Needs the data: set SRNN_PYG_DATA (or pass --data-root) to the folder that
 holds los_loop/.
@@ -104,7 +104,7 @@ def main():
     torch.manual_seed(args.seed)
     # Windows with the time of day (sin, cos) and the sensor's daily profile as three more input
     # channels and, for the predicted steps, as u_future (for the S-RNN), and the same windows with
-    # the speed alone (for the others); validation: the last 10 % of the training period.
+    # the speed alone (for the others); validation: the 10 % of the steps just before the test part.
     sets = {}
     for kind, extra in (("covariates", dict(time_of_day=True, daily_profile=True)), ("speed", {})):
         train = LosLoop(args.data_root, split="train", stride=args.stride, **extra)
@@ -166,20 +166,24 @@ def train_model(name, model, train, val, args):
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
     select = dict(loss=LosLoop.defaults["loss"], monitor="val_mae", early_stopping=args.patience,
                   restore_best=True, grad_clip=1.0, seed=args.seed, device="cpu", progress=not args.smoke)
-    val_loader = DataLoader(val, batch_size=32)
+    val_loader = DataLoader(val, batch_size=64)
     first = fit(model, loader, val_loader, epochs=args.epochs, lr=args.lr,
                 objective="teacher_forcing" if model.has_forward else "rollout", **select)
     line = (f"{name}: validation MAE {first.best_score:.4f} (normalised units) at epoch {first.best_epoch} "
             f"of {first.epochs_run}")
     if model.has_forward and args.rollout_epochs:
         kept = copy.deepcopy(model.state_dict())
-        then = fit(model, loader, val_loader, epochs=args.rollout_epochs, lr=args.lr / 3, objective="rollout",
-                   **select)
-        if then.best_score < first.best_score:
-            line += f"; forecast training {then.best_score:.4f} at epoch {then.best_epoch}: kept"
+        try:
+            then = fit(model, loader, val_loader, epochs=args.rollout_epochs, lr=args.lr / 3, objective="rollout",
+                       **select)
+        except FloatingPointError as e:   # fit's TrainingDivergedError: back to the teacher-forced model
+            then, line = None, line + f"; forecast training diverged ({e}): not kept"
+        if then is not None and then.best_score is not None and then.best_score < first.best_score:
+            line += f"; forecast training {then.best_score:.4f} at epoch {then.best_epoch} of {then.epochs_run}: kept"
         else:                     # it did not lower the validation MAE: back to the teacher-forced model
             model.load_state_dict(kept)
-            line += f"; forecast training {then.best_score:.4f}: not kept"
+            if then is not None:
+                line += f"; forecast training {then.best_score}: not kept"
     print(line)
 
 

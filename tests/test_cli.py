@@ -225,6 +225,65 @@ def test_h36m_without_its_files_names_them(tmp_path, capsys):
     assert "nowhere" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def _write_cmu(root, layout, seed=0):
+    """Tiny CMU-format files: ``layout`` {split: {action: [lines per file]}}."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    for split, actions in layout.items():
+        for action, lengths in actions.items():
+            folder = root / "cmu_mocap" / split / action
+            folder.mkdir(parents=True, exist_ok=True)
+            for n, T in enumerate(lengths, start=1):
+                t = np.arange(T)[:, None]
+                x = 0.4 * np.sin(rng.uniform(0.02, 0.2, (1, 117)) * t + rng.uniform(0, 6, (1, 117)))
+                np.savetxt(folder / f"{action}_{n}.txt", x, delimiter=",", fmt="%.6f")
+
+
+@pytest.mark.parametrize("held", [0, 1])
+def test_cmu_mocap_with_and_without_a_validation_split(tmp_path, capsys, held):
+    _write_cmu(tmp_path / "data", {"train": {"walking": [220, 200, 210], "running": [200, 190]},
+                                   "test": {"walking": [200], "running": [190]}})
+    run = tmp_path / "run"
+    argv = ["--dataset", "cmu_mocap", "--data-root", str(tmp_path / "data"), "--obs", "10", "--horizon", "5",
+            "--dataset-arg", "stride=20", "--dataset-arg", f"val_recordings={held}"]
+    assert main(["train", "--out-dir", str(run), "--epochs", "2", "--hidden", "8", "--no-progress",
+                 "--device", "cpu", "--threads", "1"] + argv) == 0
+    capsys.readouterr()
+    history = json.loads((run / "result.json").read_text())["history"]
+    assert all(("val_loss" in h) == bool(held) for h in history)
+    evaluate = ["evaluate", str(run), "--device", "cpu", "--no-progress", "--threads", "1"]
+    assert main(evaluate) == 0
+    assert "cmu_mocap, split test" in capsys.readouterr().out
+    if held:
+        assert main(evaluate + ["--split", "val"]) == 0
+        assert "cmu_mocap, split val" in capsys.readouterr().out
+    else:  # no validation split: one line naming why, not a traceback
+        assert main(evaluate + ["--split", "val"]) == 2
+        err = capsys.readouterr().err
+        assert "cmu_mocap has no split 'val'" in err and "val_recordings >= 1" in err and "Traceback" not in err
+    # another held-out part at evaluation would normalise otherwise than training: refused
+    assert main(evaluate + ["--dataset-arg", f"val_recordings={held + 1}"]) == 2
+    err = capsys.readouterr().err
+    assert f"opened with val_recordings={held}, but this 'test' split has val_recordings={held + 1}" in err
+
+
+def test_evaluate_names_a_missing_split_of_a_run_without_saved_statistics(tmp_path, capsys):
+    """A dataset whose splits are opened from the training split (no statistics in the run): the
+    missing validation split is named with its reason."""
+    T, N = 40, 3
+    path = tmp_path / "series.json"
+    path.write_text(json.dumps({"edges": [[0, 1], [1, 2]], "weights": [1.0, 1.0],
+                                "FX": [[float(t + n) for n in range(N)] for t in range(T)]}))
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "pyg_temporal_json", "--dataset-arg", f"path='{path}'",
+                 "--out-dir", str(run), "--epochs", "1", "--hidden", "4", "--no-progress", "--device", "cpu",
+                 "--threads", "1"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--split", "val", "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "pyg_temporal_json has no split 'val'" in err and "val_ratio > 0" in err and "Traceback" not in err
+
+
 # small options per real dataset, so that one epoch takes seconds
 REAL = {"cmu_mocap": ["--dataset-arg", "stride=200", "--dataset-arg", "actions=['walking']",
                       "--dataset-arg", "val_recordings=1"],

@@ -66,6 +66,8 @@ def _from_checkpoint(args):
     device = resolve_device(args.device)
     model = load_model(ckpt["path"], map_location=device)
     dataset = R.open_splits(name, cfg, [args.split], with_train=False)[args.split]
+    if dataset is None:                       # a split that does not exist under the run's dataset options
+        raise CLIError(R.no_split_message(name, cfg, args.split))
     return ckpt, model, name, dataset, device
 
 

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .options import CLIError, key_values
 
 __all__ = ["dataset_names", "dataset_class", "data_config", "typed_data_config", "open_split", "open_splits",
-           "keep_reuse", "task_of",
+           "keep_reuse", "no_split_message", "task_of",
            "model_class", "model_kwargs", "model_extra", "build", "num_params", "objective_for", "loader"]
 
 #: data-config keys handed to ``open`` as extra keywords when given
@@ -105,6 +105,15 @@ def keep_reuse(cfg: Dict[str, Any], train) -> None:
     reuse = train.reuse_options() if hasattr(train, "reuse_options") else {}
     if reuse:
         cfg["reuse"] = reuse
+
+
+def no_split_message(name: str, cfg: Dict[str, Any], split: str) -> str:
+    """Why dataset ``name`` has no ``split`` under the data config ``cfg``."""
+    cls = dataset_class(name)
+    extra = {k: v for k, v in _open_kwargs(cfg).items() if k not in ("root", "obs", "horizon", "seed")}
+    why = getattr(cls, "missing_split", None)
+    reason = why(split, **extra) if why is not None else None
+    return f"{name} has no split {split!r}" + (f" ({reason})" if reason else "")
 
 
 def _has_val(name: str, cfg: Dict[str, Any]) -> bool:

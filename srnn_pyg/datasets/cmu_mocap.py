@@ -65,8 +65,10 @@ class CMUMocap(MotionDataset):
       each action (``<action>_<n>.txt`` with the highest ``n``) form the
       ``"val"`` split, with sliding windows like the training ones, and the
       ``"train"`` split leaves them out, as do the normalisation statistics
-      of every split; whole recordings, so no validation window shares a
-      frame with a training one;
+      computed by every split (an action that this split does not load and
+      that has no more than ``k`` recordings keeps them all there); whole
+      recordings, so no validation window shares a frame with a training
+      one;
     * test windows: for each test file, a fresh
       ``numpy.random.RandomState(1234567890)`` draws ``num_seeded`` (8) starts
       ``s = randint(0, T - 75)`` of ``T`` downsampled frames; the window's
@@ -95,8 +97,8 @@ class CMUMocap(MotionDataset):
     .. code-block:: python
 
         train = CMUMocap(split="train", stride=8, val_recordings=1)
-        val = CMUMocap.open("val", train=train, stride=8, val_recordings=1)
-        test = CMUMocap.open("test", train=train, val_recordings=1)
+        val = CMUMocap.open("val", train=train, stride=8)     # train's val_recordings and statistics
+        test = CMUMocap.open("test", train=train)
 
     Graphs (``graph=``):
 
@@ -146,9 +148,11 @@ class CMUMocap(MotionDataset):
         val_recordings (int, optional): how many of each action's last
             training recordings to hold out as the ``"val"`` split (left out
             of ``"train"`` and of the normalisation statistics); every action
-            needs more training recordings than that. Pass the same value to
-            every split. (default: :obj:`0`: no validation split, every
-            training recording in ``"train"``, as the protocol)
+            loaded needs more training recordings than that. :meth:`open`
+            with ``train=`` takes the training split's; ``stats`` that left
+            out another number are refused (:meth:`stats` records it).
+            (default: :obj:`0`: no validation split, every training recording
+            in ``"train"``, as the protocol)
 
     Shapes:
         - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``
@@ -172,6 +176,7 @@ class CMUMocap(MotionDataset):
     NUM_COLUMNS = 117
     skeleton = CMU_SKELETON
     splits = ("train", "val", "test")
+    holdout_option = "val_recordings"
     defaults = {"obs": 50, "horizon": 25, "graph": "body_parts", "batch_size": 16}
 
     def __init__(
@@ -232,7 +237,7 @@ class CMUMocap(MotionDataset):
                 raise FileNotFoundError(f"{name}: no training action folders in '{train_dir}' "
                                         f"(needed for the normalisation statistics)")
             for a in train_actions:
-                for path in self._held_out(_action_files(train_dir, a), a, "train"):
+                for path in self._held_out(_action_files(train_dir, a), a, "train", strict=a in files):
                     cache[path] = self._read(path)
             self._set_stats(list(cache.values()))
         else:
@@ -259,12 +264,16 @@ class CMUMocap(MotionDataset):
         return reason
 
     # ------------------------------------------------------------ helpers
-    def _held_out(self, files: List[Path], action: str, split: str) -> List[Path]:
+    def _held_out(self, files: List[Path], action: str, split: str, strict: bool = True) -> List[Path]:
         """An action's training files for ``split``: all but the last
         ``val_recordings`` for ``"train"``, those for ``"val"``; the test
-        files as they are."""
+        files as they are. An action with too few files is an error
+        (``strict``) or, for the statistics of an action this split does not
+        load, kept whole (it can hold nothing out)."""
         k = self.val_recordings
         if not k or split == "test":
+            return files
+        if len(files) <= k and not strict:
             return files
         if len(files) <= k:
             raise ValueError(f"{type(self).__name__}: val_recordings={k} would hold out every training "

@@ -162,9 +162,11 @@ class H36M(MotionDataset):
             :class:`~srnn_pyg.datasets.motion.MotionDataset`). (default: :obj:`None`)
         val_subjects (list[int], optional): training subjects held out as the
             ``"val"`` split, left out of ``"train"`` and of the normalisation
-            statistics; at least one training subject must remain. Pass the
-            same value to every split. (default: :obj:`None`: no validation
-            split, every training subject in ``"train"``, as the protocol)
+            statistics; at least one training subject must remain.
+            :meth:`open` with ``train=`` takes the training split's;
+            ``stats`` that left out other subjects are refused (:meth:`stats`
+            records them). (default: :obj:`None`: no validation split, every
+            training subject in ``"train"``, as the protocol)
 
     Shapes:
         - **window:** :class:`~srnn_pyg.STData` with ``x`` ``[N, obs, F]``
@@ -183,6 +185,7 @@ class H36M(MotionDataset):
     TRAIN_SUBJECTS = (1, 6, 7, 8, 9, 11)
     TEST_SUBJECTS = (5,)
     splits = ("train", "val", "test")
+    holdout_option = "val_subjects"
     SEED = 1234567890
     NUM_COLUMNS = 99
     skeleton = H36M_SKELETON

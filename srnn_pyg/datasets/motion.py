@@ -261,6 +261,10 @@ class MotionDataset(STDataset):
     velocity_scale: Optional[float] = None
     splits = ("train", "test")
     task = "regression"
+    #: The constructor option that holds part of the training data out as
+    #: the ``"val"`` split (``"val_recordings"``, ``"val_subjects"``), or
+    #: :obj:`None`.
+    holdout_option: Optional[str] = None
     #: The times after the last observed frame that the tables report.
     report_ms: Tuple[int, ...] = (80, 160, 320, 400, 560, 1000)
 
@@ -268,11 +272,42 @@ class MotionDataset(STDataset):
     @classmethod
     def open_kwargs(cls, split: str, *, train: Optional[STDataset] = None, **options: Any) -> Dict[str, Any]:
         """:meth:`STDataset.open_kwargs`; a test split takes ``train``'s
-        normalisation statistics instead of reading the training files again."""
-        kw = super().open_kwargs(split, train=train, **options)
+        normalisation statistics instead of reading the training files again,
+        and its held-out part (:attr:`holdout_option`) unless given (a
+        different one is refused: see :meth:`stats`)."""
+        kw = super().open_kwargs(split, train=train, **cls._train_holdout(train, options))
         if split != "train" and train is not None and "stats" not in kw:
             kw["stats"] = train.stats()
         return kw
+
+    @classmethod
+    def open(cls, split: str, *, train: Optional[STDataset] = None, **options: Any) -> STDataset:
+        """:meth:`STDataset.open`; a split opened from ``train`` takes its
+        held-out part (:attr:`holdout_option`) unless given."""
+        return super().open(split, train=train, **cls._train_holdout(train, options))
+
+    @classmethod
+    def _train_holdout(cls, train: Optional[STDataset], options: Dict[str, Any]) -> Dict[str, Any]:
+        option = cls.holdout_option
+        if train is not None and option is not None and option not in options and hasattr(train, option):
+            return {**options, option: train.holdout_value()}
+        return options
+
+    def holdout_value(self) -> Any:
+        """The value of :attr:`holdout_option` this split was opened with, in
+        plain Python (:obj:`None` where the class has no such option)."""
+        option = type(self).holdout_option
+        if option is None:
+            return None
+        value = getattr(self, option)
+        return list(value) if isinstance(value, tuple) else value
+
+    def reuse_options(self) -> Dict[str, Any]:
+        """``{"stats": ...}``: :meth:`stats` in plain Python (lists), with
+        which the command line opens the other splits of a saved run without
+        reading the training files again; the held-out part comes with them,
+        so another one is refused rather than silently normalised otherwise."""
+        return {"stats": {k: (v.item() if v.dim() == 0 else v.tolist()) for k, v in self.stats().items()}}
 
     def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
         """The Euler-angle error (:func:`~srnn_pyg.metrics.euler_angle_error`,
@@ -345,6 +380,7 @@ class MotionDataset(STDataset):
                 if tuple(value.shape) != (D,):
                     raise ValueError(f"{type(self).__name__}: stats['{key}'] must be [{D}] "
                                      f"(got {list(value.shape)})")
+            self._check_holdout(stats)
             self.mean, self.std, self.dim_used = mean.float(), std.float(), used.bool()
             scale = stats.get("velocity_scale")
             if scale is not None:
@@ -379,11 +415,28 @@ class MotionDataset(STDataset):
 
     def stats(self) -> Dict[str, Tensor]:
         """The normalisation statistics, to pass as ``stats=`` to another split
-        (which then does not read the training files again)."""
+        (which then does not read the training files again); with them the
+        held-out part they leave out (:attr:`holdout_option`, where the
+        class has one), which a split given these statistics must share."""
         out = {"mean": self.mean.clone(), "std": self.std.clone(), "dim_used": self.dim_used.clone()}
         if self.velocity_scale is not None:
             out["velocity_scale"] = torch.tensor(self.velocity_scale, dtype=torch.float64)
+        if type(self).holdout_option is not None:
+            out[type(self).holdout_option] = torch.tensor(self.holdout_value(), dtype=torch.long)
         return out
+
+    def _check_holdout(self, stats: Mapping[str, Any]) -> None:
+        """Refuse statistics that left out another held-out part than this
+        split's (statistics without that key, e.g. made by hand, pass)."""
+        option = type(self).holdout_option
+        if option is None or option not in stats:
+            return
+        theirs, ours = torch.as_tensor(stats[option]).tolist(), self.holdout_value()
+        if (sorted(theirs) if isinstance(theirs, list) else theirs) != \
+                (sorted(ours) if isinstance(ours, list) else ours):
+            raise ValueError(f"{type(self).__name__}: 'stats' come from a training split opened with "
+                             f"{option}={theirs!r}, but this {self.split!r} split has {option}={ours!r}: "
+                             f"pass the same {option} to every split")
 
     def _add_recording(self, frames: np.ndarray, name: str) -> int:
         """Normalise a recording ``[T, D]`` (data units, already downsampled)

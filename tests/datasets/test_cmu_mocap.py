@@ -190,7 +190,15 @@ def test_open_reuses_the_training_statistics(cmu):
     assert torch.equal(test.mean, ref.mean) and torch.equal(test.dim_used, ref.dim_used)
     assert len(test) == len(ref) and torch.equal(test[3].x, ref[3].x) and torch.equal(test[3].y, ref[3].y)
     assert CMUMocap.open_kwargs("test", train=train)["stats"]["mean"].shape == (D,)
-    assert "stats" not in CMUMocap.open_kwargs("test") and train.reuse_options() == {}
+    assert "stats" not in CMUMocap.open_kwargs("test")
+    # the command line keeps the statistics in the run's config (plain Python) and opens the other
+    # splits with them, without the training files
+    reuse = train.reuse_options()
+    assert set(reuse["stats"]) == {"mean", "std", "dim_used", "velocity_scale", "val_recordings"}
+    assert reuse["stats"]["val_recordings"] == 0 and isinstance(reuse["stats"]["mean"][0], float)
+    again = CMUMocap.open("test", root=root, obs=20, horizon=10, **reuse)
+    assert torch.equal(again.mean, ref.mean) and torch.equal(again.std, ref.std)
+    assert torch.equal(again[3].x, ref[3].x) and again.velocity_scale == pytest.approx(ref.velocity_scale)
 
 
 def test_score_is_euler_error_at_the_reported_times(cmu):
@@ -509,3 +517,27 @@ def test_validation_split_is_the_benchmarks_held_out_part(tmp_path):
         return [(ds.recording_names[ds.index[p][0]], ds.index[p][1], ds.window_action[p]) for p in positions]
     assert windows(full, held) == windows(val, range(len(val)))
     assert windows(full, keep) == windows(train, range(len(train)))
+
+
+def test_validation_split_options_agree_across_splits(tmp_path):
+    layout = {"train": {"walking": [200] * 11, "running": [170]}, "test": {"walking": [200], "running": [190]}}
+    _write_cmu(tmp_path / "cmu_mocap", layout, seed=5)
+    # the last recording is the highest number (11 after 10), not the last in text order
+    val = CMUMocap(tmp_path, split="val", actions=["walking"], stride=25, val_recordings=1)
+    assert val.recording_names == ["train/walking/walking_11.txt"]
+    # an action this split does not load keeps its only recording in the statistics
+    train = CMUMocap(tmp_path, actions=["walking"], stride=25, val_recordings=2)
+    assert train.recording_names == [f"train/walking/walking_{n}.txt" for n in range(1, 10)]
+    with pytest.raises(ValueError, match=r"would hold out every training recording of action 'running'"):
+        CMUMocap(tmp_path, actions=["running"], val_recordings=1)
+    # a split opened from a training split takes its held-out part; another one is refused
+    assert CMUMocap.open("val", root=tmp_path, train=train, actions=["walking"], stride=25).val_recordings == 2
+    with pytest.raises(ValueError, match=r"'stats' come from a training split opened with val_recordings=2, "
+                                         r"but this 'val' split has val_recordings=1: pass the same"):
+        CMUMocap.open("val", root=tmp_path, train=train, actions=["walking"], val_recordings=1)
+    with pytest.raises(ValueError, match=r"val_recordings=2, but this 'test' split has val_recordings=0"):
+        CMUMocap(tmp_path, split="test", stats=train.stats())
+    # seeded windows on the validation recordings, if asked for
+    seeded = CMUMocap(tmp_path, split="val", actions=["walking"], windows="seeded", val_recordings=1)
+    assert len(seeded) == 8 and seeded.windows == "seeded"
+    assert torch.equal(seeded.mean, CMUMocap(tmp_path, actions=["walking"], stride=50, val_recordings=1).mean)

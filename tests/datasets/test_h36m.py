@@ -300,3 +300,17 @@ def test_validation_split_holds_out_training_subjects(source):
     with pytest.raises(ValueError, match=r"'subjects' of the training split must leave out val_subjects "
                                          r"\[11\] \(got \[9, 11\]\)"):
         H36M(folder, subjects=[9, 11], val_subjects=[11])
+
+
+def test_validation_subjects_agree_across_splits(source):
+    folder, _ = source
+    train = H36M(folder, split="train", stride=50, val_subjects=[9, 11])
+    val = H36M.open("val", root=folder, train=train, stride=50)               # takes train's val_subjects
+    assert val.subjects == (9, 11) and val.val_subjects == (9, 11)
+    assert train.stats()["val_subjects"].tolist() == [9, 11]
+    assert H36M(folder, split="val", stride=50, val_subjects=[11, 9], stats=train.stats()).subjects == (11, 9)
+    with pytest.raises(ValueError, match=r"'stats' come from a training split opened with val_subjects=\[9, 11\], "
+                                         r"but this 'test' split has val_subjects=\[\]"):
+        H36M(folder, split="test", stats=train.stats())
+    reuse = train.reuse_options()["stats"]
+    assert reuse["val_subjects"] == [9, 11] and isinstance(reuse["dim_used"][0], bool)
