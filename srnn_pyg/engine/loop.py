@@ -356,6 +356,7 @@ class _Run:
                 except (ValueError, KeyError, RuntimeError, TypeError) as e:
                     raise ValueError(f"fit: the {key} state in '{path}' does not fit this run's {key} "
                                      f"({type(e).__name__}: {str(e)[:200]})") from None
+        self._apply_new_rates(ckpt.get("config") or {})
         set_rng_state(ckpt["rng"])
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
@@ -381,6 +382,38 @@ class _Run:
                               f"monitor={self.monitor!r} ({self.mode}): its best epoch so far is forgotten"
                               + (", so is the plateau scheduler's," if plateau else ",")
                               + " and best.pt is rewritten from the next epoch on")
+
+    def _apply_new_rates(self, saved: Dict[str, Any]) -> None:
+        """A resumed run with another ``lr`` or ``weight_decay`` than its
+        checkpoint's: the restored optimiser state would silently keep the
+        old ones. The learning rate of every group, and a scheduler's base
+        rates, are scaled by ``new / old`` (a schedule keeps its progress);
+        the weight decay is set. Built-in optimisers only (a custom one's
+        rates are its own)."""
+        c = self.config
+        if self.opt is None or not isinstance(c.optimizer, str):
+            return
+        old_lr, old_wd = saved.get("lr"), saved.get("weight_decay")
+        changed = []
+        if isinstance(old_lr, (int, float)) and old_lr > 0 and isinstance(c.lr, (int, float)) and c.lr != old_lr:
+            ratio = c.lr / old_lr
+            for group in self.opt.param_groups:
+                group["lr"] = group["lr"] * ratio
+                if "initial_lr" in group:
+                    group["initial_lr"] = group["initial_lr"] * ratio
+            if self.sched is not None and hasattr(self.sched, "base_lrs"):
+                self.sched.base_lrs = [b * ratio for b in self.sched.base_lrs]
+            if self.sched is not None and hasattr(self.sched, "_last_lr"):
+                self.sched._last_lr = [g["lr"] for g in self.opt.param_groups]
+            changed.append(f"'lr' was {old_lr!r}, now {c.lr!r}: the learning rate (now "
+                           f"{self.opt.param_groups[0]['lr']:.4g}) is scaled by {ratio:.4g}")
+        if isinstance(old_wd, (int, float)) and isinstance(c.weight_decay, (int, float)) \
+                and c.weight_decay != old_wd:
+            for group in self.opt.param_groups:
+                group["weight_decay"] = c.weight_decay
+            changed.append(f"'weight_decay' was {old_wd!r}, now {c.weight_decay!r}")
+        if changed and self.dist.main:
+            warnings.warn("fit: resuming with other rates than the checkpoint's: " + "; ".join(changed))
 
     def check_resume(self, path: Path, ckpt: Dict[str, Any]) -> None:
         """Refuse a checkpoint of another model, optimiser or scheduler, in one line."""

@@ -50,6 +50,42 @@ def test_resume_of_a_finished_run_trains_no_more(springs, tmp_path):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+
+@pytest.mark.parametrize("scheduler", [None, "cosine"])
+def test_resume_with_another_learning_rate_applies_it(springs, tmp_path, scheduler):
+    """The restored optimiser state must not keep the former rate silently: a
+    new ``lr`` scales every group's rate (and a schedule's base rates, so the
+    schedule keeps its progress), a new ``weight_decay`` is set, with a warning."""
+    common = dict(epochs=4, scheduler=scheduler, optimizer="adamw", weight_decay=0.0)
+    ref = run(srnn(springs[0].schema), springs, tmp_path / "ref", **common)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_2(record):
+        if record["epoch"] == 2:
+            raise Stop
+
+    for cut in ("cut", "cut2"):                      # interrupted after epoch 2 of the same 4-epoch schedule
+        with pytest.raises(Stop):
+            run(srnn(springs[0].schema), springs, tmp_path / cut, callbacks=[stop_after_2], **common)
+    with pytest.warns(UserWarning, match=r"other rates than the checkpoint's: 'lr' was 0.01, now 0.005: the "
+                                         r"learning rate \(now .*\) is scaled by 0.5; 'weight_decay' was 0.0, now 0.1"):
+        again = run(srnn(springs[0].schema), springs, tmp_path / "cut", resume=True,
+                    **dict(common, lr=5e-3, weight_decay=0.1))
+    lrs = [r["lr"] for r in again.history]
+    assert lrs[:2] == [r["lr"] for r in ref.history[:2]]
+    assert lrs[2:] == pytest.approx([0.5 * r["lr"] for r in ref.history[2:]], rel=1e-9)
+    assert again.history[2]["train_loss"] != ref.history[2]["train_loss"]
+    ckpt = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert ckpt["optimizer"]["param_groups"][0]["weight_decay"] == 0.1
+    # the same rates: no warning, the same run as without the interruption
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = run(srnn(springs[0].schema), springs, tmp_path / "cut2", resume=True, **common)
+    assert strip(same.history) == strip(ref.history)
+
 # ------------------------------------------------------------ other behaviour
 def test_non_trainable_models_are_evaluated_only(springs, tmp_path):
     model = build("zero_velocity", springs[0].schema, 4, 4)
