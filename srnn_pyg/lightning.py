@@ -122,6 +122,11 @@ class SRNNLightningModule(pl.LightningModule):
         if config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
             raise ValueError(f"SRNNLightningModule: {type(model).__name__} has no one-step-ahead forward, so "
                              f"objective='teacher_forcing' does not apply; use TrainConfig(objective='rollout')")
+        if config.init_from is not None or config.validate_start:
+            raise ValueError("SRNNLightningModule: 'init_from' and 'validate_start' are fit()'s options (got "
+                             f"init_from={config.init_from!r}, validate_start={config.validate_start!r}); "
+                             "under Lightning load the weights with model.load_state_dict(...) and validate "
+                             "first with trainer.validate(...)")
         self.model, self.config = model, config
         self.schedule = as_noise_schedule(config.noise)
         self.feedback = feedback_of(model)

@@ -321,3 +321,21 @@ def test_train_and_evaluate_every_real_dataset(name, tmp_path, capsys):
     if name == "cmu_mocap":  # validation on each action's last training recording
         history = json.loads((run / "result.json").read_text())["history"]
         assert "val_loss" in history[-1]
+
+
+def test_a_new_run_from_a_runs_best_weights_keeps_them_unless_beaten(tmp_path, capsys):
+    """Fine-tuning from the command line: the first run's config and weights, another objective and rate;
+    the starting weights are epoch 0 and stay the best unless an epoch beats them."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["train", "--dataset", "springs", "--num-graphs", "24", "--hidden", "8", "--epochs", "2",
+                 "--no-progress", "--device", "cpu", "--threads", "1", "--out-dir", str(first)]) == 0
+    assert main(["train", "--config", str(first / "config.yaml"), "--trainer.init_from", str(first),
+                 "--trainer.objective", "rollout", "--trainer.lr", "50", "--trainer.grad_clip", "null",
+                 "--trainer.epochs", "2", "--trainer.monitor", "val_mse", "--no-progress", "--threads", "1",
+                 "--out_dir", str(second)]) == 0
+    assert "best val_mse" in capsys.readouterr().out
+    result = json.loads((second / "result.json").read_text())
+    assert [h["epoch"] for h in result["history"]] == [0, 1, 2] and result["best_epoch"] == 0
+    from srnn_pyg.engine import load_checkpoint
+    best = load_checkpoint(first / "best.pt")["model"]
+    assert all(torch.equal(v, best[k]) for k, v in load_checkpoint(second / "best.pt")["model"].items())

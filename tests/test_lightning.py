@@ -137,6 +137,9 @@ def test_bad_arguments():
     from srnn_pyg.models import build
     with pytest.raises(ValueError, match="objective='teacher_forcing' does not apply"):
         SRNNLightningModule(build("stgcn", schema, 4, 4))
+    for field in (dict(init_from="runs/x"), dict(validate_start=True)):   # fit()'s, not silently ignored
+        with pytest.raises(ValueError, match=r"'init_from' and 'validate_start' are fit\(\)'s options"):
+            SRNNLightningModule(_model(schema), TrainConfig(epochs=1, **field))
 
 
 def test_missing_lightning_names_the_extra(monkeypatch):

@@ -3,6 +3,7 @@ r"""The options of :func:`~srnn_pyg.engine.fit`, in one dataclass:
 from __future__ import annotations
 
 import dataclasses
+import os
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
@@ -168,6 +169,21 @@ class TrainConfig:
         restore_best (bool, optional): load the best weights into the model
             at the end (from ``best.pt`` with an ``out_dir``, else from a copy
             kept in memory at each best epoch). (default: :obj:`False`)
+        init_from (str, optional): a checkpoint (a file, or a run folder:
+            its ``best.pt``, else ``last.pt``) whose weights a new run starts
+            from; its optimiser, scheduler, history and selection are not
+            taken (a fresh run: fine-tuning, e.g. a rollout phase after
+            teacher forcing, or another learning rate). The checkpoint must
+            hold this model (the same registry name, arguments and schema).
+            Ignored when the run resumes (its own checkpoint has the
+            weights). (default: :obj:`None`)
+        validate_start (bool, optional): validate the starting weights
+            before the first epoch, as epoch 0 of the history, which competes
+            for the best epoch: with ``restore_best`` a run that never beats
+            its start ends with the weights it started from, and early
+            stopping counts from it. Needs a validation loader.
+            (default: :obj:`None`: on with ``init_from`` and a validation
+            loader, else off)
         callbacks (list[callable], optional): called with each epoch's record
             after its checkpoint is written and before the epoch's line is
             printed; keys they add show in that line. (default: ``()``)
@@ -205,6 +221,8 @@ class TrainConfig:
     progress: bool = True
     distributed: bool = False
     restore_best: bool = False
+    init_from: Optional[PathLike] = None
+    validate_start: Optional[bool] = None
     callbacks: Sequence[Callable[[Dict[str, Any]], None]] = ()
     meta: Dict[str, Any] = field(default_factory=dict)
 
@@ -274,6 +292,12 @@ class TrainConfig:
         if self.val_score is not None and not callable(self.val_score):
             raise ValueError(f"TrainConfig: 'val_score' must be None or a callable taking collect()'s dict "
                              f"(got {self.val_score!r})")
+        if self.validate_start not in (None, True, False):
+            raise ValueError(f"TrainConfig: 'validate_start' must be None, True or False "
+                             f"(got {self.validate_start!r})")
+        if self.init_from is not None and not isinstance(self.init_from, (str, os.PathLike)):
+            raise ValueError(f"TrainConfig: 'init_from' must be None or the path of a checkpoint or run folder "
+                             f"(got {self.init_from!r})")
         if not all(callable(cb) for cb in self.callbacks):
             raise ValueError(f"TrainConfig: 'callbacks' must be callables (got {list(self.callbacks)!r})")
 

@@ -170,6 +170,13 @@ class _Run:
         self.feedback = feedback_of(model)
         self._choose_metrics(val is not None, one_hop=isinstance(val, OneHopLoader))
         self.val, self.val_full = eval_loader(val, dist), val
+        start = config.validate_start
+        if start is None:
+            start = config.init_from is not None and val is not None
+        if start and val is None:
+            raise ValueError("fit: 'validate_start=True' validates the starting weights, so it needs a "
+                             "val_loader (got None)")
+        self.start_validated = bool(start)
         self._prepare_output()
         self.epoch, self.step, self.best, self.best_epoch, self.bad, self.stopped = 0, 0, None, None, 0, False
         self.warned_not_finite = False
@@ -247,7 +254,8 @@ class _Run:
             "early_stopping": c.early_stopping, "monitor": self.monitor, "monitor_mode": self.mode,
             "world_size": self.dist.world,
             "tbptt": c.tbptt, "noise_p": c.noise_p, "momentum": c.momentum, "node_type_loss": c.node_type_loss,
-            "recipe": c.recipe}
+            "recipe": c.recipe, "init_from": None if c.init_from is None else str(c.init_from),
+            "validate_start": self.start_validated}
 
     # ------------------------------------------------------ checkpoints
     def validate(self, epoch: int) -> Dict[str, Any]:
@@ -415,6 +423,32 @@ class _Run:
         if changed and self.dist.main:
             warnings.warn("fit: resuming with other rates than the checkpoint's: " + "; ".join(changed))
 
+    def load_start(self, source: Any) -> None:
+        """The weights of checkpoint ``source`` (``init_from``), for a new run."""
+        path = resolve_checkpoint(source)
+        ckpt = load_checkpoint(path, map_location=self.dev)
+        diffs = record_differences(ckpt.get("model_record"), self.record)
+        state = ckpt.get("model")
+        if not isinstance(state, dict):
+            diffs.append("model (no weights in the file)")
+        elif not diffs:
+            diffs = [f"weights: {d}" for d in state_differences(self.model.state_dict(), state)]
+        if diffs:
+            raise ValueError(f"fit: cannot start from '{path}' (init_from): it differs from this run in "
+                             f"{'; '.join(diffs)} (saved vs current); start from a checkpoint of this model")
+        self.model.load_state_dict(state)
+        self.started_from = str(path)
+
+    def validate_start(self) -> None:
+        """Epoch 0: the starting weights on the validation loader, eligible as
+        the best epoch (``validate_start``). Every generator is left as it
+        was, so the epochs after it train as they would without it."""
+        started = time.perf_counter()
+        with kept_rng():
+            record = {"epoch": 0, "step": 0, "lr": current_lr(self.opt), "noise_std": 0.0, "train_loss": None}
+            record.update(self.validate(0))
+        self.end_epoch(record, started, start=True)
+
     def check_resume(self, path: Path, ckpt: Dict[str, Any]) -> None:
         """Refuse a checkpoint of another model, optimiser or scheduler, in one line."""
         diffs = record_differences(ckpt.get("model_record"), self.record)
@@ -485,6 +519,8 @@ class _Run:
         path = self.resume_path()
         if path is not None:
             self.restore(path)
+        elif c.init_from is not None:
+            self.load_start(c.init_from)
         if self.log is not None:
             self.log.reset(self.result.history)  # a resume drops lines of epochs after its checkpoint
         step_module: nn.Module = StepModule(self.model)
@@ -556,23 +592,27 @@ class _Run:
         return {"epoch": epoch + 1, "step": self.step, "lr": current_lr(self.opt), "noise_std": std,
                 "train_loss": train_loss}
 
-    def end_epoch(self, record: Dict[str, Any], started: float) -> None:
+    def end_epoch(self, record: Dict[str, Any], started: float, start: bool = False) -> None:
         """Validation, scheduler, best score, early stopping, log, checkpoints
-        and callbacks for the epoch just trained."""
+        and callbacks for the epoch just trained (``start``: epoch 0, the
+        starting weights, already validated; no scheduler step and no
+        early-stopping count)."""
         c, epoch = self.config, record["epoch"]
-        record.update(self.validate(epoch))
+        if not start:
+            record.update(self.validate(epoch))
         score = record.get(self.monitor)
         if isinstance(score, float) and not math.isfinite(score) and not self.warned_not_finite:
             self.warned_not_finite = True
             warnings.warn(f"fit: the monitored {self.monitor!r} is {score} at epoch {epoch}, not a finite number; "
                           f"such an epoch is never the best (no best.pt comes from it)")
-        step_scheduler(self.sched, score, self.mode)
+        if not start:
+            step_scheduler(self.sched, score, self.mode)
         improved = isinstance(score, float) and math.isfinite(score) and is_better(score, self.best, self.mode)
         if improved:
             self.best, self.best_epoch, self.bad = score, epoch, 0
             if c.restore_best and self.out is None:     # no best.pt to reload: keep the weights in memory
                 self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        else:
+        elif not start:
             self.bad += 1
         self.stopped = c.early_stopping is not None and self.bad >= c.early_stopping
         self.epoch = epoch
@@ -594,6 +634,8 @@ class _Run:
 
     def train(self) -> FitResult:
         self.setup_training()
+        if self.start_validated and self.epoch == 0 and not self.result.history:
+            self.validate_start()
         for epoch in range(self.epoch, self.config.epochs):
             if self.stopped:
                 break
