@@ -14,7 +14,8 @@ recording is held out (``CMUMocap(val_recordings=1)``), each training phase
 keeps its epoch with the lowest validation Euler-angle error (the dataset's
 own score through ``TrainConfig.val_score``) and stops after ``--patience``
 epochs without a lower one, and the forecast-training phase is kept only if
-it lowers that error.
+it lowers that error (``TrainConfig.validate_start``: the weights it starts
+from are its epoch 0 and stay unless an epoch beats them).
 
 The S-RNN has the settings CMU's validation part chose (docs/accuracy.md): it
 reads the poses and their per-frame change (``features="pos_vel"``, rebuilt
@@ -83,19 +84,20 @@ def parse_args():
     return args
 
 
-def forecast_training(model, loader, val_loader, before, **kw):
-    """Train ``model`` on its own forecasts; keep the result only if it lowers the validation
-    score below ``before`` (else, or if that training diverges, restore the model as it was)."""
+def forecast_training(model, loader, val_loader, fmt="{:.3f}", **kw):
+    """Train ``model`` on its own forecasts. Its current weights are validated first, as epoch 0
+    (``validate_start``), and ``restore_best`` keeps them unless an epoch lowers the validation
+    score: the forecast training is kept only if it helps. A diverged run restores them too."""
     kept = copy.deepcopy(model.state_dict())
     try:
-        then = fit(model, loader, val_loader, objective="rollout", **kw)
+        then = fit(model, loader, val_loader, objective="rollout", validate_start=True, **kw)
     except FloatingPointError as e:  # fit's TrainingDivergedError
         model.load_state_dict(kept)
         return f"forecast training diverged ({e}): not kept"
-    if then.best_score is not None and then.best_score < before:
-        return f"forecast training {then.best_score:.3f} at epoch {then.best_epoch} of {then.epochs_run}: kept"
-    model.load_state_dict(kept)
-    return f"forecast training {then.best_score if then.best_score is None else round(then.best_score, 3)}: not kept"
+    if then.best_epoch:
+        return (f"forecast training {fmt.format(then.best_score)} at epoch {then.best_epoch} of "
+                f"{then.epochs_run}: kept")
+    return f"forecast training did not lower it in {then.epochs_run} epoch(s): not kept"
 
 
 def euler_score(val_part):
@@ -161,8 +163,8 @@ def main():
         line = (f"{name}: teacher forcing, validation Euler error {first.best_score:.3f} at epoch "
                 f"{first.best_epoch} of {first.epochs_run}")
         if args.rollout_epochs:   # the forecast feeds its own predictions (and velocities) back: train on that
-            line += "; " + forecast_training(model, loader, val_loader, first.best_score,
-                                             epochs=args.rollout_epochs, lr=args.lr / 3, **select)
+            line += "; " + forecast_training(model, loader, val_loader, epochs=args.rollout_epochs,
+                                             lr=args.lr / 3, **select)
         print(line)
     print(f"trained in {time.perf_counter() - start:.0f} s")
     models["ZeroVelocity"] = build("zero_velocity", train.schema, F, F)

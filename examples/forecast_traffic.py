@@ -172,19 +172,24 @@ def train_model(name, model, train, val, args):
     line = (f"{name}: validation MAE {first.best_score:.4f} (normalised units) at epoch {first.best_epoch} "
             f"of {first.epochs_run}")
     if model.has_forward and args.rollout_epochs:
-        kept = copy.deepcopy(model.state_dict())
-        try:
-            then = fit(model, loader, val_loader, epochs=args.rollout_epochs, lr=args.lr / 3, objective="rollout",
-                       **select)
-        except FloatingPointError as e:   # fit's TrainingDivergedError: back to the teacher-forced model
-            then, line = None, line + f"; forecast training diverged ({e}): not kept"
-        if then is not None and then.best_score is not None and then.best_score < first.best_score:
-            line += f"; forecast training {then.best_score:.4f} at epoch {then.best_epoch} of {then.epochs_run}: kept"
-        else:                     # it did not lower the validation MAE: back to the teacher-forced model
-            model.load_state_dict(kept)
-            if then is not None:
-                line += f"; forecast training {then.best_score}: not kept"
+        line += "; " + forecast_training(model, loader, val_loader, epochs=args.rollout_epochs, lr=args.lr / 3,
+                                         **select)
     print(line)
+
+
+def forecast_training(model, loader, val_loader, **kw):
+    """Train a one-step model on its own forecasts. Its current weights are validated first, as
+    epoch 0 (``validate_start``), and ``restore_best`` keeps them unless an epoch lowers the
+    validation MAE: the forecast training is kept only if it helps. A diverged run restores them too."""
+    kept = copy.deepcopy(model.state_dict())
+    try:
+        then = fit(model, loader, val_loader, objective="rollout", validate_start=True, **kw)
+    except FloatingPointError as e:     # fit's TrainingDivergedError
+        model.load_state_dict(kept)
+        return f"forecast training diverged ({e}): not kept"
+    if then.best_epoch:
+        return f"forecast training {then.best_score:.4f} at epoch {then.best_epoch} of {then.epochs_run}: kept"
+    return f"forecast training did not lower it in {then.epochs_run} epoch(s): not kept"
 
 
 def plot(test, preds, target, path, sensors=3):
