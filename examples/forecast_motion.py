@@ -97,6 +97,8 @@ def forecast_training(model, loader, val_loader, fmt="{:.3f}", **kw):
     if then.best_epoch:
         return (f"forecast training {fmt.format(then.best_score)} at epoch {then.best_epoch} of "
                 f"{then.epochs_run}: kept")
+    if then.best_epoch is None:     # no finite validation score at all: nothing was restored
+        model.load_state_dict(kept)
     return f"forecast training did not lower it in {then.epochs_run} epoch(s): not kept"
 
 

@@ -189,6 +189,8 @@ def forecast_training(model, loader, val_loader, **kw):
         return f"forecast training diverged ({e}): not kept"
     if then.best_epoch:
         return f"forecast training {then.best_score:.4f} at epoch {then.best_epoch} of {then.epochs_run}: kept"
+    if then.best_epoch is None:     # no finite validation score at all: nothing was restored
+        model.load_state_dict(kept)
     return f"forecast training did not lower it in {then.epochs_run} epoch(s): not kept"
 
 

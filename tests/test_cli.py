@@ -339,3 +339,15 @@ def test_a_new_run_from_a_runs_best_weights_keeps_them_unless_beaten(tmp_path, c
     from srnn_pyg.engine import load_checkpoint
     best = load_checkpoint(first / "best.pt")["model"]
     assert all(torch.equal(v, best[k]) for k, v in load_checkpoint(second / "best.pt")["model"].items())
+    # fine-tuning into the folder it starts from would clear (--overwrite) or overwrite it: refused first
+    before = sorted(p.name for p in first.iterdir())
+    for extra in ([], ["--overwrite"]):
+        assert main(["train", "--config", str(first / "config.yaml"), "--trainer.init_from", str(first),
+                     "--trainer.epochs", "1", "--no-progress", "--out_dir", str(first)] + extra) == 2
+        err = capsys.readouterr().err
+        assert "--trainer.init_from" in err and "fine-tune into another folder" in err
+        assert sorted(p.name for p in first.iterdir()) == before
+    assert main(["train", "--config", str(first / "config.yaml"), "--trainer.init_from", str(tmp_path / "none"),
+                 "--trainer.epochs", "1", "--no-progress", "--out_dir", str(tmp_path / "third")]) == 2
+    assert "--trainer.init_from: checkpoint not found: " in capsys.readouterr().err
+    assert not (tmp_path / "third").exists()

@@ -86,6 +86,23 @@ def _check_trainer(cfg) -> None:
         raise CLIError(f"--trainer.{m.group(1)}: {m.group(2)}" if m else str(e)) from None
 
 
+def _check_init_from(init_from, out_dir: Optional[Path]) -> None:
+    """``--trainer.init_from`` names a readable checkpoint outside the run
+    folder (which ``--overwrite`` would clear and the run would overwrite)."""
+    if init_from is None:
+        return
+    from ..engine import resolve_checkpoint
+    try:
+        path = resolve_checkpoint(init_from)
+    except FileNotFoundError as e:
+        raise CLIError(f"--trainer.init_from: {e}") from None
+    if out_dir is not None:
+        out = Path(out_dir).resolve()
+        if out == path.resolve().parent or out in path.resolve().parents:
+            raise CLIError(f"--trainer.init_from: '{path}' is in the run folder '{out_dir}', which this run "
+                           f"would clear or overwrite; fine-tune into another folder (--out_dir)")
+
+
 def _dump(parser, cfg) -> str:
     import warnings
 
@@ -263,6 +280,8 @@ def _setup_train(argv: Sequence[str]):
     cfg = parse_typed(parser, (["--config", str(run / CONFIG_FILE)] if run else []) + scan.argv)
     _check_trainer(cfg)
     resumed = _check_resume(parser, cfg, saved, run, scan.override) if run is not None else None
+    if resumed is None:     # before any folder is made or cleared: a new run reads this checkpoint
+        _check_init_from(cfg.trainer.init_from, run or (Path(cfg.out_dir) if cfg.out_dir else None))
     if run is not None:
         out_dir = run
     elif cfg.out_dir:

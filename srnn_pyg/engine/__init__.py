@@ -39,7 +39,8 @@ the best validation score) that resume a run exactly where it stopped.
     evaluate(model, DataLoader(val, 64))          # {"loss": ..., "mse": ..., ...}
     save_model(model, "srnn.pt")
 """
-from .checkpoints import load_checkpoint, load_model, model_record, save_model, write_checked
+from .checkpoints import (load_checkpoint, load_model, model_record, read_weights, resolve_checkpoint,
+                          save_model, write_checked)
 from .config import TrainConfig
 from .device import amp_context, resolve_device
 from .distributed import DistContext
@@ -59,6 +60,8 @@ __all__ = [
     "save_model",
     "load_model",
     "load_checkpoint",
+    "read_weights",
+    "resolve_checkpoint",
     "model_record",
     "write_checked",
     "NoiseSchedule",

@@ -48,7 +48,7 @@ from ..models import get as registered_model
 from ..schema import STSchema
 from .files import PathLike, atomic_write, write_error
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "MODEL_FORMAT", "LAST", "BEST", "METRICS_FILE",
+__all__ = ["read_weights", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "MODEL_FORMAT", "LAST", "BEST", "METRICS_FILE",
            "RESULT_FILE", "MAGIC", "model_record", "build_from_record", "save_model", "load_model",
            "load_checkpoint", "resolve_checkpoint", "write_checked", "record_differences",
            "state_differences"]
@@ -351,6 +351,20 @@ def _check_size(path: str, record: Dict[str, Any], state: Mapping[str, Any]) -> 
     if diffs:
         raise ValueError(f"load_model: the weights in '{path}' do not fit the {record['name']!r} model "
                          f"its record builds: {'; '.join(diffs)}")
+
+
+def read_weights(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
+    """The file's ``path``, ``model_record`` and ``model`` weights, from a
+    training checkpoint or a :func:`save_model` file (a file, or a run
+    directory: its ``best.pt``, else ``last.pt``), checksum verified.
+
+    Raises:
+        FileNotFoundError: naming the missing file or directory.
+        ValueError: if the file is truncated, corrupted or not one of this
+            library's.
+    """
+    obj = _read(path, map_location, (MODEL_FORMAT, CHECKPOINT_FORMAT))
+    return {"path": obj["path"], "model_record": obj.get("model_record"), "model": obj.get("model")}
 
 
 def load_model(path: PathLike, map_location: Any = "cpu") -> nn.Module:

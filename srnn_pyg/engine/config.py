@@ -292,7 +292,7 @@ class TrainConfig:
         if self.val_score is not None and not callable(self.val_score):
             raise ValueError(f"TrainConfig: 'val_score' must be None or a callable taking collect()'s dict "
                              f"(got {self.val_score!r})")
-        if self.validate_start not in (None, True, False):
+        if self.validate_start is not None and not isinstance(self.validate_start, bool):
             raise ValueError(f"TrainConfig: 'validate_start' must be None, True or False "
                              f"(got {self.validate_start!r})")
         if self.init_from is not None and not isinstance(self.init_from, (str, os.PathLike)):

@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 
 from ..nn.heads import DeterministicHead, head_of, weighted_mean
 from .checkpoints import (BEST, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST, METRICS_FILE, RESULT_FILE,
-                          load_checkpoint, model_record, record_differences, resolve_checkpoint,
-                          state_differences, write_checked)
+                          load_checkpoint, model_record, read_weights, record_differences,
+                          resolve_checkpoint, state_differences, write_checked)
 from .config import TrainConfig
 from .device import amp_context, resolve_device
 from .distributed import DistContext, eval_loader, setup_distributed, train_loader
@@ -176,7 +176,11 @@ class _Run:
         if start and val is None:
             raise ValueError("fit: 'validate_start=True' validates the starting weights, so it needs a "
                              "val_loader (got None)")
+        if start and self.monitor == "train_loss":
+            raise ValueError("fit: 'validate_start' makes the starting weights a candidate for the best epoch, "
+                             "but monitor='train_loss' has no value before training; monitor a validation key")
         self.start_validated = bool(start)
+        self._check_init_from()
         self._prepare_output()
         self.epoch, self.step, self.best, self.best_epoch, self.bad, self.stopped = 0, 0, None, None, 0, False
         self.warned_not_finite = False
@@ -392,12 +396,12 @@ class _Run:
                               + " and best.pt is rewritten from the next epoch on")
 
     def _apply_new_rates(self, saved: Dict[str, Any]) -> None:
-        """A resumed run with another ``lr`` or ``weight_decay`` than its
-        checkpoint's: the restored optimiser state would silently keep the
-        old ones. The learning rate of every group, and a scheduler's base
-        rates, are scaled by ``new / old`` (a schedule keeps its progress);
-        the weight decay is set. Built-in optimisers only (a custom one's
-        rates are its own)."""
+        """A resumed run with another ``lr``, ``weight_decay`` or (SGD)
+        ``momentum`` than its checkpoint's: the restored optimiser state
+        would silently keep the old ones. The learning rate of every group,
+        and a built-in scheduler's base rates, are scaled by ``new / old`` (a
+        schedule keeps its progress); the others are set. Built-in optimisers
+        only (a custom one's rates are its own)."""
         c = self.config
         if self.opt is None or not isinstance(c.optimizer, str):
             return
@@ -420,13 +424,42 @@ class _Run:
             for group in self.opt.param_groups:
                 group["weight_decay"] = c.weight_decay
             changed.append(f"'weight_decay' was {old_wd!r}, now {c.weight_decay!r}")
+        old_m = saved.get("momentum")
+        if c.optimizer == "sgd" and isinstance(old_m, (int, float)) and c.momentum != old_m:
+            for group in self.opt.param_groups:
+                group["momentum"] = c.momentum
+            changed.append(f"'momentum' was {old_m!r}, now {c.momentum!r}")
         if changed and self.dist.main:
             warnings.warn("fit: resuming with other rates than the checkpoint's: " + "; ".join(changed))
 
+    def _check_init_from(self) -> None:
+        """``init_from`` outside ``out_dir`` (this run would overwrite the
+        checkpoint it starts from) and, for a run that will use it, readable,
+        before anything is written."""
+        c = self.config
+        if c.init_from is None:
+            return
+        if c.out_dir is not None:
+            src, out = Path(c.init_from).resolve(), Path(c.out_dir).resolve()
+            if src == out or out in src.parents:
+                raise ValueError(f"fit: 'init_from' ({str(c.init_from)!r}) is inside out_dir ({str(c.out_dir)!r}): "
+                                 f"this run would overwrite the checkpoint it starts from; write it to another "
+                                 f"folder")
+        resuming = c.resume not in (None, False) and not (c.resume is True and not (Path(c.out_dir) / LAST).is_file())
+        if not resuming:
+            try:
+                resolve_checkpoint(c.init_from)
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"fit: 'init_from': {e}") from None
+
     def load_start(self, source: Any) -> None:
-        """The weights of checkpoint ``source`` (``init_from``), for a new run."""
-        path = resolve_checkpoint(source)
-        ckpt = load_checkpoint(path, map_location=self.dev)
+        """The weights of checkpoint ``source`` (``init_from``: a training
+        checkpoint or a ``save_model`` file), for a new run."""
+        try:
+            ckpt = read_weights(source, map_location=self.dev)
+        except (FileNotFoundError, ValueError) as e:
+            raise type(e)(f"fit: 'init_from' ({str(source)!r}): {e}") from None
+        path = ckpt["path"]
         diffs = record_differences(ckpt.get("model_record"), self.record)
         state = ckpt.get("model")
         if not isinstance(state, dict):
@@ -437,7 +470,7 @@ class _Run:
             raise ValueError(f"fit: cannot start from '{path}' (init_from): it differs from this run in "
                              f"{'; '.join(diffs)} (saved vs current); start from a checkpoint of this model")
         self.model.load_state_dict(state)
-        self.started_from = str(path)
+        self.config_record["init_from"] = str(path)     # the file read (a folder's best.pt or last.pt)
 
     def validate_start(self) -> None:
         """Epoch 0: the starting weights on the validation loader, eligible as
@@ -467,7 +500,7 @@ class _Run:
                              f"optimizer, or start a new run")
 
     def diverged(self, epoch: int, what: str) -> TrainingDivergedError:
-        kept = (f"'{self.out / LAST}' still holds epoch {self.epoch}" if self.out is not None and self.epoch
+        kept = (f"'{self.out / LAST}' still holds epoch {self.epoch}" if self.out is not None and self.result.history
                 else "no checkpoint was written for it")
         return TrainingDivergedError(
             f"fit: training diverged at epoch {epoch + 1}, step {self.step}: {what}; {kept}. Lower 'lr' "
@@ -489,6 +522,8 @@ class _Run:
     # --------------------------------------------------- evaluation only
     def evaluate_only(self) -> FitResult:
         """A model without parameters to fit: one evaluation, as epoch 0."""
+        if self.config.init_from is not None:           # frozen weights: scored as the checkpoint has them
+            self.load_start(self.config.init_from)
         start = time.perf_counter()
         record = {"epoch": 0, "step": 0, "lr": None, "noise_std": 0.0, "train_loss": None}
         record.update(self.validate(0))
@@ -605,9 +640,12 @@ class _Run:
             self.warned_not_finite = True
             warnings.warn(f"fit: the monitored {self.monitor!r} is {score} at epoch {epoch}, not a finite number; "
                           f"such an epoch is never the best (no best.pt comes from it)")
+        improved = isinstance(score, float) and math.isfinite(score) and is_better(score, self.best, self.mode)
         if not start:
             step_scheduler(self.sched, score, self.mode)
-        improved = isinstance(score, float) and math.isfinite(score) and is_better(score, self.best, self.mode)
+        elif improved and isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            # the start is the plateau's reference too (as it is early stopping's), without a scheduler step
+            self.sched.best = score if self.mode == "min" else -score
         if improved:
             self.best, self.best_epoch, self.bad = score, epoch, 0
             if c.restore_best and self.out is None:     # no best.pt to reload: keep the weights in memory

@@ -18,7 +18,8 @@ class FitResult:
 
     Attributes:
         history (list[dict]): one record per epoch: ``epoch`` (1-based; ``0``
-            for the evaluation of a non-trainable model), ``step`` (optimiser
+            for the evaluation of a non-trainable model, or of the starting
+            weights with ``validate_start``), ``step`` (optimiser
             steps so far), ``lr``, ``noise_std``, ``train_loss``, ``val_*``
             metrics of :func:`~srnn_pyg.engine.evaluate`, ``time`` (seconds).
         monitor (str): the history key that picks ``best.pt`` and drives early

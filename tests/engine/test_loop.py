@@ -51,7 +51,11 @@ def test_resume_of_a_finished_run_trains_no_more(springs, tmp_path):
 
 
 
-@pytest.mark.parametrize("scheduler", [None, "cosine"])
+def _halving(opt):
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)   # reads base_lrs at every step
+
+
+@pytest.mark.parametrize("scheduler", [None, "cosine", _halving])
 def test_resume_with_another_learning_rate_applies_it(springs, tmp_path, scheduler):
     """The restored optimiser state must not keep the former rate silently: a
     new ``lr`` scales every group's rate (and a schedule's base rates, so the
@@ -85,6 +89,14 @@ def test_resume_with_another_learning_rate_applies_it(springs, tmp_path, schedul
         warnings.simplefilter("error")
         same = run(srnn(springs[0].schema), springs, tmp_path / "cut2", resume=True, **common)
     assert strip(same.history) == strip(ref.history)
+
+
+def test_resume_with_another_sgd_momentum_applies_it(springs, tmp_path):
+    common = dict(epochs=2, optimizer="sgd", momentum=0.9)
+    run(srnn(springs[0].schema), springs, tmp_path, **dict(common, epochs=1))
+    with pytest.warns(UserWarning, match=r"'momentum' was 0.9, now 0.5"):
+        run(srnn(springs[0].schema), springs, tmp_path, resume=True, **dict(common, momentum=0.5))
+    assert load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["momentum"] == 0.5
 
 # ------------------------------------------------------------ other behaviour
 def test_non_trainable_models_are_evaluated_only(springs, tmp_path):
