@@ -36,7 +36,8 @@ _DDP_SCRIPT = textwrap.dedent("""
             raise ValueError("boom")
         return {"mae2": (c["pred"] - c["y"]).abs().mean(), "windows": int(c["batch"].max()) + 1}
     config = TrainConfig(epochs=2, lr=1e-2, distributed=True, device="cpu", progress=False,
-                         out_dir=os.path.join(out, "run"), val_score=mae)
+                         out_dir=os.path.join(out, "run"), val_score=mae,
+                         validate_start=bool(os.environ.get("VALIDATE_START")))
     result = fit(model, DataLoader(train, batch_size=3, shuffle=True), DataLoader(val, batch_size=2), config)
     torch.save(model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
     with open(os.path.join(out, f"history{rank}.json"), "w") as f:
@@ -96,3 +97,22 @@ def test_ddp_a_failing_val_score_stops_every_process(tmp_path):
     assert proc.returncode != 0
     assert "ValueError: boom" in proc.stderr
     assert "fit: 'val_score' failed on rank 0 (ValueError: boom)" in proc.stderr, proc.stderr[-3000:]
+
+
+def test_ddp_validating_the_start_agrees_and_changes_no_training(tmp_path):
+    """Epoch 0 under DDP: every rank validates rank 0's starting weights (the metrics are reduced over
+    the ranks, the protocol scored by rank 0) and the epochs after it train as without it."""
+    plain, checked = tmp_path / "plain", tmp_path / "checked"
+    plain.mkdir()
+    checked.mkdir()
+    for folder, env in ((plain, {}), (checked, {"VALIDATE_START": "1"})):
+        proc = _torchrun(folder, **env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    h0 = json.loads((checked / "history0.json").read_text())
+    h1 = json.loads((checked / "history1.json").read_text())
+    ref = json.loads((plain / "history0.json").read_text())
+    assert strip(h0) == strip(h1) and [r["epoch"] for r in h0] == [0, 1, 2]
+    assert h0[0]["train_loss"] is None and h0[0]["val_windows"] == 5
+    assert strip(h0[1:]) == strip(ref)
+    a, b = torch.load(checked / "rank0.pt"), torch.load(plain / "rank0.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
