@@ -351,3 +351,32 @@ def test_a_new_run_from_a_runs_best_weights_keeps_them_unless_beaten(tmp_path, c
                  "--trainer.epochs", "1", "--no-progress", "--out_dir", str(tmp_path / "third")]) == 2
     assert "--trainer.init_from: checkpoint not found: " in capsys.readouterr().err
     assert not (tmp_path / "third").exists()
+
+
+@pytest.mark.parametrize("flag, expected", [([], "l1"), (["--trainer.loss", "mse"], "mse")])
+def test_train_uses_the_datasets_protocol_loss_unless_told(tmp_path, capsys, monkeypatch, flag, expected):
+    """A dataset whose protocol names a training loss (Los-loop's L1, ETH/UCY's Euclidean length) trains
+    with it by default, as the accuracy benchmark does; --trainer.loss wins."""
+    from srnn_pyg.datasets import Springs
+    monkeypatch.setitem(Springs.defaults, "loss", "l1")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "springs", "--num-graphs", "16", "--hidden", "8", "--epochs", "1",
+                 "--no-progress", "--device", "cpu", "--threads", "1", "--out-dir", str(run)] + flag) == 0
+    from srnn_pyg.engine import load_checkpoint
+    assert load_checkpoint(run / "last.pt")["config"]["loss"] == expected
+
+
+def test_a_resumed_run_from_before_the_protocol_loss_keeps_the_heads_own(tmp_path, capsys, monkeypatch):
+    from srnn_pyg.datasets import Springs
+    from srnn_pyg.engine import load_checkpoint, write_checked
+    run = tmp_path / "run"
+    args = ["--no-progress", "--device", "cpu", "--threads", "1"]
+    assert main(["train", "--dataset", "springs", "--num-graphs", "16", "--hidden", "8", "--epochs", "1",
+                 "--out-dir", str(run)] + args) == 0
+    ckpt = load_checkpoint(run / "last.pt")
+    del ckpt["config"]["loss"]                          # as a checkpoint of an earlier version
+    ckpt.pop("path", None)
+    write_checked(ckpt, run / "last.pt")
+    monkeypatch.setitem(Springs.defaults, "loss", "l1")
+    assert main(["train", "--resume", str(run), "--trainer.epochs", "2"] + args) == 0
+    assert load_checkpoint(run / "last.pt")["config"]["loss"] is None

@@ -182,6 +182,25 @@ class EpochReporter:
                   + f"  ({record.get('time', 0.0):.1f} s)", flush=True)
 
 
+def _run_loss(cfg, train_set, model, resumed: Optional[Path] = None) -> Optional[str]:
+    """``--trainer.loss``, or else the dataset's protocol loss (``defaults["loss"]``: L1 on Los-loop,
+    the Euclidean length on ETH/UCY) for a model with a point head; else None (the head's own). A
+    resumed run keeps the loss its checkpoint records (a run from before the checkpoints recorded it
+    trained with the head's own)."""
+    if cfg.trainer.loss is not None:
+        return cfg.trainer.loss
+    if resumed is not None:
+        from ..engine import load_checkpoint
+        saved = load_checkpoint(resumed / "last.pt").get("config") or {}
+        if "loss" not in saved:
+            return None
+    from ..nn.heads import DeterministicHead, head_of
+    protocol = getattr(type(train_set), "defaults", {}).get("loss")
+    if protocol is None or R.task_of(train_set) != "regression" or not isinstance(head_of(model), DeterministicHead):
+        return None
+    return protocol
+
+
 def _check_protocol_monitor(cfg, every_epoch: bool) -> None:
     """A ``--trainer.monitor`` that names a protocol score needs it every epoch."""
     from ..engine.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS
@@ -212,7 +231,8 @@ def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: D
     _check_protocol_monitor(cfg, every_epoch)
     reporter = EpochReporter(model, val_set, val_loader, cfg.trainer.epochs, 0 if every_epoch else cfg.protocol_every,
                              line=not cfg.progress)
-    config = TrainConfig(**_trainer_kwargs(cfg, model), out_dir=out_dir, resume=True if resume else None,
+    kw = dict(_trainer_kwargs(cfg, model), loss=_run_loss(cfg, sets["train"], model, out_dir if resume else None))
+    config = TrainConfig(**kw, out_dir=out_dir, resume=True if resume else None,
                          progress=cfg.progress, restore_best=restore_best,
                          val_score=protocol_score(val_set) if every_epoch else None,
                          callbacks=[reporter] + _loggers(cfg.logger, out_dir), meta={**meta, "batch_size": bs})

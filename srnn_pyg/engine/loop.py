@@ -250,7 +250,7 @@ class _Run:
                                 out_dir=str(self.out) if self.out is not None else None)
         self.log = MetricsLog(self.out / METRICS_FILE) if self.out is not None and main else None
         self.config_record = {
-            "epochs": c.epochs, "objective": c.objective, "horizon": c.horizon, "lr": c.lr,
+            "epochs": c.epochs, "objective": c.objective, "loss": c.loss, "horizon": c.horizon, "lr": c.lr,
             "weight_decay": c.weight_decay, "grad_clip": c.grad_clip, "seed": c.seed,
             "optimizer": c.optimizer if isinstance(c.optimizer, str) else "custom",
             "scheduler": c.scheduler if c.scheduler is None or isinstance(c.scheduler, str) else "custom",
@@ -374,7 +374,7 @@ class _Run:
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
         self.bad, self.stopped = int(ckpt.get("bad_epochs", 0)), bool(ckpt.get("stopped_early", False))
         self.result.history = list(ckpt.get("history") or [])
-        for key in ("objective", "seed", "world_size", "tbptt"):
+        for key in ("objective", "loss", "seed", "world_size", "tbptt"):
             old = (ckpt.get("config") or {}).get(key)
             if old is not None and old != self.config_record[key] and self.dist.main:
                 warnings.warn(f"fit: resuming a run whose '{key}' was {old!r} with "
