@@ -87,8 +87,9 @@ class _Scorer:
     """Adds one batch's sums for the requested metric names."""
 
     def __init__(self, model: nn.Module, names: Sequence[str], horizon: Optional[int], objective: str,
-                 sums: _Sums):
+                 sums: _Sums, head: Optional[Head] = None):
         self.model, self.names, self.horizon, self.objective, self.sums = model, names, horizon, objective, sums
+        self.run_head = head
         self.rollout = any(n in ROLLOUT_METRICS for n in names) or (objective == "rollout" and "loss" in names)
         self.tf = "tf_mse" in names or (objective == "teacher_forcing" and "loss" in names)
         self.classification: Optional[bool] = None
@@ -102,7 +103,8 @@ class _Scorer:
         if bad:
             kind = "classification" if cls else "regression"
             raise ValueError(f"evaluate: metrics {bad} do not apply to {kind} data (known: {list(known)})")
-        self.classification, self.head = cls, head_of(self.model, classification=cls)
+        self.classification = cls
+        self.head = self.run_head if self.run_head is not None else head_of(self.model, classification=cls)
 
     def __call__(self, batch) -> None:
         if self.classification is None:
@@ -196,17 +198,19 @@ def _regression_value(name: str, sums: _Sums, objective: str) -> Any:
 def score_loader(model: nn.Module, loader: Iterable, names: Sequence[str], *, horizon: Optional[int] = None,
                  objective: str = "teacher_forcing", device: Optional[torch.device] = None,
                  amp_ctx: Callable[[], Any] = contextlib.nullcontext, dist: Optional[DistContext] = None,
-                 progress: bool = False, desc: str = "eval") -> Dict[str, Any]:
+                 progress: bool = False, desc: str = "eval", head: Optional[Head] = None) -> Dict[str, Any]:
     """The metric ``names`` of ``model`` over ``loader``, arguments checked by
     the caller (:func:`evaluate` checks them; :func:`~srnn_pyg.engine.fit`
     uses this on its validation loader, sharded under DDP, where ``dist``
-    all-reduces the sums). Restores the model's train/eval mode."""
+    all-reduces the sums). Restores the model's train/eval mode. ``head``:
+    the head whose loss ``"loss"`` is (``fit`` passes its run's, e.g. with
+    ``TrainConfig.loss``); default the model's own."""
     device = device if device is not None else model_device(model)
     dist = dist if dist is not None else DistContext()
     was_training = model.training
     model.eval()
     sums = _Sums(device)
-    scorer = _Scorer(model, names, horizon, objective, sums)
+    scorer = _Scorer(model, names, horizon, objective, sums, head=head)
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
     try:
         for batch in bar:

@@ -267,7 +267,7 @@ class _Run:
             return {}
         scores = score_loader(self.model, self.val, self.val_names, horizon=self.config.horizon,
                               objective=self.config.objective, device=self.dev, amp_ctx=self.amp_ctx,
-                              dist=self.dist, progress=self.bar_on, desc=f"val {epoch}")
+                              dist=self.dist, progress=self.bar_on, desc=f"val {epoch}", head=self.head)
         record = {f"val_{k}": v for k, v in scores.items()}
         if self.config.val_score is not None:
             record.update(self.protocol_scores(record))

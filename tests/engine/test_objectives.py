@@ -104,3 +104,22 @@ def test_the_loss_is_the_heads(springs):
     with torch.no_grad():
         direct = float((model(inp) - target).abs().mean())
     assert l1["loss"] == pytest.approx(direct, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss, objective", [("l1", "teacher_forcing"), ("huber", "rollout")])
+def test_val_loss_is_the_runs_loss(springs, loss, objective):
+    """With TrainConfig.loss the validation loss is that loss (what the run trains on, comparable with
+    train_loss and what the default monitor reads), not the model head's own."""
+    from srnn_pyg.nn.heads import DeterministicHead
+    train, val = springs
+    torch.manual_seed(0)
+    model = build("srnn", train.schema, 4, 4, **SMALL)
+    result = run(model, springs, epochs=1, loss=loss, objective=objective)
+    same = build("srnn", train.schema, 4, 4, **SMALL)
+    same.load_state_dict(model.state_dict())
+    same.head = DeterministicHead(4, loss=loss)                    # the run's loss as the model's own
+    scores = evaluate(same, DataLoader(val, batch_size=8), metrics=["loss", "mse"], objective=objective)
+    last = result.history[-1]
+    assert last["val_loss"] == pytest.approx(scores["loss"], rel=1e-6)
+    assert last["val_loss"] != pytest.approx(evaluate(model, DataLoader(val, batch_size=8), metrics=["loss"],
+                                                      objective=objective)["loss"], rel=1e-3)
