@@ -167,6 +167,9 @@ class _Run:
         self.head = head_of(model, classification=self.classification)
         if config.loss is not None and isinstance(self.head, DeterministicHead):
             self.head = DeterministicHead(self.head.out_channels, loss=config.loss)   # this run's point loss
+        elif config.loss is not None and dist.main:
+            warnings.warn(f"fit: loss={config.loss!r} is the point loss of a deterministic head; this model's "
+                          f"{type(self.head).__name__} trains by its own loss, so it is not used")
         self.feedback = feedback_of(model)
         self._choose_metrics(val is not None, one_hop=isinstance(val, OneHopLoader))
         self.val, self.val_full = eval_loader(val, dist), val

@@ -56,6 +56,9 @@ def test_gaussian_head_trains_by_nll():
     assert before["tf_mse"] == pytest.approx(tf_mse, rel=1e-5)        # tf_mse scores the means
     result = fit(model, loader, loader, epochs=8, lr=1e-2, progress=False, device="cpu")
     assert result.history[-1]["val_loss"] < before["loss"] - 0.5
+    with pytest.warns(UserWarning, match=r"loss='l1' is the point loss of a deterministic head; this model's "
+                                         r"GaussianHead trains by its own loss, so it is not used"):
+        fit(model, loader, loader, epochs=1, progress=False, device="cpu", loss="l1")
     assert evaluate(model, loader, metrics=["mse"])["mse"] < before["mse"]
     wide = data[0].clone()                                 # 4 features in, a 2-d Gaussian out
     wide.x, wide.y = torch.cat([wide.x, wide.x], -1), torch.cat([wide.y, wide.y], -1)
