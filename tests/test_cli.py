@@ -363,7 +363,14 @@ def test_train_uses_the_datasets_protocol_loss_unless_told(tmp_path, capsys, mon
     assert main(["train", "--dataset", "springs", "--num-graphs", "16", "--hidden", "8", "--epochs", "1",
                  "--no-progress", "--device", "cpu", "--threads", "1", "--out-dir", str(run)] + flag) == 0
     from srnn_pyg.engine import load_checkpoint
-    assert load_checkpoint(run / "last.pt")["config"]["loss"] == expected
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["config"]["loss"] == expected
+    # evaluate scores the loss the run trained with: its val_loss again on the validation split
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(run / "last.pt"), "--split", "val", "--device", "cpu", "--no-progress",
+                 "--threads", "1", "--output", str(out)]) == 0
+    metrics = json.loads(out.read_text())["metrics"]
+    assert metrics["loss"] == pytest.approx(ckpt["history"][-1]["val_loss"], rel=1e-6)
 
 
 def test_a_resumed_run_from_before_the_protocol_loss_keeps_the_heads_own(tmp_path, capsys, monkeypatch):

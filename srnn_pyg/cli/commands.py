@@ -79,7 +79,8 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
     from ..engine import atomic_write_text, evaluate
     ckpt, model, name, dataset, device = _from_checkpoint(args)
     loader = R.loader(dataset, args.batch_size, num_workers=args.num_workers)
-    scores = evaluate(model, loader, device=device, progress=not args.no_progress)
+    scores = evaluate(model, loader, device=device, progress=not args.no_progress,
+                      loss=(ckpt.get("config") or {}).get("loss"))   # the loss the run trained with
     table = _protocol(model, dataset, loader, device)
     row = {"model": type(model).registry_name, "epoch": ckpt.get("epoch"), "split": args.split,
            "windows": len(dataset), **table}

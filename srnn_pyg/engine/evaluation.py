@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
@@ -19,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .. import metrics as M
 from ..loader import seed_count, seed_view
-from ..nn.heads import Head, head_of, loss_terms, weighted_mean
+from ..nn.heads import LOSSES, DeterministicHead, Head, head_of, loss_terms, weighted_mean
 from .device import DeviceLike, amp_context, model_device, resolve_device
 from .distributed import DistContext
 from .objectives import (OBJECTIVES, check_one_hop_horizon, check_prediction, default_objective, feedback_of,
@@ -233,7 +234,7 @@ def score_loader(model: nn.Module, loader: Iterable, names: Sequence[str], *, ho
 def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]] = None,
              horizon: Optional[int] = None, *, objective: Optional[str] = None,
              device: Optional[DeviceLike] = None, amp: Any = False,
-             progress: bool = False) -> Dict[str, Any]:
+             progress: bool = False, loss: Optional[str] = None) -> Dict[str, Any]:
     r"""Evaluate any model on a loader of windows, in the data's (normalised)
     units.
 
@@ -277,6 +278,11 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
         amp (bool or str, optional): autocast on CUDA (``"bf16"`` for
             bfloat16). (default: :obj:`False`)
         progress (bool, optional): show a tqdm bar. (default: :obj:`False`)
+        loss (str, optional): the point loss that ``"loss"`` measures for a
+            model with a deterministic head (``"mse"``, ``"l1"``, ``"huber"``,
+            ``"euclidean"``: what ``TrainConfig.loss`` trained, so that
+            ``"loss"`` is the run's ``val_loss``); another head warns and
+            scores its own. (default: :obj:`None`: the head's own)
 
     Returns:
         dict: metric name to float (lists for ``*_per_step``).
@@ -294,9 +300,19 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
         if "tf_mse" in names or (objective == "teacher_forcing" and "loss" in names) or cls:
             raise ValueError(f"evaluate: {type(model).__name__} has no one-step-ahead forward, so only "
                              f"rollout metrics apply (got metrics={names}, objective={objective!r})")
+    head = None
+    if loss is not None:
+        if loss not in LOSSES:
+            raise ValueError(f"evaluate: 'loss' must be one of {list(LOSSES)} or None (got {loss!r})")
+        own = head_of(model, classification=cls)
+        if isinstance(own, DeterministicHead):
+            head = DeterministicHead(own.out_channels, loss=loss)
+        else:
+            warnings.warn(f"evaluate: loss={loss!r} is the point loss of a deterministic head; this model's "
+                          f"{type(own).__name__} scores its own loss")
     amp_ctx, _ = amp_context(dev, amp)
     return score_loader(model, loader, names, horizon=horizon, objective=objective, device=dev,
-                        amp_ctx=amp_ctx, progress=progress)
+                        amp_ctx=amp_ctx, progress=progress, head=head)
 
 
 def _cpu(v: Tensor) -> Tensor:

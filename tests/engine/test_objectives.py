@@ -59,6 +59,8 @@ def test_gaussian_head_trains_by_nll():
     with pytest.warns(UserWarning, match=r"loss='l1' is the point loss of a deterministic head; this model's "
                                          r"GaussianHead trains by its own loss, so it is not used"):
         fit(model, loader, loader, epochs=1, progress=False, device="cpu", loss="l1")
+    with pytest.warns(UserWarning, match=r"evaluate: loss='l1' is the point loss of a deterministic head"):
+        evaluate(model, loader, loss="l1")
     assert evaluate(model, loader, metrics=["mse"])["mse"] < before["mse"]
     wide = data[0].clone()                                 # 4 features in, a 2-d Gaussian out
     wide.x, wide.y = torch.cat([wide.x, wide.x], -1), torch.cat([wide.y, wide.y], -1)
@@ -124,5 +126,10 @@ def test_val_loss_is_the_runs_loss(springs, loss, objective):
     scores = evaluate(same, DataLoader(val, batch_size=8), metrics=["loss", "mse"], objective=objective)
     last = result.history[-1]
     assert last["val_loss"] == pytest.approx(scores["loss"], rel=1e-6)
+    named = evaluate(model, DataLoader(val, batch_size=8), metrics=["loss"], objective=objective, loss=loss)
+    assert named["loss"] == pytest.approx(last["val_loss"], rel=1e-6)       # evaluate(loss=...) scores the same
+    with pytest.raises(ValueError, match=r"evaluate: 'loss' must be one of \['mse', 'l1', 'huber', 'euclidean'\] "
+                                         r"or None \(got 'l2'\)"):
+        evaluate(model, DataLoader(val, batch_size=8), loss="l2")
     assert last["val_loss"] != pytest.approx(evaluate(model, DataLoader(val, batch_size=8), metrics=["loss"],
                                                       objective=objective)["loss"], rel=1e-3)
