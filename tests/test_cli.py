@@ -40,7 +40,7 @@ def test_train_then_evaluate_and_forecast(tmp_path, capsys):
     assert main(["train", "--model", "srnn", "--model-arg", "residual=True", "--out-dir", str(run)]
                 + FAST) == 0
     out = capsys.readouterr().out
-    assert "best val_loss" in out and "evaluate with" in out
+    assert "best val_mse" in out and "evaluate with" in out      # a forecaster is kept on its forecast error
     assert {p.name for p in run.iterdir()} == {"best.pt", "last.pt", "metrics.jsonl", "result.json",
                                                "config.yaml"}
     ckpt = load_checkpoint(run / "last.pt")
@@ -353,18 +353,23 @@ def test_a_new_run_from_a_runs_best_weights_keeps_them_unless_beaten(tmp_path, c
     assert not (tmp_path / "third").exists()
 
 
-@pytest.mark.parametrize("flag, expected", [([], "l1"), (["--trainer.loss", "mse"], "mse")])
-def test_train_uses_the_datasets_protocol_loss_unless_told(tmp_path, capsys, monkeypatch, flag, expected):
+@pytest.mark.parametrize("protocol, flag, expected, monitor", [
+    ("l1", [], "l1", "val_mae"), ("l1", ["--trainer.loss", "mse"], "mse", "val_mse"),
+    ("euclidean", [], "euclidean", "val_ade"), ("l1", ["--trainer.monitor", "val_loss"], "l1", "val_loss")])
+def test_train_uses_the_datasets_protocol_loss_unless_told(tmp_path, capsys, monkeypatch, protocol, flag,
+                                                           expected, monitor):
     """A dataset whose protocol names a training loss (Los-loop's L1, ETH/UCY's Euclidean length) trains
-    with it by default, as the accuracy benchmark does; --trainer.loss wins."""
+    with it by default, as the accuracy benchmark does, and a forecaster is kept on the validation error
+    of its forecast in that loss's sense (MAE, ADE, else MSE); explicit flags win."""
     from srnn_pyg.datasets import Springs
-    monkeypatch.setitem(Springs.defaults, "loss", "l1")
+    monkeypatch.setitem(Springs.defaults, "loss", protocol)
     run = tmp_path / "run"
     assert main(["train", "--dataset", "springs", "--num-graphs", "16", "--hidden", "8", "--epochs", "1",
                  "--no-progress", "--device", "cpu", "--threads", "1", "--out-dir", str(run)] + flag) == 0
     from srnn_pyg.engine import load_checkpoint
     ckpt = load_checkpoint(run / "last.pt")
-    assert ckpt["config"]["loss"] == expected
+    assert ckpt["config"]["loss"] == expected and ckpt["config"]["monitor"] == monitor
+    assert monitor in ckpt["history"][-1] and f"best {monitor}" in capsys.readouterr().out
     # evaluate scores the loss the run trained with: its val_loss again on the validation split
     out = tmp_path / "eval.json"
     assert main(["evaluate", str(run / "last.pt"), "--split", "val", "--device", "cpu", "--no-progress",
@@ -381,9 +386,12 @@ def test_a_resumed_run_from_before_the_protocol_loss_keeps_the_heads_own(tmp_pat
     assert main(["train", "--dataset", "springs", "--num-graphs", "16", "--hidden", "8", "--epochs", "1",
                  "--out-dir", str(run)] + args) == 0
     ckpt = load_checkpoint(run / "last.pt")
-    del ckpt["config"]["loss"]                          # as a checkpoint of an earlier version
+    del ckpt["config"]["loss"]                          # as a checkpoint of an earlier version,
+    ckpt["config"]["monitor"] = ckpt["monitor"] = "val_loss"       # which selected on val_loss by default
+    ckpt["best_score"] = ckpt["history"][-1]["val_loss"]
     ckpt.pop("path", None)
     write_checked(ckpt, run / "last.pt")
     monkeypatch.setitem(Springs.defaults, "loss", "l1")
     assert main(["train", "--resume", str(run), "--trainer.epochs", "2"] + args) == 0
-    assert load_checkpoint(run / "last.pt")["config"]["loss"] is None
+    saved = load_checkpoint(run / "last.pt")["config"]
+    assert saved["loss"] is None and saved["monitor"] == "val_loss"

@@ -201,6 +201,31 @@ def _run_loss(cfg, train_set, model, resumed: Optional[Path] = None) -> Optional
     return protocol
 
 
+#: the rollout error that selects a forecaster trained with each point loss (as the accuracy benchmark selects)
+_ROLLOUT_MONITOR = {"l1": "mae", "euclidean": "ade"}
+
+
+def _run_monitor(cfg, train_set, val_set, model, loss: Optional[str], resumed: Optional[Path]) -> Dict[str, Any]:
+    """``--trainer.monitor``, or else, for a forecaster with a validation split, the validation error of its
+    forecast in the sense of its loss (``val_mae`` after L1, ``val_ade`` after the Euclidean length, else
+    ``val_mse``), as the accuracy benchmark selects; classifiers keep ``val_loss``. A resumed run keeps the
+    monitor its checkpoint records. Returns the ``monitor`` (and ``metrics``) keywords to set."""
+    if cfg.trainer.monitor is not None or val_set is None or len(val_set) == 0:
+        return {}
+    if resumed is not None:
+        from ..engine import load_checkpoint
+        saved = (load_checkpoint(resumed / "last.pt").get("config") or {}).get("monitor")
+        return {"monitor": saved} if saved else {}
+    if R.task_of(train_set) != "regression":
+        return {}
+    metric = _ROLLOUT_MONITOR.get(loss or "", "mse")
+    out: Dict[str, Any] = {"monitor": f"val_{metric}"}
+    if metric == "ade" and cfg.trainer.metrics is None:         # not among evaluate's default metrics
+        from ..engine.evaluation import default_metrics
+        out["metrics"] = default_metrics(model, False) + ["ade"]
+    return out
+
+
 def _check_protocol_monitor(cfg, every_epoch: bool) -> None:
     """A ``--trainer.monitor`` that names a protocol score needs it every epoch."""
     from ..engine.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS
@@ -232,6 +257,7 @@ def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: D
     reporter = EpochReporter(model, val_set, val_loader, cfg.trainer.epochs, 0 if every_epoch else cfg.protocol_every,
                              line=not cfg.progress)
     kw = dict(_trainer_kwargs(cfg, model), loss=_run_loss(cfg, sets["train"], model, out_dir if resume else None))
+    kw.update(_run_monitor(cfg, sets["train"], val_set, model, kw["loss"], out_dir if resume else None))
     config = TrainConfig(**kw, out_dir=out_dir, resume=True if resume else None,
                          progress=cfg.progress, restore_best=restore_best,
                          val_score=protocol_score(val_set) if every_epoch else None,
