@@ -18,6 +18,7 @@ name, constructor arguments, schema, parameter shapes), optimiser or scheduler.
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import numbers
@@ -96,10 +97,18 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     if not trainable and config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
         config = config.replace(objective="rollout")     # nothing to train: it is only scored on forecasts
     dist = setup_distributed(config.distributed, config.device)
+    run = None
     try:
         run = _Run(model, train_loader, val_loader, config, dist, trainable)
         return run.train() if run.trainable else run.evaluate_only()
     finally:
+        if run is not None and dist.enabled:
+            # Free the DDP wrapper (its Reducer holds the process group) while the group is still
+            # registered: freed after destroy_process_group, the Reducer destroyed the group's last
+            # reference with the GIL held, which deadlocked now and then against a Gloo thread that
+            # needed the GIL to finish a barrier (one rank never exited).
+            run.runner = None
+            gc.collect()
         dist.close()
 
 

@@ -55,8 +55,9 @@ def _torchrun(tmp_path, **extra_env):
         env.pop(key, None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
            str(tmp_path)]
-    # torchrun's standalone rendezvous has, rarely, stalled for minutes on this 2-core machine under load
-    # (the same run takes seconds alone); one retry tells that apart from a hang of ours, which stalls twice
+    # A rank has, rarely, never exited: freeing DDP's Reducer after destroy_process_group deadlocked Gloo's
+    # teardown (about 1 run in 10 here; fit now frees it first: 0 in 50). One retry stays, against any other
+    # rare stall of torchrun on a loaded 2-core machine; a hang of ours stalls twice
     for attempt in (1, 2):
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
