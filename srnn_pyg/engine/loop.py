@@ -102,12 +102,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
         run = _Run(model, train_loader, val_loader, config, dist, trainable)
         return run.train() if run.trainable else run.evaluate_only()
     finally:
-        if run is not None and dist.enabled:
-            # Free the DDP wrapper (its Reducer holds the process group) while the group is still
-            # registered: freed after destroy_process_group, the Reducer destroyed the group's last
-            # reference with the GIL held, which deadlocked now and then against a Gloo thread that
-            # needed the GIL to finish a barrier (one rank never exited).
-            run.runner = None
+        if run is not None and dist.enabled:  # free DDP's Reducer before its process group: freed after, it
+            run.runner = None                   # deadlocked Gloo's teardown now and then (a rank never exited)
             gc.collect()
         dist.close()
 
@@ -408,12 +404,9 @@ class _Run:
                               + " and best.pt is rewritten from the next epoch on")
 
     def _apply_new_rates(self, saved: Dict[str, Any]) -> None:
-        """A resumed run with another ``lr``, ``weight_decay`` or (SGD)
-        ``momentum`` than its checkpoint's: the restored optimiser state
-        would silently keep the old ones. The learning rate of every group,
-        and a built-in scheduler's base rates, are scaled by ``new / old`` (a
-        schedule keeps its progress); the others are set. Built-in optimisers
-        only (a custom one's rates are its own)."""
+        """Another ``lr``, ``weight_decay`` or (SGD) ``momentum`` than the checkpoint's, which the restored
+        optimiser would keep: every group's rate and a scheduler's base rates scaled by ``new / old`` (a
+        schedule keeps its progress), the others set. Built-in optimisers only."""
         c = self.config
         if self.opt is None or not isinstance(c.optimizer, str):
             return
