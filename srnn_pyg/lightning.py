@@ -152,7 +152,7 @@ class SRNNLightningModule(pl.LightningModule):
         if classification not in self._heads:
             head = head_of(self.model, classification=classification)
             if self.config.loss is not None and isinstance(head, DeterministicHead):
-                head = DeterministicHead(head.out_channels, loss=self.config.loss)
+                head = DeterministicHead(head.out_channels, loss=self.config.loss, huber_delta=head.huber_delta)
             self._heads[classification] = head
         return self._heads[classification]
 

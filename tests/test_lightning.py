@@ -79,6 +79,11 @@ def test_config_loss_and_scheduler_are_used():
         data.x = inp[:, :-1]
         l1 = (model(data) - inp[:, 1:]).abs().mean()
     assert torch.allclose(module.loss(batch)[0], l1, atol=1e-6)
+    model.head.huber_delta = 0.05                          # a Huber run keeps the head's own delta
+    with torch.no_grad():
+        err = model(data) - inp[:, 1:]
+    huber = SRNNLightningModule(model, TrainConfig(epochs=1, loss="huber")).loss(batch)[0]
+    assert torch.allclose(huber, torch.nn.functional.huber_loss(err, torch.zeros_like(err), delta=0.05), atol=1e-6)
     trainer = _trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=0)
     trainer.fit(module, DataLoader(train, batch_size=6))
     sched = trainer.lr_scheduler_configs[0].scheduler

@@ -306,7 +306,7 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
             raise ValueError(f"evaluate: 'loss' must be one of {list(LOSSES)} or None (got {loss!r})")
         own = head_of(model, classification=cls)
         if isinstance(own, DeterministicHead):
-            head = DeterministicHead(own.out_channels, loss=loss)
+            head = DeterministicHead(own.out_channels, loss=loss, huber_delta=own.huber_delta)
         else:
             warnings.warn(f"evaluate: loss={loss!r} is the point loss of a deterministic head; this model's "
                           f"{type(own).__name__} scores its own loss")

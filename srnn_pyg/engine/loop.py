@@ -171,7 +171,7 @@ class _Run:
         self._check_task()
         self.head = head_of(model, classification=self.classification)
         if config.loss is not None and isinstance(self.head, DeterministicHead):
-            self.head = DeterministicHead(self.head.out_channels, loss=config.loss)   # this run's point loss
+            self.head = DeterministicHead(self.head.out_channels, loss=config.loss, huber_delta=self.head.huber_delta)
         elif config.loss is not None and dist.main:
             warnings.warn(f"fit: loss={config.loss!r} is the point loss of a deterministic head; this model's "
                           f"{type(self.head).__name__} trains by its own loss, so it is not used")
