@@ -79,8 +79,11 @@ def test_train_resume_continues(tmp_path, capsys):
     assert main(["train", "--out-dir", run] + FAST) == 0
     args = ["train", "--out-dir", run, "--resume"] + FAST
     args[args.index("--epochs") + 1] = "3"
-    assert main(args) == 0
-    assert "resumed at epoch 2 of 3" in capsys.readouterr().out
+    assert main(args + ["--trainer.lr", "0.02", "--override"]) == 0
+    captured = capsys.readouterr()
+    assert "resumed at epoch 2 of 3" in captured.out
+    warned = [line for line in captured.err.splitlines() if "lr" in line]    # the changed rate, one line
+    assert len(warned) == 1 and warned[0].startswith("srnn-pyg train: warning: ") and ".py:" not in warned[0]
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(s)["epoch"] for s in lines] == [1, 2, 3]
 
@@ -140,6 +143,23 @@ def test_parser_errors_are_one_line_with_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_warnings_print_as_one_line_naming_the_command(monkeypatch, capsys):
+    import warnings
+
+    import srnn_pyg.cli as cli
+
+    def run(command, argv):
+        warnings.warn_explicit("the library's own\n  warning", UserWarning,
+                               os.path.join(cli._PACKAGE, "engine", "loop.py"), 3)
+        warnings.warn_explicit("a dependency's", DeprecationWarning, os.path.join("site", "dep.py"), 7)
+        return 0
+    monkeypatch.setattr(cli, "_run", run)
+    assert main(["evaluate", "run"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "srnn-pyg evaluate: warning: the library's own warning",
+        "srnn-pyg evaluate: warning: a dependency's (DeprecationWarning from dep.py:7)"]
 
 
 def test_no_command_prints_the_commands_and_exits_2(capsys):

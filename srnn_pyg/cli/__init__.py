@@ -32,7 +32,9 @@ folders, resume), :mod:`~srnn_pyg.cli.training` (``train``, ``compare``),
 """
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from typing import Optional, Sequence
 
 from .options import COMMAND_NAMES, CLIError, top_parser, version
@@ -42,6 +44,24 @@ __all__ = ["main", "CLIError"]
 #: exceptions that are user errors: one line, exit status 2
 _USER_ERRORS = (CLIError, ValueError, TypeError, FileNotFoundError, FloatingPointError, NotImplementedError,
                 ImportError)
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _warning_printer(command: str):
+    """``warnings.showwarning`` for the command: one line, ``srnn-pyg
+    COMMAND: warning: ...``; the library's own warnings without the source
+    line, others with their category and the module that raised them."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        ours = os.path.abspath(str(filename)).startswith(_PACKAGE + os.sep)
+        where = "" if ours else f" ({category.__name__} from {os.path.basename(str(filename))}:{lineno})"
+        try:
+            print(f"srnn-pyg {command}: warning: {text}{where}", file=sys.stderr if file is None else file)
+        except OSError:  # a closed stream: warnings must never end the run
+            pass
+    return show
 
 
 def _run(command: str, argv: Sequence[str]) -> int:
@@ -70,7 +90,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"see srnn-pyg --help)", file=sys.stderr)
         return 2
     try:
-        return _run(command, argv[1:])
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(command)
+            return _run(command, argv[1:])
     except SystemExit as e:  # --help and --print_config of the parsers
         return e.code if isinstance(e.code, int) else 0
     except _USER_ERRORS as e:
