@@ -367,6 +367,16 @@ def test_a_new_run_from_a_runs_best_weights_keeps_them_unless_beaten(tmp_path, c
         err = capsys.readouterr().err
         assert "--trainer.init_from" in err and "fine-tune into another folder" in err
         assert sorted(p.name for p in first.iterdir()) == before
+    # compare clears each model's folder under --out_dir: refused before anything is cleared
+    cmp_dir, node = tmp_path / "cmp", tmp_path / "cmp" / "srnn"
+    assert main(["train", "--config", str(first / "config.yaml"), "--trainer.epochs", "1", "--no-progress",
+                 "--out_dir", str(node)]) == 0
+    kept = sorted(p.name for p in node.iterdir())
+    assert main(["compare", "--models", "srnn", "--data", "springs", "--data.num_graphs", "24", "--hidden", "8",
+                 "--trainer.epochs", "1", "--trainer.init_from", str(node), "--no-progress", "--threads", "1",
+                 "--out_dir", str(cmp_dir), "--overwrite"]) == 2
+    assert "fine-tune into another folder" in capsys.readouterr().err
+    assert sorted(p.name for p in node.iterdir()) == kept and "best.pt" in kept
     assert main(["train", "--config", str(first / "config.yaml"), "--trainer.init_from", str(tmp_path / "none"),
                  "--trainer.epochs", "1", "--no-progress", "--out_dir", str(tmp_path / "third")]) == 2
     assert "--trainer.init_from: checkpoint not found: " in capsys.readouterr().err
@@ -375,7 +385,9 @@ def test_a_new_run_from_a_runs_best_weights_keeps_them_unless_beaten(tmp_path, c
 
 @pytest.mark.parametrize("protocol, flag, expected, monitor", [
     ("l1", [], "l1", "val_mae"), ("l1", ["--trainer.loss", "mse"], "mse", "val_mse"),
-    ("euclidean", [], "euclidean", "val_ade"), ("l1", ["--trainer.monitor", "val_loss"], "l1", "val_loss")])
+    ("euclidean", [], "euclidean", "val_ade"), ("l1", ["--trainer.monitor", "val_loss"], "l1", "val_loss"),
+    ("euclidean", ["--trainer.metrics", "[loss, mse]"], "euclidean", "val_ade"),
+    ("l1", ["--trainer.objective", "rollout"], "l1", "val_mae")])
 def test_train_uses_the_datasets_protocol_loss_unless_told(tmp_path, capsys, monkeypatch, protocol, flag,
                                                            expected, monitor):
     """A dataset whose protocol names a training loss (Los-loop's L1, ETH/UCY's Euclidean length) trains
@@ -396,6 +408,11 @@ def test_train_uses_the_datasets_protocol_loss_unless_told(tmp_path, capsys, mon
                  "--threads", "1", "--output", str(out)]) == 0
     metrics = json.loads(out.read_text())["metrics"]
     assert metrics["loss"] == pytest.approx(ckpt["history"][-1]["val_loss"], rel=1e-6)
+    # and the run resumes with its loss, monitor and the metrics the monitor needs
+    assert main(["train", "--resume", str(run), "--trainer.epochs", "2", "--no-progress", "--threads", "1"]) == 0
+    resumed = load_checkpoint(run / "last.pt")
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2] and monitor in resumed["history"][-1]
+    assert resumed["config"]["loss"] == expected and resumed["config"]["monitor"] == monitor
 
 
 def test_a_resumed_run_from_before_the_protocol_loss_keeps_the_heads_own(tmp_path, capsys, monkeypatch):

@@ -77,10 +77,13 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
     if args is None:
         return 0
     from ..engine import atomic_write_text, evaluate
+    from ..engine.objectives import OBJECTIVES
     ckpt, model, name, dataset, device = _from_checkpoint(args)
     loader = R.loader(dataset, args.batch_size, num_workers=args.num_workers)
-    scores = evaluate(model, loader, device=device, progress=not args.no_progress,
-                      loss=(ckpt.get("config") or {}).get("loss"))   # the loss the run trained with
+    run = ckpt.get("config") or {}           # 'loss' as the run's val_loss: its loss, objective and horizon
+    objective = run.get("objective") if run.get("objective") in OBJECTIVES else None
+    scores = evaluate(model, loader, device=device, progress=not args.no_progress, loss=run.get("loss"),
+                      objective=objective, horizon=run.get("horizon"))
     table = _protocol(model, dataset, loader, device)
     row = {"model": type(model).registry_name, "epoch": ckpt.get("epoch"), "split": args.split,
            "windows": len(dataset), **table}

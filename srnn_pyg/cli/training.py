@@ -214,15 +214,19 @@ def _run_monitor(cfg, train_set, val_set, model, loss: Optional[str], resumed: O
         return {}
     if resumed is not None:
         from ..engine import load_checkpoint
-        saved = (load_checkpoint(resumed / "last.pt").get("config") or {}).get("monitor")
-        return {"monitor": saved} if saved else {}
-    if R.task_of(train_set) != "regression":
+        monitor = (load_checkpoint(resumed / "last.pt").get("config") or {}).get("monitor")
+        if not monitor:
+            return {}
+    elif R.task_of(train_set) != "regression":
         return {}
-    metric = _ROLLOUT_MONITOR.get(loss or "", "mse")
-    out: Dict[str, Any] = {"monitor": f"val_{metric}"}
-    if metric == "ade" and cfg.trainer.metrics is None:         # not among evaluate's default metrics
+    else:
+        monitor = f"val_{_ROLLOUT_MONITOR.get(loss or '', 'mse')}"
+    out: Dict[str, Any] = {"monitor": monitor}
+    if monitor == "val_ade":                  # not among evaluate's default metrics: scored as well
         from ..engine.evaluation import default_metrics
-        out["metrics"] = default_metrics(model, False) + ["ade"]
+        listed = list(cfg.trainer.metrics) if cfg.trainer.metrics is not None else default_metrics(model, False)
+        if "ade" not in listed:
+            out["metrics"] = listed + ["ade"]
     return out
 
 
@@ -448,6 +452,8 @@ def _setup_compare(argv: Sequence[str]):
     names = _compare_names(cfg.models)
     key_values(cfg.model_arg, "--model-arg", scoped=True)
     extras = {n: check_model_args(n, R.model_extra(cfg.model_arg, n, strict=False)) for n in names}
+    # before --overwrite clears anything: the weights to start from must not be in the folders it clears
+    _check_init_from(cfg.trainer.init_from, Path(cfg.out_dir) if cfg.out_dir else None)
     if cfg.out_dir:
         out_dir = Path(cfg.out_dir)
         prepare_out_dir(out_dir, scan.overwrite, resumable=False)

@@ -233,6 +233,9 @@ class H36M(MotionDataset):
         if split == "train" and set(subjects) & set(held):
             raise ValueError(f"{name}: 'subjects' of the training split must leave out val_subjects "
                              f"{list(held)} (got {list(subjects)})")
+        if split == "val" and not set(subjects) <= set(held):    # else it validates on training subjects
+            raise ValueError(f"{name}: 'subjects' of the validation split must be among val_subjects "
+                             f"{list(held)}, which training leaves out (got {list(subjects)})")
         self.folder = _resolve_h36m_root(root)
         self.split, self.obs, self.horizon, self.stride = split, obs, horizon, stride
         self.subjects, self.num_seeded, self.val_subjects = subjects, num_seeded, held

@@ -22,7 +22,9 @@ import gc
 import json
 import math
 import numbers
+import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
@@ -45,7 +47,8 @@ from .evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, collect, def
 from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonable, write_error
 from .noise import as_noise_schedule
 from .objectives import StepModule, batch_loss, check_loader, feedback_of, peek_classification
-from .optim import current_lr, is_better, make_optimizer, make_scheduler, monitor_direction, step_scheduler
+from .optim import (apply_new_rates, current_lr, is_better, make_optimizer, make_scheduler, monitor_direction,
+                    step_scheduler)
 from .result import FitResult
 from .rng import kept_rng, rng_state, seed_everything, set_rng_state
 from .tbptt import check_tbptt, tbptt_batch
@@ -104,6 +107,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     finally:
         if run is not None and dist.enabled:  # free DDP's Reducer before its process group: freed after, it
             run.runner = None                   # deadlocked Gloo's teardown now and then (a rank never exited)
+            failing = sys.exc_info()[1]         # an error's traceback frames hold the wrapper too: clear them
+            if failing is not None and failing.__traceback__ is not None:
+                traceback.clear_frames(failing.__traceback__.tb_next)
             gc.collect()
         dist.close()
 
@@ -170,6 +176,7 @@ class _Run:
             check_loader(val, "fit: 'val_loader'")
         self._check_task()
         self.head = head_of(model, classification=self.classification)
+        self.own_loss = getattr(self.head, "loss_kind", None)       # the head's own point loss (None: not one)
         if config.loss is not None and isinstance(self.head, DeterministicHead):
             self.head = DeterministicHead(self.head.out_channels, loss=config.loss, huber_delta=self.head.huber_delta)
         elif config.loss is not None and dist.main:
@@ -376,7 +383,9 @@ class _Run:
                 except (ValueError, KeyError, RuntimeError, TypeError) as e:
                     raise ValueError(f"fit: the {key} state in '{path}' does not fit this run's {key} "
                                      f"({type(e).__name__}: {str(e)[:200]})") from None
-        self._apply_new_rates(ckpt.get("config") or {})
+        changed = apply_new_rates(self.opt, self.sched, self.config, ckpt.get("config") or {})
+        if changed and self.dist.main:
+            warnings.warn("fit: resuming with other rates than the checkpoint's: " + "; ".join(changed))
         set_rng_state(ckpt["rng"])
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
@@ -389,9 +398,16 @@ class _Run:
                               f"{key}={self.config_record[key]!r}")
         saved = ckpt.get("config") or {}
         old = (saved.get("monitor"), saved.get("monitor_mode") or monitor_direction(saved.get("monitor") or ""))
-        if saved.get("monitor") is not None and old != (self.monitor, self.mode):
+        # val_loss/train_loss of another loss are another quantity (a checkpoint without 'loss' predates
+        # the record: its val_loss was the head's own loss)
+        was, now = saved.get("loss") or self.own_loss, self.config.loss or self.own_loss
+        other_loss = self.monitor in ("val_loss", "train_loss") and was != now and \
+            ("loss" in saved or self.monitor == "val_loss")
+        if saved.get("monitor") is not None and (old != (self.monitor, self.mode) or other_loss):
             # The best score so far was another quantity (or direction): the next epoch starts the new selection,
             # for early stopping and best.pt as for a plateau scheduler.
+            if other_loss:
+                old = (f"{old[0]} of loss={was!r}", old[1])
             self.best, self.best_epoch, self.bad, self.stopped = None, None, 0, False
             plateau = isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
             if plateau:
@@ -402,40 +418,6 @@ class _Run:
                               f"monitor={self.monitor!r} ({self.mode}): its best epoch so far is forgotten"
                               + (", so is the plateau scheduler's," if plateau else ",")
                               + " and best.pt is rewritten from the next epoch on")
-
-    def _apply_new_rates(self, saved: Dict[str, Any]) -> None:
-        """Another ``lr``, ``weight_decay`` or (SGD) ``momentum`` than the checkpoint's, which the restored
-        optimiser would keep: every group's rate and a scheduler's base rates scaled by ``new / old`` (a
-        schedule keeps its progress), the others set. Built-in optimisers only."""
-        c = self.config
-        if self.opt is None or not isinstance(c.optimizer, str):
-            return
-        old_lr, old_wd = saved.get("lr"), saved.get("weight_decay")
-        changed = []
-        if isinstance(old_lr, (int, float)) and old_lr > 0 and isinstance(c.lr, (int, float)) and c.lr != old_lr:
-            ratio = c.lr / old_lr
-            for group in self.opt.param_groups:
-                group["lr"] = group["lr"] * ratio
-                if "initial_lr" in group:
-                    group["initial_lr"] = group["initial_lr"] * ratio
-            if self.sched is not None and hasattr(self.sched, "base_lrs"):
-                self.sched.base_lrs = [b * ratio for b in self.sched.base_lrs]
-            if self.sched is not None and hasattr(self.sched, "_last_lr"):
-                self.sched._last_lr = [g["lr"] for g in self.opt.param_groups]
-            changed.append(f"'lr' was {old_lr!r}, now {c.lr!r}: the learning rate (now "
-                           f"{self.opt.param_groups[0]['lr']:.4g}) is scaled by {ratio:.4g}")
-        if isinstance(old_wd, (int, float)) and isinstance(c.weight_decay, (int, float)) \
-                and c.weight_decay != old_wd:
-            for group in self.opt.param_groups:
-                group["weight_decay"] = c.weight_decay
-            changed.append(f"'weight_decay' was {old_wd!r}, now {c.weight_decay!r}")
-        old_m = saved.get("momentum")
-        if c.optimizer == "sgd" and isinstance(old_m, (int, float)) and c.momentum != old_m:
-            for group in self.opt.param_groups:
-                group["momentum"] = c.momentum
-            changed.append(f"'momentum' was {old_m!r}, now {c.momentum!r}")
-        if changed and self.dist.main:
-            warnings.warn("fit: resuming with other rates than the checkpoint's: " + "; ".join(changed))
 
     def _check_init_from(self) -> None:
         """``init_from`` outside ``out_dir`` (this run would overwrite the

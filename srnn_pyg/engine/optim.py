@@ -3,14 +3,14 @@ r"""Optimisers and learning-rate schedulers by name (:class:`TrainConfig`'s
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import nn
 
 from .config import OPTIMIZERS, SCHEDULERS, TrainConfig
 
-__all__ = ["make_optimizer", "make_scheduler", "step_scheduler", "current_lr", "is_better"]
+__all__ = ["make_optimizer", "make_scheduler", "step_scheduler", "current_lr", "is_better", "apply_new_rates"]
 
 
 def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.optim.Optimizer:
@@ -87,3 +87,41 @@ def is_better(a: float, b: Optional[float], mode: str) -> bool:
     if b is None or (isinstance(b, float) and math.isnan(b)):
         return not math.isnan(a)
     return a < b if mode == "min" else a > b
+
+
+def apply_new_rates(opt: Optional[torch.optim.Optimizer], sched: Any, config: TrainConfig,
+                    saved: Dict[str, Any]) -> List[str]:
+    """Give a restored optimiser the ``lr``, ``weight_decay`` and (SGD)
+    ``momentum`` of ``config`` where they differ from the checkpoint's
+    ``saved`` config, which the optimiser's state would keep: every group's
+    rate and a scheduler's base rates scaled by ``new / old`` (a schedule
+    keeps its progress), the others set. Built-in optimisers only. Returns
+    what changed, one phrase each, for the caller's warning."""
+    if opt is None or not isinstance(config.optimizer, str):
+        return []
+    old_lr, old_wd = saved.get("lr"), saved.get("weight_decay")
+    changed = []
+    if isinstance(old_lr, (int, float)) and old_lr > 0 and isinstance(config.lr, (int, float)) \
+            and config.lr != old_lr:
+        ratio = config.lr / old_lr
+        for group in opt.param_groups:
+            group["lr"] = group["lr"] * ratio
+            if "initial_lr" in group:
+                group["initial_lr"] = group["initial_lr"] * ratio
+        if sched is not None and hasattr(sched, "base_lrs"):
+            sched.base_lrs = [b * ratio for b in sched.base_lrs]
+        if sched is not None and hasattr(sched, "_last_lr"):
+            sched._last_lr = [g["lr"] for g in opt.param_groups]
+        changed.append(f"'lr' was {old_lr!r}, now {config.lr!r}: the learning rate (now "
+                       f"{opt.param_groups[0]['lr']:.4g}) is scaled by {ratio:.4g}")
+    if isinstance(old_wd, (int, float)) and isinstance(config.weight_decay, (int, float)) \
+            and config.weight_decay != old_wd:
+        for group in opt.param_groups:
+            group["weight_decay"] = config.weight_decay
+        changed.append(f"'weight_decay' was {old_wd!r}, now {config.weight_decay!r}")
+    old_m = saved.get("momentum")
+    if config.optimizer == "sgd" and isinstance(old_m, (int, float)) and config.momentum != old_m:
+        for group in opt.param_groups:
+            group["momentum"] = config.momentum
+        changed.append(f"'momentum' was {old_m!r}, now {config.momentum!r}")
+    return changed

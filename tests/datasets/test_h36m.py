@@ -300,6 +300,9 @@ def test_validation_split_holds_out_training_subjects(source):
     with pytest.raises(ValueError, match=r"'subjects' of the training split must leave out val_subjects "
                                          r"\[11\] \(got \[9, 11\]\)"):
         H36M(folder, subjects=[9, 11], val_subjects=[11])
+    with pytest.raises(ValueError, match=r"'subjects' of the validation split must be among val_subjects "
+                                         r"\[11\], which training leaves out \(got \[1\]\)"):
+        H36M(folder, split="val", subjects=[1], val_subjects=[11])
 
 
 def test_validation_subjects_agree_across_splits(source):

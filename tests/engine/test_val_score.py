@@ -257,3 +257,28 @@ def test_resuming_with_the_same_monitor_keeps_the_selection(springs, tmp_path, r
                   **common)
     assert not [w for w in recwarn if "selected on" in str(w.message)]
     assert first.best_epoch == resumed.best_epoch == 1 and resumed.best_score == 3.0
+
+
+def test_resuming_with_another_loss_starts_a_new_selection_on_the_loss(springs, tmp_path, recwarn):
+    """val_loss is the run's loss: another loss on resume is another quantity, so the best epoch is forgotten
+    (a checkpoint that does not record its loss scored val_loss with the head's own); another monitor than the
+    loss keeps its selection."""
+    first = run(srnn(springs[0].schema), springs, tmp_path, epochs=2, monitor="val_loss")
+    assert first.best_epoch is not None
+    with pytest.warns(UserWarning, match="selected on \"val_loss of loss='mse'\" \\(min\\) with monitor='val_loss'"):
+        resumed = run(srnn(springs[0].schema), springs, tmp_path, epochs=3, resume=True, monitor="val_loss",
+                      loss="l1")
+    assert resumed.best_epoch == 3 and resumed.best_score == resumed.history[-1]["val_loss"]
+    ckpt = load_checkpoint(tmp_path / "last.pt")                 # as an earlier version's checkpoint
+    del ckpt["config"]["loss"]
+    ckpt.pop("path", None)
+    torch.save(ckpt, tmp_path / "last.pt")
+    with pytest.warns(UserWarning, match="of loss='mse'"):   # its val_loss was the head's own
+        again = run(srnn(springs[0].schema), springs, tmp_path, epochs=4, resume=True, monitor="val_loss",
+                    loss="l1")
+    assert again.best_epoch == 4
+    recwarn.clear()
+    other = run(srnn(springs[0].schema), springs, tmp_path / "mse", epochs=2, monitor="val_mse")
+    kept = run(srnn(springs[0].schema), springs, tmp_path / "mse", epochs=3, resume=True, monitor="val_mse",
+               loss="l1")
+    assert kept.best_epoch in (other.best_epoch, 3) and not [w for w in recwarn if "selected on" in str(w.message)]
