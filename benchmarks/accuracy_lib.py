@@ -42,7 +42,7 @@ MODE_TEXT = {
 }
 SUFFIX = {"smoke": "_smoke", "quick": "_quick", "default": "", "full": "_full"}
 #: settings shared by every dataset and mode
-COMMON = dict(patience=4, rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=256)
+COMMON = dict(patience=4, rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=256, refit=False)
 Settings = Dict[str, Any]
 Scores = Dict[str, float]
 
@@ -135,6 +135,9 @@ class Bench:
     #: setting ``select`` (a key of its dict) makes early stopping and every choice read it instead of the MSE
     val_score: Optional[Callable[[Any], Callable[[Dict[str, Tensor]], Scores]]] = None
     carve: Optional[Callable[["Context", Dict[str, Any]], None]] = None
+    #: ``refit_on(sets, key)``: the training windows and the carved validation windows of training split ``key``
+    #: together, which the setting ``refit`` retrains on (benches whose validation part is carved only)
+    refit_on: Optional[Callable[[Dict[str, Any], str], Any]] = None
     eval_batch: int = 64
     subject: str = "the improved S-RNN"
 
@@ -155,6 +158,8 @@ class Trained:
     val_metric: str = ""
     #: the protocol's validation scores of the kept model (``Bench.val_score``), once per seed, by key
     val_protocol: Dict[str, List[float]] = field(default_factory=dict)
+    #: the training phases kept on validation, ``(objective, epochs, lr, noise)`` each: what ``refit`` replays
+    plan: List[Tuple[str, int, float, Any]] = field(default_factory=list)
 
     @property
     def params(self) -> int:
@@ -399,12 +404,13 @@ class _Fitter:
     """``fit`` with one run's settings: early stopping and ``restore_best``
     on validation where there is a validation split."""
 
-    def __init__(self, ctx: Context, model: nn.Module, train_set, val_set, batch: int, classification: bool):
+    def __init__(self, ctx: Context, model: nn.Module, train_set, val_set, batch: int, classification: bool,
+                 refit: bool = False):
         self.model, self.device = model, ctx.device
         self.train_loader = loader(train_set, batch, shuffle=True)
         self.val_loader = loader(val_set, 2 * batch) if val_set is not None else None
         self.protocol = None if classification else protocol_scores(ctx.bench, val_set)
-        select = ctx.cfg.get("select")
+        select = None if refit else ctx.cfg.get("select")        # a refit replays epochs: nothing to select
         pooled = select in POOLED
         if select is not None and not pooled and self.protocol is None:
             raise ValueError(f"select={select!r}: {ctx.dataset} has no protocol score on a validation split to "
@@ -481,6 +487,7 @@ def _tf_then_rollout(ctx: Context, t: Trained, run: _Fitter, train_set, E: int, 
     cfg, validated = ctx.cfg, run.val_loader is not None
     n_ro = max(1, int(round(E * cfg["rollout_share"]))) if E >= 2 else 0
     res = run("teacher_forcing", E - n_ro, lr, noise)
+    t.plan = [("teacher_forcing", res.best_epoch or res.epochs_run, lr, noise)]
     t.epochs = _epochs_text(res, "tf", validated)
     t.recipe = "teacher forcing, then rollout fine-tuning" if n_ro else \
         "teacher forcing (one epoch: no rollout fine-tuning)"
@@ -498,6 +505,8 @@ def _tf_then_rollout(ctx: Context, t: Trained, run: _Fitter, train_set, E: int, 
         kept = selection_score(t.model, select, ctx.device, metric, protocol) < before
         if not kept:
             t.model.load_state_dict(state)
+        else:
+            t.plan.append(("rollout", res2.best_epoch or res2.epochs_run, lr * cfg["rollout_lr_factor"], None))
         t.epochs += " + " + _epochs_text(res2, "rollout", validated) + (" (kept)" if kept else " (dropped)")
         where = "validation" if validated else "training-window"
         what = f"rollout {metric.upper()}" if metric in ("mse", "mae", "ade") else f"protocol score `{metric}`"
@@ -538,6 +547,9 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
                   recipe="paper" if row.recipe == "paper" else None)
         t.recipe = _PHASES[row.recipe]
         t.epochs = _epochs_text(res, "", run.val_loader is not None)
+        if row.recipe != "paper":       # the official recipe's schedule counts iterations: not replayed
+            t.plan = [("rollout" if row.recipe == "rollout" else "teacher_forcing", res.best_epoch or res.epochs_run,
+                       lr, row.noise)]
     else:
         raise ValueError(f"unknown recipe {row.recipe!r}")
     if row.noise is not None or row.recipe == "paper":
@@ -553,6 +565,42 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
         t.val, t.val_metric = [score], f"validation {run.monitor}"
     t.val_protocol = {k: [v] for k, v in run.protocol_now().items()}
     ctx.log(f"{t.label:<38} {t.epochs:<44} {t.seconds:7.1f} s")
+    return t
+
+
+def refit(ctx: Context, t: Trained, row: Row, settings: Settings, sets: Dict[str, Any]) -> Trained:
+    """The setting ``refit``: a fresh model (the same seed) trained on the
+    training and the carved validation windows together, replaying the
+    phases kept on validation (:attr:`Trained.plan`: each phase's best epoch
+    count and rate, the rollout phase only where it was kept), without
+    validation; closed-form rows are fitted on them again. The validation
+    scores stay those of the selection run (the refit model has seen the
+    validation windows)."""
+    if ctx.bench.refit_on is None:
+        raise ValueError(f"refit: {ctx.dataset}'s validation part is not carved from its training windows, so "
+                         f"there is nothing to add back (refit applies to benches with Bench.refit_on)")
+    if row.recipe == "none" or not getattr(t.model, "trainable", True):
+        return t
+    data = ctx.bench.refit_on(sets, row.train_on)
+    start = time.perf_counter()
+    fresh = build_row(ctx, row, settings, data)
+    if row.recipe == "closed_form":
+        fresh.model.fit_closed_form(loader(data, ctx.bench.eval_batch))
+        t.recipe += "; refit on the training and validation windows together"
+    elif not t.plan:
+        raise ValueError(f"refit: {row.label} was trained by a recipe that refit cannot replay ({row.recipe!r})")
+    else:
+        run = _Fitter(ctx, fresh.model, data, None, int(ctx.cfg["batch"]), row.recipe == "class", refit=True)
+        run.base.update(row.train)
+        for objective, epochs, lr, noise in t.plan:
+            run(objective, epochs, lr, noise)
+        phases = " + ".join(f"{'tf' if o == 'teacher_forcing' else o} {e}" for o, e, _, _ in t.plan)
+        t.epochs += f"; refit on train + val: {phases}"
+        t.recipe += ("; then a fresh model (same seed) trained on the training and validation windows together "
+                     "for the epochs of each phase kept on validation (`refit`)")
+    t.model = fresh.model
+    t.seconds += time.perf_counter() - start
+    ctx.log(f"{t.label:<38} refit on {len(data)} windows {time.perf_counter() - start:7.1f} s")
     return t
 
 
@@ -593,6 +641,8 @@ def run_row(ctx: Context, row: Row, res: Results, tag: str, sets: Dict[str, Any]
     data, test = sets[row.train_on], sets[row.test_on]
     t = build_row(ctx, row, settings, data)
     t = train(ctx, t, row, data, sets.get(row.val_on))
+    if ctx.cfg.get("refit"):
+        t = refit(ctx, t, row, settings, sets)
     t.model.to(ctx.device).eval()
     for name, idx in ctx.bench.subsets(test).items():
         part = test if idx is None else test[idx]

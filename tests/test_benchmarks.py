@@ -505,6 +505,60 @@ def test_rollout_fine_tuning_is_kept_on_the_monitored_metric(monkeypatch, monito
     assert t.recipe.endswith(f"(kept only if it lowers the {where} rollout {(monitor or 'mse').upper()})")
 
 
+@pytest.mark.parametrize("after,kept", [(0.9, True), (1.1, False)])
+def test_refit_replays_the_phases_kept_on_validation_on_train_and_val(monkeypatch, after, kept):
+    """``--set refit=1``: the phases kept on validation (their best epoch counts and rates; the rollout phase
+    only where kept) are replayed on a fresh model over the training and validation windows together, without
+    validation; a bench whose validation part is not carved refuses it."""
+    import types
+
+    import torch
+
+    lib = _load_module("accuracy_lib_t", "accuracy_lib.py")
+    model = torch.nn.Linear(2, 2)
+    monkeypatch.setattr(lib, "evaluate", lambda m, data_loader, metrics, device: {
+        n: 1.0 if not model.weight.sum() > 100 else after for n in metrics})
+    results = {"teacher_forcing": types.SimpleNamespace(epochs_run=7, best_epoch=4, stopped_early=True, history=[]),
+               "rollout": types.SimpleNamespace(epochs_run=3, best_epoch=2, stopped_early=False, history=[])}
+
+    class Run:
+        monitor, val_loader, train_loader = "mse", object(), types.SimpleNamespace(batch_size=4)
+
+        def __call__(self, objective, epochs, lr, noise=None, recipe=None):
+            if objective == "rollout":
+                with torch.no_grad():
+                    model.weight.add_(1000.0)
+            return results[objective]
+
+    ctx = types.SimpleNamespace(cfg=dict(rollout_share=1 / 3, rollout_lr_factor=1 / 4, select_windows=4, batch=8),
+                                device="cpu", dataset="cmu_mocap", log=lambda text: None,
+                                bench=types.SimpleNamespace(refit_on=lambda sets, key: sets[f"{key}_full"]))
+    t = lib.Trained("S-RNN", model, "srnn")
+    lib._tf_then_rollout(ctx, t, Run(), list(range(8)), 9, 1e-3, "noise")
+    assert t.plan == [("teacher_forcing", 4, 1e-3, "noise")] + ([("rollout", 2, 1e-3 / 4, None)] if kept else [])
+    fresh, replayed = torch.nn.Linear(2, 2), []
+
+    class Refitter:
+        def __init__(self, ctx_, m, train_set, val_set, batch, classification, refit=False):
+            assert m is fresh and val_set is None and refit and batch == 8 and not classification
+            replayed.append(("data", train_set))
+            self.base = {}
+
+        def __call__(self, objective, epochs, lr, noise=None, recipe=None):
+            replayed.append((objective, epochs, lr, noise))
+
+    monkeypatch.setattr(lib, "_Fitter", Refitter)
+    monkeypatch.setattr(lib, "build_row", lambda ctx_, row, settings, data: lib.Trained("S-RNN", fresh, "srnn"))
+    row = lib.Row("S-RNN", "srnn", recipe="tf+rollout", train_on="train_pv")
+    sets = {"train_pv": [1, 2], "train_pv_full": [1, 2, 3]}
+    out = lib.refit(ctx, t, row, {}, sets)
+    assert replayed == [("data", [1, 2, 3])] + t.plan and out.model is fresh
+    assert out.epochs.endswith("refit on train + val: tf 4" + (" + rollout 2" if kept else ""))
+    ctx.bench = types.SimpleNamespace(refit_on=None)
+    with pytest.raises(ValueError, match="refit: cmu_mocap's validation part is not carved"):
+        lib.refit(ctx, t, row, {}, sets)
+
+
 @pytest.mark.parametrize("after,kept", [(0.9, True), (1.0, False)])
 def test_rollout_fine_tuning_is_kept_on_a_protocol_score(monkeypatch, after, kept):
     """With ``select`` naming a key of the protocol's validation score (CMU's ``euler``), the keep/drop
