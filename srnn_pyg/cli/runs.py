@@ -4,13 +4,15 @@ checkpoints, and ``--resume RUN`` checked against that config."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from .options import CLIError
 
 __all__ = ["CONFIG_FILE", "RUN_FILES", "new_run_dir", "prepare_out_dir", "read_config", "contradictions",
-           "flatten", "is_main_rank", "describe", "resume_dir"]
+           "flatten", "is_main_rank", "describe", "resume_dir", "RunGuard"]
 
 CONFIG_FILE = "config.yaml"
 #: the files and folders a run writes; --overwrite removes these and nothing else
@@ -39,26 +41,94 @@ def new_run_dir(stem: str, root: Path = Path("runs")) -> Path:
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool, resumable: bool) -> None:
-    """An existing non-empty ``out_dir`` is an error unless ``overwrite``
-    (then the run's own files are removed, nothing else)."""
+    """An existing non-empty ``out_dir`` is an error unless ``overwrite``.
+    Nothing is removed here: :class:`RunGuard` sets the old run aside once
+    the command is about to write."""
     if not is_main_rank() or not out_dir.exists():
         return
     if not out_dir.is_dir():
         raise CLIError(f"--out_dir: expected a folder (got the file '{out_dir}')")
-    held = sorted(p.name for p in out_dir.iterdir())
-    if not held:
-        return
-    if not overwrite:
+    held = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith(ASIDE))
+    if held and not overwrite:
         hint = f"--resume {out_dir} to continue it, " if resumable else ""
         raise CLIError(f"--out_dir: '{out_dir}' already holds {', '.join(held[:4])}"
                        f"{', ...' if len(held) > 4 else ''}; pass {hint}--overwrite to replace it, or another "
                        f"folder")
-    import shutil
-    for name in RUN_FILES:
-        (out_dir / name).unlink(missing_ok=True)
-    board = out_dir / "tensorboard"
-    if board.is_dir():
-        shutil.rmtree(board)
+
+
+#: the hidden folder inside a run folder that holds the run ``--overwrite`` replaces until the new one starts
+ASIDE = ".srnn-pyg-replaced"
+
+
+class RunGuard:
+    """Keeps a user's runs whole while a command writes into run folders.
+
+    ``folders`` maps each folder the command writes to the file whose
+    (re)writing means its new run has started (``last.pt``: the first
+    checkpoint; ``compare.md``). On entering, ``overwrite`` moves the old
+    run's files (:data:`RUN_FILES`, ``tensorboard/``) into a hidden folder
+    inside it, and an existing ``config.yaml`` (a resumed run's) is read. On
+    leaving, in success or failure, a folder whose new run started drops the
+    old run; one whose new run never started gets back exactly what it held:
+    the files the command wrote are removed, the old run's files and a
+    resumed run's ``config.yaml`` are put back, and a folder the command made
+    (``made``) is removed if empty. So an error before the first epoch (a bad
+    model argument, a refused resume) loses nothing and leaves nothing. Only
+    the main process acts."""
+
+    def __init__(self, folders: Dict[Path, str], overwrite: bool = False, made: Sequence[Path] = ()):
+        self.folders, self.overwrite, self.made = dict(folders), overwrite, {Path(p) for p in made}
+        self.state: Dict[Path, Dict[str, Any]] = {}
+
+    def __enter__(self) -> "RunGuard":
+        if not is_main_rank():
+            return self
+        for folder, marker in self.folders.items():
+            aside = None
+            existed = folder.is_dir() and folder not in self.made
+            held = [n for n in RUN_FILES + ("tensorboard",) if (folder / n).exists()] if existed else []
+            if self.overwrite and held:
+                aside = Path(tempfile.mkdtemp(prefix=ASIDE + "-", dir=folder))
+                for name in held:
+                    os.replace(folder / name, aside / name)
+            config = folder / CONFIG_FILE
+            self.state[folder] = dict(
+                aside=aside, existed=existed, mark=_stamp(folder / marker),
+                before={p.name for p in folder.iterdir()} if folder.is_dir() else set(),
+                config=config.read_bytes() if config.is_file() else None)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for folder, marker in self.folders.items():
+            st = self.state.get(folder)
+            if st is None:
+                continue
+            started = (folder / marker).exists() and _stamp(folder / marker) != st["mark"]
+            if started:
+                if st["aside"] is not None:
+                    shutil.rmtree(st["aside"], ignore_errors=True)
+                continue
+            if folder.is_dir():
+                for path in folder.iterdir():                 # what this command wrote
+                    if path.name not in st["before"]:
+                        shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if st["config"] is not None:                       # a resumed run's own config
+                (folder / CONFIG_FILE).write_bytes(st["config"])
+            if st["aside"] is not None:                        # the run --overwrite would have replaced
+                for path in st["aside"].iterdir():
+                    os.replace(path, folder / path.name)
+                st["aside"].rmdir()
+            if not st["existed"] and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        return False
+
+
+def _stamp(path: Path) -> Optional[int]:
+    """``path``'s modification time in ns, or None if it does not exist."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def read_config(run: Path) -> Dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import resources as R
 from .options import (CLIError, Prescan, default_threads, key_values, light_train_parser, noise_option, prescan,
                       version)
-from .runs import (CONFIG_FILE, contradictions, describe, flatten, is_main_rank, new_run_dir, prepare_out_dir,
+from .runs import (CONFIG_FILE, RunGuard, contradictions, describe, flatten, is_main_rank, new_run_dir,
+                   prepare_out_dir,
                    read_config, resume_dir)
 from .tables import csv_table, fmt, markdown_table
 from .typed import RUN_KEYS, build_typed_parser, check_model_args, explicit, parse_typed
@@ -332,6 +333,7 @@ def _setup_train(argv: Sequence[str]):
     resumed = _check_resume(parser, cfg, saved, run, scan.override) if run is not None else None
     if resumed is None:     # before any folder is made or cleared: a new run reads this checkpoint
         _check_init_from(cfg.trainer.init_from, run or (Path(cfg.out_dir) if cfg.out_dir else None))
+    made = run is None and not cfg.out_dir
     if run is not None:
         out_dir = run
     elif cfg.out_dir:
@@ -340,15 +342,21 @@ def _setup_train(argv: Sequence[str]):
     else:
         out_dir = new_run_dir(f"{data}-{model}")
     cfg.out_dir = str(out_dir)
-    return parser, cfg, out_dir, resumed, scan
+    guard = RunGuard({out_dir: "last.pt"}, overwrite=scan.overwrite, made=[out_dir] if made else [])
+    return parser, cfg, out_dir, resumed, guard
 
 
 def cmd_train(argv: Sequence[str]) -> int:
     setup = _setup_train(argv)
     if setup is None:
         return 0
+    parser, cfg, out_dir, resumed, guard = setup
+    with guard:     # an error before the first checkpoint leaves the folder as it was (a replaced run back)
+        return _train_in(parser, cfg, out_dir, resumed, argv)
+
+
+def _train_in(parser, cfg, out_dir: Path, resumed: Optional[int], argv: Sequence[str]) -> int:
     from ..engine import atomic_write_text
-    parser, cfg, out_dir, resumed, scan = setup
     threads = _set_threads(cfg.threads)
     dcfg, sets = _open_data(parser, cfg, ["val"])
     model_name, data_name = cfg.model.name, cfg.data.name
@@ -454,6 +462,7 @@ def _setup_compare(argv: Sequence[str]):
     extras = {n: check_model_args(n, R.model_extra(cfg.model_arg, n, strict=False)) for n in names}
     # before --overwrite clears anything: the weights to start from must not be in the folders it clears
     _check_init_from(cfg.trainer.init_from, Path(cfg.out_dir) if cfg.out_dir else None)
+    given = bool(cfg.out_dir)
     if cfg.out_dir:
         out_dir = Path(cfg.out_dir)
         prepare_out_dir(out_dir, scan.overwrite, resumable=False)
@@ -462,15 +471,22 @@ def _setup_compare(argv: Sequence[str]):
     else:
         out_dir = new_run_dir(f"compare-{data}")
     cfg.out_dir = str(out_dir)
-    return parser, cfg, out_dir, extras
+    guard = RunGuard({out_dir: "compare.md", **{out_dir / n: "last.pt" for n in names}}, overwrite=scan.overwrite,
+                     made=[] if given else [out_dir])
+    return parser, cfg, out_dir, extras, guard
 
 
 def cmd_compare(argv: Sequence[str]) -> int:
     setup = _setup_compare(argv)
     if setup is None:
         return 0
+    parser, cfg, out_dir, extras, guard = setup
+    with guard:     # a model whose run never started keeps (or leaves) its folder as it was
+        return _compare_in(parser, cfg, out_dir, extras, argv)
+
+
+def _compare_in(parser, cfg, out_dir: Path, extras: Dict[str, Dict[str, Any]], argv: Sequence[str]) -> int:
     from ..engine import atomic_write_text
-    parser, cfg, out_dir, extras = setup
     _set_threads(cfg.threads)
     dcfg, sets = _open_data(parser, cfg, ["val", cfg.split])
     if is_main_rank():

@@ -41,6 +41,48 @@ def test_existing_out_dir_is_refused_unless_overwrite(tmp_path, capsys):
     assert _epochs(run) == [1, 2] and (run / "notes.txt").read_text() == "mine"
 
 
+def _files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} if folder.exists() else None
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_every_folder_as_it_was(tmp_path, capsys):
+    """--overwrite sets the old run aside and puts it back if the new run never starts (a bad argument
+    found after parsing); a failed new run leaves no folder; a refused resume gets its config back."""
+    run = tmp_path / "run"
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run)] + TINY) == 0
+    (run / "notes.txt").write_text("mine")
+    before = _files(run)
+    bad = ["--model.edge_hidden", "0"]                         # refused when the model is built
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run), "--overwrite"] + TINY + bad) == 2
+    assert "edge_hidden" in capsys.readouterr().err
+    assert _files(run) == before and sorted(p.name for p in run.iterdir()) == sorted(before)
+    # a new folder, named or numbered, is not left behind by a run that never started
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(tmp_path / "new")] + TINY + bad) == 2
+    assert main(["train", "--trainer.epochs", "1"] + TINY + bad) == 2
+    assert not (tmp_path / "new").exists() and list((tmp_path / "runs").iterdir()) == []
+    # a resume refused by the trainer (another model) keeps the run's config.yaml
+    assert main(["train", "--resume", str(run), "--trainer.epochs", "2", "--override", "--model.edge_hidden",
+                 "4"]) == 2
+    assert "cannot resume" in capsys.readouterr().err and _files(run) == before
+    assert main(["train", "--resume", str(run), "--trainer.epochs", "2", "--no-progress"]) == 0
+    assert _epochs(run) == [1, 2]
+    # a run that starts replaces the old one for good; nothing is left aside
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run), "--overwrite"] + TINY) == 0
+    assert _epochs(run) == [1] and (run / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+def test_compare_keeps_the_former_run_of_a_model_that_failed(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", "--models", "srnn,node_lstm", "--trainer.epochs", "1", "--out_dir", str(out)] + TINY[2:]
+    assert main(args + ["--data", "springs"]) == 0
+    old = {n: _files(out / n) for n in ("srnn", "node_lstm")}
+    assert main(args + ["--data", "springs", "--overwrite", "--model-arg", "node_lstm.hidden=0"]) == 1
+    assert "node_lstm failed" in capsys.readouterr().err
+    assert _files(out / "node_lstm") == old["node_lstm"] and _files(out / "srnn") != old["srnn"]
+    assert "| node_lstm |" in (out / "compare.md").read_text()
+
+
 def test_resume_needs_only_the_run_folder_and_matches_one_run(tmp_path, capsys):
     part, whole = tmp_path / "part", tmp_path / "whole"
     assert main(["train", "--trainer.epochs", "2", "--out_dir", str(part), "--model.residual", "true"] + TINY) == 0
