@@ -66,6 +66,31 @@ def test_train_then_evaluate_and_forecast(tmp_path, capsys):
     assert (tmp_path / "f.png").stat().st_size > 1000
 
 
+def test_outputs_never_replace_a_run_or_an_existing_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--out-dir", str(run)] + FAST) == 0
+    saved = {p.name: p.read_bytes() for p in run.iterdir()}
+    common = ["--device", "cpu", "--no-plot"]
+    for name in ("best.pt", "last.pt", "config.yaml", "metrics.jsonl", "result.json"):
+        for extra in ([], ["--overwrite"]):
+            assert main(["forecast", str(run / "best.pt"), "--output", str(run / name)] + common + extra) == 2
+            assert f"is a run's own file ({name})" in capsys.readouterr().err
+            assert main(["evaluate", str(run), "--output", str(run / name), "--no-progress", "--device", "cpu"]
+                        + extra) == 2
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == saved
+    assert main(["forecast", str(run / "best.pt")] + common) == 0                   # forecast.pt beside it
+    assert main(["forecast", str(run / "best.pt")] + common) == 2
+    assert "forecast.pt' already exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["forecast", str(run / "best.pt"), "--overwrite"] + common) == 0
+    mine = tmp_path / "mine.json"
+    mine.write_text("keep")
+    assert main(["evaluate", str(run), "--output", str(mine), "--no-progress", "--device", "cpu"]) == 2
+    assert mine.read_text() == "keep"
+    assert main(["evaluate", str(run), "--output", str(mine), "--no-progress", "--device", "cpu",
+                 "--overwrite"]) == 0
+    assert "metrics" in json.loads(mine.read_text())
+
+
 def _windows(pred):
     from srnn_pyg.datasets import Springs
     train = Springs(num_graphs=20, obs=6, horizon=3)

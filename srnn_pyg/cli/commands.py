@@ -71,6 +71,24 @@ def _from_checkpoint(args):
     return ckpt, model, name, dataset, device
 
 
+#: a run folder's own files: never an --output or --plot of evaluate or forecast
+_RUN_OWN = ("config.yaml", "metrics.jsonl", "metrics.csv", "last.pt", "best.pt", "result.json")
+
+
+def _check_output(path: Optional[Path], flag: str, overwrite: bool, checkpoint: Path) -> None:
+    """An output file must not be a run's own file or the checkpoint read, and must not exist unless
+    ``--overwrite``: a command's output never replaces what a user saved."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise CLIError(f"{flag}: expected a file name (got the folder '{path}')")
+    run_folder = (path.parent / "config.yaml").is_file() or (path.parent / "last.pt").is_file()
+    if path.resolve() == Path(checkpoint).resolve() or (path.name in _RUN_OWN and run_folder):
+        raise CLIError(f"{flag}: '{path}' is a run's own file ({path.name}); write the output elsewhere")
+    if path.exists() and not overwrite:
+        raise CLIError(f"{flag}: '{path}' already exists; pass --overwrite to replace it, or another file")
+
+
 # ================================================================= evaluate
 def cmd_evaluate(argv: Sequence[str]) -> int:
     args = _parse("evaluate", argv)
@@ -79,6 +97,7 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
     from ..engine import atomic_write_text, evaluate
     from ..engine.objectives import OBJECTIVES
     ckpt, model, name, dataset, device = _from_checkpoint(args)
+    _check_output(Path(args.output) if args.output else None, "--output", args.overwrite, ckpt["path"])
     loader = R.loader(dataset, args.batch_size, num_workers=args.num_workers)
     run = ckpt.get("config") or {}           # 'loss' as the run's val_loss: its loss, objective and horizon
     objective = run.get("objective") if run.get("objective") in OBJECTIVES else None
@@ -131,6 +150,10 @@ def cmd_forecast(argv: Sequence[str]) -> int:
     from ..engine import atomic_save
     from .plot import plot_forecast, plot_labels, position_channels
     ckpt, model, name, dataset, device = _from_checkpoint(args)
+    path = Path(args.output) if args.output else Path(ckpt["path"]).with_name("forecast.pt")
+    picture = None if args.no_plot else (Path(args.plot) if args.plot else path.with_suffix(".png"))
+    _check_output(path, "--output", args.overwrite, ckpt["path"])
+    _check_output(picture, "--plot", args.overwrite, ckpt["path"])
     n = len(dataset)
     bad = [i for i in args.index if not -n <= i < n]
     if bad:
@@ -138,11 +161,9 @@ def cmd_forecast(argv: Sequence[str]) -> int:
     cls = R.task_of(dataset) == "classification"
     pred = _predict(model, dataset, list(args.index), device, args.horizon, cls)
     out = {"dataset": name, "split": args.split, "index": list(args.index), **pred, "checkpoint": ckpt["path"]}
-    path = Path(args.output) if args.output else Path(ckpt["path"]).with_name("forecast.pt")
     atomic_save(out, path)
     print(f"wrote {path}: pred {list(out['pred'].shape)} for window(s) {list(args.index)} of {name}/{args.split}")
-    if not args.no_plot:
-        picture = Path(args.plot) if args.plot else path.with_suffix(".png")
+    if picture is not None:
         if plot_forecast(out, name, cls, picture, position_channels(dataset), **plot_labels(dataset)):
             print(f"wrote {picture}")
     return 0

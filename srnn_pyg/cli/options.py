@@ -305,6 +305,8 @@ def checkpoint_parser(command: str) -> argparse.ArgumentParser:
     g.add_argument("--fold", type=int, metavar="K", help="brain4cars: cross-validation fold")
     g.add_argument("--dataset-arg", action="append", metavar="KEY=VALUE",
                    help="any other keyword of the dataset class, as a Python literal; repeatable")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output" +
+                   ("" if command == "evaluate" else " or --plot file"))
     g.add_argument("--batch-size", type=int, default=32, metavar="B", help="windows per batch (default: 32)")
     g.add_argument("--num-workers", type=int, default=0, metavar="W", help="DataLoader workers (default: 0)")
     _common(p)
