@@ -48,7 +48,7 @@ from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonabl
 from .noise import as_noise_schedule
 from .objectives import StepModule, batch_loss, check_loader, feedback_of, peek_classification
 from .optim import (apply_new_rates, current_lr, is_better, make_optimizer, make_scheduler, monitor_direction,
-                    step_scheduler)
+                    step_scheduler, stretch_schedule)
 from .result import FitResult
 from .rng import kept_rng, rng_state, seed_everything, set_rng_state
 from .tbptt import check_tbptt, tbptt_batch
@@ -384,8 +384,10 @@ class _Run:
                     raise ValueError(f"fit: the {key} state in '{path}' does not fit this run's {key} "
                                      f"({type(e).__name__}: {str(e)[:200]})") from None
         changed = apply_new_rates(self.opt, self.sched, self.config, ckpt.get("config") or {})
+        stretched = stretch_schedule(self.sched, self.config, ckpt.get("config") or {})
+        changed += [stretched] if stretched else []
         if changed and self.dist.main:
-            warnings.warn("fit: resuming with other rates than the checkpoint's: " + "; ".join(changed))
+            warnings.warn("fit: resuming with other rates or epochs than the checkpoint's: " + "; ".join(changed))
         set_rng_state(ckpt["rng"])
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")

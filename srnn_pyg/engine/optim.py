@@ -10,7 +10,8 @@ from torch import nn
 
 from .config import OPTIMIZERS, SCHEDULERS, TrainConfig
 
-__all__ = ["make_optimizer", "make_scheduler", "step_scheduler", "current_lr", "is_better", "apply_new_rates"]
+__all__ = ["make_optimizer", "make_scheduler", "step_scheduler", "current_lr", "is_better", "apply_new_rates",
+           "stretch_schedule"]
 
 
 def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.optim.Optimizer:
@@ -125,3 +126,34 @@ def apply_new_rates(opt: Optional[torch.optim.Optimizer], sched: Any, config: Tr
             group["momentum"] = config.momentum
         changed.append(f"'momentum' was {old_m!r}, now {config.momentum!r}")
     return changed
+
+
+def stretch_schedule(sched: Any, config: TrainConfig, saved: Dict[str, Any]) -> Optional[str]:
+    """On resuming with another ``epochs`` total than the checkpoint's: a
+    built-in ``"cosine"`` or ``"step"`` schedule whose length came from the
+    total (no ``T_max``/``step_size`` in ``scheduler_kwargs``) is refitted to
+    the new total, and the learning rates set to its value at the epoch
+    reached, so the rest of the run follows the schedule a run of the new
+    total would (the restored one would end at the old total: a cosine at
+    rate 0, then rising again). Returns what changed, for the caller's
+    warning, or :obj:`None`."""
+    old = saved.get("epochs")
+    if sched is None or config.scheduler not in ("cosine", "step") or not isinstance(old, int) \
+            or old == config.epochs:
+        return None
+    t = sched.last_epoch
+    if config.scheduler == "cosine" and "T_max" not in config.scheduler_kwargs:
+        sched.T_max = max(1, config.epochs)
+        lrs = [sched.eta_min + (base - sched.eta_min) * (1 + math.cos(math.pi * t / sched.T_max)) / 2
+               for base in sched.base_lrs]
+        what = f"the cosine schedule now spans {sched.T_max} epochs"
+    elif config.scheduler == "step" and "step_size" not in config.scheduler_kwargs:
+        sched.step_size = max(1, config.epochs // 3)
+        lrs = [base * sched.gamma ** (t // sched.step_size) for base in sched.base_lrs]
+        what = f"the step schedule now cuts the rate every {sched.step_size} epochs"
+    else:
+        return None
+    for group, lr in zip(sched.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    sched._last_lr = list(lrs)
+    return f"'epochs' was {old}, now {config.epochs}: {what} (learning rate now {lrs[0]:.4g})"

@@ -73,7 +73,7 @@ def test_resume_with_another_learning_rate_applies_it(springs, tmp_path, schedul
     for cut in ("cut", "cut2"):                      # interrupted after epoch 2 of the same 4-epoch schedule
         with pytest.raises(Stop):
             run(srnn(springs[0].schema), springs, tmp_path / cut, callbacks=[stop_after_2], **common)
-    with pytest.warns(UserWarning, match=r"other rates than the checkpoint's: 'lr' was 0.01, now 0.005: the "
+    with pytest.warns(UserWarning, match=r"other rates or epochs than the checkpoint's: 'lr' was 0.01, now 0.005: the "
                                          r"learning rate \(now .*\) is scaled by 0.5; 'weight_decay' was 0.0, now 0.1"):
         again = run(srnn(springs[0].schema), springs, tmp_path / "cut", resume=True,
                     **dict(common, lr=5e-3, weight_decay=0.1))
@@ -89,6 +89,24 @@ def test_resume_with_another_learning_rate_applies_it(springs, tmp_path, schedul
         warnings.simplefilter("error")
         same = run(srnn(springs[0].schema), springs, tmp_path / "cut2", resume=True, **common)
     assert strip(same.history) == strip(ref.history)
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "step"])
+def test_resume_with_more_epochs_stretches_a_schedule_sized_by_them(springs, tmp_path, scheduler):
+    """A run of 2 epochs resumed to 6: the cosine (or step) schedule of 2 epochs would end at rate 0 (or cut
+    early); it is refitted to 6 epochs, so the epochs after the resume have the rates of a 6-epoch run."""
+    run(srnn(springs[0].schema), springs, tmp_path / "short", epochs=2, scheduler=scheduler)
+    with pytest.warns(UserWarning, match=r"'epochs' was 2, now 6: the (cosine|step) schedule now"):
+        longer = run(srnn(springs[0].schema), springs, tmp_path / "short", epochs=6, scheduler=scheduler, resume=True)
+    whole = run(srnn(springs[0].schema), springs, tmp_path / "whole", epochs=6, scheduler=scheduler)
+    lrs = [r["lr"] for r in longer.history]
+    assert lrs[2:] == pytest.approx([r["lr"] for r in whole.history[2:]], rel=1e-9) and min(lrs) > 0
+    kw = dict(scheduler_kwargs={"T_max": 2} if scheduler == "cosine" else {"step_size": 1})
+    run(srnn(springs[0].schema), springs, tmp_path / "fixed", epochs=2, scheduler=scheduler, **kw)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # a length the user fixed is kept, silently
+        run(srnn(springs[0].schema), springs, tmp_path / "fixed", epochs=3, scheduler=scheduler, resume=True, **kw)
 
 
 def test_resume_with_another_sgd_momentum_applies_it(springs, tmp_path):
