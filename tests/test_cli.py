@@ -139,6 +139,8 @@ def test_compare_writes_markdown_and_csv(tmp_path, capsys):
     (["train", "--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["train", "--model", "transformer"], "unknown model 'transformer'"),
     (["compare", "--models", "srnn,nope"], "unknown model 'nope'"),
+    (["compare", "--models", "srnn,node_lstm", "--model-arg", "residul=True"],
+     "--model-arg residul: none of the compared models (srnn, node_lstm) takes 'residul'"),
     (["train", "--model-arg", "wings=2"], "unknown option --model.wings"),
     (["train", "--model-arg", "wings"], "KEY=VALUE"),
     (["train", "--model-arg", "nope.hidden=3"], "unknown option --model.nope.hidden"),
@@ -158,11 +160,17 @@ def test_bad_arguments_exit_non_zero_with_a_message(argv, message, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["train", "--epochs", "0"], "--trainer.epochs: must be a positive int"),
+    (["train", "--batch_size", "0"], "--batch_size: expected a positive number of windows"),
+    (["compare", "--batch_size", "-3"], "--batch_size: expected a positive number of windows"),
+    (["train", "--num_workers", "-1"], "--num_workers: expected 0"),
+    (["train", "--protocol_every", "-1"], "--protocol_every: expected 0 (never) or a positive"),
     (["train", "--lr", "abc"], "--trainer.lr: expected float"),
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["train", "--objective", "guess"], "--trainer.objective: must be one of"),
     (["evaluate"], "checkpoint"),
     (["forecast", "run", "--index", "x"], "--index"),
+    (["evaluate", "run", "--batch-size", "0"], "--batch-size: expected a positive number of windows (got 0)"),
+    (["forecast", "run", "--num-workers", "-1"], "--num-workers: expected 0 or more"),
 ])
 def test_parser_errors_are_one_line_with_exit_2(argv, message, capsys):
     assert main(argv) == 2
@@ -185,6 +193,17 @@ def test_warnings_print_as_one_line_naming_the_command(monkeypatch, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "srnn-pyg evaluate: warning: the library's own warning",
         "srnn-pyg evaluate: warning: a dependency's (DeprecationWarning from dep.py:7)"]
+
+
+def test_a_malformed_config_file_is_one_line_with_exit_2(tmp_path, capsys):
+    (tmp_path / "broken.yaml").write_text("model: [\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("model: [\n")
+    for argv in (["train", "--config", str(tmp_path / "broken.yaml")], ["train", "--resume", str(tmp_path / "run")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("srnn-pyg train: error: malformed YAML") and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_no_command_prints_the_commands_and_exits_2(capsys):

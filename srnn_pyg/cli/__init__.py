@@ -46,6 +46,15 @@ _USER_ERRORS = (CLIError, ValueError, TypeError, FileNotFoundError, FloatingPoin
                 ImportError)
 
 
+def _yaml_errors() -> tuple:
+    """A malformed config file (``--config``, a run's ``config.yaml``) is a user error too."""
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - a dependency
+        return ()
+    return (yaml.YAMLError,)
+
+
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -95,8 +104,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _run(command, argv[1:])
     except SystemExit as e:  # --help and --print_config of the parsers
         return e.code if isinstance(e.code, int) else 0
-    except _USER_ERRORS as e:
+    except _USER_ERRORS + _yaml_errors() as e:
         message = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, _yaml_errors()):
+            message = f"malformed YAML (a config file): {message}"
         print(f"srnn-pyg {command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,6 +24,10 @@ def _parse(command: str, argv: Sequence[str]):
     import torch
     if args.threads is not None and args.threads < 1:
         raise CLIError(f"--threads: expected a positive number of threads (got {args.threads})")
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size: expected a positive number of windows (got {args.batch_size})")
+    if args.num_workers < 0:
+        raise CLIError(f"--num-workers: expected 0 or more worker processes (got {args.num_workers})")
     torch.set_num_threads(args.threads or default_threads())
     return args
 

@@ -78,6 +78,15 @@ def _check_trainer(cfg) -> None:
     from ..engine import TrainConfig
     if cfg.threads is not None and cfg.threads < 1:
         raise CLIError(f"--threads: expected a positive number of threads (got {cfg.threads})")
+    if cfg.batch_size is not None and cfg.batch_size < 1:
+        raise CLIError(f"--batch_size: expected a positive number of windows, or null for the dataset's "
+                       f"default (got {cfg.batch_size})")
+    if cfg.num_workers < 0:
+        raise CLIError(f"--num_workers: expected 0 (load in this process) or more worker processes "
+                       f"(got {cfg.num_workers})")
+    if cfg.protocol_every < 0:
+        raise CLIError(f"--protocol_every: expected 0 (never) or a positive number of epochs "
+                       f"(got {cfg.protocol_every})")
     if cfg.protocol_every != 1:
         _check_protocol_monitor(cfg, False)
     try:
@@ -460,6 +469,10 @@ def _setup_compare(argv: Sequence[str]):
     names = _compare_names(cfg.models)
     key_values(cfg.model_arg, "--model-arg", scoped=True)
     extras = {n: check_model_args(n, R.model_extra(cfg.model_arg, n, strict=False)) for n in names}
+    for key in key_values(cfg.model_arg, "--model-arg", scoped=True):
+        if "." not in key and not any(key in extra for extra in extras.values()):   # a misspelt key, say
+            raise CLIError(f"--model-arg {key}: none of the compared models ({', '.join(names)}) takes {key!r}; "
+                           f"name one model's keyword (MODEL.KEY=VALUE) or see srnn-pyg train --model NAME --help")
     # before --overwrite clears anything: the weights to start from must not be in the folders it clears
     _check_init_from(cfg.trainer.init_from, Path(cfg.out_dir) if cfg.out_dir else None)
     given = bool(cfg.out_dir)

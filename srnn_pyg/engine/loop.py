@@ -371,6 +371,10 @@ class _Run:
         """Load the training state of the checkpoint at ``path``."""
         ckpt = load_checkpoint(path, map_location=self.dev)
         self.check_resume(path, ckpt)
+        if self.config.epochs < int(ckpt["epoch"]):
+            raise ValueError(f"fit: 'epochs' is the total, and the checkpoint '{path}' has trained "
+                             f"{int(ckpt['epoch'])}: pass epochs >= {int(ckpt['epoch'])} to resume it "
+                             f"(got {self.config.epochs})")
         try:
             self.model.load_state_dict(ckpt["model"])
         except RuntimeError:

@@ -240,3 +240,13 @@ def test_protocol_keys_that_the_trainer_uses_are_renamed():
         def score(self, collected):
             return {"accuracy": 0.5, "MSE": 1.0, "f1": 70.0, "mae": 2.0}
     assert protocol_score(Split())({}) == {"protocol_accuracy": 0.5, "MSE": 1.0, "f1": 70.0, "protocol_mae": 2.0}
+
+
+def test_resume_with_fewer_epochs_than_trained_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--trainer.epochs", "2", "--out_dir", str(run)] + TINY) == 0
+    config = (run / "config.yaml").read_bytes()
+    assert main(["train", "--resume", str(run), "--trainer.epochs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "'epochs' is the total" in err and "pass epochs >= 2" in err and "(got 1)" in err
+    assert (run / "config.yaml").read_bytes() == config and _epochs(run) == [1, 2]
