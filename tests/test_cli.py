@@ -230,6 +230,11 @@ def test_typed_help_lists_the_signatures(capsys):
     for opt in ("--model.residual", "--model.node_hidden", "--data.num_graphs", "--data.obs", "--trainer.epochs",
                 "--trainer.lr", "--trainer.noise", "--trainer.scheduler", "--trainer.amp", "--out_dir"):
         assert opt in text
+    epochs = " ".join(text.split("--trainer.epochs EPOCHS\n", 1)[1].split("--trainer.")[0].split())
+    assert "(type: int, default: 10)" in epochs and "required" not in epochs
+    assert main(["compare", "--help"]) == 0                    # its pointer to the typed options works
+    hint = " ".join(capsys.readouterr().out.split()).split("List the typed options: ")[1].split(" (loads")[0]
+    assert main(hint.split()[1:]) == 0 and "--trainer.epochs" in capsys.readouterr().out
 
 
 # ------------------------------------------------------- every registered dataset

@@ -244,7 +244,8 @@ def light_train_parser(command: str, datasets: Sequence[str] = ()) -> argparse.A
         ". Options are typed from the code: --model.KEY from the model class's constructor, --data.KEY "
         "from the dataset class's, --trainer.KEY from srnn_pyg.engine.TrainConfig. A wrong type or an "
         "unknown key is an error.",
-        epilog=f"List the typed options: srnn-pyg {command} --model srnn --data springs --help "
+        epilog=f"List the typed options: srnn-pyg {command} "
+               f"{'--model srnn' if command == 'train' else '--models srnn,node_lstm'} --data springs --help "
                f"(loads torch, a few seconds). Former flags still work: --dataset, --epochs, --lr, --seed, "
                f"--device, --out-dir, --batch-size, --no-progress, ... (see docs/cli.md).")
     if command == "train":

@@ -100,6 +100,9 @@ def _add_trainer(p) -> None:
     from ..engine import TrainConfig
     p.add_class_arguments(TrainConfig, "trainer", skip=TRAINER_SKIP, sub_configs=False)
     p.set_defaults({"trainer.epochs": 10, "trainer.objective": "auto"})
+    for action in p._actions:                # a default now: not required (nor shown as such in --help)
+        if action.dest == "trainer.epochs":
+            action.required = False
 
 
 def build_typed_parser(command: str, model: Optional[str], data: str):

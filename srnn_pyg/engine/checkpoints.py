@@ -239,11 +239,15 @@ def _read(path: PathLike, map_location: Any, formats) -> Dict[str, Any]:
     try:
         obj = torch.load(source, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - whatever a malformed file makes torch raise
-        raise ValueError(f"'{path}' is not a readable srnn_pyg file ({type(e).__name__}: "
-                         f"{str(e)[:300]})") from None
-    if not isinstance(obj, dict) or obj.get("format") not in formats:
-        raise ValueError(f"'{path}' is not an srnn_pyg {' or '.join(formats)} file (no 'format' key "
-                         f"naming one)")
+        raise ValueError(f"'{path}' is not a readable {' or '.join(formats)} file: torch.load(weights_only=True) "
+                         f"cannot read it ({type(e).__name__}): it is no PyTorch file, or one that holds more "
+                         f"than tensors and plain values") from None
+    found = obj.get("format") if isinstance(obj, dict) else None
+    if found not in formats:
+        what = f"a {found} file" if isinstance(found, str) else "a PyTorch file without a 'format' key naming one"
+        writers = {CHECKPOINT_FORMAT: "a checkpoint of fit: last.pt, best.pt", MODEL_FORMAT: "a save_model file"}
+        expected = " or ".join(f"{f} file ({writers[f]})" if f in writers else f"{f} file" for f in formats)
+        raise ValueError(f"'{path}' is {what}; expected an {expected}")
     obj["path"] = str(path)
     return obj
 
@@ -290,10 +294,27 @@ def record_differences(saved: Optional[Mapping[str, Any]], current: Optional[Map
     for key in sorted(set(a) | set(b)):
         old, new = (x.get(key, defaults.get(key, _ABSENT)) for x in (a, b))
         if _plain_form(old) != _plain_form(new):
-            shown = [("<schema>" if isinstance(v, dict) and "node_types" in v else
-                      "<absent>" if v is _ABSENT else repr(v)[:40]) for v in (old, new)]
+            if all(isinstance(v, dict) and "node_types" in v for v in (old, new)):
+                out.extend(f"args.{key}.{d}" for d in _schema_differences(old, new))
+                continue
+            shown = ["<absent>" if v is _ABSENT else repr(v)[:40] for v in (old, new)]
             out.append(f"args.{key} ({shown[0]} vs {shown[1]})")
     return out
+
+
+def _schema_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
+    """Where two schema dicts (:meth:`STSchema.to_dict`) differ, each as ``"part (saved vs current)"``."""
+    out = []
+    for part in ("node_types", "edge_types", "directed", "temporal"):
+        a, b = _plain_form(old.get(part)), _plain_form(new.get(part))
+        if a != b:
+            if isinstance(a, list) and isinstance(b, list) and part != "directed":
+                gone, added = [x for x in a if x not in b], [x for x in b if x not in a]
+                shown = f"saved only {gone}, current only {added}" if gone or added else "another order"
+                out.append(f"{part} ({shown[:160]})")
+            else:
+                out.append(f"{part} ({repr(a)[:60]} vs {repr(b)[:60]})")
+    return out or ["schema (saved vs current)"]
 
 
 _ABSENT = object()

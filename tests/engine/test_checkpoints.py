@@ -108,8 +108,16 @@ def test_loading_runs_no_code(tmp_path):
             load(tmp_path / "evil.pt")
     assert called == []
     torch.save({"format": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an srnn_pyg"):
+    with pytest.raises(ValueError, match=r"'.*other.pt' is a something else file; expected an srnn_pyg.model file "
+                                         r"\(a save_model file\)"):
         load_model(tmp_path / "other.pt")
+    torch.save({"format": "srnn_pyg.model"}, tmp_path / "model.pt")       # the other kind names itself
+    with pytest.raises(ValueError, match=r"is a srnn_pyg.model file; expected an srnn_pyg.checkpoint file \(a "
+                                         r"checkpoint of fit: last.pt, best.pt\)"):
+        load_checkpoint(tmp_path / "model.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="is a PyTorch file without a 'format' key naming one"):
+        load_checkpoint(tmp_path / "list.pt")
 
 
 @pytest.mark.parametrize("fail", ["save", "replace"])
