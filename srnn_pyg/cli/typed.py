@@ -27,7 +27,7 @@ MODEL_SKIP = {"self", "schema", "in_channels", "out_channels"}
 #: dataset constructor arguments that ``open`` fills itself (or that are not options)
 DATA_SKIP = {"self", "split", "root", "stats", "transform", "train"}
 #: TrainConfig fields that the command sets itself
-TRAINER_SKIP = {"callbacks", "meta", "out_dir", "resume", "progress", "restore_best", "val_score"}
+TRAINER_SKIP = {"callbacks", "meta", "out_dir", "resume", "overwrite", "progress", "restore_best", "val_score"}
 #: top-level keys that are not part of the experiment: free to change on --resume
 RUN_KEYS = ("out_dir", "threads", "progress", "logger", "num_workers", "protocol_every")
 

@@ -160,6 +160,11 @@ class TrainConfig:
             scaler, RNG states, history, best score and the early-stopping
             count are restored, so the run goes on exactly as if it had not
             stopped. (default: :obj:`None`)
+        overwrite (bool, optional): start a new run in an ``out_dir`` that
+            already holds one (``last.pt``, ``best.pt``, ``metrics.jsonl`` or
+            ``result.json``), replacing its files; without it (and without
+            ``resume``) such an ``out_dir`` is refused, so no run is replaced
+            by accident. (default: :obj:`False`)
         progress (bool, optional): a tqdm bar with the running loss (rank 0).
             (default: :obj:`True`)
         distributed (bool, optional): under ``torchrun``, initialise the
@@ -218,6 +223,7 @@ class TrainConfig:
     compile: bool = False
     out_dir: Optional[PathLike] = None
     resume: Union[None, bool, PathLike] = None
+    overwrite: bool = False
     progress: bool = True
     distributed: bool = False
     restore_best: bool = False

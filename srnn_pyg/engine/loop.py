@@ -249,6 +249,11 @@ class _Run:
     def _prepare_output(self) -> None:
         c, main = self.config, self.dist.main
         self.out = Path(c.out_dir) if c.out_dir is not None else None
+        held = [n for n in (LAST, BEST, METRICS_FILE, RESULT_FILE) if self.out is not None and (self.out / n).exists()]
+        held = self.dist.broadcast_object(held) if self.out is not None else held    # rank 0's view, on every rank
+        if held and c.resume in (None, False) and not c.overwrite:
+            raise ValueError(f"fit: out_dir '{self.out}' already holds a run ({', '.join(held)}): pass resume=True "
+                             f"to continue it, overwrite=True to replace it, or another out_dir")
         if self.out is not None and main:
             try:
                 self.out.mkdir(parents=True, exist_ok=True)

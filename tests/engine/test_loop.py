@@ -328,3 +328,16 @@ def test_resume_refuses_another_schema(springs, tmp_path):
     with pytest.raises(ValueError, match=r"args\.schema\.node_types \(saved only \['light', 'heavy'\], current "
                                          r"only \['light_x', 'heavy_x'\]\); args\.schema\.edge_types \(saved only"):
         run(srnn(renamed), springs, tmp_path, epochs=2, resume=True)
+
+
+def test_an_out_dir_holding_a_run_is_refused_unless_resume_or_overwrite(springs, tmp_path):
+    first = run(srnn(springs[0].schema), springs, tmp_path, epochs=1)
+    saved = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match=r"fit: out_dir '.*' already holds a run \(last\.pt, best\.pt, metrics\.jsonl, "
+                                         r"result\.json\): pass resume=True to continue it, overwrite=True"):
+        run(srnn(springs[0].schema), springs, tmp_path, epochs=1)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == saved        # nothing touched
+    again = run(srnn(springs[0].schema), springs, tmp_path, epochs=2, overwrite=True)
+    assert [r["epoch"] for r in again.history] == [1, 2] and first.history[0]["epoch"] == 1
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]                     # the old run's lines are gone
