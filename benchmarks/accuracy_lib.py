@@ -657,6 +657,11 @@ def score_group(ctx: Context, bench: Bench, res: Results, tag: str, sets: Dict[s
     """Train and score every row of ``bench`` on one group's splits, each
     trained row once per seed, the others once."""
     only = getattr(ctx.args, "rows", None)
+    if ctx.cfg.get("refit"):                # before anything trains: every row must be one refit can replay
+        cannot = [r.json_key for r in bench.rows(settings) if r.recipe == "paper" and (not only or r.json_key in only)]
+        if cannot:
+            raise ValueError(f"refit: the rows {cannot} train by the official recipe, whose schedule counts "
+                             f"iterations, which refit does not replay; leave them out (--rows)")
     for row in bench.rows(settings):
         if only and row.json_key not in only:
             continue

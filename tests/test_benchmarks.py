@@ -557,6 +557,14 @@ def test_refit_replays_the_phases_kept_on_validation_on_train_and_val(monkeypatc
     ctx.bench = types.SimpleNamespace(refit_on=None)
     with pytest.raises(ValueError, match="refit: cmu_mocap's validation part is not carved"):
         lib.refit(ctx, t, row, {}, sets)
+    # a row of the official recipe cannot be replayed: refused before anything trains
+    rows = [row, lib.Row("S-RNN (paper)", "srnn", recipe="paper", key="srnn_paper_recipe")]
+    bench = types.SimpleNamespace(rows=lambda settings: rows)
+    ctx.args = types.SimpleNamespace(rows=None)
+    ctx.cfg["refit"] = True
+    monkeypatch.setattr(lib, "run_row", lambda *a, **k: pytest.fail("a row trained"))
+    with pytest.raises(ValueError, match=r"refit: the rows \['srnn_paper_recipe'\] train by the official recipe"):
+        lib.score_group(ctx, bench, lib.Results(), "", {}, {})
 
 
 @pytest.mark.parametrize("after,kept", [(0.9, True), (1.0, False)])

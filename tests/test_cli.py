@@ -78,6 +78,14 @@ def test_outputs_never_replace_a_run_or_an_existing_file(tmp_path, capsys):
             assert main(["evaluate", str(run), "--output", str(run / name), "--no-progress", "--device", "cpu"]
                         + extra) == 2
     assert {p.name: p.read_bytes() for p in run.iterdir()} == saved
+    assert main(["forecast", str(run / "best.pt"), "--output", str(tmp_path / "same.pt"), "--plot",
+                 str(tmp_path / "same.pt"), "--device", "cpu"]) == 2
+    assert "is the --output file too" in capsys.readouterr().err and not (tmp_path / "same.pt").exists()
+    (tmp_path / "cmp").mkdir()
+    (tmp_path / "cmp" / "compare.md").write_text("table")
+    assert main(["forecast", str(run / "best.pt"), "--output", str(tmp_path / "cmp" / "compare.md"), "--overwrite"]
+                + common) == 2
+    assert (tmp_path / "cmp" / "compare.md").read_text() == "table"
     assert main(["forecast", str(run / "best.pt")] + common) == 0                   # forecast.pt beside it
     assert main(["forecast", str(run / "best.pt")] + common) == 2
     assert "forecast.pt' already exists; pass --overwrite" in capsys.readouterr().err

@@ -76,7 +76,8 @@ def _from_checkpoint(args):
 
 
 #: a run folder's own files: never an --output or --plot of evaluate or forecast
-_RUN_OWN = ("config.yaml", "metrics.jsonl", "metrics.csv", "last.pt", "best.pt", "result.json")
+_RUN_OWN = ("config.yaml", "metrics.jsonl", "metrics.csv", "last.pt", "best.pt", "result.json", "compare.md",
+            "compare.csv")
 
 
 def _check_output(path: Optional[Path], flag: str, overwrite: bool, checkpoint: Path) -> None:
@@ -86,7 +87,7 @@ def _check_output(path: Optional[Path], flag: str, overwrite: bool, checkpoint: 
         return
     if path.is_dir():
         raise CLIError(f"{flag}: expected a file name (got the folder '{path}')")
-    run_folder = (path.parent / "config.yaml").is_file() or (path.parent / "last.pt").is_file()
+    run_folder = any((path.parent / n).is_file() for n in ("config.yaml", "last.pt", "compare.md"))
     if path.resolve() == Path(checkpoint).resolve() or (path.name in _RUN_OWN and run_folder):
         raise CLIError(f"{flag}: '{path}' is a run's own file ({path.name}); write the output elsewhere")
     if path.exists() and not overwrite:
@@ -158,6 +159,8 @@ def cmd_forecast(argv: Sequence[str]) -> int:
     picture = None if args.no_plot else (Path(args.plot) if args.plot else path.with_suffix(".png"))
     _check_output(path, "--output", args.overwrite, ckpt["path"])
     _check_output(picture, "--plot", args.overwrite, ckpt["path"])
+    if picture is not None and picture.resolve() == path.resolve():
+        raise CLIError(f"--plot: '{picture}' is the --output file too; give the picture another name (or --no-plot)")
     n = len(dataset)
     bad = [i for i in args.index if not -n <= i < n]
     if bad:

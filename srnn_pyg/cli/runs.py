@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from .options import CLIError
 
 __all__ = ["CONFIG_FILE", "RUN_FILES", "new_run_dir", "prepare_out_dir", "read_config", "contradictions",
-           "flatten", "is_main_rank", "describe", "resume_dir", "RunGuard"]
+           "flatten", "is_main_rank", "describe", "resume_dir", "RunGuard", "check_nothing_set_aside"]
 
 CONFIG_FILE = "config.yaml"
 #: the files and folders a run writes; --overwrite removes these and nothing else
@@ -48,7 +48,8 @@ def prepare_out_dir(out_dir: Path, overwrite: bool, resumable: bool) -> None:
         return
     if not out_dir.is_dir():
         raise CLIError(f"--out_dir: expected a folder (got the file '{out_dir}')")
-    held = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith(ASIDE))
+    check_nothing_set_aside(out_dir)
+    held = sorted(p.name for p in out_dir.iterdir())
     if held and not overwrite:
         hint = f"--resume {out_dir} to continue it, " if resumable else ""
         raise CLIError(f"--out_dir: '{out_dir}' already holds {', '.join(held[:4])}"
@@ -58,6 +59,22 @@ def prepare_out_dir(out_dir: Path, overwrite: bool, resumable: bool) -> None:
 
 #: the hidden folder inside a run folder that holds the run ``--overwrite`` replaces until the new one starts
 ASIDE = ".srnn-pyg-replaced"
+
+
+def check_nothing_set_aside(folder: Path) -> None:
+    """A run set aside by an ``--overwrite`` that was killed before its new
+    run started is the user's: refuse to go on until they decide."""
+    stale = sorted(p for p in folder.glob(ASIDE + "-*") if p.is_dir()) if folder.is_dir() else []
+    if stale and is_main_rank():
+        raise CLIError(f"'{folder}' holds '{stale[0].name}', the run an --overwrite set aside and never replaced "
+                       f"(that command was killed before its first checkpoint): move its files back into "
+                       f"'{folder}' to keep that run, or delete the folder to let it go")
+
+
+def _written_by_a_run(name: str) -> bool:
+    """A name the command or ``fit`` writes into a run folder (and their atomic-write temporaries)."""
+    return name in RUN_FILES or name == "tensorboard" or \
+        any(name.startswith(f".{n}.tmp-") for n in RUN_FILES)
 
 
 class RunGuard:
@@ -99,8 +116,9 @@ class RunGuard:
         return self
 
     def __exit__(self, *exc) -> bool:
-        for folder, marker in self.folders.items():
-            st = self.state.get(folder)
+        # the deepest folders first: a comparison's model folders before the comparison's own
+        for folder in sorted(self.folders, key=lambda f: len(f.resolve().parts), reverse=True):
+            marker, st = self.folders[folder], self.state.get(folder)
             if st is None:
                 continue
             started = (folder / marker).exists() and _stamp(folder / marker) != st["mark"]
@@ -109,9 +127,9 @@ class RunGuard:
                     shutil.rmtree(st["aside"], ignore_errors=True)
                 continue
             if folder.is_dir():
-                for path in folder.iterdir():                 # what this command wrote
-                    if path.name not in st["before"]:
-                        shutil.rmtree(path) if path.is_dir() else path.unlink()
+                for path in folder.iterdir():                 # what this command wrote, nothing else
+                    if path.name not in st["before"] and _written_by_a_run(path.name):
+                        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
             if st["config"] is not None:                       # a resumed run's own config
                 (folder / CONFIG_FILE).write_bytes(st["config"])
             if st["aside"] is not None:                        # the run --overwrite would have replaced

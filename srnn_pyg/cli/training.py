@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import resources as R
 from .options import (CLIError, Prescan, default_threads, key_values, light_train_parser, noise_option, prescan,
                       version)
-from .runs import (CONFIG_FILE, RunGuard, contradictions, describe, flatten, is_main_rank, new_run_dir,
-                   prepare_out_dir,
+from .runs import (CONFIG_FILE, RunGuard, check_nothing_set_aside, contradictions, describe, flatten, is_main_rank,
+                   new_run_dir, prepare_out_dir,
                    read_config, resume_dir)
 from .tables import csv_table, fmt, markdown_table
 from .typed import RUN_KEYS, build_typed_parser, check_model_args, explicit, parse_typed
@@ -326,6 +326,7 @@ def _setup_train(argv: Sequence[str]):
         if scan.overwrite:
             raise CLIError("--resume continues a run and --overwrite replaces it: pass one of them")
         run = resume_dir(scan.resume, _flag(scan.argv, "--out_dir"))
+        check_nothing_set_aside(run)
         saved = read_config(run)
     model, data = _names(scan, saved)
     for group, name in (("model", model), ("data", data)):

@@ -51,7 +51,7 @@ from .files import PathLike, atomic_write, write_error
 __all__ = ["read_weights", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "MODEL_FORMAT", "LAST", "BEST", "METRICS_FILE",
            "RESULT_FILE", "MAGIC", "model_record", "build_from_record", "save_model", "load_model",
            "load_checkpoint", "resolve_checkpoint", "write_checked", "record_differences",
-           "state_differences"]
+           "state_differences", "resumes_in"]
 
 CHECKPOINT_FORMAT = "srnn_pyg.checkpoint"
 #: 2: the model record (``model_record``) replaced version 1's build ``spec``
@@ -430,3 +430,14 @@ def load_model(path: PathLike, map_location: Any = "cpu") -> nn.Module:
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     return model.eval()
+
+
+def resumes_in(resume: Any, out_dir: Optional[Path]) -> bool:
+    """``TrainConfig.resume`` continues the run in ``out_dir``: ``True``, or a
+    checkpoint (or run folder) inside it."""
+    if resume is True:
+        return True
+    if resume in (None, False) or out_dir is None:
+        return False
+    src, out = Path(resume).resolve(), Path(out_dir).resolve()
+    return src == out or out in src.parents

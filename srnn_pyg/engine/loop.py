@@ -37,8 +37,8 @@ from tqdm.auto import tqdm
 
 from ..nn.heads import DeterministicHead, head_of, weighted_mean
 from .checkpoints import (BEST, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST, METRICS_FILE, RESULT_FILE,
-                          load_checkpoint, model_record, read_weights, record_differences,
-                          resolve_checkpoint, state_differences, write_checked)
+                          load_checkpoint, model_record, read_weights, record_differences, resolve_checkpoint,
+                          resumes_in, state_differences, write_checked)
 from .config import TrainConfig
 from .device import amp_context, resolve_device
 from .distributed import DistContext, eval_loader, setup_distributed, train_loader
@@ -249,11 +249,15 @@ class _Run:
     def _prepare_output(self) -> None:
         c, main = self.config, self.dist.main
         self.out = Path(c.out_dir) if c.out_dir is not None else None
-        held = [n for n in (LAST, BEST, METRICS_FILE, RESULT_FILE) if self.out is not None and (self.out / n).exists()]
+        run_files = (LAST, BEST, METRICS_FILE, RESULT_FILE)
+        held = [n for n in run_files if self.out is not None and (self.out / n).exists()]
         held = self.dist.broadcast_object(held) if self.out is not None else held    # rank 0's view, on every rank
-        if held and c.resume in (None, False) and not c.overwrite:
+        if held and not resumes_in(c.resume, self.out) and not c.overwrite:
             raise ValueError(f"fit: out_dir '{self.out}' already holds a run ({', '.join(held)}): pass resume=True "
                              f"to continue it, overwrite=True to replace it, or another out_dir")
+        if held and c.overwrite and not resumes_in(c.resume, self.out) and main:   # nothing of the old run stays
+            for name in run_files:
+                (self.out / name).unlink(missing_ok=True)
         if self.out is not None and main:
             try:
                 self.out.mkdir(parents=True, exist_ok=True)
@@ -412,8 +416,8 @@ class _Run:
         # val_loss/train_loss of another loss are another quantity (a checkpoint without 'loss' predates
         # the record: its val_loss was the head's own loss)
         was, now = saved.get("loss") or self.own_loss, self.config.loss or self.own_loss
-        other_loss = self.monitor in ("val_loss", "train_loss") and was != now and \
-            ("loss" in saved or self.monitor == "val_loss")
+        other_loss = self.own_loss is not None and self.monitor in ("val_loss", "train_loss") and was != now and \
+            ("loss" in saved or self.monitor == "val_loss")         # a Gaussian or logits head ignores 'loss'
         if saved.get("monitor") is not None and (old != (self.monitor, self.mode) or other_loss):
             # The best score so far was another quantity (or direction): the next epoch starts the new selection,
             # for early stopping and best.pt as for a plateau scheduler.

@@ -83,6 +83,42 @@ def test_compare_keeps_the_former_run_of_a_model_that_failed(tmp_path, capsys):
     assert "| node_lstm |" in (out / "compare.md").read_text()
 
 
+def test_a_failed_compare_keeps_the_models_it_trained_and_the_users_files(tmp_path, capsys, monkeypatch):
+    """The comparison's folder is cleaned after its model folders, of its own files only: a model that
+    finished keeps its run, a file the user saved meanwhile stays."""
+    import srnn_pyg.cli.training as training
+    real = training._fit_one
+
+    def second_fails(name, sets, cfg, out_dir, *a, **kw):
+        if name == "node_lstm":
+            (out_dir.parent / "my_notes.txt").write_text("mine")             # saved by the user meanwhile
+            raise KeyboardInterrupt
+        return real(name, sets, cfg, out_dir, *a, **kw)
+    monkeypatch.setattr(training, "_fit_one", second_fails)
+    args = ["compare", "--models", "srnn,node_lstm", "--trainer.epochs", "1"] + TINY
+    assert main(args) == 130                                                  # a new numbered folder
+    made = tmp_path / "runs" / "compare-springs-001"
+    assert (made / "srnn" / "last.pt").is_file() and (made / "srnn" / "config.yaml").is_file()
+    assert (made / "my_notes.txt").read_text() == "mine" and not (made / "node_lstm").exists()
+    assert not (made / "config.yaml").exists()              # the comparison's own file: it never finished
+    assert main(["train", "--resume", str(made / "srnn"), "--trainer.epochs", "2", "--no-progress"]) == 0
+
+
+def test_a_run_set_aside_by_a_killed_overwrite_is_pointed_out(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run)] + TINY) == 0
+    aside = run / ".srnn-pyg-replaced-x1"                   # as a killed --overwrite leaves it
+    aside.mkdir()
+    for name in ("last.pt", "best.pt", "metrics.jsonl", "result.json"):
+        (run / name).rename(aside / name)
+    for argv in (["train", "--trainer.epochs", "1", "--out_dir", str(run), "--overwrite"] + TINY,
+                 ["train", "--resume", str(run), "--trainer.epochs", "2"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "holds '.srnn-pyg-replaced-x1', the run an --overwrite set aside" in err and "move its files" in err
+    assert sorted(p.name for p in aside.iterdir()) == ["best.pt", "last.pt", "metrics.jsonl", "result.json"]
+
+
 def test_resume_needs_only_the_run_folder_and_matches_one_run(tmp_path, capsys):
     part, whole = tmp_path / "part", tmp_path / "whole"
     assert main(["train", "--trainer.epochs", "2", "--out_dir", str(part), "--model.residual", "true"] + TINY) == 0

@@ -341,3 +341,12 @@ def test_an_out_dir_holding_a_run_is_refused_unless_resume_or_overwrite(springs,
     assert [r["epoch"] for r in again.history] == [1, 2] and first.history[0]["epoch"] == 1
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2]                     # the old run's lines are gone
+    # resuming another run's checkpoint into this folder would replace this run too
+    other = tmp_path.with_name(tmp_path.name + "_other")                         # beside it, not inside
+    run(srnn(springs[0].schema), springs, other, epochs=1)
+    with pytest.raises(ValueError, match="already holds a run"):
+        run(srnn(springs[0].schema), springs, tmp_path, epochs=2, resume=str(other / "last.pt"))
+    # overwrite leaves nothing of the old run, not even a best.pt the new run never beats
+    never = lambda c: {"nan": float("nan")}                                     # noqa: E731
+    run(srnn(springs[0].schema), springs, tmp_path, epochs=1, overwrite=True, val_score=never, monitor="val_nan")
+    assert not (tmp_path / "best.pt").exists() and load_checkpoint(tmp_path / "last.pt")["epoch"] == 1

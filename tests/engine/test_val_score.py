@@ -282,3 +282,24 @@ def test_resuming_with_another_loss_starts_a_new_selection_on_the_loss(springs, 
     kept = run(srnn(springs[0].schema), springs, tmp_path / "mse", epochs=3, resume=True, monitor="val_mse",
                loss="l1")
     assert kept.best_epoch in (other.best_epoch, 3) and not [w for w in recwarn if "selected on" in str(w.message)]
+
+
+def test_a_loss_a_gaussian_head_ignores_does_not_reset_its_selection(tmp_path, recwarn):
+    """A Gaussian head trains by its likelihood whatever TrainConfig.loss says: resuming with a loss
+    named is no change of quantity, and the best epoch stays."""
+    from engine_helpers import walkers
+
+    from srnn_pyg.models import build
+    schema, walks = walkers(4, 0)
+    common = dict(epochs=1, lr=1e-2, progress=False, device="cpu", monitor="val_loss", out_dir=tmp_path)
+    loader = DataLoader(walks, batch_size=2)
+
+    def gauss():
+        torch.manual_seed(0)
+        return build("srnn", schema, 2, 2, edge_hidden=4, node_hidden=4, edge_mlp=(4,), node_mlp=(4,),
+                     edge_scope="edge", head="gaussian")
+    first = fit(gauss(), loader, loader, **common)
+    resumed = fit(gauss(), loader, loader, **dict(common, epochs=2, resume=True, loss="l1"))
+    assert not [w for w in recwarn if "selected on" in str(w.message)]
+    assert resumed.best_epoch in (1, 2) and first.best_epoch == 1
+    assert resumed.best_score == min(r["val_loss"] for r in resumed.history)
