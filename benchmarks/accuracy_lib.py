@@ -779,7 +779,7 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
          "ablation": bool(getattr(ctx.args, "ablation", False)), "scenes": getattr(ctx.args, "scenes", None),
          "folds": getattr(ctx.args, "folds", None), "srnn_pyg": srnn_pyg.__version__}, default=repr))
     sections = bench.tables(ctx, res, agg)
-    cfg = {k: v for k, v in ctx.cfg.items() if k not in COMMON or k == "patience"}
+    cfg = {k: v for k, v in ctx.cfg.items() if k not in COMMON or k == "patience" or (k == "refit" and v)}
     text = [f"# Accuracy: {bench.title}", "",
             f"Mode: **{MODE_TEXT[ctx.mode]}**.", "",
             f"Command: `{command()}`", "",
