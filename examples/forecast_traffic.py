@@ -38,7 +38,7 @@ import torch
 from torch_geometric.loader import DataLoader
 from tqdm import tqdm
 
-from srnn_pyg.datasets import LosLoop
+from srnn_pyg.datasets import LosLoop, resolve_root
 from srnn_pyg.engine import fit
 from srnn_pyg.models import StructuralRNN, available, build
 
@@ -77,16 +77,11 @@ def parse_args():
 
 def check_data(root, folder):
     """Exit with status 2 and a message naming SRNN_PYG_DATA when the data is not there."""
-    script = os.path.basename(__file__)
-    if not root:
-        print(f"{script}: no data: SRNN_PYG_DATA is not set. Set it (or pass --data-root) to the "
-              f"folder that holds '{folder}/'.", file=sys.stderr)
-        sys.exit(2)
-    inside = os.path.join(root, folder)
-    named = os.path.isdir(root) and os.path.basename(os.path.normpath(root)) == folder   # the folder itself
-    if not (os.path.isdir(inside) or named):
-        print(f"{script}: no data: '{inside}' not found. Point SRNN_PYG_DATA (or --data-root) at the "
-              f"folder that holds '{folder}/'.", file=sys.stderr)
+    try:
+        resolve_root(root or None, folder)                                    # "" means unset
+    except FileNotFoundError as err:
+        print(f"{os.path.basename(__file__)}: no data: {err} (this script: --data-root, or SRNN_PYG_DATA)",
+              file=sys.stderr)
         sys.exit(2)
 
 
