@@ -125,3 +125,17 @@ def test_forecast_picture_names_nodes_units_and_line_styles(tmp_path, monkeypatc
     ax = fig.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x (normalised units)", "y (normalised units)")
     assert "node 1 (child)" in _legend_texts(ax)
+
+
+@pytest.mark.parametrize("script, folder", [("forecast_traffic.py", "los_loop"), ("forecast_motion.py", "cmu_mocap"),
+                                            ("anticipate_maneuvers.py", "brain4cars")])
+def test_real_data_examples_without_data_exit_2(script, folder, tmp_path):
+    """No data (unset, empty, or a folder without the dataset): exit 2 naming SRNN_PYG_DATA, no traceback."""
+    for value in (None, "", str(tmp_path / "nowhere")):
+        env = {k: v for k, v in os.environ.items() if k != "SRNN_PYG_DATA"}
+        if value is not None:
+            env["SRNN_PYG_DATA"] = value
+        proc, output = _run(script, tmp_path, env=env)
+        assert proc.returncode == 2, output[-2000:]
+        assert "no data" in output and "SRNN_PYG_DATA" in output and folder in output
+        assert "Traceback" not in output
