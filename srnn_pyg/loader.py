@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
@@ -119,8 +120,8 @@ class OneHopLoader(NodeLoader):
     unknown name counts edges if its name contains ``"edge"``. Other values
     (the ``schema``, graph-level tensors) are kept as they are.
 
-    Batches are finished inside :meth:`collate_fn` (``filter_per_worker=True``
-    by default), so a :class:`torch.utils.data.DataLoader` rebuilt over
+    Batches are finished inside :meth:`collate_fn` (``filter_per_worker`` is
+    always :obj:`True`; :obj:`False` is refused), so a :class:`torch.utils.data.DataLoader` rebuilt over
     :attr:`dataset` with another sampler and this :meth:`collate_fn` (as
     :func:`srnn_pyg.engine.fit` does to seed or shard the order) still yields
     :class:`~srnn_pyg.STData` batches.
@@ -131,10 +132,11 @@ class OneHopLoader(NodeLoader):
         shuffle (bool, optional): draw the seeds in a new random order each
             pass. (default: :obj:`False`)
         input_nodes (Tensor, optional): the seeds: a ``[N]`` bool mask or a
-            1-D tensor (or sequence) of distinct node ids. (default: all nodes)
+            1-D tensor of distinct node ids, or a list (or NumPy array) of
+            bools (a mask) or of ints (ids). (default: all nodes)
         **kwargs (optional): further arguments of
             :class:`~torch_geometric.loader.NodeLoader` (``transform``,
-            ``filter_per_worker``) and :class:`torch.utils.data.DataLoader`
+            ``transform_sampler_output``) and :class:`torch.utils.data.DataLoader`
             (``drop_last``, ``num_workers``, ...).
 
     Shapes:
@@ -158,11 +160,15 @@ class OneHopLoader(NodeLoader):
         if fixed:
             raise TypeError(f"{name}: got {fixed}, which one-hop sampling sets itself "
                             f"(the allowed options are those of NodeLoader and DataLoader except {list(FIXED_KWARGS)})")
+        if kwargs.get("filter_per_worker") not in (None, True):
+            raise ValueError(f"{name}: 'filter_per_worker' must be True, the default (batches are finished in "
+                             f"collate_fn, so that a loader rebuilt over the same dataset, as fit does to seed or "
+                             f"shard the order, still yields STData batches; got {kwargs['filter_per_worker']!r})")
         N, E = check_graph(name, data)
         seeds = seed_index(name, input_nodes, N)
         self.kinds = key_kinds(data, N, E)
         self.num_graph_nodes = N
-        kwargs.setdefault("filter_per_worker", True)
+        kwargs["filter_per_worker"] = True
         super().__init__(data, OneHopSampler(data.edge_index, N), input_nodes=seeds,
                          input_id=torch.arange(seeds.numel()), batch_size=batch_size, shuffle=shuffle,
                          **kwargs)
@@ -190,7 +196,11 @@ def seed_count(batch: Any) -> Optional[int]:
     """The number of seed nodes of a :class:`OneHopLoader` batch (its leading
     rows), or :obj:`None` for any other batch (all rows count)."""
     if isinstance(batch, Data) and "n_id" in batch and "batch_size" in batch:
-        return int(batch["batch_size"])
+        count = batch["batch_size"]
+        if isinstance(count, Tensor) and count.numel() != 1 or isinstance(count, (list, tuple)):
+            raise ValueError(f"a batch of OneHopLoader batches (batch_size={count!r}) has no single block of "
+                             f"seed rows: run each one-hop batch on its own")
+        return int(count)
     return None
 
 
@@ -245,6 +255,9 @@ def check_graph(name: str, data: Data) -> Tuple[int, int]:
         got = f"{list(ei.shape)} {ei.dtype}" if isinstance(ei, Tensor) else type(ei).__name__
         raise ValueError(f"{name}: 'data.edge_index' must be a [2, num_edges] torch.long tensor (got {got})")
     N, E = x.size(0), ei.size(1)
+    if E and (int(ei.min()) < 0 or int(ei.max()) >= N):
+        raise ValueError(f"{name}: 'data.edge_index' must hold node ids in [0, {N - 1}] (num_nodes = "
+                         f"data.x.size(0) = {N}; got values in [{int(ei.min())}, {int(ei.max())}])")
     for keys, rows, what in ((NODE_KEYS, N, "num_nodes"), (EDGE_KEYS, E, "num_edges")):
         for key in keys:
             v = data.get(key)
@@ -258,8 +271,22 @@ def seed_index(name: str, input_nodes: Any, N: int) -> Tensor:
     ids) as a long tensor of node ids, checked."""
     if input_nodes is None:
         return torch.arange(N)
-    if isinstance(input_nodes, (list, tuple, range)):
-        input_nodes = torch.as_tensor(list(input_nodes), dtype=torch.long)
+    if isinstance(input_nodes, tuple) and len(input_nodes) == 2 and isinstance(input_nodes[0], str):
+        raise TypeError(f"{name}: 'input_nodes' must be node ids or a mask of this homogeneous graph (node types "
+                        f"are data.node_type), not a (node type, nodes) pair as for HeteroData (got "
+                        f"({input_nodes[0]!r}, ...))")
+    if isinstance(input_nodes, (list, tuple, range, np.ndarray)):
+        values = list(input_nodes)
+        if not values:
+            raise ValueError(f"{name}: 'input_nodes' selects no node; give at least one seed")
+        if all(isinstance(v, (bool, np.bool_)) for v in values):
+            input_nodes = torch.tensor(values, dtype=torch.bool)        # a mask, as a bool tensor is
+        elif all(isinstance(v, (int, np.integer)) for v in values):
+            input_nodes = torch.tensor([int(v) for v in values], dtype=torch.long)
+        else:
+            odd = next(v for v in values if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)))
+            raise TypeError(f"{name}: 'input_nodes' must hold integer node ids or only bools (a mask) (got "
+                            f"{type(odd).__name__} {odd!r} among {len(values)} values)")
     if not isinstance(input_nodes, Tensor):
         raise TypeError(f"{name}: 'input_nodes' must be a bool mask, a tensor of node ids or None "
                         f"(got {type(input_nodes).__name__})")
@@ -271,6 +298,9 @@ def seed_index(name: str, input_nodes: Any, N: int) -> Tensor:
         nodes = nodes.nonzero().view(-1)
     elif nodes.dtype.is_floating_point or nodes.dtype.is_complex:
         raise TypeError(f"{name}: 'input_nodes' must hold bools or integer node ids (got {nodes.dtype})")
+    elif nodes.dtype == torch.uint8:
+        raise TypeError(f"{name}: a torch.uint8 'input_nodes' is ambiguous (a 0/1 mask or node ids?): pass a "
+                        f"torch.bool mask or torch.long ids")
     elif nodes.dim() != 1:
         raise ValueError(f"{name}: 'input_nodes' must be a 1-D tensor of node ids (got {list(nodes.shape)})")
     nodes = nodes.long()

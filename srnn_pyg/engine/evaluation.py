@@ -336,6 +336,10 @@ def collect(model: nn.Module, loader: Iterable, device: Optional[DeviceLike] = N
       ``"maneuver"``;
     * ``"batch"`` ``[N]``: the window of every node, numbered over the
       whole loader (batches of PyG's ``DataLoader``);
+    * ``"n_id"`` ``[N]`` (batches of a :class:`~srnn_pyg.loader.OneHopLoader`):
+      each row's node id in the loader's graph, the rows being the seeds in
+      the order drawn (``"batch"`` then holds the graph's own window ids,
+      where it has them);
     * ``"samples"`` ``[K, N, H, F]`` with ``num_samples=K``: draws of
       ``model.forecast(data, H, num_samples=K)`` (models with a
       probabilistic head).
@@ -361,8 +365,12 @@ def collect(model: nn.Module, loader: Iterable, device: Optional[DeviceLike] = N
         batch = batch.to(dev)
         cls = is_classification(batch)
         values = _collect_batch(model, batch, cls, horizon, num_samples)
-        graph = batch.get("batch")
-        if isinstance(graph, Tensor):                  # the window of every node, counted over the split
+        graph, count = batch.get("batch"), seed_count(batch)
+        if count is not None:                          # one-hop: the seeds' ids (and windows) in the full graph
+            values["n_id"] = batch.n_id[:count]
+            if isinstance(graph, Tensor):
+                values["batch"] = graph[:count]
+        elif isinstance(graph, Tensor):                # the window of every node, counted over the split
             values["batch"] = graph + windows
             windows += int(batch.num_graphs)
         for k, v in values.items():

@@ -101,7 +101,7 @@ def tbptt_batch(model: Any, head: Any, batch: Any, K: int, noise_std: float, cla
         chunk = _cut(inp, start, stop, length)
         t_chunk = target[:, start:stop]
         m_chunk = None if mask is None else mask[:, start:stop]
-        if m_chunk is not None and not bool(m_chunk.any()):
+        if m_chunk is not None and not bool(seed_view(batch, m_chunk).any()):   # nothing the loss reads
             with torch.no_grad():       # nothing to score here: only carry the state on
                 _, state = model.step(add_noise(chunk, noise_std, noise_p), state)
             state = state.detach()

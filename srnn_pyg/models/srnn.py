@@ -542,7 +542,8 @@ class StructuralRNN(Forecaster):
             step = self.head.sample(params) if sample else self.head.point(params)  # [N, 1, out]
             step = select(nm_last, step)
             preds.append(step)
-            inp = select(nm_last, self.feedback.step(step, inp, data, i))           # [N, 1, F]
+            if i + 1 < horizon:                      # the next step's input (none after the last)
+                inp = select(nm_last, self.feedback.step(step, inp, data, i))       # [N, 1, F]
         return torch.cat(preds, dim=1)                                              # [N, horizon, out]
 
     def __repr__(self) -> str:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch_geometric.sampler import NodeSamplerInput
 
 from ..data import STData
-from ..loader import OneHopSampler, key_kinds, subgraph
+from ..loader import OneHopSampler, key_kinds, seed_count, subgraph
 from ..nn.checks import check_graph_inputs, check_horizon, model_dtype, select
 from ..nn.srnn_layer import GraphLayout, SRNNState
 from .srnn import StructuralRNN
@@ -444,7 +444,8 @@ def _roll(roll: ChunkedRollout, horizon: int, sample: bool) -> Tensor:
         step = model.head.sample(params) if sample else model.head.point(params)     # [N, 1, out]
         step = select(nm_last, step)
         preds.append(step)
-        prev, inp = inp, select(nm_last, model.feedback.step(step, inp, data, i))    # ... the next frame
+        if i + 1 < horizon:
+            prev, inp = inp, select(nm_last, model.feedback.step(step, inp, data, i))  # ... the next frame
     return torch.cat(preds, dim=1)                                                   # [N, horizon, out]
 
 
@@ -487,6 +488,10 @@ def check_data(model: StructuralRNN, data: Any) -> None:
     """The checks of a model's entry, once on the full graph."""
     if not isinstance(data, STData):
         raise ValueError(f"{OWNER}: 'data' must be an STData (got {type(data).__name__})")
+    if seed_count(data) is not None:
+        raise ValueError(f"{OWNER}: 'data' must be a whole graph, not a one-hop batch (OneHopLoader): step h "
+                         f"of a rollout reads h hops of the graph, which the batch does not hold (got a batch of "
+                         f"{seed_count(data)} seeds among {data.x.size(0)} nodes); pass the full graph")
     check_graph_inputs(OWNER, model.schema, model.in_channels, data.get("x"), data.get("edge_index"),
                        data.get("node_type"), data.get("edge_type"), data.get("node_mask"), data.get("edge_mask"),
                        data.get("edge_attr"), model.edge_channels if "attr" in model.spatial_kind else None,
