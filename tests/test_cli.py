@@ -296,6 +296,18 @@ def test_h36m_validates_on_held_out_subjects(tmp_path, capsys):
     assert "h36m, split val" in capsys.readouterr().out
 
 
+def test_a_monitor_the_protocol_does_not_score_is_refused_before_training(tmp_path, capsys):
+    _write_h36m(tmp_path / "data" / "h3.6m" / "dataset")
+    run = tmp_path / "run"
+    argv = ["--dataset", "h36m", "--data-root", str(tmp_path / "data"), "--obs", "10", "--horizon", "5",
+            "--batch-size", "16", "--dataset-arg", "stride=50", "--dataset-arg", "val_subjects=[11]"]
+    assert main(["train", "--out-dir", str(run), "--epochs", "2", "--hidden", "8", "--no-progress",
+                 "--device", "cpu", "--threads", "1", "--trainer.monitor", "val_90ms"] + argv) == 2
+    err = capsys.readouterr().err
+    assert "--trainer.monitor: 'val_90ms' names no score of this dataset's protocol" in err and "80ms" in err
+    assert "epoch 1" not in err and not run.exists()                  # refused before any epoch, no folder left
+
+
 def test_h36m_without_its_files_names_them(tmp_path, capsys):
     assert main(["train", "--dataset", "h36m", "--data-root", str(tmp_path / "nowhere"), "--no-progress"]) == 2
     err = capsys.readouterr().err

@@ -252,6 +252,29 @@ def _check_protocol_monitor(cfg, every_epoch: bool) -> None:
                        f"split: --protocol_every 1 (got {why})")
 
 
+def _check_protocol_key(cfg, model, val_set, val_loader) -> None:
+    """A ``--trainer.monitor`` naming a protocol score (not a trainer metric)
+    is scored once on the starting weights, so that a key the protocol does not
+    give is refused before training, not after the first epoch. The random
+    generators are left as they were (the run trains as it would without it)."""
+    from ..engine import collect
+    from ..engine.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS
+    from ..engine.rng import kept_rng
+    monitor = cfg.trainer.monitor
+    builtin = {"train_loss"} | {f"val_{n}" for n in REGRESSION_METRICS + CLASSIFICATION_METRICS}
+    if monitor is None or monitor in builtin or val_loader is None:
+        return
+    was_training = model.training
+    try:
+        with kept_rng():
+            keys = sorted(protocol_score(val_set)(collect(model, val_loader, device=cfg.trainer.device)))
+    finally:
+        model.train(was_training)
+    if monitor[len("val_"):] not in keys:
+        raise CLIError(f"--trainer.monitor: {monitor!r} names no score of this dataset's protocol (val_KEY, KEY one of "
+                       f"{', '.join(keys)}) nor a trainer metric")
+
+
 def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: Dict[str, Any],
              resume: bool = False, restore_best: bool = False):
     """Build model ``name``, fit it with the ``--trainer.*`` options; returns
@@ -268,6 +291,8 @@ def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: D
     # early-stopping check, so --trainer.monitor may name one of its keys (val_MSE, val_80ms, val_f1, ...).
     every_epoch = val_set is not None and len(val_set) > 0 and cfg.protocol_every == 1
     _check_protocol_monitor(cfg, every_epoch)
+    if not resume:
+        _check_protocol_key(cfg, model, val_set, val_loader)
     reporter = EpochReporter(model, val_set, val_loader, cfg.trainer.epochs, 0 if every_epoch else cfg.protocol_every,
                              line=not cfg.progress)
     kw = dict(_trainer_kwargs(cfg, model), loss=_run_loss(cfg, sets["train"], model, out_dir if resume else None))
