@@ -103,8 +103,12 @@ def test_shard_errors_name_the_argument():
     data = _graph()
     with pytest.raises(ValueError, match="'train_loader' has 1 seed node\\(s\\), fewer than the 2 processes"):
         train_loader(OneHopLoader(data, 4, input_nodes=[3]), 0, DistContext(True, 0, 2))
+    with pytest.raises(ValueError, match="'filter_per_worker' must be True"):      # refused when built ...
+        OneHopLoader(data, 4, filter_per_worker=False)
+    loader = OneHopLoader(data, 4)
+    loader.filter_per_worker = False             # ... and, for any NodeLoader set so, when sharded
     with pytest.raises(ValueError, match="filter_per_worker=False"):
-        train_loader(OneHopLoader(data, 4, filter_per_worker=False), 0, DistContext(True, 0, 2))
+        train_loader(loader, 0, DistContext(True, 0, 2))
     with pytest.warns(UserWarning, match="the last 1 \\(in the loader's order\\) are never trained on"):
         train_loader(OneHopLoader(data, 4, input_nodes=list(range(27))), 0, DistContext(True, 0, 2))
     with warnings.catch_warnings():
