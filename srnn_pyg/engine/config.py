@@ -16,17 +16,17 @@ from .objectives import OBJECTIVES
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULERS"]
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "momentum")
 SCHEDULERS = (None, "step", "cosine", "plateau", "paper")
 RECIPES = ("default", "paper")
 #: The official S-RNN training recipe (RNNexp ``hyperParameterTuning.py`` and NeuralModels'
 #: ``trainDRA``), field by field: what ``recipe="paper"`` puts wherever a field is left at its
-#: default. Not reproduced: the per-gate gradient clipping inside the LSTM (a fused LSTM has no
-#: per-gate, per-step gradient to clip without a Python loop over time) and the uniform
-#: initialisation (a model option).
+#: default. The state-gradient clip inside the LSTM and the uniform initialisation are options of
+#: the model (``variant="paper"``), not of training; so is the peephole cell that
+#: ``truncate_gradient`` acts on.
 PAPER_RECIPE: Dict[str, Any] = {
-    "optimizer": "sgd", "momentum": 0.99, "lr": 1e-3, "scheduler": "paper", "grad_clip": 25.0,
-    "tbptt": 10, "noise": "paper", "noise_p": 0.5, "node_type_loss": True}
+    "optimizer": "momentum", "momentum": 0.99, "lr": 1e-3, "scheduler": "paper", "grad_clip": 25.0,
+    "truncate_gradient": 10, "noise": "paper", "noise_p": 0.5, "node_type_loss": True}
 _AMP = (False, True, None, "fp16", "bf16")
 
 
@@ -69,8 +69,10 @@ class TrainConfig:
         horizon (int, optional): rollout steps. (default: :obj:`None`: the
             windows' ``H``)
         optimizer (str or callable, optional): ``"adam"``, ``"adamw"``,
-            ``"sgd"`` (momentum 0.9), or ``params -> Optimizer``.
-            (default: ``"adam"``)
+            ``"sgd"`` (PyTorch's, with ``momentum``), ``"momentum"`` (the
+            official S-RNN code's momentum update,
+            :class:`~srnn_pyg.engine.optim.TheanoMomentum`), or ``params ->
+            Optimizer``. (default: ``"adam"``)
         lr (float, optional): learning rate. (default: :obj:`1e-3`)
         weight_decay (float, optional): (default: :obj:`0.`)
         scheduler (str or callable, optional): ``None``, ``"step"``
@@ -90,6 +92,15 @@ class TrainConfig:
             and detached, one optimiser step per chunk
             (:mod:`~srnn_pyg.engine.tbptt`); not with ``rollout``, DDP or
             ``compile``. (default: :obj:`None`: whole sequences)
+        truncate_gradient (int, optional): Theano's truncated
+            back-propagation, as the official S-RNN code trains (``scan``'s
+            ``truncate_gradient``): whole sequences and one optimiser step per
+            batch, but the backward pass of every recurrent cell runs over the
+            last this many steps of the sequence only (what reads the cells'
+            outputs, decoders and fused skips, still learns from every step).
+            Needs a model whose cells implement it, the peephole LSTMs of
+            ``variant="paper"`` (:class:`~srnn_pyg.nn.peephole.PeepholeLSTM`);
+            teacher forcing only; not with ``tbptt``. (default: :obj:`None`)
         noise (optional): Gaussian noise on the training inputs: ``None``,
             a constant std, ``"paper"``
             (:data:`~srnn_pyg.engine.PAPER_NOISE_SCHEDULE`), ``(iteration,
@@ -99,8 +110,8 @@ class TrainConfig:
         noise_p (float, optional): the probability that a (graph, time
             step) frame gets the noise at all: a Bernoulli mask per frame and
             sequence, as the official S-RNN code. (default: :obj:`1.0`)
-        momentum (float, optional): the momentum of ``optimizer="sgd"``.
-            (default: :obj:`0.9`)
+        momentum (float, optional): the momentum of ``optimizer="sgd"`` and
+            ``"momentum"``. (default: :obj:`0.9`)
         node_type_loss (bool, optional): the official S-RNN loss for
             regression teacher forcing: per node type ``T * D`` times the mean
             error over that type's entries, summed over the types (each type
@@ -108,8 +119,9 @@ class TrainConfig:
             over every entry. (default: :obj:`False`)
         recipe (str, optional): ``"default"``, or ``"paper"``: the official
             S-RNN training recipe (:data:`~srnn_pyg.engine.config.PAPER_RECIPE`:
-            SGD with momentum 0.99, lr ``1e-3`` cut x0.1 at iterations 1500 and
-            4500 (``scheduler="paper"``), gradient-norm clip 25, ``tbptt=10``,
+            Theano's momentum 0.99 (``optimizer="momentum"``), lr ``1e-3`` cut
+            x0.1 at iterations 1500 and 4500 (``scheduler="paper"``),
+            gradient-norm clip 25, ``truncate_gradient=10``,
             the paper's noise curriculum under a Bernoulli(0.5) frame mask, the
             per-node-type loss) in every field left at its default; fields you
             set keep your value. (default: ``"default"``)
@@ -207,6 +219,7 @@ class TrainConfig:
     scheduler_kwargs: Dict[str, Any] = field(default_factory=dict)
     grad_clip: Optional[float] = 1.0
     tbptt: Optional[int] = None
+    truncate_gradient: Optional[int] = None
     noise: Any = None
     noise_p: float = 1.0
     momentum: float = 0.9
@@ -238,6 +251,8 @@ class TrainConfig:
         if self.recipe == "paper":                  # the paper's value wherever the field is at its default
             defaults = {f.name: f.default for f in dataclasses.fields(self)}
             for name, value in PAPER_RECIPE.items():
+                if name == "truncate_gradient" and self.tbptt is not None:
+                    continue                        # your chunked truncation replaces the official one
                 if getattr(self, name) == defaults[name]:
                     setattr(self, name, value)
         self.scheduler_kwargs = dict(self.scheduler_kwargs or {})
@@ -254,6 +269,11 @@ class TrainConfig:
         _positive_int("horizon", self.horizon, allow_none=True)
         _positive_int("early_stopping", self.early_stopping, allow_none=True)
         _positive_int("tbptt", self.tbptt, allow_none=True)
+        _positive_int("truncate_gradient", self.truncate_gradient, allow_none=True)
+        if self.tbptt is not None and self.truncate_gradient is not None:
+            raise ValueError(f"TrainConfig: 'tbptt' (chunks, one step each) and 'truncate_gradient' (whole "
+                             f"sequences, the backward cut short inside the cells) are two truncations; set one "
+                             f"(got tbptt={self.tbptt}, truncate_gradient={self.truncate_gradient})")
         if not (_number(self.lr) and self.lr > 0):
             raise ValueError(f"TrainConfig: 'lr' must be a finite positive number (got {self.lr!r})")
         if not (_number(self.weight_decay) and self.weight_decay >= 0):

@@ -51,7 +51,7 @@ from .optim import (apply_new_rates, current_lr, is_better, make_optimizer, make
                     step_scheduler, stretch_schedule)
 from .result import FitResult
 from .rng import kept_rng, rng_state, seed_everything, set_rng_state
-from .tbptt import check_tbptt, tbptt_batch
+from .tbptt import check_tbptt, tbptt_batch, truncated_gradient
 
 __all__ = ["fit", "TrainingDivergedError"]
 
@@ -102,8 +102,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     dist = setup_distributed(config.distributed, config.device)
     run = None
     try:
-        run = _Run(model, train_loader, val_loader, config, dist, trainable)
-        return run.train() if run.trainable else run.evaluate_only()
+        with truncated_gradient(model, config):     # Theano's truncation in the cells, for this run only
+            run = _Run(model, train_loader, val_loader, config, dist, trainable)
+            return run.train() if run.trainable else run.evaluate_only()
     finally:
         if run is not None and dist.enabled:  # free DDP's Reducer before its process group: freed after, it
             run.runner = None                   # deadlocked Gloo's teardown now and then (a rank never exited)
@@ -280,8 +281,8 @@ class _Run:
             "scheduler": c.scheduler if c.scheduler is None or isinstance(c.scheduler, str) else "custom",
             "noise": self.schedule.to_list() if self.schedule is not None else None,
             "early_stopping": c.early_stopping, "monitor": self.monitor, "monitor_mode": self.mode,
-            "world_size": self.dist.world,
-            "tbptt": c.tbptt, "noise_p": c.noise_p, "momentum": c.momentum, "node_type_loss": c.node_type_loss,
+            "world_size": self.dist.world, "tbptt": c.tbptt, "truncate_gradient": c.truncate_gradient,
+            "noise_p": c.noise_p, "momentum": c.momentum, "node_type_loss": c.node_type_loss,
             "recipe": c.recipe, "init_from": None if c.init_from is None else str(c.init_from),
             "validate_start": self.start_validated}
 
@@ -406,7 +407,7 @@ class _Run:
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
         self.bad, self.stopped = int(ckpt.get("bad_epochs", 0)), bool(ckpt.get("stopped_early", False))
         self.result.history = list(ckpt.get("history") or [])
-        for key in ("objective", "loss", "seed", "world_size", "tbptt"):
+        for key in ("objective", "loss", "seed", "world_size", "tbptt", "truncate_gradient"):
             old = (ckpt.get("config") or {}).get(key)
             if old is not None and old != self.config_record[key] and self.dist.main:
                 warnings.warn(f"fit: resuming a run whose '{key}' was {old!r} with "

@@ -11,11 +11,52 @@ from torch import nn
 from .config import OPTIMIZERS, SCHEDULERS, TrainConfig
 
 __all__ = ["make_optimizer", "make_scheduler", "step_scheduler", "current_lr", "is_better", "apply_new_rates",
-           "stretch_schedule"]
+           "stretch_schedule", "TheanoMomentum"]
+
+
+class TheanoMomentum(torch.optim.Optimizer):
+    r"""Momentum as the official S-RNN code updates (NeuralModels'
+    ``updates.Momentum``), ``optimizer="momentum"``:
+
+    .. math::
+        \mathbf{v} \leftarrow \mu \mathbf{v} - \eta \mathbf{g}, \qquad
+        \mathbf{p} \leftarrow \mathbf{p} + \mathbf{v}
+
+    (``weight_decay`` adds :math:`\lambda \mathbf{p}` to :math:`\mathbf{g}`).
+    PyTorch's SGD keeps :math:`\mathbf{v} \leftarrow \mu \mathbf{v} +
+    \mathbf{g}` and steps :math:`-\eta \mathbf{v}`: the same updates while
+    :math:`\eta` is constant, but when a schedule cuts :math:`\eta`, SGD's next
+    step shrinks at once, while here the velocity keeps the old rate's steps
+    and fades over about :math:`1 / (1 - \mu)` steps, as the official
+    training's did at its cuts."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad if wd == 0 else p.grad.add(p, alpha=wd)
+                state = self.state[p]
+                if "velocity" not in state:
+                    state["velocity"] = torch.zeros_like(p)
+                v = state["velocity"]
+                v.mul_(mu).add_(g, alpha=-lr)
+                p.add_(v)
+        return loss
 
 
 def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.optim.Optimizer:
-    """``"adam"``, ``"adamw"``, ``"sgd"`` (the config's ``momentum``) with the
+    """``"adam"``, ``"adamw"``, ``"sgd"`` or ``"momentum"``
+    (:class:`TheanoMomentum`; both with the config's ``momentum``) with the
     config's ``lr`` and ``weight_decay``, or ``config.optimizer(params)``."""
     optimizer, lr, wd = config.optimizer, config.lr, config.weight_decay
     if callable(optimizer) and not isinstance(optimizer, str):
@@ -26,6 +67,8 @@ def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.opt
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     if optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if optimizer == "momentum":
+        return TheanoMomentum(params, lr=lr, momentum=config.momentum, weight_decay=wd)
     raise ValueError(f"fit: 'optimizer' must be one of {list(OPTIMIZERS)} or a callable "
                      f"params -> Optimizer (got {optimizer!r})")
 
@@ -121,7 +164,7 @@ def apply_new_rates(opt: Optional[torch.optim.Optimizer], sched: Any, config: Tr
             group["weight_decay"] = config.weight_decay
         changed.append(f"'weight_decay' was {old_wd!r}, now {config.weight_decay!r}")
     old_m = saved.get("momentum")
-    if config.optimizer == "sgd" and isinstance(old_m, (int, float)) and config.momentum != old_m:
+    if config.optimizer in ("sgd", "momentum") and isinstance(old_m, (int, float)) and config.momentum != old_m:
         for group in opt.param_groups:
             group["momentum"] = config.momentum
         changed.append(f"'momentum' was {old_m!r}, now {config.momentum!r}")

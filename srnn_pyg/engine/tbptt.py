@@ -5,9 +5,13 @@ in order through its streaming form, ``out, state = model.step(chunk,
 state)`` (:meth:`srnn_pyg.models.StructuralRNN.step`), so every chunk starts
 from the recurrent state the previous one ended in, exactly as one pass over
 the whole sequence would; the state is detached between chunks, so gradients
-flow back at most ``K`` steps, and the optimiser steps once per chunk (the
-S-RNN paper's training of long motion sequences). Memory then grows with
-``K``, not with the sequence length.
+flow back at most ``K`` steps, and the optimiser steps once per chunk. Memory
+then grows with ``K``, not with the sequence length.
+
+The official S-RNN code truncates differently (``TrainConfig(truncate_gradient=K)``,
+:func:`truncated_gradient`): one pass and one update per batch of whole
+sequences, the backward pass of each recurrent cell cut to its last ``K``
+steps (Theano's ``scan(truncate_gradient=K)``).
 
 At initial weights (or with a learning rate of zero) the chunk losses,
 weighted by their entries, add up to the whole-sequence teacher-forcing loss;
@@ -16,8 +20,9 @@ training is the same as without ``tbptt``.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -25,9 +30,10 @@ from torch import Tensor
 from .noise import add_noise
 from ..loader import seed_view
 from ..nn.heads import loss_terms, weighted_mean
+from ..nn.peephole import PeepholeLSTM
 from .objectives import label_targets, node_type_terms, target_weight, teacher_forcing
 
-__all__ = ["check_tbptt", "tbptt_batch", "time_chunks"]
+__all__ = ["check_tbptt", "tbptt_batch", "time_chunks", "truncated_gradient"]
 
 #: keys whose dimension 1 is time (node- or edge-level), cut with the chunk
 _TIME_KEYS = ("x", "node_mask", "edge_mask", "edge_attr")
@@ -51,6 +57,35 @@ def check_tbptt(model: Any, config: Any, classification: bool, distributed: bool
     if config.compile:
         raise ValueError(f"fit: 'tbptt={K}' calls model.step, which torch.compile of forward does not "
                          f"cover (use compile=False)")
+
+
+@contextlib.contextmanager
+def truncated_gradient(model: Any, config: Any) -> Iterator[None]:
+    """For the run, ``config.truncate_gradient`` on every
+    :class:`~srnn_pyg.nn.peephole.PeepholeLSTM` of ``model`` (each put back as
+    it was afterwards); a ``ValueError`` naming the field if the model has no
+    such cell or the objective is not teacher forcing."""
+    K = config.truncate_gradient
+    if K is None:
+        yield
+        return
+    cells = [m for m in model.modules() if isinstance(m, PeepholeLSTM)] if hasattr(model, "modules") else []
+    why = "recipe='paper' sets it; " if config.recipe == "paper" else ""
+    if not cells:
+        raise ValueError(f"fit: 'truncate_gradient={K}' ({why}Theano's truncation, inside the recurrent cells) acts on "
+                         f"peephole LSTMs (variant='paper' or cell='peephole'); {type(model).__name__} has none. "
+                         f"Use tbptt={K} for chunked truncated back-propagation instead")
+    if config.objective != "teacher_forcing":
+        raise ValueError(f"fit: 'truncate_gradient={K}' truncates teacher forcing over whole sequences; "
+                         f"objective={config.objective!r} is not supported with it")
+    before = [cell.truncate_gradient for cell in cells]
+    try:
+        for cell in cells:
+            cell.truncate_gradient = K
+        yield
+    finally:
+        for cell, value in zip(cells, before):
+            cell.truncate_gradient = value
 
 
 def time_chunks(length: int, K: int) -> List[Tuple[int, int]]:

@@ -528,6 +528,7 @@ class StructuralRNN(Forecaster):
         return self._rollout(data, horizon, sample=False, receivers=seeds)
 
     def _rollout(self, data: STData, horizon: int, sample: bool, receivers: Optional[int] = None) -> Tensor:
+        self.feedback.check_future(data, horizon)
         nm, em = data.get("node_mask"), data.get("edge_mask")
         out, _, state = self._advance(data.x, data, None, nm, em, receivers)
         if receivers is not None:                    # one step on a one-hop batch: the seeds' rows

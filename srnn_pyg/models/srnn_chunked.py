@@ -434,6 +434,7 @@ def forecast_in_chunks(model: StructuralRNN, data: STData, horizon: int, chunk_s
 def _roll(roll: ChunkedRollout, horizon: int, sample: bool) -> Tensor:
     """The rollout of :meth:`StructuralRNN.forecast`, the layer's steps done by ``roll``."""
     model, data = roll.model, roll.data
+    model.feedback.check_future(data, horizon)
     nm = data.get("node_mask")
     nm_last = nm[:, -1:] if nm is not None else None                                # [N, 1]
     preds, inp, prev = [], data.x[:, -1:], None                                      # [N, 1, F]

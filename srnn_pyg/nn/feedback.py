@@ -83,6 +83,13 @@ class Feedback:
                              f"num_nodes={N} and H >= {start + steps} (got {got})")
         return u[:, start:start + steps].to(like.dtype)
 
+    def check_future(self, data: Any, horizon: int) -> None:
+        """Raise the ``u_future`` error unless the covariates cover the
+        ``horizon`` future frames a forecast of that many steps is given
+        (checked before a rollout starts, whatever steps it reads)."""
+        if self.covariates:
+            self._covariates(data, 0, horizon, data.x)
+
     def frames(self, pred: Tensor, data: Any) -> Tensor:
         """Input frames ``[N, H, F]`` for ``H`` future steps whose predicted
         channels are ``pred`` ``[N, H, out]`` (true targets under teacher

@@ -3,12 +3,12 @@ the gradient that flows back through the recurrent state."""
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["PeepholeLSTM", "clip_grad"]
+__all__ = ["PeepholeLSTM", "clip_grad", "check_truncation"]
 
 
 class _ClipGrad(torch.autograd.Function):
@@ -32,11 +32,13 @@ class _PeepholeSequence(torch.autograd.Function):
     Inputs: ``gx`` ``[n, T, 4H]`` (input projections plus bias, gate order
     i, f, g, o), ``h0``/``c0`` ``[n, H]``, ``w_hh`` ``[4H, H]``, ``peep``
     ``[3, H]``, ``live`` ``[n, T]`` bool or :obj:`None`, ``bound`` (the
-    state-gradient clip) or :obj:`None`. Outputs: ``out`` ``[n, T, H]``
-    (zero where not live), final ``h``, ``c``."""
+    state-gradient clip) or :obj:`None`, ``steps`` (Theano's
+    ``truncate_gradient``: the backward runs over the last ``steps`` steps
+    only) or :obj:`None`. Outputs: ``out`` ``[n, T, H]`` (zero where not
+    live), final ``h``, ``c``."""
 
     @staticmethod
-    def forward(ctx, gx, h0, c0, w_hh, peep, live, bound):
+    def forward(ctx, gx, h0, c0, w_hh, peep, live, bound, steps=None):
         n, T, H4 = gx.shape
         H = H4 // 4
         v_i, v_f, v_o = peep[0], peep[1], peep[2]
@@ -65,7 +67,7 @@ class _PeepholeSequence(torch.autograd.Function):
                 out[:, t] = h_new
             hs[t + 1], cells[t + 1] = h, c
         ctx.save_for_backward(gates, cells, hs, w_hh, peep, live)
-        ctx.bound = bound
+        ctx.bound, ctx.steps = bound, steps
         ctx.mark_non_differentiable(*(() if live is None else (live,)))
         return out, h, c
 
@@ -81,7 +83,9 @@ class _PeepholeSequence(torch.autograd.Function):
         d_peep = torch.zeros_like(peep)
         dh = d_h.clone() if d_h is not None else d_out.new_zeros(n, H)
         dc = d_c.clone() if d_c is not None else d_out.new_zeros(n, H)
-        for t in range(T - 1, -1, -1):
+        first = 0 if ctx.steps is None else max(T - ctx.steps, 0)     # truncated: the last steps only
+        d_gx[:, :first] = 0.0
+        for t in range(T - 1, first - 1, -1):
             i, f, gg, o = gates[t].unbind(1)
             c_prev, h_prev = cells[t], hs[t]
             # the state after step t is (h_new, c_new) where live, else the previous one unchanged
@@ -111,7 +115,9 @@ class _PeepholeSequence(torch.autograd.Function):
             if live is not None:
                 dh_prev, dc_prev = dh_prev + dh_pass, dc_prev + dc_pass
             dh, dc = dh_prev, dc_prev
-        return d_gx, dh, dc, d_w, d_peep, None, None
+        if first > 0:                        # the gradient stops short of the initial state
+            dh, dc = torch.zeros_like(dh), torch.zeros_like(dc)
+        return d_gx, dh, dc, d_w, d_peep, None, None, None
 
 
 def clip_grad(x: Tensor, bound: Optional[float]) -> Tensor:
@@ -143,6 +149,16 @@ class PeepholeLSTM(nn.Module):
     :math:`\mathbf{h}_{t-1}` and :math:`\mathbf{c}_{t-1}` is clamped
     elementwise at every step, as the official code does (``g_clip=25``).
 
+    With ``truncate_gradient=K`` (an attribute too, which
+    :class:`~srnn_pyg.engine.TrainConfig`'s ``truncate_gradient`` sets for
+    a run) the backward pass of each call over a sequence of ``T`` steps runs
+    over its last ``K`` steps only, as Theano's ``scan(truncate_gradient=K)``
+    in the official code: the outputs of steps ``0 .. T-K-1`` pass no
+    gradient into the cell (their input projections, weights and
+    peepholes), and none reaches the initial state; whatever reads those
+    outputs outside the cell (a decoder, a fused skip) still gets its
+    gradient from every step. The forward pass is unchanged.
+
     Parameters per layer ``l`` (gate rows in PyTorch's order ``i, f, g, o``):
     ``weight_ih_l{l}`` ``[4H, in]``, ``weight_hh_l{l}`` ``[4H, H]``,
     ``bias_l{l}`` ``[4H]``, ``weight_peep_l{l}`` ``[3, H]`` (rows ``i, f, o``).
@@ -159,6 +175,9 @@ class PeepholeLSTM(nn.Module):
             layer's ``h``, ``[h_1, ..., h_L]``; without it each layer reads the
             one below and the output is ``h_L``. The two agree for one layer.
             (default: :obj:`False`)
+        truncate_gradient (int, optional): back-propagate through the last
+            this many steps of each sequence only (Theano's
+            ``truncate_gradient``). (default: :obj:`None`: every step)
 
     Shapes:
         - **input:** ``x`` ``[n, T, input_size]``, state ``(h, c)`` each
@@ -170,8 +189,11 @@ class PeepholeLSTM(nn.Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 grad_clip: Optional[float] = None, skip: bool = False):
+                 grad_clip: Optional[float] = None, skip: bool = False, truncate_gradient: Optional[int] = None):
         super().__init__()
+        check_truncation("PeepholeLSTM", truncate_gradient)
+        #: back-propagate through the last this many steps of a sequence only (None: all)
+        self.truncate_gradient = truncate_gradient
         if grad_clip is not None and not (isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip)
                                           and grad_clip > 0):
             raise ValueError(f"PeepholeLSTM: 'grad_clip' must be a positive finite number or None "
@@ -223,14 +245,18 @@ class PeepholeLSTM(nn.Module):
                                             getattr(self, f"bias_l{layer}"))       # [n, T, 4H]
             h, c = state[0][layer], state[1][layer]
             if self.fast:
-                out, h, c = _PeepholeSequence.apply(gx, h, c, w_hh, peep, live, self.grad_clip)
+                out, h, c = _PeepholeSequence.apply(gx, h, c, w_hh, peep, live, self.grad_clip,
+                                                    self.truncate_gradient)
                 outs.append(out)
                 hs.append(h)
                 cs.append(c)
                 continue
             v_i, v_f, v_o = peep
             steps = []
+            first = 0 if self.truncate_gradient is None else max(T - self.truncate_gradient, 0)
             for t in range(T):
+                if t == first and first > 0:              # truncated: nothing before this step gets a gradient
+                    h, c, steps = h.detach(), c.detach(), [s.detach() for s in steps]
                 hp, cp = clip_grad(h, self.grad_clip), clip_grad(c, self.grad_clip)
                 g = gx[:, t] + hp @ w_hh.t()                                       # [n, 4H]
                 i = torch.sigmoid(g[:, :H] + v_i * cp)
@@ -261,4 +287,11 @@ class PeepholeLSTM(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
                 + (", skip=True" if self.skip else "")
-                + (f", grad_clip={self.grad_clip}" if self.grad_clip is not None else ""))
+                + (f", grad_clip={self.grad_clip}" if self.grad_clip is not None else "")
+                + (f", truncate_gradient={self.truncate_gradient}" if self.truncate_gradient is not None else ""))
+
+
+def check_truncation(owner: str, steps: Any) -> None:
+    """Raise a ``ValueError`` naming ``truncate_gradient`` unless ``steps`` is a positive int or None."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"{owner}: 'truncate_gradient' must be a positive int or None (got {steps!r})")

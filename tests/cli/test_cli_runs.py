@@ -246,8 +246,10 @@ def test_a_protocol_monitor_needs_the_protocol_every_epoch(tmp_path, capsys):
            "--protocol_every 2)" in err
     assert not (tmp_path / "run").exists()                       # refused before the run folder is made
     assert main(["train", "--trainer.epochs", "1", "--trainer.monitor", "val_nope", "--out_dir",
-                 str(tmp_path / "typo")] + TINY) != 0
-    assert "'val_score' returned no 'nope' (its keys: ['MSE', 'MSE@1'])" in capsys.readouterr().err
+                 str(tmp_path / "typo")] + TINY) == 2                  # refused before the first epoch
+    assert "--trainer.monitor: 'val_nope' names no score of this dataset's protocol (val_KEY, KEY one of MSE, " \
+           "MSE@1)" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
     assert main(["train", "--trainer.epochs", "1", "--trainer.monitor_mode", "lower", "--out_dir",
                  str(tmp_path / "mode")] + TINY) == 2
     assert "--trainer.monitor_mode: must be None, 'min' or 'max' (got 'lower')" in capsys.readouterr().err

@@ -32,6 +32,9 @@ def test_paper_recipe_fills_the_fields_left_at_their_defaults():
         assert getattr(c, name) == value
     mine = TrainConfig(epochs=3, recipe="paper", tbptt=4, lr=5e-3)
     assert mine.tbptt == 4 and mine.lr == 5e-3 and mine.momentum == 0.99      # yours win, the rest is the paper's
+    assert mine.truncate_gradient is None                                     # your truncation, not both
+    with pytest.raises(ValueError, match="'tbptt' .* and 'truncate_gradient' .* set one"):
+        TrainConfig(epochs=3, tbptt=4, truncate_gradient=10)
     assert TrainConfig(epochs=3).optimizer == "adam" and TrainConfig(epochs=3).tbptt is None
     with pytest.raises(ValueError, match="'recipe'"):
         TrainConfig(epochs=3, recipe="official")
@@ -39,16 +42,18 @@ def test_paper_recipe_fills_the_fields_left_at_their_defaults():
         TrainConfig(epochs=3, noise_p=1.5)
     with pytest.raises(ValueError, match="'momentum'"):
         TrainConfig(epochs=3, momentum=1.0)
+    assert c.optimizer == "momentum" and c.truncate_gradient == 10 and c.tbptt is None
 
 
-def test_paper_recipe_trains_with_sgd_momentum_and_the_iteration_schedule():
-    schema, data = _windows()
+def test_paper_recipe_trains_with_momentum_and_the_iteration_schedule():
+    schema, data = _windows(T=30)
     torch.manual_seed(0)
-    model = StructuralRNN(schema, 3, 3, **SMALL)
+    model = StructuralRNN(schema, 3, 3, variant="paper", **SMALL)
     # milestones moved to iterations 2 and 4 so that a short run crosses them
     r = fit(model, DataLoader(data, batch_size=2), config=TrainConfig(
         epochs=2, recipe="paper", progress=False, scheduler_kwargs=dict(milestones=[2, 4])))
-    # 3 batches of 7 teacher-forcing steps, tbptt 10: one chunk each -> 3 optimiser steps per epoch
+    # 3 batches of 31 teacher-forcing steps: one update per batch, as the official iterations count (the
+    # truncation is inside the cells, not chunks), so the schedule's milestones count batches
     assert [h["step"] for h in r.history] == [3, 6]
     assert r.history[0]["lr"] == pytest.approx(1e-4) and r.history[1]["lr"] == pytest.approx(1e-5)
     assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in r.history)
@@ -83,3 +88,81 @@ def test_node_type_loss_is_the_official_sum_over_types():
     loss_m, _ = node_type_terms(head, pred, target, mask, node_type)
     want_m = 3 * 2 * ((pred[1] - target[1]) ** 2).mean() + 3 * 2 * ((pred[2:] - target[2:]) ** 2).mean()
     assert float(loss_m) == pytest.approx(float(want_m), rel=1e-6)
+
+
+def test_theano_momentum_is_the_official_update():
+    """v <- mu v - lr g, p <- p + v: PyTorch's SGD at a constant rate, but a cut of the rate fades in."""
+    from srnn_pyg.engine.optim import TheanoMomentum
+    w0 = torch.tensor([1.0, -2.0])
+    grads = [torch.tensor([0.5, 1.0]), torch.tensor([-1.0, 0.25]), torch.tensor([2.0, -0.5])]
+    lrs = [0.1, 0.1, 0.01]                                    # a cut before the third step
+    p_t, p_s = w0.clone().requires_grad_(), w0.clone().requires_grad_()
+    theano, sgd = TheanoMomentum([p_t], lr=0.1, momentum=0.9), torch.optim.SGD([p_s], lr=0.1, momentum=0.9)
+    v, want = torch.zeros(2), w0.clone()
+    for k, (g, lr) in enumerate(zip(grads, lrs)):
+        for opt, p in ((theano, p_t), (sgd, p_s)):
+            opt.param_groups[0]["lr"] = lr
+            p.grad = g.clone()
+            opt.step()
+        v = 0.9 * v - lr * g
+        want = want + v
+        assert torch.allclose(p_t.detach(), want, atol=1e-7)
+        if k < 2:                                             # the same updates while the rate is constant
+            assert torch.allclose(p_t.detach(), p_s.detach(), atol=1e-7)
+    assert not torch.allclose(p_t.detach(), p_s.detach(), atol=1e-4)        # the cut: SGD's step shrinks at once
+    decayed = TheanoMomentum([torch.ones(1, requires_grad=True)], lr=0.1, momentum=0.0, weight_decay=0.5)
+    p = decayed.param_groups[0]["params"][0]
+    p.grad = torch.zeros(1)
+    decayed.step()
+    assert torch.allclose(p.detach(), torch.tensor([1.0 - 0.1 * 0.5]))
+
+
+def test_truncate_gradient_acts_in_the_cells_for_the_run_only():
+    from srnn_pyg.nn.peephole import PeepholeLSTM
+    schema, data = _windows(T=12)
+    torch.manual_seed(0)
+    model = StructuralRNN(schema, 3, 3, variant="paper", **SMALL)
+    cells = [m for m in model.modules() if isinstance(m, PeepholeLSTM)]
+    seen = []
+    fit(model, DataLoader(data, batch_size=3), config=TrainConfig(
+        epochs=1, truncate_gradient=4, progress=False,
+        callbacks=[lambda record: seen.append({c.truncate_gradient for c in cells})]))
+    assert cells and seen == [{4}]                                           # set while training ...
+    assert all(c.truncate_gradient is None for c in cells)                    # ... and put back after
+    with pytest.raises(ValueError, match="'truncate_gradient=10' \\(recipe='paper' sets it; .* has none"):
+        fit(StructuralRNN(schema, 3, 3, **SMALL), DataLoader(data, batch_size=3), epochs=1, recipe="paper",
+            progress=False)
+    with pytest.raises(ValueError, match="'truncate_gradient=4' truncates teacher forcing"):
+        fit(model, DataLoader(data, batch_size=3), epochs=1, truncate_gradient=4, objective="rollout",
+            progress=False)
+    assert all(c.truncate_gradient is None for c in cells)                    # put back after an error too
+
+
+def test_truncated_fit_equals_training_on_the_last_steps_of_the_cells():
+    """One update with truncate_gradient=K moves the cells' weights exactly as the gradient in which every
+    cell's outputs before the last K steps are constants (the official Theano truncation)."""
+    from srnn_pyg.nn.peephole import PeepholeLSTM
+    schema, data = _windows(n=2, T=9)
+    batch = Batch.from_data_list(data)
+    torch.manual_seed(0)
+    model = StructuralRNN(schema, 3, 3, variant="paper", **SMALL)
+    target = torch.cat([batch.x[:, 1:], batch.y[:, :1]], dim=1)
+    cells = [m for m in model.modules() if isinstance(m, PeepholeLSTM)]
+    params = list(model.parameters())
+
+    def grads(K):
+        for c in cells:
+            c.truncate_gradient = K
+        out = model(batch)
+        return torch.autograd.grad(((out - target) ** 2).sum(), params, allow_unused=True)
+
+    full, cut = grads(None), grads(4)
+    same_as_full = grads(10)                                                  # K >= T: nothing is cut
+    for c in cells:
+        c.truncate_gradient = None
+    assert all((a is None and b is None) or torch.allclose(a, b) for a, b in zip(full, same_as_full))
+    names = [n for n, _ in model.named_parameters()]
+    changed = {n for n, a, b in zip(names, full, cut) if a is not None and not torch.allclose(a, b)}
+    assert {n for n in names if ".lstm." in n} <= changed                     # every cell learns from fewer steps
+    decoders = [n for n in names if n.startswith("decoders.")]
+    assert decoders and not changed & set(decoders)                           # what reads them, from every step

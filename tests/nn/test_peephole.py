@@ -143,14 +143,16 @@ def test_default_block_is_unchanged():
     assert torch.allclose(y, block.lstm(torch.relu(block.pre[0](x)))[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("truncate", [None, 2])
 @pytest.mark.parametrize("clip", [None, 0.05])
 @pytest.mark.parametrize("lengths", [None, [5, 2, 4, 1]])
 @pytest.mark.parametrize("layers,skip", [(1, False), (2, True), (2, False)])
-def test_hand_written_backward_equals_autograd(clip, lengths, layers, skip):
+def test_hand_written_backward_equals_autograd(clip, lengths, layers, skip, truncate):
     """The sequence loop with its own backward pass (``fast``) and autograd through every step give the
-    same outputs, states and gradients (parameters, inputs, initial state), clip and lengths included."""
+    same outputs, states and gradients (parameters, inputs, initial state), clip, lengths and Theano's
+    truncation included."""
     torch.manual_seed(8)
-    cell = PeepholeLSTM(3, 4, num_layers=layers, grad_clip=clip, skip=skip).double()
+    cell = PeepholeLSTM(3, 4, num_layers=layers, grad_clip=clip, skip=skip, truncate_gradient=truncate).double()
     x = torch.randn(4, 5, 3, dtype=torch.double, requires_grad=True)
     st = tuple(torch.randn(layers, 4, 4, dtype=torch.double, requires_grad=True) for _ in range(2))
     lens = None if lengths is None else torch.tensor(lengths)
@@ -161,6 +163,47 @@ def test_hand_written_backward_equals_autograd(clip, lengths, layers, skip):
             p.grad = None
         out, (h, c) = cell(x, st, lens)
         (out.sin().sum() * 30 + h.pow(2).sum() + c.sum()).backward()
-        got.append([out, h, c] + [p.grad.clone() for p in [*cell.parameters(), x, *st]])
+        got.append([out, h, c] + [torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                                  for p in [*cell.parameters(), x, *st]])
     for a, b in zip(*got):
         assert torch.allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("layers,skip", [(1, False), (2, True)])
+@pytest.mark.parametrize("fast", [True, False])
+def test_truncate_gradient_is_theanos_scan_truncation(layers, skip, fast):
+    """truncate_gradient=K back-propagates through the last K steps only: the same gradients as running the
+    first T - K steps as constants (no gradient) and the last K from their final state, Theano's
+    scan(truncate_gradient=K); the forward pass is unchanged, and K >= T changes nothing."""
+    torch.manual_seed(3)
+    T, K = 7, 3
+    cell = PeepholeLSTM(3, 4, num_layers=layers, grad_clip=0.5, skip=skip).double()
+    cell.fast = fast
+    x = torch.randn(2, T, 3, dtype=torch.double, requires_grad=True)
+    w = torch.randn(2, T, cell.output_size, dtype=torch.double)
+
+    def grads(out):
+        return torch.autograd.grad((out * w).sum(), [*cell.parameters(), x], allow_unused=True)
+
+    cell.truncate_gradient = K
+    cut_out, _ = cell(x)
+    cut = grads(cut_out)
+    cell.truncate_gradient = None
+    with torch.no_grad():
+        early, state = cell(x[:, :T - K])
+    late, _ = cell(x[:, T - K:], state)
+    want = grads(torch.cat([early, late], dim=1))
+    assert torch.allclose(cut_out, torch.cat([early, late], dim=1), atol=1e-12)
+    for a, b in zip(cut, want):
+        assert torch.allclose(a, torch.zeros_like(a) if b is None else b, atol=1e-12)
+    assert bool((cut[-1][:, :T - K] == 0).all())                   # the early inputs get nothing
+    full = grads(cell(x)[0])
+    cell.truncate_gradient = T
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(grads(cell(x)[0]), full))
+    assert not torch.allclose(cut[0], full[0])
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "10"])
+def test_bad_truncate_gradient_is_named(bad):
+    with pytest.raises(ValueError, match="'truncate_gradient' must be a positive int or None"):
+        PeepholeLSTM(3, 4, truncate_gradient=bad)
