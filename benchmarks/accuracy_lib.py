@@ -472,9 +472,9 @@ class _Fitter:
 
 
 _PHASES = {"tf": "teacher forcing", "class": "cross-entropy", "rollout": "rollout",
-           "paper": "the official training recipe (`TrainConfig(recipe='paper')`: SGD momentum 0.99, lr 1e-3 "
-                    "cut x0.1 at iterations 1,500 and 4,500, clip 25, truncated BPTT 10, noise curriculum "
-                    "under a Bernoulli(0.5) frame mask, per-node-type loss), teacher forcing",
+           "paper": "the official training recipe (`TrainConfig(recipe='paper')`: Theano's momentum 0.99, lr 1e-3 "
+                    "cut x0.1 at iterations 1,500 and 4,500, clip 25, Theano's truncation to 10 steps in the cells, "
+                    "noise curriculum under a Bernoulli(0.5) frame mask, per-node-type loss), teacher forcing",
            "nll": "bivariate-Gaussian NLL through the head, teacher forcing"}
 
 

@@ -36,7 +36,10 @@ class StructuralRNN(Forecaster):
     Every spatial edge type :math:`k` has one edgeRNN, every node type
     :math:`\tau` a temporal edgeRNN and a nodeRNN, shared by all edges and
     nodes of that type. For node :math:`i` of type :math:`\tau` at step
-    :math:`t` (``edge_scope="slot"``, the paper):
+    :math:`t` (``edge_scope="slot"``, the paper's one edgeRNN state per node
+    and edge type; the inputs below are the improved variant's: with
+    ``variant="paper"`` the nodeRNN reads no :math:`\mathbf{x}_{i,t}` and the
+    temporal edge reads :math:`\mathbf{x}_{i,t}` alone, ``docs/paper.md``):
 
     .. math::
         \mathbf{s}_{i,k,t} = \mathrm{edgeRNN}_k\Big(\sum_{j \in \mathcal{N}_k(i)}

@@ -27,7 +27,9 @@ class SRNNLayer(nn.Module):
     Every spatial edge type :math:`k` has one edgeRNN, every node type
     :math:`\tau` a temporal edgeRNN and a nodeRNN, shared by all edges and
     nodes of that type. For node :math:`i` of type :math:`\tau` at step
-    :math:`t` (``edge_scope="slot"``, the paper):
+    :math:`t` (``edge_scope="slot"``, the paper's one edgeRNN state per node
+    and edge type; the nodeRNN input is the improved variant's, the paper
+    variant's leaves out :math:`\mathbf{x}_{i,t}`):
 
     .. math::
         \mathbf{s}_{i,k,t} = \mathrm{edgeRNN}_k\Big(\sum_{j \in \mathcal{N}_k(i)}
