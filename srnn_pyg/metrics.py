@@ -37,9 +37,13 @@ def _weights(target: Tensor, mask: Optional[Tensor]) -> Tensor:
 
 
 def _masked_mean(values: Tensor, w: Tensor, dims=None) -> Tensor:
+    """The ``w``-weighted mean; entries of weight 0 are selected out, not
+    multiplied (a NaN or infinity there, e.g. a missing value under its mask,
+    leaves the mean finite)."""
+    values = torch.where(w != 0, values * w, values.new_zeros(()))
     if dims is None:
-        return (values * w).sum() / w.sum().clamp_min(1)
-    return (values * w).sum(dims) / w.sum(dims).clamp_min(1)
+        return values.sum() / w.sum().clamp_min(1)
+    return values.sum(dims) / w.sum(dims).clamp_min(1)
 
 
 def mse(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
@@ -417,7 +421,7 @@ def ade(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     _check(pred, target, "ade")
     err = _displacement(pred, target, "ade")                           # [N, H]
     m = _step_mask(mask, err.size(-2), err.size(-1), "ade", err.device).to(err.dtype)
-    return (err * m).sum() / m.sum().clamp_min(1)
+    return _masked_mean(err, m)
 
 
 def fde(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
@@ -435,7 +439,7 @@ def fde(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     _check(pred, target, "fde")
     err = _displacement(pred, target, "fde")                           # [N, H]
     m = _step_mask(mask, err.size(-2), err.size(-1), "fde", err.device)[:, -1].to(err.dtype)
-    return (err[:, -1] * m).sum() / m.sum().clamp_min(1)
+    return _masked_mean(err[:, -1], m)
 
 
 def best_of_k_ade_fde(samples: Tensor, target: Tensor, mask: Optional[Tensor] = None,
@@ -541,5 +545,4 @@ def bivariate_gaussian_nll(params: Tensor, target: Tensor, mask: Optional[Tensor
     nll = torch.log(2 * torch.pi * sx * sy * one_m.sqrt()) + z / (2 * one_m)
     if mask is None:
         return nll.mean()
-    m = mask.to(nll.dtype)
-    return (nll * m).sum() / m.sum().clamp_min(1)
+    return _masked_mean(nll, mask.to(nll.dtype))

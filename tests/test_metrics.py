@@ -161,3 +161,22 @@ def test_accuracy_hand_computed():
     assert float(accuracy(pred, target, mask)) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="same shape"):
         accuracy(pred, target[:, :2])
+
+
+def test_masked_entries_are_selected_out_not_multiplied():
+    """A missing value (NaN or inf) under its mask leaves every masked metric finite and equal to the metric
+    over the present entries alone (masks select, they never multiply)."""
+    from srnn_pyg import metrics as M
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(4, 3, 2, generator=g), torch.randn(4, 3, 2, generator=g) + 3
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    mask[1, 2] = mask[3, 0] = False
+    holed = target.clone()
+    holed[1, 2, 0], holed[3, 0] = float("nan"), float("inf")
+    for name in ("mse", "mae", "rmse", "mape"):
+        fn = getattr(M, name)
+        assert torch.isclose(fn(pred, holed, mask), fn(pred, target, mask)), name
+    for name in ("mse", "mae", "rmse"):
+        assert torch.allclose(M.per_horizon(name, pred, holed, mask), M.per_horizon(name, pred, target, mask))
+    for fn in (M.ade, M.fde):
+        assert torch.isclose(fn(pred, holed, mask), fn(pred, target, mask))

@@ -152,7 +152,7 @@ class _Scorer:
         if "ade" in self.names:                    # the length of each node's error vector, per step
             dist = (p - t).norm(dim=-1)                                             # [N, H]
             m = torch.ones_like(dist) if mask is None else mask.to(dist.dtype)
-            self.sums.add("disp", (dist * m).sum())
+            self.sums.add("disp", torch.where(m != 0, dist * m, dist.new_zeros(())).sum())
             self.sums.add("disp_cnt", m.sum())
         if "mape" in self.names:
             keep = t.abs() > 1e-8

@@ -193,7 +193,7 @@ class DeterministicHead(Head):
             if w.size(-1) != err.size(-1):   # euclidean: a node-step counts if any feature of it does
                 w = (w != 0).any(-1, keepdim=True).to(err.dtype)
             w = (w if fw is None else w * fw).expand_as(err)
-        return (err * w).sum(), w.sum()                                            # w zeroes masked entries
+        return torch.where(w != 0, err * w, err.new_zeros(())).sum(), w.sum()      # masked entries selected out
 
     def extra_repr(self) -> str:
         return f"{self.out_channels}, loss={self.loss_kind!r}"
