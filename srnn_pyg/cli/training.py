@@ -285,6 +285,9 @@ def _fit_one(name: str, sets, cfg, out_dir: Path, extra: Dict[str, Any], meta: D
     model = R.build(name, sets["train"], cfg.hidden, extra)
     bs = cfg.batch_size or int(getattr(type(sets["train"]), "defaults", {}).get("batch_size", 32))
     train_loader = R.loader(sets["train"], bs, shuffle=True, num_workers=cfg.num_workers)
+    if callable(getattr(model, "fit_closed_form", None)):   # linear_ar, seasonal_mean: the closed form on the
+        model.fit_closed_form(R.loader(sets["train"], bs))  # training split, then scored, not trained by gradient
+        model.trainable = False
     val_set = sets.get("val")
     val_loader = R.loader(val_set, bs, num_workers=cfg.num_workers) if val_set is not None else None
     # Scored every epoch, the protocol is the trainer's val_score: recorded before the checkpoints and the

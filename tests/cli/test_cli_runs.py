@@ -288,3 +288,25 @@ def test_resume_with_fewer_epochs_than_trained_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'epochs' is the total" in err and "pass epochs >= 2" in err and "(got 1)" in err
     assert (run / "config.yaml").read_bytes() == config and _epochs(run) == [1, 2]
+
+
+def test_closed_form_baselines_are_fitted_in_closed_form(tmp_path, capsys):
+    """compare fits linear_ar by its closed form on the training split (not by gradient, not left at its
+    initial weights) and scores it: its weights are those of fit_closed_form on the same training windows."""
+    import copy
+
+    from torch_geometric.loader import DataLoader
+
+    from srnn_pyg.datasets import Springs
+    from srnn_pyg.engine import load_model
+    run = tmp_path / "cmp"
+    assert main(["compare", "--models", "linear_ar,zero_velocity", "--trainer.epochs", "3",
+                 "--out_dir", str(run)] + TINY) == 0
+    history = json.loads((run / "linear_ar" / "result.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [0] and history[0]["train_loss"] is None     # no gradient epoch
+    saved = load_model(run / "linear_ar" / "best.pt")
+    opts = yaml.safe_load((run / "config.yaml").read_text())["data"]
+    train = Springs(split="train", **{k: v for k, v in opts.items() if k not in ("name", "split")})
+    fitted = copy.deepcopy(saved).fit_closed_form(DataLoader(train, batch_size=8))     # refit: the same weights
+    for a, b in zip(saved.state_dict().values(), fitted.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
