@@ -190,21 +190,37 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
     ``edge_weights`` (one per step) instead. The result holds the whole
     sequence: ``x`` ``[N, T, F]``, ``edge_attr`` ``[E, T, 1]`` from the weights,
     ``edge_mask`` for a dynamic signal (the union of all edge sets), and the
-    per-step targets as ``y`` ``[N, T]`` or ``[N, T, F_y]`` (``y[:, t]`` is the
-    target of snapshot ``t``). Cut it into windows with :class:`TimeWindows`.
+    per-step targets as ``y`` ``[N, T, F_y]`` (one value per node and step:
+    ``[N, T, 1]``; integer class labels ``[N, T]``; ``y[:, t]`` is the target
+    of snapshot ``t``). Cut it into windows with :class:`TimeWindows`
+    (``target="y"``).
+
+    Edge arrays must be ``[2, E]`` (PyG's layout) with node ids in ``[0,
+    N)``; features and targets must have the same shape at every step, and
+    ``targets``, when given, one entry per snapshot.
     """
     feats = getattr(signal, "features", None)
     if feats is None or len(feats) == 0:
         raise ValueError("from_temporal_signal: the signal has no 'features' (a list of [N, F] arrays)")
-    x = torch.stack([_as_tensor(f) for f in feats], dim=1)              # [N, T, F]
+    feats = [_as_tensor(f) for f in feats]
+    shapes = sorted({tuple(f.shape) for f in feats})
+    if len(shapes) > 1:
+        raise ValueError(f"from_temporal_signal: 'features' must have the same shape at every snapshot "
+                         f"(got {[list(sh) for sh in shapes]})")
+    x = torch.stack(feats, dim=1)                                      # [N, T, F]
     if x.dim() == 2:
         x = x.unsqueeze(-1)
     N, T, _ = x.shape
     if hasattr(signal, "edge_indices"):
-        per_step = [_as_tensor(e, torch.long).view(2, -1) for e in signal.edge_indices]
+        per_step = [_signal_edges(e, N, f"edge_indices[{t}]") for t, e in enumerate(signal.edge_indices)]
         weights = getattr(signal, "edge_weights", None)
         if len(per_step) != T:
             raise ValueError(f"from_temporal_signal: {len(per_step)} edge sets for {T} snapshots")
+        for t, e in enumerate(per_step):
+            given = weights is not None and weights[t] is not None
+            if given and _as_tensor(weights[t]).numel() != e.size(1):
+                raise ValueError(f"from_temporal_signal: 'edge_weights[{t}]' must have one weight per edge of "
+                                 f"'edge_indices[{t}]' ({e.size(1)}; got {_as_tensor(weights[t]).numel()})")
         keys = torch.cat([e[0] * N + e[1] for e in per_step])
         uniq = torch.unique(keys)
         edge_index = torch.stack([uniq // N, uniq % N])
@@ -217,9 +233,12 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
             given = weights is not None and weights[t] is not None
             edge_attr[pos, t, 0] = _as_tensor(weights[t]).float().view(-1) if given else 1.0
     else:
-        edge_index = _as_tensor(signal.edge_index, torch.long).view(2, -1)
+        edge_index = _signal_edges(signal.edge_index, N, "edge_index")
         w = getattr(signal, "edge_weight", None)
         w = _as_tensor(w).float().view(-1) if w is not None else torch.ones(edge_index.size(1))
+        if w.numel() != edge_index.size(1):
+            raise ValueError(f"from_temporal_signal: 'edge_weight' must have one weight per edge "
+                             f"({edge_index.size(1)}; got {w.numel()})")
         edge_attr = w.view(-1, 1, 1).expand(-1, T, 1).contiguous()
         edge_mask = None
     schema = schema or _default_schema(edge_index.size(1))
@@ -230,9 +249,29 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
     if edge_mask is not None:
         data.edge_mask = edge_mask
     targets = getattr(signal, "targets", None)
-    if targets is not None and len(targets) == T and all(t is not None for t in targets):
-        data.y = torch.stack([_as_tensor(t) for t in targets], dim=1)  # [N, T, ...]
+    if targets is not None:
+        if len(targets) != T or any(t is None for t in targets):
+            raise ValueError(f"from_temporal_signal: 'targets' must hold one target per snapshot ({T}; got "
+                             f"{len(targets)}, {sum(t is None for t in targets)} of them None)")
+        ys = [_as_tensor(t) for t in targets]
+        if len({tuple(y.shape) for y in ys}) > 1 or ys[0].size(0) != N:
+            raise ValueError(f"from_temporal_signal: 'targets' must be [N={N}, ...] with the same shape at every "
+                             f"snapshot (got {sorted({tuple(y.shape) for y in ys})})")
+        y = torch.stack(ys, dim=1)                                     # [N, T, ...]
+        data.y = y.unsqueeze(-1) if y.dim() == 2 and y.is_floating_point() else y    # values: [N, T, 1]
     return _finish(data, schema)
+
+
+def _signal_edges(value: Any, N: int, name: str) -> Tensor:
+    """A PyG Temporal edge array as a checked ``[2, E]`` long tensor."""
+    e = _as_tensor(value, torch.long)
+    if e.dim() != 2 or e.size(0) != 2:
+        hint = " (it looks like [E, 2]: transpose it)" if e.dim() == 2 and e.size(1) == 2 else ""
+        raise ValueError(f"from_temporal_signal: '{name}' must be [2, num_edges]{hint} (got {list(e.shape)})")
+    if e.numel() and (int(e.min()) < 0 or int(e.max()) >= N):
+        raise ValueError(f"from_temporal_signal: '{name}' must hold node ids in [0, {N - 1}] (N = {N} nodes in "
+                         f"'features'; got values in [{int(e.min())}, {int(e.max())}])")
+    return e
 
 
 # ------------------------------------------------------------- HeteroData

@@ -215,7 +215,10 @@ class STData(Data):
         :func:`from_temporal_signal` stores PyG Temporal's targets), the
         targets of the last observed snapshot onwards,
         ``y = target[start+obs-1 : start+obs-1+horizon]``. With a
-        ``node_mask``, ``y_mask`` holds presence over the same steps.
+        ``node_mask``, ``y_mask`` holds presence over the same steps. With
+        ``horizon=0`` and such a ``target``, the piece keeps its snapshots' own
+        targets (``target[start : start+obs]``), so that a recording cut into
+        splits windows as the whole one does.
         """
         T = self.num_steps
         first = start + obs if target == "x" else start + obs - 1      # the first target step
@@ -232,12 +235,14 @@ class STData(Data):
             elif key != target or key == "x":
                 out[key] = value
         if horizon > 0:
-            src = self[target]
+            src = self.get(target)
             if src is None:
                 raise ValueError(f"STData.window: no key {target!r} to take targets from")
             out.y = src[:, first:first + horizon]
             if self.get("node_mask") is not None:
                 out.y_mask = self.node_mask[:, first:first + horizon]
+        elif target != "x" and self.get(target) is not None:   # a piece of the recording keeps its snapshots'
+            out[target] = self[target][:, start:start + obs]     # own targets, for TimeWindows(target=...)
         return out
 
     def pad_to(self, steps: int, horizon: Optional[int] = None) -> "STData":

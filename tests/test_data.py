@@ -187,7 +187,7 @@ def test_from_temporal_signals():
     ei = np.array([[0, 1, 1], [1, 0, 2]])
     data = from_temporal_signal(StaticSignal(ei, np.array([1.0, 1.0, 0.5]), feats, targets))
     assert data.x.shape == (3, 5, 2) and torch.allclose(data.x[:, 3], torch.from_numpy(feats[3]))
-    assert data.y.shape == (3, 5) and data.edge_attr.shape == (3, 5, 1)
+    assert data.y.shape == (3, 5, 1) and data.edge_attr.shape == (3, 5, 1)     # values: [N, T, 1]
     assert data.edge_attr[2, :, 0].tolist() == [0.5] * 5
     dyn = DynamicSignal([ei, ei[:, :1], ei[:, 1:], ei, ei], [np.ones(3), np.full(1, 2.0), np.ones(2), np.ones(3),
                                                            np.ones(3)], feats, targets)
@@ -249,9 +249,9 @@ def test_lagged_temporal_signal_windows_target_the_snapshot_itself():
     for i in (0, 7, len(windows) - 1):
         w = windows[i]
         assert torch.equal(w.x[:, 0], v[:, i:i + lags])
-        assert torch.equal(w.y[:, 0], v[:, i + lags])                             # not i + lags + 1
+        assert torch.equal(w.y[:, 0, 0], v[:, i + lags])                          # not i + lags + 1
     w = TimeWindows(rec, obs=3, horizon=2, target="y")[5]
-    assert torch.equal(w.y, v[:, 5 + 2 + lags:5 + 4 + lags])
+    assert torch.equal(w.y[..., 0], v[:, 5 + 2 + lags:5 + 4 + lags])
     with pytest.raises(ValueError, match="covers"):
         TimeWindows(rec, obs=20, horizon=8, target="y")
 
@@ -349,3 +349,42 @@ def test_mixed_schemas_raise_naming_both():
     Batch.from_data_list([a, a]).check_schema(a.schema)          # one schema: no error
     equal = STSchema(["person"], [("person", "person")])          # equal, not identical: fine
     assert Batch.from_data_list([b, fake_st_data(3, 2, 3, schema=equal, horizon=1)]).schema == other
+
+
+def test_temporal_signal_checks_and_the_lagged_route_to_a_trained_model():
+    """Edge arrays [2, E] in range, one target per snapshot, same shapes at every step; scalar targets are
+    [N, T, 1] values, so the windows train a model; a piece of the recording keeps its own targets."""
+    from types import SimpleNamespace
+
+    from torch_geometric.loader import DataLoader
+
+    from srnn_pyg.engine import fit
+    from srnn_pyg.models import build
+    v = torch.randn(4, 40)
+    lags = 3
+    feats = [v[:, t:t + lags] for t in range(40 - lags)]
+    targets = [v[:, t + lags] for t in range(40 - lags)]
+    edges = torch.tensor([[0, 1, 2], [1, 2, 3]])
+
+    def sig(**kw):
+        return SimpleNamespace(**{**dict(edge_index=edges, edge_weight=None, features=feats, targets=targets), **kw})
+    cases = [(dict(edge_index=edges.t()), r"'edge_index' must be \[2, num_edges\] \(it looks like \[E, 2\]"),
+             (dict(edge_index=torch.tensor([[0], [7]])), r"node ids in \[0, 3\] .* got values in \[0, 7\]"),
+             (dict(targets=targets[:-1]), "one target per snapshot"),
+             (dict(features=feats[:-1] + [torch.randn(4, 2)]), "same shape at every snapshot"),
+             (dict(edge_weight=torch.ones(2)), "one weight per edge")]
+    for kw, message in cases:
+        with pytest.raises(ValueError, match=message):
+            from_temporal_signal(sig(**kw))
+    with pytest.raises(ValueError, match=r"'edge_indices\[1\]' must hold node ids"):
+        from_temporal_signal(SimpleNamespace(edge_indices=[edges, torch.tensor([[3], [-1]])] + [edges] * 35,
+                                             edge_weights=None, features=feats, targets=targets))
+    rec = from_temporal_signal(sig())
+    assert rec.y.shape == (4, 37, 1)
+    train = rec.window(0, 30, target="y")                          # a split keeps its snapshots' targets
+    assert torch.equal(train.y, rec.y[:, :30])
+    windows = TimeWindows(train, obs=1, horizon=1, target="y")
+    assert torch.equal(windows[5].y[:, 0, 0], v[:, 5 + lags])
+    model = build("linear_ar", None, lags, 1)
+    result = fit(model, DataLoader(list(windows), batch_size=8), epochs=1, objective="rollout", progress=False)
+    assert result.history[-1]["train_loss"] is not None

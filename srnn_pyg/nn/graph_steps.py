@@ -28,13 +28,19 @@ def step_edge_weight(model: str, data: STData, use_edge_weight: bool) -> Optiona
     """
     weight = None
     ea = data.get("edge_attr")
+    em = data.get("edge_mask")
     if use_edge_weight and ea is not None:
-        if ea.dim() != 3 or ea.size(0) != data.edge_index.size(1):
-            raise ValueError(f"{model}: 'edge_attr' must be [num_edges, T, F_e] with num_edges="
-                             f"{data.edge_index.size(1)} (got {list(ea.shape)})")
+        E, T = data.edge_index.size(1), data.x.size(1)
+        if ea.dim() != 3 or ea.size(0) != E or ea.size(1) != T:
+            raise ValueError(f"{model}: 'edge_attr' must be [num_edges, T, F_e] with num_edges={E} and T={T}, "
+                             f"the steps of 'x' (got {list(ea.shape)})")
         if ea.size(-1) == 1:
             weight = ea[..., 0]                                            # [E, T]
-    em = data.get("edge_mask")
+            bad = ~torch.isfinite(weight) if em is None else ~torch.isfinite(weight) & em
+            if bool(bad.any()):
+                e, t = (int(i) for i in bad.nonzero()[0])
+                raise ValueError(f"{model}: 'edge_attr' holds the edge weights, which must be finite where the "
+                                 f"edge is present (got {float(weight[e, t])} at edge {e}, step {t})")
     if em is not None and not bool(em.all()):
         ones = torch.ones(em.shape, dtype=data.x.dtype, device=em.device)
         return torch.where(em, ones if weight is None else weight, 0.0)    # [E, T]; selects: NaN-safe

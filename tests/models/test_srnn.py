@@ -521,3 +521,19 @@ def test_gradient_checkpointing_gives_the_same_gradients(config):
         assert torch.allclose(model.eval()(data), reference_forward(model, data), atol=1e-5)
     with pytest.raises(TypeError, match="'enable'"):
         model.gradient_checkpointing("yes")
+
+
+def test_edge_attr_must_cover_the_steps_of_x():
+    """An edge_attr with another number of steps than x is refused, naming both (it was read silently)."""
+    from srnn_pyg.models import StructuralRNN
+    from srnn_pyg.testing import fake_schema, fake_st_data
+    data = fake_st_data(6, 5, 3, schema=fake_schema(with_relations=True), edge_attr_dim=2,
+                        generator=torch.Generator().manual_seed(0))
+    model = StructuralRNN(data.schema, 3, 3, edge_hidden=4, node_hidden=4, spatial_features="concat_attr",
+                          edge_channels=2)
+    model(data)
+    for steps in (6, 4):
+        bad = data.clone()
+        bad.edge_attr = torch.randn(data.num_edges, steps, 2)
+        with pytest.raises(ValueError, match=r"'edge_attr' must be \[num_edges, T, 2\] with num_edges=\d+ and T=5"):
+            model(bad)

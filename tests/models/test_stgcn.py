@@ -116,6 +116,18 @@ def test_step_edge_weight_forms():
     data.edge_mask[0, 3] = False
     w = step_edge_weight("m", data, True)
     assert w.shape == (E, T) and w[0, 3] == 0 and w.sum() == E * T - 1
+    # the weights: one per observed step, finite where the edge is present (NaN where it is absent is fine)
+    data.edge_attr = torch.ones(E, T, 1)
+    data.edge_attr[0, 3, 0] = float("nan")
+    assert torch.isfinite(step_edge_weight("m", data, True)).all()
+    data.edge_mask[0, 3] = True
+    with pytest.raises(ValueError, match=r"m: 'edge_attr' holds the edge weights, which must be finite where the "
+                                         r"edge is present \(got nan at edge 0, step 3\)"):
+        step_edge_weight("m", data, True)
+    for steps in (T + 5, 1, T - 1):
+        data.edge_attr = torch.ones(E, steps, 1)
+        with pytest.raises(ValueError, match=f"with num_edges={E} and T={T}, the steps of 'x'"):
+            step_edge_weight("m", data, True)
 
 
 @pytest.mark.parametrize("device", devices())
