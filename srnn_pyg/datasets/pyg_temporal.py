@@ -48,6 +48,29 @@ class _PyGTemporalDataset(STDataset):
     window_options = {"obs": "lags", "horizon": "horizon"}
 
     @classmethod
+    def open(cls, split: str, *, train: Optional[STDataset] = None, obs: Optional[int] = None,
+             horizon: Optional[int] = None, **extra: Any) -> STDataset:
+        """:meth:`STDataset.open`; with ``train`` (a split of the same series),
+        every option it was opened with (:meth:`split_options`: ``lags``,
+        ``horizon``, the ratios, the file and its standardisation) unless given
+        here, so that ``open("test", train=train)`` cuts the same series into
+        the same windows."""
+        if train is not None and isinstance(train, _PyGTemporalDataset):
+            own = train.split_options()
+            obs = own.pop("lags") if obs is None else obs
+            horizon = own.pop("horizon") if horizon is None else horizon
+            own.pop("lags", None), own.pop("horizon", None)
+            allowed = cls.extra_options()
+            extra = {**{k: v for k, v in own.items() if k in allowed}, **extra}
+        return super().open(split, train=train, obs=obs, horizon=horizon, **extra)
+
+    def split_options(self) -> Dict[str, Any]:
+        """The constructor options this split was opened with, which
+        :meth:`open` passes on to the splits opened with ``train=self``."""
+        return {"lags": self.lags, "horizon": self.horizon, "train_ratio": self.train_ratio,
+                "val_ratio": self.val_ratio}
+
+    @classmethod
     def missing_split(cls, split: str, **extra: Any) -> Optional[str]:
         """PyG Temporal's split has no validation part unless ``val_ratio > 0``."""
         if split == "val" and not extra.get("val_ratio"):
@@ -296,6 +319,10 @@ class Chickenpox(_PyGTemporalDataset):
         self.week_of_year = week_of_year
         super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
 
+    def split_options(self) -> Dict[str, Any]:
+        """:meth:`_PyGTemporalDataset.split_options` and ``week_of_year``."""
+        return {**super().split_options(), "week_of_year": self.week_of_year}
+
     def get(self, idx: int) -> STData:
         data = super().get(idx)
         if self.week_of_year:
@@ -453,6 +480,10 @@ class EnglandCovid(_PyGTemporalDataset):
         self.stats = self.standardize = stats
         super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
 
+    def split_options(self) -> Dict[str, Any]:
+        """:meth:`_PyGTemporalDataset.split_options` and ``stats``."""
+        return {**super().split_options(), "stats": self.stats}
+
     def _read(self) -> TemporalSignal:
         obj = load_json(self.path)
         key(obj, "edge_mapping", self.path, "per-day 'edge_index' and 'edge_weight'")
@@ -569,6 +600,12 @@ class PyGTemporalJSON(_PyGTemporalDataset):
         signal = read_temporal_json(self.path, self.layout_option, self.series, self.node_id)
         self.layout = signal.layout
         return signal
+
+    def split_options(self) -> Dict[str, Any]:
+        """:meth:`_PyGTemporalDataset.split_options` and the file's: ``path``
+        (as found), ``layout``, ``series``, ``node_id``, ``standardize``."""
+        return {**super().split_options(), "path": str(self.path), "layout": self.layout_option,
+                "series": self.series, "node_id": self.node_id, "standardize": self.standardize}
 
     def __repr__(self) -> str:
         return (f"PyGTemporalJSON({len(self)}, {self.path.name!r}, layout={self.layout!r}, "

@@ -127,9 +127,10 @@ def check_graph_inputs(owner: str, schema: Optional[STSchema], in_channels: int,
     check_masks(owner, node_mask, edge_mask, N, T, E)
     if edge_channels is not None:
         if not isinstance(edge_attr, Tensor) or edge_attr.dim() != 3 or edge_attr.size(0) != E \
-                or edge_attr.size(1) != T or edge_attr.size(-1) != edge_channels:
+                or edge_attr.size(1) not in (1, T) or edge_attr.size(-1) != edge_channels:
             raise ValueError(f"{owner}: 'edge_attr' must be [num_edges, T, {edge_channels}] with "
-                             f"num_edges={E} and T={T}, the steps of 'x' (got {_shape(edge_attr)})")
+                             f"num_edges={E} and T={T}, the steps of 'x', or T=1 (held over the window) "
+                             f"(got {_shape(edge_attr)})")
         check_dtype(owner, "edge_attr", edge_attr, x.dtype)
 
 

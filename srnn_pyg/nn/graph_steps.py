@@ -31,9 +31,9 @@ def step_edge_weight(model: str, data: STData, use_edge_weight: bool) -> Optiona
     em = data.get("edge_mask")
     if use_edge_weight and ea is not None:
         E, T = data.edge_index.size(1), data.x.size(1)
-        if ea.dim() != 3 or ea.size(0) != E or ea.size(1) != T:
+        if ea.dim() != 3 or ea.size(0) != E or ea.size(1) not in (1, T):
             raise ValueError(f"{model}: 'edge_attr' must be [num_edges, T, F_e] with num_edges={E} and T={T}, "
-                             f"the steps of 'x' (got {list(ea.shape)})")
+                             f"the steps of 'x', or T=1 (held over the window) (got {list(ea.shape)})")
         if ea.size(-1) == 1:
             weight = ea[..., 0]                                            # [E, T]
             bad = ~torch.isfinite(weight) if em is None else ~torch.isfinite(weight) & em

@@ -197,6 +197,20 @@ def test_registry_and_open(tmp_path):
     assert repr(ref) == f"PyGTemporalJSON({len(ref)}, 'mine.json', layout='matrix', split='train', lags=3, horizon=2)"
 
 
+def test_open_from_train_takes_its_options(tmp_path):
+    """open(split, train=train) cuts the same file into the same windows with the same standardisation
+    (it used the defaults: other lags and horizon, no standardisation, or no file at all); options given
+    here still win."""
+    path = write(tmp_path / "mine.json", {"edges": [[0, 1]], "X": [[t + (t % 3), -t] for t in range(40)]})
+    train = PyGTemporalJSON.open("train", path=path, obs=6, horizon=3, standardize="train", val_ratio=0.2)
+    for split in ("val", "test"):
+        other = PyGTemporalJSON.open(split, train=train)
+        ref = PyGTemporalJSON(path, split=split, lags=6, horizon=3, standardize="train", val_ratio=0.2)
+        assert (other.lags, other.horizon, len(other)) == (6, 3, len(ref))
+        assert torch.equal(other.mean, train.mean) and torch.equal(other[0].x, ref[0].x)
+    assert PyGTemporalJSON.open("test", train=train, horizon=1).horizon == 1
+
+
 # -------------------------------------------------------------------- errors
 def _nodes_file():
     return {"nodes": [{"id": "a", "X": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}, {"id": "b", "X": [1.0] * 6}],

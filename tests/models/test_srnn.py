@@ -532,6 +532,9 @@ def test_edge_attr_must_cover_the_steps_of_x():
     model = StructuralRNN(data.schema, 3, 3, edge_hidden=4, node_hidden=4, spatial_features="concat_attr",
                           edge_channels=2)
     model(data)
+    held = data.clone()
+    held.edge_attr = held.edge_attr[:, -1:]                                   # one step: held over the window
+    model(held)
     for steps in (6, 4):
         bad = data.clone()
         bad.edge_attr = torch.randn(data.num_edges, steps, 2)
