@@ -531,6 +531,9 @@ def _compare_in(parser, cfg, out_dir: Path, extras: Dict[str, Dict[str, Any]], a
     from ..engine import atomic_write_text
     _set_threads(cfg.threads)
     dcfg, sets = _open_data(parser, cfg, ["val", cfg.split])
+    if sets.get(cfg.split) is None:
+        raise CLIError(f"--split: {cfg.data.name} has no {cfg.split!r} split with these options (for PyG Temporal "
+                       f"data, --data.val_ratio above 0 gives one); compare on 'test' or 'train'")
     if is_main_rank():
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(_dump(parser, cfg), out_dir / CONFIG_FILE)

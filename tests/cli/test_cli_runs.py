@@ -310,3 +310,13 @@ def test_closed_form_baselines_are_fitted_in_closed_form(tmp_path, capsys):
     fitted = copy.deepcopy(saved).fit_closed_form(DataLoader(train, batch_size=8))     # refit: the same weights
     for a, b in zip(saved.state_dict().values(), fitted.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_compare_on_a_split_the_data_lacks_is_refused_before_training(tmp_path, capsys):
+    path = tmp_path / "series.json"
+    path.write_text(json.dumps({"edges": [[0, 1], [1, 0]], "X": [[t % 5, -t % 3] for t in range(40)]}))
+    assert main(["compare", "--data", "pyg_temporal_json", "--data.path", str(path), "--models", "zero_velocity",
+                 "--split", "val", "--trainer.epochs", "1", "--threads", "1", "--no-progress",
+                 "--out_dir", str(tmp_path / "cmp")]) == 2
+    assert "--split: pyg_temporal_json has no 'val' split" in capsys.readouterr().err
+    assert not (tmp_path / "cmp").exists()
