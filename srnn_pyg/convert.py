@@ -38,6 +38,34 @@ def _node_types_from_names(names: Sequence[Any], schema: STSchema) -> Tensor:
     return torch.tensor([schema.node_type_index(str(n)) for n in names], dtype=torch.long)
 
 
+def _node_types(owner: str, node_type: Any, schema: STSchema, N: int, device: Any = None) -> Tensor:
+    """``node_type`` (None, ``[N]`` indices, or ``[N]`` type names) as a checked ``[N]`` long tensor."""
+    P = schema.num_node_types
+    if node_type is None:
+        if P > 1:
+            raise ValueError(f"{owner}: 'node_type' is needed: the schema has {P} node types {schema.node_types}")
+        return torch.zeros(N, dtype=torch.long, device=device)
+    if isinstance(node_type, np.ndarray) and node_type.dtype.kind in "US":
+        node_type = node_type.tolist()
+    if isinstance(node_type, (list, tuple)) and node_type and all(isinstance(n, str) for n in node_type):
+        nt = _node_types_from_names(node_type, schema)
+    else:
+        raw = _as_tensor(node_type)
+        if raw.is_floating_point():
+            if not bool((raw == raw.round()).all()):
+                raise ValueError(f"{owner}: 'node_type' must hold integer type indices or type names (got "
+                                 f"non-integer values such as {float(raw[raw != raw.round()][0])})")
+        elif raw.dtype == torch.bool or raw.is_complex():
+            raise ValueError(f"{owner}: 'node_type' must hold integer type indices or type names (got {raw.dtype})")
+        nt = raw.long()
+    if tuple(nt.shape) != (N,):
+        raise ValueError(f"{owner}: 'node_type' must be [N] = [{N}] (got {list(nt.shape)})")
+    if N and (int(nt.min()) < 0 or int(nt.max()) >= P):
+        raise ValueError(f"{owner}: 'node_type' must lie in [0, {P - 1}], the schema's {P} node types (got values "
+                         f"in [{int(nt.min())}, {int(nt.max())}])")
+    return nt.to(device) if device is not None else nt
+
+
 def _finish(data: STData, schema: STSchema) -> STData:
     data.schema = schema
     data.validate(schema)
@@ -156,19 +184,18 @@ def from_dense(x: Any, adj: Any, node_type: Optional[Any] = None, schema: Option
     else:
         raise ValueError(f"from_dense: 'adj' must be [N, N] or [T, N, N] (got {_shape(adj)})")
     if adj.shape[-2:] != (N, N):
-        raise ValueError(f"from_dense: 'adj' must be [N, N] with N={N} (got {_shape(adj)})")
+        shown = list(adj.shape[1:]) if not dynamic else _shape(adj)
+        raise ValueError(f"from_dense: 'adj' must be [N, N] with N={N} (got {shown})")
+    if adj.is_floating_point() and not bool(torch.isfinite(adj).all()):
+        raise ValueError("from_dense: 'adj' must be finite (a NaN or infinity is not an edge weight; use 0 for "
+                         "no edge)")
     present = adj != 0                                                   # [T', N, N]
     union = present.any(0)
     src, dst = union.nonzero(as_tuple=True)
     edge_index = torch.stack([src, dst])
     if schema is None:
         schema = _default_schema(edge_index.size(1))
-    if node_type is None:
-        nt = torch.zeros(N, dtype=torch.long, device=x.device)
-    elif isinstance(node_type, (list, tuple)) and node_type and isinstance(node_type[0], str):
-        nt = _node_types_from_names(node_type, schema).to(x.device)
-    else:
-        nt = _as_tensor(node_type, torch.long).to(x.device)
+    nt = _node_types("from_dense", node_type, schema, N, x.device)
     data = STData(x=x.transpose(0, 1).contiguous(), edge_index=edge_index, node_type=nt,
                   edge_type=schema.infer_edge_type(nt[src], nt[dst]))
     if dynamic:
@@ -242,7 +269,7 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
         edge_attr = w.view(-1, 1, 1).expand(-1, T, 1).contiguous()
         edge_mask = None
     schema = schema or _default_schema(edge_index.size(1))
-    nt = torch.zeros(N, dtype=torch.long) if node_type is None else _as_tensor(node_type, torch.long)
+    nt = _node_types("from_temporal_signal", node_type, schema, N)
     data = STData(x=x, edge_index=edge_index, node_type=nt,
                   edge_type=schema.infer_edge_type(nt[edge_index[0]], nt[edge_index[1]]),
                   edge_attr=edge_attr)

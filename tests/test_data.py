@@ -388,3 +388,30 @@ def test_temporal_signal_checks_and_the_lagged_route_to_a_trained_model():
     model = build("linear_ar", None, lags, 1)
     result = fit(model, DataLoader(list(windows), batch_size=8), epochs=1, objective="rollout", progress=False)
     assert result.history[-1]["train_loss"] is not None
+
+
+def test_dense_and_signal_converters_check_node_types_and_weights():
+    """A non-integer, out-of-range or missing node_type (with a schema of several types) and a NaN in the
+    adjacency are refused, naming the argument (they were truncated, indexed past the schema, read as type 0
+    or as an edge)."""
+    from types import SimpleNamespace
+    schema = STSchema(["a", "b"], [("a", "b"), ("b", "b")])
+    x = torch.randn(4, 3, 2)
+    adj = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    data = from_dense(x, adj, node_type=np.array(["a", "b", "b"]), schema=schema)
+    assert data.node_type.tolist() == [0, 1, 1]
+    for bad, message in ((None, "'node_type' is needed: the schema has 2 node types"),
+                         ([0.0, 1.7, 1.0], "non-integer values such as 1.7"),
+                         ([0, 2, 1], r"must lie in \[0, 1\]"),
+                         ([0, 1], r"must be \[N\] = \[3\]")):
+        with pytest.raises(ValueError, match=message):
+            from_dense(x, adj, node_type=bad, schema=schema)
+    nan_adj = adj.clone()
+    nan_adj[2, 0] = float("nan")
+    with pytest.raises(ValueError, match="'adj' must be finite"):
+        from_dense(x, nan_adj)
+    sig = SimpleNamespace(edge_index=torch.tensor([[0, 1], [1, 2]]), edge_weight=None,
+                          features=[torch.randn(3, 2) for _ in range(4)], targets=None)
+    with pytest.raises(ValueError, match="from_temporal_signal: 'node_type' is needed"):
+        from_temporal_signal(sig, schema=schema)
+    assert from_temporal_signal(sig, schema=schema, node_type=["a", "b", "b"]).node_type.tolist() == [0, 1, 1]

@@ -27,6 +27,8 @@ series ``values`` ``[T, N, F]`` and the graph, static (``edge_index``,
   ``series``). The id is the key ``"id"`` or Montevideo's ``"bus_stop"``
   (whichever every node has and every link names); nodes are numbered in
   **file order** (``node_ids[i]`` is node ``i``'s id), as PyG Temporal does.
+  With ``"directed": false`` (networkx's form of an undirected graph) every
+  link is added both ways (PyG Temporal's loaders ignore the flag).
 
 Every error is a :class:`~srnn_pyg.datasets.DataFormatError` naming the file,
 the key and what was expected.
@@ -284,6 +286,10 @@ def read_snapshots(obj: Dict[str, Any], path: Path, series_key: Optional[str] = 
         if T == 0:
             raise DataFormatError(f"{path}: missing snapshot '0' (expected one entry per step, '0'.."
                                   f"'T-1', and optionally 'time_periods'); found keys {sorted(obj)[:12]}")
+        later = sorted(int(k) for k in obj if isinstance(k, str) and k.isdigit() and int(k) > T)
+        if later:                                   # a gap: the steps after it would be dropped silently
+            raise DataFormatError(f"{path}: missing snapshot '{T}' before snapshot '{later[0]}' (expected one "
+                                  f"entry per step, '0'..'T-1'; give 'time_periods' to name T)")
     if not isinstance(T, int) or T < 1:
         raise DataFormatError(f"{path}: 'time_periods' must be a positive integer (got {T!r})")
     values, steps, used = [], [], None
@@ -393,9 +399,16 @@ def read_nodes(obj: Dict[str, Any], path: Path, series_key: Union[None, str, Seq
     ei = np.array([[index[link["source"]] for link in links], [index[link["target"]] for link in links]],
                   dtype=np.int64).reshape(2, len(links))
     w = [link.get("weight", 1.0) for link in links]
+    directed = obj.get("directed", True)
+    if not isinstance(directed, bool):
+        raise DataFormatError(f"{path}: 'directed' must be true or false (got {directed!r})")
+    if not directed:                     # networkx's node_link_data of an undirected graph: each link both ways
+        back = [j for j in range(ei.shape[1]) if ei[0, j] != ei[1, j]]             # a self-loop once
+        ei = np.concatenate([ei, ei[::-1, back]], axis=1)
+        w = w + [w[j] for j in back]
     out = TemporalSignal(values, "nodes", node_ids=ids, series=names or [])
     out.edge_index = ei
-    out.edge_weight = weights(w, path, f"{link_key}[*].weight", len(links))
+    out.edge_weight = weights(w, path, f"{link_key}[*].weight", ei.shape[1])
     return out
 
 

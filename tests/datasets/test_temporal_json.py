@@ -297,3 +297,22 @@ def test_generic_reader_gives_the_dedicated_windows_on_the_real_files(cls, name,
             for k in a.keys():
                 if isinstance(a[k], torch.Tensor):
                     assert torch.equal(a[k], b[k]), (name, split, i, k)
+
+
+def test_undirected_node_link_files_and_snapshot_gaps(tmp_path):
+    """networkx's node_link_data of an undirected graph ("directed": false) gives each link both ways (a
+    self-loop once); a snapshots file with a gap and no time_periods is refused (it was cut at the gap)."""
+    nodes = [{"id": f"n{i}", "X": [float(t + i) for t in range(12)]} for i in range(3)]
+    links = [{"source": "n0", "target": "n1"}, {"source": "n1", "target": "n2", "weight": 2.0},
+             {"source": "n2", "target": "n2"}]
+    undirected = read_temporal_json(write(tmp_path / "u.json", {"directed": False, "nodes": nodes, "links": links}))
+    assert sorted(map(tuple, undirected.edge_index.T.tolist())) == [(0, 1), (1, 0), (1, 2), (2, 1), (2, 2)]
+    assert sorted(np.asarray(undirected.edge_weight).tolist()) == [1.0, 1.0, 1.0, 2.0, 2.0]
+    directed = read_temporal_json(write(tmp_path / "d.json", {"directed": True, "nodes": nodes, "links": links}))
+    assert directed.edge_index.shape == (2, 3)
+    with pytest.raises(DataFormatError, match="'directed' must be true or false"):
+        read_temporal_json(write(tmp_path / "b.json", {"directed": "no", "nodes": nodes, "links": links}))
+    snaps = {str(t): {"y": [float(t), 1.0]} for t in range(10) if t != 4}
+    snaps["edges"] = [[0, 1]]
+    with pytest.raises(DataFormatError, match="missing snapshot '4' before snapshot '5'"):
+        read_temporal_json(write(tmp_path / "s.json", snaps))
