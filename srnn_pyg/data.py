@@ -5,6 +5,7 @@ import copy
 import copyreg
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data, Dataset
@@ -356,8 +357,16 @@ class TimeWindows(Dataset):
     """
 
     def __init__(self, recording: STData, obs: int, horizon: int, stride: int = 1, target: str = "x", transform=None):
-        if stride < 1:
-            raise ValueError(f"TimeWindows: 'stride' must be >= 1 (got {stride})")
+        for name, value, low in (("obs", obs, 1), ("horizon", horizon, 0), ("stride", stride, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"TimeWindows: '{name}' must be an int >= {low} (got {value!r})")
+        if not isinstance(recording, Data) or not isinstance(recording.get("x"), Tensor):
+            raise ValueError(f"TimeWindows: 'recording' must be an STData with 'x' [N, T, F] (got "
+                             f"{type(recording).__name__})")
+        if target != "x" and recording.get(target) is None:
+            raise ValueError(f"TimeWindows: target={target!r} names no key of the recording (keys: "
+                             f"{sorted(recording.keys())}); targets come from 'x' (the frames after each window) "
+                             f"or from a per-snapshot key such as 'y'")
         T = recording.num_steps
         span = obs + horizon - (0 if target == "x" else 1)            # steps one window covers
         if obs > T or span > T:

@@ -415,3 +415,16 @@ def test_dense_and_signal_converters_check_node_types_and_weights():
     with pytest.raises(ValueError, match="from_temporal_signal: 'node_type' is needed"):
         from_temporal_signal(sig, schema=schema)
     assert from_temporal_signal(sig, schema=schema, node_type=["a", "b", "b"]).node_type.tolist() == [0, 1, 1]
+
+
+def test_time_windows_check_their_arguments_when_built():
+    rec = STData(x=torch.randn(3, 10, 2), edge_index=torch.zeros(2, 0, dtype=torch.long))
+    for kw, message in ((dict(obs=0, horizon=1), "'obs' must be an int >= 1 \\(got 0\\)"),
+                        (dict(obs=-1, horizon=1), "'obs' must be an int >= 1"),
+                        (dict(obs=3, horizon=-1), "'horizon' must be an int >= 0"),
+                        (dict(obs=2.5, horizon=1), "'obs' must be an int >= 1 \\(got 2.5\\)"),
+                        (dict(obs=3, horizon=1, stride=0), "'stride' must be an int >= 1"),
+                        (dict(obs=3, horizon=1, target="labels"), "target='labels' names no key")):
+        with pytest.raises(ValueError, match=message):
+            TimeWindows(rec, **kw)
+    assert len(TimeWindows(rec, obs=np.int64(3), horizon=1)) == 7
