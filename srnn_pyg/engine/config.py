@@ -59,8 +59,11 @@ class TrainConfig:
         epochs (int): the total number of epochs (a resumed run stops there
             too).
         objective (str, optional): ``"teacher_forcing"`` (needs
-            ``has_forward``) or ``"rollout"``. Classification data always
-            uses the per-step cross-entropy. (default: ``"teacher_forcing"``)
+            ``has_forward``), ``"rollout"``, or ``"auto"``: teacher forcing
+            for models with a one-step-ahead ``forward``, else rollout (what
+            ``fit`` records and resumes with is the resolved name).
+            Classification data always uses the per-step cross-entropy.
+            (default: ``"teacher_forcing"``)
         loss (str, optional): the point loss of a deterministic head for this
             run, ``"mse"``, ``"l1"``, ``"huber"`` or ``"euclidean"``, whatever the model's head
             was built with (the same for every model compared; e.g. ``"l1"``
@@ -294,8 +297,8 @@ class TrainConfig:
     def _check_choices(self) -> None:
         if self.loss is not None and self.loss not in LOSSES:
             raise ValueError(f"TrainConfig: 'loss' must be None or one of {list(LOSSES)} (got {self.loss!r})")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"TrainConfig: 'objective' must be one of {list(OBJECTIVES)} "
+        if self.objective not in OBJECTIVES + ("auto",):
+            raise ValueError(f"TrainConfig: 'objective' must be one of {list(OBJECTIVES) + ['auto']} "
                              f"(got {self.objective!r})")
         for name, value, known in (("scheduler", self.scheduler, SCHEDULERS),
                                    ("optimizer", self.optimizer, OPTIMIZERS)):

@@ -46,7 +46,7 @@ from ..loader import OneHopLoader
 from .evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, collect, default_metrics, score_loader
 from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonable, write_error
 from .noise import as_noise_schedule
-from .objectives import StepModule, batch_loss, check_loader, feedback_of, peek_classification
+from .objectives import StepModule, batch_loss, check_loader, default_objective, feedback_of, peek_classification
 from .optim import (apply_new_rates, current_lr, is_better, make_optimizer, make_scheduler, monitor_direction,
                     step_scheduler, stretch_schedule)
 from .result import FitResult
@@ -93,6 +93,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
         FitResult
     """
     config = _make_config(config, overrides)
+    config = config.replace(objective=default_objective(model)) if config.objective == "auto" else config
     trainable = bool(getattr(model, "trainable", True))
     if trainable and config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
         raise ValueError(f"fit: {type(model).__name__} has no one-step-ahead forward (has_forward=False), "

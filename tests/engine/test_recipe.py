@@ -166,3 +166,20 @@ def test_truncated_fit_equals_training_on_the_last_steps_of_the_cells():
     assert {n for n in names if ".lstm." in n} <= changed                     # every cell learns from fewer steps
     decoders = [n for n in names if n.startswith("decoders.")]
     assert decoders and not changed & set(decoders)                           # what reads them, from every step
+
+
+def test_objective_auto_picks_by_the_model(tmp_path):
+    """objective='auto' (the command line's default) in Python too: teacher forcing for a model with a
+    one-step forward, rollout for a direct forecaster; the run records the resolved name."""
+    from srnn_pyg.engine import load_checkpoint
+    from srnn_pyg.models import build
+    schema, data = _windows(T=13)
+    torch.manual_seed(0)
+    fit(StructuralRNN(schema, 3, 3, **SMALL), DataLoader(data, batch_size=3), epochs=1, objective="auto",
+        progress=False, out_dir=tmp_path / "tf")
+    stgcn = build("stgcn", schema, 3, 3, obs_len=13, horizon=2)
+    fit(stgcn, DataLoader(data, batch_size=3), epochs=1, objective="auto", progress=False, out_dir=tmp_path / "ro")
+    assert load_checkpoint(tmp_path / "tf" / "last.pt")["config"]["objective"] == "teacher_forcing"
+    assert load_checkpoint(tmp_path / "ro" / "last.pt")["config"]["objective"] == "rollout"
+    with pytest.raises(ValueError, match=r"'objective' must be one of \['teacher_forcing', 'rollout', 'auto'\]"):
+        TrainConfig(epochs=1, objective="best")
