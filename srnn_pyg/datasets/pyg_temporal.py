@@ -601,6 +601,12 @@ class PyGTemporalJSON(_PyGTemporalDataset):
         self.layout = signal.layout
         return signal
 
+    def reuse_options(self) -> Dict[str, Any]:
+        """``{"path": ...}``: the file as an absolute path, so that a saved run
+        opens its other splits from any working directory (a relative
+        ``path`` was looked up from where the run was started)."""
+        return {"path": str(Path(self.path).resolve())}
+
     def split_options(self) -> Dict[str, Any]:
         """:meth:`_PyGTemporalDataset.split_options` and the file's: ``path``
         (as found), ``layout``, ``series``, ``node_id``, ``standardize``."""

@@ -320,3 +320,19 @@ def test_compare_on_a_split_the_data_lacks_is_refused_before_training(tmp_path, 
                  "--out_dir", str(tmp_path / "cmp")]) == 2
     assert "--split: pyg_temporal_json has no 'val' split" in capsys.readouterr().err
     assert not (tmp_path / "cmp").exists()
+
+
+def test_a_run_on_a_relative_json_path_is_evaluated_from_elsewhere(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "work"
+    data.mkdir()
+    (data / "series.json").write_text(json.dumps({"edges": [[0, 1], [1, 0]],
+                                                  "X": [[t % 5, -t % 3] for t in range(40)]}))
+    monkeypatch.chdir(data)
+    assert main(["train", "--data", "pyg_temporal_json", "--data.path", "series.json", "--model", "zero_velocity",
+                 "--trainer.epochs", "1", "--threads", "1", "--no-progress", "--out_dir", str(tmp_path / "run")]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "run"), "--threads", "1", "--no-progress"]) == 0
+    assert "pyg_temporal_json, split test" in capsys.readouterr().out
