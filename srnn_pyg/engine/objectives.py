@@ -108,6 +108,22 @@ def _extend_time(value: Tensor, steps: int) -> Tensor:
     return torch.cat([value, last.expand(-1, steps, *last.shape[2:])], dim=1)
 
 
+def check_targets(batch) -> None:
+    """``y`` ``[N, H, ...]`` with the batch's ``N`` nodes, and ``y_mask``, where
+    given, a bool ``[N, H]``: a ``ValueError`` naming the key otherwise (no
+    host sync)."""
+    x, y, ym = batch.get("x"), batch.get("y"), batch.get("y_mask")
+    if not isinstance(y, Tensor) or y.dim() < 2 or not isinstance(x, Tensor) or y.size(0) != x.size(0):
+        got = list(y.shape) if isinstance(y, Tensor) else type(y).__name__
+        raise ValueError(f"fit/evaluate: the windows' 'y' must be [N, H, F] (or [N, T] class labels) with the "
+                         f"N={x.size(0) if isinstance(x, Tensor) else '?'} nodes of 'x' (got {got})")
+    if ym is not None and (not isinstance(ym, Tensor) or ym.dtype != torch.bool
+                           or tuple(ym.shape) != tuple(y.shape[:2])):
+        got = f"{list(ym.shape)} {ym.dtype}" if isinstance(ym, Tensor) else type(ym).__name__
+        raise ValueError(f"fit/evaluate: the windows' 'y_mask' must be a torch.bool {list(y.shape[:2])} tensor, "
+                         f"[N, H] like 'y' (got {got})")
+
+
 def teacher_forcing(batch, feedback: Optional[Any] = None) -> Tuple[Any, Tensor, Optional[Tensor]]:
     """Inputs ``concat(x, y)[:, :-1]``, targets ``concat(x, y)[:, 1:]`` and the
     ``[N, T+H-1]`` target mask (target present and input present), or
@@ -117,6 +133,7 @@ def teacher_forcing(batch, feedback: Optional[Any] = None) -> Tuple[Any, Tensor,
     :class:`~srnn_pyg.nn.feedback.Feedback`; ``y`` holds only the predicted
     features) gets as future inputs the frames its forecast would build from
     the true targets, and as targets the predicted features only."""
+    check_targets(batch)
     x, y = batch.x, batch.y
     out = y.size(-1) if y.dim() == 3 else None
     rebuild = feedback is not None and not feedback.identity and out == feedback.out_channels
@@ -152,6 +169,7 @@ def teacher_forcing(batch, feedback: Optional[Any] = None) -> Tuple[Any, Tensor,
 
 def rollout_targets(batch, horizon: int) -> Tuple[Tensor, Optional[Tensor]]:
     """The first ``horizon`` target steps ``[N, horizon, F]`` and their mask."""
+    check_targets(batch)
     y = batch.y
     if y.size(1) < horizon:
         raise ValueError(f"fit/evaluate: 'horizon' is {horizon} but the windows hold only "

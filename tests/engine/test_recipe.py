@@ -183,3 +183,23 @@ def test_objective_auto_picks_by_the_model(tmp_path):
     assert load_checkpoint(tmp_path / "ro" / "last.pt")["config"]["objective"] == "rollout"
     with pytest.raises(ValueError, match=r"'objective' must be one of \['teacher_forcing', 'rollout', 'auto'\]"):
         TrainConfig(epochs=1, objective="best")
+
+
+def test_targets_and_their_mask_are_checked_with_names():
+    """A float y_mask, a y_mask of another shape or a y of other nodes is a ValueError naming the key (they
+    were NotImplementedError from a bitwise op, a 'node_mask' error, or a RuntimeError)."""
+    from srnn_pyg.engine import evaluate
+    schema, data = _windows(n=2, T=6)
+    model = StructuralRNN(schema, 3, 3, **SMALL)
+    cases = [("y_mask", torch.ones(8, 2), "'y_mask' must be a torch.bool \\[8, 2\\]"),
+             ("y_mask", torch.ones(8, 3, dtype=torch.bool), "'y_mask' must be a torch.bool \\[8, 2\\]"),
+             ("y", torch.randn(7, 2, 3), "'y' must be \\[N, H, F\\] .* with the N=8 nodes")]
+    for key, value, message in cases:
+        bad = [d.clone() for d in data]
+        bad[0][key] = value
+        if key == "y":
+            bad = bad[:1]
+        for run in (lambda: fit(model, DataLoader(bad, batch_size=1), epochs=1, progress=False),
+                    lambda: evaluate(model, DataLoader(bad, batch_size=1), metrics=["mse"])):
+            with pytest.raises(ValueError, match=message):
+                run()
