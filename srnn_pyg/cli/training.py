@@ -544,9 +544,12 @@ def _compare_in(parser, cfg, out_dir: Path, extras: Dict[str, Dict[str, Any]], a
     rows = [_compare_row(cfg, n, extra, sets, out_dir, eval_loader, meta) for n, extra in extras.items()]
     if not is_main_rank():
         return 0
+    scored = ("the epoch each model's monitor picked on the validation split ('best epoch')" if sets.get("val")
+              is not None else "each model's last epoch (no validation split: 'best epoch' is by the training loss)")
     title = (f"{cfg.data.name}, split {cfg.split} ({len(sets[cfg.split])} windows); {cfg.trainer.epochs} "
              f"epoch(s), batch {bs}, lr {cfg.trainer.lr}, seed {cfg.trainer.seed}; "
-             f"total {time.perf_counter() - start:.1f} s")
+             f"total {time.perf_counter() - start:.1f} s.\nScores: the dataset's protocol (its score(), in the units "
+             f"its docs give), of {scored}.")
     atomic_write_text(f"# srnn-pyg compare\n\n{title}\n\n" + markdown_table(rows), out_dir / "compare.md")
     atomic_write_text(csv_table(rows), out_dir / "compare.csv")
     print(title)
