@@ -276,6 +276,8 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
     if edge_mask is not None:
         data.edge_mask = edge_mask
     targets = getattr(signal, "targets", None)
+    if targets is not None and len(targets) == T and all(t is None for t in targets):
+        targets = None                                 # PyG Temporal allows a signal without targets
     if targets is not None:
         if len(targets) != T or any(t is None for t in targets):
             raise ValueError(f"from_temporal_signal: 'targets' must hold one target per snapshot ({T}; got "
@@ -292,6 +294,8 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
 def _signal_edges(value: Any, N: int, name: str) -> Tensor:
     """A PyG Temporal edge array as a checked ``[2, E]`` long tensor."""
     e = _as_tensor(value, torch.long)
+    if e.numel() == 0:
+        return e.reshape(2, 0)                         # an empty edge set, whatever its shape
     if e.dim() != 2 or e.size(0) != 2:
         hint = " (it looks like [E, 2]: transpose it)" if e.dim() == 2 and e.size(1) == 2 else ""
         raise ValueError(f"from_temporal_signal: '{name}' must be [2, num_edges]{hint} (got {list(e.shape)})")

@@ -368,7 +368,7 @@ class TimeWindows(Dataset):
                              f"{sorted(recording.keys())}); targets come from 'x' (the frames after each window) "
                              f"or from a per-snapshot key such as 'y'")
         T = recording.num_steps
-        span = obs + horizon - (0 if target == "x" else 1)            # steps one window covers
+        span = obs + horizon - (0 if target == "x" or horizon == 0 else 1)    # steps one window covers
         if obs > T or span > T:
             raise ValueError(f"TimeWindows: a window covers {span} steps (obs={obs}, horizon={horizon}, "
                              f"target={target!r}), which exceeds the recording's {T} steps")

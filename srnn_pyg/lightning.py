@@ -41,7 +41,8 @@ from .data import pad_collate
 from .engine.checkpoints import build_from_record, model_record
 from .engine.config import TrainConfig
 from .engine.noise import NoiseSchedule, as_noise_schedule
-from .engine.objectives import batch_loss, feedback_of, is_classification
+from .engine.objectives import batch_loss, default_objective, feedback_of, is_classification
+from .engine.tbptt import truncated_gradient
 from .engine.optim import make_optimizer, make_scheduler, monitor_direction
 from .nn.heads import DeterministicHead, Head, head_of
 
@@ -49,7 +50,7 @@ __all__ = ["SRNNLightningModule", "STDataModule"]
 
 # TrainConfig fields the Lightning module reads; the others are the Trainer's business.
 _USED = ("objective", "loss", "horizon", "optimizer", "lr", "weight_decay", "scheduler", "scheduler_kwargs",
-         "grad_clip", "noise", "monitor", "monitor_mode", "epochs")
+         "grad_clip", "noise", "monitor", "monitor_mode", "epochs", "truncate_gradient")
 
 
 def _plain(value: Any) -> bool:
@@ -119,6 +120,11 @@ class SRNNLightningModule(pl.LightningModule):
         elif not isinstance(config, TrainConfig):
             raise TypeError(f"SRNNLightningModule: 'config' must be a TrainConfig, a dict of its fields or None "
                             f"(got {type(config).__name__})")
+        if config.objective == "auto":
+            config = config.replace(objective=default_objective(model))
+        if config.tbptt is not None:
+            raise ValueError(f"SRNNLightningModule: 'tbptt' (got {config.tbptt}) is fit()'s chunked training, "
+                             f"not supported under Lightning; 'truncate_gradient' (peephole cells) is")
         if config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
             raise ValueError(f"SRNNLightningModule: {type(model).__name__} has no one-step-ahead forward, so "
                              f"objective='teacher_forcing' does not apply; use TrainConfig(objective='rollout')")
@@ -171,6 +177,18 @@ class SRNNLightningModule(pl.LightningModule):
             mean = self.loss_means[name]
             mean.update(loss.detach(), torch.as_tensor(weight, dtype=loss.dtype, device=loss.device))
             self.log(name, mean, on_step=False, on_epoch=True, prog_bar=prog_bar)
+
+    def on_train_start(self) -> None:
+        """``config.truncate_gradient`` on the model's peephole cells while the Trainer trains (as
+        :func:`srnn_pyg.engine.fit` sets it for its run)."""
+        self._truncation = truncated_gradient(self.model, self.config)
+        self._truncation.__enter__()
+
+    def on_train_end(self) -> None:
+        truncation = getattr(self, "_truncation", None)
+        if truncation is not None:
+            truncation.__exit__(None, None, None)
+            self._truncation = None
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         std = self.schedule(self.global_step) if self.schedule is not None and self._trainer is not None else 0.0

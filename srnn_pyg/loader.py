@@ -275,8 +275,10 @@ def seed_index(name: str, input_nodes: Any, N: int) -> Tensor:
         raise TypeError(f"{name}: 'input_nodes' must be node ids or a mask of this homogeneous graph (node types "
                         f"are data.node_type), not a (node type, nodes) pair as for HeteroData (got "
                         f"({input_nodes[0]!r}, ...))")
+    if isinstance(input_nodes, np.ndarray) and input_nodes.dtype == np.uint8:
+        input_nodes = torch.from_numpy(input_nodes)                      # ambiguous as torch's (below)
     if isinstance(input_nodes, (list, tuple, range, np.ndarray)):
-        values = list(input_nodes)
+        values = [v.item() if isinstance(v, Tensor) and v.dim() == 0 else v for v in input_nodes]
         if not values:
             raise ValueError(f"{name}: 'input_nodes' selects no node; give at least one seed")
         if all(isinstance(v, (bool, np.bool_)) for v in values):

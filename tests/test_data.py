@@ -428,3 +428,17 @@ def test_time_windows_check_their_arguments_when_built():
         with pytest.raises(ValueError, match=message):
             TimeWindows(rec, **kw)
     assert len(TimeWindows(rec, obs=np.int64(3), horizon=1)) == 7
+
+
+
+def test_signals_without_targets_or_with_empty_edge_sets_and_windows_of_one_piece():
+    from types import SimpleNamespace
+    feats = [torch.randn(3, 2) for _ in range(4)]
+    rec = from_temporal_signal(SimpleNamespace(edge_index=torch.tensor([[0], [1]]), edge_weight=None,
+                                               features=feats, targets=[None] * 4))
+    assert rec.get("y") is None                                       # PyG Temporal allows no targets
+    dyn = SimpleNamespace(edge_indices=[np.array([[0], [1]]), np.array([]), np.array([[1], [2]]),
+                                        np.array([[0], [1]])], edge_weights=None, features=feats, targets=None)
+    assert from_temporal_signal(dyn).edge_mask[:, 1].sum() == 0        # an empty edge set at step 1
+    rec.y = torch.randn(3, 4, 1)
+    assert len(TimeWindows(rec, obs=3, horizon=0, target="y")) == 2   # pieces of 3 snapshots: 2, not 3

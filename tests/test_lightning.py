@@ -169,3 +169,15 @@ def test_epoch_loss_pools_fractional_target_weights_as_evaluate_does():
                      verbose=False)
     pooled = evaluate(model, DataLoader(windows, batch_size=3), metrics=["loss"])["loss"]
     assert float(trainer.callback_metrics["val_loss"]) == pytest.approx(pooled, rel=1e-5)
+
+
+def test_lightning_module_resolves_auto_and_refuses_tbptt():
+    pytest.importorskip("lightning")
+    from srnn_pyg.engine import TrainConfig
+    from srnn_pyg.lightning import SRNNLightningModule
+    from srnn_pyg.models import StructuralRNN
+    from srnn_pyg.testing import fake_schema
+    model = StructuralRNN(fake_schema(), 3, 3, edge_hidden=4, node_hidden=4)
+    assert SRNNLightningModule(model, TrainConfig(epochs=1, objective="auto")).config.objective == "teacher_forcing"
+    with pytest.raises(ValueError, match="'tbptt' \\(got 4\\) is fit\\(\\)'s chunked training"):
+        SRNNLightningModule(model, TrainConfig(epochs=1, tbptt=4))

@@ -349,6 +349,9 @@ def test_errors_name_the_argument():
     assert OneHopLoader(data, 4, input_nodes=mask).input_data.node.tolist() == [0, 3, 6, 9]
     np = pytest.importorskip("numpy")
     assert OneHopLoader(data, 4, input_nodes=np.array([7, 2])).input_data.node.tolist() == [7, 2]
+    assert OneHopLoader(data, 4, input_nodes=list(torch.tensor([5, 1]))).input_data.node.tolist() == [5, 1]
+    with pytest.raises(TypeError, match="uint8 'input_nodes' is ambiguous"):
+        OneHopLoader(data, 4, input_nodes=np.array([0, 1], dtype=np.uint8))
     with pytest.raises(ValueError, match="'filter_per_worker' must be True"):
         OneHopLoader(data, 4, filter_per_worker=False)
     bad_index = data.clone()

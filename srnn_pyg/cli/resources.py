@@ -105,6 +105,9 @@ def keep_reuse(cfg: Dict[str, Any], train) -> None:
     reuse = train.reuse_options() if hasattr(train, "reuse_options") else {}
     if reuse:
         cfg["reuse"] = reuse
+    recorded = train.recorded_options() if hasattr(train, "recorded_options") else {}
+    if recorded:                                     # e.g. a data file's absolute path, for the saved run
+        cfg["extra"] = {**(cfg.get("extra") or {}), **recorded}
 
 
 def no_split_message(name: str, cfg: Dict[str, Any], split: str) -> str:

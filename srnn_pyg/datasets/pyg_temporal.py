@@ -601,10 +601,12 @@ class PyGTemporalJSON(_PyGTemporalDataset):
         self.layout = signal.layout
         return signal
 
-    def reuse_options(self) -> Dict[str, Any]:
-        """``{"path": ...}``: the file as an absolute path, so that a saved run
-        opens its other splits from any working directory (a relative
-        ``path`` was looked up from where the run was started)."""
+    def recorded_options(self) -> Dict[str, Any]:
+        """``{"path": ...}``: the file as an absolute path, which a saved run
+        records in place of the ``path`` given, so that it opens its splits
+        from any working directory (a relative ``path`` is looked up from where
+        the run was started); an option given when the run is evaluated still
+        wins."""
         return {"path": str(Path(self.path).resolve())}
 
     def split_options(self) -> Dict[str, Any]:

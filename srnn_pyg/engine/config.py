@@ -252,6 +252,8 @@ class TrainConfig:
         if self.recipe not in RECIPES:
             raise ValueError(f"TrainConfig: 'recipe' must be one of {list(RECIPES)} (got {self.recipe!r})")
         if self.recipe == "paper":                  # the paper's value wherever the field is at its default
+            if self.tbptt is not None and self.truncate_gradient == PAPER_RECIPE["truncate_gradient"]:
+                self.truncate_gradient = None       # your tbptt (also set by replace) replaces the recipe's
             defaults = {f.name: f.default for f in dataclasses.fields(self)}
             for name, value in PAPER_RECIPE.items():
                 if name == "truncate_gradient" and self.tbptt is not None:

@@ -492,7 +492,8 @@ class _Run:
         for key in ("optimizer", "scheduler"):
             old, new = (ckpt.get("config") or {}).get(key, self.config_record[key]), self.config_record[key]
             if old != new:
-                diffs.append(f"{key} ({old!r} vs {new!r})")
+                diffs.append(f"{key} ({old!r} vs {new!r})" + (" (a run of the 0.2 paper recipe: resume it with "
+                             "optimizer='sgd', tbptt=10)" if (old, new) == ("sgd", "momentum") else ""))
         model_state = ckpt.get("model")
         if not isinstance(model_state, dict):
             diffs.append("model (no weights in the file)")

@@ -66,7 +66,8 @@ def truncated_gradient(model: Any, config: Any) -> Iterator[None]:
     it was afterwards); a ``ValueError`` naming the field if the model has no
     such cell or the objective is not teacher forcing."""
     K = config.truncate_gradient
-    if K is None:
+    trains = getattr(model, "trainable", True) and any(p.requires_grad for p in model.parameters())
+    if K is None or not trains:                      # nothing back-propagates: nothing to truncate
         yield
         return
     cells = [m for m in model.modules() if isinstance(m, PeepholeLSTM)] if hasattr(model, "modules") else []

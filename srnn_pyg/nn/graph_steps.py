@@ -36,11 +36,12 @@ def step_edge_weight(model: str, data: STData, use_edge_weight: bool) -> Optiona
                              f"the steps of 'x', or T=1 (held over the window) (got {list(ea.shape)})")
         if ea.size(-1) == 1:
             weight = ea[..., 0]                                            # [E, T]
-            bad = ~torch.isfinite(weight) if em is None else ~torch.isfinite(weight) & em
+            full = weight if em is None else weight.expand(em.shape)       # a held [E, 1] over the steps
+            bad = ~torch.isfinite(full) if em is None else ~torch.isfinite(full) & em
             if bool(bad.any()):
                 e, t = (int(i) for i in bad.nonzero()[0])
                 raise ValueError(f"{model}: 'edge_attr' holds the edge weights, which must be finite where the "
-                                 f"edge is present (got {float(weight[e, t])} at edge {e}, step {t})")
+                                 f"edge is present (got {float(full[e, t])} at edge {e}, step {t})")
     if em is not None and not bool(em.all()):
         ones = torch.ones(em.shape, dtype=data.x.dtype, device=em.device)
         return torch.where(em, ones if weight is None else weight, 0.0)    # [E, T]; selects: NaN-safe

@@ -83,13 +83,19 @@ class _PeepholeSequence(torch.autograd.Function):
         d_peep = torch.zeros_like(peep)
         dh = d_h.clone() if d_h is not None else d_out.new_zeros(n, H)
         dc = d_c.clone() if d_c is not None else d_out.new_zeros(n, H)
-        first = 0 if ctx.steps is None else max(T - ctx.steps, 0)     # truncated: the last steps only
+        # Truncated: each row back-propagates through its last `steps` live steps only (a row of `lengths`
+        # ends at its length), as Theano's scan over that row's own sequence would.
+        cut_at = _cut_steps(live, n, T, ctx.steps, d_out.device)                    # [n, 1] or None
+        first = 0 if cut_at is None else int(cut_at.min())
         d_gx[:, :first] = 0.0
         for t in range(T - 1, first - 1, -1):
+            if cut_at is not None:                          # rows whose window starts after t: nothing flows
+                before = t < cut_at
+                dh, dc = torch.where(before, 0.0, dh), torch.where(before, 0.0, dc)
             i, f, gg, o = gates[t].unbind(1)
             c_prev, h_prev = cells[t], hs[t]
             # the state after step t is (h_new, c_new) where live, else the previous one unchanged
-            dh_new = dh + d_out[:, t]
+            dh_new = dh + (d_out[:, t] if cut_at is None else torch.where(before, 0.0, d_out[:, t]))
             dc_new = dc
             if live is not None:
                 keep = live[:, t:t + 1]
@@ -115,8 +121,8 @@ class _PeepholeSequence(torch.autograd.Function):
             if live is not None:
                 dh_prev, dc_prev = dh_prev + dh_pass, dc_prev + dc_pass
             dh, dc = dh_prev, dc_prev
-        if first > 0:                        # the gradient stops short of the initial state
-            dh, dc = torch.zeros_like(dh), torch.zeros_like(dc)
+        if cut_at is not None:               # rows cut short pass no gradient to the initial state
+            dh, dc = torch.where(cut_at > 0, 0.0, dh), torch.where(cut_at > 0, 0.0, dc)
         return d_gx, dh, dc, d_w, d_peep, None, None, None
 
 
@@ -253,10 +259,10 @@ class PeepholeLSTM(nn.Module):
                 continue
             v_i, v_f, v_o = peep
             steps = []
-            first = 0 if self.truncate_gradient is None else max(T - self.truncate_gradient, 0)
+            cut_at = _cut_steps(live, n, T, self.truncate_gradient, x.device)
             for t in range(T):
-                if t == first and first > 0:              # truncated: nothing before this step gets a gradient
-                    h, c, steps = h.detach(), c.detach(), [s.detach() for s in steps]
+                if cut_at is not None and t > 0:    # a row's window starts here: no gradient into its past
+                    h, c = torch.where(cut_at == t, h.detach(), h), torch.where(cut_at == t, c.detach(), c)
                 hp, cp = clip_grad(h, self.grad_clip), clip_grad(c, self.grad_clip)
                 g = gx[:, t] + hp @ w_hh.t()                                       # [n, 4H]
                 i = torch.sigmoid(g[:, :H] + v_i * cp)
@@ -264,6 +270,9 @@ class PeepholeLSTM(nn.Module):
                 c_new = f * cp + i * torch.tanh(g[:, 2 * H:3 * H])
                 o = torch.sigmoid(g[:, 3 * H:] + v_o * c_new)
                 h_new = o * torch.tanh(c_new)
+                if cut_at is not None:    # ... nor through its outputs before the window
+                    h_new = torch.where(cut_at > t, h_new.detach(), h_new)
+                    c_new = torch.where(cut_at > t, c_new.detach(), c_new)
                 if live is not None:
                     keep = live[:, t:t + 1]
                     h, c = torch.where(keep, h_new, h), torch.where(keep, c_new, c)
@@ -289,6 +298,16 @@ class PeepholeLSTM(nn.Module):
                 + (", skip=True" if self.skip else "")
                 + (f", grad_clip={self.grad_clip}" if self.grad_clip is not None else "")
                 + (f", truncate_gradient={self.truncate_gradient}" if self.truncate_gradient is not None else ""))
+
+
+def _cut_steps(live: Optional[Tensor], n: int, T: int, steps: Optional[int], device: Any) -> Optional[Tensor]:
+    """``[n, 1]`` long: where each row's truncated window starts (its last
+    ``steps`` live steps; every step of a row with ``lengths`` below ``T`` is
+    live up to its length), or :obj:`None` without truncation."""
+    if steps is None:
+        return None
+    lengths = torch.full((n,), T, device=device) if live is None else live.sum(1)
+    return (lengths - steps).clamp_min(0).view(n, 1)
 
 
 def check_truncation(owner: str, steps: Any) -> None:

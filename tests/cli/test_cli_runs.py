@@ -335,4 +335,12 @@ def test_a_run_on_a_relative_json_path_is_evaluated_from_elsewhere(tmp_path, mon
     monkeypatch.chdir(elsewhere)
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "run"), "--threads", "1", "--no-progress"]) == 0
-    assert "pyg_temporal_json, split test" in capsys.readouterr().out
+    first = capsys.readouterr().out
+    assert "pyg_temporal_json, split test" in first
+    other = tmp_path / "other.json"                  # an option given to evaluate still wins
+    other.write_text(json.dumps({"edges": [[0, 1], [1, 0]], "X": [[100 + t * t, t] for t in range(40)]}))
+    assert main(["evaluate", str(tmp_path / "run"), "--dataset-arg", f"path={other}", "--threads", "1",
+                 "--no-progress"]) == 0
+    rows = [[line for line in out.splitlines() if line.startswith("| zero_velocity")] for out in
+            (first, capsys.readouterr().out)]
+    assert rows[0] and rows[1] and rows[0] != rows[1]

@@ -203,3 +203,23 @@ def test_targets_and_their_mask_are_checked_with_names():
                     lambda: evaluate(model, DataLoader(bad, batch_size=1), metrics=["mse"])):
             with pytest.raises(ValueError, match=message):
                 run()
+
+
+def test_paper_recipe_with_models_that_do_not_train_and_with_your_tbptt(tmp_path):
+    """The recipe's truncation is skipped for a model with nothing to train (it refused zero velocity);
+    a tbptt set by replace() replaces it (it raised); a run of the 0.2 recipe (SGD, tbptt=10) is told how
+    to resume."""
+    from srnn_pyg.models import build
+    schema, data = _windows(T=12)
+    fit(build("zero_velocity", schema, 3, 3), DataLoader(data, batch_size=3), epochs=1, recipe="paper",
+        progress=False)
+    c = TrainConfig(epochs=1, recipe="paper").replace(tbptt=4)
+    assert c.tbptt == 4 and c.truncate_gradient is None
+    torch.manual_seed(0)
+    model = StructuralRNN(schema, 3, 3, variant="paper", **SMALL)
+    old = dict(epochs=1, recipe="paper", optimizer="sgd", tbptt=10, progress=False, out_dir=tmp_path / "run")
+    fit(model, DataLoader(data, batch_size=3), **old)
+    with pytest.raises(ValueError, match="a run of the 0.2 paper recipe: resume it with optimizer='sgd', tbptt=10"):
+        fit(model, DataLoader(data, batch_size=3), epochs=2, recipe="paper", progress=False,
+            out_dir=tmp_path / "run", resume=True)
+    fit(model, DataLoader(data, batch_size=3), **{**old, "epochs": 2, "resume": True})

@@ -124,6 +124,11 @@ def test_step_edge_weight_forms():
     with pytest.raises(ValueError, match=r"m: 'edge_attr' holds the edge weights, which must be finite where the "
                                          r"edge is present \(got nan at edge 0, step 3\)"):
         step_edge_weight("m", data, True)
+    data.edge_attr = torch.full((E, 1, 1), float("nan"))                   # held over the window, ...
+    data.edge_mask = torch.zeros(E, T, dtype=torch.bool)
+    data.edge_mask[0, 1:] = True                                            # ... read where edge 0 is present
+    with pytest.raises(ValueError, match=r"got nan at edge 0, step 1"):
+        step_edge_weight("m", data, True)
     for steps in (T + 5, T - 1):
         data.edge_attr = torch.ones(E, steps, 1)
         with pytest.raises(ValueError, match=f"with num_edges={E} and T={T}, the steps of 'x'"):

@@ -207,3 +207,26 @@ def test_truncate_gradient_is_theanos_scan_truncation(layers, skip, fast):
 def test_bad_truncate_gradient_is_named(bad):
     with pytest.raises(ValueError, match="'truncate_gradient' must be a positive int or None"):
         PeepholeLSTM(3, 4, truncate_gradient=bad)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_truncation_of_rows_with_lengths_counts_their_own_last_steps(fast):
+    """With lengths (rows that end early, as edges that appear late are laid out), each row back-propagates
+    through its own last K live steps: the same gradients as running every row alone, unpadded."""
+    torch.manual_seed(5)
+    T, K = 8, 3
+    cell = PeepholeLSTM(3, 4, grad_clip=0.5).double()
+    cell.fast = fast
+    x = torch.randn(4, T, 3, dtype=torch.double)
+    lengths = [8, 5, 2, 6]
+    w = torch.randn(4, T, 4, dtype=torch.double)
+    cell.truncate_gradient = K
+    out, _ = cell(x, lengths=torch.tensor(lengths))
+    got = torch.autograd.grad((out * w).sum(), list(cell.parameters()))
+    want = [torch.zeros_like(p) for p in cell.parameters()]
+    for r, n in enumerate(lengths):
+        alone, _ = cell(x[r:r + 1, :n])
+        for acc, g in zip(want, torch.autograd.grad((alone * w[r:r + 1, :n]).sum(), list(cell.parameters()))):
+            acc += g
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, atol=1e-12)
