@@ -492,7 +492,11 @@ class MotionDataset(STDataset):
 
     def to_pose(self, x: Tensor, denormalize: bool = True) -> Tensor:
         """Node layout (windows' ``x``/``y``, a model's predictions, batched or
-        not) back to poses.
+        not) back to poses. Denormalised, the dimensions constant in training
+        (``dim_used`` false) are set to their training mean, as the protocol's
+        code rebuilds poses before the Euler-angle error (a model's prediction
+        there, however small its error, would otherwise move the angles of
+        joints that share a rotation with a varying dimension).
 
         Args:
             x (Tensor): ``[B * N, T, F]``, nodes of each graph in the dataset's order.
@@ -510,7 +514,11 @@ class MotionDataset(STDataset):
         flat = x.view(B, N, T, F).permute(0, 2, 1, 3).reshape(B, T, N * F)   # [B, T, N*F]
         pose = flat.index_select(-1, self._pose_source().to(x.device))      # [B, T, D]
         if denormalize:
-            pose = pose * self.std.to(pose) + self.mean.to(pose)
+            mean = self.mean.to(pose)
+            pose = pose * self.std.to(pose) + mean
+            # Dimensions constant in training are the training mean, whatever a model predicts there, as
+            # the protocol's code rebuilds poses (Martinez et al.'s and S-RNN's unNormalizeData).
+            pose = torch.where(self.dim_used.to(pose.device), pose, mean)
         return pose
 
     def _pose_source(self) -> Tensor:

@@ -541,3 +541,20 @@ def test_validation_split_options_agree_across_splits(tmp_path):
     seeded = CMUMocap(tmp_path, split="val", actions=["walking"], windows="seeded", val_recordings=1)
     assert len(seeded) == 8 and seeded.windows == "seeded"
     assert torch.equal(seeded.mean, CMUMocap(tmp_path, actions=["walking"], stride=50, val_recordings=1).mean)
+
+
+def test_constant_dimensions_are_scored_at_their_training_mean(cmu):
+    """A prediction's values on the dimensions constant in training are replaced by the training mean before
+    the Euler angles, as the protocol's code rebuilds poses: an error only there changes no score."""
+    root, _ = cmu
+    train = CMUMocap(root, split="train")
+    ds = CMUMocap(root, split="test", stats=train.stats())
+    batch = next(iter(DataLoader(ds, batch_size=16)))
+    true = ds.to_pose(batch.y)                                                # [B, H, 117] data units
+    const = ~ds.dim_used
+    assert const.any() and torch.equal(true[..., const], ds.mean[const].expand_as(true[..., const]))
+    wrong = true.clone()
+    wrong[..., const] += 0.7                                                  # wrong only where nothing varies
+    pred = ds.from_pose(wrong)                                                # node layout, model units
+    assert torch.allclose(ds.to_pose(pred), true, atol=1e-5)
+    assert all(v < 1e-5 for v in ds.score({"pred": pred, "y": batch.y}).values())
