@@ -254,6 +254,9 @@ def read_matrix(obj: Dict[str, Any], path: Path, series_key: Optional[str] = Non
     values = series(key(obj, series_key, path, "the series [T][N] or [T][N][F]"), path, series_key)
     T, N = values.shape[:2]
     periods = obj.get("time_periods", T)
+    if isinstance(periods, bool) or not isinstance(periods, int):
+        raise DataFormatError(f"{path}: 'time_periods' must be an integer (got {periods!r}, a "
+                              f"{type(periods).__name__})")
     if periods != T:
         raise DataFormatError(f"{path}: 'time_periods' is {periods} but {series_key!r} has {T} rows")
     out = TemporalSignal(values, "matrix", series=[series_key])

@@ -316,3 +316,10 @@ def test_undirected_node_link_files_and_snapshot_gaps(tmp_path):
     snaps["edges"] = [[0, 1]]
     with pytest.raises(DataFormatError, match="missing snapshot '4' before snapshot '5'"):
         read_temporal_json(write(tmp_path / "s.json", snaps))
+
+
+
+def test_time_periods_must_be_an_integer(tmp_path):
+    path = write(tmp_path / "t.json", {"edges": [[0, 1]], "FX": [[t, t] for t in range(6)], "time_periods": "6"})
+    with pytest.raises(DataFormatError, match="'time_periods' must be an integer \\(got '6', a str\\)"):
+        read_temporal_json(path)
