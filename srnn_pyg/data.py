@@ -244,6 +244,9 @@ class STData(Data):
                 out.y_mask = self.node_mask[:, first:first + horizon]
         elif target != "x" and self.get(target) is not None:   # a piece of the recording keeps its snapshots'
             out[target] = self[target][:, start:start + obs]     # own targets, for TimeWindows(target=...)
+        base = self.get("t_start")
+        if isinstance(base, Tensor) and base.numel() == 1:     # absolute time carries over to the piece
+            out.t_start = base.view(1) + start
         return out
 
     def pad_to(self, steps: int, horizon: Optional[int] = None) -> "STData":
@@ -345,6 +348,10 @@ class TimeWindows(Dataset):
     targets, ``[:, t]`` the target of snapshot ``t``),
     ``y = target[s+obs-1:s+obs-1+horizon]`` (see :meth:`STData.window`). Windows
     are views into the recording (no copy per window); a loader copies when it batches.
+    A window of frames (``target="x"``) carries ``t_start`` ``[1]``, the step of its
+    ``x[:, 0]``: ``s``, plus the recording's own ``t_start`` where it has one (a
+    piece cut with :meth:`STData.window` keeps its absolute time that way), which
+    :class:`~srnn_pyg.models.SeasonalMean` reads.
 
     Args:
         recording (STData): the whole sequence, ``x`` of shape ``[N, T_total, F]``.
@@ -381,7 +388,10 @@ class TimeWindows(Dataset):
         return self._count
 
     def get(self, idx: int) -> STData:
-        return self.recording.window(idx * self.stride, self.obs, self.horizon, self.target)
+        window = self.recording.window(idx * self.stride, self.obs, self.horizon, self.target)
+        if self.target == "x" and window.get("t_start") is None:     # the step of x[:, 0] (SeasonalMean reads it)
+            window.t_start = torch.tensor([idx * self.stride])
+        return window
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({len(self)}, obs={self.obs}, "

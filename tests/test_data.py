@@ -442,3 +442,23 @@ def test_signals_without_targets_or_with_empty_edge_sets_and_windows_of_one_piec
     assert from_temporal_signal(dyn).edge_mask[:, 1].sum() == 0        # an empty edge set at step 1
     rec.y = torch.randn(3, 4, 1)
     assert len(TimeWindows(rec, obs=3, horizon=0, target="y")) == 2   # pieces of 3 snapshots: 2, not 3
+
+
+def test_time_windows_carry_their_start_for_the_seasonal_baseline():
+    from torch_geometric.loader import DataLoader
+
+    from srnn_pyg.models import build
+    period, T = 6, 60
+    phase = torch.arange(T) % period
+    rec = STData(x=(phase.float().view(1, T, 1) + torch.zeros(2, 1, 1)), edge_index=torch.zeros(2, 0, dtype=torch.long))
+    rec.t_start = torch.tensor([0])
+    train, test = rec.window(0, 40), rec.window(40, 20)              # pieces keep their absolute time
+    assert int(test.t_start) == 40
+    windows = TimeWindows(train, obs=4, horizon=2, stride=3)
+    assert [int(windows[i].t_start) for i in range(3)] == [0, 3, 6]
+    model = build("seasonal_mean", None, 1, 1, period=period).fit_closed_form(DataLoader(list(windows), batch_size=4))
+    w = TimeWindows(test, obs=4, horizon=2)[1]                        # starts at step 41
+    assert int(w.t_start) == 41
+    assert torch.allclose(model.forecast(w, 2), w.y)                  # the phase pattern, exactly
+    bare = STData(x=torch.randn(2, 10, 1), edge_index=torch.zeros(2, 0, dtype=torch.long))
+    assert int(TimeWindows(bare, obs=3, horizon=1, stride=2)[2].t_start) == 4
