@@ -42,7 +42,8 @@ MODE_TEXT = {
 }
 SUFFIX = {"smoke": "_smoke", "quick": "_quick", "default": "", "full": "_full"}
 #: settings shared by every dataset and mode
-COMMON = dict(patience=4, rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=256, refit=False)
+COMMON = dict(patience=4, rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=256, refit=False,
+              former_scoring=False)
 Settings = Dict[str, Any]
 Scores = Dict[str, float]
 
@@ -779,7 +780,8 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
          "ablation": bool(getattr(ctx.args, "ablation", False)), "scenes": getattr(ctx.args, "scenes", None),
          "folds": getattr(ctx.args, "folds", None), "srnn_pyg": srnn_pyg.__version__}, default=repr))
     sections = bench.tables(ctx, res, agg)
-    cfg = {k: v for k, v in ctx.cfg.items() if k not in COMMON or k == "patience" or (k == "refit" and v)}
+    cfg = {k: v for k, v in ctx.cfg.items()
+           if k not in COMMON or k == "patience" or (k in ("refit", "former_scoring") and v)}
     text = [f"# Accuracy: {bench.title}", "",
             f"Mode: **{MODE_TEXT[ctx.mode]}**.", "",
             f"Command: `{command()}`", "",
