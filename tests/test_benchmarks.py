@@ -760,3 +760,23 @@ def test_cmu_rows_take_the_chosen_dropout():
         for key in ("srnn", "node_lstm"):           # the keyword reaches the built model
             model = build(rows[key].name, d.schema, 6 if key == "srnn" else 3, 3, **kw[key])
             assert model.dropout == p
+
+
+def test_cmu_former_scoring_scores_the_same_models_both_ways(tmp_path):
+    """--set former_scoring=1: each CMU row also gets former_<ms>, the Euler error with its predicted constant
+    dimensions kept; ZeroVelocity (which repeats observed poses) scores the same both ways."""
+    import numpy as np
+    _write_motion(tmp_path, {"train": {"walking": [400, 360, 330], "running": [380, 300]},
+                             "test": {"walking": [400], "running": [400]}})
+    for path in (tmp_path / "cmu_mocap").rglob("*.txt"):          # a few columns that never move
+        x = np.loadtxt(path, delimiter=",")
+        x[:, [6, 7, 8, 30]] = 0.25
+        np.savetxt(path, x, delimiter=",", fmt="%.9g")
+    proc = _accuracy("--dataset", "cmu_mocap", "--smoke", "--set", "former_scoring=1", "--rows", "srnn",
+                     "zero_velocity", "--out", str(tmp_path / "out"), cwd=tmp_path,
+                     env_update={"SRNN_PYG_DATA": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    models = json.loads((tmp_path / "out" / "accuracy_cmu_mocap_smoke.json").read_text())["models"]
+    zv, srnn = models["zero_velocity"], models["srnn"]
+    assert zv["euler@former_80ms"] == pytest.approx(zv["euler@80ms"])
+    assert srnn["euler@former_80ms"] != pytest.approx(srnn["euler@80ms"], abs=1e-6)
