@@ -132,7 +132,9 @@ class _PyGTemporalDataset(STDataset):
         self.index = [(0, s) for s in range(lo, hi - self.horizon + 1)]
         if not self.index:
             raise ValueError(f"{name}: split {split!r} holds no window (snapshots [{lo}, {hi}), "
-                             f"horizon={self.horizon}, train_ratio={train_ratio})")
+                             f"horizon={self.horizon}, train_ratio={train_ratio}, val_ratio={self.val_ratio}): "
+                             f"raise the {'val_ratio' if split == 'val' else 'ratio that sizes it'} or lower "
+                             f"the horizon")
         super().__init__(transform)
 
     # Subclasses: the file and its signal (the series [T, N, F] and the graph).
