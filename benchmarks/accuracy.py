@@ -1102,6 +1102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=None,
                    help="training seeds per trained row: seed, seed + 1, ... (default: 3 in the default and "
                         "full modes, 1 in quick)")
+    p.add_argument("--first-seed", type=int, default=None,
+                   help="first training seed (default: --seed); the data seed stays --seed, so runs of other "
+                        "training seeds on the same data can run side by side and be merged by accuracy_join.py")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu; cuda if available with --full)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--data-root", default=os.environ.get("SRNN_PYG_DATA"),
@@ -1119,6 +1122,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         p.error("--seeds must be at least 1")
+    if args.first_seed is not None and args.first_seed < 0:
+        p.error(f"--first-seed must be at least 0, got {args.first_seed}")
     if args.device is None:
         args.device = "cuda" if args.mode == "full" and torch.cuda.is_available() else "cpu"
     return args

@@ -24,6 +24,17 @@ of the Markdown report beside each part. A model present in several parts
 means in each. Anything else is refused with the file and the mismatch
 named; so is an ``--out`` that would replace a part or a file that is not an
 earlier join's output (``--force`` replaces the latter).
+
+``--merge-seeds`` joins the other way: runs of the same rows and settings
+with other training seeds (``accuracy.py --first-seed``), for instance one
+process per seed side by side. Each model's mean and sample standard
+deviation are recomputed over all the runs from each part's mean, standard
+deviation and run count (exactly, as if one run had trained every seed); a
+model with the same means in every part (an untrained or closed-form
+baseline) counts once. The seeds of the parts must not overlap.
+
+    python benchmarks/accuracy_join.py accuracy_cmu_mocap_s0.json accuracy_cmu_mocap_s1.json \
+        accuracy_cmu_mocap_s2.json --merge-seeds --out benchmarks/results/accuracy_cmu_mocap_seeds.md
 """
 from __future__ import annotations
 
@@ -77,8 +88,9 @@ def load_part(path: str) -> Dict[str, Any]:
     return part
 
 
-#: options of accuracy.py that only choose the rows or the machine's threads: parts may differ in them
-FREE_OPTIONS = {"--rows": "many", "--threads": 1, "--out": 1}
+#: options of accuracy.py that only choose the rows, the training seeds (compared through the results'
+#: seed values) or the machine's threads: parts may differ in them
+FREE_OPTIONS = {"--rows": "many", "--threads": 1, "--out": 1, "--seeds": 1, "--first-seed": 1}
 
 
 def _words(cmd: str) -> List[str]:
@@ -138,32 +150,42 @@ def _same(a: Optional[float], b: Optional[float]) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def _check_parts(parts: Sequence[Mapping[str, Any]], names: Sequence[str], keys: Sequence[str], check: bool,
+                 why: str) -> None:
+    """Refuse fewer than two parts, parts that differ in ``keys`` and (with
+    ``check``) parts made with other settings (:func:`made_with`)."""
+    if len(parts) < 2:
+        raise ValueError(f"parts: expected at least 2 results files to join, got {len(parts)}")
+    first, first_name = parts[0], names[0]
+    for key in keys:
+        for part, name in zip(parts[1:], names[1:]):
+            if part.get(key) != first.get(key):
+                raise ValueError(f"{name}: {key} is {part.get(key)!r}, expected {first.get(key)!r} as in "
+                                 f"{first_name} ({why})")
+    if not check:
+        return
+    made = [made_with(part, name) for part, name in zip(parts, names)]
+    # compare what every part has: the recorded settings, or (older parts) their reports' lines
+    shared = set.intersection(*(set(m) for m in made))
+    if not shared:
+        name = next((n for m, n in zip(made, names) if not m), names[-1])
+        raise ValueError(f"{name}: cannot tell what the run was made with beside the other parts (no "
+                         f"'settings' in every part's results, and no Markdown report beside each with its "
+                         f"settings and command); pass --unchecked to join it anyway")
+    for m, name in zip(made[1:], names[1:]):
+        key = next((k for k in sorted(shared) if m[k] != made[0][k]), None)
+        if key is not None:
+            raise ValueError(f"{name}: made with other settings than {first_name}: {key} is {m[key]!r}, "
+                             f"expected {made[0][key]!r} (only runs of the same settings can be joined)")
+
+
 def join(parts: Sequence[Mapping[str, Any]], names: Sequence[str], check: bool = True) -> Dict[str, Any]:
     """The results of ``parts`` (named ``names`` in errors and in
     ``"joined_from"``) as one results object of :func:`results_json`'s format;
     ``check``: refuse parts made with other settings (:func:`made_with`)."""
-    if len(parts) < 2:
-        raise ValueError(f"parts: expected at least 2 results files to join, got {len(parts)}")
-    first, first_name = parts[0], names[0]
-    for key in ("dataset", "mode", "seeds", "seed_values"):
-        for part, name in zip(parts[1:], names[1:]):
-            if part.get(key) != first.get(key):
-                raise ValueError(f"{name}: {key} is {part.get(key)!r}, expected {first.get(key)!r} as in "
-                                 f"{first_name} (only runs of one dataset, mode and seeds can be joined)")
-    if check:
-        made = [made_with(part, name) for part, name in zip(parts, names)]
-        # compare what every part has: the recorded settings, or (older parts) their reports' lines
-        shared = set.intersection(*(set(m) for m in made))
-        if not shared:
-            name = next((n for m, n in zip(made, names) if not m), names[-1])
-            raise ValueError(f"{name}: cannot tell what the run was made with beside the other parts (no "
-                             f"'settings' in every part's results, and no Markdown report beside each with its "
-                             f"settings and command); pass --unchecked to join it anyway")
-        for m, name in zip(made[1:], names[1:]):
-            key = next((k for k in sorted(shared) if m[k] != made[0][k]), None)
-            if key is not None:
-                raise ValueError(f"{name}: made with other settings than {first_name}: {key} is {m[key]!r}, "
-                                 f"expected {made[0][key]!r} (only runs of the same settings can be joined)")
+    _check_parts(parts, names, ("dataset", "mode", "seeds", "seed_values"), check,
+                 "only runs of one dataset, mode and seeds can be joined")
+    first = parts[0]
     out: Dict[str, Any] = {"dataset": first["dataset"], "mode": first["mode"], "seeds": first["seeds"],
                            "lower_is_better": {}, "models": {}, "std": {}, "runs": {},
                            "seed_values": first.get("seed_values"), "train_seconds": {}, "labels": {},
@@ -197,6 +219,93 @@ def join(parts: Sequence[Mapping[str, Any]], names: Sequence[str], check: bool =
     order = first_keys + [k for k in out["models"] if k not in first_keys]
     for field in ("models", "std", "runs", "train_seconds", "labels", "validation"):
         out[field] = {k: out[field][k] for k in order if k in out[field]}
+    return out
+
+
+def pooled(stats: Sequence[tuple]) -> tuple:
+    """``(mean, sample std, n)`` of the union of groups given as ``(mean,
+    std, n)`` each (std with ``n - 1`` in the denominator, any value for
+    ``n == 1``; groups whose mean is :obj:`None` left out): exact, from the
+    groups' sums of squares. ``(None, None, 0)`` when no group has a value."""
+    groups = [(float(m), 0.0 if s is None or n < 2 else float(s), int(n)) for m, s, n in stats
+              if m is not None and n > 0]
+    total = sum(n for _, _, n in groups)
+    if not total:
+        return None, None, 0
+    mean = sum(m * n for m, _, n in groups) / total
+    squares = sum((n - 1) * s * s + n * (m - mean) ** 2 for m, s, n in groups)
+    return mean, (math.sqrt(squares / (total - 1)) if total > 1 else 0.0), total
+
+
+def _pool_validation(entries: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """One model's validation entries of several seed parts, pooled."""
+    out = dict(entries[0])
+    out["mean"], out["std"], out["runs"] = pooled([(e.get("mean"), e.get("std"), e.get("runs", 1))
+                                                   for e in entries])
+    protocol = entries[0].get("protocol")
+    if isinstance(protocol, dict):
+        out["protocol"] = {}
+        for metric in protocol:
+            m, sd, n = pooled([(e["protocol"][metric].get("mean"), e["protocol"][metric].get("std"),
+                                e["protocol"][metric].get("runs", 1))
+                               for e in entries if metric in e.get("protocol", {})])
+            out["protocol"][metric] = {"mean": m, "std": sd, "runs": n}
+    return out
+
+
+def merge_seeds(parts: Sequence[Mapping[str, Any]], names: Sequence[str], check: bool = True) -> Dict[str, Any]:
+    """The results of runs of the same rows and settings on disjoint
+    training seeds (``accuracy.py --first-seed``) as one results object:
+    each model's means and sample standard deviations pooled over every
+    run (:func:`pooled`); a model with the same means in every part (an
+    untrained or closed-form baseline) kept once. Refused: overlapping
+    seeds, other datasets, modes or settings (``check``), and a model
+    missing from a part."""
+    _check_parts(parts, names, ("dataset", "mode"), check,
+                 "only runs of one dataset and mode can have their seeds merged")
+    seen: Dict[int, str] = {}
+    for part, name in zip(parts, names):
+        for seed in part.get("seed_values") or ():
+            if seed in seen:
+                raise ValueError(f"{name}: seed {seed} was also run in {seen[seed]}; --merge-seeds needs runs "
+                                 f"of other training seeds (accuracy.py --first-seed)")
+            seen[seed] = name
+    first = parts[0]
+    for part, name in zip(parts[1:], names[1:]):
+        if set(part["models"]) != set(first["models"]):
+            raise ValueError(f"{name}: models {sorted(part['models'])}, expected {sorted(first['models'])} as in "
+                             f"{names[0]} (--merge-seeds merges runs of the same rows)")
+        if part["lower_is_better"] != first["lower_is_better"]:
+            raise ValueError(f"{name}: its metrics or their directions differ from {names[0]}'s")
+    out: Dict[str, Any] = {"dataset": first["dataset"], "mode": first["mode"], "seeds": len(seen),
+                           "lower_is_better": dict(first["lower_is_better"]), "models": {}, "std": {}, "runs": {},
+                           "seed_values": sorted(seen), "train_seconds": {}, "labels": dict(first.get("labels", {})),
+                           "validation": {}, "joined_from": [os.path.basename(n) for n in names],
+                           "merged_seeds": True}
+    if "settings" in first:
+        out["settings"] = first["settings"]
+    for key, means in first["models"].items():
+        every = [part["models"][key] for part in parts]
+        if all(set(m) == set(means) and all(_same(m[k], means[k]) for k in means) for m in every[1:]):
+            out["models"][key] = dict(means)                       # deterministic: the same in every part
+            for field in ("std", "runs", "train_seconds", "validation"):
+                if key in first.get(field, {}):
+                    out[field][key] = first[field][key]
+            continue
+        runs = [part.get("runs", {}).get(key, part.get("seeds", 1)) for part in parts]
+        out["models"][key], out["std"][key] = {}, {}
+        for metric in means:
+            m, sd, n = pooled([(part["models"][key].get(metric), part.get("std", {}).get(key, {}).get(metric), r)
+                               for part, r in zip(parts, runs)])
+            out["models"][key][metric], out["std"][key][metric] = m, sd
+        out["runs"][key] = sum(runs)
+        seconds = [(part["train_seconds"][key], r) for part, r in zip(parts, runs) if key in part.get("train_seconds",
+                                                                                                      {})]
+        if seconds:
+            out["train_seconds"][key] = round(sum(t * r for t, r in seconds) / sum(r for _, r in seconds), 3)
+        entries = [part["validation"][key] for part in parts if key in part.get("validation", {})]
+        if len(entries) == len(parts):
+            out["validation"][key] = _pool_validation(entries)
     return out
 
 
@@ -247,14 +356,21 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
     for flag, key, default in (("--subject", subject, SUBJECT), ("--ablation", ablation, ABLATION)):
         if key != default and key not in result["models"]:     # a default key not joined: said in the list
             raise ValueError(f"{flag}: expected one of the joined models {sorted(result['models'])}, got {key!r}")
-    checked = ("the same dataset, mode, settings and seeds, checked" if result.get("checked", True) else
-               "the same dataset, mode and seeds; their settings were NOT checked (--unchecked)")
+    joined = "rows" if result.get("merged_seeds") else "seeds"
+    checked = (f"the same dataset, mode, settings and {joined}, checked" if result.get("checked", True) else
+               f"the same dataset, mode and {joined}; their settings were NOT checked (--unchecked)")
+    if result.get("merged_seeds"):
+        said = (f"the runs below trained the same rows of the same benchmark ({checked}) on other training "
+                f"seeds in separate processes; each trained model's mean and standard deviation are pooled over "
+                f"all of their runs, and a model with the same results in every run (untrained or closed form) "
+                f"counts once")
+    else:
+        said = (f"the runs below trained different rows of the same benchmark ({checked}) in separate "
+                f"processes")
     text = [f"# Accuracy: {result['dataset']}, {len(paths)} runs joined", "",
             f"Command: `{_command(paths, out)}`", "",
-            f"Mode **{result['mode']}**, seeds {result.get('seed_values')}: the runs below trained different "
-            f"rows of the same benchmark ({checked}) in separate processes. Each "
-            f"part's Markdown report beside its JSON file has the per-group tables, the training "
-            f"details and the machine:", ""]
+            f"Mode **{result['mode']}**, seeds {result.get('seed_values')}: {said}. Each part's Markdown report "
+            f"beside its JSON file has the per-group tables, the training details and the machine:", ""]
     for path in paths:
         part_models = [k for k, v in result["models"].items() if k in load_part(path)["models"]]
         cmd = _md_line(path, "Command: ")
@@ -323,6 +439,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"the model compared with --subject cell by cell (default: {ABLATION})")
     p.add_argument("--force", action="store_true",
                    help="replace an existing --out (or its JSON twin) that is not an earlier join's output")
+    p.add_argument("--merge-seeds", action="store_true",
+                   help="the parts are runs of the same rows on other training seeds (accuracy.py --first-seed): "
+                        "pool each model's runs instead of joining rows")
     p.add_argument("--unchecked", action="store_true",
                    help="join parts whose settings cannot be read (older results without a report beside them); "
                         "the report says so")
@@ -368,7 +487,8 @@ def main(argv=None) -> int:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
     try:
-        result = join([load_part(p) for p in args.parts], args.parts, check=not args.unchecked)
+        combine = merge_seeds if args.merge_seeds else join
+        result = combine([load_part(p) for p in args.parts], args.parts, check=not args.unchecked)
         result["checked"] = not args.unchecked
         text = report(result, args.parts, args.metrics, args.digits, args.out, args.subject, args.ablation)
     except ValueError as e:

@@ -248,8 +248,10 @@ class Context:
         self.cfg = cfg
         self.seed = args.seed
         n = getattr(args, "seeds", None) or (3 if args.mode in ("default", "full") else 1)
-        self.seeds = [args.seed + i for i in range(n)]
-        self.run_seed = args.seed
+        first = getattr(args, "first_seed", None)
+        first = args.seed if first is None else first
+        self.seeds = [first + i for i in range(n)]
+        self.run_seed = first
         self.device = torch.device(args.device)
         self.data_root = args.data_root
         self.tag = ""

@@ -194,7 +194,7 @@ def test_older_parts_are_compared_by_their_reports(join_mod, tmp_path):
         "srnn", "srnn_spatial_false", "last", "gru"}
     capped = old_part(tmp_path, "c.json", B, cmd.format("gru") + " --epochs 10")
     with pytest.raises(ValueError, match=r"c.json: made with other settings than .*a.json: command is "
-                                         r"\['--dataset toy', '--epochs 10', '--seeds 3',"):
+                                         r"\['--dataset toy', '--epochs 10', 'python"):
         join_mod.join([join_mod.load_part(p) for p in (a, capped)], [a, capped])
     other = old_part(tmp_path, "d.json", B, cmd.format("gru"), settings="`patience=5, epochs=10, hidden=32`; x")
     with pytest.raises(ValueError, match=r"settings line is '`patience=5, epochs=10, hidden=32`'"):
@@ -246,3 +246,81 @@ def test_where_we_lose_for_another_subject(join_mod, tmp_path):
     assert proc.returncode == 2 and "--subject: expected one of the joined models ['last', 'srnn_a', " \
         "'srnn_b'], got 'srnn_c'" in proc.stderr
     assert not (tmp_path / "k.md").exists() and not (tmp_path / "k.json").exists()
+
+
+def test_pooled_equals_statistics_over_all_values(join_mod):
+    import random
+    import statistics
+
+    rng = random.Random(3)
+    for _ in range(50):
+        sizes = [rng.randint(1, 4) for _ in range(rng.randint(1, 4))]
+        groups = [[rng.gauss(1.0, 0.5) for _ in range(n)] for n in sizes]
+        stats = [(statistics.mean(g), statistics.stdev(g) if len(g) > 1 else 0.0, len(g)) for g in groups]
+        values = [v for g in groups for v in g]
+        mean, std, n = join_mod.pooled(stats + [(None, None, 1)])
+        assert n == len(values) and mean == pytest.approx(statistics.mean(values), abs=1e-12)
+        assert std == pytest.approx(statistics.stdev(values) if len(values) > 1 else 0.0, abs=1e-12)
+    assert join_mod.pooled([(None, None, 1)]) == (None, None, 0)
+
+
+def seed_part(seed, srnn, val, epochs=40, last=None):
+    models = {"srnn": {"mae@15": srnn, "mae@60": 2 * srnn}, "last": last or {"mae@15": 1.2, "mae@60": 2.5}}
+    out = part(models, std={k: {m: 0.0 for m in v} for k, v in models.items()}, runs={"srnn": 1, "last": 1},
+               seeds=(seed,), epochs=epochs,
+               validation={"srnn": {"metric": "val mae", "mean": val, "std": None, "runs": 1,
+                                    "protocol": {"mae@15": {"mean": val / 2, "std": None, "runs": 1}}}})
+    out["train_seconds"] = {"srnn": 10.0 * (seed + 1), "last": 0.0}
+    return out
+
+
+def test_merge_seeds_pools_trained_rows_and_keeps_baselines_once(join_mod):
+    import statistics
+
+    parts = [seed_part(0, 1.0, 0.4), seed_part(1, 1.3, 0.5), seed_part(2, 0.7, 0.3)]
+    merged = join_mod.merge_seeds(parts, ["s0.json", "s1.json", "s2.json"])
+    assert merged["seed_values"] == [0, 1, 2] and merged["seeds"] == 3 and merged["merged_seeds"]
+    assert merged["models"]["srnn"]["mae@15"] == pytest.approx(1.0)
+    assert merged["std"]["srnn"]["mae@60"] == pytest.approx(statistics.stdev([2.0, 2.6, 1.4]))
+    assert merged["runs"] == {"srnn": 3, "last": 1}
+    assert merged["models"]["last"] == {"mae@15": 1.2, "mae@60": 2.5} and merged["std"]["last"]["mae@15"] == 0.0
+    assert merged["train_seconds"]["srnn"] == pytest.approx(20.0)
+    val = merged["validation"]["srnn"]
+    assert val["mean"] == pytest.approx(0.4) and val["runs"] == 3 and val["metric"] == "val mae"
+    assert val["std"] == pytest.approx(statistics.stdev([0.4, 0.5, 0.3]))
+    assert val["protocol"]["mae@15"]["mean"] == pytest.approx(0.2) and val["protocol"]["mae@15"]["runs"] == 3
+    # a merged file is a 3-seed part: it row-joins with another 3-seed part
+    joined = join_mod.join([merged, part({"gru": {"mae@15": 0.9, "mae@60": 2.2}})], ["m.json", "g.json"])
+    assert set(joined["models"]) == {"srnn", "last", "gru"} and joined["runs"]["srnn"] == 3
+
+
+def test_merge_seeds_refusals(join_mod):
+    names = ["s0.json", "s1.json"]
+    with pytest.raises(ValueError, match=r"s1.json: seed 0 was also run in s0.json"):
+        join_mod.merge_seeds([seed_part(0, 1.0, 0.4), seed_part(0, 1.1, 0.4)], names)
+    with pytest.raises(ValueError, match=r"s1.json: made with other settings than s0.json"):
+        join_mod.merge_seeds([seed_part(0, 1.0, 0.4), seed_part(1, 1.1, 0.4, epochs=10)], names)
+    other = seed_part(1, 1.1, 0.4)
+    other["models"]["gru"] = {"mae@15": 1.0, "mae@60": 2.0}
+    with pytest.raises(ValueError, match=r"s1.json: models \['gru', 'last', 'srnn'\], expected \['last', 'srnn'\]"):
+        join_mod.merge_seeds([seed_part(0, 1.0, 0.4), other], names)
+    with pytest.raises(ValueError, match="mode is 'quick', expected 'default'"):
+        quick = seed_part(1, 1.1, 0.4)
+        quick["mode"] = "quick"
+        join_mod.merge_seeds([seed_part(0, 1.0, 0.4), quick], names)
+
+
+def test_cli_merge_seeds(tmp_path):
+    paths = [write(tmp_path, f"s{i}.json", seed_part(i, 1.0 + 0.1 * i, 0.4),
+                   command=f"python benchmarks/accuracy.py --rows srnn last --seeds 1 --first-seed {i}")
+             for i in range(2)]
+    out = tmp_path / "merged.md"
+    proc = run(*paths, "--merge-seeds", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "seeds [0, 1]: the runs below trained the same rows" in text and "pooled" in text
+    assert "1.050 ± 0.071" in text                       # mean ± sample std of 1.0 and 1.1
+    twin = json.loads(out.with_suffix(".json").read_text())
+    assert twin["runs"]["srnn"] == 2 and twin["joined_from"] == ["s0.json", "s1.json"]
+    proc = run(*paths, "--out", str(tmp_path / "rows.md"), cwd=tmp_path)      # without the flag: a row join
+    assert proc.returncode == 2 and "seed_values is [1], expected [0]" in proc.stderr

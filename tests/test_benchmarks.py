@@ -243,6 +243,12 @@ def test_accuracy_result_names(tmp_path):
         args = mod.parse_args(argv)
         ctx = mod.Context(args, mod.BENCHES["springs"])
         assert len(ctx.seeds) == n and ctx.seeds[0] == args.seed, (argv, ctx.seeds)
+    # --first-seed: other training seeds on the same data seed
+    ctx = mod.Context(mod.parse_args(["--dataset", "springs", "--seeds", "2", "--first-seed", "4"]),
+                      mod.BENCHES["springs"])
+    assert ctx.seeds == [4, 5] and ctx.run_seed == 4 and ctx.seed == 0
+    with pytest.raises(SystemExit):
+        mod.parse_args(["--dataset", "springs", "--first-seed", "-1"])
     # default and full modes stop early on validation under a generous epoch limit
     for bench in mod.BENCHES.values():
         for mode in ("default", "full"):
