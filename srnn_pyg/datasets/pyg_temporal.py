@@ -117,11 +117,9 @@ class _PyGTemporalDataset(STDataset):
         x = torch.from_numpy(values).float().transpose(0, 1).contiguous()  # [N, T, F]
         self.mean, self.std = self._stats(x)
         x = self._apply(x, inverse=False)
-        schema = STSchema([self.node_name], [(self.node_name, self.node_name)])
+        schema, node_type, edge_type = self._types(signal, edge_index)
         self.schema = schema
-        E = edge_index.size(1)
-        rec = STData(x=x, edge_index=edge_index, node_type=torch.zeros(N, dtype=torch.long),
-                     edge_type=torch.zeros(E, dtype=torch.long), edge_attr=edge_attr)
+        rec = STData(x=x, edge_index=edge_index, node_type=node_type, edge_type=edge_type, edge_attr=edge_attr)
         if edge_mask is not None:
             rec.edge_mask = edge_mask
         rec.schema = schema
@@ -181,6 +179,26 @@ class _PyGTemporalDataset(STDataset):
             edge_attr[pos, t, 0] = torch.from_numpy(w).float()
         edge_index = torch.from_numpy(np.stack([uniq // N, uniq % N])).long()
         return edge_index, edge_attr, edge_mask
+
+    def _types(self, signal: TemporalSignal, edge_index: Tensor) -> Tuple[STSchema, Tensor, Tensor]:
+        """The schema and the ``[N]`` node and ``[E]`` edge types: one node type
+        (``node_name``) and one edge type, or, where the file's nodes are typed
+        (``signal.node_types``), the types in order of first appearance and one
+        undirected edge type per pair of endpoint types that an edge joins
+        (as :meth:`STSchema.from_networkx` on an undirected graph)."""
+        N, E = signal.values.shape[1], edge_index.size(1)
+        if signal.node_types is None:
+            schema = STSchema([self.node_name], [(self.node_name, self.node_name)])
+            return schema, torch.zeros(N, dtype=torch.long), torch.zeros(E, dtype=torch.long)
+        names = list(dict.fromkeys(signal.node_types))
+        node_type = torch.tensor([names.index(t) for t in signal.node_types], dtype=torch.long)
+        pairs: List[Tuple[str, str]] = []
+        for s, d in zip(node_type[edge_index[0]].tolist(), node_type[edge_index[1]].tolist()):
+            pair = (names[min(s, d)], names[max(s, d)])
+            if pair not in pairs:
+                pairs.append(pair)
+        schema = STSchema(names, pairs)
+        return schema, node_type, schema.infer_edge_type(node_type[edge_index[0]], node_type[edge_index[1]])
 
     def get(self, idx: int) -> STData:
         rec, start = self.index[idx]
@@ -516,6 +534,13 @@ class PyGTemporalJSON(_PyGTemporalDataset):
       named in the ``"X"`` object). Nodes are numbered in **file order**;
       :attr:`node_ids` maps an index back to its id.
 
+    Typed nodes, for one's own files (``node_type``, the key of each node's
+    type name: in every node object of the ``"nodes"`` layout, or a top-level
+    list of one name per node in the others): the schema has the node types in
+    order of first appearance and one undirected edge type per pair of types
+    that an edge joins, so an S-RNN gets a nodeRNN per node type and an
+    edgeRNN per edge type. Without it every node has one type (``"node"``).
+
     A graph that changes over time becomes the union of its steps' edges
     with ``edge_mask`` ``[E, lags]`` (a window keeps its own steps' edges);
     ``edge_attr`` ``[E, lags, 1]`` holds the weights (1 where a file has
@@ -552,6 +577,8 @@ class PyGTemporalJSON(_PyGTemporalDataset):
             (default: :obj:`None`: the layout's usual keys)
         node_id (str, optional): the node-list id key. (default: :obj:`None`:
             ``"id"``, else ``"bus_stop"``)
+        node_type (str, optional): the key of the nodes' type names (see
+            above). (default: :obj:`None`: one node type)
         standardize (str, optional): :obj:`None`, ``"all"`` or ``"train"``.
             (default: :obj:`None`)
         root (str or PathLike, optional): the folder a relative ``path`` is
@@ -570,7 +597,8 @@ class PyGTemporalJSON(_PyGTemporalDataset):
                  lags: int = 4, horizon: int = 1, train_ratio: float = 0.8, val_ratio: float = 0.0,
                  layout: str = "auto", series: Union[None, str, List[str]] = None,
                  node_id: Optional[str] = None, standardize: Optional[str] = None,
-                 root: Optional[Union[str, os.PathLike]] = None, transform: Optional[Callable] = None):
+                 root: Optional[Union[str, os.PathLike]] = None, transform: Optional[Callable] = None,
+                 node_type: Optional[str] = None):
         if layout != "auto" and layout not in LAYOUTS:
             raise ValueError(f"PyGTemporalJSON: 'layout' must be 'auto' or one of {LAYOUTS} "
                              f"(got {layout!r})")
@@ -579,6 +607,7 @@ class PyGTemporalJSON(_PyGTemporalDataset):
                              f"(got {standardize!r})")
         self.json_path, self.layout_option = path, layout
         self.series, self.node_id, self.standardize = series, node_id, standardize
+        self.node_type_key = node_type
         super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
 
     def _locate(self, root: Optional[Union[str, os.PathLike]]) -> Path:
@@ -599,7 +628,7 @@ class PyGTemporalJSON(_PyGTemporalDataset):
         return path
 
     def _read(self) -> TemporalSignal:
-        signal = read_temporal_json(self.path, self.layout_option, self.series, self.node_id)
+        signal = read_temporal_json(self.path, self.layout_option, self.series, self.node_id, self.node_type_key)
         self.layout = signal.layout
         return signal
 
@@ -613,9 +642,10 @@ class PyGTemporalJSON(_PyGTemporalDataset):
 
     def split_options(self) -> Dict[str, Any]:
         """:meth:`_PyGTemporalDataset.split_options` and the file's: ``path``
-        (as found), ``layout``, ``series``, ``node_id``, ``standardize``."""
+        (as found), ``layout``, ``series``, ``node_id``, ``standardize``, ``node_type``."""
         return {**super().split_options(), "path": str(self.path), "layout": self.layout_option,
-                "series": self.series, "node_id": self.node_id, "standardize": self.standardize}
+                "series": self.series, "node_id": self.node_id, "standardize": self.standardize,
+                "node_type": self.node_type_key}
 
     def __repr__(self) -> str:
         return (f"PyGTemporalJSON({len(self)}, {self.path.name!r}, layout={self.layout!r}, "

@@ -30,6 +30,11 @@ series ``values`` ``[T, N, F]`` and the graph, static (``edge_index``,
   With ``"directed": false`` (networkx's form of an undirected graph) every
   link is added both ways (PyG Temporal's loaders ignore the flag).
 
+Typed nodes (not in PyG Temporal's files; for one's own): with ``node_type``
+naming a key, each node's type name is read from it, in the ``"nodes"``
+layout from every node object (``{"id": 3, "type": "driver", ...}``), in the
+others from a top-level list of one name per node (``"type": ["road", ...]``).
+
 Every error is a :class:`~srnn_pyg.datasets.DataFormatError` naming the file,
 the key and what was expected.
 """
@@ -62,7 +67,8 @@ class TemporalSignal:
     """One file read: ``values`` ``[T, N, F]`` (float64); a static graph
     (``edge_index`` ``[2, E]``, ``edge_weight`` ``[E]``) or, where the graph
     changes, ``steps`` (one ``(edge_index, weight)`` per step, ``edge_index``
-    then :obj:`None`); ``node_ids`` (index to id) where the file names nodes."""
+    then :obj:`None`); ``node_ids`` (index to id) where the file names nodes;
+    ``node_types`` (one type name per node) where the reader was asked to read them."""
 
     values: np.ndarray
     layout: str
@@ -71,6 +77,7 @@ class TemporalSignal:
     steps: Optional[List[Step]] = None
     node_ids: Optional[List[Any]] = None
     series: List[str] = field(default_factory=list)
+    node_types: Optional[List[str]] = None
 
 
 # ------------------------------------------------------------------ parsing
@@ -451,12 +458,38 @@ def _node_series(node: Dict[str, Any], path: Path, where: str, names: Optional[L
     return np.concatenate(cols, axis=1)
 
 
+def read_node_types(obj: Dict[str, Any], path: Path, layout: str, name: str, N: int) -> List[str]:
+    """Each node's type name under the key ``name``: in every node object
+    (``"nodes"`` layout) or a top-level list of ``N`` names (the others).
+    Names are strings or integers (read as their text)."""
+    if layout == "nodes":
+        where = [f"nodes[{i}].{name}" for i in range(N)]
+        missing = next((i for i, n in enumerate(obj["nodes"]) if name not in n), None)
+        if missing is not None:
+            raise DataFormatError(f"{path}: nodes[{missing}] has no {name!r} (node_type={name!r}: every node "
+                                  f"names its type under that key)")
+        values = [n[name] for n in obj["nodes"]]
+    else:
+        values = key(obj, name, path, f"a list of one node type name per node ({N})")
+        if not isinstance(values, list) or len(values) != N:
+            got = f"{len(values)} entries" if isinstance(values, list) else type(values).__name__
+            raise DataFormatError(f"{path}: {name!r} must be a list of one node type name per node ({N}); "
+                                  f"got {got}")
+        where = [f"{name}[{i}]" for i in range(N)]
+    for w, v in zip(where, values):
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
+            raise DataFormatError(f"{path}: {w} must be a node type name (a non-empty string or an integer), "
+                                  f"got {v!r}")
+    return [str(v) for v in values]
+
+
 def read_temporal_json(path: Union[str, Path], layout: str = "auto",
                        series: Union[None, str, Sequence[str]] = None,
-                       node_id: Optional[str] = None) -> TemporalSignal:
+                       node_id: Optional[str] = None, node_type: Optional[str] = None) -> TemporalSignal:
     """Read one PyG Temporal JSON file in any of :data:`LAYOUTS` (``"auto"``
     detects it). ``series`` names the values' key (``"matrix"``/``"snapshots"``)
-    or keys (``"nodes"``, stacked as features); ``node_id`` the node-list id key.
+    or keys (``"nodes"``, stacked as features); ``node_id`` the node-list id key;
+    ``node_type`` the key of the nodes' type names (:func:`read_node_types`).
     Errors name the layout read."""
     path = Path(path)
     if layout != "auto" and layout not in LAYOUTS:
@@ -468,12 +501,19 @@ def read_temporal_json(path: Union[str, Path], layout: str = "auto",
     if chosen != "nodes" and names is not None and len(names) != 1:
         raise ValueError(f"read_temporal_json: the {chosen!r} layout reads one series key "
                          f"(got series={series!r})")
+    if node_type is not None and (not isinstance(node_type, str) or not node_type):
+        raise ValueError(f"read_temporal_json: 'node_type' must be a key name (a non-empty string) or None "
+                         f"(got {node_type!r})")
     try:
         if chosen == "matrix":
-            return read_matrix(obj, path, names[0] if names else None)
-        if chosen == "snapshots":
-            return read_snapshots(obj, path, names[0] if names else None)
-        return read_nodes(obj, path, names, node_id)
+            signal = read_matrix(obj, path, names[0] if names else None)
+        elif chosen == "snapshots":
+            signal = read_snapshots(obj, path, names[0] if names else None)
+        else:
+            signal = read_nodes(obj, path, names, node_id)
+        if node_type is not None:
+            signal.node_types = read_node_types(obj, path, chosen, node_type, signal.values.shape[1])
+        return signal
     except DataFormatError as exc:
         how = "detected" if layout == "auto" else "as asked"
         raise DataFormatError(f"{exc} [read as the {chosen!r} layout, {how}]") from None

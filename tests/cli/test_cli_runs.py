@@ -344,3 +344,20 @@ def test_a_run_on_a_relative_json_path_is_evaluated_from_elsewhere(tmp_path, mon
     rows = [[line for line in out.splitlines() if line.startswith("| zero_velocity")] for out in
             (first, capsys.readouterr().out)]
     assert rows[0] and rows[1] and rows[0] != rows[1]
+
+
+def test_a_typed_json_file_trains_an_srnn_with_its_types(tmp_path, capsys):
+    """--data.node_type reaches the JSON loader: the run's model has one nodeRNN per node type."""
+    kinds = ["driver", "road", "road", "road"]
+    nodes = [{"id": i, "type": k, "X": [((t + i) % 7) / 7 for t in range(30)]} for i, k in enumerate(kinds)]
+    links = [{"source": j, "target": i} for i in range(4) for j in range(4) if i != j]
+    path = tmp_path / "typed.json"
+    path.write_text(json.dumps({"nodes": nodes, "links": links}))
+    assert main(["train", "--data", "pyg_temporal_json", "--data.path", str(path), "--data.node_type", "type",
+                 "--model", "srnn", "--hidden", "8", "--trainer.epochs", "1", "--threads", "1", "--no-progress",
+                 "--out_dir", str(tmp_path / "run")]) == 0
+    schema = load_checkpoint(tmp_path / "run" / "last.pt")["model_record"]["args"]["schema"]
+    assert schema["node_types"] == ["driver", "road"]
+    assert schema["edge_types"] == [["driver", "to", "road"], ["road", "to", "road"]]
+    assert main(["evaluate", str(tmp_path / "run"), "--threads", "1", "--no-progress"]) == 0
+    assert "pyg_temporal_json, split test" in capsys.readouterr().out

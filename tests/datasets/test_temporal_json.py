@@ -323,3 +323,56 @@ def test_time_periods_must_be_an_integer(tmp_path):
     path = write(tmp_path / "t.json", {"edges": [[0, 1]], "FX": [[t, t] for t in range(6)], "time_periods": "6"})
     with pytest.raises(DataFormatError, match="'time_periods' must be an integer \\(got '6', a str\\)"):
         read_temporal_json(path)
+
+
+# ------------------------------------------------------------------ typed nodes
+def test_typed_nodes_give_a_typed_schema_in_every_layout(tmp_path):
+    """node_type names the key of each node's type: node types in order of first appearance, one
+    undirected edge type per pair of types an edge joins; an S-RNN built on it has a nodeRNN per
+    node type and an edgeRNN per edge type."""
+    from srnn_pyg.models import StructuralRNN
+
+    T = 10
+    kinds = ["road", "driver", "road", 7]
+    nodes = [{"id": i, "type": k, "X": [v(t, i) for t in range(T)]} for i, k in enumerate(kinds)]
+    links = [{"source": 1, "target": 0}, {"source": 0, "target": 1}, {"source": 2, "target": 0},
+             {"source": 3, "target": 1}]
+    by_nodes = PyGTemporalJSON(write(tmp_path / "n.json", {"nodes": nodes, "links": links}), lags=3,
+                               node_type="type")
+    matrix = {"X": [[v(t, i) for i in range(4)] for t in range(T)], "kind": kinds,
+              "edges": [[link["source"], link["target"]] for link in links]}
+    by_matrix = PyGTemporalJSON(write(tmp_path / "m.json", matrix), lags=3, node_type="kind")
+    for ds in (by_nodes, by_matrix):
+        schema = ds.schema
+        assert schema.node_types == ["road", "driver", "7"]
+        assert [tuple(et[:3]) for et in schema.edge_types] == [("road", "to", "driver"), ("road", "to", "road"),
+                                                               ("driver", "to", "7")]
+        d = ds[1]
+        assert d.node_type.tolist() == [0, 1, 0, 2] and d.edge_type.tolist() == [0, 0, 1, 2]
+        d.validate(schema)
+        model = StructuralRNN(schema, in_channels=1, out_channels=1, edge_hidden=8, node_hidden=8)
+        assert model.forecast(d, 1).shape == (4, 1, 1)
+    untyped = PyGTemporalJSON(tmp_path / "m.json", lags=3)
+    assert untyped.schema.node_types == ["node"] and untyped[0].node_type.tolist() == [0] * 4
+    # the other splits take the key from train
+    test = PyGTemporalJSON.open("test", train=by_matrix)
+    assert test.schema == by_matrix.schema and test[0].node_type.tolist() == [0, 1, 0, 2]
+
+
+@pytest.mark.parametrize("obj,key,pattern", [
+    ({"X": [[1, 2]] * 6, "edges": [[0, 1]]}, "kind", r"missing key 'kind' \(a list of one node type name per node"),
+    ({"X": [[1, 2]] * 6, "edges": [[0, 1]], "kind": ["a"]}, "kind",
+     r"'kind' must be a list of one node type name per node \(2\); got 1 entries"),
+    ({"X": [[1, 2]] * 6, "edges": [[0, 1]], "kind": ["a", None]}, "kind",
+     r"kind\[1\] must be a node type name .*got None.*'matrix' layout"),
+    ({**_nodes_file(), "nodes": [{"id": "a", "type": "x", "X": [1.0] * 6}, {"id": "b", "X": [1.0] * 6}]}, "type",
+     r"nodes\[1\] has no 'type' \(node_type='type'"),
+    ({**_nodes_file(), "nodes": [{"id": "a", "type": "", "X": [1.0] * 6}, {"id": "b", "type": 1, "X": [1.0] * 6}]},
+     "type", r"nodes\[0\]\.type must be a node type name \(a non-empty string or an integer\), got ''"),
+])
+def test_typed_nodes_malformed(tmp_path, obj, key, pattern):
+    path = write(tmp_path / "bad.json", obj)
+    with pytest.raises(DataFormatError, match=pattern):
+        PyGTemporalJSON(path, lags=2, node_type=key)
+    with pytest.raises(ValueError, match=r"'node_type' must be a key name"):
+        read_temporal_json(path, node_type=3)
