@@ -72,7 +72,10 @@ def load_part(path: str) -> Dict[str, Any]:
     if missing:
         raise ValueError(f"results file {path!r}: expected the keys {list(REQUIRED)} of accuracy.py's results, "
                          f"missing {missing}")
-    for key in ("lower_is_better", "models", "std", "runs", "labels", "validation", "train_seconds"):
+    if not isinstance(part.get("deterministic", []), list):
+        raise ValueError(f"results file {path!r}: 'deterministic' must be a list of model keys, got "
+                         f"{type(part['deterministic']).__name__}")
+    for key in ("lower_is_better", "models", "std", "runs", "metric_runs", "labels", "validation", "train_seconds"):
         value = part.get(key, {})
         if not isinstance(value, dict):
             raise ValueError(f"results file {path!r}: '{key}' must be an object, got {type(value).__name__}")
@@ -187,7 +190,7 @@ def join(parts: Sequence[Mapping[str, Any]], names: Sequence[str], check: bool =
                  "only runs of one dataset, mode and seeds can be joined")
     first = parts[0]
     out: Dict[str, Any] = {"dataset": first["dataset"], "mode": first["mode"], "seeds": first["seeds"],
-                           "lower_is_better": {}, "models": {}, "std": {}, "runs": {},
+                           "lower_is_better": {}, "models": {}, "std": {}, "runs": {}, "metric_runs": {},
                            "seed_values": first.get("seed_values"), "train_seconds": {}, "labels": {},
                            "validation": {}, "joined_from": [os.path.basename(n) for n in names]}
     if "settings" in first:
@@ -212,12 +215,14 @@ def join(parts: Sequence[Mapping[str, Any]], names: Sequence[str], check: bool =
                 continue
             source[key] = name
             out["models"][key] = dict(means)
-            for field in ("std", "runs", "train_seconds", "labels", "validation"):
+            if key in part.get("deterministic", ()):
+                out.setdefault("deterministic", []).append(key)
+            for field in ("std", "runs", "metric_runs", "train_seconds", "labels", "validation"):
                 if key in part.get(field, {}):
                     out[field][key] = part[field][key]
     first_keys = [k for k in (SUBJECT, ABLATION) if k in out["models"]]
     order = first_keys + [k for k in out["models"] if k not in first_keys]
-    for field in ("models", "std", "runs", "train_seconds", "labels", "validation"):
+    for field in ("models", "std", "runs", "metric_runs", "train_seconds", "labels", "validation"):
         out[field] = {k: out[field][k] for k in order if k in out[field]}
     return out
 
@@ -242,69 +247,108 @@ def _pool_validation(entries: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     out = dict(entries[0])
     out["mean"], out["std"], out["runs"] = pooled([(e.get("mean"), e.get("std"), e.get("runs", 1))
                                                    for e in entries])
-    protocol = entries[0].get("protocol")
-    if isinstance(protocol, dict):
+    protocols = [e["protocol"] for e in entries if isinstance(e.get("protocol"), dict)]
+    if protocols:
         out["protocol"] = {}
-        for metric in protocol:
+        for metric in dict.fromkeys(m for p in protocols for m in p):
             m, sd, n = pooled([(e["protocol"][metric].get("mean"), e["protocol"][metric].get("std"),
                                 e["protocol"][metric].get("runs", 1))
-                               for e in entries if metric in e.get("protocol", {})])
+                               for e in entries if metric in (e.get("protocol") or {})])
             out["protocol"][metric] = {"mean": m, "std": sd, "runs": n}
     return out
+
+
+def _deterministic(parts: Sequence[Mapping[str, Any]], names: Sequence[str], key: str) -> bool:
+    """Whether ``key`` ran once per part (untrained or closed form): as the
+    parts record it (``"deterministic"``, accuracy.py since it records it;
+    then its results must agree across the parts), else (older parts) when
+    its means agree to float32 rounding in every part."""
+    first = parts[0]["models"][key]
+    same = all(set(p["models"][key]) == set(first) and
+               all(_close(p["models"][key][m], first[m]) for m in first) for p in parts[1:])
+    if not all("deterministic" in p for p in parts):
+        return same
+    marked = [key in p["deterministic"] for p in parts]
+    if any(marked) != all(marked):
+        name = names[marked.index(not marked[0])]
+        raise ValueError(f"{name}: model {key!r} is {'' if marked[0] else 'not '}run once (untrained or closed "
+                         f"form) in {names[0]} and the other way here")
+    if marked[0] and not same:
+        name = next(n for p, n in zip(parts[1:], names[1:]) if p["models"][key] != first)
+        raise ValueError(f"{name}: model {key!r} runs once (untrained or closed form) but its results differ from "
+                         f"{names[0]}'s: the runs did not score the same data")
+    return marked[0]
+
+
+def _close(a: Optional[float], b: Optional[float]) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)
 
 
 def merge_seeds(parts: Sequence[Mapping[str, Any]], names: Sequence[str], check: bool = True) -> Dict[str, Any]:
     """The results of runs of the same rows and settings on disjoint
     training seeds (``accuracy.py --first-seed``) as one results object:
     each model's means and sample standard deviations pooled over every
-    run (:func:`pooled`); a model with the same means in every part (an
-    untrained or closed-form baseline) kept once. Refused: overlapping
-    seeds, other datasets, modes or settings (``check``), and a model
-    missing from a part."""
+    run, metric by metric (:func:`pooled`, with each part's runs of that
+    metric: ``"metric_runs"``, else its model's ``"runs"``); a model that
+    runs once (:func:`_deterministic`) kept once. Refused: parts without
+    seed values, overlapping seeds, other datasets, modes or settings
+    (``check``), a model missing from a part, a metric in other directions."""
     _check_parts(parts, names, ("dataset", "mode"), check,
                  "only runs of one dataset and mode can have their seeds merged")
     seen: Dict[int, str] = {}
     for part, name in zip(parts, names):
-        for seed in part.get("seed_values") or ():
+        if not part.get("seed_values"):
+            raise ValueError(f"{name}: no 'seed_values': cannot tell which training seeds it ran")
+        for seed in part["seed_values"]:
             if seed in seen:
                 raise ValueError(f"{name}: seed {seed} was also run in {seen[seed]}; --merge-seeds needs runs "
                                  f"of other training seeds (accuracy.py --first-seed)")
             seen[seed] = name
     first = parts[0]
-    for part, name in zip(parts[1:], names[1:]):
+    lower: Dict[str, bool] = {}
+    for part, name in zip(parts, names):
         if set(part["models"]) != set(first["models"]):
             raise ValueError(f"{name}: models {sorted(part['models'])}, expected {sorted(first['models'])} as in "
                              f"{names[0]} (--merge-seeds merges runs of the same rows)")
-        if part["lower_is_better"] != first["lower_is_better"]:
-            raise ValueError(f"{name}: its metrics or their directions differ from {names[0]}'s")
+        for metric, low in part["lower_is_better"].items():
+            if lower.setdefault(metric, low) != low:
+                raise ValueError(f"{name}: metric {metric!r} has lower_is_better={low}, expected {not low} as in "
+                                 f"an earlier part")
     out: Dict[str, Any] = {"dataset": first["dataset"], "mode": first["mode"], "seeds": len(seen),
-                           "lower_is_better": dict(first["lower_is_better"]), "models": {}, "std": {}, "runs": {},
+                           "lower_is_better": lower, "models": {}, "std": {}, "runs": {}, "metric_runs": {},
                            "seed_values": sorted(seen), "train_seconds": {}, "labels": dict(first.get("labels", {})),
-                           "validation": {}, "joined_from": [os.path.basename(n) for n in names],
+                           "validation": {}, "deterministic": [], "joined_from": [os.path.basename(n) for n in names],
                            "merged_seeds": True}
     if "settings" in first:
         out["settings"] = first["settings"]
     for key, means in first["models"].items():
-        every = [part["models"][key] for part in parts]
-        if all(set(m) == set(means) and all(_same(m[k], means[k]) for k in means) for m in every[1:]):
-            out["models"][key] = dict(means)                       # deterministic: the same in every part
-            for field in ("std", "runs", "train_seconds", "validation"):
+        if _deterministic(parts, names, key):
+            out["models"][key] = dict(means)
+            out["deterministic"].append(key)
+            for field in ("std", "runs", "metric_runs", "train_seconds", "validation"):
                 if key in first.get(field, {}):
                     out[field][key] = first[field][key]
             continue
-        runs = [part.get("runs", {}).get(key, part.get("seeds", 1)) for part in parts]
-        out["models"][key], out["std"][key] = {}, {}
-        for metric in means:
-            m, sd, n = pooled([(part["models"][key].get(metric), part.get("std", {}).get(key, {}).get(metric), r)
-                               for part, r in zip(parts, runs)])
-            out["models"][key][metric], out["std"][key][metric] = m, sd
+        metrics = list(dict.fromkeys(m for part in parts for m in part["models"][key]))
+        out["models"][key], out["std"][key], out["metric_runs"][key] = {}, {}, {}
+        for metric in metrics:
+            groups = []
+            for part in parts:
+                mean = part["models"][key].get(metric)
+                n = part.get("metric_runs", {}).get(key, {}).get(metric, part.get("runs", {}).get(key, 1))
+                groups.append((mean, part.get("std", {}).get(key, {}).get(metric), n if mean is not None else 0))
+            m, sd, n = pooled(groups)
+            out["models"][key][metric], out["std"][key][metric], out["metric_runs"][key][metric] = m, sd, n
+        runs = [part.get("runs", {}).get(key, 1) for part in parts]
         out["runs"][key] = sum(runs)
-        seconds = [(part["train_seconds"][key], r) for part, r in zip(parts, runs) if key in part.get("train_seconds",
-                                                                                                      {})]
+        seconds = [(part["train_seconds"][key], r) for part, r in zip(parts, runs)
+                   if key in part.get("train_seconds", {})]
         if seconds:
             out["train_seconds"][key] = round(sum(t * r for t, r in seconds) / sum(r for _, r in seconds), 3)
         entries = [part["validation"][key] for part in parts if key in part.get("validation", {})]
-        if len(entries) == len(parts):
+        if entries:
             out["validation"][key] = _pool_validation(entries)
     return out
 

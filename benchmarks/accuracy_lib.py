@@ -673,10 +673,14 @@ def score_group(ctx: Context, bench: Bench, res: Results, tag: str, sets: Dict[s
             ctx.log(f"{row.label:<38} skipped: the windows have no {', '.join(missing)}")
             continue
         res.rows[row.label] = row
-        trained = not row.once and (row.factory is None or getattr(row.factory, "trainable", True))
-        for seed in (ctx.seeds if trained else [None]):
+        for seed in (ctx.seeds if is_trained(row) else [None]):
             run_row(ctx, row, res, tag, sets, settings, seed)
     ctx.run_seed = ctx.seeds[0]
+
+
+def is_trained(row: Row) -> bool:
+    """Whether ``row`` trains once per seed (else it is untrained or closed form: run once)."""
+    return not row.once and (row.factory is None or getattr(row.factory, "trainable", True))
 
 
 def _merge_training(ctx: Context, res: Results, t: Trained, tag: str, seed: Optional[int]) -> None:
@@ -769,6 +773,8 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
     secs = {label: t.seconds / max(1, len(t.seeds)) for label, t in res.trained.items() if label in agg}
     result = results_json(ctx.dataset, ctx.mode, ctx.seeds, agg, {lb: r.json_key for lb, r in res.rows.items()},
                           bench.lower_is_better, secs)
+    # Rows run once (untrained, closed form): accuracy_join.py --merge-seeds counts them once.
+    result["deterministic"] = [r.json_key for label, r in res.rows.items() if label in agg and not is_trained(r)]
     # The validation score each trained row was selected on (the evidence behind every choice).
     result["validation"] = {res.rows[label].json_key: {"metric": t.val_metric, **_mean_std(t.val)}
                             for label, t in res.trained.items() if t.val and label in res.rows}

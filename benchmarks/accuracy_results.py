@@ -79,7 +79,8 @@ def results_json(dataset: str, mode: str, seeds: Sequence[int], agg: Mapping[str
     ``{"dataset", "mode", "seeds", "lower_is_better", "models"}``, ``models``
     keyed by the model key of each table row (``keys[label]``), one mean per
     metric; extra keys ``"std"`` (same layout), ``"runs"`` (seeds behind each
-    model: 1 for untrained baselines), ``"train_seconds"`` (per seed, all
+    model: 1 for untrained baselines; ``"metric_runs"`` the same per
+    metric, the runs with a finite value), ``"train_seconds"`` (per seed, all
     groups), ``"labels"`` (the table's row names) and ``"seed_values"``.
     Metrics for which ``lower_is_better`` is :obj:`None` (e.g. a chosen
     threshold) are left out."""
@@ -87,6 +88,7 @@ def results_json(dataset: str, mode: str, seeds: Sequence[int], agg: Mapping[str
     models: Dict[str, Dict[str, Optional[float]]] = {}
     std: Dict[str, Dict[str, Optional[float]]] = {}
     runs: Dict[str, int] = {}
+    metric_runs: Dict[str, Dict[str, int]] = {}
     for label, stats in agg.items():
         key = keys[label]
         if key in models:
@@ -96,8 +98,9 @@ def results_json(dataset: str, mode: str, seeds: Sequence[int], agg: Mapping[str
         models[key] = {k: _num(s.mean) for k, s in metrics.items()}
         std[key] = {k: _num(s.std) for k, s in metrics.items()}
         runs[key] = max([s.n for s in metrics.values()] or [0])
+        metric_runs[key] = {k: s.n for k, s in metrics.items()}
     return {"dataset": dataset, "mode": mode, "seeds": len(seeds), "lower_is_better": lower, "models": models,
-            "std": std, "runs": runs, "seed_values": list(seeds),
+            "std": std, "runs": runs, "metric_runs": metric_runs, "seed_values": list(seeds),
             "train_seconds": {keys[label]: round(float(s), 3) for label, s in train_seconds.items()},
             "labels": {keys[label]: label for label in agg}}
 

@@ -324,3 +324,59 @@ def test_cli_merge_seeds(tmp_path):
     assert twin["runs"]["srnn"] == 2 and twin["joined_from"] == ["s0.json", "s1.json"]
     proc = run(*paths, "--out", str(tmp_path / "rows.md"), cwd=tmp_path)      # without the flag: a row join
     assert proc.returncode == 2 and "seed_values is [1], expected [0]" in proc.stderr
+
+
+def test_merge_seeds_counts_each_metric_by_its_own_runs(join_mod, monkeypatch):
+    """A metric that was NaN on some seeds is pooled over the seeds that have it (accuracy.py's
+    metric_runs), exactly as one run over every seed would aggregate it."""
+    import importlib.util
+    import statistics
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("accuracy_results_t", ROOT / "benchmarks" / "accuracy_results.py")
+    res = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "accuracy_results_t", res)            # its dataclasses look it up
+    spec.loader.exec_module(res)
+    runs = [{"mae@15": 1.0, "mae@60": 2.0}, {"mae@15": float("nan"), "mae@60": 3.0}, {"mae@15": 2.0, "mae@60": 2.5}]
+
+    def made(seeds, values):
+        agg = {"S": res.aggregate(values), "L": res.aggregate([{"mae@15": 1.2, "mae@60": 2.5}])}
+        out = res.results_json("toy", "default", seeds, agg, {"S": "srnn", "L": "last"}, LOWER.get, {"S": 1.0})
+        out["settings"] = part(A)["settings"]
+        out["deterministic"] = ["last"]
+        return out
+
+    merged = join_mod.merge_seeds([made([0, 1], runs[:2]), made([2], runs[2:])], ["a.json", "b.json"])
+    whole = made([0, 1, 2], runs)
+    for metric in ("mae@15", "mae@60"):
+        assert merged["models"]["srnn"][metric] == pytest.approx(whole["models"]["srnn"][metric])
+        assert merged["std"]["srnn"][metric] == pytest.approx(whole["std"]["srnn"][metric])
+        assert merged["metric_runs"]["srnn"][metric] == whole["metric_runs"]["srnn"][metric]
+    assert merged["models"]["srnn"]["mae@15"] == pytest.approx(1.5)
+    assert merged["std"]["srnn"]["mae@15"] == pytest.approx(statistics.stdev([1.0, 2.0]))
+    assert merged["runs"] == {"srnn": 3, "last": 1} and merged["deterministic"] == ["last"]
+    # a row recorded as run once must agree in every part; one recorded once in only some is refused
+    other = made([2], runs[2:])
+    other["models"]["last"]["mae@15"] = 1.3
+    with pytest.raises(ValueError, match=r"b.json: model 'last' runs once .* but its results differ"):
+        join_mod.merge_seeds([made([0, 1], runs[:2]), other], ["a.json", "b.json"])
+    other = made([2], runs[2:])
+    other["deterministic"] = []
+    with pytest.raises(ValueError, match=r"b.json: model 'last' is run once .* in a.json and the other way here"):
+        join_mod.merge_seeds([made([0, 1], runs[:2]), other], ["a.json", "b.json"])
+
+
+def test_merge_seeds_older_parts(join_mod):
+    """Parts written before accuracy.py recorded its run-once rows: a row with the same means up to
+    float32 rounding (other thread counts) counts once; metrics of a later part are kept; a part
+    without seed values is refused."""
+    a, b = seed_part(0, 1.0, 0.4), seed_part(1, 1.2, 0.5, last={"mae@15": 1.2 * (1 + 1e-7), "mae@60": 2.5})
+    b["lower_is_better"]["f1"] = False
+    b["models"]["srnn"]["f1"] = 0.5
+    merged = join_mod.merge_seeds([a, b], ["s0.json", "s1.json"])
+    assert merged["runs"]["last"] == 1 and merged["deterministic"] == ["last"]
+    assert merged["models"]["srnn"]["f1"] == 0.5 and merged["metric_runs"]["srnn"]["f1"] == 1
+    assert merged["metric_runs"]["srnn"]["mae@15"] == 2
+    b["seed_values"] = None
+    with pytest.raises(ValueError, match=r"s1.json: no 'seed_values'"):
+        join_mod.merge_seeds([a, b], ["s0.json", "s1.json"])

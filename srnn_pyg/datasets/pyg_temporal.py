@@ -184,21 +184,27 @@ class _PyGTemporalDataset(STDataset):
         """The schema and the ``[N]`` node and ``[E]`` edge types: one node type
         (``node_name``) and one edge type, or, where the file's nodes are typed
         (``signal.node_types``), the types in order of first appearance and one
-        undirected edge type per pair of endpoint types that an edge joins
-        (as :meth:`STSchema.from_networkx` on an undirected graph)."""
+        undirected edge type per pair of endpoint types that an edge joins, in
+        order of the first edge joining them."""
         N, E = signal.values.shape[1], edge_index.size(1)
         if signal.node_types is None:
             schema = STSchema([self.node_name], [(self.node_name, self.node_name)])
             return schema, torch.zeros(N, dtype=torch.long), torch.zeros(E, dtype=torch.long)
-        names = list(dict.fromkeys(signal.node_types))
-        node_type = torch.tensor([names.index(t) for t in signal.node_types], dtype=torch.long)
-        pairs: List[Tuple[str, str]] = []
-        for s, d in zip(node_type[edge_index[0]].tolist(), node_type[edge_index[1]].tolist()):
-            pair = (names[min(s, d)], names[max(s, d)])
-            if pair not in pairs:
-                pairs.append(pair)
-        schema = STSchema(names, pairs)
-        return schema, node_type, schema.infer_edge_type(node_type[edge_index[0]], node_type[edge_index[1]])
+        names, codes = np.unique(np.asarray(signal.node_types, dtype=object).astype(str), return_inverse=True)
+        first = np.full(len(names), N)
+        np.minimum.at(first, codes, np.arange(N))                          # each type's first node
+        rank = np.argsort(np.argsort(first))                              # type code -> order of appearance
+        node_type = torch.from_numpy(rank[codes].astype(np.int64))
+        order = [str(n) for n in names[np.argsort(first)]]
+        s, d = node_type[edge_index[0]], node_type[edge_index[1]]
+        P = len(order)
+        keys = torch.minimum(s, d) * P + torch.maximum(s, d)               # one key per unordered type pair
+        uniq, inverse = torch.unique(keys, return_inverse=True)
+        seen = torch.full((uniq.numel(),), E, dtype=torch.long).scatter_reduce(
+            0, inverse, torch.arange(E), reduce="amin")                    # each pair's first edge
+        pairs = [(order[int(k) // P], order[int(k) % P]) for k in uniq[torch.argsort(seen)]]
+        schema = STSchema(order, pairs)
+        return schema, node_type, schema.infer_edge_type(s, d)
 
     def get(self, idx: int) -> STData:
         rec, start = self.index[idx]
@@ -577,8 +583,10 @@ class PyGTemporalJSON(_PyGTemporalDataset):
             (default: :obj:`None`: the layout's usual keys)
         node_id (str, optional): the node-list id key. (default: :obj:`None`:
             ``"id"``, else ``"bus_stop"``)
-        node_type (str, optional): the key of the nodes' type names (see
-            above). (default: :obj:`None`: one node type)
+        node_type (str, optional): the key of each node's type name: in every
+            node object (node list) or a top-level list of one name per node
+            (the other layouts); one node type per name, one edge type per
+            pair of types an edge joins. (default: :obj:`None`: one node type)
         standardize (str, optional): :obj:`None`, ``"all"`` or ``"train"``.
             (default: :obj:`None`)
         root (str or PathLike, optional): the folder a relative ``path`` is
@@ -607,6 +615,9 @@ class PyGTemporalJSON(_PyGTemporalDataset):
                              f"(got {standardize!r})")
         self.json_path, self.layout_option = path, layout
         self.series, self.node_id, self.standardize = series, node_id, standardize
+        if node_type is not None and (not isinstance(node_type, str) or not node_type):
+            raise ValueError(f"PyGTemporalJSON: 'node_type' must be the key of the nodes' type names (a non-empty "
+                             f"string) or None (got {node_type!r})")
         self.node_type_key = node_type
         super().__init__(root, split, lags, horizon, train_ratio, val_ratio, transform)
 

@@ -99,7 +99,9 @@ def load_json(path: Path) -> Dict[str, Any]:
 
 def key(obj: Dict[str, Any], name: str, path: Path, what: str) -> Any:
     if name not in obj:
-        raise DataFormatError(f"{path}: missing key {name!r} ({what}); found keys {sorted(obj)}")
+        found = sorted(obj)
+        shown = found if len(found) <= 12 else found[:12] + [f"... {len(found) - 12} more"]
+        raise DataFormatError(f"{path}: missing key {name!r} ({what}); found keys {shown}")
     return obj[name]
 
 
@@ -467,7 +469,7 @@ def read_node_types(obj: Dict[str, Any], path: Path, layout: str, name: str, N: 
         missing = next((i for i, n in enumerate(obj["nodes"]) if name not in n), None)
         if missing is not None:
             raise DataFormatError(f"{path}: nodes[{missing}] has no {name!r} (node_type={name!r}: every node "
-                                  f"names its type under that key)")
+                                  f"names its type under that key); its keys are {sorted(obj['nodes'][missing])}")
         values = [n[name] for n in obj["nodes"]]
     else:
         values = key(obj, name, path, f"a list of one node type name per node ({N})")
@@ -480,6 +482,11 @@ def read_node_types(obj: Dict[str, Any], path: Path, layout: str, name: str, N: 
         if isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
             raise DataFormatError(f"{path}: {w} must be a node type name (a non-empty string or an integer), "
                                   f"got {v!r}")
+    text: Dict[str, Any] = {}
+    for w, v in zip(where, values):
+        if text.setdefault(str(v), v) != v:
+            raise DataFormatError(f"{path}: {w} is {v!r} and another node's type is {text[str(v)]!r}: both read "
+                                  f"as the type {str(v)!r}; name each type one way")
     return [str(v) for v in values]
 
 

@@ -366,7 +366,13 @@ def test_typed_nodes_give_a_typed_schema_in_every_layout(tmp_path):
     ({"X": [[1, 2]] * 6, "edges": [[0, 1]], "kind": ["a", None]}, "kind",
      r"kind\[1\] must be a node type name .*got None.*'matrix' layout"),
     ({**_nodes_file(), "nodes": [{"id": "a", "type": "x", "X": [1.0] * 6}, {"id": "b", "X": [1.0] * 6}]}, "type",
-     r"nodes\[1\] has no 'type' \(node_type='type'"),
+     r"nodes\[1\] has no 'type' \(node_type='type'.*its keys are \['X', 'id'\]"),
+    ({**_nodes_file(), "nodes": [{"id": "a", "type": 1, "X": [1.0] * 6}, {"id": "b", "type": "1", "X": [1.0] * 6}]},
+     "type", r"nodes\[1\]\.type is '1' and another node's type is 1: both read as the type '1'"),
+    ({"time_periods": 6, "edges": [[0, 1]], **{str(t): {"y": [t, t]} for t in range(6)}}, "kinds",
+     r"missing key 'kinds' .*found keys \['0', '1', '2', '3', '4', '5', 'edges', 'time_periods'\]"),
+    ({"time_periods": 30, "edges": [[0, 1]], **{str(t): {"y": [t, t]} for t in range(30)}}, "kinds",
+     r"found keys \[.*'\.\.\. 20 more'\]"),
     ({**_nodes_file(), "nodes": [{"id": "a", "type": "", "X": [1.0] * 6}, {"id": "b", "type": 1, "X": [1.0] * 6}]},
      "type", r"nodes\[0\]\.type must be a node type name \(a non-empty string or an integer\), got ''"),
 ])
@@ -376,3 +382,6 @@ def test_typed_nodes_malformed(tmp_path, obj, key, pattern):
         PyGTemporalJSON(path, lags=2, node_type=key)
     with pytest.raises(ValueError, match=r"'node_type' must be a key name"):
         read_temporal_json(path, node_type=3)
+    with pytest.raises(ValueError, match=r"PyGTemporalJSON: 'node_type' must be the key of the nodes' type names "
+                                         r"\(a non-empty string\) or None \(got 3\)"):
+        PyGTemporalJSON(path, lags=2, node_type=3)
