@@ -80,8 +80,10 @@ def from_networkx(graph: Any, x: Optional[Any] = None, schema: Optional[STSchema
     node type name in ``type_attr``.
 
     Nodes are numbered in ``graph.nodes`` order. An undirected graph's edges are
-    stored both ways. Edge types are read from ``edge_type_attr`` (a relation
-    name, for schemas with ``(src, rel, dst)`` edge types) or inferred from the
+    stored both ways (a self-loop once, as in a directed graph). Edge types are
+    read from ``edge_type_attr`` (a relation name, for schemas with
+    ``(src, rel, dst)`` edge types; an edge without it has the relation
+    ``"to"``, as :meth:`STSchema.from_networkx` infers) or inferred from the
     endpoint types.
 
     Args:
@@ -114,7 +116,9 @@ def from_networkx(graph: Any, x: Optional[Any] = None, schema: Optional[STSchema
     src, dst, rels = [], [], []
     for u, v, attrs in graph.edges(data=True):
         rel = None if edge_type_attr is None else attrs.get(edge_type_attr)
-        pairs = [(index[u], index[v])] if graph.is_directed() else [(index[u], index[v]), (index[v], index[u])]
+        pairs = [(index[u], index[v])]
+        if not graph.is_directed() and u != v:                      # a self-loop is one edge either way
+            pairs.append((index[v], index[u]))
         for s, d in pairs:
             src.append(s)
             dst.append(d)
@@ -122,7 +126,8 @@ def from_networkx(graph: Any, x: Optional[Any] = None, schema: Optional[STSchema
     edge_index = torch.tensor([src, dst], dtype=torch.long).view(2, -1)
     if edge_type_attr is not None and any(r is not None for r in rels):
         edge_type = torch.tensor(
-            [schema.edge_type_index((types[s], str(r), types[d])) for s, d, r in zip(src, dst, rels)],
+            [schema.edge_type_index((types[s], "to" if r is None else str(r), types[d]))
+             for s, d, r in zip(src, dst, rels)],
             dtype=torch.long)
     else:
         edge_type = schema.infer_edge_type(node_type[edge_index[0]], node_type[edge_index[1]])
@@ -225,6 +230,14 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
     Edge arrays must be ``[2, E]`` (PyG's layout) with node ids in ``[0,
     N)``; features and targets must have the same shape at every step, and
     ``targets``, when given, one entry per snapshot.
+
+    Duplicated edges: a static signal keeps an edge given twice as two edges
+    (with their own weights), as PyG does. A dynamic signal is stored as the
+    union of its edge sets with one ``edge_mask`` and ``edge_attr`` entry per
+    edge and step, which cannot hold two weights of one edge at one step, so
+    an edge given twice within one ``edge_indices[t]`` raises a
+    :class:`ValueError` naming the step and the edge (merge them first, e.g.
+    sum their weights); an edge present at several steps is one edge.
     """
     feats = getattr(signal, "features", None)
     if feats is None or len(feats) == 0:
@@ -240,6 +253,8 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
     N, T, _ = x.shape
     if hasattr(signal, "edge_indices"):
         per_step = [_signal_edges(e, N, f"edge_indices[{t}]") for t, e in enumerate(signal.edge_indices)]
+        for t, e in enumerate(per_step):
+            _check_no_duplicates(e, N, f"edge_indices[{t}]")
         weights = getattr(signal, "edge_weights", None)
         if len(per_step) != T:
             raise ValueError(f"from_temporal_signal: {len(per_step)} edge sets for {T} snapshots")
@@ -303,6 +318,18 @@ def _signal_edges(value: Any, N: int, name: str) -> Tensor:
         raise ValueError(f"from_temporal_signal: '{name}' must hold node ids in [0, {N - 1}] (N = {N} nodes in "
                          f"'features'; got values in [{int(e.min())}, {int(e.max())}])")
     return e
+
+
+def _check_no_duplicates(e: Tensor, N: int, name: str) -> None:
+    """A :class:`ValueError` naming ``name`` and the first edge ``e`` ``[2, E]`` holds more than once."""
+    keys = e[0] * N + e[1]
+    uniq, counts = torch.unique(keys, return_counts=True)
+    if bool((counts > 1).any()):
+        k = int(uniq[counts > 1][0])
+        raise ValueError(f"from_temporal_signal: '{name}' holds the edge ({k // N}, {k % N}) more than once; a "
+                         f"dynamic signal is stored as the union of its steps' edges with an 'edge_mask', so each "
+                         f"edge may occur once per step: expected 1 copy (got {int(counts[counts > 1][0])}; merge "
+                         f"them first, e.g. sum their weights)")
 
 
 # ------------------------------------------------------------- HeteroData

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import copyreg
+import operator
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -32,10 +33,32 @@ __all__ = [
 _NODE_TIME_KEYS = ("x", "node_mask")
 _EDGE_TIME_KEYS = ("edge_attr", "edge_mask")
 _PADDED_MASKS = {"node_mask", "y_mask"}                # keys that STData.pad_to adds
+_FUTURE_KEYS = ("y", "y_mask", "u_future")             # keys whose second dimension is the horizon
 
 
 def _shape(v: Any) -> str:
     return str(list(v.shape)) if isinstance(v, Tensor) else type(v).__name__
+
+
+def _as_int(owner: str, name: str, value: Any) -> int:
+    """``value`` as an ``int`` (Python, NumPy or 0-d torch integers), else a :class:`TypeError` naming it."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{owner}: '{name}' must be an integer (got {value!r}, a {type(value).__name__})") from None
+
+
+def _pad_end(value: Tensor, steps: int) -> Tensor:
+    """``value`` ``[rows, S, ...]`` with zeros appended along dimension 1 up to ``steps``."""
+    return torch.cat([value, value.new_zeros(value.size(0), steps - value.size(1), *value.shape[2:])], dim=1)
+
+
+def _future_steps(data: Any, key: str) -> Optional[int]:
+    """The steps ``size(1)`` of the future key ``key`` of ``data``; :obj:`None` without it."""
+    v = data.get(key)
+    return int(v.size(1)) if isinstance(v, Tensor) and v.dim() >= 2 else None
 
 
 class STData(Data):
@@ -220,7 +243,13 @@ class STData(Data):
         ``horizon=0`` and such a ``target``, the piece keeps its snapshots' own
         targets (``target[start : start+obs]``), so that a recording cut into
         splits windows as the whole one does.
+
+        Raises:
+            TypeError: if ``start``, ``obs`` or ``horizon`` is not an integer.
+            ValueError: if the window does not fit the recording.
         """
+        start, obs, horizon = (_as_int("STData.window", name, value)
+                               for name, value in (("start", start), ("obs", obs), ("horizon", horizon)))
         T = self.num_steps
         first = start + obs if target == "x" else start + obs - 1      # the first target step
         if obs < 1 or horizon < 0 or start < 0 or start + obs > T or first + horizon > T:
@@ -250,35 +279,61 @@ class STData(Data):
         return out
 
     def pad_to(self, steps: int, horizon: Optional[int] = None) -> "STData":
-        r"""This window padded to ``steps`` observed and ``horizon`` target steps
-        (default: ``H``), so that windows of different lengths batch (:func:`pad_collate`).
+        r"""This window padded to ``steps`` observed and ``horizon`` future steps
+        (default: ``H``, the steps of ``y``; without ``y``, those of ``u_future``),
+        so that windows of different lengths batch (:func:`pad_collate`).
 
         Observed keys (``x``, masks, ``edge_attr``) get the new steps at the
-        start, so every window still ends at its last observed frame; targets
-        ``y`` at the end (class labels ``[N, H]``, which end with the observed
-        steps, at the start). New entries are zero and absent: the result always
-        holds ``node_mask`` (and ``y_mask`` with ``y``), False there, so masked
-        losses and metrics ignore them. Padding never shortens (``ValueError``).
+        start, so every window still ends at its last observed frame, and
+        ``t_start`` moves back by as many steps, so that it stays the step of
+        ``x[:, 0]`` (as :class:`~srnn_pyg.models.SeasonalMean` reads it).
+        Targets ``y`` get theirs at the end (class labels ``[N, H]``, which end
+        with the observed steps, at the start), and so do the future
+        covariates ``u_future`` shorter than ``horizon`` (longer ones are kept
+        whole). New entries are zero and absent: the result always holds
+        ``node_mask`` (and ``y_mask`` with ``y``), False there, so masked
+        losses and metrics ignore them. Padding never shortens.
+
+        Raises:
+            TypeError: if ``steps`` or ``horizon`` is not an integer.
+            ValueError: if ``steps < T`` or ``horizon < H``, or if ``horizon > 0``
+                and there is neither ``y`` nor ``u_future`` to pad.
         """
+        steps = _as_int("STData.pad_to", "steps", steps)
         y, T = self.get("y"), self.num_steps
-        H = int(y.size(1)) if isinstance(y, Tensor) else 0
-        horizon = H if horizon is None else int(horizon)
-        if steps < T or horizon < H or (y is None and horizon > 0):
-            raise ValueError(f"STData.pad_to: 'steps' must be >= T={T} and 'horizon' >= H={H} (0 without "
-                             f"'y'); padding never shortens (got steps={steps}, horizon={horizon})")
+        H, U = _future_steps(self, "y"), _future_steps(self, "u_future")
+        low = H if H is not None else 0
+        if horizon is None:
+            horizon = H if H is not None else U or 0
+        else:
+            horizon = _as_int("STData.pad_to", "horizon", horizon)
+        if steps < T:
+            raise ValueError(f"STData.pad_to: 'steps' must be >= T={T}: padding never shortens (got steps={steps})")
+        if H is None and U is None and horizon != 0:
+            raise ValueError(f"STData.pad_to: 'horizon' pads the future keys 'y' and 'u_future', which this data "
+                             f"does not have: expected horizon=None or 0 (got horizon={horizon})")
+        if horizon < low:
+            what = f"H={H}, the steps of 'y'" if H is not None else "0"
+            raise ValueError(f"STData.pad_to: 'horizon' must be >= {what}: padding never shortens "
+                             f"(got horizon={horizon})")
         out = copy.copy(self)
         if self.get("node_mask") is None:
             out.node_mask = torch.ones(self.x.shape[:2], dtype=torch.bool, device=self.x.device)
-        if y is not None and self.get("y_mask") is None:
+        if H is not None and self.get("y_mask") is None:
             out.y_mask = torch.ones(y.shape[:2], dtype=torch.bool, device=y.device)
         for key in _NODE_TIME_KEYS + _EDGE_TIME_KEYS:
             v = out.get(key)
             if isinstance(v, Tensor) and steps > T:
                 out[key] = torch.cat([v.new_zeros(v.size(0), steps - T, *v.shape[2:]), v], dim=1)
-        for key in ("y", "y_mask") if y is not None and horizon > H else ():
+        base = self.get("t_start")
+        if isinstance(base, Tensor) and steps > T:              # still the step of x[:, 0]
+            out.t_start = base - (steps - T)
+        for key in ("y", "y_mask") if H is not None and horizon > H else ():
             v = out[key]
             pad = v.new_zeros(v.size(0), horizon - H, *v.shape[2:])
             out[key] = torch.cat([pad, v] if not y.is_floating_point() else [v, pad], dim=1)  # [N, horizon, ...]
+        if U is not None and horizon > U:
+            out.u_future = _pad_end(out.u_future, horizon)
         return out
 
 
@@ -298,7 +353,14 @@ def pad_collate(data_list: Sequence[STData]) -> Batch:
     r"""A batch of windows of any lengths, each padded to the longest observed
     and target lengths (:meth:`STData.pad_to`) where they differ; a ``collate_fn``:
     ``torch.utils.data.DataLoader(windows, 32, collate_fn=pad_collate)``.
-    Windows of different schemas or keys raise a :class:`ValueError` naming them."""
+
+    The future keys ``y`` (with ``y_mask``) and ``u_future`` are padded at the
+    end with absent steps: ``y`` to the longest ``y``, ``u_future`` to the
+    longest of those and of the ``u_future`` (covariates may reach further
+    than the targets). Windows of different schemas or keys, or whose tensors
+    differ where padding does not reach (feature counts, say), raise a
+    :class:`ValueError` naming the window, the key, the expected and the
+    received shape."""
     data_list = list(data_list)
     if not data_list:
         raise ValueError("pad_collate: 'data_list' must hold at least one window (got 0)")
@@ -307,13 +369,41 @@ def pad_collate(data_list: Sequence[STData]) -> Batch:
     for i, k in enumerate(keys):
         if k - _PADDED_MASKS != keys[0] - _PADDED_MASKS:
             raise ValueError(f"pad_collate: window {i} holds the keys {sorted(k)}, window 0 {sorted(keys[0])}")
+    _check_batchable(data_list, loose=True)
     steps = max(d.num_steps for d in data_list)
-    lengths = [int(d.y.size(1)) if isinstance(d.get("y"), Tensor) else None for d in data_list]
-    horizon = max((h for h in lengths if h is not None), default=0)
-    if any(d.num_steps != steps or h not in (None, horizon) or k != keys[0]
-           for d, h, k in zip(data_list, lengths, keys)):
-        data_list = [d.pad_to(steps, None if h is None else horizon) for d, h in zip(data_list, lengths)]
+    future = "y" if "y" in keys[0] else "u_future"
+    horizon = max((h for h in (_future_steps(d, future) for d in data_list) if h is not None), default=None)
+    lengths = {(d.num_steps, _future_steps(d, "y"), _future_steps(d, "u_future")) for d in data_list}
+    if len(lengths) > 1 or any(k != keys[0] for k in keys):
+        data_list = [d.pad_to(steps, horizon) for d in data_list]
+        reach = max(_future_steps(d, "u_future") or 0 for d in data_list)
+        for d in data_list:                                    # padded copies: u_future beyond the targets
+            if (_future_steps(d, "u_future") or reach) < reach:
+                d.u_future = _pad_end(d.u_future, reach)
+        _check_batchable(data_list, loose=False)
     return Batch.from_data_list(data_list)
+
+
+def _check_batchable(data_list: Sequence[STData], loose: bool) -> None:
+    """A :class:`ValueError` naming the window, the key and both shapes where a
+    tensor would not concatenate with window 0's (with ``loose``, the steps
+    that padding evens out, dimension 1 of the time and future keys, may differ)."""
+    first = data_list[0]
+    stepped = _NODE_TIME_KEYS + _EDGE_TIME_KEYS + _FUTURE_KEYS
+    for key, v0 in first._store.items():
+        if not isinstance(v0, Tensor):
+            continue
+        cat = first.__cat_dim__(key, v0) if v0.dim() > 0 else None
+        free = set() if cat is None else {cat % v0.dim()}
+        if loose and key in stepped:
+            free.add(1)
+        for i, d in enumerate(data_list[1:], 1):
+            v = d.get(key)
+            if isinstance(v, Tensor) and (v.dim() != v0.dim() or any(
+                    j not in free and a != b for j, (a, b) in enumerate(zip(v.shape, v0.shape)))):
+                want = ", ".join("*" if j in free else str(n) for j, n in enumerate(v0.shape))
+                raise ValueError(f"pad_collate: window {i}'s {key!r} does not batch with window 0's "
+                                 f"{list(v0.shape)}: expected [{want}] ('*': may differ) (got {list(v.shape)})")
 
 
 def _check_finite(key: str, value: Tensor, present: Optional[Tensor], rows: str) -> None:

@@ -113,10 +113,12 @@ class Forecaster(torch.nn.Module):
         E = check_edge_index(name, edge_index) if self.uses_graph else None
         nm, em = data.get("node_mask"), data.get("edge_mask")
         check_masks(name, nm, em, N, T, E)
-        if not self.supports_masks and (nm is not None or em is not None):
-            if (nm is not None and not bool(nm.all())) or (em is not None and not bool(em.all())):
-                raise ValueError(f"{name} cannot handle absent nodes or edges (dynamic graphs): "
-                                 f"'node_mask'/'edge_mask' must be all True")
+        if not self.supports_masks:                     # a model that reads no edges ignores 'edge_mask'
+            em_read = em if self.uses_graph else None
+            if (nm is not None and not bool(nm.all())) or (em_read is not None and not bool(em_read.all())):
+                raise ValueError(f"{name} cannot handle absent nodes" + (" or edges (dynamic graphs): 'node_mask'/"
+                                 "'edge_mask' must be all True" if self.uses_graph else ": 'node_mask' must be all "
+                                 "True (its 'edge_mask' is ignored: it reads no edges)"))
         ranges = []
         if self.uses_graph:
             ranges.append(("edge_index", edge_index, N))

@@ -1,6 +1,7 @@
 """Structural-RNN (Jain et al., CVPR 2016), vectorised over typed ST-graphs."""
 from __future__ import annotations
 
+import numbers
 from typing import Any, Dict, Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -182,7 +183,8 @@ class StructuralRNN(Forecaster):
           ``edge_attr`` ``[E, T, F_e]``
         - **output:** ``[N, T, out_channels]``: at step ``t`` the prediction for
           ``t + 1`` (or the logits at ``t``); with ``return_hidden=True`` also
-          the nodeRNN states ``[N, T, node_hidden]``
+          the nodeRNN outputs ``[N, T, layer.out_channels]`` (``node_hidden``
+          for the improved variant; wider for the paper's fused outputs)
     """
 
     uses_types = True
@@ -255,6 +257,7 @@ class StructuralRNN(Forecaster):
         sizes = dict(DEFAULTS, **(PRESETS[preset] if preset else {}))
         given = dict(edge_hidden=edge_hidden, node_hidden=node_hidden, edge_mlp=edge_mlp, node_mlp=node_mlp)
         sizes.update({k: v for k, v in given.items() if v is not None})
+        _check_sizes(name, sizes)
         self.layer = SRNNLayer(schema, in_channels, edge_hidden=int(sizes["edge_hidden"]),
                                node_hidden=int(sizes["node_hidden"]), edge_mlp=tuple(sizes["edge_mlp"]),
                                edge_scope=edge_scope, aggr=aggr, edge_state=edge_state, dropout=dropout,
@@ -420,7 +423,8 @@ class StructuralRNN(Forecaster):
     def forward(self, data: STData, return_hidden: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """One-step-ahead predictions (or per-step logits, or the Gaussian
         head's parameters) ``[N, T, out]``; with ``return_hidden`` also the
-        nodeRNN states ``[N, T, node_hidden]``.
+        nodeRNN outputs ``[N, T, self.layer.out_channels]`` (``node_hidden``
+        unless the outputs are fused, as in the paper variant).
 
         On a one-hop batch (:class:`~srnn_pyg.loader.OneHopLoader`: ``n_id``
         and ``batch_size``) only the ``batch_size`` seed rows are computed and
@@ -479,7 +483,8 @@ class StructuralRNN(Forecaster):
                                   node_order=node_order, warmup_steps=warmup_steps, num_samples=num_samples)
 
     def embed(self, data: STData) -> Tensor:
-        """The nodeRNN states ``[N, T, node_hidden]``: S-RNN as a layer inside a
+        """The nodeRNN outputs ``[N, T, self.layer.out_channels]`` (``node_hidden``
+        unless the outputs are fused, as in the paper variant): S-RNN as a layer inside a
         larger PyG model (or use :class:`~srnn_pyg.nn.SRNNLayer` directly)."""
         return self.forward(data, return_hidden=True)[1]
 
@@ -568,6 +573,21 @@ class _Rows(NamedTuple):
         return self.sorted[self.rank]                                               # [N, T, H]
 
 
+def _check_sizes(owner: str, sizes: Dict[str, object]) -> None:
+    """``edge_hidden``/``node_hidden`` positive ints, ``edge_mlp``/``node_mlp``
+    sequences of positive ints (a float is refused, not truncated)."""
+    def whole(v: object) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+    for key in ("edge_hidden", "node_hidden"):
+        if not whole(sizes[key]):
+            raise ValueError(f"{owner}: '{key}' must be a positive int (got {sizes[key]!r})")
+    for key in ("edge_mlp", "node_mlp"):
+        v = sizes[key]
+        if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or not all(whole(c) for c in v):
+            raise ValueError(f"{owner}: '{key}' must be a sequence of positive ints, one per layer, e.g. (64,) or "
+                             f"() for none (got {v!r})")
+
+
 def _tile(data: STData, k: int) -> STData:
     """``k`` copies of a (batched) graph as one disjoint graph, node-major: copy ``c`` holds
     nodes ``c * N .. (c + 1) * N - 1``."""
@@ -575,7 +595,7 @@ def _tile(data: STData, k: int) -> STData:
     out = STData(x=data.x.repeat(k, 1, 1))
     shift = (torch.arange(k, device=data.x.device) * N).repeat_interleave(E)         # [k*E]
     out.edge_index = data.edge_index.repeat(1, k) + shift
-    for key in ("node_type", "node_mask", "edge_type", "edge_mask", "edge_attr"):
+    for key in ("node_type", "node_mask", "edge_type", "edge_mask", "edge_attr", "u_future"):
         v = data.get(key)
         if v is not None:
             out[key] = v.repeat(k, *([1] * (v.dim() - 1)))

@@ -13,6 +13,7 @@ so a NaN or Inf at an absent step cannot reach a present node's output
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
@@ -136,7 +137,7 @@ def check_graph_inputs(owner: str, schema: Optional[STSchema], in_channels: int,
 
 def check_horizon(owner: str, horizon: Any) -> None:
     """``horizon`` must be a positive int."""
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 1:
         raise ValueError(f"{owner}: 'horizon' must be a positive int (got {horizon!r})")
 
 

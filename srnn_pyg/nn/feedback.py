@@ -21,10 +21,13 @@ steps (:meth:`Feedback.frames` of the targets) and the rollout its next input
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import torch
 from torch import Tensor
+
+from .checks import check_dtype
 
 __all__ = ["Feedback", "DERIVED"]
 
@@ -61,8 +64,12 @@ class Feedback:
                              + (f", {out_channels} derived velocities" if derived else "")
                              + (f" and {covariates} covariates" if covariates else "")
                              + f", {need} in all (got in_channels={in_channels})")
+        scale = float(velocity_scale) if isinstance(velocity_scale, (int, float)) and \
+            not isinstance(velocity_scale, bool) else math.nan
+        if not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"{owner}: 'velocity_scale' must be a finite number > 0 (got {velocity_scale!r})")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.covariates, self.derived, self.velocity_scale = covariates, derived, float(velocity_scale)
+        self.covariates, self.derived, self.velocity_scale = covariates, derived, scale
         self.held_start = out_channels * (2 if derived == "velocity" else 1)
         self.held_stop = in_channels - covariates
         self.owner = owner
@@ -87,8 +94,19 @@ class Feedback:
         """Raise the ``u_future`` error unless the covariates cover the
         ``horizon`` future frames a forecast of that many steps is given
         (checked before a rollout starts, whatever steps it reads)."""
-        if self.covariates:
-            self._covariates(data, 0, horizon, data.x)
+        if not self.covariates:
+            return
+        u = self._covariates(data, 0, horizon, data.x)
+        raw = data.get("u_future")
+        check_dtype(self.owner, "u_future", raw, data.x.dtype)         # never cast silently, as 'x'
+        nm = data.get("node_mask")
+        bad = ~torch.isfinite(u).all(-1)                                 # [N, H]
+        if nm is not None:                                               # nodes absent at the last observed step
+            bad &= nm[:, -1:].to(bad.device)
+        if bool(bad.any()):
+            n, h = (int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"{self.owner}: 'u_future' must be finite for the nodes present at the last observed "
+                             f"step (got a non-finite value at node {n}, future step {h})")
 
     def frames(self, pred: Tensor, data: Any) -> Tensor:
         """Input frames ``[N, H, F]`` for ``H`` future steps whose predicted

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch_geometric.nn import ChebConv
 
 from ..data import STData
+from .checks import check_dtype
 
 __all__ = ["step_edge_weight", "cheb_steps", "cheb_conv", "ChebGraph", "LaplacianOperator", "GraphCache"]
 
@@ -35,13 +36,16 @@ def step_edge_weight(model: str, data: STData, use_edge_weight: bool) -> Optiona
             raise ValueError(f"{model}: 'edge_attr' must be [num_edges, T, F_e] with num_edges={E} and T={T}, "
                              f"the steps of 'x', or T=1 (held over the window) (got {list(ea.shape)})")
         if ea.size(-1) == 1:
+            check_dtype(model, "edge_attr", ea, data.x.dtype)
             weight = ea[..., 0]                                            # [E, T]
             full = weight if em is None else weight.expand(em.shape)       # a held [E, 1] over the steps
-            bad = ~torch.isfinite(full) if em is None else ~torch.isfinite(full) & em
+            bad = ~(torch.isfinite(full) & (full >= 0))                    # NaN fails both
+            bad = bad if em is None else bad & em
             if bool(bad.any()):
                 e, t = (int(i) for i in bad.nonzero()[0])
-                raise ValueError(f"{model}: 'edge_attr' holds the edge weights, which must be finite where the "
-                                 f"edge is present (got {float(full[e, t])} at edge {e}, step {t})")
+                raise ValueError(f"{model}: 'edge_attr' holds the edge weights, which must be finite and "
+                                 f"non-negative where the edge is present (the graph Laplacian's degrees are "
+                                 f"their sums) (got {float(full[e, t])} at edge {e}, step {t})")
     if em is not None and not bool(em.all()):
         ones = torch.ones(em.shape, dtype=data.x.dtype, device=em.device)
         return torch.where(em, ones if weight is None else weight, 0.0)    # [E, T]; selects: NaN-safe

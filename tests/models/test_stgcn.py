@@ -121,9 +121,17 @@ def test_step_edge_weight_forms():
     data.edge_attr[0, 3, 0] = float("nan")
     assert torch.isfinite(step_edge_weight("m", data, True)).all()
     data.edge_mask[0, 3] = True
-    with pytest.raises(ValueError, match=r"m: 'edge_attr' holds the edge weights, which must be finite where the "
-                                         r"edge is present \(got nan at edge 0, step 3\)"):
+    with pytest.raises(ValueError, match=r"m: 'edge_attr' holds the edge weights, which must be finite and "
+                                         r"non-negative where the edge is present .*\(got nan at edge 0, step 3\)"):
         step_edge_weight("m", data, True)
+    data.edge_attr[0, 3, 0] = -0.5                                          # a negative weight: NaN output before
+    with pytest.raises(ValueError, match=r"non-negative where the edge is present .*\(got -0.5 at edge 0, step 3\)"):
+        step_edge_weight("m", data, True)
+    data.edge_attr[0, 3, 0] = 1.0
+    with pytest.raises(TypeError, match=r"m: 'edge_attr' must have the model's dtype torch.float32 "
+                                        r"\(got torch.float64\)"):
+        step_edge_weight("m", data.clone().apply(lambda v: v.double() if v.is_floating_point() and v.dim() == 3
+                                                 and v.size(0) == E else v, "edge_attr"), True)
     data.edge_attr = torch.full((E, 1, 1), float("nan"))                   # held over the window, ...
     data.edge_mask = torch.zeros(E, T, dtype=torch.bool)
     data.edge_mask[0, 1:] = True                                            # ... read where edge 0 is present

@@ -1,0 +1,152 @@
+"""Regression tests for fixes in :mod:`srnn_pyg.data` and :mod:`srnn_pyg.convert`: padding keeps
+``t_start`` and pads ``u_future``, ``pad_collate`` names what does not batch, networkx self-loops and
+missing relations, duplicated edges of a dynamic signal, and the integer checks of ``window``/``pad_to``."""
+from types import SimpleNamespace
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from srnn_pyg import STData, TimeWindows, from_networkx, from_temporal_signal
+from srnn_pyg.data import pad_collate
+from srnn_pyg.models import SeasonalMean
+from srnn_pyg.testing import fake_st_data
+
+torch.set_num_threads(1)
+
+
+def phase_recording(period: int = 4, T: int = 40) -> STData:
+    x = (torch.arange(T, dtype=torch.float).view(1, T, 1) % period).repeat(2, 1, 1)
+    return STData(x=x, edge_index=torch.empty(2, 0, dtype=torch.long))
+
+
+# --------------------------------------------------------------- t_start
+def test_pad_to_moves_t_start_back_by_the_steps_padded_in_front():
+    w = TimeWindows(phase_recording(), 4, 2)[3]
+    assert int(w.t_start) == 3
+    p = w.pad_to(6, 3)
+    assert p.t_start.tolist() == [1] and p.t_start.dtype == torch.long        # still the step of x[:, 0]
+    assert int(w.t_start) == 3                                                # the window is left alone
+    assert int(w.pad_to(4, 5).t_start) == 3                                   # nothing in front: unchanged
+
+
+def test_seasonal_mean_fits_a_padded_batch_as_its_windows():
+    rec = phase_recording()
+    ws = [TimeWindows(rec, 5, 2)[0], TimeWindows(rec, 4, 2)[3]]
+    one_by_one = SeasonalMean(None, 1, 1, period=4).fit_closed_form(ws).mean[0, :, 0]
+    padded = SeasonalMean(None, 1, 1, period=4).fit_closed_form([pad_collate(ws)]).mean[0, :, 0]
+    assert one_by_one.tolist() == [0, 1, 2, 3]
+    assert padded.tolist() == [0, 1, 2, 3]
+
+
+def test_seasonal_mean_forecasts_a_padded_window_as_the_window():
+    rec = phase_recording()
+    model = SeasonalMean(None, 1, 1, period=4).fit_closed_form(list(TimeWindows(rec, 4, 2)))
+    w = TimeWindows(rec, 3, 2)[5]
+    plain = model.forecast(w, 2)
+    assert torch.equal(plain, w.y)
+    assert torch.equal(model.forecast(w.pad_to(7), 2), plain)
+    batch = pad_collate([w, TimeWindows(rec, 6, 2)[1]])
+    assert torch.equal(model.forecast(batch, 2)[:2], plain)
+
+
+# ------------------------------------------------------------- pad_collate
+def test_pad_collate_pads_u_future_like_y():
+    a = fake_st_data(3, 2, 3, horizon=1)
+    a.u_future = torch.ones(3, 1, 2)
+    b = fake_st_data(3, 4, 3, horizon=2)
+    b.u_future = torch.ones(3, 2, 2)
+    batch = pad_collate([a, b])
+    assert batch.u_future.shape == (6, 2, 2) and batch.y.shape == (6, 2, 3)
+    assert batch.u_future[:3, 0].all() and not batch.u_future[:3, 1].any() and batch.u_future[3:].all()
+    assert batch.y_mask[:3].tolist() == [[True, False]] * 3
+    # without targets the longest u_future sets the horizon
+    c, d = fake_st_data(3, 2, 3), fake_st_data(3, 2, 3)
+    c.u_future, d.u_future = torch.ones(3, 3, 2), torch.ones(3, 1, 2)
+    assert pad_collate([c, d]).u_future.shape == (6, 3, 2)
+    # pad_to pads u_future to the horizon; a longer one is kept whole
+    assert a.pad_to(2, 4).u_future.shape == (3, 4, 2)
+    c.y = torch.zeros(3, 1, 3)
+    assert c.pad_to(2, 2).u_future.shape == (3, 3, 2)
+
+
+def test_pad_collate_names_window_key_and_shapes_that_do_not_batch():
+    a, b = fake_st_data(3, 2, 3, horizon=1), fake_st_data(3, 2, 3, horizon=1)
+    b.y = torch.zeros(3, 1, 4)
+    with pytest.raises(ValueError, match=r"window 1's 'y' .*\[3, 1, 3\].*expected \[\*, \*, 3\].*got \[3, 1, 4\]"):
+        pad_collate([a, b])
+    a.u_future, b.y = torch.zeros(3, 1, 2), torch.zeros(3, 1, 3)
+    b.u_future = torch.zeros(3, 1, 5)
+    with pytest.raises(ValueError, match=r"window 1's 'u_future'.*expected \[\*, \*, 2\].*got \[3, 1, 5\]"):
+        pad_collate([a, b])
+    b.u_future = torch.ones(3, 3, 2)                                        # reaching past the targets
+    batch = pad_collate([a, b])
+    assert batch.u_future.shape == (6, 3, 2) and batch.y.shape == (6, 1, 3) and batch.u_future[3:].all()
+    c = fake_st_data(3, 2, 4, horizon=1)
+    with pytest.raises(ValueError, match=r"window 1's 'x'.*got \[3, 2, 4\]"):
+        pad_collate([fake_st_data(3, 2, 3, horizon=1), c])
+
+
+# ---------------------------------------------------------------- networkx
+def test_from_networkx_stores_an_undirected_self_loop_once():
+    for graph in (nx.Graph(), nx.DiGraph()):
+        graph.add_nodes_from([(0, {"type": "n"}), (1, {"type": "n"})])
+        graph.add_edges_from([(0, 0), (0, 1)])
+        data = from_networkx(graph, x=torch.zeros(2, 3, 1))
+        loops = (data.edge_index[0] == data.edge_index[1]).sum()
+        assert int(loops) == 1
+    assert data.edge_index.tolist() == [[0, 0], [0, 1]]                     # the DiGraph
+    g = nx.Graph()
+    g.add_nodes_from([(0, {"type": "n"}), (1, {"type": "n"})])
+    g.add_edges_from([(0, 0), (0, 1)])
+    assert from_networkx(g, x=torch.zeros(2, 3, 1)).edge_index.tolist() == [[0, 0, 1], [0, 1, 0]]
+
+
+def test_from_networkx_edges_without_the_relation_attribute_are_to():
+    g = nx.Graph()
+    g.add_nodes_from([(i, {"type": "n"}) for i in range(3)])
+    g.add_edge(0, 1, rel="near")
+    g.add_edge(1, 2)
+    data = from_networkx(g, x=torch.zeros(3, 2, 1), edge_type_attr="rel")
+    names = [data.schema.edge_types[k].rel for k in data.edge_type.tolist()]
+    assert names == ["near", "near", "to", "to"]
+
+
+# ------------------------------------------------------------ PyG Temporal
+def test_dynamic_signal_refuses_an_edge_twice_in_one_step_as_static_keeps_both():
+    feats = [np.zeros((3, 1), dtype=np.float32)] * 2
+    twice = np.array([[0, 2, 0], [1, 1, 1]])
+    static = from_temporal_signal(SimpleNamespace(edge_index=twice, edge_weight=np.array([1.0, 5.0, 2.0]),
+                                                  features=feats, targets=None))
+    assert static.edge_index.size(1) == 3 and static.edge_attr[:, 0, 0].tolist() == [1.0, 5.0, 2.0]
+    dyn = SimpleNamespace(edge_indices=[np.array([[0], [1]]), twice], edge_weights=None, features=feats,
+                          targets=None)
+    with pytest.raises(ValueError, match=r"'edge_indices\[1\]' holds the edge \(0, 1\) more than once.*got 2"):
+        from_temporal_signal(dyn)
+    dyn.edge_indices = [np.array([[0], [1]]), twice[:, :2]]                # across steps: one edge, masked
+    data = from_temporal_signal(dyn)
+    assert data.edge_index.t().tolist() == [[0, 1], [2, 1]]
+    assert data.edge_mask.tolist() == [[True, True], [False, True]]
+
+
+# --------------------------------------------------------- argument checks
+def test_pad_to_without_targets_says_so():
+    g = fake_st_data(3, 2, 3)
+    with pytest.raises(ValueError, match=r"'y' and 'u_future', which this data does not have.*got horizon=2"):
+        g.pad_to(5, 2)
+    assert g.pad_to(5).x.shape == (3, 5, 3) and g.pad_to(5, 0).get("y") is None
+    with pytest.raises(ValueError, match=r"'horizon' must be >= H=2, the steps of 'y'.*got horizon=1"):
+        fake_st_data(3, 2, 3, horizon=2).pad_to(2, 1)
+    with pytest.raises(TypeError, match=r"'steps' must be an integer \(got 4.5"):
+        g.pad_to(4.5)
+
+
+def test_window_checks_its_arguments_are_integers():
+    rec = fake_st_data(3, 10, 2)
+    with pytest.raises(TypeError, match=r"STData.window: 'obs' must be an integer \(got 3.5, a float\)"):
+        rec.window(0, 3.5, 1)
+    with pytest.raises(TypeError, match="'start' must be an integer"):
+        rec.window(True, 3, 1)
+    w = rec.window(np.int64(2), torch.tensor(3), np.int32(1))             # NumPy and torch integers
+    assert w.x.shape == (3, 3, 2) and torch.equal(w.y, rec.x[:, 5:6])
