@@ -79,7 +79,8 @@ class STData(Data):
                                          edges stored both ways)
     ``node_type``  ``[N]`` long          index into ``schema.node_types``
     ``edge_type``  ``[E]`` long          index into ``schema.edge_types``
-    ``edge_attr``  ``[E, T, F_e]``       optional given edge features
+    ``edge_attr``  ``[E, T, F_e]``       optional given edge features (or
+                                         ``[E, 1, F_e]``, held over the steps)
     ``node_mask``  ``[N, T]`` bool       optional: node present at ``t``
     ``edge_mask``  ``[E, T]`` bool       optional: edge present at ``t``
     ``y``          ``[N, H, F_out]``     optional future targets, or ``[N, H]``
@@ -185,9 +186,9 @@ class STData(Data):
 
         ea = self.get("edge_attr")
         if ea is not None:
-            if ea.dim() != 3 or ea.size(0) != E or ea.size(1) != T:
-                raise ValueError(f"STData: 'edge_attr' must be [num_edges, T, F_e] = [{E}, {T}, F_e] "
-                                 f"(got {_shape(ea)})")
+            if ea.dim() != 3 or ea.size(0) != E or ea.size(1) not in (1, T):
+                raise ValueError(f"STData: 'edge_attr' must be [num_edges, T, F_e] = [{E}, {T}, F_e], or "
+                                 f"[{E}, 1, F_e] held over the steps (got {_shape(ea)})")
             if not ea.is_floating_point():
                 raise ValueError(f"STData: 'edge_attr' must be floating point (got {ea.dtype})")
         for key, rows, name in (("node_mask", N, "num_nodes"), ("edge_mask", E, "num_edges")):
@@ -223,7 +224,7 @@ class STData(Data):
         # Finite where present: what an absent node, edge or target step holds is never read.
         _check_finite("x", x, self.get("node_mask"), "node")
         if ea is not None:
-            _check_finite("edge_attr", ea, self.get("edge_mask"), "edge")
+            _check_finite("edge_attr", ea.expand(E, T, ea.size(2)), self.get("edge_mask"), "edge")
         if y is not None and y.is_floating_point():
             _check_finite("y", y, self.get("y_mask"), "node")
 
@@ -258,7 +259,9 @@ class STData(Data):
                              f"{need} <= T={T} (got start={start}, obs={obs}, horizon={horizon})")
         out = STData()
         for key, value in self._store.items():
-            if key in _NODE_TIME_KEYS or key in _EDGE_TIME_KEYS:
+            if key == "edge_attr" and _held(value, T):         # held over the steps: every window's
+                out[key] = value
+            elif key in _NODE_TIME_KEYS or key in _EDGE_TIME_KEYS:
                 out[key] = value[:, start:start + obs]
             elif key in ("y", "y_mask") and target != key:
                 continue
@@ -323,7 +326,7 @@ class STData(Data):
             out.y_mask = torch.ones(y.shape[:2], dtype=torch.bool, device=y.device)
         for key in _NODE_TIME_KEYS + _EDGE_TIME_KEYS:
             v = out.get(key)
-            if isinstance(v, Tensor) and steps > T:
+            if isinstance(v, Tensor) and steps > T and not (key == "edge_attr" and _held(v, T)):
                 out[key] = torch.cat([v.new_zeros(v.size(0), steps - T, *v.shape[2:]), v], dim=1)
         base = self.get("t_start")
         if isinstance(base, Tensor) and steps > T:              # still the step of x[:, 0]
@@ -404,6 +407,11 @@ def _check_batchable(data_list: Sequence[STData], loose: bool) -> None:
                 want = ", ".join("*" if j in free else str(n) for j, n in enumerate(v0.shape))
                 raise ValueError(f"pad_collate: window {i}'s {key!r} does not batch with window 0's "
                                  f"{list(v0.shape)}: expected [{want}] ('*': may differ) (got {list(v.shape)})")
+
+
+def _held(edge_attr: Tensor, steps: int) -> bool:
+    """Whether ``edge_attr`` ``[E, 1, F_e]`` is held over ``steps > 1`` steps (one value for all)."""
+    return edge_attr.dim() == 3 and edge_attr.size(1) == 1 and steps > 1
 
 
 def _check_finite(key: str, value: Tensor, present: Optional[Tensor], rows: str) -> None:

@@ -150,3 +150,26 @@ def test_window_checks_its_arguments_are_integers():
         rec.window(True, 3, 1)
     w = rec.window(np.int64(2), torch.tensor(3), np.int32(1))             # NumPy and torch integers
     assert w.x.shape == (3, 3, 2) and torch.equal(w.y, rec.x[:, 5:6])
+
+
+def test_held_edge_attr_is_valid_and_kept_by_window_and_pad_to():
+    """An edge_attr [E, 1, F_e] held over the steps, which the models accept, is valid data, kept whole by
+    window (it was sliced to [E, 0, F]) and by pad_to (it was padded to [E, 3, F])."""
+    from srnn_pyg import STSchema
+    from srnn_pyg.models import StructuralRNN
+
+    schema = STSchema(["n"], [("n", "n")])
+    d = STData(x=torch.randn(3, 10, 2), edge_index=torch.tensor([[0, 1], [1, 2]]), edge_attr=torch.rand(2, 1, 4),
+               node_type=torch.zeros(3, dtype=torch.long), edge_type=torch.zeros(2, dtype=torch.long))
+    d.validate(schema)
+    w = d.window(5, 3, 2)
+    assert torch.equal(w.edge_attr, d.edge_attr)
+    p = w.pad_to(6)
+    assert torch.equal(p.edge_attr, d.edge_attr) and p.x.shape == (3, 6, 2)
+    m = StructuralRNN(schema, 2, 2, edge_channels=4, edge_hidden=8, node_hidden=8).eval()
+    assert torch.allclose(m.forecast(p, 2), m.forecast(w, 2), atol=1e-6)
+    bad = d.clone()
+    bad.edge_attr = torch.rand(2, 1, 4)
+    bad.edge_attr[1, 0, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"'edge_attr' must be finite where present \(got nan at edge 1, step 0"):
+        bad.validate(schema)

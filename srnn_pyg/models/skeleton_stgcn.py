@@ -473,6 +473,10 @@ class SkeletonSTGCN(Forecaster):
         if self.edge_importance == "type":
             K = self.num_edge_types
             et = data.get("edge_type") if self.schema is not None else None
+            if et is None and K > 1 and edge_index.size(1) > 0:
+                raise ValueError(f"{name}: 'edge_type' [num_edges] is needed: edge_importance='type' weighs each "
+                                 f"of the schema's {K} edge types (got no 'edge_type'; edge_importance=None "
+                                 f"or 'skeleton' ignores types)")
             cls = K + (part.hop - 1).clamp(min=0)                          # self loops: K, hop h: K+h-1
             if et is not None and et.numel() > 0:
                 et1 = et[edge_index[0] != edge_index[1]]                   # the first E1 edges

@@ -94,3 +94,16 @@ def test_graph_convolutions_refuse_negative_or_other_dtype_weights(make):
     d.edge_attr = torch.rand(4, 12, 1, dtype=torch.float64)
     with pytest.raises(TypeError, match=r"'edge_attr' must have the model's dtype torch.float32"):
         m.forecast(d, 2)
+
+
+def test_skeleton_stgcn_with_typed_importance_needs_edge_types():
+    """edge_importance='type' with several edge types and no edge_type treated every edge as type 0, silently."""
+    schema = STSchema(["a", "b"], [("a", "a"), ("a", "b")])
+    d = STData(x=torch.randn(3, 12, 2), edge_index=torch.tensor([[0, 1, 0], [1, 0, 2]]),
+               node_type=torch.tensor([0, 0, 1]))
+    m = M.SkeletonSTGCN(schema, 2, 2, hidden=8).eval()
+    with pytest.raises(ValueError, match=r"SkeletonSTGCN: 'edge_type' \[num_edges\] is needed: edge_importance='type' "
+                                         r"weighs each of the schema's 2 edge types"):
+        m.forecast(d, 2)
+    d.edge_type = torch.tensor([0, 0, 1])
+    assert m.forecast(d, 2).shape == (3, 2, 2)
