@@ -461,7 +461,7 @@ def _compare_row(cfg, n: str, extra: Dict[str, Any], sets, out_dir: Path, eval_l
     try:
         model, result, secs = _fit_one(n, sets, cfg, out_dir / n, extra, meta,
                                        restore_best=sets.get("val") is not None)
-    except (ValueError, TypeError, NotImplementedError, CLIError) as e:
+    except (ValueError, TypeError, NotImplementedError, FloatingPointError, CLIError) as e:   # a divergence too
         print(f"srnn-pyg compare: {n} failed: {' '.join(str(e).split())}", file=sys.stderr)
         return {"model": n, "error": str(e).splitlines()[0][:120]}
     if not is_main_rank():

@@ -15,7 +15,9 @@ r"""Training and evaluation for every model of the library, in small parts:
 * :mod:`~srnn_pyg.engine.noise`: the Gaussian input-noise curriculum of the
   S-RNN paper; :mod:`~srnn_pyg.engine.distributed`: DDP under ``torchrun``;
   :mod:`~srnn_pyg.engine.rng`, :mod:`~srnn_pyg.engine.files` (atomic
-  writes), :mod:`~srnn_pyg.engine.device`, :mod:`~srnn_pyg.engine.optim`.
+  writes), :mod:`~srnn_pyg.engine.runfolder` (the run folder: what a new run
+  may replace, a ``best.pt`` of the recorded best epoch),
+  :mod:`~srnn_pyg.engine.device`, :mod:`~srnn_pyg.engine.optim`.
 
 :func:`fit` trains on batches of :class:`~srnn_pyg.STData` windows (``x``
 ``[N, T_obs, F]``, ``y`` ``[N, H, F]`` or long labels ``[N, H]``) with a tqdm

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from .device import DeviceLike
-from .files import PathLike
+from .files import PathLike, first_unplain, to_jsonable
 from .noise import as_noise_schedule
 from ..nn.heads import LOSSES
 from .objectives import OBJECTIVES
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULERS"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULERS", "make_config", "metric_names", "plain_meta"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum")
 SCHEDULERS = (None, "step", "cosine", "plateau", "paper")
@@ -36,6 +36,53 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         more = " or None" if allow_none else ""
         raise ValueError(f"TrainConfig: '{name}' must be a positive int{more} (got {value!r})")
+
+
+def _bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"TrainConfig: '{name}' must be True or False (got {value!r})")
+
+
+def _path(name: str, value: Any, what: str, allow_bool: bool = False) -> None:
+    """``value`` is None, a non-empty path (or, with ``allow_bool``, a bool): an
+    empty one would silently mean the current directory."""
+    if value is None or (allow_bool and isinstance(value, bool)):
+        return
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ValueError(f"TrainConfig: '{name}' must be None{' or a bool' if allow_bool else ''} or {what}, "
+                         f"not empty (got {value!r})")
+
+
+def metric_names(metrics: Any, who: str) -> Optional[List[str]]:
+    """``metrics`` as a list of names (None stays None), refusing a bare
+    string (``"mse"`` would be ``['m', 's', 'e']``) and names that are not
+    strings; ``who`` names the caller and the argument in the message."""
+    if metrics is None:
+        return None
+    if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+        hint = f"; pass [{metrics!r}]" if isinstance(metrics, str) else ""
+        raise ValueError(f"{who} must be None or a list of metric names (got {metrics!r}{hint})")
+    bad = [m for m in metrics if not isinstance(m, str)]
+    if bad:
+        raise ValueError(f"{who} must be a list of metric names (str) (got {bad[0]!r} in {list(metrics)!r})")
+    return list(metrics)
+
+
+def plain_meta(meta: Any) -> Dict[str, Any]:
+    """``TrainConfig.meta`` as plain data (NumPy values and paths made plain,
+    :func:`~srnn_pyg.engine.files.to_jsonable`), or a :class:`ValueError`
+    naming the first key that is not: a checkpoint holding it could not be
+    read back with ``weights_only=True``."""
+    if not isinstance(meta, Mapping):
+        raise ValueError(f"TrainConfig: 'meta' must be a dict of plain data (got {meta!r})")
+    plain = to_jsonable(dict(meta))
+    found = first_unplain(plain, "meta")
+    if found is not None:
+        where, value = found
+        raise ValueError(f"TrainConfig: 'meta' must hold plain data only (None, bool, int, float, str, and lists "
+                         f"and str-keyed dicts of them; NumPy values are converted): {where} is a "
+                         f"{type(value).__name__} (got {value!r:.80})")
+    return plain
 
 
 def _number(value: Any) -> bool:
@@ -170,16 +217,19 @@ class TrainConfig:
             ``best.pt`` and ``result.json`` go. (default: :obj:`None`:
             nothing is written)
         resume (bool or str, optional): ``True`` continues from
-            ``out_dir/last.pt`` (or starts afresh if there is none); a path
+            ``out_dir/last.pt`` (or starts afresh in an ``out_dir`` without a
+            run; one holding a run without ``last.pt`` is refused unless
+            ``overwrite``); a path
             continues from that checkpoint. Weights, optimiser, scheduler,
             scaler, RNG states, history, best score and the early-stopping
             count are restored, so the run goes on exactly as if it had not
             stopped. (default: :obj:`None`)
         overwrite (bool, optional): start a new run in an ``out_dir`` that
             already holds one (``last.pt``, ``best.pt``, ``metrics.jsonl`` or
-            ``result.json``), replacing its files; without it (and without
-            ``resume``) such an ``out_dir`` is refused, so no run is replaced
-            by accident. (default: :obj:`False`)
+            ``result.json``), replacing its files when the new run writes its
+            first epoch (a set-up error leaves them as they were); without it
+            (and without ``resume``) such an ``out_dir`` is refused, so no run
+            is replaced by accident. (default: :obj:`False`)
         progress (bool, optional): a tqdm bar with the running loss (rank 0).
             (default: :obj:`True`)
         distributed (bool, optional): under ``torchrun``, initialise the
@@ -206,9 +256,12 @@ class TrainConfig:
             loader, else off)
         callbacks (list[callable], optional): called with each epoch's record
             after its checkpoint is written and before the epoch's line is
-            printed; keys they add show in that line. (default: ``()``)
+            printed; keys they add show in that line, and must hold plain
+            data (NumPy values and tensors are converted). (default: ``()``)
         meta (dict, optional): plain data stored in the checkpoints
-            (e.g. the dataset's name and arguments). (default: ``{}``)
+            (e.g. the dataset's name and arguments): ``None``, bools, numbers,
+            strings, and lists and str-keyed dicts of them; NumPy values and
+            paths are converted, anything else is refused. (default: ``{}``)
     """
 
     epochs: int
@@ -261,12 +314,12 @@ class TrainConfig:
                 if getattr(self, name) == defaults[name]:
                     setattr(self, name, value)
         self.scheduler_kwargs = dict(self.scheduler_kwargs or {})
-        self.meta = dict(self.meta or {})
+        self.meta = plain_meta({} if self.meta is None else self.meta)
         self.callbacks = tuple(self.callbacks or ())
-        if self.metrics is not None:
-            self.metrics = list(self.metrics)
+        self.metrics = metric_names(self.metrics, "TrainConfig: 'metrics'")
         self._check_numbers()
         self._check_choices()
+        self._check_switches()
         as_noise_schedule(self.noise)                                          # raises on a bad schedule
 
     def _check_numbers(self) -> None:
@@ -310,7 +363,7 @@ class TrainConfig:
             if not (isinstance(value, str) or value is None or callable(value)):
                 raise ValueError(f"TrainConfig: '{name}' must be one of {list(known)} or a callable "
                                  f"(got {value!r})")
-        if self.amp not in _AMP:
+        if not (self.amp is None or isinstance(self.amp, bool) or (isinstance(self.amp, str) and self.amp in _AMP)):
             raise ValueError(f"TrainConfig: 'amp' must be False, True, 'fp16' or 'bf16' (got {self.amp!r})")
         if self.resume is True and self.out_dir is None:
             raise ValueError("TrainConfig: 'resume=True' reads out_dir/last.pt, so 'out_dir' must be given "
@@ -326,11 +379,18 @@ class TrainConfig:
         if self.validate_start is not None and not isinstance(self.validate_start, bool):
             raise ValueError(f"TrainConfig: 'validate_start' must be None, True or False "
                              f"(got {self.validate_start!r})")
-        if self.init_from is not None and not isinstance(self.init_from, (str, os.PathLike)):
-            raise ValueError(f"TrainConfig: 'init_from' must be None or the path of a checkpoint or run folder "
-                             f"(got {self.init_from!r})")
         if not all(callable(cb) for cb in self.callbacks):
             raise ValueError(f"TrainConfig: 'callbacks' must be callables (got {list(self.callbacks)!r})")
+
+    def _check_switches(self) -> None:
+        for name in ("compile", "overwrite", "progress", "distributed", "restore_best"):
+            _bool(name, getattr(self, name))
+        _path("out_dir", self.out_dir, "the path of a folder")
+        _path("resume", self.resume, "the path of a checkpoint or run folder", allow_bool=True)
+        _path("init_from", self.init_from, "the path of a checkpoint or run folder")
+        if self.monitor is not None and (not isinstance(self.monitor, str) or not self.monitor):
+            raise ValueError(f"TrainConfig: 'monitor' must be None or the name of a history key, such as "
+                             f"'val_loss' (got {self.monitor!r})")
 
     @classmethod
     def fields(cls) -> List[str]:
@@ -347,3 +407,18 @@ class TrainConfig:
         if unknown:
             raise TypeError(f"TrainConfig: unknown option {unknown[0]!r} (options: {', '.join(self.fields())})")
         return dataclasses.replace(self, **changes)
+
+
+def make_config(config: Optional[TrainConfig], overrides: Dict[str, Any]) -> TrainConfig:
+    """:func:`~srnn_pyg.engine.fit`'s ``config`` with its keyword ``overrides``."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"fit: 'config' must be a TrainConfig or None (got {type(config).__name__})")
+    unknown = sorted(set(overrides) - set(TrainConfig.fields()))
+    if unknown:
+        raise TypeError(f"fit: unknown option {unknown[0]!r} (TrainConfig fields: "
+                        f"{', '.join(TrainConfig.fields())})")
+    if config is None:
+        if "epochs" not in overrides:
+            raise TypeError("fit: the number of 'epochs' is required (pass epochs=... or a TrainConfig)")
+        return TrainConfig(**overrides)
+    return config.replace(**overrides) if overrides else config

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .. import metrics as M
 from ..loader import seed_count, seed_view
 from ..nn.heads import LOSSES, DeterministicHead, Head, head_of, loss_terms, weighted_mean
+from .config import metric_names
 from .device import DeviceLike, amp_context, model_device, resolve_device
 from .distributed import DistContext
 from .objectives import (OBJECTIVES, check_one_hop_horizon, check_prediction, default_objective, feedback_of,
@@ -295,7 +296,8 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
     dev = model_device(model) if device is None else resolve_device(device)
     model.to(dev)
     cls = peek_classification(loader, "evaluate: 'loader'")
-    names = list(metrics) if metrics is not None else default_metrics(model, cls)
+    names = metric_names(metrics, "evaluate: 'metrics'")
+    names = names if names is not None else default_metrics(model, cls)
     if not getattr(model, "has_forward", True):
         if "tf_mse" in names or (objective == "teacher_forcing" and "loss" in names) or cls:
             raise ValueError(f"evaluate: {type(model).__name__} has no one-step-ahead forward, so only "

@@ -17,14 +17,14 @@ import math
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = ["PathLike", "TMP_MARK", "atomic_write", "atomic_save", "atomic_write_text",
-           "remove_stale_temps", "to_jsonable", "MetricsLog", "write_error"]
+           "remove_stale_temps", "to_jsonable", "first_unplain", "MetricsLog", "write_error"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -118,21 +118,48 @@ def remove_stale_temps(directory: PathLike, names: Iterable[str]) -> None:
 
 
 def to_jsonable(value: Any) -> Any:
-    """``value`` with tensors, NumPy scalars and paths made plain, tuples made
-    lists, and non-finite floats made :obj:`None` (strict JSON)."""
+    """``value`` with tensors, NumPy scalars and arrays and paths made plain,
+    tuples made lists, and non-finite floats made :obj:`None` (strict JSON).
+    Other objects are returned as they are (:func:`first_unplain` finds
+    them)."""
+    if isinstance(value, (np.generic, np.ndarray)) and value.dtype.kind in "biufU":   # before float: np.float64 is one
+        return to_jsonable(value.tolist())
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return to_jsonable(value.item())
     if isinstance(value, Tensor):
         return to_jsonable(value.tolist())
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def first_unplain(value: Any, where: str = "") -> Optional[Tuple[str, Any]]:
+    """``(where, part)`` for the first part of ``value`` that is not plain
+    data (``None``, ``bool``, ``int``, ``float``, ``str``, and lists, tuples
+    and str-keyed dicts of them: what a checkpoint read with
+    ``weights_only=True`` and a JSON file can hold), ``where`` extended by
+    the keys and indices that lead to it; :obj:`None` if all of it is."""
+    if value is None or type(value) in (bool, int, float, str):    # not subclasses: numpy's, enums pickle by class
+        return None
+    if type(value) in (list, tuple):
+        for i, item in enumerate(value):
+            found = first_unplain(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return f"{where} (a key)", key
+            found = first_unplain(item, f"{where}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    return where, value
 
 
 class MetricsLog:

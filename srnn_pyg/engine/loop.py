@@ -39,17 +39,20 @@ from ..nn.heads import DeterministicHead, head_of, weighted_mean
 from .checkpoints import (BEST, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST, METRICS_FILE, RESULT_FILE,
                           load_checkpoint, model_record, read_weights, record_differences, resolve_checkpoint,
                           resumes_in, state_differences, write_checked)
-from .config import TrainConfig
+from .config import TrainConfig, make_config
 from .device import amp_context, resolve_device
 from .distributed import DistContext, eval_loader, setup_distributed, train_loader
 from ..loader import OneHopLoader
 from .evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, collect, default_metrics, score_loader
 from .files import MetricsLog, atomic_write_text, remove_stale_temps, to_jsonable, write_error
 from .noise import as_noise_schedule
-from .objectives import StepModule, batch_loss, check_loader, default_objective, feedback_of, peek_classification
+from .objectives import (StepModule, batch_loss, check_loader, default_objective, feedback_of, materialize,
+                         peek_classification)
 from .optim import (apply_new_rates, current_lr, is_better, make_optimizer, make_scheduler, monitor_direction,
                     step_scheduler, stretch_schedule)
 from .result import FitResult
+from .runfolder import (RUN_FILES, check_init_from, config_record, files_to_replace, plain_record, reconcile_best,
+                        remove_run)
 from .rng import kept_rng, rng_state, seed_everything, set_rng_state
 from .tbptt import check_tbptt, tbptt_batch, truncated_gradient
 
@@ -92,7 +95,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     Returns:
         FitResult
     """
-    config = _make_config(config, overrides)
+    config = make_config(config, overrides)
     config = config.replace(objective=default_objective(model)) if config.objective == "auto" else config
     trainable = bool(getattr(model, "trainable", True))
     if trainable and config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
@@ -114,41 +117,6 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
                 traceback.clear_frames(failing.__traceback__.tb_next)
             gc.collect()
         dist.close()
-
-
-def _make_config(config: Optional[TrainConfig], overrides: Dict[str, Any]) -> TrainConfig:
-    if config is not None and not isinstance(config, TrainConfig):
-        raise TypeError(f"fit: 'config' must be a TrainConfig or None (got {type(config).__name__})")
-    unknown = sorted(set(overrides) - set(TrainConfig.fields()))
-    if unknown:
-        raise TypeError(f"fit: unknown option {unknown[0]!r} (TrainConfig fields: "
-                        f"{', '.join(TrainConfig.fields())})")
-    if config is None:
-        if "epochs" not in overrides:
-            raise TypeError("fit: the number of 'epochs' is required (pass epochs=... or a TrainConfig)")
-        return TrainConfig(**overrides)
-    return config.replace(**overrides) if overrides else config
-
-
-def _materialize(model: nn.Module, loader: DataLoader, device: torch.device) -> None:
-    """Run one graph through models whose layers are built by the first batch
-    (PyG-style lazy modules), so the optimiser sees every parameter."""
-    params = list(model.parameters())
-    lazy = any(isinstance(p, nn.parameter.UninitializedParameter) for p in params)
-    if params and not lazy:
-        return
-    dataset = getattr(loader, "dataset", None)
-    if dataset is None or len(dataset) == 0:
-        return
-    sample = loader.collate_fn([dataset[0]]).to(device)
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        if getattr(model, "has_forward", True):
-            model(sample)
-        else:
-            model.forecast(sample, 1)
-    model.train(was)
 
 
 class _Run:
@@ -197,15 +165,15 @@ class _Run:
             raise ValueError("fit: 'validate_start' makes the starting weights a candidate for the best epoch, "
                              "but monitor='train_loss' has no value before training; monitor a validation key")
         self.start_validated = bool(start)
-        self._check_init_from()
+        check_init_from(config)
         self._prepare_output()
         self.epoch, self.step, self.best, self.best_epoch, self.bad, self.stopped = 0, 0, None, None, 0, False
-        self.warned_not_finite = False
+        self.warned_not_finite, self.best_ahead = False, None
         self.opt = self.sched = self.scaler = None
 
     # ------------------------------------------------------------ set-up
     def _has_parameters(self, train: DataLoader) -> bool:
-        _materialize(self.model, train, self.dev)
+        materialize(self.model, train, self.dev)
         if not any(p.requires_grad for p in self.model.parameters()):
             warnings.warn(f"fit: {type(self.model).__name__} has no trainable parameters; evaluating only")
             return False
@@ -238,6 +206,9 @@ class _Run:
         # A key of val_score's dict is known after the first validation pass, which checks it; a metric of
         # evaluate's that this run does not score is an error now.
         builtin = self.monitor[len("val_"):] in (CLASSIFICATION_METRICS if self.classification else REGRESSION_METRICS)
+        if builtin and self.monitor.endswith("_per_step"):
+            raise ValueError(f"fit: 'monitor' must name a single number per epoch (expected e.g. 'val_mse'), but "
+                             f"{self.monitor!r} is a list, one value per horizon step (got {self.monitor!r})")
         self.monitor_from_score = c.val_score is not None and self.monitor not in allowed \
             and self.monitor.startswith("val_") and not builtin
         if self.monitor not in allowed and not self.monitor_from_score:
@@ -251,15 +222,10 @@ class _Run:
     def _prepare_output(self) -> None:
         c, main = self.config, self.dist.main
         self.out = Path(c.out_dir) if c.out_dir is not None else None
-        run_files = (LAST, BEST, METRICS_FILE, RESULT_FILE)
-        held = [n for n in run_files if self.out is not None and (self.out / n).exists()]
+        held = [n for n in RUN_FILES if self.out is not None and (self.out / n).exists()]
         held = self.dist.broadcast_object(held) if self.out is not None else held    # rank 0's view, on every rank
-        if held and not resumes_in(c.resume, self.out) and not c.overwrite:
-            raise ValueError(f"fit: out_dir '{self.out}' already holds a run ({', '.join(held)}): pass resume=True "
-                             f"to continue it, overwrite=True to replace it, or another out_dir")
-        if held and c.overwrite and not resumes_in(c.resume, self.out) and main:   # nothing of the old run stays
-            for name in run_files:
-                (self.out / name).unlink(missing_ok=True)
+        # the old run goes when the new one writes its first epoch (open_files): not if a set-up check fails
+        self.replaced, self.files_open = files_to_replace(self.out, held, c.resume, c.overwrite), False
         if self.out is not None and main:
             try:
                 self.out.mkdir(parents=True, exist_ok=True)
@@ -275,17 +241,18 @@ class _Run:
         self.result = FitResult(monitor=self.monitor, mode=self.mode, model_record=self.record,
                                 out_dir=str(self.out) if self.out is not None else None)
         self.log = MetricsLog(self.out / METRICS_FILE) if self.out is not None and main else None
-        self.config_record = {
-            "epochs": c.epochs, "objective": c.objective, "loss": c.loss, "horizon": c.horizon, "lr": c.lr,
-            "weight_decay": c.weight_decay, "grad_clip": c.grad_clip, "seed": c.seed,
-            "optimizer": c.optimizer if isinstance(c.optimizer, str) else "custom",
-            "scheduler": c.scheduler if c.scheduler is None or isinstance(c.scheduler, str) else "custom",
-            "noise": self.schedule.to_list() if self.schedule is not None else None,
-            "early_stopping": c.early_stopping, "monitor": self.monitor, "monitor_mode": self.mode,
-            "world_size": self.dist.world, "tbptt": c.tbptt, "truncate_gradient": c.truncate_gradient,
-            "noise_p": c.noise_p, "momentum": c.momentum, "node_type_loss": c.node_type_loss,
-            "recipe": c.recipe, "init_from": None if c.init_from is None else str(c.init_from),
-            "validate_start": self.start_validated}
+        self.config_record = config_record(c, self.schedule, self.monitor, self.mode, self.dist.world,
+                                           self.start_validated)
+
+    def open_files(self) -> None:
+        """Before the run's first write (rank 0): the run it replaces goes,
+        and ``metrics.jsonl`` is rewritten from the history (a resume drops
+        the lines of epochs after its checkpoint)."""
+        if self.files_open or self.out is None or not self.dist.main:
+            return
+        remove_run(self.out, self.replaced)
+        self.log.reset(self.result.history)
+        self.files_open = True
 
     # ------------------------------------------------------ checkpoints
     def validate(self, epoch: int) -> Dict[str, Any]:
@@ -435,26 +402,8 @@ class _Run:
                               f"monitor={self.monitor!r} ({self.mode}): its best epoch so far is forgotten"
                               + (", so is the plateau scheduler's," if plateau else ",")
                               + " and best.pt is rewritten from the next epoch on")
-
-    def _check_init_from(self) -> None:
-        """``init_from`` outside ``out_dir`` (this run would overwrite the
-        checkpoint it starts from) and, for a run that will use it, readable,
-        before anything is written."""
-        c = self.config
-        if c.init_from is None:
-            return
-        if c.out_dir is not None:
-            src, out = Path(c.init_from).resolve(), Path(c.out_dir).resolve()
-            if src == out or out in src.parents:
-                raise ValueError(f"fit: 'init_from' ({str(c.init_from)!r}) is inside out_dir ({str(c.out_dir)!r}): "
-                                 f"this run would overwrite the checkpoint it starts from; write it to another "
-                                 f"folder")
-        resuming = c.resume not in (None, False) and not (c.resume is True and not (Path(c.out_dir) / LAST).is_file())
-        if not resuming:
-            try:
-                resolve_checkpoint(c.init_from)
-            except FileNotFoundError as e:
-                raise FileNotFoundError(f"fit: 'init_from': {e}") from None
+        if self.out is not None and self.best_epoch is not None:
+            self.check_best_file(path, ckpt)
 
     def load_start(self, source: Any) -> None:
         """The weights of checkpoint ``source`` (``init_from``: a training
@@ -539,10 +488,10 @@ class _Run:
             self.best_epoch, self.best = 0, score
             self.result.best_epoch, self.result.best_score = 0, score
         if self.out is not None and self.dist.main:
-            self.log.reset(self.result.history)
+            self.open_files()
             ckpt = self.checkpoint()
-            write_checked(ckpt, self.out / LAST)
             write_checked(ckpt, self.out / BEST)
+            write_checked(ckpt, self.out / LAST)
             self.write_result()
         self.dist.barrier()
         return self.result
@@ -561,8 +510,6 @@ class _Run:
             self.restore(path)
         elif c.init_from is not None:
             self.load_start(c.init_from)
-        if self.log is not None:
-            self.log.reset(self.result.history)  # a resume drops lines of epochs after its checkpoint
         step_module: nn.Module = StepModule(self.model)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -646,6 +593,10 @@ class _Run:
             warnings.warn(f"fit: the monitored {self.monitor!r} is {score} at epoch {epoch}, not a finite number; "
                           f"such an epoch is never the best (no best.pt comes from it)")
         improved = isinstance(score, float) and math.isfinite(score) and is_better(score, self.best, self.mode)
+        if epoch == self.best_ahead and not improved and not start:
+            improved = self.forget_best(f"'{self.out / BEST}' held epoch {epoch} of the run before it stopped, "
+                                        f"which this epoch did not reproduce", score)
+        self.best_ahead = None
         if not start:
             step_scheduler(self.sched, score, self.mode)
         elif improved and isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -660,16 +611,18 @@ class _Run:
         self.stopped = c.early_stopping is not None and self.bad >= c.early_stopping
         self.epoch = epoch
         record["time"] = time.perf_counter() - started
+        self.open_files()
         self.result.history.append(record)
         if self.out is not None and self.dist.main:
             self.log.append(record)
             ckpt = self.checkpoint()
-            write_checked(ckpt, self.out / LAST)
-            if improved:
+            if improved:        # first: a crash before last.pt leaves a best.pt at least as new as its best epoch
                 write_checked(ckpt, self.out / BEST)
+            write_checked(ckpt, self.out / LAST)
         self.dist.barrier()
         for cb in c.callbacks:
             cb(record)
+        plain_record(record)        # what the callbacks added: the next last.pt must read back
         if self.bar_on:         # after the callbacks: the line shows what they add (e.g. protocol scores)
             shown = {k: v for k, v in record.items() if isinstance(v, float) and k not in ("time", "lr")}
             tqdm.write(f"epoch {epoch}/{c.epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items())
@@ -690,10 +643,47 @@ class _Run:
         r, out = self.result, self.out
         r.best_score, r.best_epoch, r.stopped_early = self.best, self.best_epoch, self.stopped
         r.epochs_run = int(r.history[-1]["epoch"]) if r.history else 0
-        if self.config.restore_best and self.best_epoch is not None and out is not None and (out / BEST).is_file():
+        self.open_files()
+        if self.config.restore_best and self.best_epoch is not None and out is not None:
             self.dist.barrier()
-            self.model.load_state_dict(load_checkpoint(out / BEST, map_location=self.dev)["model"])
+            self.restore_best_file()
         elif self.config.restore_best and out is None and getattr(self, "best_weights", None) is not None:
             self.model.load_state_dict(self.best_weights)
         self.write_result()
         return r
+
+    def restore_best_file(self) -> None:
+        """``restore_best``: the weights of ``best.pt``, refused (after
+        ``result.json`` is written) if it holds another epoch than the best."""
+        path = self.out / BEST
+        held = load_checkpoint(path, map_location=self.dev) if path.is_file() else None
+        if held is None or int(held["epoch"]) != self.best_epoch:
+            self.write_result()
+            found = f"holds epoch {int(held['epoch'])}" if held is not None else "is missing"
+            raise ValueError(f"fit: 'restore_best' loads the best epoch (expected epoch {self.best_epoch}) from "
+                             f"'{path}', but it {found}; the model keeps the weights of epoch {self.epoch}")
+        self.model.load_state_dict(held["model"])
+
+    def forget_best(self, why: str, score: Any = None) -> bool:
+        """The best epoch so far is forgotten (its weights are in no file);
+        ``best.pt`` is rewritten at the next best epoch. Whether ``score``
+        (this epoch's) is now the best."""
+        if self.dist.main:
+            warnings.warn(f"fit: {why}; the best epoch so far ({self.best_epoch}) is forgotten and best.pt is "
+                          f"rewritten from {'this' if score is not None else 'the next'} epoch on")
+        self.best, self.best_epoch = None, None
+        return isinstance(score, float) and math.isfinite(score)
+
+    def check_best_file(self, path: Path, ckpt: Dict[str, Any]) -> None:
+        """A resume: ``best.pt`` against the best epoch the checkpoint at
+        ``path`` records (:func:`~srnn_pyg.engine.runfolder.reconcile_best`)."""
+        own = resumes_in(self.config.resume, self.out)
+        outcome = reconcile_best(self.out, ckpt, path, self.config.restore_best, own) if self.dist.main else None
+        action, detail = self.dist.broadcast_object(outcome)
+        if action == "error":
+            raise ValueError(detail)
+        if action == "forget":
+            self.forget_best(detail)
+        elif action == "ok" and not own:        # best.pt was written from the resumed run: it stays
+            self.replaced = [n for n in self.replaced if n != BEST]
+        self.best_ahead = detail if action == "ahead" else None

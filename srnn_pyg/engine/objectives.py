@@ -30,7 +30,7 @@ from .noise import add_noise
 
 __all__ = ["OBJECTIVES", "feedback_of", "default_objective", "is_classification", "peek_classification",
            "teacher_forcing", "rollout_targets", "label_targets", "target_weight", "rollout_head",
-           "check_prediction", "StepModule", "batch_loss"]
+           "check_prediction", "StepModule", "batch_loss", "materialize"]
 
 OBJECTIVES = ("teacher_forcing", "rollout")
 
@@ -308,3 +308,24 @@ def batch_loss(runner: Callable, head: Head, batch, objective: str, horizon: Opt
         check_prediction(pred, target, "forecast")
         s, c = loss_terms(rollout_head(head), pred, target, mask, weight)
     return weighted_mean(s, c), c
+
+
+def materialize(model: nn.Module, loader: Any, device: torch.device) -> None:
+    """Run one graph through models whose layers are built by the first batch
+    (PyG-style lazy modules), so the optimiser sees every parameter."""
+    params = list(model.parameters())
+    lazy = any(isinstance(p, nn.parameter.UninitializedParameter) for p in params)
+    if params and not lazy:
+        return
+    dataset = getattr(loader, "dataset", None)
+    if dataset is None or len(dataset) == 0:
+        return
+    sample = loader.collate_fn([dataset[0]]).to(device)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        if getattr(model, "has_forward", True):
+            model(sample)
+        else:
+            model.forecast(sample, 1)
+    model.train(was)
