@@ -50,7 +50,8 @@ __all__ = ["SRNNLightningModule", "STDataModule"]
 
 # TrainConfig fields the Lightning module reads; the others are the Trainer's business.
 _USED = ("objective", "loss", "horizon", "optimizer", "lr", "weight_decay", "scheduler", "scheduler_kwargs",
-         "grad_clip", "noise", "monitor", "monitor_mode", "epochs", "truncate_gradient")
+         "grad_clip", "noise", "monitor", "monitor_mode", "epochs", "truncate_gradient", "momentum", "noise_p",
+         "node_type_loss")
 
 
 def _plain(value: Any) -> bool:
@@ -162,15 +163,19 @@ class SRNNLightningModule(pl.LightningModule):
             self._heads[classification] = head
         return self._heads[classification]
 
-    def loss(self, batch: Any, noise_std: float = 0.0) -> Tuple[Tensor, Tensor]:
+    def loss(self, batch: Any, noise_std: float = 0.0, train: bool = False) -> Tuple[Tensor, Tensor]:
         """``(loss, weight)`` of one batch: the library's objective, the masked
-        mean loss and the number of target entries it averages."""
+        mean loss and the number of target entries it averages; ``train``: as
+        :func:`~srnn_pyg.engine.fit` trains (the noise on a ``noise_p`` share
+        of the frames, the per-node-type loss with ``node_type_loss``), else as
+        it validates."""
         cls = is_classification(batch)
         if cls and self.config.objective == "rollout":
             raise ValueError("SRNNLightningModule: objective='rollout' forecasts values, but the targets are "
                              "class labels (long 'y')")
-        return batch_loss(self._run, self.head(cls), batch, self.config.objective, self.config.horizon,
-                          noise_std, cls, self.feedback)
+        c = self.config
+        return batch_loss(self._run, self.head(cls), batch, c.objective, c.horizon, noise_std, cls, self.feedback,
+                          c.noise_p if train else 1.0, c.node_type_loss if train else False)
 
     def _log(self, name: str, loss: Tensor, weight: Tensor, prog_bar: bool = True) -> None:
         if self._trainer is not None:               # also callable outside a Trainer
@@ -192,7 +197,7 @@ class SRNNLightningModule(pl.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         std = self.schedule(self.global_step) if self.schedule is not None and self._trainer is not None else 0.0
-        loss, weight = self.loss(batch, std)
+        loss, weight = self.loss(batch, std, train=True)
         self._log("train_loss", loss, weight)
         return loss
 

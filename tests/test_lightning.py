@@ -181,3 +181,23 @@ def test_lightning_module_resolves_auto_and_refuses_tbptt():
     assert SRNNLightningModule(model, TrainConfig(epochs=1, objective="auto")).config.objective == "teacher_forcing"
     with pytest.raises(ValueError, match="'tbptt' \\(got 4\\) is fit\\(\\)'s chunked training"):
         SRNNLightningModule(model, TrainConfig(epochs=1, tbptt=4))
+
+
+def test_training_step_takes_node_type_loss_and_noise_p_and_checkpoints_keep_them(tmp_path):
+    """The paper recipe's per-node-type loss and its noise share were ignored by the module (its loss was
+    the plain mean), and momentum, noise_p and node_type_loss were not in its checkpoints."""
+    train = _springs(6)
+    batch = next(iter(DataLoader(train, batch_size=6)))
+    model = _model(train.schema, seed=1)
+    config = TrainConfig(epochs=1, node_type_loss=True, optimizer="sgd", momentum=0.5, noise_p=0.5)
+    module = SRNNLightningModule(model, config)
+    loss = module.training_step(batch, 0).detach()
+    expected, _ = batch_loss(StepModule(model), head_of(model), batch, "teacher_forcing", node_type_loss=True)
+    plain, _ = batch_loss(StepModule(model), head_of(model), batch, "teacher_forcing")
+    assert torch.allclose(loss, expected) and not torch.allclose(loss, plain)
+    assert torch.allclose(module.validation_step(batch, 0).detach(), plain.detach())   # validated as fit does
+    trainer = _trainer(max_epochs=1, default_root_dir=tmp_path)
+    trainer.fit(module, DataLoader(train, batch_size=6))
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    again = SRNNLightningModule.load_from_checkpoint(tmp_path / "last.ckpt")
+    assert (again.config.momentum, again.config.noise_p, again.config.node_type_loss) == (0.5, 0.5, True)
