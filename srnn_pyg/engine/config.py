@@ -346,8 +346,9 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: 'momentum' must be in [0, 1) (got {self.momentum!r})")
         if not isinstance(self.node_type_loss, bool):
             raise ValueError(f"TrainConfig: 'node_type_loss' must be a bool (got {self.node_type_loss!r})")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"TrainConfig: 'seed' must be a non-negative int (got {self.seed!r})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 63:
+            raise ValueError(f"TrainConfig: 'seed' must be an int in [0, 2**63) (torch's generator takes a 64-bit "
+                             f"seed) (got {self.seed!r})")
 
     def _check_choices(self) -> None:
         if self.loss is not None and self.loss not in LOSSES:

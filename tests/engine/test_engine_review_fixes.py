@@ -235,3 +235,11 @@ def test_bools_and_paths_still_accepted(tmp_path):
         warnings.simplefilter("error")
         c = TrainConfig(epochs=1, compile=False, amp="bf16", out_dir=tmp_path, resume=False, metrics=("mse",))
     assert c.metrics == ["mse"] and c.resume is False
+
+
+def test_a_seed_beyond_64_bits_is_refused_up_front():
+    """seed=2**70 was accepted and failed inside fit with torch's 'Overflow when unpacking long long'."""
+    with pytest.raises(ValueError, match=r"TrainConfig: 'seed' must be an int in \[0, 2\*\*63\) "
+                                         r".*got 1180591620717411303424"):
+        TrainConfig(epochs=1, seed=2 ** 70)
+    assert TrainConfig(epochs=1, seed=2 ** 63 - 1).seed == 2 ** 63 - 1
