@@ -90,6 +90,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: the torch class of each built-in scheduler (``make_scheduler`` builds them)
+_SCHEDULER_CLASSES = {"step": "StepLR", "cosine": "CosineAnnealingLR", "plateau": "ReduceLROnPlateau",
+                      "paper": "MultiStepLR"}
+
+
 @dataclass
 class TrainConfig:
     r"""Every option of :func:`~srnn_pyg.engine.fit`, checked when built
@@ -132,8 +137,9 @@ class TrainConfig:
             once per epoch. ``"paper"``: ``x0.1`` at optimiser steps 1500 and
             4500 (the official S-RNN schedule), stepped once per optimiser
             step. (default: :obj:`None`)
-        scheduler_kwargs (dict, optional): override the scheduler's
-            defaults. (default: ``{}``)
+        scheduler_kwargs (dict, optional): override a built-in scheduler's
+            defaults; each key must be an argument of its torch class
+            (refused with no scheduler or a callable one). (default: ``{}``)
         grad_clip (float, optional): clip the gradient norm to this; ``None``
             for no clipping. (default: :obj:`1.0`)
         tbptt (int, optional): truncated backpropagation through time:
@@ -176,7 +182,10 @@ class TrainConfig:
             per-node-type loss) in every field left at its default; fields you
             set keep your value. (default: ``"default"``)
         early_stopping (int, optional): stop after this many epochs without
-            a better ``monitor`` value. (default: :obj:`None`: never)
+            a better ``monitor`` value; a resumed run counts the
+            checkpoint's epochs without improvement against this one, so a
+            run that stopped early goes on with a larger patience.
+            (default: :obj:`None`: never)
         monitor (str, optional): the history key that picks ``best.pt`` and
             drives early stopping and the ``"plateau"`` scheduler: ``val_``
             and a name of ``metrics``, ``val_`` and a key of what
@@ -256,8 +265,12 @@ class TrainConfig:
             loader, else off)
         callbacks (list[callable], optional): called with each epoch's record
             after its checkpoint is written and before the epoch's line is
-            printed; keys they add show in that line, and must hold plain
-            data (NumPy values and tensors are converted). (default: ``()``)
+            printed; keys they add show in that line, are written to
+            ``metrics.jsonl`` and the epoch's checkpoints as well, and must
+            hold plain data (NumPy values and tensors are converted). A
+            callback with an ``on_resume(history)`` method is handed a
+            resumed run's history (the checkpoint's records) before the
+            first epoch. (default: ``()``)
         meta (dict, optional): plain data stored in the checkpoints
             (e.g. the dataset's name and arguments): ``None``, bools, numbers,
             strings, and lists and str-keyed dicts of them; NumPy values and
@@ -322,6 +335,26 @@ class TrainConfig:
         self._check_switches()
         as_noise_schedule(self.noise)                                          # raises on a bad schedule
 
+    def _check_scheduler_kwargs(self) -> None:
+        """``scheduler_kwargs`` go to a built-in scheduler's constructor: each
+        key must be one of its arguments (the optimiser aside)."""
+        kwargs = self.scheduler_kwargs
+        if not kwargs:
+            return
+        if not isinstance(self.scheduler, str):
+            raise ValueError(f"TrainConfig: 'scheduler_kwargs' configure a built-in scheduler ({list(SCHEDULERS)}); "
+                             f"with scheduler={self.scheduler!r} they would be ignored (got {kwargs!r})")
+        import inspect
+
+        import torch
+        cls = getattr(torch.optim.lr_scheduler, _SCHEDULER_CLASSES[self.scheduler])
+        accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "optimizer")]
+        unknown = [k for k in kwargs if k not in accepted]
+        if unknown:
+            raise ValueError(f"TrainConfig: 'scheduler_kwargs' for scheduler={self.scheduler!r} "
+                             f"(torch.optim.lr_scheduler.{cls.__name__}) take the keys {accepted} "
+                             f"(got {unknown[0]!r} in {kwargs!r})")
+
     def _check_numbers(self) -> None:
         _positive_int("epochs", self.epochs)
         _positive_int("horizon", self.horizon, allow_none=True)
@@ -369,6 +402,7 @@ class TrainConfig:
         if self.resume is True and self.out_dir is None:
             raise ValueError("TrainConfig: 'resume=True' reads out_dir/last.pt, so 'out_dir' must be given "
                              "(got None)")
+        self._check_scheduler_kwargs()
         if self.scheduler == "plateau" and "mode" in self.scheduler_kwargs:
             raise ValueError(f"TrainConfig: 'scheduler_kwargs' may not set the plateau scheduler's 'mode': "
                              f"'monitor_mode' sets the direction (got mode={self.scheduler_kwargs['mode']!r})")

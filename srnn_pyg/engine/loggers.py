@@ -12,8 +12,10 @@ that ``metrics.jsonl`` holds: ``epoch``, ``step``, ``lr``, ``noise_std``,
                          callbacks=[CSVLogger("runs/srnn"), TensorBoardLogger("runs/srnn/tensorboard")])
     fit(model, train_loader, val_loader, config)
 
-Both continue a resumed run: the rows (or events) of epochs after the
-checkpoint a run resumed from are dropped, as ``metrics.jsonl`` is rewritten.
+Both continue a resumed run as ``metrics.jsonl`` does: on resume ``fit``
+hands them the checkpoint's history (their ``on_resume``), so the rows (or
+events) of epochs after the checkpoint are dropped and those it holds are
+written again, including an epoch whose row a killed run never wrote.
 """
 from __future__ import annotations
 
@@ -38,6 +40,10 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _row(record: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in record.items() if _scalar(v) or v is None or isinstance(v, str)}
+
+
 class CSVLogger:
     r"""Writes ``metrics.csv`` (one row per epoch, a column per record key
     in order of first appearance) beside ``metrics.jsonl``.
@@ -45,8 +51,9 @@ class CSVLogger:
     The whole file is rewritten atomically every epoch, so a new key
     (e.g. a metric that appears later) gets its column and a killed run
     never leaves half a row. On the first call, rows of an existing file
-    whose epoch is before the record's are kept (a resumed run), later ones
-    dropped.
+    whose epoch is before the record's are kept, later ones dropped; a run
+    that :func:`~srnn_pyg.engine.fit` resumes takes the checkpoint's history
+    instead (:meth:`on_resume`), which holds every epoch up to it.
 
     Args:
         out_dir (str or PathLike): the run folder.
@@ -71,12 +78,17 @@ class CSVLogger:
                 continue
         return keep
 
+    def on_resume(self, history: List[Dict[str, Any]]) -> None:
+        """The rows of a resumed run: the checkpoint's ``history``, written
+        with the next epoch's row."""
+        self.rows = [_row(r) for r in history]
+
     def __call__(self, record: Dict[str, Any]) -> None:
         epoch = int(record.get("epoch", 0))
         if self.rows is None:
             self.rows = self._load(epoch)
         self.rows = [r for r in self.rows if int(float(r.get("epoch", 0))) < epoch]
-        self.rows.append({k: v for k, v in record.items() if _scalar(v) or v is None or isinstance(v, str)})
+        self.rows.append(_row(record))
         columns: List[str] = []
         for row in self.rows:
             columns += [c for c in row if c not in columns]
@@ -98,7 +110,9 @@ class TensorBoardLogger:
 
     Needs the ``tensorboard`` package (``pip install srnn_pyg[tensorboard]``).
     The writer is opened on the first record with ``purge_step`` at that
-    epoch, so the events of a resumed run's later epochs replace the old.
+    epoch, so the events of a resumed run's later epochs replace the old; a
+    run that :func:`~srnn_pyg.engine.fit` resumes hands it the checkpoint's
+    history first (:meth:`on_resume`), written again from its first epoch.
 
     Args:
         log_dir (str or PathLike): the events folder (e.g.
@@ -114,16 +128,30 @@ class TensorBoardLogger:
                               "pip install srnn_pyg[tensorboard] (or pip install tensorboard)")
         self.log_dir = Path(log_dir)
         self.writer = None
+        self.pending: List[Dict[str, Any]] = []
+
+    def on_resume(self, history: List[Dict[str, Any]]) -> None:
+        """The epochs of a resumed run's checkpoint, written with the next."""
+        self.pending = list(history)
 
     def __call__(self, record: Dict[str, Any]) -> None:
         epoch = int(record.get("epoch", 0))
         if self.writer is None:
             from torch.utils.tensorboard import SummaryWriter
-            self.writer = SummaryWriter(str(self.log_dir), purge_step=epoch)
+            first = min([epoch] + [int(r.get("epoch", 0)) for r in self.pending])
+            self.writer = SummaryWriter(str(self.log_dir), purge_step=first)
+        pending, self.pending = self.pending, []
+        for old in pending:
+            if int(old.get("epoch", 0)) < epoch:
+                self._write(old)
+        self._write(record)
+        self.writer.flush()
+
+    def _write(self, record: Dict[str, Any]) -> None:
+        epoch = int(record.get("epoch", 0))
         for key, value in record.items():
             if key != "epoch" and _scalar(value) and math.isfinite(float(value)):
                 self.writer.add_scalar(key, float(value), global_step=epoch)
-        self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from ..nn.heads import DeterministicHead, head_of, weighted_mean
 from .checkpoints import (BEST, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LAST, METRICS_FILE, RESULT_FILE,
-                          load_checkpoint, model_record, read_weights, record_differences, resolve_checkpoint,
+                          load_checkpoint, model_record, read_weights, record_differences,
                           resumes_in, state_differences, write_checked)
 from .config import TrainConfig, make_config
 from .device import amp_context, resolve_device
@@ -52,7 +52,7 @@ from .optim import (apply_new_rates, current_lr, is_better, make_optimizer, make
                     step_scheduler, stretch_schedule)
 from .result import FitResult
 from .runfolder import (RUN_FILES, check_init_from, config_record, files_to_replace, plain_record, reconcile_best,
-                        remove_run)
+                        remove_run, resume_path, selection_changed)
 from .rng import kept_rng, rng_state, seed_everything, set_rng_state
 from .tbptt import check_tbptt, tbptt_batch, truncated_gradient
 
@@ -329,21 +329,19 @@ class _Run:
                 "history": to_jsonable(self.result.history), "monitor": self.monitor, "mode": self.mode,
                 "config": to_jsonable(self.config_record), "meta": to_jsonable(self.config.meta)}
 
+    def save_epoch(self, record: Dict[str, Any], improved: bool, again: bool = False) -> None:
+        """The epoch's line of ``metrics.jsonl`` and its checkpoints (``best.pt``
+        first: a crash before ``last.pt`` leaves a ``best.pt`` at least as new
+        as its best epoch); ``again``: rewritten with what the callbacks added."""
+        self.log.reset(self.result.history) if again else self.log.append(record)
+        ckpt = self.checkpoint()
+        if improved:
+            write_checked(ckpt, self.out / BEST)
+        write_checked(ckpt, self.out / LAST)
+
     def write_result(self) -> None:
         if self.out is not None and self.dist.main:
             atomic_write_text(json.dumps(self.result.to_dict(), indent=2) + "\n", self.out / RESULT_FILE)
-
-    def resume_path(self) -> Optional[Path]:
-        resume, out = self.config.resume, self.out
-        if resume is True:
-            if (out / LAST).is_file():
-                return out / LAST
-            if self.dist.main:
-                warnings.warn(f"fit: resume=True but there is no '{out / LAST}'; starting a new run")
-            return None
-        if resume not in (None, False):
-            return resolve_checkpoint(resume)
-        return None
 
     def restore(self, path: Path) -> None:
         """Load the training state of the checkpoint at ``path``."""
@@ -375,23 +373,18 @@ class _Run:
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
         self.bad, self.stopped = int(ckpt.get("bad_epochs", 0)), bool(ckpt.get("stopped_early", False))
         self.result.history = list(ckpt.get("history") or [])
+        for cb in self.config.callbacks:       # loggers catch up with the epochs the checkpoint holds
+            if callable(getattr(cb, "on_resume", None)):
+                cb.on_resume(self.result.history)
         for key in ("objective", "loss", "seed", "world_size", "tbptt", "truncate_gradient"):
             old = (ckpt.get("config") or {}).get(key)
             if old is not None and old != self.config_record[key] and self.dist.main:
                 warnings.warn(f"fit: resuming a run whose '{key}' was {old!r} with "
                               f"{key}={self.config_record[key]!r}")
-        saved = ckpt.get("config") or {}
-        old = (saved.get("monitor"), saved.get("monitor_mode") or monitor_direction(saved.get("monitor") or ""))
-        # val_loss/train_loss of another loss are another quantity (a checkpoint without 'loss' predates
-        # the record: its val_loss was the head's own loss)
-        was, now = saved.get("loss") or self.own_loss, self.config.loss or self.own_loss
-        other_loss = self.own_loss is not None and self.monitor in ("val_loss", "train_loss") and was != now and \
-            ("loss" in saved or self.monitor == "val_loss")         # a Gaussian or logits head ignores 'loss'
-        if saved.get("monitor") is not None and (old != (self.monitor, self.mode) or other_loss):
-            # The best score so far was another quantity (or direction): the next epoch starts the new selection,
-            # for early stopping and best.pt as for a plateau scheduler.
-            if other_loss:
-                old = (f"{old[0]} of loss={was!r}", old[1])
+        # The best score so far was another quantity (or direction): the next epoch starts the new selection,
+        # for early stopping and best.pt as for a plateau scheduler.
+        old = selection_changed(ckpt.get("config") or {}, self.monitor, self.mode, self.own_loss, self.config.loss)
+        if old is not None:
             self.best, self.best_epoch, self.bad, self.stopped = None, None, 0, False
             plateau = isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
             if plateau:
@@ -402,8 +395,22 @@ class _Run:
                               f"monitor={self.monitor!r} ({self.mode}): its best epoch so far is forgotten"
                               + (", so is the plateau scheduler's," if plateau else ",")
                               + " and best.pt is rewritten from the next epoch on")
+        self.resume_stopped(ckpt)
         if self.out is not None and self.best_epoch is not None:
             self.check_best_file(path, ckpt)
+
+    def resume_stopped(self, ckpt: Dict[str, Any]) -> None:
+        """Early stopping on resume counts the checkpoint's epochs without
+        improvement against this run's ``early_stopping``: a run that stopped
+        early goes on with a larger patience (or none), and says so when it
+        does not."""
+        patience, saved = self.config.early_stopping, (ckpt.get("config") or {}).get("early_stopping")
+        was, self.stopped = self.stopped, patience is not None and self.bad >= patience
+        if was and self.dist.main and self.epoch < self.config.epochs:
+            warnings.warn(f"fit: the run in the checkpoint stopped early at epoch {self.epoch} ({self.bad} epoch(s) "
+                          f"without improvement, early_stopping={saved!r}); " + (
+                              f"with early_stopping={patience!r} it goes on" if not self.stopped else
+                              "nothing is trained: pass a larger 'early_stopping' (or None) to go on"))
 
     def load_start(self, source: Any) -> None:
         """The weights of checkpoint ``source`` (``init_from``: a training
@@ -505,7 +512,7 @@ class _Run:
         self.opt = make_optimizer(c, self.params)
         self.sched = make_scheduler(c, self.opt)
         self.scaler = torch.amp.GradScaler("cuda") if self.use_scaler else None
-        path = self.resume_path()
+        path = resume_path(self.config.resume, self.out, self.dist.main)
         if path is not None:
             self.restore(path)
         elif c.init_from is not None:
@@ -614,15 +621,14 @@ class _Run:
         self.open_files()
         self.result.history.append(record)
         if self.out is not None and self.dist.main:
-            self.log.append(record)
-            ckpt = self.checkpoint()
-            if improved:        # first: a crash before last.pt leaves a best.pt at least as new as its best epoch
-                write_checked(ckpt, self.out / BEST)
-            write_checked(ckpt, self.out / LAST)
+            self.save_epoch(record, improved)
         self.dist.barrier()
+        before = dict(record)
         for cb in c.callbacks:
             cb(record)
         plain_record(record)        # what the callbacks added: the next last.pt must read back
+        if record != before and self.out is not None and self.dist.main:
+            self.save_epoch(record, improved, again=True)      # and the files keep it from this epoch on
         if self.bar_on:         # after the callbacks: the line shows what they add (e.g. protocol scores)
             shown = {k: v for k, v in record.items() if isinstance(v, float) and k not in ("time", "lr")}
             tqdm.write(f"epoch {epoch}/{c.epochs}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items())

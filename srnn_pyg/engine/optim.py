@@ -94,7 +94,11 @@ def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer, plateau_mode
     if scheduler not in classes:
         raise ValueError(f"fit: 'scheduler' must be one of {list(SCHEDULERS)} or a callable "
                          f"optimizer -> scheduler (got {scheduler!r})")
-    sched = classes[scheduler](opt, **{**defaults[scheduler], **config.scheduler_kwargs})
+    try:
+        sched = classes[scheduler](opt, **{**defaults[scheduler], **config.scheduler_kwargs})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"fit: 'scheduler_kwargs' {config.scheduler_kwargs!r} do not fit scheduler={scheduler!r} "
+                         f"(torch.optim.lr_scheduler.{classes[scheduler].__name__}): {e}") from None
     sched.per_iteration = scheduler == "paper"     # stepped after every optimiser step, not every epoch
     return sched
 

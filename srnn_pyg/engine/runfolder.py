@@ -19,9 +19,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from .checkpoints import BEST, LAST, METRICS_FILE, RESULT_FILE, load_checkpoint, resolve_checkpoint, resumes_in, \
     write_checked
 from .files import first_unplain, to_jsonable
+from .optim import monitor_direction
 
 __all__ = ["RUN_FILES", "files_to_replace", "remove_run", "reconcile_best", "plain_record", "check_init_from",
-           "config_record"]
+           "config_record", "resume_path", "selection_changed"]
 
 #: the files of a run that fit writes into ``out_dir``
 RUN_FILES = (LAST, BEST, METRICS_FILE, RESULT_FILE)
@@ -173,3 +174,37 @@ def config_record(c: Any, schedule: Any, monitor: str, mode: str, world: int, va
         "noise_p": c.noise_p, "momentum": c.momentum, "node_type_loss": c.node_type_loss,
         "recipe": c.recipe, "init_from": None if c.init_from is None else str(c.init_from),
         "validate_start": validated}
+
+
+def resume_path(resume: Any, out: Optional[Path], main: bool = True) -> Optional[Path]:
+    """The checkpoint a run resumes from: ``out/last.pt`` for ``resume=True``
+    (:obj:`None`, with a warning on the main process, when there is none),
+    the checkpoint that ``resume`` names, or :obj:`None` for no resume."""
+    if resume is True:
+        if (out / LAST).is_file():
+            return out / LAST
+        if main:
+            warnings.warn(f"fit: resume=True but there is no '{out / LAST}'; starting a new run")
+        return None
+    if resume not in (None, False):
+        return resolve_checkpoint(resume)
+    return None
+
+
+def selection_changed(saved: Mapping[str, Any], monitor: str, mode: str, own_loss: Optional[str],
+                      loss: Optional[str]) -> Optional[Tuple[str, str]]:
+    """On resume: the ``(monitor, mode)`` the checkpoint's config ``saved``
+    selected on, when it is another quantity or direction than this run's
+    ``monitor`` in ``mode`` (``val_loss``/``train_loss`` of another ``loss``
+    are another quantity; ``own_loss``: the head's own, :obj:`None` for a
+    Gaussian or logits head, which ignores ``loss``), else :obj:`None`."""
+    if saved.get("monitor") is None:
+        return None
+    old = (saved.get("monitor"), saved.get("monitor_mode") or monitor_direction(saved.get("monitor") or ""))
+    # a checkpoint without 'loss' predates the record: its val_loss was the head's own loss
+    was, now = saved.get("loss") or own_loss, loss or own_loss
+    other_loss = own_loss is not None and monitor in ("val_loss", "train_loss") and was != now and \
+        ("loss" in saved or monitor == "val_loss")
+    if other_loss:
+        return f"{old[0]} of loss={was!r}", old[1]
+    return old if old != (monitor, mode) else None
