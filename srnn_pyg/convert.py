@@ -4,7 +4,7 @@ PyG Temporal signals (duck-typed) and PyG ``HeteroData``. Every function is
 re-exported by :mod:`srnn_pyg.data` and :mod:`srnn_pyg`."""
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -333,19 +333,53 @@ def _check_no_duplicates(e: Tensor, N: int, name: str) -> None:
 
 
 # ------------------------------------------------------------- HeteroData
+#: keys ``to_hetero`` handles itself (the graph and the types that split it)
+_STRUCTURE = ("x", "edge_index", "node_type", "edge_type", "schema", "batch", "ptr")
+
+
+def _split_keys(data: STData) -> Tuple[List[str], List[str], List[str]]:
+    """The node-level, edge-level and graph-level keys of ``data`` besides
+    :data:`_STRUCTURE`: tensors with a row per node (an edge, for
+    ``edge_attr``, ``edge_mask`` and, when the counts agree, keys PyG's own
+    rule calls edge attributes: names with ``edge``), the rest graph-level."""
+    N, E = data.num_nodes, data.num_edges
+    node, edge, graph = [], [], []
+    for key in data.keys():
+        value = data[key]
+        if key in _STRUCTURE:
+            continue
+        rows = value.size(0) if isinstance(value, Tensor) and value.dim() > 0 else None
+        is_edge = key in ("edge_attr", "edge_mask") or (rows == E and (rows != N or "edge" in key))
+        if rows is not None and is_edge:
+            edge.append(key)
+        elif rows == N:
+            node.append(key)
+        else:
+            graph.append(key)
+    return node, edge, graph
+
+
 def to_hetero(data: STData, schema: Optional[STSchema] = None) -> HeteroData:
     r"""A :class:`~torch_geometric.data.HeteroData` with one node store per node
-    type (``x`` ``[N_type, T, F]``, and ``node_mask``/``y`` where present, plus
+    type (``x`` ``[N_type, T, F]``, every other per-node key where present:
+    ``node_mask``, ``y``, ``y_mask``, ``y_weight``, ``u_future``, ..., plus
     ``node_id``: the node's index in ``data``) and one edge store per
-    ``(src, rel, dst)`` (an undirected type of two node types gives both
-    ``(a, rel, b)`` and ``(b, rel, a)``)."""
+    ``(src, rel, dst)`` (``edge_attr``, ``edge_mask`` and other per-edge keys;
+    an undirected type of two node types gives both ``(a, rel, b)`` and
+    ``(b, rel, a)``). Graph-level keys (``t_start``, ...) and the schema are
+    kept on the whole graph, so :func:`from_hetero` gives ``data`` back with
+    the same edge types, directed or not."""
     schema = schema or data.schema or _default_schema(data.num_edges)
     N = data.num_nodes
     nt = data.get("node_type")
     nt = nt if nt is not None else torch.zeros(N, dtype=torch.long, device=data.x.device)
     et = data.get("edge_type")
     et = et if et is not None else torch.zeros(data.num_edges, dtype=torch.long, device=data.x.device)
+    node_keys, edge_keys, graph_keys = _split_keys(data)
     out = HeteroData()
+    for key in graph_keys:
+        out[key] = data[key]
+    out.schema = schema
     local = torch.empty(N, dtype=torch.long, device=nt.device)
     for p, name in enumerate(schema.node_types):
         idx = (nt == p).nonzero().view(-1)
@@ -354,9 +388,8 @@ def to_hetero(data: STData, schema: Optional[STSchema] = None) -> HeteroData:
         store.node_id = idx
         store.x = data.x[idx]
         store.num_nodes = idx.numel()
-        for key in ("node_mask", "y", "y_mask"):
-            if data.get(key) is not None:
-                store[key] = data[key][idx]
+        for key in node_keys:
+            store[key] = data[key][idx]
     src, dst = data.edge_index
     for k, etype in enumerate(schema.edge_types):
         for s_name, d_name in {(etype.src, etype.dst), (etype.dst, etype.src)} if not etype.directed \
@@ -366,9 +399,9 @@ def to_hetero(data: STData, schema: Optional[STSchema] = None) -> HeteroData:
             e = sel.nonzero().view(-1)
             store = out[s_name, etype.rel, d_name]
             store.edge_index = torch.stack([local[src[e]], local[dst[e]]])
-            for key in ("edge_attr", "edge_mask"):
-                if data.get(key) is not None:
-                    store[key] = data[key][e]
+            store.edge_id = e
+            for key in edge_keys:
+                store[key] = data[key][e]
     return out
 
 
@@ -381,10 +414,16 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
     ``(src, rel, dst)`` gives an edge type; with ``directed=None`` a store whose
     reverse ``(dst, rel, src)`` also exists (or that joins a node type to itself)
     becomes one undirected type, as the S-RNN paper shares one edgeRNN between
-    both directions. Nodes are numbered type by type, or by ``node_id`` where
-    every node store has one (so that :func:`to_hetero` round-trips).
+    both directions; a ``schema`` kept on the graph (:func:`to_hetero` keeps
+    it) is used when none is given. Nodes are numbered type by type, or by
+    ``node_id`` where every node store has one, and edges by ``edge_id`` where
+    every edge store has one (so that :func:`to_hetero` round-trips). Keys
+    every node store (edge store) holds besides ``x`` (``edge_index``) are
+    joined into per-node (per-edge) keys; the graph's own keys are kept.
     """
     node_names = list(hetero.node_types)
+    if schema is None and isinstance(hetero.get("schema"), STSchema) and directed is None:
+        schema = hetero.schema
     if schema is None:
         edge_types, flags, done = [], [], set()
         for s, r, d in hetero.edge_types:
@@ -418,8 +457,10 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
         if xi.size(1) != T:
             raise ValueError(f"from_hetero: node type {name!r} has T={xi.size(1)}, others T={T}")
     x, node_type = torch.cat(xs), torch.cat(types)
-    edges, etypes, extras = [], [], {"edge_attr": [], "edge_mask": []}
-    for (s, r, d) in hetero.edge_types:
+    edge_stores = list(hetero.edge_types)
+    extras = {key: [] for key in _common_keys([hetero[t] for t in edge_stores], ("edge_index",))}
+    edges, etypes = [], []
+    for (s, r, d) in edge_stores:
         store = hetero[s, r, d]
         k = schema.edge_type_index((s, r, d))
         ei = store.edge_index + torch.tensor([[offsets[s]], [offsets[d]]], device=store.edge_index.device)
@@ -433,16 +474,47 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
     for key, vals in extras.items():
         if vals and all(v is not None for v in vals):
             data[key] = torch.cat(vals)
-    for key in ("node_mask", "y", "y_mask"):
-        vals = [hetero[n].get(key) for n in schema.node_types if n in node_names]
-        if vals and all(v is not None for v in vals):
-            data[key] = torch.cat(vals)
+    present = [hetero[n] for n in schema.node_types if n in node_names]
+    for key in _common_keys(present, ("x", "node_id", "num_nodes")):
+        data[key] = torch.cat([store[key] for store in present])
+    for key, value in hetero._global_store.items():
+        if key != "schema" and key not in data:
+            data[key] = value
+    edge_id = extras.pop("edge_id", None)
+    if edge_id:
+        edge_id = torch.cat(edge_id)
+        if bool((edge_id.sort().values == torch.arange(edge_id.numel(), device=edge_id.device)).all()):
+            data = _permute_edges(data, edge_id)          # else a key of the user's, kept
     if all(i is not None for i in ids) and ids:
         node_id = torch.cat(ids)
         if node_id.numel() == x.size(0) and bool((node_id.sort().values ==
                                                   torch.arange(x.size(0), device=node_id.device)).all()):
             data = _permute_nodes(data, node_id)
     return _finish(data, schema)
+
+
+def _common_keys(stores: List[Any], skip: Sequence[str]) -> List[str]:
+    """The tensor keys every store of ``stores`` holds, but ``skip``, in the
+    first store's order."""
+    if not stores:
+        return []
+    keys = [k for k, v in stores[0].items() if k not in skip and isinstance(v, Tensor)]
+    return [k for k in keys if all(isinstance(store.get(k), Tensor) for store in stores[1:])]
+
+
+def _permute_edges(data: STData, new_position: Tensor) -> STData:
+    """Move edge ``e`` of ``data`` to position ``new_position[e]`` (``data``
+    holds ``edge_id``, which goes)."""
+    E = data.num_edges
+    del data["edge_id"]
+    for key in list(data.keys()):
+        value = data[key]
+        if key == "edge_index":
+            data[key] = torch.empty_like(value).index_copy_(1, new_position, value)
+        elif isinstance(value, Tensor) and value.dim() > 0 and value.size(0) == E and \
+                (key in ("edge_type", "edge_attr", "edge_mask") or data.is_edge_attr(key)):
+            data[key] = torch.empty_like(value).index_copy_(0, new_position, value)
+    return data
 
 
 def _permute_nodes(data: STData, new_position: Tensor) -> STData:

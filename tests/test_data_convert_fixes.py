@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from srnn_pyg import STData, TimeWindows, from_networkx, from_temporal_signal
+from srnn_pyg import STData, STSchema, TimeWindows, from_hetero, from_networkx, from_temporal_signal, to_hetero
 from srnn_pyg.data import pad_collate
 from srnn_pyg.models import SeasonalMean
 from srnn_pyg.testing import fake_st_data
@@ -173,3 +173,58 @@ def test_held_edge_attr_is_valid_and_kept_by_window_and_pad_to():
     bad.edge_attr[1, 0, 2] = float("nan")
     with pytest.raises(ValueError, match=r"'edge_attr' must be finite where present \(got nan at edge 1, step 0"):
         bad.validate(schema)
+
+
+# ------------------------------------------------------------- to_hetero / from_hetero
+def _two_way_graph(seed=0):
+    """Typed nodes with two directed relations between the types (both ways, kept apart) and an
+    undirected one within a type, with every per-node, per-edge and graph-level key."""
+    g = torch.Generator().manual_seed(seed)
+    schema = STSchema(["a", "b"], [("a", "r", "b"), ("b", "r", "a"), ("a", "a")], directed=[True, True, False])
+    nt = torch.tensor([0, 1, 0, 1, 1, 0, 0])
+    kind = {(0, 1): 0, (1, 0): 1, (0, 0): 2}
+    pairs = [(i, j) for i in range(7) for j in range(7) if i != j and (nt[i].item(), nt[j].item()) in kind]
+    keep = [(i, j) for i, j in pairs if torch.rand((), generator=g) < 0.5]
+    keep = sorted({p for p in keep} | {(j, i) for i, j in keep if nt[i] == nt[j] == 0})   # a-a both ways
+    perm = torch.randperm(len(keep), generator=g)                                       # edges out of type order
+    ei = torch.tensor(keep).T[:, perm]
+    et = torch.tensor([kind[(nt[i].item(), nt[j].item())] for i, j in ei.T.tolist()])
+    E = ei.size(1)
+    data = STData(x=torch.randn(7, 5, 2, generator=g), edge_index=ei, node_type=nt, edge_type=et,
+                  y=torch.randn(7, 3, 2, generator=g), u_future=torch.randn(7, 3, 1, generator=g),
+                  y_weight=torch.rand(7, 2, generator=g), t_start=torch.tensor([4]),
+                  edge_attr=torch.randn(E, 5, 1, generator=g), edge_mask=torch.rand(E, 5, generator=g) > 0.2,
+                  node_mask=torch.rand(7, 5, generator=g) > 0.1, y_mask=torch.rand(7, 3, generator=g) > 0.1)
+    data.schema = schema
+    data.validate(schema)
+    return data
+
+
+def test_to_hetero_keeps_every_key_and_from_hetero_gives_the_graph_back():
+    data = _two_way_graph()
+    hetero = to_hetero(data)
+    assert hetero["a"].u_future.shape == (4, 3, 1) and hetero["b"].y_weight.shape == (3, 2)
+    assert torch.equal(hetero.t_start, data.t_start)
+    back = from_hetero(hetero)                      # no schema given: the one kept on the graph
+    assert [(e.src, e.rel, e.dst, e.directed) for e in back.schema.edge_types] == \
+        [(e.src, e.rel, e.dst, e.directed) for e in data.schema.edge_types]
+    keys = [k for k in data.keys() if k != "schema"]
+    assert sorted(back.keys()) == sorted(data.keys())
+    for key in keys:
+        assert torch.equal(back[key], data[key]), key            # node and edge order too
+
+
+def test_from_hetero_without_the_kept_schema_still_infers_it():
+    hetero = to_hetero(_two_way_graph())
+    del hetero["schema"]
+    back = from_hetero(hetero)                       # the reverse pair becomes one undirected type, as documented
+    assert [(e.src, e.dst, e.directed) for e in back.schema.edge_types] == [("a", "b", False), ("a", "a", False)]
+    assert back.u_future.shape == (7, 3, 1) and back.edge_attr.size(0) == back.edge_index.size(1)
+
+
+def test_from_hetero_keeps_an_edge_id_that_is_not_a_permutation():
+    hetero = to_hetero(_two_way_graph())
+    for store in hetero.edge_stores:
+        store.edge_id = torch.zeros_like(store.edge_id)              # the user's own key
+    back = from_hetero(hetero)
+    assert torch.equal(back.edge_id, torch.zeros(back.num_edges, dtype=torch.long))
