@@ -15,6 +15,7 @@ from ..nn.checks import check_graph_inputs, check_horizon, model_dtype, select
 from ..nn.feedback import Feedback
 from ..nn.heads import GaussianHead, LogitsHead, build_head
 from ..nn.srnn_layer import GraphLayout, SRNNLayer, SRNNState, choice
+from ..nn.state import other_graph
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -443,7 +444,9 @@ class StructuralRNN(Forecaster):
         the state after them. Calls over consecutive chunks give the outputs of
         one :meth:`forward` over the whole sequence; the cost per frame does not
         grow with the length of the stream. ``data`` carries the graph (the
-        same nodes and edges on every call) and this chunk's masks.
+        same nodes and edges on every call: with ``validate``, a ``state``
+        handed another ``edge_index``, ``node_type`` or ``edge_type`` is
+        refused) and this chunk's masks.
 
         Returns the head's parameters ``[N, T, raw]`` (the prediction of each
         next frame, or logits) and the :class:`~srnn_pyg.nn.SRNNState`.
@@ -465,6 +468,9 @@ class StructuralRNN(Forecaster):
                                   or state.layout.num_edges != data.edge_index.size(1)):
             raise ValueError(f"StructuralRNN: 'state' belongs to a graph of {state.layout.num_nodes} nodes and "
                              f"{state.layout.num_edges} edges (got {R} and {data.edge_index.size(1)})")
+        if state is not None and self.validate and \
+                not state.layout.same_graph(data.edge_index, data.get("node_type"), data.get("edge_type")):
+            raise ValueError(other_graph("StructuralRNN"))
         out, _, state = self._advance(x, data, state, data.get("node_mask"), data.get("edge_mask"),
                                       receivers=num_receivers)
         return out, state

@@ -13,7 +13,7 @@ from .checks import (check_graph_inputs, first_probe, model_dtype, raise_value_e
 from .features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
                        temporal_channels, temporal_features)
 from .rnn_block import LSTMState, RNNBlock
-from .state import GraphLayout, SRNNState
+from .state import GraphLayout, SRNNState, other_graph
 
 __all__ = ["SRNNLayer", "SRNNState", "GraphLayout"]
 
@@ -319,7 +319,8 @@ class SRNNLayer(nn.Module):
                                  dtype=torch.long, device=dev)
             swap = node_type[dst] != first[edge_type]                               # [E]
         return GraphLayout(R, E, node_perm, node_rank, node_counts, node_starts, src, dst, slot,
-                           slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge, swap, N)
+                           slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge, swap, N,
+                           node_type.clone(), edge_type.clone())
 
     def _check_values(self, x: Tensor, edge_index: Tensor, node_type: Tensor, edge_type: Tensor,
                       values: List[int], check_finite: bool) -> None:
@@ -394,6 +395,8 @@ class SRNNLayer(nn.Module):
                        if isinstance(state, SRNNState) else type(state).__name__)
                 raise ValueError(f"{type(self).__name__}: 'state' must be an SRNNState of the same graph "
                                  f"({x.size(0)} nodes, {edge_index.size(1)} edges; got {got})")
+            if state is not None and not state.layout.same_graph(edge_index, node_type, edge_type):
+                raise ValueError(other_graph(type(self).__name__))
         lay = state.layout if state is not None else \
             self.layout(x, edge_index, node_type, edge_type, node_mask=node_mask,
                         check_finite=validate if check_finite is None else check_finite,

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+import torch
 from torch import Tensor
 
 from .rnn_block import LSTMState
 
 __all__ = ["GraphLayout", "SRNNState"]
+
+
+def other_graph(name: str) -> str:
+    """The error of a state handed a graph other than its own."""
+    return (f"{name}: 'state' belongs to another graph: 'edge_index', 'node_type' or 'edge_type' differ from "
+            f"those it was computed on (a state carries over to the same nodes and edges only; pass state=None "
+            f"to start on another graph)")
 
 
 @dataclass
@@ -39,6 +47,24 @@ class GraphLayout:
     slot_has_edge: Tensor        # [S] bool: some edge (ever) fills the slot
     edge_swap: Optional[Tensor] = None   # [E] bool: the receiver is not its edge type's first node type
     num_sources: Optional[int] = None    # rows of x read as edge sources (> num_nodes with receivers only)
+    node_type: Optional[Tensor] = None   # [num_sources or N] the node types it was built from
+    edge_type: Optional[Tensor] = None   # [E] the edge types it was built from
+
+    def same_graph(self, edge_index: Tensor, node_type: Optional[Tensor], edge_type: Optional[Tensor]) -> bool:
+        """Whether ``edge_index``, ``node_type`` and ``edge_type`` (:obj:`None`:
+        all of type 0) are the graph this layout was built from (a few host
+        syncs, O(N + E))."""
+        def same(kept: Optional[Tensor], given: Optional[Tensor]) -> bool:
+            if kept is None:
+                return True
+            if given is None:
+                return not bool(kept.any())
+            return given.shape == kept.shape and torch.equal(given.to(kept.device), kept)
+        if tuple(edge_index.shape) != (2, self.num_edges):
+            return False
+        return bool(torch.equal(edge_index[0].to(self.src.device), self.src)
+                    and torch.equal(edge_index[1].to(self.dst.device), self.dst)
+                    and same(self.node_type, node_type) and same(self.edge_type, edge_type))
 
 
 @dataclass

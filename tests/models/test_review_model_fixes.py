@@ -107,3 +107,39 @@ def test_skeleton_stgcn_with_typed_importance_needs_edge_types():
         m.forecast(d, 2)
     d.edge_type = torch.tensor([0, 0, 1])
     assert m.forecast(d, 2).shape == (3, 2, 2)
+
+
+def _typed_stream():
+    schema = STSchema(["a", "b"], [("a", "b"), ("b", "b")])
+    torch.manual_seed(0)
+    m = M.StructuralRNN(schema, 2, 2, edge_hidden=8, node_hidden=8)
+    d = STData(x=torch.randn(4, 3, 2), edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]),
+               node_type=torch.tensor([0, 1, 1, 1]), edge_type=torch.tensor([0, 1, 1]))
+    return m, d
+
+
+def test_step_refuses_a_state_of_another_graph_of_the_same_size():
+    """The state keeps the grouping of the graph it was computed on; a rewired graph with as many
+    nodes and edges was run with the old grouping, silently."""
+    m, d = _typed_stream()
+    _, state = m.step(d.clone())
+    out, _ = m.step(d.clone(), state)                          # the same graph, other tensors: fine
+    assert torch.isfinite(out).all()
+    rewired = d.clone()
+    rewired.edge_index = torch.tensor([[0, 3, 2], [1, 2, 1]])
+    retyped = d.clone()
+    retyped.node_type, retyped.edge_index = torch.tensor([0, 1, 1, 1]), torch.tensor([[0, 2, 1], [2, 1, 3]])
+    for other in (rewired, retyped):
+        with pytest.raises(ValueError, match=r"StructuralRNN: 'state' belongs to another graph: 'edge_index', "
+                                             r"'node_type' or 'edge_type' differ"):
+            m.step(other, state)
+    with pytest.raises(ValueError, match=r"SRNNLayer: 'state' belongs to another graph"):
+        m.layer(rewired.x, rewired.edge_index, rewired.node_type, rewired.edge_type, state=state)
+
+
+def test_step_matches_forward_over_chunks_of_the_stream():
+    m, d = _typed_stream()
+    full = m(d)
+    a, state = m.step(STData(x=d.x[:, :2], edge_index=d.edge_index, node_type=d.node_type, edge_type=d.edge_type))
+    b, _ = m.step(STData(x=d.x[:, 2:], edge_index=d.edge_index, node_type=d.node_type, edge_type=d.edge_type), state)
+    torch.testing.assert_close(torch.cat([a, b], dim=1), full)
