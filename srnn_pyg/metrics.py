@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,11 +27,18 @@ def _check(pred: Tensor, target: Tensor, name: str) -> None:
                          f"(got {list(pred.shape)} and {list(target.shape)})")
 
 
-def _weights(target: Tensor, mask: Optional[Tensor]) -> Tensor:
-    """A float weight broadcastable to ``target`` from a mask over its leading dims."""
+def _weights(target: Tensor, mask: Optional[Tensor], name: str = "metric") -> Tensor:
+    """A float weight broadcastable to ``target`` from a mask over its leading dims
+    (each of the mask's dimensions the target's size, or 1)."""
     if mask is None:
         return torch.ones_like(target)
-    m = mask.to(target.dtype)
+    m = torch.as_tensor(mask, device=target.device)
+    lead = tuple(target.shape[:m.dim()])
+    if m.dim() > target.dim() or any(a not in (b, 1) for a, b in zip(m.shape, lead)):
+        raise ValueError(f"{name}: 'mask' must cover the leading dimensions of 'target' {list(target.shape)} "
+                         f"(expected a shape like {list(target.shape[:max(target.dim() - 1, 1)])}; "
+                         f"got {list(m.shape)})")
+    m = m.to(target.dtype)
     while m.dim() < target.dim():
         m = m.unsqueeze(-1)
     return m.expand_as(target)
@@ -49,13 +57,13 @@ def _masked_mean(values: Tensor, w: Tensor, dims=None) -> Tensor:
 def mse(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     """Mean squared error over the entries where ``mask`` is true."""
     _check(pred, target, "mse")
-    return _masked_mean((pred - target) ** 2, _weights(target, mask))
+    return _masked_mean((pred - target) ** 2, _weights(target, mask, "mse"))
 
 
 def mae(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     """Mean absolute error over the entries where ``mask`` is true."""
     _check(pred, target, "mae")
-    return _masked_mean((pred - target).abs(), _weights(target, mask))
+    return _masked_mean((pred - target).abs(), _weights(target, mask, "mae"))
 
 
 def rmse(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
@@ -68,14 +76,17 @@ def mape(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None, eps: float
     (near) zero are excluded, as traffic papers (T-GCN, DCRNN) do for zero
     readings of broken sensors."""
     _check(pred, target, "mape")
-    w = _weights(target, mask) * (target.abs() > eps).to(target.dtype)
+    w = _weights(target, mask, "mape") * (target.abs() > eps).to(target.dtype)
     return 100.0 * _masked_mean((pred - target).abs() / target.abs().clamp_min(eps), w)
 
 
 def per_horizon(metric: str, pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     """``mse``/``mae``/``rmse`` at each horizon step: ``[H]`` from ``[N, H, F]``."""
     _check(pred, target, "per_horizon")
-    w = _weights(target, mask)
+    if target.dim() < 2:
+        raise ValueError(f"per_horizon: 'pred' and 'target' must be [N, H] or [N, H, F] "
+                         f"(got {list(target.shape)})")
+    w = _weights(target, mask, "per_horizon")
     dims = [d for d in range(target.dim()) if d != 1]
     if metric == "mse":
         return _masked_mean((pred - target) ** 2, w, dims)
@@ -97,7 +108,7 @@ def accuracy(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Ten
     """
     _check(pred, target, "accuracy")
     hit = (pred == target).to(torch.float)
-    return _masked_mean(hit, _weights(hit, mask))
+    return _masked_mean(hit, _weights(hit, mask, "accuracy"))
 
 
 # ------------------------------------------------------------- motion: Euler-angle error
@@ -118,7 +129,9 @@ def frames_at_ms(ms=(80, 160, 320, 400, 560, 1000), fps: float = 25.0) -> list:
     Raises:
         ValueError: if a time is not a positive whole number of frames.
     """
-    single = isinstance(ms, (int, float))
+    single = np.ndim(ms) == 0                     # a number, or a NumPy / torch scalar
+    if isinstance(ms, Tensor):
+        ms = ms.tolist()
     out = []
     for t in ([ms] if single else list(ms)):
         n = float(t) * float(fps) / 1000.0
@@ -284,8 +297,9 @@ def anticipate(step_labels: Tensor, background: int = 0, mask: Optional[Tensor] 
     steps = torch.arange(T, device=step_labels.device).expand(B, T)         # [B, T]
     hit = step_labels != background
     if mask is not None:
-        if mask.shape != step_labels.shape:
-            raise ValueError(f"anticipate: 'mask' must be [B, T] = {[B, T]} (got {list(mask.shape)})")
+        if mask.shape != step_labels.shape or mask.dtype != torch.bool:
+            raise ValueError(f"anticipate: 'mask' must be a bool [B, T] = {[B, T]} tensor "
+                             f"(got {list(mask.shape)}, {mask.dtype})")
         hit = hit & mask
         last = torch.where(mask, steps, torch.full_like(steps, -1)).max(-1).values
     else:
@@ -303,6 +317,8 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int,
                      mask: Optional[Tensor] = None) -> Tensor:
     """Counts ``[C, C]`` (long): row = true class, column = predicted class."""
     _check(pred, target, "confusion_matrix")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"confusion_matrix: 'num_classes' must be an int >= 1 (got {num_classes!r})")
     pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
     if mask is not None:
         keep = mask.reshape(-1).bool()
@@ -348,6 +364,10 @@ def maneuver_scores(pred: Tensor, target: Tensor, num_classes: int = 5, backgrou
         ``"confusion"`` (``[C, C]``, rows true) and, with ``time``,
         ``"time_to_maneuver"`` (seconds; NaN if no maneuver was predicted correctly).
     """
+    if background is not None and (isinstance(background, bool) or not isinstance(background, (int, np.integer))
+                                   or not 0 <= background < num_classes):
+        raise ValueError(f"maneuver_scores: 'background' must be a class in [0, {num_classes - 1}] or None "
+                         f"(got {background!r})")
     conf = confusion_matrix(pred, target, num_classes, mask).double()
     tp = conf.diag()
     predicted, actual = conf.sum(0), conf.sum(1)
@@ -504,6 +524,8 @@ def best_of_k_ade_fde(samples: Tensor, target: Tensor, mask: Optional[Tensor] = 
     if batch.dtype != torch.long or tuple(batch.shape) != (N,):
         raise ValueError(f"best_of_k_ade_fde: 'batch' must be a long [N] = [{N}] tensor "
                          f"(got {list(batch.shape)}, {batch.dtype})")
+    if N > 0 and int(batch.min()) < 0:
+        raise ValueError(f"best_of_k_ade_fde: 'batch' must hold window indices >= 0 (got {int(batch.min())})")
     S = int(batch.max()) + 1 if N > 0 else 0
     b = batch[valid]
     scene_ade = err.new_zeros(K, S).index_add_(1, b, ped_ade)          # [K, S] sums per window
@@ -533,6 +555,11 @@ def bivariate_gaussian_nll(params: Tensor, target: Tensor, mask: Optional[Tensor
     if params.shape[:-1] != target.shape[:-1] or params.size(-1) != 5 or target.size(-1) != 2:
         raise ValueError(f"bivariate_gaussian_nll: 'params' must be [..., 5] and 'target' [..., 2] with the "
                          f"same leading dims (got {list(params.shape)} and {list(target.shape)})")
+    if mask is not None and (not isinstance(mask, Tensor) or mask.dtype != torch.bool
+                             or mask.shape != params.shape[:-1]):
+        got = f"{list(mask.shape)}, {mask.dtype}" if isinstance(mask, Tensor) else type(mask).__name__
+        raise ValueError(f"bivariate_gaussian_nll: 'mask' must be a bool tensor of the leading dims "
+                         f"{list(params.shape[:-1])} (got {got})")
     mu, sx, sy, rho = params[..., :2], params[..., 2], params[..., 3], params[..., 4]
     dx, dy = target[..., 0] - mu[..., 0], target[..., 1] - mu[..., 1]
     if mask is not None:  # masked entries (absent nodes output sigma = 0) become harmless: no inf, no NaN grad

@@ -197,6 +197,10 @@ class Scaler:
         if not isinstance(state, dict) or state.get("kind") != self.kind:
             got = state.get("kind") if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"{self.name}: 'state' must come from a {self.name}.state_dict() (got kind {got!r})")
+        missing = [k for k in ("options", "center", "scale") if k not in state]
+        if missing or not isinstance(state["options"], dict):
+            raise ValueError(f"{self.name}: 'state' must hold 'options' (a dict), 'center' and 'scale', as "
+                             f"{self.name}.state_dict() gives (missing {missing or ['options as a dict']})")
         self.__init__(**state["options"])
         self.center, self.scale = state["center"], state["scale"]
         return self
@@ -253,7 +257,7 @@ class MinMaxScaler(Scaler):
         high = torch.where(present, x, -inf).amax(dims, keepdim=True)
         scale = (high - low) / (hi - lo)
         constant = (high - low).abs() <= self.eps
-        # x' = (x - center) / scale with center = min - lo * scale; a constant maps to itself minus nothing
+        # x' = (x - center) / scale with center = min - lo * scale; a constant maps to lo (scale 1)
         center = torch.where(constant, low - lo, low - lo * scale)
         return center, torch.where(constant, torch.ones_like(scale), scale)
 
@@ -344,8 +348,10 @@ class Compose:
         return {"kind": self.kind, "scalers": [s.state_dict() for s in self.scalers]}
 
     def load_state_dict(self, state: Dict[str, Any]) -> "Compose":
-        if not isinstance(state, dict) or state.get("kind") != self.kind:
-            raise ValueError("Compose: 'state' must come from a Compose.state_dict()")
+        if not isinstance(state, dict) or state.get("kind") != self.kind \
+                or not isinstance(state.get("scalers"), (list, tuple)):
+            raise ValueError("Compose: 'state' must come from a Compose.state_dict() (a dict with kind "
+                             "'compose' and a list 'scalers')")
         self.scalers = [scaler_from_state(s) for s in state["scalers"]]
         return self
 

@@ -218,6 +218,9 @@ class LosLoop(STDataset):
     adj_file = "los_adj.csv"
     dcrnn_file = "adj_mx.pkl"
     minutes_per_step = 5
+    #: Speeds below this many mph count as zero readings (sensor failures) in
+    #: :meth:`horizon_metrics`; the released file's lowest speed is 1 mph.
+    zero_speed = 1e-3
     #: Steps per day (24 h of 5-minute steps); the time of day of step ``t`` is
     #: ``t % steps_per_day``, assuming the file starts at midnight.
     steps_per_day = 288
@@ -412,7 +415,10 @@ class LosLoop(STDataset):
         r"""MAE and RMSE (mph) and MAPE (%) at each horizon, keyed by minutes.
 
         Entries whose true speed is zero are left out of all three (DCRNN's
-        masked metrics; MAPE is undefined there).
+        masked metrics; MAPE is undefined there); "zero" is below
+        :attr:`zero_speed` mph after :meth:`denormalize`, which absorbs the
+        round-off of normalising and denormalising a zero reading (about
+        ``1e-6`` mph in float32, not always exactly 0).
 
         Args:
             pred (Tensor): predictions ``[N, H, 1]`` or ``[N, H]`` (``N`` may be
@@ -439,11 +445,13 @@ class LosLoop(STDataset):
         H = pred.size(1)
         out: Dict[int, Dict[str, float]] = {}
         for h in horizons:
-            if not 1 <= h <= H:
-                raise ValueError(f"LosLoop.horizon_metrics: horizon {h} outside 1..{H}")
+            if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h <= H:
+                raise ValueError(f"LosLoop.horizon_metrics: each horizon must be an int in 1..{H} "
+                                 f"(the predicted steps; got {h!r})")
+            h = int(h)
             sl = slice(0, h) if cumulative else slice(h - 1, h)
             p, t = pred[:, sl], target[:, sl]                           # [N, h or 1, 1]
-            mask = t[..., 0] != 0                                       # [N, h or 1]
+            mask = t[..., 0].abs() >= self.zero_speed                   # [N, h or 1]
             out[h * self.minutes_per_step] = {"mae": float(mae(p, t, mask)),
                                               "rmse": float(rmse(p, t, mask)),
                                               "mape": float(mape(p, t, mask))}
