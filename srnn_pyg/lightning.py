@@ -13,7 +13,9 @@ stopping).
 .. code-block:: python
 
     import lightning as L
+    from srnn_pyg.engine import TrainConfig
     from srnn_pyg.lightning import SRNNLightningModule, STDataModule
+    from srnn_pyg.models import StructuralRNN
 
     data = STDataModule.from_dataset("springs", batch_size=32)
     module = SRNNLightningModule(StructuralRNN(data.schema, 4, 4), TrainConfig(epochs=10, lr=3e-3))
@@ -21,6 +23,8 @@ stopping).
 """
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
@@ -43,7 +47,7 @@ from .engine.config import TrainConfig
 from .engine.noise import NoiseSchedule, as_noise_schedule
 from .engine.objectives import batch_loss, default_objective, feedback_of, is_classification
 from .engine.tbptt import truncated_gradient
-from .engine.optim import make_optimizer, make_scheduler, monitor_direction
+from .engine.optim import make_optimizer, make_scheduler, monitor_direction, stretch_schedule
 from .nn.heads import DeterministicHead, Head, head_of
 
 __all__ = ["SRNNLightningModule", "STDataModule"]
@@ -52,6 +56,22 @@ __all__ = ["SRNNLightningModule", "STDataModule"]
 _USED = ("objective", "loss", "horizon", "optimizer", "lr", "weight_decay", "scheduler", "scheduler_kwargs",
          "grad_clip", "noise", "monitor", "monitor_mode", "epochs", "truncate_gradient", "momentum", "noise_p",
          "node_type_loss")
+_SCHEDULE_KEY = "srnn_pyg_schedule_epochs"      # checkpoint entry: the epochs the schedule spans
+# TrainConfig fields of fit() that the Trainer (or its callbacks) replaces: set, they are not read here
+_TRAINER_FIELDS = ("early_stopping", "metrics", "val_score", "seed", "device", "amp", "compile", "out_dir", "resume",
+                   "overwrite", "progress", "distributed", "restore_best", "callbacks", "meta")
+
+
+def _unread_fields(config: TrainConfig) -> list:
+    """``name=value`` of the fields of :data:`_TRAINER_FIELDS` that differ from their defaults."""
+    defaults = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+                for f in dataclasses.fields(TrainConfig)}
+    out = []
+    for name in _TRAINER_FIELDS:
+        value = getattr(config, name)
+        if value != defaults[name] and not (name in ("callbacks", "meta") and not value):
+            out.append(f"{name}={value!r}")
+    return out
 
 
 def _plain(value: Any) -> bool:
@@ -90,14 +110,18 @@ class SRNNLightningModule(pl.LightningModule):
     target entries, as :func:`~srnn_pyg.engine.evaluate` pools them;
     ``predict_step`` returns ``model.forecast(batch, horizon)``.
     ``configure_optimizers`` builds the config's optimiser and scheduler (its
-    ``epochs`` taken from the Trainer's ``max_epochs``; ``"plateau"`` watches
-    ``monitor``), and ``grad_clip`` clips the gradient norm unless the Trainer
-    sets ``gradient_clip_val``. The Trainer's own options replace the other
-    fields (``max_epochs``, ``accelerator``, ``precision``, callbacks).
+    ``epochs`` taken from the Trainer's ``max_epochs``; ``"paper"`` stepped
+    after every optimiser step, as :func:`~srnn_pyg.engine.fit` steps it, the
+    others every epoch; ``"plateau"`` watches ``monitor``), and ``grad_clip``
+    clips the gradient norm unless the Trainer sets ``gradient_clip_val``. The
+    Trainer's own options replace the other fields (``max_epochs``,
+    ``accelerator``, ``precision``, callbacks); set to other values than their
+    defaults, those fields make the module warn, as they are not read.
 
     Checkpoints written by the Trainer record how to rebuild a registered
     model, so ``SRNNLightningModule.load_from_checkpoint(path)`` needs no
-    arguments.
+    arguments; resumed with a larger ``max_epochs``, a ``"cosine"`` or
+    ``"step"`` schedule is refitted to the new length, as ``fit`` resumes.
 
     Args:
         model (torch.nn.Module or dict): the model, or its
@@ -134,6 +158,12 @@ class SRNNLightningModule(pl.LightningModule):
                              f"init_from={config.init_from!r}, validate_start={config.validate_start!r}); "
                              "under Lightning load the weights with model.load_state_dict(...) and validate "
                              "first with trainer.validate(...)")
+        unread = _unread_fields(config)
+        if unread:
+            warnings.warn(f"SRNNLightningModule: the TrainConfig fields {', '.join(unread)} are fit()'s options and "
+                          f"are not read under Lightning; set their Trainer counterparts (max_epochs, callbacks "
+                          f"such as EarlyStopping and ModelCheckpoint, precision, accelerator, "
+                          f"lightning.seed_everything: see docs/lightning.md)", stacklevel=2)
         self.model, self.config = model, config
         self.schedule = as_noise_schedule(config.noise)
         self.feedback = feedback_of(model)
@@ -160,6 +190,10 @@ class SRNNLightningModule(pl.LightningModule):
             head = head_of(self.model, classification=classification)
             if self.config.loss is not None and isinstance(head, DeterministicHead):
                 head = DeterministicHead(head.out_channels, loss=self.config.loss, huber_delta=head.huber_delta)
+            elif self.config.loss is not None:
+                warnings.warn(f"SRNNLightningModule: loss={self.config.loss!r} is the point loss of a deterministic "
+                              f"head; this model's {type(head).__name__} trains by its own loss, so it is not used "
+                              f"(as fit() warns)")
             self._heads[classification] = head
         return self._heads[classification]
 
@@ -185,9 +219,30 @@ class SRNNLightningModule(pl.LightningModule):
 
     def on_train_start(self) -> None:
         """``config.truncate_gradient`` on the model's peephole cells while the Trainer trains (as
-        :func:`srnn_pyg.engine.fit` sets it for its run)."""
+        :func:`srnn_pyg.engine.fit` sets it for its run); on a resume with another ``max_epochs`` than the
+        checkpoint's, a ``"cosine"`` or ``"step"`` schedule refitted to the new length (as ``fit`` resumes)."""
+        self._stretch_schedules()
         self._truncation = truncated_gradient(self.model, self.config)
         self._truncation.__enter__()
+
+    def _stretch_schedules(self) -> None:
+        saved, self._saved_epochs = getattr(self, "_saved_epochs", None), None
+        epochs = getattr(self, "_schedule_epochs", None)
+        resumed = getattr(self.trainer, "ckpt_path", None) is not None    # not load_from_checkpoint, then a new fit
+        if not resumed or not isinstance(saved, int) or not isinstance(epochs, int) or saved == epochs:
+            return
+        for lr_config in self.trainer.lr_scheduler_configs:
+            what = stretch_schedule(lr_config.scheduler, self.config.replace(epochs=epochs), {"epochs": saved})
+            if what is not None:
+                warnings.warn(f"SRNNLightningModule: resumed with max_epochs={epochs}, the checkpoint's run had "
+                              f"{saved}: {what}")
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        """The number of epochs the learning-rate schedule spans, for a resume with another ``max_epochs``."""
+        checkpoint[_SCHEDULE_KEY] = getattr(self, "_schedule_epochs", None)
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        self._saved_epochs = checkpoint.get(_SCHEDULE_KEY)
 
     def on_train_end(self) -> None:
         truncation = getattr(self, "_truncation", None)
@@ -213,7 +268,12 @@ class SRNNLightningModule(pl.LightningModule):
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         y = batch.get("y")
-        horizon = self.config.horizon or (int(y.size(1)) if isinstance(y, Tensor) else 1)
+        horizon = self.config.horizon or (int(y.size(1)) if isinstance(y, Tensor) and y.dim() >= 2 else None)
+        if horizon is None:
+            raise ValueError("SRNNLightningModule.predict_step: the forecast's length is TrainConfig.horizon, else "
+                             "the windows' number of target steps, but the config's horizon is None and the "
+                             f"windows carry no targets 'y' [N, H, F] (got {type(y).__name__}); set "
+                             "TrainConfig(horizon=...)")
         return self.model.forecast(batch, horizon)
 
     def configure_optimizers(self) -> Any:
@@ -221,14 +281,33 @@ class SRNNLightningModule(pl.LightningModule):
         epochs = getattr(self._trainer, "max_epochs", None) if self._trainer is not None else None
         if isinstance(epochs, int) and epochs > 0 and epochs != config.epochs:
             config = config.replace(epochs=epochs)                  # the step and cosine schedules' length
+        self._schedule_epochs = config.epochs
         monitor = config.monitor or "val_loss"
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = self._trainable_parameters()
         opt = make_optimizer(config, params)
         # Lightning hands a plateau scheduler the raw monitored value: its mode is the monitor's direction
         sched = make_scheduler(config, opt, plateau_mode=monitor_direction(monitor, config.monitor_mode))
         if sched is None:
             return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch", "monitor": monitor}}
+        # "paper" cuts the rate after a number of optimiser steps, as fit() steps it: every step, not every epoch
+        interval = "step" if getattr(sched, "per_iteration", False) else "epoch"
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": interval, "monitor": monitor}}
+
+    def _trainable_parameters(self) -> list:
+        """The parameters to optimise; a clear error for a model with none
+        (``trainable = False``, e.g. the velocity baselines) or with layers
+        that its first batch builds."""
+        name = type(self.model).__name__
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params or not getattr(self.model, "trainable", True):
+            raise ValueError(f"SRNNLightningModule: {name} has no trainable parameters (trainable="
+                             f"{getattr(self.model, 'trainable', True)}), so there is nothing for trainer.fit to "
+                             f"train; score it with trainer.test(...) or srnn_pyg.engine.evaluate(model, loader)")
+        if any(isinstance(p, nn.parameter.UninitializedParameter) for p in params):
+            raise ValueError(f"SRNNLightningModule: {name} has parameters that its first batch builds (lazy "
+                             f"modules), which the optimiser cannot take yet; run one batch through it before "
+                             f"trainer.fit, e.g. module.model(next(iter(loader)))")
+        return params
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: Any = None,
                                     gradient_clip_algorithm: Optional[str] = None) -> None:
@@ -291,6 +370,14 @@ class STDataModule(LightningDataset):
         """
         from .datasets import get
         ds_cls = get(name) if isinstance(name, str) else name
+        known = getattr(ds_cls, "splits", None)
+        if isinstance(splits, str) or not 1 <= len(splits) <= 3:
+            raise ValueError(f"STDataModule.from_dataset: 'splits' must be a tuple of 1 to 3 split names "
+                             f"(train, val, test; got {splits!r})")
+        unknown = [s for s in splits if s is not None and known is not None and s not in known]
+        if unknown:     # a misspelt name would otherwise be left out silently, as a split the data lacks
+            raise ValueError(f"STDataModule.from_dataset: {getattr(ds_cls, '__name__', ds_cls)} has no split "
+                             f"{unknown[0]!r} (splits: {', '.join(known)}; got splits={tuple(splits)!r})")
         opts = dict(root=root, obs=obs, horizon=horizon, seed=seed, **extra)
         train = ds_cls.open(splits[0], **opts)
         others = [ds_cls.open(s, train=train, **opts) if ds_cls.has_split(s, **extra) else None
