@@ -242,7 +242,10 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
     Regression metrics (``y`` floating point):
 
     * ``"mse"``, ``"mae"``, ``"rmse"``, ``"mape"`` (percent, over non-zero
-      targets), ``"ade"`` (the Euclidean length of each node's error vector
+      targets, of the normalised values: a z-scored target near zero makes
+      it large and unlike the data's own; a dataset's ``score``, such as
+      :meth:`~srnn_pyg.datasets.LosLoop.score`, gives it in the data's
+      units), ``"ade"`` (the Euclidean length of each node's error vector
       over its predicted features, averaged over nodes and steps: the
       average displacement error when the features are a position),
       ``"mse_per_step"``, ``"mae_per_step"`` (lists of ``H``):
