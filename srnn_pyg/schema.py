@@ -210,6 +210,22 @@ class STSchema:
             ValueError: if some pair of endpoint types matches no edge type, or
                 more than one (then give ``edge_type`` explicitly).
         """
+        P = self.num_node_types
+        for key, v in (("src_type", src_type), ("dst_type", dst_type)):
+            if not isinstance(v, Tensor) or v.is_floating_point() or v.is_complex() or v.dtype == torch.bool:
+                got = v.dtype if isinstance(v, Tensor) else type(v).__name__
+                raise TypeError(f"STSchema.infer_edge_type: '{key}' must be an integer tensor of node type "
+                                f"indices (got {got})")
+        if src_type.shape != dst_type.shape:
+            raise ValueError(f"STSchema.infer_edge_type: 'src_type' and 'dst_type' must have one entry per edge "
+                             f"(got shapes {list(src_type.shape)} and {list(dst_type.shape)})")
+        if src_type.numel() > 0:   # a negative index would wrap around to the last node type
+            lo_s, hi_s, lo_d, hi_d = torch.stack([v.long() for v in (src_type.min(), src_type.max(),
+                                                                      dst_type.min(), dst_type.max())]).tolist()
+            for key, lo, hi in (("src_type", lo_s, hi_s), ("dst_type", lo_d, hi_d)):
+                if lo < 0 or hi >= P:
+                    raise ValueError(f"STSchema.infer_edge_type: '{key}' must lie in [0, {P - 1}] for node types "
+                                     f"{self.node_types} (got values in [{lo}, {hi}])")
         table = self._pair_table.to(src_type.device)
         out = table[src_type, dst_type]
         if out.numel() > 0 and bool((out < 0).any()):

@@ -166,7 +166,8 @@ def test_held_edge_attr_is_valid_and_kept_by_window_and_pad_to():
     assert torch.equal(w.edge_attr, d.edge_attr)
     p = w.pad_to(6)
     assert torch.equal(p.edge_attr, d.edge_attr) and p.x.shape == (3, 6, 2)
-    m = StructuralRNN(schema, 2, 2, edge_channels=4, edge_hidden=8, node_hidden=8).eval()
+    m = StructuralRNN(schema, 2, 2, spatial_features="concat_attr", edge_channels=4, edge_hidden=8,
+                      node_hidden=8).eval()
     assert torch.allclose(m.forecast(p, 2), m.forecast(w, 2), atol=1e-6)
     bad = d.clone()
     bad.edge_attr = torch.rand(2, 1, 4)

@@ -11,7 +11,7 @@ from torch_geometric.nn import MLP
 
 from ..data import STData
 from ..loader import seed_count
-from ..nn.checks import check_graph_inputs, check_horizon, model_dtype, select
+from ..nn.checks import check_graph_inputs, check_horizon, check_values, model_dtype, select
 from ..nn.feedback import Feedback
 from ..nn.heads import GaussianHead, LogitsHead, build_head
 from ..nn.srnn_layer import GraphLayout, SRNNLayer, SRNNState, choice
@@ -471,6 +471,8 @@ class StructuralRNN(Forecaster):
         if state is not None and self.validate and \
                 not state.layout.same_graph(data.edge_index, data.get("node_type"), data.get("edge_type")):
             raise ValueError(other_graph("StructuralRNN"))
+        if state is not None and self.validate:       # a layer given a state makes no sync to check x in
+            check_values("StructuralRNN", x, data.get("node_mask"))
         out, _, state = self._advance(x, data, state, data.get("node_mask"), data.get("edge_mask"),
                                       receivers=num_receivers)
         return out, state

@@ -14,6 +14,7 @@ so a NaN or Inf at an absent step cannot reach a present node's output
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
@@ -22,8 +23,8 @@ from torch import Tensor
 from ..schema import STSchema
 
 __all__ = ["check_graph_inputs", "check_horizon", "check_dtype", "check_masks", "check_edge_index",
-           "check_values", "value_probes", "raise_value_errors", "range_probe", "first_probe", "model_dtype",
-           "select"]
+           "check_values", "check_layer_args", "value_probes", "raise_value_errors", "range_probe", "first_probe",
+           "model_dtype", "select"]
 
 
 def _shape(v: Any) -> str:
@@ -193,3 +194,27 @@ def check_values(owner: str, x: Tensor, node_mask: Optional[Tensor] = None,
             raise ValueError(f"{owner}: '{key}' entries must lie in [0, {bound - 1}] "
                              f"(got values in [{lo}, {hi}])")
     raise_value_errors(owner, x, values)
+
+
+def check_layer_args(owner: str, edge_mlp: Any, edge_channels: Any, dropout: Any, spatial_features: str) -> None:
+    """The sizes and rates of an :class:`~srnn_pyg.nn.SRNNLayer` (``spatial_features``
+    already resolved): ``edge_mlp`` a sequence of positive ints, ``edge_channels``
+    an int >= 0 (a warning when the features do not read ``edge_attr``),
+    ``dropout`` in ``[0, 1)``."""
+    def whole(v: Any, least: int) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= least
+    if isinstance(edge_mlp, (str, bytes)) or not isinstance(edge_mlp, Sequence) \
+            or not all(whole(c, 1) for c in edge_mlp):
+        raise ValueError(f"{owner}: 'edge_mlp' must be a sequence of positive ints, one per encoder layer, "
+                         f"e.g. (64,) or () for none (got {edge_mlp!r})")
+    if not whole(edge_channels, 0):
+        raise ValueError(f"{owner}: 'edge_channels' must be an int >= 0 (got {edge_channels!r})")
+    if "attr" in spatial_features and edge_channels < 1:
+        raise ValueError(f"{owner}: spatial_features={spatial_features!r} needs "
+                         f"'edge_channels' >= 1 (got {edge_channels})")
+    if edge_channels and "attr" not in spatial_features:
+        warnings.warn(f"{owner}: edge_channels={edge_channels} is unused: spatial_features={spatial_features!r} "
+                      f"does not read 'edge_attr' (it is ignored); pass spatial_features='concat_attr' or "
+                      f"'attr' to read it", UserWarning, stacklevel=3)
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{owner}: 'dropout' must be a float in [0, 1) (got {dropout!r})")

@@ -39,6 +39,12 @@ def weighted_mean(total: Tensor, count: Tensor) -> Tensor:
     return total / torch.where(count > 0, count, torch.ones_like(count))
 
 
+def loss_dtype(params: Tensor) -> torch.dtype:
+    """The dtype a loss is computed in: float32 for half-precision (or integer) outputs, the
+    outputs' own dtype when it is wider (a float64 model keeps float64 losses and gradients)."""
+    return torch.promote_types(params.dtype, torch.float32)
+
+
 def loss_terms(head: "Head", params: Tensor, target: Tensor, mask: Optional[Tensor] = None,
                weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """``head.loss_terms``, passing ``weight`` only when given (heads written
@@ -164,7 +170,8 @@ class DeterministicHead(Head):
         if params.shape != target.shape:
             raise ValueError(f"DeterministicHead: the model's output is {list(params.shape)} but the targets "
                              f"are {list(target.shape)} (check out_channels and the horizon)")
-        diff = params.float() - target.float()                                     # [N, T, F]
+        dt = loss_dtype(params)
+        diff = params.to(dt) - target.to(dt)                                       # [N, T, F]
         if mask is not None:  # select, not multiply: a NaN target at a masked entry must not leak
             m = mask if mask.dtype == torch.bool else mask != 0
             while m.dim() < diff.dim():
@@ -245,7 +252,8 @@ class GaussianHead(Head):
         if params.shape[:-1] != target.shape[:-1] or params.size(-1) != 5 or target.size(-1) != 2:
             raise ValueError(f"GaussianHead: the model's one-step output must be [N, T, 5] for 2-d targets "
                              f"(got {list(params.shape)} and targets {list(target.shape)})")
-        mean = bivariate_gaussian_nll(params.float(), target.float(), mask)
+        dt = loss_dtype(params)
+        mean = bivariate_gaussian_nll(params.to(dt), target.to(dt), mask)
         count = mask.sum().to(mean.dtype) if mask is not None else \
             torch.tensor(float(target[..., 0].numel()), device=mean.device)
         return mean * count, count
@@ -271,7 +279,7 @@ class LogitsHead(Head):
         if params.dim() != target.dim() + 1 or params.shape[:-1] != target.shape:
             raise ValueError(f"LogitsHead: logits must be [..., C] over the labels' shape (got logits "
                              f"{list(params.shape)}, labels {list(target.shape)})")
-        lg = params.float()
+        lg = params.to(loss_dtype(params))
         w = torch.ones_like(target, dtype=lg.dtype) if mask is None else mask.to(lg.dtype)
         labels = torch.where(w > 0, target, torch.zeros_like(target))                 # padding may be junk
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= C):

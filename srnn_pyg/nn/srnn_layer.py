@@ -8,8 +8,8 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
 from ..schema import STSchema
-from .checks import (check_graph_inputs, first_probe, model_dtype, raise_value_errors, range_probe, select,
-                     value_probes)
+from .checks import (check_graph_inputs, check_layer_args, check_values, first_probe, model_dtype,
+                     raise_value_errors, range_probe, select, value_probes)
 from .features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
                        temporal_channels, temporal_features)
 from .rnn_block import LSTMState, RNNBlock
@@ -163,11 +163,7 @@ class SRNNLayer(nn.Module):
                              f"(got aggr={aggr!r}, edge_scope={edge_scope!r})")
         choice(name, "spatial_features", spatial_features, SPATIAL_FEATURES)
         choice(name, "temporal_features", temporal_features, TEMPORAL_FEATURES)
-        if "attr" in spatial_features and edge_channels < 1:
-            raise ValueError(f"{name}: spatial_features={spatial_features!r} needs "
-                             f"'edge_channels' >= 1 (got {edge_channels})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"{name}: 'dropout' must be in [0, 1) (got {dropout})")
+        check_layer_args(name, edge_mlp, edge_channels, dropout, spatial_features)
         self.schema, self.in_channels = schema, in_channels
         self.edge_hidden, self.node_hidden = edge_hidden, node_hidden
         self.edge_mlp = tuple(int(c) for c in edge_mlp)
@@ -397,6 +393,8 @@ class SRNNLayer(nn.Module):
                                  f"({x.size(0)} nodes, {edge_index.size(1)} edges; got {got})")
             if state is not None and not state.layout.same_graph(edge_index, node_type, edge_type):
                 raise ValueError(other_graph(type(self).__name__))
+            if state is not None and (check_finite is None or check_finite):   # no layout sync to fold it into
+                check_values(type(self).__name__, x, node_mask)
         lay = state.layout if state is not None else \
             self.layout(x, edge_index, node_type, edge_type, node_mask=node_mask,
                         check_finite=validate if check_finite is None else check_finite,
@@ -474,10 +472,12 @@ class SRNNLayer(nn.Module):
             prev = torch.cat([x[:, :1], x[:, :-1]], dim=1)                             # x_{t-1}, x_{-1} := x_0
         else:
             prev = torch.cat([state.last_x.unsqueeze(1), x[:, :-1]], dim=1)
-        if node_mask is not None:  # no difference across an absence: x_{t-1} := x_t
-            before = node_mask[:, :1] if state is None or state.last_present is None \
-                else state.last_present.unsqueeze(1)
-            prev_present = torch.cat([before, node_mask[:, :-1]], dim=1)               # [N, T]
+        known = state is not None and state.last_present is not None    # the last call had a mask
+        if node_mask is not None or known:  # no difference across an absence: x_{t-1} := x_t
+            now = node_mask if node_mask is not None else \
+                torch.ones(x.size(0), x.size(1), dtype=torch.bool, device=x.device)   # no mask: all present
+            before = state.last_present.unsqueeze(1) if known else now[:, :1]
+            prev_present = torch.cat([before, now[:, :-1]], dim=1)                     # [N, T]
             prev = torch.where(prev_present.unsqueeze(-1), prev, x)
         tfeat = select(node_mask, temporal_features(self.temporal_kind, x, prev))     # [N, T, F_t]
         tfeat = tfeat[lay.node_perm]
