@@ -41,9 +41,9 @@ from .options import COMMAND_NAMES, CLIError, top_parser, version
 
 __all__ = ["main", "CLIError"]
 
-#: exceptions that are user errors: one line, exit status 2
-_USER_ERRORS = (CLIError, ValueError, TypeError, FileNotFoundError, FloatingPointError, NotImplementedError,
-                ImportError)
+#: exceptions that are user errors: one line, exit status 2 (OSError: a file that cannot be read or written, such
+#: as a folder without write permission, a file where a folder belongs, a full disk; the library names the file)
+_USER_ERRORS = (CLIError, ValueError, TypeError, OSError, FloatingPointError, NotImplementedError, ImportError)
 
 
 def _yaml_errors() -> tuple:
@@ -84,7 +84,8 @@ def _run(command: str, argv: Sequence[str]) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``srnn-pyg`` command and return its exit status: 0 on
     success (``--help``, ``--version`` and ``--print_config`` too), 2 for a
-    user error (printed as one line, without a traceback), 1 when
+    user error (printed as one line, without a traceback; a file that
+    cannot be read or written too), 1 when
     ``compare`` had a model fail, 130 when interrupted."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):

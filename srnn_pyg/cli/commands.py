@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from . import resources as R
 from .options import CLIError, checkpoint_parser, default_threads, key_values, version
+from .runs import check_writable
 from .tables import fmt, markdown_table
 
 __all__ = ["cmd_evaluate", "cmd_forecast"]
@@ -17,6 +18,9 @@ __all__ = ["cmd_evaluate", "cmd_forecast"]
 
 def _parse(command: str, argv: Sequence[str]):
     """The options of ``command``; None after ``--version``. Sets the threads."""
+    if "--version" in argv:                   # before the checkpoint is required
+        print(f"srnn-pyg {version()}")
+        return None
     args = checkpoint_parser(command).parse_args(list(argv))
     if args.version:
         print(f"srnn-pyg {version()}")
@@ -28,6 +32,7 @@ def _parse(command: str, argv: Sequence[str]):
         raise CLIError(f"--batch-size: expected a positive number of windows (got {args.batch_size})")
     if args.num_workers < 0:
         raise CLIError(f"--num-workers: expected 0 or more worker processes (got {args.num_workers})")
+    R.check_device(args.device, "--device")
     torch.set_num_threads(args.threads or default_threads())
     return args
 
@@ -69,7 +74,13 @@ def _from_checkpoint(args):
     cfg = _checkpoint_config(args, meta, name)
     device = resolve_device(args.device)
     model = load_model(ckpt["path"], map_location=device)
-    dataset = R.open_splits(name, cfg, [args.split], with_train=False)[args.split]
+    flags = {"obs": "--obs", "horizon": "--horizon", "num_graphs": "--num-graphs", "fold": "--fold"}
+    given = {k: f for k, f in flags.items() if getattr(args, k) is not None}
+    given.update({k: f"--dataset-arg {k}" for k in key_values(args.dataset_arg, "--dataset-arg")})
+    try:
+        dataset = R.open_splits(name, cfg, [args.split], with_train=False)[args.split]
+    except ValueError as e:                   # "Springs: 'obs' must be ..." names --obs
+        raise R.option_error(e, given) from None
     if dataset is None:                       # a split that does not exist under the run's dataset options
         raise CLIError(R.no_split_message(name, cfg, args.split))
     return ckpt, model, name, dataset, device
@@ -92,6 +103,7 @@ def _check_output(path: Optional[Path], flag: str, overwrite: bool, checkpoint: 
         raise CLIError(f"{flag}: '{path}' is a run's own file ({path.name}); write the output elsewhere")
     if path.exists() and not overwrite:
         raise CLIError(f"{flag}: '{path}' already exists; pass --overwrite to replace it, or another file")
+    check_writable(path, flag)                # before any work: not a result computed, then lost
 
 
 # ================================================================= evaluate

@@ -195,6 +195,8 @@ def prescan(argv: Sequence[str], command: str) -> Prescan:
             value, i = _value(argv, i, key, inline)
             if (target, value) in _NONE_WORDS:
                 value = "null"
+            if target in ("--model.name", "--data.name"):     # registry names: as the registry spells them
+                value = value.lower()
             if target == "--model.name":
                 out.model = value
             elif target == "--data.name":

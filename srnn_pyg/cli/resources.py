@@ -9,12 +9,13 @@ A run's data options are kept as one plain dict, the *data config*
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .options import CLIError, key_values
 
 __all__ = ["dataset_names", "dataset_class", "data_config", "typed_data_config", "open_split", "open_splits",
-           "keep_reuse", "no_split_message", "task_of",
+           "keep_reuse", "no_split_message", "task_of", "check_device", "option_error",
            "model_class", "model_kwargs", "model_extra", "build", "num_params", "objective_for", "loader"]
 
 #: data-config keys handed to ``open`` as extra keywords when given
@@ -126,6 +127,25 @@ def _has_val(name: str, cfg: Dict[str, Any]) -> bool:
     has = getattr(cls, "has_split", None)
     extra = {k: v for k, v in _open_kwargs(cfg).items() if k not in ("root", "obs", "horizon", "seed")}
     return True if has is None else bool(has("val", **extra))
+
+
+def option_error(error: Exception, flags: Dict[str, str]) -> Exception:
+    """A constructor's ``Class: 'key' must be ...`` error as a :class:`CLIError`
+    naming the command's option for ``key`` (``flags``: key -> option); other
+    errors as they are."""
+    m = re.match(r"\w+: '(\w+)' (.*)", " ".join(str(error).split()))
+    if m and m.group(1) in flags:
+        return CLIError(f"{flags[m.group(1)]}: {m.group(2)}")
+    return error
+
+
+def check_device(device: Optional[str], flag: str) -> None:
+    """A device option that names no usable device is a :class:`CLIError` naming ``flag``."""
+    from ..engine import resolve_device
+    try:
+        resolve_device(device)
+    except ValueError as e:
+        raise CLIError(f"{flag}: {' '.join(str(e).split())}") from None
 
 
 def task_of(dataset) -> str:

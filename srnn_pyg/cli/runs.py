@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from .options import CLIError
 
 __all__ = ["CONFIG_FILE", "RUN_FILES", "new_run_dir", "prepare_out_dir", "read_config", "contradictions",
-           "flatten", "is_main_rank", "describe", "resume_dir", "RunGuard", "check_nothing_set_aside"]
+           "flatten", "is_main_rank", "describe", "resume_dir", "RunGuard", "check_nothing_set_aside",
+           "check_writable"]
 
 CONFIG_FILE = "config.yaml"
 #: the files and folders a run writes; --overwrite removes these and nothing else
@@ -24,11 +25,27 @@ def is_main_rank() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def check_writable(path: Path, flag: str) -> None:
+    """A :class:`CLIError` naming ``flag`` when ``path`` (a file to write,
+    its missing folders made on the way) cannot be written: a file where a
+    folder is needed, or a folder that is not writable. Checked before any
+    work, so that no command trains or computes and then fails to write."""
+    path = Path(path)
+    folder = path.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CLIError(f"{flag}: cannot write '{path}': '{folder}' is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag}: cannot write '{path}': the folder '{folder}' is not writable")
+
+
 def new_run_dir(stem: str, root: Path = Path("runs")) -> Path:
     """``runs/STEM-001``, ``runs/STEM-002``, ...: the first number not yet
     taken, created at once (two runs started together get two folders)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise CLIError("--out_dir: a distributed run needs an explicit run folder (got none)")
+    check_writable(root / stem, "--out_dir (default runs/)")
     root.mkdir(parents=True, exist_ok=True)
     for n in range(1, 100000):
         path = root / f"{stem}-{n:03d}"
@@ -44,10 +61,13 @@ def prepare_out_dir(out_dir: Path, overwrite: bool, resumable: bool) -> None:
     """An existing non-empty ``out_dir`` is an error unless ``overwrite``.
     Nothing is removed here: :class:`RunGuard` sets the old run aside once
     the command is about to write."""
-    if not is_main_rank() or not out_dir.exists():
+    if not is_main_rank():
         return
-    if not out_dir.is_dir():
+    if out_dir.exists() and not out_dir.is_dir():
         raise CLIError(f"--out_dir: expected a folder (got the file '{out_dir}')")
+    check_writable(out_dir / CONFIG_FILE, "--out_dir")
+    if not out_dir.exists():
+        return
     check_nothing_set_aside(out_dir)
     held = sorted(p.name for p in out_dir.iterdir())
     if held and not overwrite:
@@ -153,12 +173,18 @@ def read_config(run: Path) -> Dict[str, Any]:
     """The saved ``config.yaml`` of run folder ``run``, as a dict."""
     import yaml
     path = run / CONFIG_FILE
+    if run.is_file():
+        raise CLIError(f"--resume: expected a run folder (got the file '{run}'); pass the folder that holds "
+                       f"it, --resume {run.parent}")
     if not run.is_dir():
         raise CLIError(f"--resume: expected a run folder (got '{run}', which does not exist)")
     if not path.is_file():
         raise CLIError(f"--resume: '{run}' has no {CONFIG_FILE} (expected a folder written by srnn-pyg train)")
     with open(path) as f:
         cfg = yaml.safe_load(f)
+    if isinstance(cfg, dict) and "models" in cfg and "model" not in cfg:
+        raise CLIError(f"--resume: '{run}' is a comparison (srnn-pyg compare), which does not resume; resume one "
+                       f"of its models, --resume {run / 'MODEL'}")
     if not isinstance(cfg, dict) or "model" not in cfg or "data" not in cfg:
         raise CLIError(f"--resume: '{path}' is not a train config (expected 'model' and 'data' sections)")
     return cfg

@@ -14,9 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import resources as R
 from .options import (CLIError, Prescan, default_threads, key_values, light_train_parser, noise_option, prescan,
                       version)
-from .runs import (CONFIG_FILE, RunGuard, check_nothing_set_aside, contradictions, describe, flatten, is_main_rank,
-                   new_run_dir, prepare_out_dir,
-                   read_config, resume_dir)
+from .runs import (CONFIG_FILE, RunGuard, check_nothing_set_aside, check_writable, contradictions, describe, flatten,
+                   is_main_rank, new_run_dir, prepare_out_dir, read_config, resume_dir)
 from .tables import csv_table, fmt, markdown_table
 from .typed import RUN_KEYS, build_typed_parser, check_model_args, explicit, parse_typed
 
@@ -87,8 +86,11 @@ def _check_trainer(cfg) -> None:
     if cfg.protocol_every < 0:
         raise CLIError(f"--protocol_every: expected 0 (never) or a positive number of epochs "
                        f"(got {cfg.protocol_every})")
+    if cfg.hidden is not None and cfg.hidden < 1:
+        raise CLIError(f"--hidden: expected a positive size, or null for each model's own (got {cfg.hidden})")
     if cfg.protocol_every != 1:
         _check_protocol_monitor(cfg, False)
+    R.check_device(cfg.trainer.device, "--trainer.device")
     try:
         TrainConfig(**_trainer_kwargs(cfg))
     except ValueError as e:
@@ -129,7 +131,10 @@ def _dump(parser, cfg) -> str:
 def _open_data(parser, cfg, splits: List[Optional[str]]):
     data = cfg.data.as_dict()
     dcfg = R.typed_data_config(data, explicit(parser, cfg, "data"))
-    sets = R.open_splits(data["name"], dcfg, splits)
+    try:
+        sets = R.open_splits(data["name"], dcfg, splits)
+    except ValueError as e:                 # "Springs: 'num_nodes' must be ..." names --data.num_nodes
+        raise R.option_error(e, {k: f"--data.{k}" for k in data if k != "name"}) from None
     R.keep_reuse(dcfg, sets["train"])
     return dcfg, sets
 
@@ -324,19 +329,40 @@ def _names(scan: Prescan, saved: Optional[Dict[str, Any]]) -> tuple:
     return model, data
 
 
+#: keys of a run's experiment that no --override changes on --resume: its model and its data (the folder of the
+#: data files may move)
+_RESUME_FIXED = re.compile(r"^(model\.|data\.(?!root$)|hidden$)")
+
+
 def _check_resume(parser, cfg, saved: Dict[str, Any], run: Path, override: bool) -> int:
     """The epoch ``run`` stopped at; a :class:`CLIError` naming the keys
-    whose values contradict the saved config (unless ``override``)."""
+    whose values contradict the saved config (unless ``override``; the
+    model's and the data's never), or a total of epochs below it."""
     import yaml
-    now = flatten(yaml.safe_load(_dump(parser, cfg)))
-    bad = contradictions(flatten(saved), now, list(RUN_KEYS) + list(RESUME_FREE))
+    now, before = flatten(yaml.safe_load(_dump(parser, cfg))), flatten(saved)
+    for key in ("model.name", "data.name"):            # registry names: any case
+        for side in (now, before):
+            if isinstance(side.get(key), str):
+                side[key] = side[key].lower()
+    bad = contradictions(before, now, list(RUN_KEYS) + list(RESUME_FREE))
+    fixed = [k for k in bad if _RESUME_FIXED.match(k) and k in before]
     if bad and not override:
-        raise CLIError(f"--resume {run}: {describe(bad, flatten(saved), now)} contradict the saved "
-                       f"{CONFIG_FILE}; drop them, or pass --override to change them")
+        kept = "" if not fixed else \
+            f" (but not {', '.join('--' + k for k in fixed)}: a resumed run keeps its model and data)"
+        raise CLIError(f"--resume {run}: {describe(bad, before, now)} contradict the saved "
+                       f"{CONFIG_FILE}; drop them, or pass --override to change them{kept}")
+    if fixed:
+        raise CLIError(f"--resume {run}: cannot resume with {describe(fixed, before, now)}: a resumed run keeps its "
+                       f"model and data, even with --override; start a new run instead: --config "
+                       f"{run / CONFIG_FILE} --out_dir NEW (and --trainer.init_from {run} for its weights, same model)")
     if not (run / "last.pt").is_file():
         raise CLIError(f"--resume {run}: there is no last.pt to continue from (expected '{run / 'last.pt'}')")
     from ..engine import load_checkpoint
-    return int(load_checkpoint(run / "last.pt").get("epoch", 0))
+    epoch = int(load_checkpoint(run / "last.pt").get("epoch", 0))
+    if cfg.trainer.epochs < epoch:
+        raise CLIError(f"--trainer.epochs: 'epochs' is the total, and the run in {run} has trained {epoch}: pass "
+                       f"epochs >= {epoch} to resume it (got {cfg.trainer.epochs})")
+    return epoch
 
 
 def _setup_train(argv: Sequence[str]):
@@ -356,6 +382,7 @@ def _setup_train(argv: Sequence[str]):
         run = resume_dir(scan.resume, _flag(scan.argv, "--out_dir"))
         check_nothing_set_aside(run)
         saved = read_config(run)
+        check_writable(run / CONFIG_FILE, "--resume")
     model, data = _names(scan, saved)
     for group, name in (("model", model), ("data", data)):
         was = str((saved or {}).get(group, {}).get("name", name)).lower()

@@ -135,6 +135,11 @@ def one_line(message: str) -> str:
     unknown = re.search(r"[Uu]nrecognized arguments: (\S+)", text)
     if unknown:
         return f"unknown option {unknown.group(1)} (see --help for the keys)"
+    # a key of a --config file (or of a group) that the parser does not have
+    unknown = re.match(r"Option '([\w.]+)' is not accepted", text) or \
+        re.match(r"Group '(\w+)' does not accept option '(\w+)'", text)
+    if unknown:
+        return f"unknown option --{'.'.join(unknown.groups())} (see --help for the keys)"
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
