@@ -75,6 +75,26 @@ def prepare_out_dir(out_dir: Path, overwrite: bool, resumable: bool) -> None:
         raise CLIError(f"--out_dir: '{out_dir}' already holds {', '.join(held[:4])}"
                        f"{', ...' if len(held) > 4 else ''}; pass {hint}--overwrite to replace it, or another "
                        f"folder")
+    named = [n for n in held if n in RUN_FILES]
+    if overwrite and named and not _is_a_run(out_dir):
+        raise CLIError(f"--overwrite: '{out_dir}' holds {', '.join(named)} but is not a srnn-pyg run (no "
+                       f"last.pt, best.pt, metrics.jsonl, result.json, compare.md, nor a config.yaml written by "
+                       f"srnn-pyg), so those files are not replaced: move them, or write the run to another "
+                       f"folder")
+
+
+def _is_a_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run of this command (or ``fit``): its
+    checkpoints, logs or table, or a ``config.yaml`` with a run's sections."""
+    if any((folder / n).exists() for n in ("last.pt", "best.pt", "metrics.jsonl", "result.json", "compare.md")):
+        return True
+    import yaml
+    try:
+        with open(folder / CONFIG_FILE) as f:
+            cfg = yaml.safe_load(f)
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return isinstance(cfg, dict) and ({"model", "data"} <= set(cfg) or {"models", "data"} <= set(cfg))
 
 
 #: the hidden folder inside a run folder that holds the run ``--overwrite`` replaces until the new one starts

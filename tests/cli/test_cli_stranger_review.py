@@ -143,3 +143,20 @@ def test_an_unknown_key_in_a_config_file_is_named(tmp_path, capsys):
     (tmp_path / "run.yaml").write_text("modle:\n  name: srnn\n")
     assert main(["train", "--config", str(tmp_path / "run.yaml")]) == 2
     assert "unknown option --modle.name" in _error(capsys)
+
+
+def test_overwrite_replaces_runs_only_not_a_folder_of_the_users_files(tmp_path, capsys):
+    """A folder whose config.yaml and metrics.csv are the user's own (not a run) keeps them under --overwrite."""
+    mine = tmp_path / "experiments"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("optimizer: adam\nlayers: [64, 64]\n")
+    (mine / "metrics.csv").write_text("step,loss\n1,0.5\n")
+    before = _files(mine)
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(mine), "--overwrite"] + TINY) == 2
+    err = capsys.readouterr().err
+    assert "error: --overwrite: " in err and "is not a srnn-pyg run" in err and _files(mine) == before
+
+
+def test_overwrite_still_replaces_a_run(run, capsys):
+    assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run), "--overwrite"] + TINY) == 0
+    assert len([line for line in (run / "metrics.jsonl").read_text().splitlines() if line]) == 1
