@@ -168,6 +168,8 @@ def cmd_forecast(argv: Sequence[str]) -> int:
     from .plot import plot_forecast, plot_labels, position_channels
     ckpt, model, name, dataset, device = _from_checkpoint(args)
     path = Path(args.output) if args.output else Path(ckpt["path"]).with_name("forecast.pt")
+    if args.no_plot and args.plot:
+        raise CLIError(f"--no-plot and --plot {args.plot}: pass one of them (--no-plot draws no picture)")
     picture = None if args.no_plot else (Path(args.plot) if args.plot else path.with_suffix(".png"))
     _check_output(path, "--output", args.overwrite, ckpt["path"])
     _check_output(picture, "--plot", args.overwrite, ckpt["path"])

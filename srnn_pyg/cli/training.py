@@ -376,6 +376,8 @@ def _setup_train(argv: Sequence[str]):
         light_train_parser("train").print_help()
         return None
     run, saved = None, None
+    if scan.override and scan.resume is None:
+        raise CLIError("--override changes options of a resumed run; pass it with --resume RUN (got no --resume)")
     if scan.resume is not None:
         if scan.overwrite:
             raise CLIError("--resume continues a run and --overwrite replaces it: pass one of them")
@@ -399,6 +401,9 @@ def _setup_train(argv: Sequence[str]):
     if resumed is None:     # before any folder is made or cleared: a new run reads this checkpoint
         _check_init_from(cfg.trainer.init_from, run or (Path(cfg.out_dir) if cfg.out_dir else None))
     made = run is None and not cfg.out_dir
+    if scan.overwrite and run is None and not cfg.out_dir:
+        raise CLIError("--overwrite replaces the run in --out_dir; without --out_dir each run gets a new folder, "
+                       "so there is nothing to replace (got no --out_dir)")
     if run is not None:
         out_dir = run
     elif cfg.out_dir:
@@ -532,6 +537,9 @@ def _setup_compare(argv: Sequence[str]):
     # before --overwrite clears anything: the weights to start from must not be in the folders it clears
     _check_init_from(cfg.trainer.init_from, Path(cfg.out_dir) if cfg.out_dir else None)
     given = bool(cfg.out_dir)
+    if scan.overwrite and not given:
+        raise CLIError("--overwrite replaces the comparison in --out_dir; without --out_dir each comparison gets a "
+                       "new folder, so there is nothing to replace (got no --out_dir)")
     if cfg.out_dir:
         out_dir = Path(cfg.out_dir)
         prepare_out_dir(out_dir, scan.overwrite, resumable=False)

@@ -160,3 +160,21 @@ def test_overwrite_replaces_runs_only_not_a_folder_of_the_users_files(tmp_path, 
 def test_overwrite_still_replaces_a_run(run, capsys):
     assert main(["train", "--trainer.epochs", "1", "--out_dir", str(run), "--overwrite"] + TINY) == 0
     assert len([line for line in (run / "metrics.jsonl").read_text().splitlines() if line]) == 1
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--trainer.epochs", "1", "--override"], "--override changes options of a resumed run"),
+    (["train", "--trainer.epochs", "1", "--overwrite"], "--overwrite replaces the run in --out_dir"),
+    (["compare", "--models", "srnn", "--trainer.epochs", "1", "--overwrite"],
+     "--overwrite replaces the comparison in --out_dir"),
+])
+def test_flags_that_would_do_nothing_are_refused(argv, match, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)                                  # a default runs/ folder would land here
+    assert main(argv + TINY) == 2
+    assert match in capsys.readouterr().err and not (tmp_path / "runs").exists()
+
+
+def test_forecast_refuses_no_plot_with_plot(run, capsys):
+    assert main(["forecast", str(run / "best.pt"), "--no-plot", "--plot", str(run.parent / "x.png"),
+                 "--threads", "1"]) == 2
+    assert "--no-plot and --plot" in capsys.readouterr().err and not (run / "forecast.pt").exists()
