@@ -426,7 +426,8 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
     if protocol:
         text += ["", protocol.rstrip(), "", first]
     text += ["", "## Results", "",
-             "Mean ± standard deviation over the seeds (one run for untrained and closed-form rows); "
+             "Mean ± sample standard deviation (n - 1) over the seeds (one run for untrained and closed-form "
+             "rows); "
              "↓ lower is better, ↑ higher is better.", "", metric_table(result, patterns, digits), "",
              f"**Where we lose** (computed from the means of every joined model, on every metric of the results, "
              f"shown above or not: where `{subject}` is not the single best model, and where "
@@ -437,7 +438,8 @@ def report(result: Mapping[str, Any], paths: Sequence[str], patterns: Sequence[s
         rows = [[f"{result['labels'].get(k, k)} (`{k}`)", v.get("metric"),
                  _cell(v.get("mean"), v.get("std"), v.get("runs", 1), max(digits, 4))]
                 for k, v in result["validation"].items()]
-        text += ["## Validation", "", "The validation score each trained row was kept on (no test data):", "",
+        text += ["## Validation", "", "The validation score each trained row was kept on (mean ± sample standard "
+                 "deviation over the runs, each seed of each group; no test data):", "",
                  markdown_table(["model", "metric", "score"], rows), ""]
         protocol = protocol_table({f"{result['labels'].get(k, k)} (`{k}`)": v.get("protocol", {})
                                    for k, v in result["validation"].items()}, max(digits, 4))

@@ -226,6 +226,31 @@ class Eval:
         return val if val is not None else self.sets[self.row.train_on]
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def setting_value(item: str, current: Any, raw: str) -> Any:
+    """The value of ``--set KEY=VALUE`` (``item``) for a setting whose mode value is ``current``: a bool
+    from ``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off`` (``bool("0")`` would be true), an
+    int or float of that type, JSON where the mode's value is :obj:`None` or a list (a bare word stays
+    text), else the text."""
+    if isinstance(current, bool):
+        if raw.strip().lower() not in _TRUE + _FALSE:
+            raise SystemExit(f"accuracy.py: --set {item!r}: expected a boolean (1/0, true/false), got {raw!r}")
+        return raw.strip().lower() in _TRUE
+    if isinstance(current, (int, float)):
+        try:
+            return type(current)(raw)
+        except ValueError:
+            raise SystemExit(f"accuracy.py: --set {item!r}: expected {type(current).__name__}, got {raw!r}") from None
+    if current is None or isinstance(current, (list, tuple, dict)):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
 class Context:
     """Settings shared by the runs of one command. ``seed`` seeds the data
     (simulations, cross-validation folds, carved validation parts); ``seeds`` are the training seeds
@@ -244,7 +269,7 @@ class Context:
             if key not in cfg:
                 raise SystemExit(f"accuracy.py: --set {item!r}: {key!r} is not a setting of mode "
                                  f"{args.mode!r} (settings: {', '.join(sorted(cfg))})")
-            cfg[key] = type(cfg[key])(raw) if isinstance(cfg[key], (int, float)) else raw
+            cfg[key] = setting_value(item, cfg[key], raw)
         self.cfg = cfg
         self.seed = args.seed
         n = getattr(args, "seeds", None) or (3 if args.mode in ("default", "full") else 1)
@@ -788,8 +813,7 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
          "ablation": bool(getattr(ctx.args, "ablation", False)), "scenes": getattr(ctx.args, "scenes", None),
          "folds": getattr(ctx.args, "folds", None), "srnn_pyg": srnn_pyg.__version__}, default=repr))
     sections = bench.tables(ctx, res, agg)
-    cfg = {k: v for k, v in ctx.cfg.items()
-           if k not in COMMON or k == "patience" or (k in ("refit", "former_scoring") and v)}
+    cfg = shown_settings(ctx.cfg)
     text = [f"# Accuracy: {bench.title}", "",
             f"Mode: **{MODE_TEXT[ctx.mode]}**.", "",
             f"Command: `{command()}`", "",
@@ -797,14 +821,15 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
             seeds_text(ctx), "",
             f"Settings of this mode: `{describe(cfg)}`; trained rows stop early after `patience` epochs without "
             f"a better validation score and keep their best epoch (`restore_best`); every choice is made on "
-            f"validation data, never on the test; rollout fine-tuning: the last {COMMON['rollout_share']:.0%} "
-            f"of the epochs at {COMMON['rollout_lr_factor']:.2g}x the learning rate. Whole run: {seconds:.0f} s. "
+            f"validation data, never on the test; rollout fine-tuning: the last {ctx.cfg['rollout_share']:.0%} "
+            f"of the epochs at {ctx.cfg['rollout_lr_factor']:.2g}x the learning rate. Whole run: {seconds:.0f} s. "
             f"Machine-readable results (means, std, runs, training time per model) beside this file: "
             f"`{os.path.basename(json_name(ctx))}`.", "",
             "## Protocol", ""] + [f"- {p}" for p in bench.protocol(ctx, res)] + [""]
     for block in sections[:2]:
         text += [block, ""]
-    text += [f"**Where we lose** (computed from the means above: where {bench.subject}, `srnn`, is not the "
+    text += [f"**Where we lose** (computed from the means of every metric of the JSON results, shown above or "
+             f"not: where {bench.subject}, `srnn`, is not the "
              "single best model, and where its ablation without edgeRNNs is at least as good; values are "
              "`srnn`'s vs the other's):", ""]
     text += lose_lines(result, bench.digits) + [""]
@@ -814,6 +839,13 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
     blocks = bench.published(ctx) if callable(bench.published) else bench.published
     text += ["## Published figures (not re-run here)", ""] + [b + "\n" for b in blocks]
     return "\n".join(text).rstrip() + "\n", result
+
+
+def shown_settings(cfg: Settings) -> Settings:
+    """The settings the report's settings line lists: the mode's own, ``patience``, and a shared setting
+    (:data:`COMMON`) only where it differs from its shared value (e.g. ``refit``, ``rollout_share`` set by
+    ``--set``); the rollout fine-tuning text reads ``rollout_share`` and ``rollout_lr_factor`` from ``cfg``."""
+    return {k: v for k, v in cfg.items() if k not in COMMON or k == "patience" or v != COMMON[k]}
 
 
 def result_path(out_dir: str, dataset: str, mode: str, ext: str = "md", prefix: str = "accuracy") -> str:
@@ -838,6 +870,7 @@ def _training_section(ctx: Context, res: Results) -> List[str]:
     val = validation_table(list(res.trained.values()))
     if val is not None:
         text += ["Validation scores of the kept models (what every choice between rows or settings reads; "
+                 "mean ± sample standard deviation, n - 1, over the runs, each seed of each group; "
                  "lower is better; no test data):", "", val, ""]
     protocol = protocol_table({t.label: {k: _mean_std(v) for k, v in t.val_protocol.items()}
                                for t in res.trained.values()})
@@ -845,8 +878,8 @@ def _training_section(ctx: Context, res: Results) -> List[str]:
         select = ctx.cfg.get("select")
         how = (f"the rows were selected on `{select}`" if select is not None and select not in POOLED else
                "recorded, not selected on: `--set select=KEY` selects on one")
-        text += [f"The dataset's own protocol on the validation split, for the kept models ({how}; mean ± std "
-                 f"over the seeds; lower is better; no test data):", "", protocol, ""]
+        text += [f"The dataset's own protocol on the validation split, for the kept models ({how}; mean ± sample "
+                 f"std over the runs, each seed of each group; lower is better; no test data):", "", protocol, ""]
     text += [training_table(list(res.trained.values())), ""]
     notes = ctx.bench.notes(ctx)
     return text + [f"- {n}" for n in notes] + ([""] if notes else [])

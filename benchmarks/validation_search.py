@@ -333,7 +333,7 @@ def main() -> int:
         f"epochs without a better validation MSE (at most {epochs}), best epoch kept"
         + ("; teacher forcing for two thirds of the epochs, then rollout at a third of the learning rate, kept "
            "only if it lowers the validation metric" if search.finetune else "") + f"; {args.seeds} seeds "
-        f"(mean ± std). Metric: `{search.metric}` of `dataset.score` on the validation windows (lower is "
+        f"(mean ± sample std, n - 1). Metric: `{search.metric}` of `dataset.score` on the validation windows (lower is "
         f"better). The test split is never opened. {time.time() - started:.0f} s in all.",
         machine("cpu"), f"Command: `{command()}`",
         markdown_table(["S-RNN variant", f"validation {search.metric}"] + list(search.columns) + ["s per seed"],
