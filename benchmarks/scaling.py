@@ -20,13 +20,19 @@ A size is skipped when its memory, extrapolated linearly in N+E from the
 model's last two sizes, would exceed ``--max-memory-gb`` (16 GiB by default); the cap is also set as
 the worker's data limit (CPU) or memory fraction (CUDA), so that an allocation
 past it fails and is recorded instead of swapping or waking the OOM killer.
+On CPU that limit (``RLIMIT_DATA``) counts the data address space the process
+has mapped, not its resident set: a train step fails there at about half the
+cap in resident memory, so an "out of memory" row says the data limit was hit,
+not that the size needs more than the cap.
 
 With ``--onehop``: full-graph against one-hop mini-batch training
 (:class:`srnn_pyg.loader.OneHopLoader`, a fixed batch of ``--batch-size``
 seed nodes) at N = 1e3 ... 1e6, each size in a fresh process: the time of an
 epoch (one pass over every node as a seed, sampling, forward, MSE loss on the
-seed rows, backward and an Adam step per batch), the time and the peak memory
-of one batch (which should not grow with N), and the full-graph train step
+seed rows, backward and an Adam step per batch; no warm-up, so the first batch
+of the process is in it), the time of one batch and the epoch's peak memory
+(the resident high-water mark, which also holds what the allocator keeps
+between batches and so grows with their number), and the full-graph train step
 (one step is one epoch) where its memory fits; with
 ``srnn_pyg.models.srnn_chunked`` present, an exact ``--forecast-horizon``-step
 forecast of the whole graph (``forecast_in_chunks``). An epoch whose first
@@ -196,6 +202,21 @@ def _cap_memory(device: str, cap_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
+def oom_status(error: str, cap_gb: float) -> str:
+    """The table cell of a measurement that ran out of memory. On CPU the cap is the
+    worker's ``RLIMIT_DATA``, which counts mapped data address space, not resident memory."""
+    return f"out of memory ({error}, at the data limit of {cap_gb:g} GiB; see the note on the cap)"
+
+
+def cap_note(device: str) -> str:
+    """What the memory cap is on ``device``, for the reports' text."""
+    if device.startswith("cuda"):
+        return ""
+    return (": sizes whose estimated peak passes it are skipped, and it is each worker's data limit "
+            "(`RLIMIT_DATA`), which counts mapped address space, not resident memory: a train step fails "
+            "there at about half the cap in resident memory")
+
+
 def _is_oom(err: BaseException) -> bool:
     text = str(err).lower()
     return isinstance(err, MemoryError) or any(s in text for s in ("out of memory", "can't allocate memory",
@@ -290,10 +311,14 @@ def measure_full(spec: dict) -> dict:
 def measure_onehop(spec: dict) -> dict:
     """One epoch of one-hop mini-batch training: every node a seed once, batches of
     ``batch_size`` in a random order, an Adam step per batch. Each batch's time covers its
-    sampling, forward, loss, backward and optimiser step. The peak memory of a batch is that
-    of the epoch (the largest batch's working set): the resident set's high-water mark during
-    the epoch above the memory in use before it (the graph, the sampler's index, the model and
-    its optimiser, which the process peak includes). When the first batches
+    sampling, forward, loss, backward and optimiser step; there is no warm-up batch, so the
+    process's first (cold) step is the first batch timed. The peak memory of a batch is that
+    of the epoch: the resident set's high-water mark during the epoch above the memory in use
+    before it (the graph, the sampler's index and the model, which the process peak includes).
+    That is the largest batch's working set plus what the allocator keeps between batches
+    (freed heap it does not return), which grows with the number of batches: not a per-batch
+    measure that is independent of N. ``batch`` is ``sorted(times)[timed // 2]``, the upper of
+    the two middle times when ``timed`` is even. When the first batches
     project the epoch past ``epoch_budget`` seconds, only the first ``timed_batches`` run and
     the epoch is extrapolated from their mean."""
     dev = spec["device"]
@@ -482,7 +507,7 @@ def report(args, dev: str, sizes: Dict[str, List[dict]], horizons: Dict[str, Lis
             "process, libraries included" + (")" if dev == "cuda" else ", as resident set size)")
             + "; then the median of `reps` timed repetitions (fewer for slow sizes). Doubling factor = "
             "time ratio to the previous size rescaled to a doubling of N+E: `ratio ** (log 2 / log(size "
-            f"ratio))`; linear cost gives 2.0. Memory cap {args.max_memory_gb:g} GiB.\n",
+            f"ratio))`; linear cost gives 2.0. Memory cap {args.max_memory_gb:g} GiB{cap_note(dev)}.\n",
             machine(dev), "", f"Command: `{command()}`", "", "## Doubling the graph", ""]
     text += [summary(m, sizes[m]) for m in args.models]
     for m in args.models:
@@ -608,7 +633,8 @@ def onehop_summary(model: str, rows: List[dict], full: List[dict]) -> List[str]:
     if len(done) >= 2:
         out.append(f"- {label}, one batch of a fixed number of seeds: median time "
                    + ", ".join(f"{fmt(r['batch'])} (N={r['N']:,})" for r in done)
-                   + "; peak memory " + ", ".join(f"{_mib(r['step_mib'])} MiB" for r in done))
+                   + "; peak memory during the epoch (the allocator's kept heap included) "
+                   + ", ".join(f"{_mib(r['step_mib'])} MiB" for r in done))
     epochs = [r for r in done if r["timed"] == r["batches"]]
     if epochs:
         r = epochs[-1]
@@ -645,17 +671,21 @@ def onehop_report(args, dev: str, onehop: Dict[str, List[dict]], full: Dict[str,
             f"F={args.F}, hidden {args.hidden}. Every (model, N, kind) runs in a fresh process. One-hop epoch: "
             f"`OneHopLoader(data, batch_size={args.batch_size}, shuffle=True)`, every node a seed once; per "
             "batch: sampling, forward, MSE of the one-step-ahead prediction on the seed rows, backward and an "
-            "Adam step (no workers: sampling is in the epoch time). Batch (median): the median of the timed "
-            "batches. Nodes per batch: seeds and their in-neighbours (`n_b`); nodes / seeds: how many rows "
+            "Adam step (no workers: sampling is in the epoch time). Batch (median): the middle time of the "
+            "timed batches (for an even count, the upper of the two middle ones). Nodes per batch: seeds "
+            "and their in-neighbours (`n_b`); nodes / seeds: how many rows "
             "an epoch computes per node. Batch peak: the resident set's high-water mark during the epoch "
-            "above the memory in use before it (graph, sampler index, model, optimiser), i.e. the largest "
-            "batch's working set; process peak: the whole process's high-water mark, graph generation and "
-            f"libraries included. An epoch whose first 3 batches project past {args.epoch_budget:g} s is "
+            "above the memory in use before it (graph, sampler index, model): the largest batch's working "
+            "set plus the freed heap the allocator keeps between batches, which grows with the number of "
+            "batches; process peak: the whole process's high-water mark, graph generation and "
+            "libraries included. No warm-up: the first batch of the epoch is the process's first step. "
+            f"An epoch whose first 3 batches project past {args.epoch_budget:g} s is "
             f"timed over its first {args.timed_batches} batches and its time extrapolated from their mean "
             "(marked in the table). Full graph: one train step (the same loss on every node, backward, Adam "
             "step) is one epoch; its first step is the warm-up and gives the peak memory, then the median of "
             "`reps`; skipped where its memory, linear in N+E through the last two sizes, would pass the cap "
-            f"({args.max_memory_gb:g} GiB). Doubling factor = time ratio to the previous size rescaled to a "
+            f"({args.max_memory_gb:g} GiB{cap_note(dev)}). Doubling factor = time ratio to the previous size "
+            "rescaled to a "
             "doubling of N+E, `ratio ** (log 2 / log(size ratio))`; linear cost gives 2.0.\n",
             machine(dev), "", f"Command: `{command()}`", ""]
     if loads:
@@ -814,6 +844,12 @@ def parse_args(argv=None):
                 p.error(f"--{key.replace('_', '-')} must be a positive int (got {getattr(args, key)})")
         if args.forecast_horizon < 0:
             p.error(f"--forecast-horizon must be >= 0 (got {args.forecast_horizon})")
+    if args.reps < 1:
+        p.error(f"--reps must be at least 1 (got {args.reps})")
+    if args.max_memory_gb is not None and not args.max_memory_gb > 0:
+        p.error(f"--max-memory-gb must be positive (got {args.max_memory_gb:g})")
+    if min(args.sizes) < 1 or min(args.horizons, default=1) < 1:
+        p.error("--sizes and --horizons must be positive")
     args.sizes = sorted(set(args.sizes))
     args.horizons = sorted(set(args.horizons))
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -865,8 +901,7 @@ def main_onehop(args) -> None:
             loads.append(os.getloadavg()[0])
         if "error" not in res:
             return dict(res, **extra)
-        why = f"out of memory ({res['error']}, cap {args.max_memory_gb:g} GiB)" if res["memory"] \
-            else f"error: {res['error']}"
+        why = oom_status(res["error"], args.max_memory_gb) if res["memory"] else f"error: {res['error']}"
         return dict(extra, status=why, memory=res["memory"])
 
     for N in args.sizes:
@@ -949,7 +984,7 @@ def main(argv=None):
             else:
                 res = run("size", dict(base_spec, model=m, N=N))
                 if "error" in res:
-                    why = f"out of memory ({res['error']}, cap {args.max_memory_gb:g} GiB)" if res["memory"] \
+                    why = oom_status(res["error"], args.max_memory_gb) if res["memory"] \
                         else f"error: {res['error']}"
                     row = dict(N=N, status=why, memory=res["memory"])
                 else:

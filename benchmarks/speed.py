@@ -4,14 +4,21 @@ reference, the bare RNN floor and every registered baseline.
 On random typed graphs (3 node types, 5 edge types) with N nodes, E about 4N
 directed edges, T steps and F=6 features:
 
-- train step: forward + backward of the one-step-ahead loss;
-- forecast: 50 observed steps, then horizons 100 and 200 (linear cost means
-  the 200-step time is about twice the 100-step time);
+- train step: forward + backward of the mean square of the model's one-step
+  outputs (no target; no optimiser step, unlike ``speed_vs_revision.py``);
+- forecast: 50 observed steps, then horizons 100 and 200 (the observed steps
+  cost the same in both, so the ratio of the two stays under 2 for linear cost);
+  the median of ``max(1, reps // 2)`` calls after one warm-up;
 - loop reference: the same model computed by ``srnn_pyg.testing.reference_forward``
-  (Python loops over steps, nodes and edges);
+  (Python loops over steps, nodes and edges); ``--reference-reps`` calls (one by
+  default) with no warm-up;
 - bare RNN floor: the same RNN blocks (and node decoders) called on random
   tensors of the shapes they see in the model, with no gathering, scattering
   or concatenation.
+
+The train step, the floor, the reference and the forecasts are timed one after
+another, not interleaved: on a shared machine the "vs floor" and "speed-up"
+ratios carry the load's drift between them.
 
     python benchmarks/speed.py                       # N = 10, 100, 1000 -> results/speed_cpu.md
     python benchmarks/speed.py --sizes 10 100 --reps 3 --no-reference
@@ -116,6 +123,9 @@ def main():
                    help="torch CPU threads (default: torch's choice); 1 gives stable timings on a busy machine")
     p.add_argument("--out", default=None, help="result file (default: results/speed_<device>.md)")
     args = p.parse_args()
+    for name in ("reps", "reference_reps"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)})")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -176,9 +186,12 @@ def main():
 
 
 def report(args, rows, base_rows, dev) -> str:
-    text = [f"# Speed on {dev}\n", "Train step = forward + backward of the one-step-ahead loss; "
+    text = [f"# Speed on {dev}\n", "Train step = forward + backward of the mean square of the one-step "
+            "outputs (no optimiser step); "
             f"T={args.T}, F={args.F}, hidden {args.hidden}, random graphs with 3 node types and 5 edge types, "
-            "E about 4N. Median of the timed repetitions after one warm-up.\n",
+            f"E about 4N. Train step and floor: median of {args.reps} timed repetitions after one warm-up; "
+            f"forecasts: median of {max(1, args.reps // 2)} after one warm-up; loop reference: "
+            f"{args.reference_reps} call(s), no warm-up. Timed one after another, not interleaved.\n",
             machine(dev), "", f"Command: `{command()}`", "", "## S-RNN", "",
             markdown_table(["N", "E", "edge scope", "train step", "bare RNN floor", "vs floor",
                             "loop reference", "speed-up", f"forecast H={args.horizons[0]}",

@@ -202,6 +202,8 @@ def main() -> int:
                    help="result file (default: results/speed_vs_revision_cpu.md; STGCN: "
                         "results/speed_vs_revision_stgcn_cpu.md)")
     args = p.parse_args()
+    if args.reps < 1 or args.batch < 1 or (args.sizes is not None and min(args.sizes) < 1):
+        p.error(f"--reps, --batch and --sizes must be positive (got {args.reps}, {args.batch}, {args.sizes})")
     stgcn = args.model == "stgcn"
     args.sizes = args.sizes or ([10, 25, 207] if stgcn else [10, 100, 1000])
     args.out = args.out or os.path.join(ROOT, "benchmarks", "results",
