@@ -342,8 +342,12 @@ class STDataModule(LightningDataset):
 
     @property
     def schema(self):
-        """The training split's schema (for building the model)."""
-        return getattr(self.train_dataset, "schema", None)
+        """The training split's schema (for building the model): the dataset's, or, for a list of
+        windows, the one its first window carries (:obj:`None` if neither has one)."""
+        found = getattr(self.train_dataset, "schema", None)
+        if found is None and isinstance(self.train_dataset, (list, tuple)) and len(self.train_dataset):
+            found = getattr(self.train_dataset[0], "schema", None)
+        return found
 
     def dataloader(self, dataset, **kwargs: Any):
         if self.pad:

@@ -145,3 +145,12 @@ def test_examples_doc_counts_the_quickstart_lines():
     root = DOCS.parent.parent
     stated = int(re.search(r"^(\d+) lines, in the order", (root / "docs" / "examples.md").read_text(), re.M).group(1))
     assert stated == len((root / "examples" / "quickstart.py").read_text().splitlines())
+
+
+def test_a_data_module_of_windows_takes_the_schema_they_carry():
+    from srnn_pyg.datasets import Springs
+    from srnn_pyg.lightning import STDataModule
+    train = Springs(num_graphs=4, obs=4, horizon=2, split="train", seed=0)
+    windows = [train[i] for i in range(len(train))]
+    module = STDataModule(windows, batch_size=2)
+    assert module.schema is not None and module.schema == train.schema
