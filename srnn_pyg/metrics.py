@@ -47,7 +47,10 @@ def _weights(target: Tensor, mask: Optional[Tensor], name: str = "metric") -> Te
 def _masked_mean(values: Tensor, w: Tensor, dims=None) -> Tensor:
     """The ``w``-weighted mean; entries of weight 0 are selected out, not
     multiplied (a NaN or infinity there, e.g. a missing value under its mask,
-    leaves the mean finite)."""
+    leaves the mean finite). An empty selection (every weight 0) gives 0, so
+    that sums weighted by their counts stay finite; a caller that reports a
+    metric checks the count (e.g. :meth:`~srnn_pyg.datasets.LosLoop.horizon_metrics`
+    gives NaN for a horizon without readings)."""
     values = torch.where(w != 0, values * w, values.new_zeros(()))
     if dims is None:
         return values.sum() / w.sum().clamp_min(1)

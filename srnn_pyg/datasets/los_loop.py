@@ -2,6 +2,7 @@ r"""Los-loop traffic speeds (207 METR-LA loop detectors) with the T-GCN
 protocol: :class:`LosLoop`."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -452,6 +453,9 @@ class LosLoop(STDataset):
             sl = slice(0, h) if cumulative else slice(h - 1, h)
             p, t = pred[:, sl], target[:, sl]                           # [N, h or 1, 1]
             mask = t[..., 0].abs() >= self.zero_speed                   # [N, h or 1]
+            if not bool(mask.any()):        # no reading to score: NaN, not a perfect 0
+                out[h * self.minutes_per_step] = {"mae": math.nan, "rmse": math.nan, "mape": math.nan}
+                continue
             out[h * self.minutes_per_step] = {"mae": float(mae(p, t, mask)),
                                               "rmse": float(rmse(p, t, mask)),
                                               "mape": float(mape(p, t, mask))}

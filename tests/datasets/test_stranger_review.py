@@ -117,3 +117,18 @@ def test_los_loop_zero_reading_survives_normalising(tmp_path):
     assert out["mae"] == pytest.approx(5.0, rel=1e-4)
     with pytest.raises(ValueError, match=r"each horizon must be an int in 1\.\.3"):
         ds.horizon_metrics(pred, target, horizons=(3.0,))
+
+
+def test_los_loop_horizon_without_readings_is_nan_not_perfect():
+    import math
+
+    import torch
+
+    from srnn_pyg.datasets.los_loop import LosLoop
+    ds = LosLoop.__new__(LosLoop)                       # the metric alone: no data file needed
+    ds.mean, ds.std = torch.tensor(0.0), torch.tensor(1.0)
+    target = torch.zeros(3, 2, 1)
+    target[:, 0] = 50.0                                  # step 2: every sensor reads zero (failed)
+    out = ds.horizon_metrics(target + 1.0, target, horizons=(1, 2))
+    assert out[5]["mae"] == 1.0
+    assert all(math.isnan(out[10][k]) for k in ("mae", "rmse", "mape"))
