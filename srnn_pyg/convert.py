@@ -346,7 +346,7 @@ def _split_keys(data: STData) -> Tuple[List[str], List[str], List[str]]:
     node, edge, graph = [], [], []
     for key in data.keys():
         value = data[key]
-        if key in _STRUCTURE:
+        if key in _STRUCTURE or key in ("node_id", "edge_id"):     # the ids are to_hetero's own
             continue
         rows = value.size(0) if isinstance(value, Tensor) and value.dim() > 0 else None
         is_edge = key in ("edge_attr", "edge_mask") or (rows == E and (rows != N or "edge" in key))
@@ -368,7 +368,8 @@ def to_hetero(data: STData, schema: Optional[STSchema] = None) -> HeteroData:
     an undirected type of two node types gives both ``(a, rel, b)`` and
     ``(b, rel, a)``). Graph-level keys (``t_start``, ...) and the schema are
     kept on the whole graph, so :func:`from_hetero` gives ``data`` back with
-    the same edge types, directed or not."""
+    the same edge types, directed or not. A key of ``data`` named ``node_id``
+    or ``edge_id`` is left out: in the stores, those are the positions."""
     schema = schema or data.schema or _default_schema(data.num_edges)
     N = data.num_nodes
     nt = data.get("node_type")
@@ -458,7 +459,8 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
             raise ValueError(f"from_hetero: node type {name!r} has T={xi.size(1)}, others T={T}")
     x, node_type = torch.cat(xs), torch.cat(types)
     edge_stores = list(hetero.edge_types)
-    extras = {key: [] for key in _common_keys([hetero[t] for t in edge_stores], ("edge_index",))}
+    extras = {key: [] for key in _common_keys([hetero[t] for t in edge_stores], ("edge_index",),
+                                              [hetero[t].edge_index.size(1) for t in edge_stores])}
     edges, etypes = [], []
     for (s, r, d) in edge_stores:
         store = hetero[s, r, d]
@@ -475,7 +477,8 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
         if vals and all(v is not None for v in vals):
             data[key] = torch.cat(vals)
     present = [hetero[n] for n in schema.node_types if n in node_names]
-    for key in _common_keys(present, ("x", "node_id", "num_nodes")):
+    node_keys = _common_keys(present, ("x", "node_id", "num_nodes"), [store.x.size(0) for store in present])
+    for key in node_keys:
         data[key] = torch.cat([store[key] for store in present])
     for key, value in hetero._global_store.items():
         if key != "schema" and key not in data:
@@ -484,47 +487,49 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
     if edge_id:
         edge_id = torch.cat(edge_id)
         if bool((edge_id.sort().values == torch.arange(edge_id.numel(), device=edge_id.device)).all()):
-            data = _permute_edges(data, edge_id)          # else a key of the user's, kept
+            data = _permute_edges(data, edge_id, ["edge_type"] + list(extras))    # else a key of the user's, kept
     if all(i is not None for i in ids) and ids:
         node_id = torch.cat(ids)
         if node_id.numel() == x.size(0) and bool((node_id.sort().values ==
                                                   torch.arange(x.size(0), device=node_id.device)).all()):
-            data = _permute_nodes(data, node_id)
+            data = _permute_nodes(data, node_id, ["x", "node_type"] + node_keys)
     return _finish(data, schema)
 
 
-def _common_keys(stores: List[Any], skip: Sequence[str]) -> List[str]:
-    """The tensor keys every store of ``stores`` holds, but ``skip``, in the
-    first store's order."""
+def _common_keys(stores: List[Any], skip: Sequence[str], rows: Sequence[int]) -> List[str]:
+    """The keys every store of ``stores`` holds as a tensor with a row per
+    node (edge) of that store (``rows``: their numbers), but ``skip``, in the
+    first store's order; other keys (a 0-d tensor, a per-type table) are not
+    joined."""
+    def per_row(store: Any, key: str, n: int) -> bool:
+        value = store.get(key)
+        return isinstance(value, Tensor) and value.dim() > 0 and value.size(0) == n
     if not stores:
         return []
-    keys = [k for k, v in stores[0].items() if k not in skip and isinstance(v, Tensor)]
-    return [k for k in keys if all(isinstance(store.get(k), Tensor) for store in stores[1:])]
+    keys = [k for k in stores[0].keys() if k not in skip]
+    return [k for k in keys if all(per_row(store, k, n) for store, n in zip(stores, rows))]
 
 
-def _permute_edges(data: STData, new_position: Tensor) -> STData:
-    """Move edge ``e`` of ``data`` to position ``new_position[e]`` (``data``
-    holds ``edge_id``, which goes)."""
-    E = data.num_edges
+def _permute_edges(data: STData, new_position: Tensor, keys: Sequence[str]) -> STData:
+    """Move edge ``e`` of ``data`` to position ``new_position[e]`` in
+    ``edge_index`` and the per-edge ``keys`` (``data`` holds ``edge_id``,
+    which goes)."""
     del data["edge_id"]
-    for key in list(data.keys()):
-        value = data[key]
-        if key == "edge_index":
-            data[key] = torch.empty_like(value).index_copy_(1, new_position, value)
-        elif isinstance(value, Tensor) and value.dim() > 0 and value.size(0) == E and \
-                (key in ("edge_type", "edge_attr", "edge_mask") or data.is_edge_attr(key)):
+    data.edge_index = torch.empty_like(data.edge_index).index_copy_(1, new_position, data.edge_index)
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, Tensor):
             data[key] = torch.empty_like(value).index_copy_(0, new_position, value)
     return data
 
 
-def _permute_nodes(data: STData, new_position: Tensor) -> STData:
-    """Move node ``i`` of ``data`` to position ``new_position[i]``."""
-    N = data.num_nodes
+def _permute_nodes(data: STData, new_position: Tensor, keys: Sequence[str]) -> STData:
+    """Move node ``i`` of ``data`` to position ``new_position[i]`` in the
+    per-node ``keys`` (``edge_index`` renumbered)."""
     out = STData()
     for key, value in data._store.items():
         out[key] = value
-        if isinstance(value, Tensor) and key != "edge_index" and value.dim() > 0 \
-                and value.size(0) == N and key not in ("edge_type", "edge_attr", "edge_mask"):
+        if key in keys and isinstance(value, Tensor):
             out[key] = torch.empty_like(value).index_copy_(0, new_position, value)
     out.edge_index = new_position[data.edge_index]
     return out

@@ -406,11 +406,12 @@ class _Run:
         does not."""
         patience, saved = self.config.early_stopping, (ckpt.get("config") or {}).get("early_stopping")
         was, self.stopped = self.stopped, patience is not None and self.bad >= patience
-        if was and self.dist.main and self.epoch < self.config.epochs:
-            warnings.warn(f"fit: the run in the checkpoint stopped early at epoch {self.epoch} ({self.bad} epoch(s) "
-                          f"without improvement, early_stopping={saved!r}); " + (
+        if (was or self.stopped) and self.dist.main and self.epoch < self.config.epochs:   # or a smaller patience
+            warnings.warn(f"fit: the run in the checkpoint {'stopped early' if was else 'was'} at epoch {self.epoch} "
+                          f"({self.bad} epoch(s) without improvement, early_stopping={saved!r}); " + (
                               f"with early_stopping={patience!r} it goes on" if not self.stopped else
-                              "nothing is trained: pass a larger 'early_stopping' (or None) to go on"))
+                              f"with early_stopping={patience!r} nothing is trained: pass a larger "
+                              f"'early_stopping' (or None) to go on"))
 
     def load_start(self, source: Any) -> None:
         """The weights of checkpoint ``source`` (``init_from``: a training
