@@ -87,3 +87,33 @@ def test_a_resume_that_a_smaller_patience_stops_at_once_says_so(tmp_path):
         assert result.epochs_run == 2 and result.stopped_early
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_stream_of_the_same_graph_needs_no_host_sync_to_check_it(monkeypatch):
+    """A state handed the very tensors its layout was built from is accepted without comparing values (a
+    host sync per call on a GPU); other tensors with the same values are compared, and in-place edits are
+    caught."""
+    import torch
+
+    from srnn_pyg import STData, STSchema
+    from srnn_pyg.models import StructuralRNN
+    from srnn_pyg.nn.state import GraphLayout
+
+    schema = STSchema(["a", "b"], [("a", "b"), ("b", "b")])
+    torch.manual_seed(0)
+    m = StructuralRNN(schema, 2, 2, edge_hidden=8, node_hidden=8)
+    d = STData(x=torch.randn(4, 3, 2), edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]),
+               node_type=torch.tensor([0, 1, 1, 1]), edge_type=torch.tensor([0, 1, 1]))
+    _, state = m.step(d)
+    compared = []
+    real = GraphLayout._same_values
+    monkeypatch.setattr(GraphLayout, "_same_values", lambda *a: compared.append(1) or real(*a))
+    m.step(d, state)
+    assert compared == []                                   # the same tensors: no comparison
+    m.step(d.clone(), state)
+    assert compared == [1]                                  # equal copies: compared once, accepted
+    d.edge_index[0, 1] = 3                                  # edited in place: its version moved
+    with pytest.raises(ValueError, match="'state' belongs to another graph"):
+        m.step(d, state)
+    out, _ = m.step(d, state, validate=False)               # a loop that checked its input itself
+    assert out.shape == (4, 3, 2)

@@ -438,7 +438,7 @@ class StructuralRNN(Forecaster):
         return (out, rows.in_input_order()) if return_hidden else out
 
     def step(self, data: STData, state: Optional[SRNNState] = None,
-             num_receivers: Optional[int] = None) -> Tuple[Tensor, SRNNState]:
+             num_receivers: Optional[int] = None, validate: Optional[bool] = None) -> Tuple[Tensor, SRNNState]:
         """Streaming: the outputs for the frames in ``data.x`` ``[N, T, F]``
         (one frame, ``T=1``, for a live feed) continuing from ``state``, and
         the state after them. Calls over consecutive chunks give the outputs of
@@ -446,7 +446,9 @@ class StructuralRNN(Forecaster):
         grow with the length of the stream. ``data`` carries the graph (the
         same nodes and edges on every call: with ``validate``, a ``state``
         handed another ``edge_index``, ``node_type`` or ``edge_type`` is
-        refused) and this chunk's masks.
+        refused; ``validate=False`` skips that and the scan of ``x`` for
+        NaN/Inf, for loops that checked their input once already; :obj:`None`:
+        the model's ``validate``) and this chunk's masks.
 
         Returns the head's parameters ``[N, T, raw]`` (the prediction of each
         next frame, or logits) and the :class:`~srnn_pyg.nn.SRNNState`.
@@ -468,10 +470,11 @@ class StructuralRNN(Forecaster):
                                   or state.layout.num_edges != data.edge_index.size(1)):
             raise ValueError(f"StructuralRNN: 'state' belongs to a graph of {state.layout.num_nodes} nodes and "
                              f"{state.layout.num_edges} edges (got {R} and {data.edge_index.size(1)})")
-        if state is not None and self.validate and \
+        check = self.validate if validate is None else bool(validate)
+        if state is not None and check and \
                 not state.layout.same_graph(data.edge_index, data.get("node_type"), data.get("edge_type")):
             raise ValueError(other_graph("StructuralRNN"))
-        if state is not None and self.validate:       # a layer given a state makes no sync to check x in
+        if state is not None and check:       # a layer given a state makes no sync to check x in
             check_values("StructuralRNN", x, data.get("node_mask"))
         out, _, state = self._advance(x, data, state, data.get("node_mask"), data.get("edge_mask"),
                                       receivers=num_receivers)

@@ -255,6 +255,7 @@ class SRNNLayer(nn.Module):
         P, K = schema.num_node_types, schema.num_edge_types
         N, E, dev = x.size(0), edge_index.size(1), x.device
         R = N if num_receivers is None else num_receivers
+        given = (edge_index, node_type, edge_type)             # as handed in, for GraphLayout.same_graph
         if node_type is None:
             node_type = torch.zeros(N, dtype=torch.long, device=dev)
         if edge_type is None:
@@ -314,9 +315,10 @@ class SRNNLayer(nn.Module):
             first = torch.tensor([schema.node_type_index(et.src) for et in schema.edge_types] or [0],
                                  dtype=torch.long, device=dev)
             swap = node_type[dst] != first[edge_type]                               # [E]
+        given = tuple((t, t._version) if t is not None else (None, None) for t in given)
         return GraphLayout(R, E, node_perm, node_rank, node_counts, node_starts, src, dst, slot,
                            slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge, swap, N,
-                           node_type.clone(), edge_type.clone())
+                           node_type.clone(), edge_type.clone(), edge_index.clone(), given)
 
     def _check_values(self, x: Tensor, edge_index: Tensor, node_type: Tensor, edge_type: Tensor,
                       values: List[int], check_finite: bool) -> None:
