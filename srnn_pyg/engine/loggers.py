@@ -80,8 +80,20 @@ class CSVLogger:
 
     def on_resume(self, history: List[Dict[str, Any]]) -> None:
         """The rows of a resumed run: the checkpoint's ``history``, written
-        with the next epoch's row."""
-        self.rows = [_row(r) for r in history]
+        with the next epoch's row (a column that the file has and a record
+        lacks, such as one a callback added to an epoch an older checkpoint
+        saved before it, is kept from the file)."""
+        old = {}
+        for row in self._load(int(history[-1].get("epoch", 0)) + 1 if history else 0):
+            try:
+                old[int(float(row.get("epoch", "")))] = row
+            except ValueError:
+                continue
+        self.rows = []
+        for record in history:
+            row = _row(record)
+            kept = old.get(int(record.get("epoch", -1)), {})
+            self.rows.append({**{k: v for k, v in kept.items() if k not in row and v != ""}, **row})
 
     def __call__(self, record: Dict[str, Any]) -> None:
         epoch = int(record.get("epoch", 0))
@@ -131,8 +143,13 @@ class TensorBoardLogger:
         self.pending: List[Dict[str, Any]] = []
 
     def on_resume(self, history: List[Dict[str, Any]]) -> None:
-        """The epochs of a resumed run's checkpoint, written with the next."""
-        self.pending = list(history)
+        """The epochs of a resumed run's checkpoint, written with the next: the
+        last one (a killed run may not have written it) into a folder that
+        holds events already, so that its other events stay, or every one
+        into a new folder (a run resumed elsewhere)."""
+        held = self.log_dir.is_dir() and any(p.name.startswith("events.out.tfevents")
+                                             for p in self.log_dir.iterdir())
+        self.pending = list(history[-1:] if held else history)
 
     def __call__(self, record: Dict[str, Any]) -> None:
         epoch = int(record.get("epoch", 0))

@@ -137,3 +137,30 @@ def test_a_scheduler_kwargs_value_the_scheduler_refuses_names_the_option(springs
     with pytest.raises(ValueError, match=r"fit: 'scheduler_kwargs' \{'factor': 2.0\} do not fit "
                                          r"scheduler='plateau' \(torch.optim.lr_scheduler.ReduceLROnPlateau\)"):
         run(srnn(springs[0].schema), springs, epochs=1, scheduler="plateau", scheduler_kwargs={"factor": 2.0})
+
+
+def test_csv_logger_keeps_columns_the_file_has_and_an_older_checkpoint_lacks(tmp_path):
+    log = CSVLogger(tmp_path)
+    log({"epoch": 1, "train_loss": 0.5, "val_protocol": 7.0})
+    resumed = CSVLogger(tmp_path)
+    resumed.on_resume([{"epoch": 1, "train_loss": 0.5}])          # saved before the callback added its key
+    resumed({"epoch": 2, "train_loss": 0.25, "val_protocol": 6.0})
+    rows = _csv(tmp_path / "metrics.csv")
+    assert [(r["epoch"], r["val_protocol"]) for r in rows] == [("1", "7.0"), ("2", "6.0")]
+
+
+def test_tensorboard_logger_resumed_in_its_folder_keeps_the_other_events(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    log = TensorBoardLogger(tmp_path / "tb")
+    log({"epoch": 1, "train_loss": 0.5, "mine": 3.0})
+    log({"epoch": 2, "train_loss": 0.25, "mine": 4.0})
+    log.close()
+    resumed = TensorBoardLogger(tmp_path / "tb")
+    resumed.on_resume([{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.25}])
+    resumed({"epoch": 3, "train_loss": 0.125})
+    resumed.close()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("mine")] == [1]      # before the resumed epoch: kept
+    assert sorted(e.step for e in events.Scalars("train_loss")) == [1, 2, 3]
