@@ -18,6 +18,7 @@ name, constructor arguments, schema, parameter shapes), optimiser or scheduler.
 """
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import math
@@ -624,7 +625,7 @@ class _Run:
         if self.out is not None and self.dist.main:
             self.save_epoch(record, improved)
         self.dist.barrier()
-        before = dict(record)
+        before = copy.deepcopy(record)        # a callback may change a list in place
         for cb in c.callbacks:
             cb(record)
         plain_record(record)        # what the callbacks added: the next last.pt must read back

@@ -164,3 +164,12 @@ def test_tensorboard_logger_resumed_in_its_folder_keeps_the_other_events(tmp_pat
     events.Reload()
     assert [e.step for e in events.Scalars("mine")] == [1]      # before the resumed epoch: kept
     assert sorted(e.step for e in events.Scalars("train_loss")) == [1, 2, 3]
+
+
+def test_a_list_a_callback_changes_in_place_is_saved_too(springs, tmp_path):
+    def mark(record):                 # the list is in the record before the callbacks: only its content changes
+        record["val_mse_per_step"].append(-1.0)
+    out = tmp_path / "r"
+    run(srnn(springs[0].schema), springs, out, epochs=1, metrics=["mse", "mse_per_step"], callbacks=[mark])
+    assert load_checkpoint(out / "last.pt")["history"][-1]["val_mse_per_step"][-1] == -1.0
+    assert _jsonl(out / "metrics.jsonl")[-1]["val_mse_per_step"][-1] == -1.0
