@@ -117,3 +117,20 @@ def test_a_stream_of_the_same_graph_needs_no_host_sync_to_check_it(monkeypatch):
         m.step(d, state)
     out, _ = m.step(d, state, validate=False)               # a loop that checked its input itself
     assert out.shape == (4, 3, 2)
+
+
+def test_a_stream_under_inference_mode_is_checked_by_value():
+    """Inference tensors keep no version counter: the same tensors are compared by value there."""
+    from srnn_pyg.models import StructuralRNN
+
+    schema = STSchema(["a", "b"], [("a", "b"), ("b", "b")])
+    m = StructuralRNN(schema, 2, 2, edge_hidden=8, node_hidden=8)
+    with torch.inference_mode():
+        d = STData(x=torch.randn(4, 3, 2), edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]),
+                   node_type=torch.tensor([0, 1, 1, 1]), edge_type=torch.tensor([0, 1, 1]))
+        _, state = m.step(d)
+        out, state = m.step(d, state)
+        assert out.shape == (4, 3, 2)
+        d.edge_index = torch.tensor([[0, 3, 2], [1, 2, 1]])
+        with pytest.raises(ValueError, match="'state' belongs to another graph"):
+            m.step(d, state)

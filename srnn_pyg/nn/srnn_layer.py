@@ -13,7 +13,7 @@ from .checks import (check_graph_inputs, check_layer_args, check_values, first_p
 from .features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
                        temporal_channels, temporal_features)
 from .rnn_block import LSTMState, RNNBlock
-from .state import GraphLayout, SRNNState, other_graph
+from .state import GraphLayout, SRNNState, other_graph, version_of
 
 __all__ = ["SRNNLayer", "SRNNState", "GraphLayout"]
 
@@ -315,7 +315,7 @@ class SRNNLayer(nn.Module):
             first = torch.tensor([schema.node_type_index(et.src) for et in schema.edge_types] or [0],
                                  dtype=torch.long, device=dev)
             swap = node_type[dst] != first[edge_type]                               # [E]
-        given = tuple((t, t._version) if t is not None else (None, None) for t in given)
+        given = tuple((t, version_of(t)) if t is not None else (None, None) for t in given)
         return GraphLayout(R, E, node_perm, node_rank, node_counts, node_starts, src, dst, slot,
                            slot_blocks, slot_sub, offset, edge_perm, edge_counts, slot_has_edge, swap, N,
                            node_type.clone(), edge_type.clone(), edge_index.clone(), given)

@@ -10,7 +10,13 @@ from torch import Tensor
 
 from .rnn_block import LSTMState
 
-__all__ = ["GraphLayout", "SRNNState"]
+__all__ = ["GraphLayout", "SRNNState", "version_of"]
+
+
+def version_of(t: Tensor) -> Optional[int]:
+    """The version counter of ``t`` (in-place changes move it); :obj:`None` for
+    an inference tensor, which keeps none."""
+    return None if t.is_inference() else t._version
 
 
 def other_graph(name: str) -> str:
@@ -60,7 +66,7 @@ class GraphLayout:
         by their values against the copies it keeps, in one host sync."""
         now = (edge_index, node_type, edge_type)
         if self.given is not None and all(
-                (a is None and b is None) or (a is b and a._version == v)
+                (a is None and b is None) or (a is b and v is not None and version_of(a) == v)
                 for a, (b, v) in zip(now, self.given)):
             return True
         return self._same_values(edge_index, node_type, edge_type)
