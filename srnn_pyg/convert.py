@@ -12,6 +12,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from .data import STData
+from .loader import key_kinds
 from .schema import STSchema
 
 __all__ = ["from_networkx", "to_networkx", "from_dense", "from_temporal_signal", "from_hetero", "to_hetero"]
@@ -339,23 +340,15 @@ _STRUCTURE = ("x", "edge_index", "node_type", "edge_type", "schema", "batch", "p
 
 def _split_keys(data: STData) -> Tuple[List[str], List[str], List[str]]:
     """The node-level, edge-level and graph-level keys of ``data`` besides
-    :data:`_STRUCTURE`: tensors with a row per node (an edge, for
-    ``edge_attr``, ``edge_mask`` and, when the counts agree, keys PyG's own
-    rule calls edge attributes: names with ``edge``), the rest graph-level."""
-    N, E = data.num_nodes, data.num_edges
+    :data:`_STRUCTURE`, by the rule the one-hop loader slices with
+    (:func:`~srnn_pyg.loader.key_kinds`: the known keys by name, ``t_start``
+    graph-level whatever the counts, others by their rows, a count shared by
+    nodes and edges going to the edges for names with ``edge``)."""
     node, edge, graph = [], [], []
-    for key in data.keys():
-        value = data[key]
-        if key in _STRUCTURE or key in ("node_id", "edge_id"):     # the ids are to_hetero's own
+    for key, kind in key_kinds(data, data.num_nodes, data.num_edges).items():
+        if key in _STRUCTURE or key in ("node_id", "edge_id") or kind == "drop":   # the ids are to_hetero's own
             continue
-        rows = value.size(0) if isinstance(value, Tensor) and value.dim() > 0 else None
-        is_edge = key in ("edge_attr", "edge_mask") or (rows == E and (rows != N or "edge" in key))
-        if rows is not None and is_edge:
-            edge.append(key)
-        elif rows == N:
-            node.append(key)
-        else:
-            graph.append(key)
+        {"node": node, "edge": edge}.get(kind, graph).append(key)
     return node, edge, graph
 
 

@@ -25,6 +25,9 @@ __all__ = ["OneHopSampler", "OneHopLoader", "seed_count", "seed_view", "seed_nod
 # Keys whose first dimension is known, whatever their size happens to be.
 NODE_KEYS = ("x", "node_type", "node_mask", "y", "y_mask", "y_weight", "u_future", "batch")
 EDGE_KEYS = ("edge_type", "edge_mask", "edge_attr", "edge_weight")
+# Keys with a row per graph, whatever the node and edge counts (``t_start`` is
+# ``[1]`` on a window and ``[B]`` on a batch of B: never a node's or an edge's).
+GRAPH_KEYS = ("t_start",)
 # Keys a sub-graph cannot keep: they describe the whole graph's batching or size.
 DROPPED_KEYS = ("ptr", "num_nodes")
 # Keyword arguments of NodeLoader that one-hop sampling fixes itself.
@@ -327,6 +330,8 @@ def key_kinds(data: Data, N: int, E: int) -> Dict[str, str]:
             kinds[key] = "drop"
         elif key == "edge_index":
             kinds[key] = "index"
+        elif key in GRAPH_KEYS:
+            kinds[key] = "keep"
         elif key in NODE_KEYS:
             kinds[key] = "node"
         elif key in EDGE_KEYS:
