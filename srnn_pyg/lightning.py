@@ -250,6 +250,11 @@ class SRNNLightningModule(pl.LightningModule):
             truncation.__exit__(None, None, None)
             self._truncation = None
 
+    def configure_callbacks(self):
+        """A callback that puts the peephole cells' ``truncate_gradient`` back when ``fit`` stops on an
+        exception (``on_train_end`` does when it ends), so the model leaves a failed run as it came."""
+        return [_EndTruncation()]
+
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         std = self.schedule(self.global_step) if self.schedule is not None and self._trainer is not None else 0.0
         loss, weight = self.loss(batch, std, train=True)
@@ -317,6 +322,14 @@ class SRNNLightningModule(pl.LightningModule):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model!r}, objective={self.config.objective!r})"
+
+
+class _EndTruncation(pl.Callback):
+    """Ends :class:`SRNNLightningModule`'s ``truncate_gradient`` setting when a run fails."""
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(pl_module, SRNNLightningModule):
+            pl_module.on_train_end()
 
 
 class STDataModule(LightningDataset):

@@ -201,3 +201,25 @@ def test_training_step_takes_node_type_loss_and_noise_p_and_checkpoints_keep_the
     trainer.save_checkpoint(tmp_path / "last.ckpt")
     again = SRNNLightningModule.load_from_checkpoint(tmp_path / "last.ckpt")
     assert (again.config.momentum, again.config.noise_p, again.config.node_type_loss) == (0.5, 0.5, True)
+
+
+def test_a_failed_fit_puts_truncate_gradient_back_on_the_cells():
+    from srnn_pyg.nn.peephole import PeepholeLSTM
+    train = _springs(8)
+    torch.manual_seed(0)
+    model = StructuralRNN(train.schema, 4, 4, edge_hidden=8, node_hidden=8, cell="peephole")
+    cells = [m for m in model.modules() if isinstance(m, PeepholeLSTM)]
+    assert cells and all(c.truncate_gradient is None for c in cells)
+
+    class Boom(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            assert all(c.truncate_gradient == 3 for c in cells)     # on while it trains
+            raise RuntimeError("boom")
+
+    module = SRNNLightningModule(model, TrainConfig(epochs=1, truncate_gradient=3))
+    with pytest.raises(RuntimeError, match="boom"):
+        _trainer(max_epochs=1, callbacks=[Boom()]).fit(module, datamodule=STDataModule(train, batch_size=4))
+    assert all(c.truncate_gradient is None for c in cells)          # put back after the crash
+    module = SRNNLightningModule(model, TrainConfig(epochs=1, truncate_gradient=3))
+    _trainer(max_epochs=1).fit(module, datamodule=STDataModule(train, batch_size=4))
+    assert all(c.truncate_gradient is None for c in cells)          # and after a run that ends
