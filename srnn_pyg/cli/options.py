@@ -31,7 +31,12 @@ class CLIError(Exception):
 
 
 class CommandParser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one-line :class:`CLIError`\\ s."""
+    """An argparse parser whose errors are one-line :class:`CLIError`\\ s and
+    that takes no abbreviated option (``--out`` is not ``--out_dir``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse's hook
         raise CLIError(message.replace("\n", " "))

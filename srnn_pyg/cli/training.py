@@ -17,7 +17,7 @@ from .options import (CLIError, Prescan, default_threads, key_values, light_trai
 from .runs import (CONFIG_FILE, RunGuard, check_nothing_set_aside, check_writable, contradictions, describe, flatten,
                    is_main_rank, new_run_dir, prepare_out_dir, read_config, resume_dir)
 from .tables import csv_table, fmt, markdown_table
-from .typed import RUN_KEYS, build_typed_parser, check_model_args, explicit, parse_typed
+from .typed import RUN_KEYS, build_typed_parser, check_model_args, explicit, parse_typed, split_print_config
 
 __all__ = ["cmd_train", "cmd_compare", "EpochReporter", "RESUME_FREE"]
 
@@ -115,7 +115,7 @@ def _check_init_from(init_from, out_dir: Optional[Path]) -> None:
                            f"would clear or overwrite; fine-tune into another folder (--out_dir)")
 
 
-def _dump(parser, cfg) -> str:
+def _dump(parser, cfg, keep_out_dir: bool = False) -> str:
     import warnings
 
     import yaml
@@ -123,7 +123,7 @@ def _dump(parser, cfg) -> str:
         warnings.simplefilter("ignore")
         text = parser.dump(cfg, skip_check=True, skip_none=False)
     data = yaml.safe_load(text)
-    for key in ("config", "__path__", "out_dir"):   # the run folder is where the file is: not repeated
+    for key in ("config", "__path__") + (() if keep_out_dir else ("out_dir",)):  # a run's file: where it lies
         data.pop(key, None)
     return yaml.safe_dump(data, sort_keys=False)
 
@@ -395,11 +395,15 @@ def _setup_train(argv: Sequence[str]):
     if scan.help:
         parser.print_help()
         return None
-    cfg = parse_typed(parser, (["--config", str(run / CONFIG_FILE)] if run else []) + scan.argv)
+    argv, printing = split_print_config(scan.argv)
+    cfg = parse_typed(parser, (["--config", str(run / CONFIG_FILE)] if run else []) + argv)
     _check_trainer(cfg)
     resumed = _check_resume(parser, cfg, saved, run, scan.override) if run is not None else None
     if resumed is None:     # before any folder is made or cleared: a new run reads this checkpoint
         _check_init_from(cfg.trainer.init_from, run or (Path(cfg.out_dir) if cfg.out_dir else None))
+    if printing:            # every value checked, nothing made or cleared
+        print(_dump(parser, cfg, keep_out_dir=True), end="")
+        return None
     made = run is None and not cfg.out_dir
     if scan.overwrite and run is None and not cfg.out_dir:
         raise CLIError("--overwrite replaces the run in --out_dir; without --out_dir each run gets a new folder, "
@@ -525,7 +529,8 @@ def _setup_compare(argv: Sequence[str]):
     if scan.help:
         parser.print_help()
         return None
-    cfg = parse_typed(parser, scan.argv)
+    argv, printing = split_print_config(scan.argv)
+    cfg = parse_typed(parser, argv)
     _check_trainer(cfg)
     names = _compare_names(cfg.models)
     key_values(cfg.model_arg, "--model-arg", scoped=True)
@@ -536,6 +541,9 @@ def _setup_compare(argv: Sequence[str]):
                            f"name one model's keyword (MODEL.KEY=VALUE) or see srnn-pyg train --model NAME --help")
     # before --overwrite clears anything: the weights to start from must not be in the folders it clears
     _check_init_from(cfg.trainer.init_from, Path(cfg.out_dir) if cfg.out_dir else None)
+    if printing:            # every value checked, nothing made or cleared
+        print(_dump(parser, cfg, keep_out_dir=True), end="")
+        return None
     given = bool(cfg.out_dir)
     if scan.overwrite and not given:
         raise CLIError("--overwrite replaces the comparison in --out_dir; without --out_dir each comparison gets a "

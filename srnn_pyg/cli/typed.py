@@ -15,7 +15,7 @@ reads one back and ``--print_config`` prints it.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Literal, Optional, Sequence
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
 from .options import CLIError, DEFAULT_COMPARE, default_threads
 
@@ -34,7 +34,7 @@ RUN_KEYS = ("out_dir", "threads", "progress", "logger", "num_workers", "protocol
 
 def _parser(prog: str):
     from jsonargparse import ActionConfigFile, ArgumentParser
-    p = ArgumentParser(prog=prog, exit_on_error=False,
+    p = ArgumentParser(prog=prog, exit_on_error=False, allow_abbrev=False,   # a prefix is no option
                        description="Options typed from the code's signatures; a wrong type or an unknown key is "
                                    "an error. --config FILE reads a YAML config (RUN/config.yaml), flags after "
                                    "it override it. Former flags (--dataset, --epochs, --out-dir, ...) are "
@@ -143,9 +143,20 @@ def one_line(message: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+def split_print_config(argv: Sequence[str]) -> Tuple[List[str], bool]:
+    """``argv`` without ``--print_config``, and whether it was there: the
+    command prints the config itself once every value has been checked (the
+    parser's own flag would print values that the run then refuses)."""
+    rest = [a for a in argv if a != "--print_config"]
+    for a in rest:
+        if a.startswith("--print_config="):
+            raise CLIError(f"--print_config takes no value (got {a!r})")
+    return rest, len(rest) != len(argv)
+
+
 def parse_typed(parser, argv: Sequence[str]):
     """Parse ``argv``; a user error becomes a one-line :class:`CLIError`.
-    ``--print_config`` and ``--help`` exit (:class:`SystemExit`)."""
+    ``--help`` exits (:class:`SystemExit`)."""
     from jsonargparse import ArgumentError
     try:
         return parser.parse_args(list(argv))
