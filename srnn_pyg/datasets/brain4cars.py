@@ -273,8 +273,19 @@ class Brain4Cars(STDataset):
         decisions: the first step whose arg-max class is a maneuver decides."""
         logits = collected["pred"]                                           # [N, T, C]
         labels = logits.argmax(-1)                                           # [N, T]
-        y_mask = collected.get("y_mask")
-        driver = y_mask.any(1) if y_mask is not None else torch.ones(labels.size(0), dtype=torch.bool)
+        # The driver nodes: node type 0 (the first node of every sequence), else the
+        # nodes with a target, else every node (one node per sequence).
+        node_type, y_mask = collected.get("node_type"), collected.get("y_mask")
+        if node_type is not None:
+            driver = node_type.view(-1) == 0
+        elif y_mask is not None:
+            driver = y_mask.any(1)
+        else:
+            driver = torch.ones(labels.size(0), dtype=torch.bool)
+        if "maneuver" in collected and int(driver.sum()) != collected["maneuver"].numel():
+            raise ValueError(f"Brain4Cars.score: 'collected' must hold one driver node per sequence "
+                             f"({collected['maneuver'].numel()} maneuvers; got {int(driver.sum())} driver nodes "
+                             f"among {labels.size(0)})")
         node_mask = collected.get("node_mask")
         pred, when = M.anticipate(labels[driver], mask=None if node_mask is None else node_mask[driver],
                                   step_seconds=self.step_seconds)

@@ -518,3 +518,21 @@ def test_holdout_keeps_every_maneuver(release):
     keep, val = train.holdout(0.99, seed=1)                              # at most all but one recording
     kept = set(train.maneuvers[keep].tolist())
     assert kept == set(train.maneuvers.tolist()) and val
+
+
+def test_score_finds_the_drivers_without_y_mask_and_checks_their_count(b4c):
+    write_fold(b4c / "brain4cars", fold=3)
+    ds = Brain4Cars.open("train", root=b4c, fold=3, seed=5)
+    batch = next(iter(DataLoader(ds, batch_size=len(ds))))
+    logits = torch.nn.functional.one_hot(batch.y, ds.num_classes).float()
+    full = {"pred": logits, "y": batch.y, "y_mask": batch.y_mask, "node_mask": batch.node_mask,
+            "node_type": batch.node_type, "maneuver": batch.maneuver}
+    out = ds.score(full)
+    # without y_mask the node types say which nodes are drivers: the road nodes are not scored
+    assert ds.score({k: v for k, v in full.items() if k != "y_mask"}) == out
+    # with neither, every node is a driver: a count that does not match the maneuvers is an error
+    with pytest.raises(ValueError, match=r"one driver node per sequence \(6 maneuvers; got 12"):
+        ds.score({k: v for k, v in full.items() if k not in ("y_mask", "node_type")})
+    driver = batch.node_type == 0
+    one_node = {"pred": logits[driver], "y": batch.y[driver], "maneuver": batch.maneuver}
+    assert ds.score(one_node) == ds.score({**one_node, "node_type": torch.zeros(int(driver.sum()))})
