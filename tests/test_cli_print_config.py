@@ -1,5 +1,6 @@
 """``--print_config`` prints only a config the run would accept, and makes or clears nothing;
-no option may be abbreviated (``--out_d`` is not ``--out_dir``)."""
+no option may be abbreviated (``--out_d`` is not ``--out_dir``); a user error
+prints its traceback only under ``SRNN_PYG_TRACEBACK=1``."""
 import yaml
 
 from srnn_pyg.cli import main
@@ -51,3 +52,15 @@ def test_no_option_is_abbreviated(tmp_path, capsys):
     assert main(["evaluate", "--checkp", str(tmp_path / "x.pt")]) == 2
     assert "--checkp" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_user_error_shows_its_traceback_only_when_asked(monkeypatch, capsys):
+    argv = ["train", "--model", "srnn", "--data", "springs", "--trainer.lr", "-5"]
+    monkeypatch.delenv("SRNN_PYG_TRACEBACK", raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    monkeypatch.setenv("SRNN_PYG_TRACEBACK", "1")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback") and err.splitlines()[-1].startswith("srnn-pyg train: error: --trainer.lr")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 import warnings
 from typing import Optional, Sequence
 
@@ -84,8 +85,9 @@ def _run(command: str, argv: Sequence[str]) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``srnn-pyg`` command and return its exit status: 0 on
     success (``--help``, ``--version`` and ``--print_config`` too), 2 for a
-    user error (printed as one line, without a traceback; a file that
-    cannot be read or written too), 1 when
+    user error (printed as one line, without a traceback unless the
+    environment sets ``SRNN_PYG_TRACEBACK=1``; a file that cannot be read
+    or written too), 1 when
     ``compare`` had a model fail, 130 when interrupted."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -109,6 +111,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = " ".join(str(e).split()) or type(e).__name__
         if isinstance(e, _yaml_errors()):
             message = f"malformed YAML (a config file): {message}"
+        if os.environ.get("SRNN_PYG_TRACEBACK", "") not in ("", "0"):   # where it came from, for a bug report
+            traceback.print_exc(file=sys.stderr)
         print(f"srnn-pyg {command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
