@@ -9,6 +9,7 @@ from torch_geometric.data.data import BaseData
 
 from ..data import STData
 from ..nn.checks import select
+from ..nn.feedback import Feedback
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -54,8 +55,14 @@ class LinearAR(Forecaster):
     :meth:`forecast` rolls out one step at a time, feeding each prediction
     back as the newest frame (linear cost in the horizon). With
     ``out_channels < in_channels`` only the first ``out_channels`` features
-    are predicted; the fed-back frame keeps the last observed values of the
-    other features (held constant over the horizon).
+    are predicted; the fed-back frame is built by the rule S-RNN's forecasts
+    use (:class:`~srnn_pyg.nn.feedback.Feedback`): the last ``covariates``
+    features are read from the window's ``u_future`` ``[N, H, covariates]``
+    (covariates known in advance, such as the time of day), the others keep
+    their last observed values (held constant over the horizon).
+    :meth:`fit_closed_form` extends each window with the frames of its
+    targets built by the same rule, so ``y`` may hold the predicted features
+    only (``[N, H, out_channels]``, with ``u_future`` for the covariates).
 
     Masks: inputs of absent node-steps (``node_mask`` false) are zeroed and
     their outputs are zero; a node absent at the last observed step forecasts
@@ -79,6 +86,9 @@ class LinearAR(Forecaster):
         num_nodes (int, optional): nodes per graph for ``per_node=True``;
             :obj:`None` takes it from the first data. Ignored when pooled.
             (default: :obj:`None`)
+        covariates (int, optional): the last ``covariates`` input features
+            are known in advance and read from ``u_future`` in forecasts and
+            in the closed-form fit, as S-RNN's ``covariates``. (default: :obj:`0`)
 
     Shapes:
         - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``,
@@ -95,11 +105,13 @@ class LinearAR(Forecaster):
 
     def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int, *,
                  lags: int = 4, per_node: bool = False, ridge: float = 1e-6,
-                 num_nodes: Optional[int] = None):
+                 num_nodes: Optional[int] = None, covariates: int = 0):
         super().__init__(schema, in_channels, out_channels)
         if out_channels > in_channels:
             raise ValueError(f"LinearAR: 'out_channels' must be <= in_channels={in_channels} "
                              f"(got {out_channels})")
+        self.feedback = Feedback(in_channels, out_channels, covariates, owner="LinearAR")
+        self.covariates = covariates
         if isinstance(lags, bool) or not isinstance(lags, int) or lags < 1:
             raise ValueError(f"LinearAR: 'lags' must be a positive int (got {lags!r})")
         if not isinstance(per_node, bool):
@@ -210,15 +222,17 @@ class LinearAR(Forecaster):
         m = data.get("node_mask")
         x = select(m, x)                                                   # absent steps: zeros
         keep = self._last_node_mask(data)                                  # [N, 1, 1] or None
+        self.feedback.check_future(data, horizon)
         hist = self._history(x[:, -self.lags:])[:, -1:]                    # [N, 1, lags, F]
-        rest = x[:, -1:, self.out_channels:]                               # [N, 1, F - out], held
         preds = []
-        for _ in range(horizon):
+        for h in range(horizon):
             step = self._predict(hist, idx)                                # [N, 1, out]
             step = select(keep, step)
             preds.append(step)
-            frame = torch.cat([step, rest], dim=-1).unsqueeze(2)           # [N, 1, 1, F]
-            hist = torch.cat([frame, hist[:, :, :-1]], dim=2)              # newest first
+            if h + 1 < horizon:                                            # the next input frame
+                frame = self.feedback.step(step, hist[:, :, 0], data, h)   # [N, 1, F]
+                frame = select(keep, frame)                                # absent nodes: zeros, as read
+                hist = torch.cat([frame.unsqueeze(2), hist[:, :, :-1]], dim=2)   # newest first
         return torch.cat(preds, dim=1)                                     # [N, H, out]
 
     # ---------------------------------------------------------- closed form
@@ -229,13 +243,19 @@ class LinearAR(Forecaster):
         y = data.get("y")
         seq, present = x, data.get("node_mask")
         if y is not None:
-            if not isinstance(y, Tensor) or y.dim() != 3 or y.size(-1) != x.size(-1) \
+            F = x.size(-1)
+            widths = sorted({F, self.out_channels})
+            if not isinstance(y, Tensor) or y.dim() != 3 or y.size(-1) not in widths \
                     or not y.is_floating_point():
                 got = list(y.shape) if isinstance(y, Tensor) else type(y).__name__
                 raise ValueError(f"LinearAR: fit_closed_form regresses the frames of concat(x, y), so "
-                                 f"'y' must be [N, H, F] float values with the F={x.size(-1)} features "
-                                 f"of 'x' (got {got})")
-            seq = torch.cat([x, y.to(x.dtype)], dim=1)                      # [N, T+H, F]
+                                 f"'y' must be [N, H, F] float values with the F={F} features of 'x'"
+                                 + (f" or the {self.out_channels} predicted ones" if len(widths) > 1 else "")
+                                 + f" (got {got})")
+            y = y.to(x.dtype)
+            if y.size(-1) != F:                                            # the targets' input frames
+                y = self.feedback.frames(y, data)
+            seq = torch.cat([x, y], dim=1)                                  # [N, T+H, F]
             nm, ym = data.get("node_mask"), data.get("y_mask")
             if nm is not None or ym is not None:
                 past = nm if nm is not None else torch.ones_like(x[..., 0], dtype=torch.bool)
@@ -327,5 +347,6 @@ class LinearAR(Forecaster):
 
     def __repr__(self) -> str:
         extra = f", num_nodes={self.num_nodes}" if self.per_node else ""
+        extra += f", covariates={self.covariates}" if self.covariates else ""
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, lags={self.lags}, "
                 f"per_node={self.per_node}{extra})")
