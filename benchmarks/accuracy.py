@@ -550,7 +550,15 @@ def _los_rows(s) -> List[Row]:
     return shared[:1] + improved + shared[1:] + [
         Row("LastValue", "zero_velocity", recipe="none"),
         Row("ObservedMean", factory=ObservedMean, recipe="none", built_as="mean of the 12 observed steps",
-            key="observed_mean")]
+            key="observed_mean"),
+        # the linear baselines given what `srnn` reads: the clock and the daily profile, known in advance
+        Row("LinearAR (pooled), reading the clock and daily profile", "linear_ar",
+            lambda s: dict(lags=min(int(s["obs"]), MAX_LAGS), covariates=3), "closed_form", key="linear_ar_prof",
+            built_as="reads (speed, sin, cos of the time of day, the sensor's daily profile) as `srnn` does, "
+            "the covariates of the predicted steps from u_future", **prof),
+        Row("LinearAR (per sensor), reading the clock and daily profile", "linear_ar",
+            lambda s: dict(lags=min(int(s["obs"]), MAX_LAGS), covariates=3, per_node=True), "closed_form",
+            key="linear_ar_per_node_prof", built_as="`linear_ar_prof` with one coefficient set per sensor", **prof)]
 
 
 def _los_splits(s, g) -> Dict[str, Dict[str, Any]]:
