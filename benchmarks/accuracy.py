@@ -165,6 +165,22 @@ def closed_form_rows() -> List[Row]:
                 lambda s: dict(period=int(s["period"])) if s.get("period") else {}, "closed_form")]
 
 
+def covariate_linear_rows(tag: str, covariates: int, reads: str) -> List[Row]:
+    """The pooled and per-node linear autoregressions reading the covariates the improved S-RNN reads
+    (the ``train_<tag>``/``val_<tag>``/``test_<tag>`` windows; ``reads``: what they hold), the
+    covariates of the predicted steps from ``u_future`` as S-RNN's forecasts take them."""
+    sets = dict(train_on=f"train_{tag}", val_on=f"val_{tag}", test_on=f"test_{tag}")
+    lags = lambda s: min(int(s["obs"]), MAX_LAGS)  # noqa: E731
+    return [Row(f"LinearAR (pooled), reading {reads}", "linear_ar",
+                lambda s: dict(lags=lags(s), covariates=covariates), "closed_form", key=f"linear_ar_{tag}",
+                built_as=f"reads {reads} as `srnn` does, the covariates of the predicted steps from u_future",
+                **sets),
+            Row(f"LinearAR (per node), reading {reads}", "linear_ar",
+                lambda s: dict(lags=lags(s), covariates=covariates, per_node=True), "closed_form",
+                key=f"linear_ar_per_node_{tag}", built_as=f"`linear_ar_{tag}` with one coefficient set per node",
+                **sets)]
+
+
 def forecasting_rows(stgcn: Dict[str, Any] = None, tuned: Optional[Dict[str, Any]] = None,
                      why: str = "") -> List[Row]:
     """The rows every forecasting table shares: the S-RNNs, NodeLSTM, GConvGRU,
@@ -552,13 +568,7 @@ def _los_rows(s) -> List[Row]:
         Row("ObservedMean", factory=ObservedMean, recipe="none", built_as="mean of the 12 observed steps",
             key="observed_mean"),
         # the linear baselines given what `srnn` reads: the clock and the daily profile, known in advance
-        Row("LinearAR (pooled), reading the clock and daily profile", "linear_ar",
-            lambda s: dict(lags=min(int(s["obs"]), MAX_LAGS), covariates=3), "closed_form", key="linear_ar_prof",
-            built_as="reads (speed, sin, cos of the time of day, the sensor's daily profile) as `srnn` does, "
-            "the covariates of the predicted steps from u_future", **prof),
-        Row("LinearAR (per sensor), reading the clock and daily profile", "linear_ar",
-            lambda s: dict(lags=min(int(s["obs"]), MAX_LAGS), covariates=3, per_node=True), "closed_form",
-            key="linear_ar_per_node_prof", built_as="`linear_ar_prof` with one coefficient set per sensor", **prof)]
+        *covariate_linear_rows("prof", 3, "the clock and daily profile")]
 
 
 def _los_splits(s, g) -> Dict[str, Dict[str, Any]]:
@@ -649,7 +659,8 @@ def _chickenpox_rows(s) -> List[Row]:
             built_as="each county's training mean at the same week of a 52-week year"),
         Row("LastValue", "zero_velocity", recipe="none"),
         Row("Zero (the data's mean)", factory=Constant, recipe="none", key="zero",
-            built_as="predicts 0, each county's mean over all the released weeks, test weeks included")]
+            built_as="predicts 0, each county's mean over all the released weeks, test weeks included"),
+        *covariate_linear_rows("woy", 2, "the time of year")]
 
 
 CHICKENPOX = Bench(
