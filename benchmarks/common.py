@@ -8,14 +8,14 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, NamedTuple, Optional, Union
 
 import torch
 
 
 def timeit(fn: Callable[[], object], reps: int = 5, warmup: int = 1, device: Optional[str] = None) -> float:
     """Median wall time of ``fn`` in seconds over ``reps`` runs after ``warmup`` runs."""
-    sync = (lambda: torch.cuda.synchronize()) if device == "cuda" else (lambda: None)
+    sync = device_sync(device)
     for _ in range(warmup):
         fn()
         sync()
@@ -27,6 +27,44 @@ def timeit(fn: Callable[[], object], reps: int = 5, warmup: int = 1, device: Opt
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def device_sync(device: Optional[str] = None) -> Callable[[], None]:
+    """A function that waits for the device's queued work (CUDA), or does nothing (CPU)."""
+    return (lambda: torch.cuda.synchronize()) if device == "cuda" else (lambda: None)
+
+
+class Paired(NamedTuple):
+    """Two functions timed in interleaved pairs: median seconds of each, and the median and
+    minimum of the per-pair ratios ``a / b``."""
+    a: float
+    b: float
+    ratio: float
+    ratio_min: float
+
+
+def paired(a: Callable[[], object], b: Callable[[], object], reps: int, warmup: int = 1,
+           device: Optional[str] = None) -> Paired:
+    """Time ``a`` and ``b`` back to back, ``reps`` pairs in this process, after ``warmup`` calls of
+    each: ``a`` first in even pairs, ``b`` first in odd ones, so that a change in the machine's load
+    falls on both. Each call is timed alone, the device synchronised around it."""
+    sync = device_sync(device)
+    for _ in range(warmup):
+        for fn in (a, b):
+            fn()
+            sync()
+    times_a: List[float] = []
+    times_b: List[float] = []
+    for r in range(reps):
+        pair = [(a, times_a), (b, times_b)]
+        for fn, times in (pair if r % 2 == 0 else pair[::-1]):
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - start)
+    ratios = [x / y for x, y in zip(times_a, times_b)]
+    return Paired(statistics.median(times_a), statistics.median(times_b), statistics.median(ratios), min(ratios))
 
 
 def machine(device: str = "cpu") -> str:

@@ -44,11 +44,12 @@ def test_speed_report_says_what_is_timed(bench):
     args = argparse.Namespace(T=50, F=6, hidden=64, reps=5, reference_reps=1, horizons=[100, 200])
     text = bench.speed.report(args, [], [], "cpu")
     header = text.split("\n- CPU")[0]
-    assert "no optimiser step" in header and "mean square" in header
+    assert "Adam step" in header and "optimiser step is included" in header and "mean square" in header
     assert "one-step-ahead loss" not in header                      # there is no target in that loss
-    assert "forecasts: median of 2 after one warm-up" in header
-    assert "loop reference: 1 call(s), no warm-up" in header
-    assert "not interleaved" in header
+    assert "interleaved pairs" in header and "5 pair(s) after one warm-up call of each" in header
+    assert "Forecasts (not paired): median of 2 no-grad call(s) after one warm-up" in header
+    assert "Loop reference: 1 pair(s) with the vectorised train step" in header and "no warm-up" in header
+    assert "not interleaved" not in header
 
 
 def test_scaling_cap_is_described_as_a_data_limit(bench):
