@@ -44,21 +44,20 @@ def _weights(target: Tensor, mask: Optional[Tensor], name: str = "metric") -> Te
     return m.expand_as(target)
 
 
-def _masked_mean(values: Tensor, w: Tensor, dims=None) -> Tensor:
+def _masked_mean(values: Tensor, w: Tensor, dims=None, empty: float = float("nan")) -> Tensor:
     """The ``w``-weighted mean; entries of weight 0 are selected out, not
     multiplied (a NaN or infinity there, e.g. a missing value under its mask,
-    leaves the mean finite). An empty selection (every weight 0) gives 0, so
-    that sums weighted by their counts stay finite; a caller that reports a
-    metric checks the count (e.g. :meth:`~srnn_pyg.datasets.LosLoop.horizon_metrics`
-    gives NaN for a horizon without readings)."""
+    leaves the mean finite). An empty selection (every weight 0) gives
+    ``empty``: NaN for a metric (nothing was scored, which is no error of 0),
+    0 for a training loss (no entry, no gradient)."""
     values = torch.where(w != 0, values * w, values.new_zeros(()))
-    if dims is None:
-        return values.sum() / w.sum().clamp_min(1)
-    return values.sum(dims) / w.sum(dims).clamp_min(1)
+    total, count = (values.sum(), w.sum()) if dims is None else (values.sum(dims), w.sum(dims))
+    return torch.where(count != 0, total / count.clamp_min(1), total.new_full((), empty))
 
 
 def mse(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-    """Mean squared error over the entries where ``mask`` is true."""
+    """Mean squared error over the entries where ``mask`` is true (NaN if there
+    are none, as for every metric of this module)."""
     _check(pred, target, "mse")
     return _masked_mean((pred - target) ** 2, _weights(target, mask, "mse"))
 
@@ -102,7 +101,7 @@ def per_horizon(metric: str, pred: Tensor, target: Tensor, mask: Optional[Tensor
 
 def accuracy(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     """Share of predicted labels equal to the true ones, over the entries where
-    ``mask`` is true (0 if there are none).
+    ``mask`` is true (NaN if there are none).
 
     Args:
         pred (Tensor): predicted labels (long), e.g. ``logits.argmax(-1)``.
@@ -516,7 +515,8 @@ def best_of_k_ade_fde(samples: Tensor, target: Tensor, mask: Optional[Tensor] = 
     err = (samples - target.unsqueeze(0)).norm(dim=-1)                 # [K, N, H]
     K, N, H = err.shape
     valid = _step_mask(mask, N, H, "best_of_k_ade_fde", err.device).all(1)  # [N]
-    count = valid.sum().clamp_min(1).to(err.dtype)
+    count = valid.sum().to(err.dtype)                                   # 0: no pedestrian scored, NaN
+    count = torch.where(count > 0, count, count.new_full((), float("nan")))
     ped_ade = err.mean(-1)[:, valid]                                   # [K, N']
     ped_fde = err[..., -1][:, valid]                                   # [K, N']
     if per == "pedestrian":
@@ -575,4 +575,4 @@ def bivariate_gaussian_nll(params: Tensor, target: Tensor, mask: Optional[Tensor
     nll = torch.log(2 * torch.pi * sx * sy * one_m.sqrt()) + z / (2 * one_m)
     if mask is None:
         return nll.mean()
-    return _masked_mean(nll, mask.to(nll.dtype))
+    return _masked_mean(nll, mask.to(nll.dtype), empty=0.0)      # a loss: nothing masked in, nothing to learn

@@ -143,8 +143,8 @@ class _Scorer:
         check_prediction(pred, target, "forecast")
         p, t = pred.float(), target.float()
         n = _entries(t, mask)                                                       # [H]
-        self.sums.add("sq", M.per_horizon("mse", p, t, mask) * n)
-        self.sums.add("abs", M.per_horizon("mae", p, t, mask) * n)
+        self.sums.add("sq", _total(M.per_horizon("mse", p, t, mask), n))
+        self.sums.add("abs", _total(M.per_horizon("mae", p, t, mask), n))
         self.sums.add("cnt", n)
         if self.objective == "rollout" and "loss" in self.names:
             s, c = loss_terms(rollout_head(self.head), pred, target, mask, weight)   # the training loss
@@ -160,7 +160,7 @@ class _Scorer:
             if mask is not None:
                 keep = keep & mask.unsqueeze(-1)
             k = keep.sum()
-            self.sums.add("ape", M.mape(p, t, mask) / 100.0 * k)
+            self.sums.add("ape", _total(M.mape(p, t, mask) / 100.0, k))
             self.sums.add("ape_cnt", k)
 
     def one_step(self, batch) -> None:
@@ -173,8 +173,14 @@ class _Scorer:
         self.sums.add("tf_loss", s)
         self.sums.add("tf_loss_cnt", c)
         n = _entries(target, mask).sum()
-        self.sums.add("tf_sq", M.mse(point.float(), target.float(), mask) * n)
+        self.sums.add("tf_sq", _total(M.mse(point.float(), target.float(), mask), n))
         self.sums.add("tf_cnt", n)
+
+
+def _total(mean: Tensor, count: Tensor) -> Tensor:
+    """A metric's mean times its entry count: the sum to pool over batches (0
+    where nothing was scored, whose mean is NaN)."""
+    return torch.where(count > 0, mean * count, torch.zeros_like(mean))
 
 
 def _regression_value(name: str, sums: _Sums, objective: str) -> Any:
