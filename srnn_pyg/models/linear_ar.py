@@ -56,10 +56,11 @@ class LinearAR(Forecaster):
     back as the newest frame (linear cost in the horizon). With
     ``out_channels < in_channels`` only the first ``out_channels`` features
     are predicted; the fed-back frame is built by the rule S-RNN's forecasts
-    use (:class:`~srnn_pyg.nn.feedback.Feedback`): the last ``covariates``
-    features are read from the window's ``u_future`` ``[N, H, covariates]``
-    (covariates known in advance, such as the time of day), the others keep
-    their last observed values (held constant over the horizon).
+    use (:class:`~srnn_pyg.nn.feedback.Feedback`): with ``derived="velocity"``
+    the next features are the predicted ones' first difference, the last
+    ``covariates`` features are read from the window's ``u_future`` ``[N, H,
+    covariates]`` (covariates known in advance, such as the time of day), the
+    others keep their last observed values (held constant over the horizon).
     :meth:`fit_closed_form` extends each window with the frames of its
     targets built by the same rule, so ``y`` may hold the predicted features
     only (``[N, H, out_channels]``, with ``u_future`` for the covariates).
@@ -89,6 +90,12 @@ class LinearAR(Forecaster):
         covariates (int, optional): the last ``covariates`` input features
             are known in advance and read from ``u_future`` in forecasts and
             in the closed-form fit, as S-RNN's ``covariates``. (default: :obj:`0`)
+        derived (str, optional): :obj:`None` or ``"velocity"``: input
+            features ``[out, 2 out)`` are the first difference of the predicted
+            ones times ``velocity_scale``, rebuilt so in the fed-back frames,
+            as S-RNN's ``derived``. (default: :obj:`None`)
+        velocity_scale (float, optional): the scale of the derived
+            velocities. (default: :obj:`1.0`)
 
     Shapes:
         - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``,
@@ -105,13 +112,14 @@ class LinearAR(Forecaster):
 
     def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int, *,
                  lags: int = 4, per_node: bool = False, ridge: float = 1e-6,
-                 num_nodes: Optional[int] = None, covariates: int = 0):
+                 num_nodes: Optional[int] = None, covariates: int = 0, derived: Optional[str] = None,
+                 velocity_scale: float = 1.0):
         super().__init__(schema, in_channels, out_channels)
         if out_channels > in_channels:
             raise ValueError(f"LinearAR: 'out_channels' must be <= in_channels={in_channels} "
                              f"(got {out_channels})")
-        self.feedback = Feedback(in_channels, out_channels, covariates, owner="LinearAR")
-        self.covariates = covariates
+        self.feedback = Feedback(in_channels, out_channels, covariates, derived, velocity_scale, owner="LinearAR")
+        self.covariates, self.derived, self.velocity_scale = covariates, derived, self.feedback.velocity_scale
         if isinstance(lags, bool) or not isinstance(lags, int) or lags < 1:
             raise ValueError(f"LinearAR: 'lags' must be a positive int (got {lags!r})")
         if not isinstance(per_node, bool):
@@ -348,5 +356,6 @@ class LinearAR(Forecaster):
     def __repr__(self) -> str:
         extra = f", num_nodes={self.num_nodes}" if self.per_node else ""
         extra += f", covariates={self.covariates}" if self.covariates else ""
+        extra += f", derived={self.derived!r}" if self.derived else ""
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, lags={self.lags}, "
                 f"per_node={self.per_node}{extra})")

@@ -330,6 +330,14 @@ class StructuralRNN(Forecaster):
         self.layer.gradient_checkpointing(enable)
         return self
 
+    def init_linear(self, data: Any, ridge: float = 1e-6) -> "StructuralRNN":
+        """Start the model as the closed-form linear autoregression of its
+        inputs on ``data`` (needs ``ar_lags``): the skip takes the linear
+        coefficients, the decoders' output layers its bias with zero weights
+        (:func:`~srnn_pyg.models.linear_start.init_linear`). Returns ``self``."""
+        from .linear_start import init_linear
+        return init_linear(self, data, ridge)
+
     def reset_parameters(self) -> None:
         self.layer.reset_parameters()
         for mlp in self.decoders:
