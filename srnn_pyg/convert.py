@@ -343,11 +343,18 @@ def _split_keys(data: STData) -> Tuple[List[str], List[str], List[str]]:
     :data:`_STRUCTURE`, by the rule the one-hop loader slices with
     (:func:`~srnn_pyg.loader.key_kinds`: the known keys by name, ``t_start``
     graph-level whatever the counts, others by their rows, a count shared by
-    nodes and edges going to the edges for names with ``edge``)."""
+    nodes and edges going to the edges for names with ``edge``); a key known
+    by name without a row per node (edge), such as a graph-level ``y``
+    ``[1]``, stays graph-level."""
     node, edge, graph = [], [], []
-    for key, kind in key_kinds(data, data.num_nodes, data.num_edges).items():
+    N, E = data.num_nodes, data.num_edges
+    for key, kind in key_kinds(data, N, E).items():
         if key in _STRUCTURE or key in ("node_id", "edge_id") or kind == "drop":   # the ids are to_hetero's own
             continue
+        value = data[key]
+        rows = value.size(0) if isinstance(value, Tensor) and value.dim() > 0 else None
+        if kind in ("node", "edge") and rows != (N if kind == "node" else E):
+            kind = "keep"
         {"node": node, "edge": edge}.get(kind, graph).append(key)
     return node, edge, graph
 

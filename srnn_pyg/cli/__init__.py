@@ -105,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(command)
             return _run(command, argv[1:])
-    except SystemExit as e:  # --help and --print_config of the parsers
+    except SystemExit as e:  # --help of the parsers (--print_config is the commands' own)
         return e.code if isinstance(e.code, int) else 0
     except _USER_ERRORS + _yaml_errors() as e:
         message = " ".join(str(e).split()) or type(e).__name__

@@ -401,18 +401,19 @@ def _setup_train(argv: Sequence[str]):
     resumed = _check_resume(parser, cfg, saved, run, scan.override) if run is not None else None
     if resumed is None:     # before any folder is made or cleared: a new run reads this checkpoint
         _check_init_from(cfg.trainer.init_from, run or (Path(cfg.out_dir) if cfg.out_dir else None))
-    if printing:            # every value checked, nothing made or cleared
-        print(_dump(parser, cfg, keep_out_dir=True), end="")
-        return None
     made = run is None and not cfg.out_dir
     if scan.overwrite and run is None and not cfg.out_dir:
         raise CLIError("--overwrite replaces the run in --out_dir; without --out_dir each run gets a new folder, "
                        "so there is nothing to replace (got no --out_dir)")
+    if run is None and cfg.out_dir:
+        prepare_out_dir(Path(cfg.out_dir), scan.overwrite, resumable=True)     # checks only: nothing made
+    if printing:            # every value checked, nothing made or cleared
+        print(_dump(parser, cfg, keep_out_dir=True), end="")
+        return None
     if run is not None:
         out_dir = run
     elif cfg.out_dir:
         out_dir = Path(cfg.out_dir)
-        prepare_out_dir(out_dir, scan.overwrite, resumable=True)
     else:
         out_dir = new_run_dir(f"{data}-{model}")
     cfg.out_dir = str(out_dir)
@@ -541,18 +542,19 @@ def _setup_compare(argv: Sequence[str]):
                            f"name one model's keyword (MODEL.KEY=VALUE) or see srnn-pyg train --model NAME --help")
     # before --overwrite clears anything: the weights to start from must not be in the folders it clears
     _check_init_from(cfg.trainer.init_from, Path(cfg.out_dir) if cfg.out_dir else None)
-    if printing:            # every value checked, nothing made or cleared
-        print(_dump(parser, cfg, keep_out_dir=True), end="")
-        return None
     given = bool(cfg.out_dir)
     if scan.overwrite and not given:
         raise CLIError("--overwrite replaces the comparison in --out_dir; without --out_dir each comparison gets a "
                        "new folder, so there is nothing to replace (got no --out_dir)")
+    if cfg.out_dir:         # checks only: nothing made
+        prepare_out_dir(Path(cfg.out_dir), scan.overwrite, resumable=False)
+        for n in names:
+            prepare_out_dir(Path(cfg.out_dir) / n, scan.overwrite, resumable=False)
+    if printing:            # every value checked, nothing made or cleared
+        print(_dump(parser, cfg, keep_out_dir=True), end="")
+        return None
     if cfg.out_dir:
         out_dir = Path(cfg.out_dir)
-        prepare_out_dir(out_dir, scan.overwrite, resumable=False)
-        for n in names:
-            prepare_out_dir(out_dir / n, scan.overwrite, resumable=False)
     else:
         out_dir = new_run_dir(f"compare-{data}")
     cfg.out_dir = str(out_dir)

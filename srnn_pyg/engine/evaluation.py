@@ -67,7 +67,9 @@ class _Sums:
         self.values[key] = self.values[key] + value if key in self.values else value
 
     def ratio(self, num: str, den: str) -> Tensor:
-        return weighted_mean(self.values[num], self.values[den])
+        """The pooled mean: NaN where nothing was scored (no error of 0, as the metrics say)."""
+        den_ = self.values[den]
+        return torch.where(den_ > 0, weighted_mean(self.values[num], den_), torch.full_like(den_, math.nan))
 
     def all_reduce(self, dist: DistContext) -> None:
         # One all-reduce of every sum (all ranks hold the same keys: they depend
@@ -191,7 +193,8 @@ def _regression_value(name: str, sums: _Sums, objective: str) -> Any:
         return float(sums.ratio("tf_sq", "tf_cnt"))
     if name in ("mse", "rmse", "mae"):
         key = "abs" if name == "mae" else "sq"
-        value = float(sums.values[key].sum() / sums.values["cnt"].sum().clamp_min(1))
+        total, count = sums.values[key].sum(), sums.values["cnt"].sum()
+        value = float(total / count) if float(count) > 0 else math.nan           # nothing scored: NaN
         return math.sqrt(value) if name == "rmse" else value
     if name == "mape":
         return 100.0 * float(sums.ratio("ape", "ape_cnt"))
@@ -270,7 +273,8 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
     (from :func:`srnn_pyg.metrics.confusion_matrix`).
 
     Every metric is a masked mean over ``y_mask`` (and ``node_mask``) entries,
-    pooled exactly over the whole loader.
+    pooled exactly over the whole loader; NaN where no entry was scored (a
+    step of ``"mse_per_step"`` included), as for an empty loader.
 
     Args:
         model: a :class:`~srnn_pyg.models.Forecaster` (or any module with

@@ -70,7 +70,9 @@ class LinearAR(Forecaster):
     zeros. In :meth:`fit_closed_form` a pair enters the fit only when its
     target and all ``p`` frames of its history are present (``node_mask`` on
     ``x``, ``y_mask`` on ``y``, else ``node_mask``'s last step held over
-    ``y``), and the padded first steps are not used.
+    ``y``; a frame built from ``y`` that reads the last observed step, its
+    held features or its first velocity, counts as absent for a node absent
+    there), and the padded first steps are not used.
 
     Args:
         schema (STSchema, optional): unused, accepted for the common interface.
@@ -261,14 +263,17 @@ class LinearAR(Forecaster):
                                  + (f" or the {self.out_channels} predicted ones" if len(widths) > 1 else "")
                                  + f" (got {got})")
             y = y.to(x.dtype)
-            if y.size(-1) != F:                                            # the targets' input frames
+            rebuilt = y.size(-1) != F
+            if rebuilt:                                                    # the targets' input frames
                 y = self.feedback.frames(y, data)
             seq = torch.cat([x, y], dim=1)                                  # [N, T+H, F]
             nm, ym = data.get("node_mask"), data.get("y_mask")
             if nm is not None or ym is not None:
                 past = nm if nm is not None else torch.ones_like(x[..., 0], dtype=torch.bool)
                 if ym is not None:
-                    future = ym
+                    future = ym.to(torch.bool)
+                    if rebuilt and nm is not None:                         # frames read x's last step
+                        future = future & self._reads_last(nm[:, -1:].to(torch.bool), y.size(1))
                 elif nm is not None:
                     future = nm[:, -1:].expand(-1, y.size(1))
                 else:
@@ -289,6 +294,19 @@ class LinearAR(Forecaster):
         ok = valid[:, :-1].unfold(1, self.lags, 1).all(-1) & valid[:, self.lags:]  # [N, S]
         return hist, seq[:, self.lags:, : self.out_channels], ok, idx
 
+    def _reads_last(self, last: Tensor, H: int) -> Tensor:
+        """``[N, H]``: whether each rebuilt future frame can be built for a
+        node present (``last`` ``[N, 1]``) or not at the last observed step:
+        held channels read that step in every frame, derived velocities in the
+        first one only."""
+        fb = self.feedback
+        if fb.held_stop > fb.held_start:
+            return last.expand(-1, H)
+        ok = torch.ones(last.size(0), H, dtype=torch.bool, device=last.device)
+        if fb.derived == "velocity":
+            ok[:, :1] = last
+        return ok
+
     @torch.no_grad()
     def fit_closed_form(self, loader_or_data: Union[STData, Iterable[STData]]) -> "LinearAR":
         r"""Set the coefficients to the ridge least-squares solution
@@ -306,13 +324,15 @@ class LinearAR(Forecaster):
         Args:
             loader_or_data: one :class:`~srnn_pyg.STData` (or batch), or an
                 iterable of them such as a :class:`~torch_geometric.loader.DataLoader`;
-                ``y`` ``[N, H, F]``, where present, extends each window.
+                ``y`` ``[N, H, F]`` (or ``[N, H, out_channels]``, its frames
+                built as a forecast builds them), where present, extends each window.
 
         Returns:
             the model itself, fitted.
 
         Raises:
-            ValueError: if no pair has a full present history and target.
+            ValueError: if no pair has a full present history and target, or
+                a value a pair reads is NaN or infinite.
         """
         if isinstance(loader_or_data, BaseData):
             items: Iterable[STData] = [loader_or_data]  # type: ignore[list-item]
@@ -342,6 +362,10 @@ class LinearAR(Forecaster):
         if gram is None or count == 0:
             raise ValueError(f"LinearAR: 'loader_or_data' holds no teacher-forcing pair (a present history "
                              f"of lags={self.lags} frames followed by a present frame)")
+        if not bool(torch.isfinite(gram).all() and torch.isfinite(cross).all()):
+            raise ValueError("LinearAR: fit_closed_form needs finite values in every pair it fits: 'x', 'y' and "
+                             "'u_future' where 'node_mask'/'y_mask' say present (got NaN or Inf); mask the "
+                             "missing values out")
         eye = torch.eye(D, dtype=gram.dtype)
         sol = torch.linalg.lstsq(gram + self.ridge * eye, cross).solution  # [G, D, out]
         sol = sol.transpose(-1, -2)                                        # [G, out, D]

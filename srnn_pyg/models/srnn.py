@@ -332,7 +332,8 @@ class StructuralRNN(Forecaster):
 
     def init_linear(self, data: Any, ridge: float = 1e-6) -> "StructuralRNN":
         """Start the model as the closed-form linear autoregression of its
-        inputs on ``data`` (needs ``ar_lags``): the skip takes the linear
+        inputs on ``data``, windows of at least ``ar_lags`` observed steps
+        (needs ``ar_lags``): the skip takes the linear
         coefficients, the decoders' output layers its bias with zero weights
         (:func:`~srnn_pyg.models.linear_start.init_linear`). Returns ``self``."""
         from .linear_start import init_linear
