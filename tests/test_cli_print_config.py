@@ -64,3 +64,10 @@ def test_a_user_error_shows_its_traceback_only_when_asked(monkeypatch, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("Traceback") and err.splitlines()[-1].startswith("srnn-pyg train: error: --trainer.lr")
+
+
+def test_a_false_traceback_setting_is_off(monkeypatch, capsys):
+    for value in ("false", "no", "0", "off"):
+        monkeypatch.setenv("SRNN_PYG_TRACEBACK", value)
+        assert main(["train", "--model", "srnn", "--data", "springs", "--trainer.lr", "-5"]) == 2
+        assert "Traceback" not in capsys.readouterr().err

@@ -111,7 +111,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = " ".join(str(e).split()) or type(e).__name__
         if isinstance(e, _yaml_errors()):
             message = f"malformed YAML (a config file): {message}"
-        if os.environ.get("SRNN_PYG_TRACEBACK", "") not in ("", "0"):   # where it came from, for a bug report
+        if os.environ.get("SRNN_PYG_TRACEBACK", "").strip().lower() in ("1", "true", "yes", "on"):   # for a bug report
             traceback.print_exc(file=sys.stderr)
         print(f"srnn-pyg {command}: error: {message}", file=sys.stderr)
         return 2
