@@ -64,7 +64,10 @@ class Row:
     early-stops it and makes its choices, ``test_on`` the one it is scored on;
     ``epochs`` a settings key for its epoch count; ``samples``: also score
     ``settings["samples"]`` sampled forecasts; ``train``: :class:`TrainConfig`
-    fields for this row's training only (e.g. ``weight_decay``). A registry
+    fields for this row's training only (e.g. ``weight_decay``); ``start``:
+    ``"linear"`` starts the model as the closed-form linear autoregression of
+    the training windows (``model.init_linear``) before it trains, and
+    validates that start, so early stopping can keep it. A registry
     model whose ``required_keys`` (e.g. ``t_start``) the training windows lack
     is skipped."""
 
@@ -82,6 +85,7 @@ class Row:
     built_as: Optional[str] = None
     key: str = ""
     train: Dict[str, Any] = field(default_factory=dict)
+    start: str = ""
 
     @property
     def json_key(self) -> str:
@@ -552,6 +556,18 @@ def fit_closed(ctx: Context, t: Trained, train_set) -> Trained:
     return t
 
 
+def _start(ctx: Context, model: nn.Module, row: Row, train_set, run: Optional["_Fitter"]) -> None:
+    """``row.start``: the model's starting point before it trains (and, for a selection run, a
+    validation of that start, so that early stopping can keep it)."""
+    if not row.start:
+        return
+    if row.start != "linear":
+        raise ValueError(f"{row.label}: unknown start {row.start!r} (expected 'linear')")
+    model.init_linear(loader(train_set, ctx.bench.eval_batch))
+    if run is not None and run.val_loader is not None:
+        run.base["validate_start"] = True
+
+
 def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
     """Train ``t.model`` by ``row.recipe`` with :func:`srnn_pyg.engine.fit`."""
     if row.recipe == "closed_form":
@@ -568,6 +584,7 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
         raise ValueError(f"{row.label}: Row.train may not set {fixed} (the recipe and the mode's settings set them)")
     run.base.update(row.train)                     # this row's own TrainConfig fields
     start = time.perf_counter()
+    _start(ctx, t.model, row, train_set, run)
     if row.recipe == "tf+rollout":
         res = _tf_then_rollout(ctx, t, run, train_set, E, lr, row.noise)
     elif row.recipe in _PHASES:
@@ -586,6 +603,9 @@ def train(ctx: Context, t: Trained, row: Row, train_set, val_set) -> Trained:
         t.recipe += f"; {_optimizer_steps(res.history)} optimiser steps"
     if row.train:
         t.recipe += "; " + ", ".join(f"`{k}={v!r}`" for k, v in row.train.items())
+    if row.start:
+        t.recipe = "started as the closed-form linear autoregression of the training windows (`init_linear`), " \
+            "the start validated too; " + t.recipe
     t.epochs = t.epochs.strip()
     t.seconds = time.perf_counter() - start
     score = run.validation_score()                 # what the choices read: recorded beside the test scores
@@ -620,6 +640,7 @@ def refit(ctx: Context, t: Trained, row: Row, settings: Settings, sets: Dict[str
     else:
         run = _Fitter(ctx, fresh.model, data, None, int(ctx.cfg["batch"]), row.recipe == "class", refit=True)
         run.base.update(row.train)
+        _start(ctx, fresh.model, row, data, None)
         for objective, epochs, lr, noise in t.plan:
             run(objective, epochs, lr, noise)
         phases = " + ".join(f"{'tf' if o == 'teacher_forcing' else o} {e}" for o, e, _, _ in t.plan)
