@@ -151,7 +151,9 @@ def teacher_forcing(batch, feedback: Optional[Any] = None) -> Tuple[Any, Tensor,
     if nm is not None or ym is not None:
         past = nm if nm is not None else torch.ones_like(x[..., 0], dtype=torch.bool)      # [N, T]
         if ym is not None:
-            future = ym
+            future = ym.to(torch.bool)
+            if rebuild and nm is not None:      # rebuilt frames that read an absent last step: absent
+                future = future & feedback.frames_present(nm[:, -1:], H)
         elif nm is not None:
             future = nm[:, -1:].expand(-1, H)
         else:

@@ -273,7 +273,7 @@ class LinearAR(Forecaster):
                 if ym is not None:
                     future = ym.to(torch.bool)
                     if rebuilt and nm is not None:                         # frames read x's last step
-                        future = future & self._reads_last(nm[:, -1:].to(torch.bool), y.size(1))
+                        future = future & self.feedback.frames_present(nm[:, -1:], y.size(1))
                 elif nm is not None:
                     future = nm[:, -1:].expand(-1, y.size(1))
                 else:
@@ -293,19 +293,6 @@ class LinearAR(Forecaster):
         hist = seq[:, :-1].unfold(1, self.lags, 1).flip(-1).transpose(-1, -2)   # [N, S, lags, F]
         ok = valid[:, :-1].unfold(1, self.lags, 1).all(-1) & valid[:, self.lags:]  # [N, S]
         return hist, seq[:, self.lags:, : self.out_channels], ok, idx
-
-    def _reads_last(self, last: Tensor, H: int) -> Tensor:
-        """``[N, H]``: whether each rebuilt future frame can be built for a
-        node present (``last`` ``[N, 1]``) or not at the last observed step:
-        held channels read that step in every frame, derived velocities in the
-        first one only."""
-        fb = self.feedback
-        if fb.held_stop > fb.held_start:
-            return last.expand(-1, H)
-        ok = torch.ones(last.size(0), H, dtype=torch.bool, device=last.device)
-        if fb.derived == "velocity":
-            ok[:, :1] = last
-        return ok
 
     @torch.no_grad()
     def fit_closed_form(self, loader_or_data: Union[STData, Iterable[STData]]) -> "LinearAR":

@@ -126,6 +126,21 @@ class Feedback:
             parts.append(self._covariates(data, 0, H, pred))
         return torch.cat(parts, dim=-1)                                                # [N, H, F]
 
+    def frames_present(self, last: Tensor, H: int) -> Tensor:
+        """``[N, H]``: which of the :meth:`frames` built for ``H`` future steps
+        can be built, given whether each node is present at the last observed
+        step (``last`` ``[N, 1]`` bool): the held channels read that step in
+        every frame, a derived velocity in the first frame only; the rest
+        reads the targets and ``u_future``."""
+        ok = torch.ones(last.size(0), H, dtype=torch.bool, device=last.device)
+        if self.identity:
+            return ok
+        if self.held_stop > self.held_start:
+            return last.to(torch.bool).expand(-1, H)
+        if self.derived == "velocity":
+            ok[:, :1] = last.to(torch.bool)
+        return ok
+
     def step(self, pred: Tensor, prev: Tensor, data: Any, index: int) -> Tensor:
         """The input frame ``[N, 1, F]`` of future step ``index`` (from 0)
         given its predicted channels ``pred`` ``[N, 1, out]`` and the input
