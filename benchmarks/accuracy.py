@@ -1086,6 +1086,11 @@ ABLATIONS = (
      lambda s: dict(ar_lags=min(int(s["obs"]), MAX_LAGS)), None),
     ("fused LSTM outputs (official) + the autoregressive skip", "abl_fused_ar_lags",
      lambda s: dict(fused_lstm=True, ar_lags=min(int(s["obs"]), MAX_LAGS)), None),
+    # the skip started at the closed-form linear autoregression (StructuralRNN.init_linear): a fifth item, the start
+    ("+ the skip, the model started as the closed-form linear autoregression (init_linear; not in the paper)",
+     "abl_linear_start", lambda s: dict(ar_lags=min(int(s["obs"]), MAX_LAGS)), None, "linear"),
+    ("fused LSTM outputs (official) + the linear start", "abl_fused_linear_start",
+     lambda s: dict(fused_lstm=True, ar_lags=min(int(s["obs"]), MAX_LAGS)), None, "linear"),
 )
 
 
@@ -1094,10 +1099,10 @@ def ablation_rows(s) -> List[Row]:
     variant at the same width (``srnn_paper``, teacher forcing)."""
     base = lambda s: dict(srnn_sizes(s["hidden"]), residual=True)  # noqa: E731
     rows = [Row(IMPROVED, "srnn", base, "tf+rollout", key="srnn")]
-    for label, key, change, recipe in ABLATIONS:
+    for label, key, change, recipe, *start in ABLATIONS:
         rows.append(Row(f"{IMPROVED}, {label}", "srnn",
                         lambda s, c=change: dict(base(s), **(c(s) if callable(c) else c)),
-                        recipe or "tf+rollout", key=key))
+                        recipe or "tf+rollout", key=key, start=start[0] if start else ""))
     rows.append(Row(f"{PAPER}: every item above", "srnn", lambda s: paper_small(s["hidden"]), "tf",
                     key="srnn_paper"))
     return rows

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 ABLATION_KEYS = ("srnn", "abl_peephole", "abl_fused", "abl_temporal_fc", "abl_no_x", "abl_relu_encoder",
                  "abl_default_init", "abl_before_0_2", "abl_typed_order", "abl_temporal_x", "abl_no_residual",
-                 "abl_tf_only", "abl_ar_lags", "abl_fused_ar_lags", "srnn_paper")
+                 "abl_tf_only", "abl_ar_lags", "abl_fused_ar_lags", "abl_linear_start", "abl_fused_linear_start",
+                 "srnn_paper")
 
 
 def _accuracy(*args, cwd):
@@ -68,13 +69,16 @@ def test_ablation_rows_build_what_they_say():
                 "abl_before_0_2": {"linear_encoder", "init"},
                 "abl_typed_order": {"spatial_kind"}, "abl_temporal_x": {"temporal_kind"},
                 "abl_no_residual": {"residual"}, "abl_tf_only": set(), "abl_ar_lags": {"ar_lags"},
-                "abl_fused_ar_lags": {"fused_lstm", "ar_lags"}}
+                "abl_fused_ar_lags": {"fused_lstm", "ar_lags"}, "abl_linear_start": {"ar_lags"},
+                "abl_fused_linear_start": {"fused_lstm", "ar_lags"}}
     for key, changed in expected.items():
         diff = {s for s in settings if getattr(built[key], s) != base[s]}
         assert diff == changed, (key, diff)
     assert rows["abl_tf_only"].recipe == "tf" and rows["srnn"].recipe == "tf+rollout"
     assert built["srnn_paper"].variant == "paper"
     assert built["abl_ar_lags"].ar_lags == 8                     # LinearAR's lags: min(obs, 8)
+    assert {k for k, r in rows.items() if r.start} == {"abl_linear_start", "abl_fused_linear_start"}
+    assert all(rows[k].start == "linear" for k in ("abl_linear_start", "abl_fused_linear_start"))
 
 
 @pytest.mark.integration
