@@ -194,6 +194,28 @@ def forecasting_rows(stgcn: Dict[str, Any] = None, tuned: Optional[Dict[str, Any
                                              **(stgcn or {})), "rollout")] + closed_form_rows()
 
 
+def covariate_baseline_rows(tag: str, covariates: int, reads: str,
+                            stgcn: Optional[Dict[str, Any]] = None) -> List[Row]:
+    """NodeLSTM, GConvGRU and STGCN as :func:`forecasting_rows` builds them, reading the covariates the
+    improved S-RNN reads (the ``*_<tag>`` windows; ``reads``: what they hold): the recurrent two read the
+    covariates of the predicted steps from ``u_future`` as S-RNN's forecasts take them; STGCN, a direct
+    multi-step model, reads them over the observed window only."""
+    sets = dict(train_on=f"train_{tag}", val_on=f"val_{tag}", test_on=f"test_{tag}")
+    why = f"reads {reads} as `srnn` does"
+    future = ", the covariates of the predicted steps from u_future"
+    return [Row(f"NodeLSTM, reading {reads}", "node_lstm",
+                lambda s: dict(hidden=s["hidden"], residual=True, covariates=covariates), "tf+rollout",
+                key=f"node_lstm_{tag}", built_as=why + future, **sets),
+            Row(f"GConvGRU, reading {reads}", "gconv_gru",
+                lambda s: dict(hidden=s["hidden"], covariates=covariates), "tf+rollout",
+                key=f"gconv_gru_{tag}", built_as=why + future, **sets),
+            Row(f"STGCN, reading {reads}", "stgcn",
+                lambda s: dict(obs_len=s["obs"], horizon=s["horizon"], hidden=s["hidden"], covariates=covariates,
+                               **(stgcn or {})), "rollout",
+                key=f"stgcn_{tag}", built_as=why + " over the observed window (a direct forecast has no future "
+                "inputs)", **sets)]
+
+
 # ======================================================================= springs
 SPRINGS_STEPS = (1, 5, 10, 15, 20)
 
@@ -538,8 +560,9 @@ def _los_protocol(ctx: Context, res: Results) -> List[str]:
             "`srnn` and `srnn_spatial_false` read, besides the speed, the time of day `(sin, cos)` and the "
             "sensor's daily profile (its training mean at that time of day, leave-one-day-out inside the "
             "training part: `LosLoop(time_of_day=True, daily_profile=True)`), the future values as covariates; "
-            "choices made on validation. The other trained models read the speed alone (NodeLSTM, GConvGRU "
-            "and STGCN take no covariates)."]
+            "choices made on validation. The rows `node_lstm_prof`, `gconv_gru_prof` and `stgcn_prof` give "
+            "NodeLSTM, GConvGRU and STGCN the same inputs (STGCN over the observed window only: a direct "
+            "forecast has no future inputs); `node_lstm`, `gconv_gru` and `stgcn` read the speed alone."]
 
 
 def _los_rows(s) -> List[Row]:
@@ -569,7 +592,9 @@ def _los_rows(s) -> List[Row]:
         Row("ObservedMean", factory=ObservedMean, recipe="none", built_as="mean of the 12 observed steps",
             key="observed_mean"),
         # the linear baselines given what `srnn` reads: the clock and the daily profile, known in advance
-        *covariate_linear_rows("prof", 3, "the clock and daily profile")]
+        *covariate_linear_rows("prof", 3, "the clock and daily profile"),
+        # and the trained baselines given the same
+        *covariate_baseline_rows("prof", 3, "the clock and daily profile")]
 
 
 def _los_splits(s, g) -> Dict[str, Dict[str, Any]]:
@@ -620,8 +645,10 @@ def _chickenpox_protocol(ctx: Context, res: Results) -> List[str]:
             "Temporal's examples compute it (`Chickenpox.score`).",
             "`srnn` and `srnn_spatial_false` also read the time of year, `(sin, cos)` of the week on a "
             "365.25-day year counted from the file's first week (`Chickenpox(week_of_year=True)`, future values "
-            "as covariates): a choice made on validation. The other models read the cases alone (NodeLSTM, "
-            "GConvGRU and STGCN take no covariates); SeasonalMean is each county's training mean at the same "
+            "as covariates): a choice made on validation. The rows `node_lstm_woy`, `gconv_gru_woy` and "
+            "`stgcn_woy` give NodeLSTM, GConvGRU and STGCN the same inputs (STGCN over the observed window "
+            "only: a direct forecast has no future inputs); `node_lstm`, `gconv_gru` and `stgcn` read the cases "
+            "alone. SeasonalMean is each county's training mean at the same "
             "week of a 52-week year (`t_start`), from the under two years the training part holds."]
 
 
@@ -668,7 +695,8 @@ def _chickenpox_rows(s) -> List[Row]:
         Row("LastValue", "zero_velocity", recipe="none"),
         Row("Zero (the data's mean)", factory=Constant, recipe="none", key="zero",
             built_as="predicts 0, each county's mean over all the released weeks, test weeks included"),
-        *covariate_linear_rows("woy", 2, "the time of year")]
+        *covariate_linear_rows("woy", 2, "the time of year"),
+        *covariate_baseline_rows("woy", 2, "the time of year", stgcn=dict(blocks=1, kernel_size=2))]
 
 
 CHICKENPOX = Bench(

@@ -6,7 +6,8 @@ profile, its training mean at that time of day (three covariates, known for
 the future steps too: ``LosLoop(time_of_day=True, daily_profile=True)``,
 ``covariates=3``; both chosen on validation data in the accuracy benchmark),
 the structure-free NodeLSTM and, when registered, the graph-convolutional
-STGCN (speed alone) on Los-loop (207 METR-LA loop detectors, 5-minute
+STGCN, both given the same inputs (STGCN over its observed window: it
+forecasts all steps at once), on Los-loop (207 METR-LA loop detectors, 5-minute
 mean speeds, T-GCN's chronological split); then forecasts the next hour from
 12 observed steps (1 hour) on the test part and prints MAE, RMSE (mph) and
 MAPE (%) at 15, 30 and 60 minutes beside the last-value and historical-average
@@ -98,8 +99,9 @@ def main():
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     # Windows with the time of day (sin, cos) and the sensor's daily profile as three more input
-    # channels and, for the predicted steps, as u_future (for the S-RNN), and the same windows with
-    # the speed alone (for the others); validation: the 10 % of the steps just before the test part.
+    # channels and, for the predicted steps, as u_future (for the trained models), and the same
+    # windows with the speed alone (for the last value and the historical average); validation: the
+    # 10 % of the steps just before the test part.
     sets = {}
     for kind, extra in (("covariates", dict(time_of_day=True, daily_profile=True)), ("speed", {})):
         train = LosLoop(args.data_root, split="train", stride=args.stride, **extra)
@@ -112,14 +114,15 @@ def main():
 
     models = {
         # 4 inputs (speed, sin and cos of the time of day, daily profile), 1 output; the last 3 inputs
-        # are covariates
+        # are covariates, which each model's forecast reads for the future steps from u_future
         "S-RNN": StructuralRNN(train.schema, 4, 1, edge_hidden=h, node_hidden=h, edge_mlp=(h,),
                                node_mlp=(h,), residual=True, covariates=3),
-        "NodeLSTM": build("node_lstm", train.schema, 1, 1, hidden=h, residual=True),
+        "NodeLSTM": build("node_lstm", train.schema, 4, 1, hidden=h, residual=True, covariates=3),
     }
     if "stgcn" in available():
-        models["STGCN"] = build("stgcn", train.schema, 1, 1, obs_len=train.obs, horizon=H, hidden=h)
-    kind = {name: "covariates" if name == "S-RNN" else "speed" for name in models}
+        models["STGCN"] = build("stgcn", train.schema, 4, 1, obs_len=train.obs, horizon=H, hidden=h,
+                                covariates=3)
+    kind = {name: "covariates" for name in models}
     start = time.perf_counter()
     for name, model in models.items():
         train_model(name, model, *sets[kind[name]][:2], args)
@@ -154,8 +157,8 @@ def main():
 def train_model(name, model, train, val, args):
     """``fit`` with the protocol's L1 loss, selected on the validation MAE of the 12-step forecast.
 
-    One-step models learn by teacher forcing (the future steps' inputs: the true speed and, for the
-    S-RNN, the time of day and profile, which ``u_future`` carries), then on their own forecasts
+    One-step models learn by teacher forcing (the future steps' inputs: the true speed and the time of
+    day and profile, which ``u_future`` carries), then on their own forecasts
     (kept only if that lowers the validation MAE); STGCN, which has no one-step form, on its
     forecast alone."""
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)

@@ -13,6 +13,7 @@ from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
 from ..nn.checks import select
+from ..nn.feedback import Feedback
 from ..nn.graph_steps import ChebGraph, GraphCache, LaplacianOperator, cheb_conv
 
 __all__ = ["GConvGRU"]
@@ -62,7 +63,11 @@ class GConvGRU(Forecaster):
     * :meth:`forward` gives the one-step-ahead prediction at every step (a
       linear readout of :math:`\mathbf{h}_t`); :meth:`forecast` warms up on the
       observed steps, then feeds each prediction back as the next input (needs
-      ``out_channels == in_channels`` for ``horizon > 1``).
+      ``out_channels <= in_channels`` for ``horizon > 1``). It may read more
+      than it predicts, with S-RNN's rule for rebuilding the next input
+      (:class:`~srnn_pyg.nn.feedback.Feedback`): covariates known in advance
+      (``covariates``, read from ``u_future``), derived velocities
+      (``derived``), other channels held at their last observed value.
     * **Edge weights**: with ``edge_weight=True`` and an ``edge_attr`` of one
       channel (``[E, T, 1]``), step ``t`` uses ``edge_attr[:, t, 0]`` as
       (non-negative) weights; otherwise the graph is unweighted. The roll-out
@@ -77,17 +82,26 @@ class GConvGRU(Forecaster):
     Args:
         schema (STSchema, optional): unused, accepted for the common interface.
         in_channels (int): input features ``F``.
-        out_channels (int): predicted features per step.
+        out_channels (int): predicted features per step (the first
+            ``out_channels`` inputs, when a forecast feeds them back).
         hidden (int, optional): hidden state size. (default: :obj:`64`)
         K (int, optional): Chebyshev order (filter reaches ``K - 1`` hops).
             (default: :obj:`3`)
         edge_weight (bool, optional): read a 1-channel ``edge_attr`` as edge
             weights. (default: :obj:`True`)
+        covariates (int, optional): the last ``covariates`` inputs are
+            exogenous, known in advance: a forecast reads their future values
+            from ``u_future`` ``[N, H, C]``. (default: :obj:`0`)
+        derived (str, optional): ``"velocity"``: inputs ``[out, 2 out)`` are
+            the first difference of the predicted ones. (default: :obj:`None`)
+        velocity_scale (float, optional): derived velocities are this times
+            the first difference. (default: :obj:`1.0`)
 
     Shapes:
         - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``,
           ``edge_index`` ``[2, E]``, optional ``edge_attr`` ``[E, T, 1]``,
-          ``node_mask`` ``[N, T]``, ``edge_mask`` ``[E, T]``
+          ``node_mask`` ``[N, T]``, ``edge_mask`` ``[E, T]``, ``u_future``
+          ``[N, H, C]`` with ``covariates=C``
         - **forward:** ``[N, T, out_channels]``, at step ``t`` the prediction
           for ``t + 1``
         - **forecast:** ``[N, horizon, out_channels]``
@@ -100,12 +114,22 @@ class GConvGRU(Forecaster):
     supports_masks = True
 
     def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int, *,
-                 hidden: int = 64, K: int = 3, edge_weight: bool = True):
+                 hidden: int = 64, K: int = 3, edge_weight: bool = True, covariates: int = 0,
+                 derived: Optional[str] = None, velocity_scale: float = 1.0):
         super().__init__(schema, in_channels, out_channels)
         for arg, value in (("hidden", hidden), ("K", K)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{type(self).__name__}: '{arg}' must be a positive int (got {value!r})")
         self.hidden, self.K, self.edge_weight = hidden, K, edge_weight
+        name = type(self).__name__
+        # How a forecast rebuilds its next input from a prediction (inputs it reads but does not predict).
+        self.feedback = Feedback(in_channels, out_channels, covariates, derived, velocity_scale,
+                                 owner=name) if out_channels <= in_channels else None
+        if self.feedback is None and (covariates or derived):
+            raise ValueError(f"{name}: 'covariates' and 'derived' describe inputs beyond the predicted ones, "
+                             f"so 'out_channels' must be <= in_channels={in_channels} (got {out_channels})")
+        self.covariates, self.derived = covariates, derived
+        self.velocity_scale = 1.0 if self.feedback is None else self.feedback.velocity_scale
         self.conv_x = ChebConv(in_channels, 3 * hidden, K=K, normalization="sym")
         self.conv_zr = ChebConv(hidden, 2 * hidden, K=K, normalization="sym", bias=False)
         self.conv_h = ChebConv(hidden, hidden, K=K, normalization="sym", bias=False)
@@ -179,11 +203,13 @@ class GConvGRU(Forecaster):
 
     def forecast(self, data: STData, horizon: int) -> Tensor:
         x = self._check_input(data, horizon)
-        if horizon > 1 and self.out_channels != self.in_channels:
+        if horizon > 1 and self.feedback is None:
             raise ValueError(f"{type(self).__name__}: forecasting more than one step feeds "
-                             f"predictions back, which needs out_channels == in_channels="
+                             f"predictions back, which needs out_channels <= in_channels="
                              f"{self.in_channels} (got out_channels={self.out_channels}, "
                              f"horizon={horizon})")
+        if self.feedback is not None:
+            self.feedback.check_future(data, horizon)                      # as StructuralRNN checks it
         graph = self._graphs.graph(type(self).__name__, self.conv_x, data, x, self.edge_weight)
         nm = data.get("node_mask")
         _, h = self._recur(x, data.edge_index, graph.weight, nm, graph)
@@ -193,8 +219,11 @@ class GConvGRU(Forecaster):
         pred = self.readout(h)                                             # [N, F_out]
         pred = select(m_last, pred)
         preds = [pred]
-        for _ in range(horizon - 1):  # each step needs the previous prediction
-            gx = cheb_conv(self.conv_x, op, pred)                          # [N, 3*hidden]
+        inp = x[:, -1]                                                     # [N, F]
+        for i in range(horizon - 1):  # each step needs the previous prediction
+            inp = self.feedback.step(pred.unsqueeze(1), inp.unsqueeze(1), data, i).squeeze(1)  # [N, F]
+            inp = select(m_last, inp)
+            gx = cheb_conv(self.conv_x, op, inp)                           # [N, 3*hidden]
             h = self._cell(gx, h, op, m_last)
             pred = self.readout(h)
             pred = select(m_last, pred)
@@ -203,4 +232,6 @@ class GConvGRU(Forecaster):
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
-                f"hidden={self.hidden}, K={self.K})")
+                f"hidden={self.hidden}, K={self.K}"
+                f"{f', covariates={self.covariates}' if self.covariates else ''}"
+                f"{f', derived={self.derived!r}' if self.derived else ''})")

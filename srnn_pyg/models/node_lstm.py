@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..data import STData
 from ..nn.checks import select
+from ..nn.feedback import Feedback
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -37,6 +38,12 @@ class NodeLSTM(Forecaster):
     :meth:`forecast` warms up on the observed frames with one LSTM call, then
     rolls out one step at a time, carrying the LSTM state and feeding each
     prediction back as the next input: the cost is linear in the horizon.
+    It may read more than it predicts, with S-RNN's rule for rebuilding the
+    next input (:class:`~srnn_pyg.nn.feedback.Feedback`): covariates known in
+    advance (``covariates``, read from ``u_future``), derived velocities
+    (``derived``), other channels held at their last observed value; so it
+    can be given exactly the inputs :class:`~srnn_pyg.models.StructuralRNN`
+    reads.
 
     Masks: inputs of absent node-steps (``node_mask`` false) are zeroed and
     their outputs are zero; a node absent at the last observed step forecasts
@@ -45,8 +52,8 @@ class NodeLSTM(Forecaster):
     Args:
         schema (STSchema, optional): unused, accepted for the common interface.
         in_channels (int): input features ``F``.
-        out_channels (int): predicted features; :meth:`forecast` needs
-            ``out_channels == in_channels``.
+        out_channels (int): predicted features, the first ``out_channels``
+            inputs; :meth:`forecast` needs ``out_channels <= in_channels``.
         hidden (int, optional): width of the encoder, the LSTM and the decoder.
             (default: :obj:`64`)
         num_layers (int, optional): stacked LSTM layers. (default: :obj:`1`)
@@ -59,10 +66,18 @@ class NodeLSTM(Forecaster):
             (PyTorch's :class:`~torch.nn.GRU` in place of the LSTM, the same
             choice as :class:`~srnn_pyg.models.StructuralRNN`'s ``cell``).
             (default: :obj:`"lstm"`)
+        covariates (int, optional): the last ``covariates`` inputs are
+            exogenous, known in advance: a forecast reads their future values
+            from ``u_future`` ``[N, H, C]``. (default: :obj:`0`)
+        derived (str, optional): ``"velocity"``: inputs ``[out, 2 out)`` are
+            the first difference of the predicted ones. (default: :obj:`None`)
+        velocity_scale (float, optional): derived velocities are this times
+            the first difference. (default: :obj:`1.0`)
 
     Shapes:
         - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``,
-          optional ``node_mask`` ``[N, T]``; batches of any graphs
+          optional ``node_mask`` ``[N, T]``, ``u_future`` ``[N, H, C]`` with
+          ``covariates=C``; batches of any graphs
         - **forward:** ``[N, T, out_channels]``, at step ``t`` the prediction
           for ``t + 1``
         - **forecast:** ``[N, horizon, out_channels]``
@@ -70,7 +85,8 @@ class NodeLSTM(Forecaster):
 
     def __init__(self, schema: Optional[STSchema], in_channels: int, out_channels: int,
                  hidden: int = 64, num_layers: int = 1, dropout: float = 0.0, residual: bool = False,
-                 cell: str = "lstm"):
+                 cell: str = "lstm", covariates: int = 0, derived: Optional[str] = None,
+                 velocity_scale: float = 1.0):
         super().__init__(schema, in_channels, out_channels)
         for name, value in (("hidden", hidden), ("num_layers", num_layers)):
             if not isinstance(value, int) or value < 1:
@@ -83,6 +99,14 @@ class NodeLSTM(Forecaster):
         if cell not in ("lstm", "gru"):
             raise ValueError(f"NodeLSTM: 'cell' must be 'lstm' or 'gru' (got {cell!r})")
         self.hidden, self.num_layers, self.cell = hidden, num_layers, cell
+        # How a forecast rebuilds its next input from a prediction (inputs it reads but does not predict).
+        self.feedback = Feedback(in_channels, out_channels, covariates, derived, velocity_scale,
+                                 owner="NodeLSTM") if out_channels <= in_channels else None
+        if self.feedback is None and (covariates or derived):
+            raise ValueError(f"NodeLSTM: 'covariates' and 'derived' describe inputs beyond the predicted ones, "
+                             f"so 'out_channels' must be <= in_channels={in_channels} (got {out_channels})")
+        self.covariates, self.derived = covariates, derived
+        self.velocity_scale = 1.0 if self.feedback is None else self.feedback.velocity_scale
         self.dropout, self.residual = float(dropout), bool(residual)
         self.encoder = nn.Linear(in_channels, hidden)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
@@ -118,24 +142,27 @@ class NodeLSTM(Forecaster):
 
     def forecast(self, data: STData, horizon: int) -> Tensor:
         x = self._check_input(data, horizon)
-        if self.out_channels != self.in_channels:
+        if self.feedback is None:
             raise ValueError(f"NodeLSTM: forecast feeds predictions back as inputs, so 'out_channels' "
-                             f"must equal in_channels={self.in_channels} (got {self.out_channels})")
+                             f"must be <= in_channels={self.in_channels} (got {self.out_channels})")
+        self.feedback.check_future(data, horizon)
         m = data.get("node_mask")
         x = select(m, x)                                                   # absent steps: zeros
         keep = self._last_node_mask(data)                                  # [N, 1, 1] or None
         delta, state = self._run(x)                                        # warm-up: one LSTM call
-        step = self._next(x[:, -1:], delta[:, -1:])                        # [N, 1, F]
-        step = select(keep, step)
+        inp = x[:, -1:]                                                    # [N, 1, F]
+        step = select(keep, self._next(inp, delta[:, -1:]))                # [N, 1, out]
         preds = [step]
-        for _ in range(horizon - 1):                                       # roll out, carrying the state
-            delta, state = self._run(step, state)
-            step = self._next(step, delta)
-            step = select(keep, step)
+        for i in range(horizon - 1):                                       # roll out, carrying the state
+            inp = select(keep, self.feedback.step(step, inp, data, i))     # the next input frame
+            delta, state = self._run(inp, state)
+            step = select(keep, self._next(inp, delta))
             preds.append(step)
-        return torch.cat(preds, dim=1)                                     # [N, H, F]
+        return torch.cat(preds, dim=1)                                     # [N, H, out]
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, hidden={self.hidden}, "
                 f"num_layers={self.num_layers}, residual={self.residual}"
-                f"{'' if self.cell == 'lstm' else f', cell={self.cell!r}'})")
+                f"{'' if self.cell == 'lstm' else f', cell={self.cell!r}'}"
+                f"{f', covariates={self.covariates}' if self.covariates else ''}"
+                f"{f', derived={self.derived!r}' if self.derived else ''})")

@@ -12,6 +12,7 @@ from torch_geometric.nn import ChebConv
 
 from ..data import STData
 from ..nn.checks import select
+from ..nn.feedback import Feedback
 from ..nn.graph_steps import ChebGraph, GraphCache, cheb_conv
 from ..schema import STSchema
 from .base import Forecaster
@@ -288,7 +289,14 @@ class STGCN(Forecaster):
       emits ``horizon`` steps directly, so ``has_forward = False`` and
       :meth:`forward` raises; train it on :meth:`forecast`. A longer horizon is
       rolled out in chunks of ``horizon`` steps, each fed back as input (needs
-      ``out_channels == in_channels``); a shorter one is the first steps.
+      ``out_channels <= in_channels``); a shorter one is the first steps.
+    * **Inputs it does not predict**: the inputs may hold more than the
+      predicted channels (the first ``out_channels``), with S-RNN's rule
+      (:class:`~srnn_pyg.nn.feedback.Feedback`): covariates known in advance
+      (``covariates``), derived velocities (``derived``), other channels held.
+      A direct forecast reads them over the observed window only (it has no
+      future inputs); a longer roll-out rebuilds each fed-back chunk's inputs
+      by that rule, reading the covariates of its steps from ``u_future``.
     * **Observed length**: ``x`` must have at least ``obs_len`` steps; a longer
       ``x`` is cropped to its last ``obs_len`` steps (a shorter one raises).
     * **Layer norm** over channels, per node and step (the reference code
@@ -361,6 +369,13 @@ class STGCN(Forecaster):
         dropout (float, optional): dropout after each block. (default: :obj:`0.0`)
         edge_weight (bool, optional): read a 1-channel ``edge_attr`` as edge
             weights. (default: :obj:`True`)
+        covariates (int, optional): the last ``covariates`` inputs are
+            exogenous, known in advance (``u_future`` ``[N, H, C]`` feeds the
+            chunks of a roll-out longer than ``horizon``). (default: :obj:`0`)
+        derived (str, optional): ``"velocity"``: inputs ``[out, 2 out)`` are
+            the first difference of the predicted ones. (default: :obj:`None`)
+        velocity_scale (float, optional): derived velocities are this times
+            the first difference. (default: :obj:`1.0`)
 
     Shapes:
         - **input:** :class:`~srnn_pyg.STData` with ``x`` ``[N, T, F]``
@@ -380,7 +395,8 @@ class STGCN(Forecaster):
                  obs_len: int = 12, horizon: int = 12, hidden: int = 64,
                  spatial_hidden: Optional[int] = None, blocks: int = 2, kernel_size: int = 3,
                  K: int = 3, dropout: float = 0.0, edge_weight: bool = True,
-                 temporal_hidden: Optional[int] = None):
+                 temporal_hidden: Optional[int] = None, covariates: int = 0, derived: Optional[str] = None,
+                 velocity_scale: float = 1.0):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
         for arg, value in (("obs_len", obs_len), ("horizon", horizon), ("hidden", hidden),
@@ -403,6 +419,14 @@ class STGCN(Forecaster):
         self.spatial_hidden, self.num_blocks, self.kernel_size = spatial_hidden, blocks, kernel_size
         self.K, self.dropout, self.edge_weight = K, dropout, edge_weight
         self.temporal_hidden = temporal_hidden                             # resolved, as spatial_hidden
+        # How a longer roll-out rebuilds a chunk's inputs from its predictions.
+        self.feedback = Feedback(in_channels, out_channels, covariates, derived, velocity_scale,
+                                 owner=name) if out_channels <= in_channels else None
+        if self.feedback is None and (covariates or derived):
+            raise ValueError(f"{name}: 'covariates' and 'derived' describe inputs beyond the predicted ones, "
+                             f"so 'out_channels' must be <= in_channels={in_channels} (got {out_channels})")
+        self.covariates, self.derived = covariates, derived
+        self.velocity_scale = 1.0 if self.feedback is None else self.feedback.velocity_scale
 
         self.blocks = ModuleList([
             _STConvBlock(in_channels if b == 0 else hidden, hidden, spatial_hidden, kernel_size, K,
@@ -432,11 +456,14 @@ class STGCN(Forecaster):
         if x.size(1) < self.obs_len:
             raise ValueError(f"{name}: 'x' must have at least obs_len={self.obs_len} steps "
                              f"(got {list(x.shape)})")
-        if horizon > self.horizon and self.out_channels != self.in_channels:
+        if horizon > self.horizon and self.feedback is None:
             raise ValueError(f"{name}: a horizon longer than the model's ({self.horizon}) is rolled "
-                             f"out by feeding predictions back, which needs out_channels == "
+                             f"out by feeding predictions back, which needs out_channels <= "
                              f"in_channels={self.in_channels} (got out_channels={self.out_channels}, "
                              f"horizon={horizon})")
+        fed = -(-horizon // self.horizon) * self.horizon - self.horizon   # future steps fed back as inputs
+        if fed > 0:
+            self.feedback.check_future(data, fed)
         graph = self._graphs.graph(name, self.blocks[0].spatial, data, x, self.edge_weight)
         end = x.size(1)
         nm = data.get("node_mask")
@@ -452,7 +479,8 @@ class STGCN(Forecaster):
             # Feed the chunk back: the graph and presence of the last observed
             # step hold for the predicted steps.
             weight = graph.weight if graph.static else graph.weight[:, end - self.obs_len:end]
-            x, weight, nm = _extend(x, pred, weight, nm, self.obs_len)
+            frames = self.feedback.frames(pred, data, start=done - self.horizon, last=x[:, -1:])
+            x, weight, nm = _extend(x, frames, weight, nm, self.obs_len)
             if not graph.static:
                 graph = ChebGraph(self.blocks[0].spatial, data.edge_index, x.size(0), weight, x.dtype)
                 end = self.obs_len
@@ -482,17 +510,18 @@ class STGCN(Forecaster):
                 + "".join(f", {k}={v!r}" for k, v, default in (
                     ("spatial_hidden", self.spatial_hidden, self.hidden),
                     ("temporal_hidden", self.temporal_hidden, self.hidden),
-                    ("dropout", self.dropout, 0.0), ("edge_weight", self.edge_weight, True)) if v != default)
+                    ("dropout", self.dropout, 0.0), ("edge_weight", self.edge_weight, True),
+                    ("covariates", self.covariates, 0), ("derived", self.derived, None)) if v != default)
                 + ")")
 
 
-def _extend(x: Tensor, pred: Tensor, weight: Optional[Tensor], node_mask: Optional[Tensor],
+def _extend(x: Tensor, frames: Tensor, weight: Optional[Tensor], node_mask: Optional[Tensor],
             obs_len: int) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
     """The next window of a chunked roll-out: the last ``obs_len`` steps of the
-    observed window followed by ``pred``; per-step weights and presence repeat
-    their last step."""
-    H = pred.size(1)
-    x = torch.cat([x, pred], dim=1)[:, -obs_len:]                          # [N, obs_len, F]
+    observed window followed by ``frames``, the predicted chunk as input
+    frames; per-step weights and presence repeat their last step."""
+    H = frames.size(1)
+    x = torch.cat([x, frames], dim=1)[:, -obs_len:]                        # [N, obs_len, F]
     if weight is not None and weight.dim() == 2:
         weight = torch.cat([weight, weight[:, -1:].expand(-1, H)], dim=1)[:, -obs_len:]  # [E, obs_len]
     if node_mask is not None:

@@ -108,22 +108,28 @@ class Feedback:
             raise ValueError(f"{self.owner}: 'u_future' must be finite for the nodes present at the last observed "
                              f"step (got a non-finite value at node {n}, future step {h})")
 
-    def frames(self, pred: Tensor, data: Any) -> Tensor:
+    def frames(self, pred: Tensor, data: Any, start: int = 0, last: Optional[Tensor] = None) -> Tensor:
         """Input frames ``[N, H, F]`` for ``H`` future steps whose predicted
         channels are ``pred`` ``[N, H, out]`` (true targets under teacher
-        forcing), after the observed ``data.x`` ``[N, T, F]``."""
+        forcing), after the observed ``data.x`` ``[N, T, F]``.
+
+        ``start``: the future step (from 0) of ``pred``'s first frame, whose
+        covariates are read from ``u_future[:, start:start + H]``; ``last``:
+        the input frame ``[N, 1, F]`` just before it (default: the last
+        observed one), from which the derived and held channels follow (a
+        model that forecasts in chunks passes its window's last frame)."""
         if self.identity:
             return pred
-        x = data.x
+        last = data.x[:, -1:] if last is None else last
         H = pred.size(1)
         parts = [pred]
         if self.derived == "velocity":
-            prev = torch.cat([x[:, -1:, :self.out_channels].to(pred.dtype), pred[:, :-1]], dim=1)  # [N, H, out]
+            prev = torch.cat([last[..., :self.out_channels].to(pred.dtype), pred[:, :-1]], dim=1)  # [N, H, out]
             parts.append((pred - prev) * self.velocity_scale)
         if self.held_stop > self.held_start:
-            parts.append(x[:, -1:, self.held_start:self.held_stop].to(pred.dtype).expand(-1, H, -1))
+            parts.append(last[..., self.held_start:self.held_stop].to(pred.dtype).expand(-1, H, -1))
         if self.covariates:
-            parts.append(self._covariates(data, 0, H, pred))
+            parts.append(self._covariates(data, start, H, pred))
         return torch.cat(parts, dim=-1)                                                # [N, H, F]
 
     def frames_present(self, last: Tensor, H: int) -> Tensor:

@@ -144,7 +144,10 @@ def test_windows_with_future_covariates_size_the_model_for_them():
     assert (model.in_channels, model.out_channels, model.feedback.covariates) == (3, 1, 2)
     assert model.forecast(windows[0], 2).shape == (4, 2, 1)
     assert build("srnn", _Windows(windows), hidden=8, extra={"covariates": 0}).feedback.covariates == 0
-    assert "covariates" not in build("node_lstm", _Windows(windows), hidden=8, extra={}).model_args
+    # the baselines that roll out read them too (tests/models/test_baseline_covariates.py); one that
+    # does not take them is built without
+    assert build("node_lstm", _Windows(windows), hidden=8, extra={}).model_args["covariates"] == 2
+    assert "covariates" not in build("erd", _Windows(windows), hidden=8, extra={}).model_args
 
 
 class _Windows(list):

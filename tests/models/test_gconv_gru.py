@@ -135,10 +135,12 @@ def test_errors_and_repr():
     with pytest.raises(ValueError, match="hidden"):
         GConvGRU(None, 3, 3, hidden=0)
     data = _data()
-    model = GConvGRU(None, 3, 2, hidden=4)
-    assert model.forecast(data, 1).shape == (6, 1, 2)
+    model = GConvGRU(None, 3, 4, hidden=4)
+    assert model.forecast(data, 1).shape == (6, 1, 4)
     with pytest.raises(ValueError, match="out_channels"):
-        model.forecast(data, 2)
+        model.forecast(data, 2)                      # predicts more than it reads: nothing to feed back
+    # reading more than it predicts, the third input is held (tests/models/test_baseline_covariates.py)
+    assert GConvGRU(None, 3, 2, hidden=4).forecast(data, 2).shape == (6, 2, 2)
     model = build("gconv_gru", None, 3, 3, hidden=16, K=2)
     assert repr(model) == "GConvGRU(3, 3, hidden=16, K=2)"
     before = model.conv_zr.lins[0].weight.clone()

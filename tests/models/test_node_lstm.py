@@ -78,7 +78,9 @@ def test_errors_repr_reset():
         NodeLSTM(None, 3, 3, hidden=0)
     data = fake_st_data(num_nodes=4, T=3, F=3)
     with pytest.raises(ValueError, match="out_channels"):
-        NodeLSTM(None, 3, 2).forecast(data, 2)
+        NodeLSTM(None, 3, 4).forecast(data, 2)       # predicts more than it reads: nothing to feed back
+    # reading more than it predicts, the third input is held (tests/models/test_baseline_covariates.py)
+    assert NodeLSTM(None, 3, 2).forecast(data, 2).shape == (4, 2, 2)
     model = build("node_lstm", None, 3, 3, hidden=16, num_layers=2)
     assert repr(model) == "NodeLSTM(3, 3, hidden=16, num_layers=2, residual=False)"
     before = [p.detach().clone() for p in model.parameters()]

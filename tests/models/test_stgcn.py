@@ -272,10 +272,12 @@ def test_errors_repr_and_no_forward():
     with pytest.raises(ValueError, match="'hidden' must be a positive int"):
         STGCN(None, 3, 3, hidden=True)
     data = _graph()
-    model = STGCN(None, 3, 2, hidden=8, horizon=4)
-    assert model.forecast(data, 4).shape == (6, 4, 2)
+    model = STGCN(None, 3, 4, hidden=8, horizon=4)
+    assert model.forecast(data, 4).shape == (6, 4, 4)
     with pytest.raises(ValueError, match="out_channels"):
-        model.forecast(data, 5)
+        model.forecast(data, 5)                      # predicts more than it reads: nothing to feed back
+    # reading more than it predicts, the third input is held (tests/models/test_baseline_covariates.py)
+    assert STGCN(None, 3, 2, hidden=8, horizon=4).forecast(data, 5).shape == (6, 5, 2)
     assert not model.has_forward
     with pytest.raises(NotImplementedError, match="forecast"):
         model(data)
