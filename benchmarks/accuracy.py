@@ -330,6 +330,10 @@ def _cmu_rows(s) -> List[Row]:
             "tf+rollout"),
         Row("NodeLSTM, no dropout", "node_lstm", lambda s: dict(hidden=s["hidden"], residual=True), "tf+rollout",
             key="node_lstm_no_dropout"),
+        Row("NodeLSTM, reading poses and their per-frame change", "node_lstm",
+            lambda s: dict(hidden=s["hidden"], residual=True, dropout=s["dropout"], **_cmu_velocity(s)),
+            "tf+rollout", key="node_lstm_velocity", built_as="reads what `srnn` reads (derived velocities rebuilt "
+            "from its own predictions in a forecast), the same dropout", **_on("pv")),
         Row("ERD", "erd", lambda s: dict(num_nodes=s["num_nodes"], **base), "tf", noise=PAPER_NOISE_SCHEDULE),
         Row("LSTM-3LR", "lstm3lr", lambda s: dict(num_nodes=s["num_nodes"], **base), "tf",
             noise=PAPER_NOISE_SCHEDULE),
