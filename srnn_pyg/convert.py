@@ -12,7 +12,6 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from .data import STData
-from .loader import key_kinds
 from .schema import STSchema
 
 __all__ = ["from_networkx", "to_networkx", "from_dense", "from_temporal_signal", "from_hetero", "to_hetero"]
@@ -348,6 +347,7 @@ def _split_keys(data: STData) -> Tuple[List[str], List[str], List[str]]:
     ``[1]``, stays graph-level."""
     node, edge, graph = [], [], []
     N, E = data.num_nodes, data.num_edges
+    from .loader import key_kinds  # srnn_pyg.loader imports srnn_pyg.data, which imports this module
     for key, kind in key_kinds(data, N, E).items():
         if key in _STRUCTURE or key in ("node_id", "edge_id") or kind == "drop":   # the ids are to_hetero's own
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import copyreg
 import operator
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -511,6 +511,17 @@ copyreg.pickle(type(rebuild_batch()), _reduce_batch)
 torch.serialization.add_safe_globals([STData, STSchema, EdgeType, type(rebuild_batch()), rebuild_batch,
                                       GlobalStorage, DataEdgeAttr, DataTensorAttr])
 
-# The conversions live in convert.py (they build STData); imported last, re-exported here.
-from .convert import (from_dense, from_hetero, from_networkx, from_temporal_signal, to_hetero,  # noqa: E402
-                      to_networkx)
+# The conversions live in convert.py (they build STData, so it imports this module); re-exported here on
+# first use (PEP 562), so that either module can be the first one imported.
+_CONVERSIONS = ("from_dense", "from_hetero", "from_networkx", "from_temporal_signal", "to_hetero", "to_networkx")
+if TYPE_CHECKING:  # what type checkers and linters see; at run time, __getattr__
+    from .convert import from_dense, from_hetero, from_networkx, from_temporal_signal, to_hetero, to_networkx
+
+
+def __getattr__(name: str):
+    if name in _CONVERSIONS:
+        from . import convert
+        value = getattr(convert, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -178,9 +178,22 @@ class LinearAR(Forecaster):
     # ------------------------------------------------------------- helpers
     def _node_index(self, data: STData, N: int, device: torch.device) -> Optional[Tensor]:
         """Per node, its index within its graph (``per_node`` only; a host
-        sync), building the parameters on first use."""
+        sync), building the parameters on first use. In a
+        :class:`~srnn_pyg.loader.OneHopLoader` batch (a subgraph), a node's
+        index is its id in the whole graph (``n_id``)."""
         if not self.per_node:
             return None
+        from ..loader import seed_count  # the loader module imports the models' package
+        if seed_count(data) is not None:
+            n_id = data.n_id
+            if self.num_nodes is None:
+                raise ValueError("LinearAR: per_node=True on a one-hop batch (OneHopLoader) indexes the "
+                                 "whole graph's nodes by 'n_id', so build it with num_nodes=<the whole "
+                                 "graph's nodes> (got num_nodes=None)")
+            if n_id.numel() and int(n_id.max()) >= self.num_nodes:
+                raise ValueError(f"LinearAR: 'num_nodes' is {self.num_nodes} but the one-hop batch holds node "
+                                 f"id {int(n_id.max())} of the whole graph ('n_id')")
+            return n_id.to(device)
         ptr, batch = data.get("ptr"), data.get("batch")
         if ptr is not None:
             sizes: List[int] = (ptr[1:] - ptr[:-1]).tolist()
@@ -304,7 +317,10 @@ class LinearAR(Forecaster):
             + \lambda \big(\|\mathbf{W}\|^2 + \|\mathbf{b}\|^2\big)
 
         over every teacher-forcing pair of every window (pooled: all nodes
-        together; ``per_node``: each node index on its own), in float64. With
+        together; ``per_node``: each node index on its own), in float64; in a
+        :class:`~srnn_pyg.loader.OneHopLoader` batch, of its seed nodes only
+        (its other nodes are other batches' seeds), so that one pass over the
+        loader fits what the whole graph fits. With
         ``per_node``, a node index that has no pair gets the ridge solution of
         no data: zero coefficients (it predicts zeros).
 
@@ -325,12 +341,17 @@ class LinearAR(Forecaster):
             items: Iterable[STData] = [loader_or_data]  # type: ignore[list-item]
         else:
             items = loader_or_data
+        from ..loader import seed_count  # the loader module imports the models' package
         D = self.lags * self.in_channels + 1
         gram: Optional[Tensor] = None                                      # [G, D, D]
         cross: Optional[Tensor] = None                                     # [G, D, out]
         count = 0
         for data in items:
             hist, target, ok, idx = self._pairs(data)
+            seeds = seed_count(data)
+            if seeds is not None:                                          # count each node once per pass
+                ok = ok.clone()
+                ok[seeds:] = False
             N, S = ok.shape
             z = torch.cat([hist.reshape(N, S, D - 1), torch.ones_like(hist[..., 0, :1])], dim=-1)
             z = select(ok, z.double())                                     # [N, S, D], invalid rows zero
