@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.data.data import BaseData
 
 from ..data import STData
+from ..loader import seed_count
 from ..nn.checks import select
 from ..nn.feedback import Feedback
 from ..schema import STSchema
@@ -180,20 +181,32 @@ class LinearAR(Forecaster):
         """Per node, its index within its graph (``per_node`` only; a host
         sync), building the parameters on first use. In a
         :class:`~srnn_pyg.loader.OneHopLoader` batch (a subgraph), a node's
-        index is its id in the whole graph (``n_id``)."""
+        index is its id in the whole graph (``n_id``), taken within its
+        window when the loader's graph is a batch of windows (``batch``)."""
         if not self.per_node:
             return None
-        from ..loader import seed_count  # the loader module imports the models' package
         if seed_count(data) is not None:
-            n_id = data.n_id
-            if self.num_nodes is None:
+            n_id, graph = data.n_id.to(device), data.get("batch")
+            n = self.num_nodes
+            if n is None:
                 raise ValueError("LinearAR: per_node=True on a one-hop batch (OneHopLoader) indexes the "
-                                 "whole graph's nodes by 'n_id', so build it with num_nodes=<the whole "
-                                 "graph's nodes> (got num_nodes=None)")
-            if n_id.numel() and int(n_id.max()) >= self.num_nodes:
-                raise ValueError(f"LinearAR: 'num_nodes' is {self.num_nodes} but the one-hop batch holds node "
-                                 f"id {int(n_id.max())} of the whole graph ('n_id')")
-            return n_id.to(device)
+                                 "nodes by 'n_id', and a sub-graph does not tell a graph's size, so build it "
+                                 "with num_nodes=<the loader's graph's nodes, or each window's when that graph "
+                                 "is a batch of windows> (got num_nodes=None)")
+            if graph is None:
+                if n_id.numel() and int(n_id.max()) >= n:
+                    raise ValueError(f"LinearAR: 'num_nodes' is {n} but the one-hop batch holds node id "
+                                     f"{int(n_id.max())} of the loader's graph ('n_id'), so it must be at "
+                                     f"least {int(n_id.max()) + 1}")
+                return n_id
+            # the loader's graph is a batch of windows: a row's index is its id within its window
+            wrong = torch.div(n_id, n, rounding_mode="floor") != graph.to(device)
+            if bool(wrong.any()):
+                at = int(wrong.nonzero()[0, 0])
+                raise ValueError(f"LinearAR: 'num_nodes' is {n} (nodes per window) but the one-hop batch's "
+                                 f"graph is not a batch of windows of {n} nodes each: node {int(n_id[at])} "
+                                 f"('n_id') is in window {int(graph[at])} ('batch')")
+            return n_id % n
         ptr, batch = data.get("ptr"), data.get("batch")
         if ptr is not None:
             sizes: List[int] = (ptr[1:] - ptr[:-1]).tolist()
@@ -341,7 +354,6 @@ class LinearAR(Forecaster):
             items: Iterable[STData] = [loader_or_data]  # type: ignore[list-item]
         else:
             items = loader_or_data
-        from ..loader import seed_count  # the loader module imports the models' package
         D = self.lags * self.in_channels + 1
         gram: Optional[Tensor] = None                                      # [G, D, D]
         cross: Optional[Tensor] = None                                     # [G, D, out]
