@@ -20,7 +20,7 @@ from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
 from .data import STData
 
-__all__ = ["OneHopSampler", "OneHopLoader", "seed_count", "seed_view", "seed_nodes"]
+__all__ = ["OneHopSampler", "OneHopLoader", "seed_count", "seed_view", "seed_nodes", "one_hop_node_index"]
 
 # Keys whose first dimension is known, whatever their size happens to be.
 NODE_KEYS = ("x", "node_type", "node_mask", "y", "y_mask", "y_weight", "u_future", "batch")
@@ -243,6 +243,35 @@ def seed_nodes(batch: Any) -> Tensor:
         raise ValueError(f"seed_nodes: 'batch' must come from a OneHopLoader (with 'n_id' and "
                          f"'batch_size'; got a {type(batch).__name__} with keys {sorted(batch.keys())})")
     return batch.n_id[:count]
+
+
+def one_hop_node_index(owner: str, batch: Any, num_nodes: Optional[int], device: Any) -> Tuple[Tensor, Tensor]:
+    """For a model with a parameter per node index (``num_nodes`` of them), the
+    rows of a :class:`OneHopLoader` batch as ``(node, window)`` ``[N]`` each: a
+    row's index in the loader's graph (``n_id``), or within its window when
+    that graph is a batch of windows of ``num_nodes`` nodes each (``batch``),
+    and that window (zeros for a single graph). A sub-graph does not tell the
+    graph's size, so ``num_nodes`` must be given; :class:`ValueError` naming
+    it otherwise, or when the ids do not fit it."""
+    n_id, graph = batch.n_id.to(device), batch.get("batch")
+    n = num_nodes
+    if n is None:
+        raise ValueError(f"{owner}: a one-hop batch (OneHopLoader) indexes the nodes by 'n_id', and a sub-graph "
+                         f"does not tell a graph's size, so build it with num_nodes=<the loader's graph's nodes, "
+                         f"or each window's when that graph is a batch of windows> (got num_nodes=None)")
+    if graph is None:
+        if n_id.numel() and int(n_id.max()) >= n:
+            raise ValueError(f"{owner}: 'num_nodes' is {n} but the one-hop batch holds node id {int(n_id.max())} "
+                             f"of the loader's graph ('n_id'), so it must be at least {int(n_id.max()) + 1}")
+        return n_id, torch.zeros_like(n_id)
+    graph = graph.to(device)
+    wrong = torch.div(n_id, n, rounding_mode="floor") != graph
+    if bool(wrong.any()):
+        at = int(wrong.nonzero()[0, 0])
+        raise ValueError(f"{owner}: 'num_nodes' is {n} (nodes per window) but the one-hop batch's graph is not "
+                         f"a batch of windows of {n} nodes each: node {int(n_id[at])} ('n_id') is in window "
+                         f"{int(graph[at])} ('batch')")
+    return n_id % n, graph
 
 
 # ------------------------------------------------------------------ helpers

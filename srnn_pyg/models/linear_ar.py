@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.data.data import BaseData
 
 from ..data import STData
-from ..loader import seed_count
+from ..loader import one_hop_node_index, seed_count
 from ..nn.checks import select
 from ..nn.feedback import Feedback
 from ..schema import STSchema
@@ -186,27 +186,7 @@ class LinearAR(Forecaster):
         if not self.per_node:
             return None
         if seed_count(data) is not None:
-            n_id, graph = data.n_id.to(device), data.get("batch")
-            n = self.num_nodes
-            if n is None:
-                raise ValueError("LinearAR: per_node=True on a one-hop batch (OneHopLoader) indexes the "
-                                 "nodes by 'n_id', and a sub-graph does not tell a graph's size, so build it "
-                                 "with num_nodes=<the loader's graph's nodes, or each window's when that graph "
-                                 "is a batch of windows> (got num_nodes=None)")
-            if graph is None:
-                if n_id.numel() and int(n_id.max()) >= n:
-                    raise ValueError(f"LinearAR: 'num_nodes' is {n} but the one-hop batch holds node id "
-                                     f"{int(n_id.max())} of the loader's graph ('n_id'), so it must be at "
-                                     f"least {int(n_id.max()) + 1}")
-                return n_id
-            # the loader's graph is a batch of windows: a row's index is its id within its window
-            wrong = torch.div(n_id, n, rounding_mode="floor") != graph.to(device)
-            if bool(wrong.any()):
-                at = int(wrong.nonzero()[0, 0])
-                raise ValueError(f"LinearAR: 'num_nodes' is {n} (nodes per window) but the one-hop batch's "
-                                 f"graph is not a batch of windows of {n} nodes each: node {int(n_id[at])} "
-                                 f"('n_id') is in window {int(graph[at])} ('batch')")
-            return n_id % n
+            return one_hop_node_index("LinearAR", data, self.num_nodes, device)[0]
         ptr, batch = data.get("ptr"), data.get("batch")
         if ptr is not None:
             sizes: List[int] = (ptr[1:] - ptr[:-1]).tolist()

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.data.data import BaseData
 
 from ..data import STData
+from ..loader import one_hop_node_index, seed_count
 from ..nn.checks import select
 from ..schema import STSchema
 from .base import Forecaster
@@ -145,7 +146,19 @@ class SeasonalMean(Forecaster):
     # ------------------------------------------------------------- helpers
     def _locate(self, data: STData, N: int, device: torch.device) -> Tuple[Tensor, Tensor]:
         """Per node, its index within its graph and its graph's ``t_start``
-        (``[N]`` each; a host sync), building the buffers on first use."""
+        (``[N]`` each; a host sync), building the buffers on first use. In a
+        :class:`~srnn_pyg.loader.OneHopLoader` batch, a row's index is its node
+        id (``n_id``, within its window when the loader's graph is a batch of
+        windows), so ``num_nodes`` must be given."""
+        if seed_count(data) is not None:
+            node, window = one_hop_node_index("SeasonalMean", data, self.num_nodes, device)
+            t_start = data.get("t_start")
+            windows = int(window.max()) + 1 if window.numel() else 1
+            if not isinstance(t_start, Tensor) or t_start.is_floating_point() or t_start.numel() < windows:
+                got = list(t_start.shape) if isinstance(t_start, Tensor) else type(t_start).__name__
+                raise ValueError(f"SeasonalMean needs 't_start', one integer step index per window of the "
+                                 f"loader's graph (at least {windows} here) (got {got})")
+            return node, t_start.reshape(-1).to(device=device, dtype=torch.long)[window]
         ptr, batch = data.get("ptr"), data.get("batch")
         if ptr is not None:
             sizes: List[int] = (ptr[1:] - ptr[:-1]).tolist()

@@ -56,3 +56,20 @@ def test_linear_start_from_one_hop_batches():
 
     a, b = start(data), start(OneHopLoader(data, batch_size=9, shuffle=True))
     assert torch.allclose(a.ar.weight, b.ar.weight, atol=1e-5)
+
+
+def test_seasonal_mean_on_one_hop_batches():
+    """SeasonalMean indexes a one-hop batch's rows by node id, reads each row's window's t_start, and its
+    fit (each (node, step) once) equals the whole graph's."""
+    from srnn_pyg.models import SeasonalMean
+    data = _graph()
+    data.t_start = torch.tensor([5])
+    whole = SeasonalMean(None, F, F, period=4, num_nodes=N).fit_closed_form(data)
+    loader = OneHopLoader(data, batch_size=7, shuffle=True)
+    parts = SeasonalMean(None, F, F, period=4, num_nodes=N).fit_closed_form(loader)
+    assert torch.allclose(parts.mean, whole.mean, atol=1e-6) and torch.equal(parts.count, whole.count)
+    full = whole.forecast(data, H)
+    for batch in loader:
+        assert torch.allclose(whole.forecast(batch, H)[:batch.batch_size], full[batch.n_id[:batch.batch_size]])
+    with pytest.raises(ValueError, match="num_nodes=None"):
+        SeasonalMean(None, F, F, period=4).fit_closed_form(loader)
