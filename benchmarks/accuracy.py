@@ -942,6 +942,9 @@ def _eth_rows(s) -> List[Row]:
                 lambda s: dict(att(s), residual=True, head="gaussian", **GAUSSIAN_KEPT), "nll", samples=True,
                 key="srnn_gaussian_positions", built_as="the Gaussian row before the constant-velocity residual"),
         Row("NodeLSTM", "node_lstm", lambda s: dict(hidden=s["hidden"], residual=True), "tf+rollout"),
+        Row("NodeLSTM, positions and velocities in, constant-velocity residual", "node_lstm",
+            lambda s: dict(hidden=s["hidden"], **cv), "tf+rollout", key="node_lstm_cv",
+            built_as="reads what `srnn` reads, with its constant-velocity residual", **pv),
         Row("ConstantVelocity", "constant_velocity", recipe="none"),
         Row("ZeroVelocity", "zero_velocity", recipe="none")] + closed_form_rows()
 

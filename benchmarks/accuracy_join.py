@@ -53,6 +53,9 @@ from accuracy_results import ABLATION, SUBJECT, Stat, cell, lose_lines, protocol
 from common import command, markdown_table, write_atomic  # noqa: E402
 
 REQUIRED = ("dataset", "mode", "seeds", "lower_is_better", "models")
+#: settings that accuracy.py came to record later (accuracy_lib.COMMON), with the value that runs made before
+#: them had: such a run's recorded settings are read with these filled in, so it joins runs made after
+LATER_SETTINGS = {"refit": False, "former_scoring": False}
 #: the headings of accuracy.py's sections carried into the joined report from the first part's:
 #: the protocol and the published figures (the same in every part of one benchmark)
 PROTOCOL = "## Protocol"
@@ -140,7 +143,11 @@ def made_with(part: Mapping[str, Any], path: str) -> Dict[str, Any]:
     threads and output folder); empty when neither is there."""
     out: Dict[str, Any] = {}
     if "settings" in part:
-        out["settings"] = part["settings"]
+        recorded = part["settings"]
+        if isinstance(recorded, Mapping) and isinstance(recorded.get("settings"), Mapping):
+            missing = {k: v for k, v in LATER_SETTINGS.items() if k not in recorded["settings"]}
+            recorded = {**recorded, "settings": {**recorded["settings"], **missing}}
+        out["settings"] = recorded
     settings, cmd = _md_line(path, "Settings of this mode: "), _md_line(path, "Command: ")
     if settings is not None and cmd is not None:
         out.update({"settings line": settings.split(";")[0], "command": _words(cmd.strip("`"))})

@@ -83,7 +83,7 @@ def test_join_refuses_parts_that_disagree(join_mod):
     with pytest.raises(ValueError, match=r"seed_values is \[3, 4, 5\], expected \[0, 1, 2\]"):
         join_mod.join([part(A), part(B, seeds=(3, 4, 5))], ["a.json", "b.json"])
     with pytest.raises(ValueError, match=r"b.json: made with other settings than a.json: settings is "
-                                         r"\{'settings': \{'epochs': 10, 'hidden': 32\}"):
+                                         r"\{'settings': \{'epochs': 10, 'hidden': 32, "):
         join_mod.join([part(A), part(B, epochs=10)], ["a.json", "b.json"])
     assert join_mod.join([part(A), part(B, epochs=10)], ["a.json", "b.json"], check=False)["models"]["gru"]
     old = {k: v for k, v in part(B).items() if k != "settings"}
@@ -380,3 +380,22 @@ def test_merge_seeds_older_parts(join_mod):
     b["seed_values"] = None
     with pytest.raises(ValueError, match=r"s1.json: no 'seed_values'"):
         join_mod.merge_seeds([a, b], ["s0.json", "s1.json"])
+
+
+def test_settings_recorded_later_take_their_former_value(join_mod):
+    """A run recorded before accuracy.py wrote ``refit`` and ``former_scoring`` had them off: it joins a later
+    run with them off, not one with them on; the filled-in keys are accuracy_lib.COMMON's."""
+    later = part(B)
+    later["settings"] = {**later["settings"], "settings": {**later["settings"]["settings"], "refit": False,
+                                                           "former_scoring": False}}
+    assert join_mod.join([part(A), later], ["a.json", "b.json"])["models"]["gru"]
+    on = part(B)
+    on["settings"] = {**on["settings"], "settings": {**on["settings"]["settings"], "refit": True}}
+    with pytest.raises(ValueError, match="made with other settings"):
+        join_mod.join([part(A), on], ["a.json", "b.json"])
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import accuracy_lib
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert all(accuracy_lib.COMMON[k] == v for k, v in join_mod.LATER_SETTINGS.items())

@@ -59,9 +59,13 @@ class NodeLSTM(Forecaster):
         num_layers (int, optional): stacked LSTM layers. (default: :obj:`1`)
         dropout (float, optional): dropout after the encoder, between and
             after the LSTM layers, and in the decoder. (default: :obj:`0.`)
-        residual (bool, optional): predict the change from the last frame
+        residual (bool or str, optional): predict the change from the last frame
             (its first ``out_channels`` features), as Martinez et al. (2017);
-            needs ``out_channels <= in_channels``. (default: :obj:`False`)
+            needs ``out_channels <= in_channels``. ``"velocity"``: the change
+            from a constant-velocity extrapolation, ``p_t + v_t / velocity_scale
+            + delta``, the velocity read from the derived inputs (needs
+            ``derived="velocity"``; as :class:`~srnn_pyg.models.StructuralRNN`'s
+            ``residual="velocity"``). (default: :obj:`False`)
         cell (str, optional): the recurrent cell, ``"lstm"`` or ``"gru"``
             (PyTorch's :class:`~torch.nn.GRU` in place of the LSTM, the same
             choice as :class:`~srnn_pyg.models.StructuralRNN`'s ``cell``).
@@ -93,6 +97,11 @@ class NodeLSTM(Forecaster):
                 raise ValueError(f"NodeLSTM: '{name}' must be a positive int (got {value!r})")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"NodeLSTM: 'dropout' must lie in [0, 1) (got {dropout!r})")
+        if residual not in (True, False, "velocity"):
+            raise ValueError(f"NodeLSTM: 'residual' must be a bool or 'velocity' (got {residual!r})")
+        if residual == "velocity" and derived != "velocity":
+            raise ValueError(f"NodeLSTM: residual='velocity' reads the velocity from the derived input channels, "
+                             f"so it needs derived='velocity' (got derived={derived!r})")
         if residual and out_channels > in_channels:
             raise ValueError(f"NodeLSTM: 'residual' adds the last frame, so 'out_channels' must be "
                              f"<= in_channels={in_channels} (got {out_channels})")
@@ -107,7 +116,8 @@ class NodeLSTM(Forecaster):
                              f"so 'out_channels' must be <= in_channels={in_channels} (got {out_channels})")
         self.covariates, self.derived = covariates, derived
         self.velocity_scale = 1.0 if self.feedback is None else self.feedback.velocity_scale
-        self.dropout, self.residual = float(dropout), bool(residual)
+        self.dropout = float(dropout)
+        self.residual = residual if residual == "velocity" else bool(residual)
         self.encoder = nn.Linear(in_channels, hidden)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.lstm = rnn(hidden, hidden, num_layers, batch_first=True,             # the name kept for checkpoints
@@ -131,7 +141,12 @@ class NodeLSTM(Forecaster):
         return self.lin_out(h), state                                      # [N, t, out]
 
     def _next(self, x: Tensor, delta: Tensor) -> Tensor:
-        return delta + x[..., : self.out_channels] if self.residual else delta
+        if not self.residual:
+            return delta
+        out = delta + x[..., : self.out_channels]
+        if self.residual == "velocity":                                    # constant-velocity extrapolation
+            out = out + x[..., self.out_channels: 2 * self.out_channels] / self.feedback.velocity_scale
+        return out
 
     def forward(self, data: STData) -> Tensor:
         x = self._check_input(data)
@@ -162,7 +177,7 @@ class NodeLSTM(Forecaster):
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, hidden={self.hidden}, "
-                f"num_layers={self.num_layers}, residual={self.residual}"
+                f"num_layers={self.num_layers}, residual={self.residual!r}"
                 f"{'' if self.cell == 'lstm' else f', cell={self.cell!r}'}"
                 f"{f', covariates={self.covariates}' if self.covariates else ''}"
                 f"{f', derived={self.derived!r}' if self.derived else ''})")

@@ -70,6 +70,28 @@ def test_recurrent_forecast_rebuilds_inputs_like_a_hand_loop(cls, kw, layout):
         assert torch.allclose(other[:, 0], got[:, 0]) and not torch.allclose(other[:, 1:], got[:, 1:])
 
 
+def test_node_lstm_constant_velocity_residual():
+    """``residual="velocity"``: the change from p_t + v_t / velocity_scale, in forward and in a forecast,
+    against the hand loop; it needs the derived velocities."""
+    torch.manual_seed(5)
+    model = NodeLSTM(None, 5, 2, hidden=8, residual="velocity", derived="velocity", velocity_scale=4.0,
+                     covariates=1).eval()
+    d = _window(5, 1)
+    with torch.no_grad():
+        got = model.forecast(d, H)
+        want = _loop_forecast(model, d, H, 2, "velocity", 4.0, 1)
+        plain = NodeLSTM(None, 5, 2, hidden=8, residual=True, derived="velocity", velocity_scale=4.0, covariates=1)
+        plain.load_state_dict(model.state_dict())
+        step = model(d)[:, -1] - plain.eval()(d)[:, -1]                  # the extrapolation's extra term
+    assert torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(step, d.x[:, -1, 2:4] / 4.0, atol=1e-6)
+    with pytest.raises(ValueError, match="derived='velocity'"):
+        NodeLSTM(None, 5, 2, residual="velocity")
+    with pytest.raises(ValueError, match="'residual' must be a bool or 'velocity'"):
+        NodeLSTM(None, 5, 2, residual="position")
+    assert "residual='velocity'" in repr(model)
+
+
 @pytest.mark.parametrize("cls", [NodeLSTM, GConvGRU])
 def test_teacher_forcing_inputs_are_the_forecasts_inputs(cls):
     """The trainer's teacher-forcing inputs (``feedback_of(model)``) built from the model's own forecast
