@@ -101,6 +101,12 @@ def run_size(args, N: int) -> dict:
     return json.loads(lines[-1])
 
 
+def _times(a: float, b: float) -> str:
+    """``a / b`` as a factor; a peak of 0 MiB (a tiny batch that fitted in memory the process already had)
+    has no ratio."""
+    return f"{a / b:.2f}x" if b > 0 else "no ratio: the smaller peak is 0 MiB"
+
+
 def report(args, rows: List[dict]) -> str:
     head = ["N", "E", "batches in the epoch", "batches measured", "rows / edges per batch (mean)",
             "batch peak, median (MiB)", "batch peak, largest (MiB)", "first batch (MiB)",
@@ -130,8 +136,8 @@ def report(args, rows: List[dict]) -> str:
         lo, hi = ok[0], ok[-1]
         lines.append(f"From N={lo['N']:,} to N={hi['N']:,} ({hi['N'] / lo['N']:,.0f}x the nodes) the median "
                      f"batch peak goes from {lo['median']:,.0f} to {hi['median']:,.0f} MiB "
-                     f"({hi['median'] / lo['median']:.2f}x) and the largest from {lo['max']:,.0f} to "
-                     f"{hi['max']:,.0f} MiB ({hi['max'] / lo['max']:.2f}x); the batch's rows go from "
+                     f"({_times(hi['median'], lo['median'])}) and the largest from {lo['max']:,.0f} to "
+                     f"{hi['max']:,.0f} MiB ({_times(hi['max'], lo['max'])}); the batch's rows go from "
                      f"{lo['rows']:,.0f} to {hi['rows']:,.0f} (seeds and their in-neighbours; a small graph's "
                      f"seeds share more neighbours).")
         lines.append("")

@@ -17,6 +17,10 @@ def test_each_batch_is_measured_alone_and_reported(tmp_path, capsys):
     args = batch_memory.parse_args(["--sizes", "40", "60", "--T", "4", "--batch-size", "8"])
     text = batch_memory.report(args, [dict(row, N=40), row, dict(N=80, error="worker exit code 1: boom")])
     assert "| 60 | " in text and "worker exit code 1: boom" in text and "From N=40 to N=60" in text
+    # a tiny batch can fit in memory the process already had: a peak of 0 MiB has no ratio (it divided by 0)
+    zero = dict(row, N=40, median=0.0, max=0.0)
+    assert "no ratio: the smaller peak is 0 MiB" in batch_memory.report(args, [zero, dict(row, median=5.0, max=6.0)])
+    assert "(2.00x)" in batch_memory.report(args, [dict(zero, median=2.0, max=3.0), dict(row, median=4.0, max=6.0)])
 
 
 @pytest.mark.parametrize("argv", [["--batches", "0"], ["--sizes", "1"], ["--batch-size", "-1"]])
