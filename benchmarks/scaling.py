@@ -446,8 +446,8 @@ def _ratios(rows: List[dict], key: str, size_key: str) -> List[Tuple[Optional[fl
     out, prev = [], None
     for r in rows:
         val = r.get(key)
-        if val is None or prev is None or r[size_key] <= prev[size_key]:
-            out.append((None, None))
+        if val is None or prev is None or r[size_key] <= prev[size_key] or val <= 0 or prev[key] <= 0:
+            out.append((None, None))                   # (a measured 0, e.g. no memory growth: no ratio)
         else:
             out.append((val / prev[key], doubling(prev[key], val, prev[size_key], r[size_key])))
         if val is not None:
