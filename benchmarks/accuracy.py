@@ -632,6 +632,9 @@ LOS_LOOP = Bench(
 # ==================================================================== Chickenpox
 #: share of all snapshots carved from the end of PyG Temporal's training part for validation
 CHICKENPOX_VAL = 0.04
+#: with ``--set val_as_test=1`` (a rehearsal that never reads the test weeks): the share carved instead, the
+#: protocol's validation weeks (scored as the test) and as many weeks before them (the rehearsal's validation)
+CHICKENPOX_REHEARSAL = 0.08
 
 
 def _chickenpox_protocol(ctx: Context, res: Results) -> List[str]:
@@ -639,8 +642,10 @@ def _chickenpox_protocol(ctx: Context, res: Results) -> List[str]:
     tr, va, te = sets["train"], sets["val"], sets["test"]
     return [f"PyG Temporal's Chickenpox: 20 counties, 521 weeks, county adjacency; snapshot i observes "
             f"weeks i..i+{tr.obs - 1} ({tr.obs} lags) and predicts week i+{tr.obs}; PyG Temporal's example "
-            f"split `temporal_signal_split(train_ratio=0.2)`, test part unchanged ({len(te)} snapshots). The "
-            f"protocol has no validation part: `val_ratio={CHICKENPOX_VAL}` carves the last {len(va)} of the "
+            f"split `temporal_signal_split(train_ratio=0.2)`, test part unchanged "
+            f"({'not opened: see the rehearsal below' if ctx.cfg.get('val_as_test') else f'{len(te)} snapshots'}). The "
+            f"protocol has no validation part: "
+            f"{'' if ctx.cfg.get('val_as_test') else f'`val_ratio={CHICKENPOX_VAL}` '}carves the last {len(va)} of the "
             f"{len(tr) + len(va)} training snapshots for it (early stopping, `restore_best`, the rollout "
             f"fine-tuning choice); the models train on the first {len(tr)}. Values as released: standardised "
             f"per county with the mean and standard deviation of all the file's weeks, the test weeks included "
@@ -653,16 +658,48 @@ def _chickenpox_protocol(ctx: Context, res: Results) -> List[str]:
             "`stgcn_woy` give NodeLSTM, GConvGRU and STGCN the same inputs (STGCN over the observed window "
             "only: a direct forecast has no future inputs); `node_lstm`, `gconv_gru` and `stgcn` read the cases "
             "alone. SeasonalMean is each county's training mean at the same "
-            "week of a 52-week year (`t_start`), from the under two years the training part holds."]
+            "week of a 52-week year (`t_start`), from the under two years the training part holds."] + (
+        [f"**Rehearsal (`val_as_test`): the test windows of this table are the protocol's {len(te)} validation "
+         f"weeks, not its test weeks, which are never opened;** the validation part is the {len(va)} weeks "
+         f"before them, the training part the {len(tr)} before those, and `refit` (if set) trains on both "
+         f"({len(sets['trainval'])} weeks). A choice made on this table (e.g. whether `refit` helps) is made on "
+         f"the protocol's validation weeks only."] if ctx.cfg.get("val_as_test") else [])
 
 
 def _chickenpox_splits(s, g) -> Dict[str, Dict[str, Any]]:
-    out = {name: dict(val_ratio=CHICKENPOX_VAL) for name in ("train", "val", "test")}
+    """The protocol's splits (``train``, ``val``, ``test``), and ``trainval``:
+    the training and validation weeks together (what ``refit`` trains on).
+    With ``val_as_test`` (a rehearsal) the test is the protocol's validation
+    weeks and the validation as many weeks before them (:func:`_chickenpox_carve`
+    cuts the two from one carved part); ``trainval`` is then the protocol's
+    training part."""
+    rehearse = bool(s.get("val_as_test"))
+    carved = CHICKENPOX_REHEARSAL if rehearse else CHICKENPOX_VAL
+    plain = {"train": dict(split="train", val_ratio=carved), "val": dict(split="val", val_ratio=carved),
+             "test": dict(split="val" if rehearse else "test", val_ratio=carved),
+             "trainval": dict(split="train", val_ratio=CHICKENPOX_VAL if rehearse else 0.0)}
+    out = dict(plain)
     # the same windows with the time of year as two covariates (Chickenpox(week_of_year=True))
-    woy = {f"{name}_woy": dict(split=name, val_ratio=CHICKENPOX_VAL, week_of_year=True)
-           for name in ("train", "val", "test")}
+    woy = {f"{name}_woy": dict(opts, week_of_year=True) for name, opts in plain.items()}
     # and the same on a random county graph with the same degrees, and on the complete one (control rows)
     return {**out, **woy, **rewired_splits(woy, tuple(woy)), **complete_splits(woy, tuple(woy))}
+
+
+def _chickenpox_carve(ctx: Context, sets: Dict[str, Any]) -> None:
+    """With ``val_as_test``: each carved part (``val*``, the protocol's
+    validation weeks and as many before them) is cut in two, the earlier
+    weeks the validation, the protocol's validation weeks the test
+    (``test*``); the protocol's test weeks are never opened."""
+    if not ctx.cfg.get("val_as_test"):
+        return
+    for key in [k for k in sets if k.startswith("val") and not k.endswith("_full")]:
+        part = sets[key]
+        weeks = part.snapshot_bounds["test"][1]                       # all snapshots of the file
+        outer = int(CHICKENPOX_VAL * weeks)                           # the protocol's validation weeks
+        if not 0 < outer < len(part):
+            raise ValueError(f"chickenpox: val_as_test needs more carved weeks than the {outer} validation "
+                             f"weeks of the protocol (got {len(part)})")
+        sets[key], sets["test" + key[len("val"):]] = part[:len(part) - outer], part[len(part) - outer:]
 
 
 def _chickenpox_rows(s) -> List[Row]:
@@ -711,10 +748,12 @@ CHICKENPOX = Bench(
         "default": dict(epochs=200, patience=15, hidden=32, batch=16, lr=1e-2),
         "full": dict(epochs=500, patience=20, hidden=64, batch=16, lr=1e-2),
     },
-    splits=_chickenpox_splits,
+    splits=_chickenpox_splits, carve=_chickenpox_carve, rehearsal=True,
+    refit_on=lambda sets, key: sets["trainval" + key[len("train"):]],   # the training and validation weeks
     rows=_chickenpox_rows,
     tables=lambda ctx, res, agg: ["## Test error (lower is better)", stat_table(agg, digits=4)], digits=4,
-    protocol=_chickenpox_protocol, published=published.chickenpox())
+    protocol=_chickenpox_protocol,
+    published=lambda ctx: [] if ctx.cfg.get("val_as_test") else published.chickenpox())
 
 
 # ==================================================================== Brain4Cars

@@ -55,7 +55,7 @@ from common import command, markdown_table, write_atomic  # noqa: E402
 REQUIRED = ("dataset", "mode", "seeds", "lower_is_better", "models")
 #: settings that accuracy.py came to record later (accuracy_lib.COMMON), with the value that runs made before
 #: them had: such a run's recorded settings are read with these filled in, so it joins runs made after
-LATER_SETTINGS = {"refit": False, "former_scoring": False}
+LATER_SETTINGS = {"refit": False, "former_scoring": False, "val_as_test": False}
 #: the headings of accuracy.py's sections carried into the joined report from the first part's:
 #: the protocol and the published figures (the same in every part of one benchmark)
 PROTOCOL = "## Protocol"

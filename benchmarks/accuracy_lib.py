@@ -43,7 +43,7 @@ MODE_TEXT = {
 SUFFIX = {"smoke": "_smoke", "quick": "_quick", "default": "", "full": "_full"}
 #: settings shared by every dataset and mode
 COMMON = dict(patience=4, rollout_share=1 / 3, rollout_lr_factor=1 / 3, select_windows=256, refit=False,
-              former_scoring=False)
+              former_scoring=False, val_as_test=False)
 Settings = Dict[str, Any]
 Scores = Dict[str, float]
 
@@ -143,6 +143,9 @@ class Bench:
     #: ``refit_on(sets, key)``: the training windows and the carved validation windows of training split ``key``
     #: together, which the setting ``refit`` retrains on (benches whose validation part is carved only)
     refit_on: Optional[Callable[[Dict[str, Any], str], Any]] = None
+    #: the setting ``val_as_test`` (a rehearsal: the validation part scored as the test, a validation part
+    #: carved before it, the test never opened) is implemented by ``splits`` and ``carve``
+    rehearsal: bool = False
     eval_batch: int = 64
     subject: str = "the improved S-RNN"
 
@@ -274,6 +277,9 @@ class Context:
                 raise SystemExit(f"accuracy.py: --set {item!r}: {key!r} is not a setting of mode "
                                  f"{args.mode!r} (settings: {', '.join(sorted(cfg))})")
             cfg[key] = setting_value(item, cfg[key], raw)
+        if cfg["val_as_test"] and not bench.rehearsal:
+            raise SystemExit(f"accuracy.py: --set val_as_test=1: {bench.dataset} has no rehearsal on its validation "
+                             f"part (only benches with Bench.rehearsal)")
         self.cfg = cfg
         self.seed = args.seed
         n = getattr(args, "seeds", None) or (3 if args.mode in ("default", "full") else 1)
@@ -627,8 +633,8 @@ def refit(ctx: Context, t: Trained, row: Row, settings: Settings, sets: Dict[str
     if ctx.bench.refit_on is None:
         raise ValueError(f"refit: {ctx.dataset}'s validation part is not carved from its training windows, so "
                          f"there is nothing to add back (refit applies to benches with Bench.refit_on)")
-    if row.recipe == "none" or not getattr(t.model, "trainable", True):
-        return t
+    if row.recipe == "none" or (row.recipe != "closed_form" and not getattr(t.model, "trainable", True)):
+        return t                            # (a closed-form fit without parameters, e.g. SeasonalMean, is refit)
     data = ctx.bench.refit_on(sets, row.train_on)
     start = time.perf_counter()
     fresh = build_row(ctx, row, settings, data)
@@ -858,7 +864,8 @@ def report(ctx: Context, res: Results, seconds: float) -> Tuple[str, Dict[str, A
         text += [block, ""]
     text += _training_section(ctx, res)
     blocks = bench.published(ctx) if callable(bench.published) else bench.published
-    text += ["## Published figures (not re-run here)", ""] + [b + "\n" for b in blocks]
+    if blocks:                              # none where the table does not score the protocol's test data
+        text += ["## Published figures (not re-run here)", ""] + [b + "\n" for b in blocks]
     return "\n".join(text).rstrip() + "\n", result
 
 

@@ -525,3 +525,9 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    """The module's names, the lazily re-exported conversions included (``dir()`` and completion list them
+    before their first use)."""
+    return sorted(set(globals()) | set(_CONVERSIONS))

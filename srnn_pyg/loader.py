@@ -195,14 +195,16 @@ class OneHopLoader(NodeLoader):
 
 
 # ------------------------------------------------------------------ batches
-def seed_count(batch: Any) -> Optional[int]:
+def seed_count(batch: Any, owner: Optional[str] = None) -> Optional[int]:
     """The number of seed nodes of a :class:`OneHopLoader` batch (its leading
-    rows), or :obj:`None` for any other batch (all rows count)."""
+    rows), or :obj:`None` for any other batch (all rows count); ``owner``
+    (the model's name) begins the error for a collated batch of them."""
     if isinstance(batch, Data) and "n_id" in batch and "batch_size" in batch:
         count = batch["batch_size"]
         if isinstance(count, Tensor) and count.numel() != 1 or isinstance(count, (list, tuple)):
-            raise ValueError(f"a batch of OneHopLoader batches (batch_size={count!r}) has no single block of "
-                             f"seed rows: run each one-hop batch on its own")
+            raise ValueError(f"{owner + ': ' if owner else ''}a batch of OneHopLoader batches "
+                             f"(batch_size={count!r}) has no single block of seed rows: run each one-hop batch "
+                             f"on its own")
         return int(count)
     return None
 

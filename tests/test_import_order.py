@@ -41,3 +41,17 @@ def test_conversions_are_re_exported_by_the_data_module():
     import pytest
     with pytest.raises(AttributeError, match="no_such_name"):
         data.no_such_name
+
+
+def test_dir_of_the_data_module_lists_the_conversions_before_their_first_use():
+    """``dir(srnn_pyg.data)`` (what completion reads) names the lazily re-exported conversions in a fresh
+    process, before anything used them, and still names the module's own classes."""
+    script = ("import srnn_pyg.data as d\n"
+              "names = dir(d)\n"
+              "assert 'from_networkx' not in vars(d), 'imported eagerly: the test would not test the lazy path'\n"
+              "print(sorted(n for n in names if n.startswith(('from_', 'to_', 'ST'))))\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    listed = eval(r.stdout.strip())
+    assert {"from_dense", "from_hetero", "from_networkx", "from_temporal_signal", "to_hetero", "to_networkx",
+            "STData", "STSchema"} <= set(listed), listed

@@ -55,3 +55,24 @@ def test_per_node_one_hop_batch_of_windows_of_another_size_is_refused():
         LinearAR(None, F, F, lags=2, per_node=True, num_nodes=W * N).fit_closed_form(loader)
     with pytest.raises(ValueError, match="num_nodes=None"):
         LinearAR(None, F, F, lags=2, per_node=True).fit_closed_form(loader)
+
+
+def test_a_collated_batch_of_one_hop_batches_is_refused_by_name():
+    """One-hop batches collated together (``Batch.from_data_list`` of them) have no single block of seed rows:
+    each model that reads the seeds refuses them, and the error names the model."""
+    from srnn_pyg.models import SeasonalMean, StructuralRNN
+
+    d = fake_st_data(num_nodes=N, T=T, F=F, horizon=H, generator=torch.Generator().manual_seed(3))
+    d.t_start = torch.tensor([0])
+    parts = list(OneHopLoader(d, batch_size=5))
+    both = Batch.from_data_list(parts[:2])
+    pooled, per_node = LinearAR(None, F, F, lags=2), LinearAR(None, F, F, lags=2, per_node=True, num_nodes=N)
+    for model in (pooled, per_node):
+        with pytest.raises(ValueError, match=r"^LinearAR: a batch of OneHopLoader batches \(batch_size="):
+            model.fit_closed_form(both)
+    seasonal = SeasonalMean(d.schema, F, F, period=4, num_nodes=N)
+    with pytest.raises(ValueError, match=r"^SeasonalMean: a batch of OneHopLoader batches"):
+        seasonal.fit_closed_form(both)
+    srnn = StructuralRNN(d.schema, F, F)
+    with pytest.raises(ValueError, match=r"^StructuralRNN: a batch of OneHopLoader batches"):
+        srnn(both)

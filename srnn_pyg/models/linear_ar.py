@@ -185,7 +185,7 @@ class LinearAR(Forecaster):
         window when the loader's graph is a batch of windows (``batch``)."""
         if not self.per_node:
             return None
-        if seed_count(data) is not None:
+        if seed_count(data, "LinearAR") is not None:
             return one_hop_node_index("LinearAR", data, self.num_nodes, device)[0]
         ptr, batch = data.get("ptr"), data.get("batch")
         if ptr is not None:
@@ -340,7 +340,7 @@ class LinearAR(Forecaster):
         count = 0
         for data in items:
             hist, target, ok, idx = self._pairs(data)
-            seeds = seed_count(data)
+            seeds = seed_count(data, "LinearAR")
             if seeds is not None:                                          # count each node once per pass
                 ok = ok.clone()
                 ok[seeds:] = False

@@ -150,7 +150,7 @@ class SeasonalMean(Forecaster):
         :class:`~srnn_pyg.loader.OneHopLoader` batch, a row's index is its node
         id (``n_id``, within its window when the loader's graph is a batch of
         windows), so ``num_nodes`` must be given."""
-        if seed_count(data) is not None:
+        if seed_count(data, "SeasonalMean") is not None:
             node, window = one_hop_node_index("SeasonalMean", data, self.num_nodes, device)
             t_start = data.get("t_start")
             windows = int(window.max()) + 1 if window.numel() else 1

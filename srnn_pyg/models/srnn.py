@@ -443,7 +443,7 @@ class StructuralRNN(Forecaster):
         own outputs would not be exact)."""
         x = self._check_input(data)
         out, rows, _ = self._advance(x, data, None, data.get("node_mask"), data.get("edge_mask"),
-                                     receivers=seed_count(data))
+                                     receivers=seed_count(data, "StructuralRNN"))
         return (out, rows.in_input_order()) if return_hidden else out
 
     def step(self, data: STData, state: Optional[SRNNState] = None,
@@ -470,7 +470,7 @@ class StructuralRNN(Forecaster):
         """
         x = self._check_input(data)
         if num_receivers is None:
-            num_receivers = seed_count(data)
+            num_receivers = seed_count(data, "StructuralRNN")
         R = x.size(0) if num_receivers is None else num_receivers
         if state is not None and not isinstance(state, SRNNState):
             raise TypeError(f"StructuralRNN: 'state' must be an SRNNState or None (got {type(state).__name__})")
@@ -533,7 +533,7 @@ class StructuralRNN(Forecaster):
         its bivariate Gaussian and fed back) and returns ``[K, N, horizon, 2]``.
         """
         x = self._check_input(data, horizon)
-        seeds = seed_count(data)
+        seeds = seed_count(data, "StructuralRNN")
         if seeds is not None and horizon > 1:
             raise ValueError(f"StructuralRNN: forecast on a one-hop batch (OneHopLoader) is exact for "
                              f"horizon=1 only: step h of a rollout reads h hops of the graph (got "
