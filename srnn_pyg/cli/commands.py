@@ -151,8 +151,11 @@ def _predict(model, dataset, index: List[int], device, horizon: Optional[int],
     if batch.get("node_type") is not None:
         out["node_type"] = batch.node_type.cpu()
     if not classification and getattr(dataset, "mean", None) is not None:
+        # the predicted channels are the leading ones of x (Feedback's layout); the others (covariates such as the
+        # time of day, derived inputs) are not in the dataset's units, so x_data_units holds the leading ones only
+        series = batch.x[..., :pred.size(-1)]
         try:
-            out["x_data_units"] = dataset.denormalize(batch.x).cpu()
+            out["x_data_units"] = dataset.denormalize(series).cpu()
             out["y_data_units"] = dataset.denormalize(batch.y).cpu()
             out["pred_data_units"] = dataset.denormalize(pred).cpu()
         except (ValueError, RuntimeError, AttributeError):
