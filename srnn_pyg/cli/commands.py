@@ -61,9 +61,11 @@ def _checkpoint_config(args, meta: Dict[str, Any], name: str) -> Dict[str, Any]:
     return cfg
 
 
-def _from_checkpoint(args):
+def _from_checkpoint(args, need_data: bool = True):
     """The checkpoint, its model, the dataset name, the split ``args.split``
-    (opened as the run opened its data) and the device."""
+    (opened as the run opened its data) and the device. Without
+    ``need_data``, a dataset whose files are not there is :obj:`None` (a
+    note says so)."""
     from ..engine import load_checkpoint, load_model, resolve_device
     ckpt = load_checkpoint(args.checkpoint)
     meta = ckpt.get("meta") or {}
@@ -81,6 +83,12 @@ def _from_checkpoint(args):
         dataset = R.open_splits(name, cfg, [args.split], with_train=False)[args.split]
     except ValueError as e:                   # "Springs: 'obs' must be ..." names --obs
         raise R.option_error(e, given) from None
+    except OSError as e:
+        if need_data:
+            raise
+        print(f"note: the run's dataset ({name}) could not be opened ({e}): the windows stay in the model's units "
+              f"and the picture has no dataset labels")
+        return ckpt, model, name, None, device
     if dataset is None:                       # a split that does not exist under the run's dataset options
         raise CLIError(R.no_split_message(name, cfg, args.split))
     return ckpt, model, name, dataset, device
@@ -135,19 +143,24 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
 
 
 # ================================================================= forecast
-def _predict(model, dataset, index: List[int], device, horizon: Optional[int],
-             classification: bool) -> Dict[str, Any]:
-    """The forecast file's content for windows ``index`` of ``dataset``."""
+def _predict(model, windows: List[Any], device, horizon: Optional[int], classification: bool,
+             dataset: Any = None) -> Dict[str, Any]:
+    """The forecast file's content for ``windows`` (model units); ``dataset``,
+    where given, converts to its data units. A window needs no ``y`` when
+    ``horizon`` is given."""
     import torch
     from torch_geometric.data import Batch
-    batch = Batch.from_data_list([dataset[i] for i in index]).to(device)
+    batch = Batch.from_data_list(windows).to(device)
+    y = batch.get("y")
     with torch.no_grad():
         if classification:
             pred = torch.softmax(model(batch), dim=-1)                           # [N, T, C]
         else:
-            pred = model.forecast(batch, horizon or batch.y.size(1))              # [N, H, F]
-    out = {"x": batch.x.cpu(), "y": batch.y.cpu(), "pred": pred.cpu(), "batch": batch.batch.cpu(),
-           "ptr": batch.ptr.cpu(), "edge_index": batch.edge_index.cpu()}
+            pred = model.forecast(batch, horizon or y.size(1))                    # [N, H, F]
+    out = {"x": batch.x.cpu(), "pred": pred.cpu(), "batch": batch.batch.cpu(), "ptr": batch.ptr.cpu(),
+           "edge_index": batch.edge_index.cpu()}
+    if y is not None:
+        out["y"] = y.cpu()
     if batch.get("node_type") is not None:
         out["node_type"] = batch.node_type.cpu()
     if not classification and getattr(dataset, "mean", None) is not None:
@@ -156,11 +169,52 @@ def _predict(model, dataset, index: List[int], device, horizon: Optional[int],
         series = batch.x[..., :pred.size(-1)]
         try:
             out["x_data_units"] = dataset.denormalize(series).cpu()
-            out["y_data_units"] = dataset.denormalize(batch.y).cpu()
+            if y is not None:
+                out["y_data_units"] = dataset.denormalize(y).cpu()
             out["pred_data_units"] = dataset.denormalize(pred).cpu()
         except (ValueError, RuntimeError, AttributeError):
             pass
     return out
+
+
+def _read_windows(path: Path, model) -> List[Any]:
+    """The windows of ``--input``: an ``STData`` window, a list of them or a
+    ``Batch``, saved with ``torch.save``, read without running code."""
+    import torch
+    from torch_geometric.data import Batch, Data
+    if not path.is_file():
+        raise CLIError(f"--input: expected a file of windows saved with torch.save (got '{path}', "
+                       f"{'a folder' if path.is_dir() else 'which does not exist'})")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:                    # unpickling errors have many types; all mean the same here
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CLIError(f"--input: cannot read '{path}' as windows saved with torch.save "
+                       f"({type(e).__name__}: {first[:300]})") from None
+    if isinstance(obj, Batch):
+        windows = obj.to_data_list()
+    elif isinstance(obj, Data):
+        windows = [obj]
+    elif isinstance(obj, (list, tuple)) and obj and all(isinstance(w, Data) for w in obj):
+        windows = list(obj)
+    else:
+        got = f"an empty {type(obj).__name__}" if isinstance(obj, (list, tuple)) and not obj else \
+            f"a {type(obj).__name__}"
+        raise CLIError(f"--input: expected an STData window, a list of them or a Batch (got {got})")
+    F = getattr(model, "in_channels", None)
+    for i, w in enumerate(windows):
+        x = w.get("x")
+        if not torch.is_tensor(x) or x.dim() != 3 or not x.is_floating_point():
+            got = f"shape {list(x.shape)}, {x.dtype}" if torch.is_tensor(x) else type(x).__name__
+            raise CLIError(f"--input: window {i}: 'x' must be a float tensor [num_nodes, T, features] (got {got})")
+        if F is not None and x.size(-1) != F:
+            raise CLIError(f"--input: window {i}: 'x' has {x.size(-1)} features per step, the checkpoint's model "
+                           f"reads in_channels={F}")
+    missing = [i for i, w in enumerate(windows) if w.get("y") is None]
+    if missing and len(missing) != len(windows):
+        raise CLIError(f"--input: window(s) {missing[:5]} have no 'y' and the others have one: give every window "
+                       f"a 'y' or none")
+    return windows
 
 
 def cmd_forecast(argv: Sequence[str]) -> int:
@@ -169,7 +223,9 @@ def cmd_forecast(argv: Sequence[str]) -> int:
         return 0
     from ..engine import atomic_save
     from .plot import plot_forecast, plot_labels, position_channels
-    ckpt, model, name, dataset, device = _from_checkpoint(args)
+    if args.input is not None and args.index is not None:
+        raise CLIError("--index picks windows of a split, --input gives its own windows: pass one of them")
+    ckpt, model, name, dataset, device = _from_checkpoint(args, need_data=args.input is None)
     path = Path(args.output) if args.output else Path(ckpt["path"]).with_name("forecast.pt")
     if args.no_plot and args.plot:
         raise CLIError(f"--no-plot and --plot {args.plot}: pass one of them (--no-plot draws no picture)")
@@ -178,15 +234,29 @@ def cmd_forecast(argv: Sequence[str]) -> int:
     _check_output(picture, "--plot", args.overwrite, ckpt["path"])
     if picture is not None and picture.resolve() == path.resolve():
         raise CLIError(f"--plot: '{picture}' is the --output file too; give the picture another name (or --no-plot)")
-    n = len(dataset)
-    bad = [i for i in args.index if not -n <= i < n]
-    if bad:
-        raise CLIError(f"--index {bad[0]} is outside the {args.split} split's {n} windows")
-    cls = R.task_of(dataset) == "classification"
-    pred = _predict(model, dataset, list(args.index), device, args.horizon, cls)
-    out = {"dataset": name, "split": args.split, "index": list(args.index), **pred, "checkpoint": ckpt["path"]}
+    task = R.task_of(dataset) if dataset is not None else getattr(R.dataset_class(name), "task", None)
+    cls = task == "classification"
+    if args.input is not None:
+        windows = _read_windows(Path(args.input), model)
+        if not cls and windows[0].get("y") is None and args.horizon is None:
+            raise CLIError("--horizon: the windows of --input have no 'y' to take the horizon from; pass --horizon H")
+        try:
+            pred = _predict(model, windows, device, args.horizon, cls, dataset)
+        except (ValueError, TypeError, RuntimeError) as e:     # the model's own check of the windows, named
+            raise CLIError(f"--input: {e}") from None
+        out = {"dataset": name, "input": str(args.input), **pred, "checkpoint": ckpt["path"]}
+        what = f"the {len(windows)} window(s) of {args.input}"
+    else:
+        index = list(args.index or [0])
+        n = len(dataset)
+        bad = [i for i in index if not -n <= i < n]
+        if bad:
+            raise CLIError(f"--index {bad[0]} is outside the {args.split} split's {n} windows")
+        pred = _predict(model, [dataset[i] for i in index], device, args.horizon, cls, dataset)
+        out = {"dataset": name, "split": args.split, "index": index, **pred, "checkpoint": ckpt["path"]}
+        what = f"window(s) {index} of {name}/{args.split}"
     atomic_save(out, path)
-    print(f"wrote {path}: pred {list(out['pred'].shape)} for window(s) {list(args.index)} of {name}/{args.split}")
+    print(f"wrote {path}: pred {list(out['pred'].shape)} for {what}")
     if picture is not None:
         if plot_forecast(out, name, cls, picture, position_channels(dataset), **plot_labels(dataset)):
             print(f"wrote {picture}")

@@ -298,8 +298,11 @@ def checkpoint_parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     else:
-        p.add_argument("--index", type=int, nargs="+", default=[0], metavar="I",
+        p.add_argument("--index", type=int, nargs="+", default=None, metavar="I",
                        help="window indices in the split (default: 0)")
+        p.add_argument("--input", metavar="FILE", help="forecast these windows instead of a split's: an STData "
+                       "window, a list of them or a Batch, saved with torch.save, in the model's units (as the "
+                       "run's dataset builds them); 'y' is optional (then pass --horizon)")
         p.add_argument("--output", metavar="FILE", help="predictions file (default: forecast.pt beside the "
                        "checkpoint)")
         p.add_argument("--plot", metavar="PNG", help="picture file (default: the --output name with .png)")

@@ -79,12 +79,14 @@ def _classes(ax, plt, name: str, pred, y, class_names: Optional[Sequence[str]], 
     for c in range(probs.size(-1)):
         label = class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
         ax.plot(range(1, probs.size(0) + 1), probs[:, c], label=label)
-    truth = int(y[0, -1])
-    true_name = class_names[truth] if class_names is not None and truth < len(class_names) else f"class {truth}"
+    true_name = None
+    if y.numel():
+        truth = int(y[0, -1])
+        true_name = class_names[truth] if class_names is not None and truth < len(class_names) else f"class {truth}"
     ax.set_xlabel("observed step")
     ax.set_ylabel("predicted probability")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{name}: class probabilities of {node} (true: {true_name})")
+    ax.set_title(f"{name}: class probabilities of {node}" + (f" (true: {true_name})" if true_name else ""))
     ax.legend(title="class", fontsize=8)
 
 
@@ -148,8 +150,10 @@ def plot_forecast(out: Dict[str, Any], name: str, classification: bool, path: Pa
     n = int(ptr[1] - ptr[0])                                                     # the first window
     data_units = "pred_data_units" in out
     x = out.get("x_data_units", out["x"])[:n]
-    y = out.get("y_data_units", out["y"])[:n]
     pred = out.get("pred_data_units", out["pred"])[:n]
+    y = out.get("y_data_units", out.get("y"))
+    # windows forecast without their truth (forecast --input): an empty truth, no curve
+    y = y[:n] if y is not None else pred.new_zeros((n, 0) if classification else (n, 0, pred.size(-1)))
     types = out.get("node_type")
     labels = [_node_label(i, node_names, types, type_names) for i in range(n)]
     units = value_units(name, data_units)

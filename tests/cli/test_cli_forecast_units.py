@@ -34,7 +34,7 @@ def test_forecast_data_units_convert_the_predicted_channels_only():
         d.u_future = torch.rand(N, H, 2)
         windows.append(d)
     model = NodeLSTM(windows[0].schema, 3, 1, hidden=8, covariates=2).eval()
-    out = _predict(model, _Dataset(windows), [0, 1], "cpu", None, False)
+    out = _predict(model, windows, "cpu", None, False, _Dataset(windows))
     assert out["pred"].shape == (2 * N, H, 1)
     assert out["x_data_units"].shape == (2 * N, T, 1)
     assert torch.allclose(out["x_data_units"], out["x"][..., :1] * 10 + 50)
