@@ -105,3 +105,26 @@ def test_bad_input_files_are_refused_by_name(run, tmp_path, capsys):
     assert "--index picks windows of a split" in _error(run, tmp_path, capsys, w, "--index", "0")
     code = main(["forecast", str(run / "best.pt"), "--input", str(tmp_path / "nothing.pt"), "--device", "cpu"])
     assert code == 2 and "which does not exist" in capsys.readouterr().err
+
+
+def test_input_without_the_runs_data_forecasts_in_model_units(run, tmp_path, capsys, monkeypatch):
+    """Where the run's dataset cannot be opened (its files are elsewhere), ``--input`` still forecasts, in the
+    model's units, with a note; a split's forecast still needs the data."""
+    from srnn_pyg.cli import resources
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("no data root: set SRNN_PYG_DATA")
+
+    monkeypatch.setattr(resources, "open_splits", missing)
+    windows = _windows(2)
+    torch.save(windows, tmp_path / "mine.pt")
+    assert main(["forecast", str(run / "best.pt"), "--input", str(tmp_path / "mine.pt"), "--device", "cpu",
+                 "--output", str(tmp_path / "f.pt"), "--no-plot"]) == 0
+    assert "note: the run's dataset (springs) could not be opened (no data root" in capsys.readouterr().out
+    got = torch.load(tmp_path / "f.pt")
+    assert "pred_data_units" not in got
+    expected = load_model(run / "best.pt").eval().forecast(Batch.from_data_list(windows), 3)
+    assert torch.allclose(got["pred"], expected, atol=1e-6)
+    assert main(["forecast", str(run / "best.pt"), "--device", "cpu", "--output", str(tmp_path / "g.pt"),
+                 "--no-plot"]) == 2
+    assert "no data root" in capsys.readouterr().err
