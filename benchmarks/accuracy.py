@@ -640,14 +640,20 @@ CHICKENPOX_REHEARSAL = 0.08
 def _chickenpox_protocol(ctx: Context, res: Results) -> List[str]:
     sets = res.first_sets()
     tr, va, te = sets["train"], sets["val"], sets["test"]
+    rehearse = ctx.cfg.get("val_as_test")
+    if rehearse:
+        parts = (f"test part not opened (see the rehearsal below). The protocol has no validation part; here "
+                 f"the models train on the first {len(tr)} of PyG Temporal's {len(sets['trainval']) + len(te)} "
+                 f"training snapshots, the next {len(va)} are the validation (early stopping, `restore_best`, the "
+                 f"rollout fine-tuning choice) and the last {len(te)} (the protocol's validation part) the test.")
+    else:
+        parts = (f"test part unchanged ({len(te)} snapshots). The protocol has no validation part: "
+                 f"`val_ratio={CHICKENPOX_VAL}` carves the last {len(va)} of the {len(tr) + len(va)} training "
+                 f"snapshots for it (early stopping, `restore_best`, the rollout fine-tuning choice); the models "
+                 f"train on the first {len(tr)}.")
     return [f"PyG Temporal's Chickenpox: 20 counties, 521 weeks, county adjacency; snapshot i observes "
             f"weeks i..i+{tr.obs - 1} ({tr.obs} lags) and predicts week i+{tr.obs}; PyG Temporal's example "
-            f"split `temporal_signal_split(train_ratio=0.2)`, test part unchanged "
-            f"({'not opened: see the rehearsal below' if ctx.cfg.get('val_as_test') else f'{len(te)} snapshots'}). The "
-            f"protocol has no validation part: "
-            f"{'' if ctx.cfg.get('val_as_test') else f'`val_ratio={CHICKENPOX_VAL}` '}carves the last {len(va)} of the "
-            f"{len(tr) + len(va)} training snapshots for it (early stopping, `restore_best`, the rollout "
-            f"fine-tuning choice); the models train on the first {len(tr)}. Values as released: standardised "
+            f"split `temporal_signal_split(train_ratio=0.2)`, {parts} Values as released: standardised "
             f"per county with the mean and standard deviation of all the file's weeks, the test weeks included "
             f"(the protocol's units; no statistics are fitted here).",
             "Metric: MSE (and MAE) over all test snapshots and counties, in the data's units, as PyG "
@@ -694,6 +700,8 @@ def _chickenpox_carve(ctx: Context, sets: Dict[str, Any]) -> None:
         return
     for key in [k for k in sets if k.startswith("val") and not k.endswith("_full")]:
         part = sets[key]
+        if part.horizon != 1:                 # windows are then not weeks: the cut below would be off
+            raise ValueError(f"chickenpox: val_as_test cuts one-week windows (got horizon={part.horizon})")
         weeks = part.snapshot_bounds["test"][1]                       # all snapshots of the file
         outer = int(CHICKENPOX_VAL * weeks)                           # the protocol's validation weeks
         if not 0 < outer < len(part):
@@ -1253,8 +1261,8 @@ def run_one(args, name: str, out_dir: str) -> Optional[str]:
         return f"{name}: no data: {e} (set SRNN_PYG_DATA or pass --data-root)"
     md, result = report(ctx, res, time.perf_counter() - start)
     prefix = "ablation" if args.ablation else "accuracy"
-    path = result_path(out_dir, name, args.mode, prefix=prefix)
-    write_atomic(result_path(out_dir, name, args.mode, "json", prefix), json.dumps(result, indent=1) + "\n")
+    path = result_path(out_dir, name, args.mode, prefix=prefix, cfg=ctx.cfg)
+    write_atomic(result_path(out_dir, name, args.mode, "json", prefix, ctx.cfg), json.dumps(result, indent=1) + "\n")
     write_atomic(path, md)
     ctx.log(f"wrote {os.path.relpath(path)} and its .json ({time.perf_counter() - start:.0f} s)")
     return None

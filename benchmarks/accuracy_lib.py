@@ -876,14 +876,18 @@ def shown_settings(cfg: Settings) -> Settings:
     return {k: v for k, v in cfg.items() if k not in COMMON or k == "patience" or v != COMMON[k]}
 
 
-def result_path(out_dir: str, dataset: str, mode: str, ext: str = "md", prefix: str = "accuracy") -> str:
-    """``<prefix>_<dataset>.<ext>`` in the default mode, ``<prefix>_<dataset>_<mode>.<ext>`` otherwise."""
-    return os.path.join(out_dir, f"{prefix}_{dataset}{SUFFIX[mode]}.{ext}")
+def result_path(out_dir: str, dataset: str, mode: str, ext: str = "md", prefix: str = "accuracy",
+                cfg: Optional[Settings] = None) -> str:
+    """``<prefix>_<dataset>.<ext>`` in the default mode, ``<prefix>_<dataset>_<mode>.<ext>`` otherwise;
+    ``_rehearsal`` after it for a rehearsal (``val_as_test`` in ``cfg``), whose table scores the validation
+    part and so must never replace the one that scores the test."""
+    tag = "_rehearsal" if (cfg or {}).get("val_as_test") else ""
+    return os.path.join(out_dir, f"{prefix}_{dataset}{SUFFIX[mode]}{tag}.{ext}")
 
 
 def json_name(ctx: Context) -> str:
     return result_path("", ctx.dataset, ctx.mode, "json", "ablation" if getattr(ctx.args, "ablation", False)
-                       else "accuracy")
+                       else "accuracy", ctx.cfg)
 
 
 def _training_section(ctx: Context, res: Results) -> List[str]:

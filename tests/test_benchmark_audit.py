@@ -196,7 +196,7 @@ def test_chickenpox_release_is_standardised_over_every_week_as_the_protocol_says
     lo, hi = train.snapshot_bounds["train"]
     assert (x[:, :hi + train.lags].std(1, unbiased=False) - 1).abs().max() > 0.05   # not the training weeks'
     sets = {"train": train, "val": train, "test": train}
-    ctx = argparse.Namespace(seed=0)
+    ctx = argparse.Namespace(seed=0, cfg={})
     res = argparse.Namespace(first_sets=lambda: sets)
     assert "the test weeks included" in acc._chickenpox_protocol(ctx, res)[0]
 

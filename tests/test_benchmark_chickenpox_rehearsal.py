@@ -129,10 +129,15 @@ def test_rehearsal_and_refit_run_end_to_end(root, tmp_path):
               if "refit on 33 windows" in line]             # the protocol's training part: 25 + 8 weeks
     # every fitted row is refit, the closed-form ones too (SeasonalMean has no parameters); LastValue has nothing
     assert refits == ["S-RNN (improved)", "SeasonalMean (week of year)", "LinearAR (pooled), reading the time of year"]
-    md = (out / "accuracy_chickenpox_smoke.md").read_text()
+    # a rehearsal never replaces the table that scores the test weeks: it has its own name
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy_chickenpox_smoke_rehearsal.json",
+                                                     "accuracy_chickenpox_smoke_rehearsal.md"]
+    md = (out / "accuracy_chickenpox_smoke_rehearsal.md").read_text()
+    assert "the models train on the first 25 of PyG Temporal's 41 training snapshots, the next 8 are the " \
+        "validation" in md and "`accuracy_chickenpox_smoke_rehearsal.json`" in md
     assert "**Rehearsal (`val_as_test`): the test windows of this table are the protocol's 8 validation" in md
     assert "## Published figures" not in md                # the published figures score the test weeks
-    result = json.loads((out / "accuracy_chickenpox_smoke.json").read_text())
+    result = json.loads((out / "accuracy_chickenpox_smoke_rehearsal.json").read_text())
     assert result["settings"]["settings"]["val_as_test"] is True and result["settings"]["settings"]["refit"] is True
     proc = _run("--dataset", "springs", "--smoke", "--set", "val_as_test=1", "--out", str(out), cwd=tmp_path,
                 root=root)

@@ -22,6 +22,11 @@ def _parse(command: str, argv: Sequence[str]):
         print(f"srnn-pyg {version()}")
         return None
     args = checkpoint_parser(command).parse_args(list(argv))
+    if getattr(args, "input", None) is not None:
+        if args.split is not None:
+            raise CLIError("--split picks a split's windows, --input gives its own windows: pass one of them")
+    else:
+        args.split = args.split or "test"
     if args.version:
         print(f"srnn-pyg {version()}")
         return None
@@ -47,11 +52,12 @@ def _protocol(model, dataset, loader, device) -> Dict[str, float]:
 
 
 # ================================================================ checkpoint
-def _checkpoint_config(args, meta: Dict[str, Any], name: str) -> Dict[str, Any]:
-    """The run's data config (from the checkpoint), overridden by the options given."""
+def _checkpoint_config(args, meta: Dict[str, Any], name: str, data_keys: Sequence[str] = (
+        "data_root", "obs", "horizon", "num_graphs", "fold")) -> Dict[str, Any]:
+    """The run's data config (from the checkpoint), overridden by the options given (``data_keys``)."""
     cfg = dict(meta.get("dataset_config") or {}) if name == meta.get("dataset") else {}
     cfg.setdefault("seed", 0)
-    for key in ("data_root", "obs", "horizon", "num_graphs", "fold"):
+    for key in data_keys:
         value = getattr(args, key)
         if value is not None:
             cfg[key] = str(value) if key == "data_root" else value
@@ -64,8 +70,10 @@ def _checkpoint_config(args, meta: Dict[str, Any], name: str) -> Dict[str, Any]:
 def _from_checkpoint(args, need_data: bool = True):
     """The checkpoint, its model, the dataset name, the split ``args.split``
     (opened as the run opened its data) and the device. Without
-    ``need_data``, a dataset whose files are not there is :obj:`None` (a
-    note says so)."""
+    ``need_data`` (``forecast --input``: the dataset gives units and labels
+    only), the test split is opened, ``--horizon`` is the forecast's length
+    and not a data option, and a dataset that cannot be opened is
+    :obj:`None` (a note says why)."""
     from ..engine import load_checkpoint, load_model, resolve_device
     ckpt = load_checkpoint(args.checkpoint)
     meta = ckpt.get("meta") or {}
@@ -73,24 +81,35 @@ def _from_checkpoint(args, need_data: bool = True):
     if name is None:
         raise CLIError(f"checkpoint '{ckpt['path']}' does not name its dataset; pass --dataset")
     R.dataset_class(name)
-    cfg = _checkpoint_config(args, meta, name)
+    flags = {"obs": "--obs", "horizon": "--horizon", "num_graphs": "--num-graphs", "fold": "--fold"}
+    if not need_data:
+        flags.pop("horizon")
+    cfg = _checkpoint_config(args, meta, name, ("data_root",) + tuple(flags))
     device = resolve_device(args.device)
     model = load_model(ckpt["path"], map_location=device)
-    flags = {"obs": "--obs", "horizon": "--horizon", "num_graphs": "--num-graphs", "fold": "--fold"}
     given = {k: f for k, f in flags.items() if getattr(args, k) is not None}
     given.update({k: f"--dataset-arg {k}" for k in key_values(args.dataset_arg, "--dataset-arg")})
+    split = args.split or "test"
+
+    def without_data(why: str):
+        print(f"note: the run's dataset ({name}) could not be opened ({why}): the windows stay in the model's "
+              f"units and the picture has no dataset labels")
+        return ckpt, model, name, None, device
+
     try:
-        dataset = R.open_splits(name, cfg, [args.split], with_train=False)[args.split]
+        dataset = R.open_splits(name, cfg, [split], with_train=False)[split]
     except ValueError as e:                   # "Springs: 'obs' must be ..." names --obs
-        raise R.option_error(e, given) from None
+        if need_data:
+            raise R.option_error(e, given) from None
+        return without_data(str(R.option_error(e, given)))
     except OSError as e:
         if need_data:
             raise
-        print(f"note: the run's dataset ({name}) could not be opened ({e}): the windows stay in the model's units "
-              f"and the picture has no dataset labels")
-        return ckpt, model, name, None, device
+        return without_data(str(e))
     if dataset is None:                       # a split that does not exist under the run's dataset options
-        raise CLIError(R.no_split_message(name, cfg, args.split))
+        if need_data:
+            raise CLIError(R.no_split_message(name, cfg, split))
+        return without_data(R.no_split_message(name, cfg, split))
     return ckpt, model, name, dataset, device
 
 
@@ -177,6 +196,19 @@ def _predict(model, windows: List[Any], device, horizon: Optional[int], classifi
     return out
 
 
+def _load_error(e: Exception) -> str:
+    """The line of a ``torch.load`` error that says what was refused (``weights_only``'s names the class),
+    without terminal colour codes."""
+    import re
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in str(e).splitlines()]
+    lines = [ln for ln in lines if ln]
+    refused = [ln for ln in lines if "Unsupported global" in ln]
+    if refused:
+        what = refused[0].split(" was not an allowed global")[0][:300]
+        return f"{what}; build the windows as srnn_pyg.STData, whose classes load without running code"
+    return f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
+
+
 def _read_windows(path: Path, model) -> List[Any]:
     """The windows of ``--input``: an ``STData`` window, a list of them or a
     ``Batch``, saved with ``torch.save``, read without running code."""
@@ -188,15 +220,13 @@ def _read_windows(path: Path, model) -> List[Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:                    # unpickling errors have many types; all mean the same here
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise CLIError(f"--input: cannot read '{path}' as windows saved with torch.save "
-                       f"({type(e).__name__}: {first[:300]})") from None
+        raise CLIError(f"--input: cannot read '{path}' as windows saved with torch.save ({_load_error(e)})") from None
     if isinstance(obj, Batch):
         windows = obj.to_data_list()
     elif isinstance(obj, Data):
         windows = [obj]
     elif isinstance(obj, (list, tuple)) and obj and all(isinstance(w, Data) for w in obj):
-        windows = list(obj)
+        windows = [g for w in obj for g in (w.to_data_list() if isinstance(w, Batch) else [w])]   # saved batches
     else:
         got = f"an empty {type(obj).__name__}" if isinstance(obj, (list, tuple)) and not obj else \
             f"a {type(obj).__name__}"
@@ -210,6 +240,15 @@ def _read_windows(path: Path, model) -> List[Any]:
         if F is not None and x.size(-1) != F:
             raise CLIError(f"--input: window {i}: 'x' has {x.size(-1)} features per step, the checkpoint's model "
                            f"reads in_channels={F}")
+    keys = set(windows[0].keys())
+    for i, w in enumerate(windows[1:], 1):    # Batch.from_data_list needs the same keys in every window
+        if set(w.keys()) != keys:
+            lacks, extra = sorted(keys - set(w.keys())), sorted(set(w.keys()) - keys)
+            if "y" in lacks + extra and not (set(lacks + extra) - {"y"}):
+                break                         # a 'y' in some windows only: said below
+            raise CLIError(f"--input: window {i} " + (f"lacks {lacks}, which window 0 has" if lacks else
+                                                      f"has {extra}, which window 0 lacks") +
+                           ": give every window the same keys")
     missing = [i for i, w in enumerate(windows) if w.get("y") is None]
     if missing and len(missing) != len(windows):
         raise CLIError(f"--input: window(s) {missing[:5]} have no 'y' and the others have one: give every window "
@@ -234,6 +273,9 @@ def cmd_forecast(argv: Sequence[str]) -> int:
     _check_output(picture, "--plot", args.overwrite, ckpt["path"])
     if picture is not None and picture.resolve() == path.resolve():
         raise CLIError(f"--plot: '{picture}' is the --output file too; give the picture another name (or --no-plot)")
+    for flag, out in (("--output", path), ("--plot", picture)):
+        if args.input is not None and out is not None and out.resolve() == Path(args.input).resolve():
+            raise CLIError(f"{flag}: '{out}' is the --input file; write the forecast elsewhere")
     task = R.task_of(dataset) if dataset is not None else getattr(R.dataset_class(name), "task", None)
     cls = task == "classification"
     if args.input is not None:
@@ -242,7 +284,7 @@ def cmd_forecast(argv: Sequence[str]) -> int:
             raise CLIError("--horizon: the windows of --input have no 'y' to take the horizon from; pass --horizon H")
         try:
             pred = _predict(model, windows, device, args.horizon, cls, dataset)
-        except (ValueError, TypeError, RuntimeError) as e:     # the model's own check of the windows, named
+        except (ValueError, TypeError, RuntimeError, KeyError, IndexError) as e:   # the model's checks, named
             raise CLIError(f"--input: {e}") from None
         out = {"dataset": name, "input": str(args.input), **pred, "checkpoint": ckpt["path"]}
         what = f"the {len(windows)} window(s) of {args.input}"

@@ -292,7 +292,7 @@ def checkpoint_parser(command: str) -> argparse.ArgumentParser:
                       if command == "evaluate" else "Forecast windows of a split; writes the predictions as "
                       ".pt and a PNG picture (if matplotlib is installed).")
     p.add_argument("checkpoint", help="a checkpoint file, or a run directory (its best.pt, else last.pt)")
-    p.add_argument("--split", default="test", help="split to use (default: test)")
+    p.add_argument("--split", default=None, help="split to use (default: test)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: auto)")
     if command == "evaluate":
         p.add_argument("--output", metavar="FILE", help="also write the metrics as JSON")

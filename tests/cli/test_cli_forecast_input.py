@@ -128,3 +128,11 @@ def test_input_without_the_runs_data_forecasts_in_model_units(run, tmp_path, cap
     assert main(["forecast", str(run / "best.pt"), "--device", "cpu", "--output", str(tmp_path / "g.pt"),
                  "--no-plot"]) == 2
     assert "no data root" in capsys.readouterr().err
+
+
+def test_split_is_not_taken_with_input(run, tmp_path, capsys):
+    torch.save(_windows(1), tmp_path / "mine.pt")
+    assert main(["forecast", str(run / "best.pt"), "--input", str(tmp_path / "mine.pt"), "--split", "val",
+                 "--device", "cpu", "--no-plot", "--output", str(tmp_path / "f.pt")]) == 2
+    assert "--split picks a split's windows, --input gives its own windows" in capsys.readouterr().err
+    assert not (tmp_path / "f.pt").exists()
