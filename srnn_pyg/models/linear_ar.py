@@ -367,7 +367,10 @@ class LinearAR(Forecaster):
                              "'u_future' where 'node_mask'/'y_mask' say present (got NaN or Inf); mask the "
                              "missing values out")
         eye = torch.eye(D, dtype=gram.dtype)
-        sol = torch.linalg.lstsq(gram + self.ridge * eye, cross).solution  # [G, D, out]
+        # the SVD driver: the default (QR with pivoting, "gelsy") gave solutions of these ill-conditioned systems
+        # (collinear lags; condition number about 4e9 on Chickenpox) that changed in their 7th digit with the
+        # process's memory history, so a seed's training from init_linear was not reproducible run to run
+        sol = torch.linalg.lstsq(gram + self.ridge * eye, cross, driver="gelsd").solution  # [G, D, out]
         sol = sol.transpose(-1, -2)                                        # [G, out, D]
         weight = sol[..., :-1].reshape(-1, self.out_channels, self.lags, self.in_channels)
         bias = sol[..., -1]
