@@ -187,13 +187,26 @@ def _predict(model, windows: List[Any], device, horizon: Optional[int], classifi
         # time of day, derived inputs) are not in the dataset's units, so x_data_units holds the leading ones only
         series = batch.x[..., :pred.size(-1)]
         try:
-            out["x_data_units"] = dataset.denormalize(series).cpu()
+            out["x_data_units"] = _data_units(dataset, series)
             if y is not None:
-                out["y_data_units"] = dataset.denormalize(y).cpu()
-            out["pred_data_units"] = dataset.denormalize(pred).cpu()
-        except (ValueError, RuntimeError, AttributeError):
-            pass
+                out["y_data_units"] = _data_units(dataset, y)
+            out["pred_data_units"] = _data_units(dataset, pred)
+        except (ValueError, RuntimeError, AttributeError) as e:
+            for key in ("x_data_units", "y_data_units", "pred_data_units"):
+                out.pop(key, None)                               # all three or none
+            reason = " ".join(str(e).split())[:300]
+            print(f"note: the forecast stays in model units only: {type(dataset).__name__}.denormalize could not "
+                  f"convert the {pred.size(-1)} predicted channel(s) ({type(e).__name__}: {reason})")
     return out
+
+
+def _data_units(dataset: Any, values: Any) -> Any:
+    """``dataset.denormalize(values)`` on the CPU, refused where it changes the
+    shape (statistics of another width would broadcast silently)."""
+    converted = dataset.denormalize(values)
+    if converted.shape != values.shape:
+        raise ValueError(f"its statistics turned values {list(values.shape)} into {list(converted.shape)}")
+    return converted.cpu()
 
 
 def _load_error(e: Exception) -> str:
