@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from ..data import STData
-from ..nn.checks import check_dtype, check_edge_index, check_horizon, check_masks, check_values, model_dtype
+from ..nn.args import count, plain
+from ..nn.checks import (check_data, check_dtype, check_edge_index, check_horizon, check_masks, check_values,
+                         model_dtype)
 from ..nn.heads import DeterministicHead, Head
 from ..schema import STSchema
 
@@ -39,6 +41,8 @@ class Forecaster(torch.nn.Module):
 
     has_forward: bool = True
     uses_types: bool = False
+    #: the type keys read when :attr:`uses_types` (the others are ignored, whatever they hold)
+    type_keys: Tuple[str, ...] = ("node_type", "edge_type")
     uses_graph: bool = False
     supports_masks: bool = True
     trainable: bool = True
@@ -67,9 +71,8 @@ class Forecaster(torch.nn.Module):
         if schema is not None and not isinstance(schema, STSchema):
             raise TypeError(f"{type(self).__name__}: 'schema' must be an STSchema "
                             f"(got {type(schema).__name__})")
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}: '{name}' must be a positive int (got {value!r})")
+        in_channels = count(type(self).__name__, "in_channels", in_channels)
+        out_channels = count(type(self).__name__, "out_channels", out_channels)
         self.schema = schema
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -95,6 +98,7 @@ class Forecaster(torch.nn.Module):
         :attr:`validate` one host sync also checks that ``x`` is finite at
         present steps and, for a graph model, that ``edge_index`` is in range."""
         name = type(self).__name__
+        check_data(name, data)
         x = getattr(data, "x", None)
         if not isinstance(x, Tensor) or x.dim() != 3:
             raise ValueError(f"{name}: 'x' must be [num_nodes, T, F] (got {_shape(x)})")
@@ -134,6 +138,8 @@ class Forecaster(torch.nn.Module):
         name, out = type(self).__name__, []
         for key, rows, bound in (("node_type", N, self.schema.num_node_types),
                                  ("edge_type", E, self.schema.num_edge_types)):
+            if key not in self.type_keys:
+                continue
             v = data.get(key)
             if v is None or rows is None:
                 continue
@@ -177,12 +183,12 @@ def _recording(init):
             for name, value in list(bound.items())[1:]:
                 kind = sig.parameters[name].kind
                 if kind is inspect.Parameter.VAR_KEYWORD:
-                    record.update(value)
+                    record.update({k: plain(v) for k, v in value.items()})
                 elif kind is inspect.Parameter.VAR_POSITIONAL:
                     raise TypeError(f"{type(self).__name__}: a model's constructor cannot take *args "
                                     f"(they cannot be recorded by name)")
                 else:
-                    record[name] = value
+                    record[name] = plain(value)              # NumPy numbers saved as Python ones
             object.__setattr__(self, "model_args", record)
 
     return wrapper

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from ..data import STData
+from ..nn.args import indices
 from ..nn.checks import select
 from ..schema import STSchema
 from .base import Forecaster
@@ -65,11 +66,8 @@ class ConstantVelocity(Forecaster):
         self.position_channels: Optional[List[int]] = None
         is_position = torch.ones(out_channels)
         if position_channels is not None:
-            chans = [int(c) for c in position_channels]
-            if len(set(chans)) != len(chans) or any(c < 0 or c >= out_channels for c in chans):
-                raise ValueError(f"ConstantVelocity: 'position_channels' must be distinct channel "
-                                 f"indices in [0, {out_channels - 1}] (got {list(position_channels)})")
-            self.position_channels = sorted(chans)
+            self.position_channels = sorted(indices("ConstantVelocity", "position_channels", position_channels,
+                                                    self.out_channels))
             is_position = torch.zeros(out_channels)
             is_position[self.position_channels] = 1.0
         # A construction-time setting, not a learned value: kept out of the state_dict.

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import STData
+from ..nn.args import count, flag, rate, sizes
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
@@ -16,13 +17,6 @@ from .registry import register
 __all__ = ["ERD"]
 
 _State = Tuple[Tensor, Tensor]
-
-
-def _channels(name: str, value: Sequence[int], cls: str) -> Tuple[int, ...]:
-    out = tuple(int(v) for v in value)
-    if any(v < 1 for v in out):
-        raise ValueError(f"{cls}: '{name}' must hold positive layer sizes (got {list(value)})")
-    return out
 
 
 class GraphVectorRNN(Forecaster):
@@ -49,21 +43,18 @@ class GraphVectorRNN(Forecaster):
                  num_layers: int, decoder_channels: Sequence[int], dropout: float, residual: bool):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
-        if num_nodes is not None and (not isinstance(num_nodes, int) or num_nodes < 1):
-            raise ValueError(f"{name}: 'num_nodes' must be a positive int or None (got {num_nodes!r})")
-        for arg, value in (("lstm_channels", lstm_channels), ("num_layers", num_layers)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"{name}: 'dropout' must lie in [0, 1) (got {dropout!r})")
+        in_channels, out_channels = self.in_channels, self.out_channels
+        count(name, "num_nodes", num_nodes, optional=True, meaning="set by the first batch")
+        lstm_channels, num_layers = count(name, "lstm_channels", lstm_channels), count(name, "num_layers", num_layers)
+        dropout, residual = rate(name, "dropout", dropout), flag(name, "residual", residual)
         if residual and out_channels > in_channels:
             raise ValueError(f"{name}: 'residual' adds the last frame, so 'out_channels' must be "
                              f"<= in_channels={in_channels} (got {out_channels})")
         self.num_nodes: Optional[int] = None
-        self.encoder_channels = _channels("encoder_channels", encoder_channels, name)
-        self.decoder_channels = _channels("decoder_channels", decoder_channels, name)
+        self.encoder_channels = sizes(name, "encoder_channels", encoder_channels, example="(500, 500)")
+        self.decoder_channels = sizes(name, "decoder_channels", decoder_channels, example="(500, 100)")
         self.lstm_channels, self.num_layers = lstm_channels, num_layers
-        self.dropout, self.residual = float(dropout), bool(residual)
+        self.dropout, self.residual = dropout, residual
         for key in ("encoder", "lstm", "decoder", "lin_out"):
             self.register_module(key, None)                                # built by _build
         if num_nodes is not None:
@@ -250,15 +241,13 @@ class ERD(GraphVectorRNN):
                  encoder_channels: Optional[Sequence[int]] = None, lstm_channels: Optional[int] = None,
                  num_layers: int = 2, decoder_channels: Optional[Sequence[int]] = None,
                  dropout: float = 0.0, residual: bool = False):
-        if hidden is not None and (not isinstance(hidden, int) or hidden < 1):
-            raise ValueError(f"ERD: 'hidden' must be a positive int or None (got {hidden!r})")
+        hidden = count("ERD", "hidden", hidden, optional=True, meaning="the paper's sizes")
         if encoder_channels is None:
             encoder_channels = (500, 500) if hidden is None else (hidden, hidden)
         if lstm_channels is None:
             lstm_channels = 1000 if hidden is None else hidden
         if decoder_channels is None:
             decoder_channels = (500, 100) if hidden is None else (hidden, hidden)
-        if len(tuple(encoder_channels)) == 0:
-            raise ValueError("ERD: 'encoder_channels' must name at least one layer (got [])")
+        encoder_channels = sizes("ERD", "encoder_channels", encoder_channels, empty=False, example="(500, 500)")
         super().__init__(schema, in_channels, out_channels, num_nodes, encoder_channels, lstm_channels,
                          num_layers, decoder_channels, dropout, residual)

@@ -12,6 +12,7 @@ from ..data import STData
 from ..schema import STSchema
 from .base import Forecaster
 from .registry import register
+from ..nn.args import count, flag
 from ..nn.checks import select
 from ..nn.feedback import Feedback
 from ..nn.graph_steps import ChebGraph, GraphCache, LaplacianOperator, cheb_conv
@@ -117,11 +118,10 @@ class GConvGRU(Forecaster):
                  hidden: int = 64, K: int = 3, edge_weight: bool = True, covariates: int = 0,
                  derived: Optional[str] = None, velocity_scale: float = 1.0):
         super().__init__(schema, in_channels, out_channels)
-        for arg, value in (("hidden", hidden), ("K", K)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}: '{arg}' must be a positive int (got {value!r})")
-        self.hidden, self.K, self.edge_weight = hidden, K, edge_weight
         name = type(self).__name__
+        in_channels, out_channels = self.in_channels, self.out_channels
+        hidden, K = count(name, "hidden", hidden), count(name, "K", K)
+        self.hidden, self.K, self.edge_weight = hidden, K, flag(name, "edge_weight", edge_weight)
         # How a forecast rebuilds its next input from a prediction (inputs it reads but does not predict).
         self.feedback = Feedback(in_channels, out_channels, covariates, derived, velocity_scale,
                                  owner=name) if out_channels <= in_channels else None

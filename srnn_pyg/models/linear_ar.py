@@ -9,6 +9,7 @@ from torch_geometric.data.data import BaseData
 
 from ..data import STData
 from ..loader import one_hop_node_index, seed_count
+from ..nn.args import real
 from ..nn.checks import select
 from ..nn.feedback import Feedback
 from ..schema import STSchema
@@ -127,8 +128,7 @@ class LinearAR(Forecaster):
             raise ValueError(f"LinearAR: 'lags' must be a positive int (got {lags!r})")
         if not isinstance(per_node, bool):
             raise ValueError(f"LinearAR: 'per_node' must be a bool (got {per_node!r})")
-        if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0.0:
-            raise ValueError(f"LinearAR: 'ridge' must be a float >= 0 (got {ridge!r})")
+        ridge = real("LinearAR", "ridge", ridge)
         if num_nodes is not None and (isinstance(num_nodes, bool) or not isinstance(num_nodes, int)
                                       or num_nodes < 1):
             raise ValueError(f"LinearAR: 'num_nodes' must be a positive int or None (got {num_nodes!r})")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..nn.args import count
 from ..schema import STSchema
 from .erd import GraphVectorRNN
 from .registry import register
@@ -76,12 +77,10 @@ class LSTM3LR(GraphVectorRNN):
                  num_nodes: Optional[int] = None, hidden: Optional[int] = None,
                  encoder_channels: Optional[int] = None, lstm_channels: Optional[int] = None,
                  num_layers: int = 3, dropout: float = 0.0, residual: bool = False):
-        if hidden is not None and (not isinstance(hidden, int) or hidden < 1):
-            raise ValueError(f"LSTM3LR: 'hidden' must be a positive int or None (got {hidden!r})")
+        hidden = count("LSTM3LR", "hidden", hidden, optional=True, meaning="the paper's sizes")
         if encoder_channels is None:
             encoder_channels = 500 if hidden is None else hidden
-        if not isinstance(encoder_channels, int) or encoder_channels < 0:
-            raise ValueError(f"LSTM3LR: 'encoder_channels' must be an int >= 0 (got {encoder_channels!r})")
+        encoder_channels = count("LSTM3LR", "encoder_channels", encoder_channels, least=0)
         if lstm_channels is None:
             lstm_channels = 1000 if hidden is None else hidden
         encoder = (encoder_channels,) if encoder_channels > 0 else ()

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import STData
+from ..nn.args import count, rate
 from ..nn.checks import select
 from ..nn.feedback import Feedback
 from ..schema import STSchema
@@ -92,12 +93,10 @@ class NodeLSTM(Forecaster):
                  cell: str = "lstm", covariates: int = 0, derived: Optional[str] = None,
                  velocity_scale: float = 1.0):
         super().__init__(schema, in_channels, out_channels)
-        for name, value in (("hidden", hidden), ("num_layers", num_layers)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"NodeLSTM: '{name}' must be a positive int (got {value!r})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"NodeLSTM: 'dropout' must lie in [0, 1) (got {dropout!r})")
-        if residual not in (True, False, "velocity"):
+        in_channels, out_channels = self.in_channels, self.out_channels
+        hidden, num_layers = count("NodeLSTM", "hidden", hidden), count("NodeLSTM", "num_layers", num_layers)
+        dropout = rate("NodeLSTM", "dropout", dropout)
+        if not (isinstance(residual, bool) or residual == "velocity"):
             raise ValueError(f"NodeLSTM: 'residual' must be a bool or 'velocity' (got {residual!r})")
         if residual == "velocity" and derived != "velocity":
             raise ValueError(f"NodeLSTM: residual='velocity' reads the velocity from the derived input channels, "

@@ -14,7 +14,14 @@ _REGISTRY: Dict[str, Type[Forecaster]] = {}
 def register(name: str) -> Callable[[Type[Forecaster]], Type[Forecaster]]:
     """Class decorator: make a :class:`Forecaster` buildable as ``name``."""
 
+    if not isinstance(name, str) or not name.strip():
+        raise (ValueError if isinstance(name, str) else TypeError)(
+            f"register: 'name' must be a non-empty str (got {name!r})")
+
     def wrap(cls: Type[Forecaster]) -> Type[Forecaster]:
+        if not (isinstance(cls, type) and issubclass(cls, Forecaster)):
+            raise TypeError(f"register: {name!r} must name a subclass of srnn_pyg.models.Forecaster "
+                            f"(got {cls!r})")
         key = name.lower()
         if key in _REGISTRY and _REGISTRY[key] is not cls:
             raise ValueError(f"register: the name {name!r} is taken by {_REGISTRY[key].__name__}")

@@ -1,6 +1,7 @@
 """The skeleton ST-GCN of Yan, Xiong and Lin (AAAI 2018), and its adjacency partitions."""
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -10,6 +11,7 @@ from torch.nn import BatchNorm1d, Conv1d, Module, ModuleList, Parameter
 from torch_geometric.utils import scatter
 
 from ..data import STData
+from ..nn.args import count, flag, rate
 from ..nn.checks import select
 from ..schema import STSchema
 from ..nn.graph_steps import step_edge_weight
@@ -389,37 +391,37 @@ class SkeletonSTGCN(Forecaster):
                  num_nodes: Optional[int] = None, task: str = "regression", edge_weight: bool = True):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
-        for arg, value in (("hidden", hidden), ("num_layers", num_layers), ("max_hop", max_hop),
-                           ("kernel_size", kernel_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
+        in_channels, out_channels = self.in_channels, self.out_channels
+        hidden, num_layers = count(name, "hidden", hidden), count(name, "num_layers", num_layers)
+        max_hop, kernel_size = count(name, "max_hop", max_hop), count(name, "kernel_size", kernel_size)
         if strategy not in _STRATEGIES:
             raise ValueError(f"{name}: 'strategy' must be one of {_STRATEGIES} (got {strategy!r})")
-        if center is not None and (not isinstance(center, int) or center < 0):
-            raise ValueError(f"{name}: 'center' must be a non-negative int or None (got {center!r})")
+        center = count(name, "center", center, least=0, optional=True, meaning="the most central node")
         if edge_importance is not None and edge_importance not in _IMPORTANCE:
             raise ValueError(f"{name}: 'edge_importance' must be one of {_IMPORTANCE} or None "
                              f"(got {edge_importance!r})")
-        if edge_importance == "skeleton" and (not isinstance(num_nodes, int) or num_nodes < 1):
+        if edge_importance == "skeleton" and not (isinstance(num_nodes, numbers.Integral)
+                                                  and not isinstance(num_nodes, bool) and num_nodes >= 1):
             raise ValueError(f"{name}: edge_importance='skeleton' needs 'num_nodes', the skeleton's "
                              f"number of nodes (got {num_nodes!r})")
+        num_nodes = count(name, "num_nodes", num_nodes, optional=True, meaning="no skeleton")
         if task not in _TASKS:
             raise ValueError(f"{name}: 'task' must be one of {_TASKS} (got {task!r})")
         if task == "regression" and out_channels > in_channels:
             raise ValueError(f"{name}: regression predicts the change of the first out_channels "
                              f"input features, so 'out_channels' must be <= in_channels={in_channels} "
                              f"(got {out_channels})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"{name}: 'dropout' must be in [0, 1) (got {dropout!r})")
+        dropout = rate(name, "dropout", dropout)
         self.hidden, self.num_layers, self.strategy, self.center = hidden, num_layers, strategy, center
         self.max_hop, self.kernel_size, self.dropout = max_hop, kernel_size, dropout
         self.edge_importance, self.num_nodes, self.task = edge_importance, num_nodes, task
         if task == "classification":
             self.head = LogitsHead(out_channels)
-        self.edge_weight = edge_weight
+        self.edge_weight = flag(name, "edge_weight", edge_weight)
         self.partitions = num_partitions(strategy, max_hop)
         self.num_edge_types = schema.num_edge_types if schema is not None else 1
         self.uses_types = edge_importance == "type" and schema is not None
+        self.type_keys = ("edge_type",)                                    # node types are never read
 
         self.data_bn = BatchNorm1d(in_channels)
         self.units = ModuleList([
@@ -506,6 +508,10 @@ class SkeletonSTGCN(Forecaster):
         if node_mask is not None:
             mask = node_mask.unsqueeze(1)                                  # [N, 1, T] bool
             h = select(mask, h)                                            # masks select: NaN-safe
+        if self.training and h.size(0) * h.size(2) < 2:
+            raise ValueError(f"{type(self).__name__}: in training mode its batch norms take statistics over the "
+                             f"nodes and steps of 'x', which needs more than one value per channel (got "
+                             f"{list(x.shape)}); call model.eval() to use the running statistics")
         h = self.data_bn(h)
         for i, unit in enumerate(self.units):
             h = select(mask, h)  # absent nodes hold zero features

@@ -11,7 +11,7 @@ from torch_geometric.nn import MLP
 
 from ..data import STData
 from ..loader import seed_count
-from ..nn.checks import check_graph_inputs, check_horizon, check_values, model_dtype, select
+from ..nn.checks import check_data, check_graph_inputs, check_horizon, check_values, model_dtype, select
 from ..nn.feedback import Feedback
 from ..nn.heads import GaussianHead, LogitsHead, build_head
 from ..nn.srnn_layer import GraphLayout, SRNNLayer, SRNNState, choice
@@ -227,6 +227,7 @@ class StructuralRNN(Forecaster):
                  temporal_lstm: Optional[bool] = None, linear_encoder: Optional[bool] = None,
                  node_input_x: Optional[bool] = None, init: Optional[str] = None, ar_lags: int = 0):
         super().__init__(schema, in_channels, out_channels)
+        in_channels, out_channels = self.in_channels, self.out_channels   # plain ints
         name = type(self).__name__
         if not isinstance(schema, STSchema):
             raise TypeError(f"{name}: 'schema' must be an STSchema (got {type(schema).__name__})")
@@ -238,7 +239,7 @@ class StructuralRNN(Forecaster):
                              f"out_channels={out_channels})")
         if preset is not None:
             choice(name, "preset", preset, tuple(PRESETS))
-        if residual not in (False, True, "velocity"):
+        if not (isinstance(residual, bool) or residual == "velocity"):
             raise ValueError(f"{name}: 'residual' must be False, True or 'velocity' (got {residual!r})")
         if residual == "velocity" and derived != "velocity":
             raise ValueError(f"{name}: residual='velocity' reads the velocity from the derived input "
@@ -259,15 +260,20 @@ class StructuralRNN(Forecaster):
         given = dict(edge_hidden=edge_hidden, node_hidden=node_hidden, edge_mlp=edge_mlp, node_mlp=node_mlp)
         sizes.update({k: v for k, v in given.items() if v is not None})
         _check_sizes(name, sizes)
-        self.layer = SRNNLayer(schema, in_channels, edge_hidden=int(sizes["edge_hidden"]),
-                               node_hidden=int(sizes["node_hidden"]), edge_mlp=tuple(sizes["edge_mlp"]),
-                               edge_scope=edge_scope, aggr=aggr, edge_state=edge_state, dropout=dropout,
-                               num_layers=num_layers, spatial_features=spatial_features,
-                               temporal_features=temporal_features, edge_channels=edge_channels,
-                               spatial=spatial, attention_channels=attention_channels, variant=variant,
-                               cell=cell, lstm_grad_clip=lstm_grad_clip, fused_lstm=fused_lstm,
-                               temporal_lstm=temporal_lstm, linear_encoder=linear_encoder,
-                               node_input_x=node_input_x, init=init)
+        try:              # the layer checks the arguments it takes; its errors name the model the user called
+            self.layer = SRNNLayer(schema, in_channels, edge_hidden=int(sizes["edge_hidden"]),
+                                   node_hidden=int(sizes["node_hidden"]), edge_mlp=tuple(sizes["edge_mlp"]),
+                                   edge_scope=edge_scope, aggr=aggr, edge_state=edge_state, dropout=dropout,
+                                   num_layers=num_layers, spatial_features=spatial_features,
+                                   temporal_features=temporal_features, edge_channels=edge_channels,
+                                   spatial=spatial, attention_channels=attention_channels, variant=variant,
+                                   cell=cell, lstm_grad_clip=lstm_grad_clip, fused_lstm=fused_lstm,
+                                   temporal_lstm=temporal_lstm, linear_encoder=linear_encoder,
+                                   node_input_x=node_input_x, init=init)
+        except (ValueError, TypeError) as e:
+            if not str(e).startswith("SRNNLayer:"):
+                raise
+            raise type(e)(name + str(e)[len("SRNNLayer"):]) from None
         lay = self.layer
         self.edge_hidden, self.node_hidden, self.edge_mlp = lay.edge_hidden, lay.node_hidden, lay.edge_mlp
         self.node_mlp = tuple(int(c) for c in sizes["node_mlp"])
@@ -353,6 +359,7 @@ class StructuralRNN(Forecaster):
     # ------------------------------------------------------------------ core
     def _check_input(self, data: STData, horizon: Any = ...) -> Tensor:
         """Every tensor the model reads, checked once at its entry."""
+        check_data(type(self).__name__, data)
         x = getattr(data, "x", None)
         check_graph_inputs(type(self).__name__, self.schema, self.in_channels, x, getattr(data, "edge_index", None),
                            data.get("node_type"), data.get("edge_type"), data.get("node_mask"),

@@ -11,6 +11,7 @@ from torch.nn import Conv1d, LayerNorm, Linear, Module, ModuleList
 from torch_geometric.nn import ChebConv
 
 from ..data import STData
+from ..nn.args import count, flag, rate
 from ..nn.checks import select
 from ..nn.feedback import Feedback
 from ..nn.graph_steps import ChebGraph, GraphCache, cheb_conv
@@ -25,10 +26,6 @@ def _crop_steps(weight: Optional[Tensor], steps: int) -> Optional[Tensor]:
     """The last ``steps`` columns of a per-step weight (end-aligned, as the
     causal convolutions align their outputs); a static weight as it is."""
     return weight[:, -steps:] if weight is not None and weight.dim() == 2 else weight
-
-
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 # ------------------------------------------------------------------ layers
@@ -399,22 +396,21 @@ class STGCN(Forecaster):
                  velocity_scale: float = 1.0):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
-        for arg, value in (("obs_len", obs_len), ("horizon", horizon), ("hidden", hidden),
-                           ("blocks", blocks), ("kernel_size", kernel_size), ("K", K)):
-            if not _positive_int(value):
-                raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
-        for arg, value in (("spatial_hidden", spatial_hidden), ("temporal_hidden", temporal_hidden)):
-            if value is not None and not _positive_int(value):
-                raise ValueError(f"{name}: '{arg}' must be a positive int or None, meaning 'hidden' "
-                                 f"(got {value!r})")
+        in_channels, out_channels = self.in_channels, self.out_channels
+        obs_len, horizon, hidden = count(name, "obs_len", obs_len), count(name, "horizon", horizon), \
+            count(name, "hidden", hidden)
+        blocks, kernel_size, K = count(name, "blocks", blocks), count(name, "kernel_size", kernel_size), \
+            count(name, "K", K)
+        spatial_hidden = count(name, "spatial_hidden", spatial_hidden, optional=True, meaning="'hidden'")
+        temporal_hidden = count(name, "temporal_hidden", temporal_hidden, optional=True, meaning="'hidden'")
+        edge_weight = flag(name, "edge_weight", edge_weight)
         spatial_hidden = hidden if spatial_hidden is None else spatial_hidden
         temporal_hidden = hidden if temporal_hidden is None else temporal_hidden
         remaining = obs_len - 2 * blocks * (kernel_size - 1)
         if remaining < 1:
             raise ValueError(f"{name}: 'obs_len' must exceed 2 * blocks * (kernel_size - 1) = "
                              f"{2 * blocks * (kernel_size - 1)} (got obs_len={obs_len})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"{name}: 'dropout' must be in [0, 1) (got {dropout!r})")
+        dropout = rate(name, "dropout", dropout)
         self.obs_len, self.horizon, self.hidden = obs_len, horizon, hidden
         self.spatial_hidden, self.num_blocks, self.kernel_size = spatial_hidden, blocks, kernel_size
         self.K, self.dropout, self.edge_weight = K, dropout, edge_weight

@@ -19,6 +19,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+from torch_geometric.data.data import BaseData
 
 from ..schema import STSchema
 
@@ -134,6 +135,16 @@ def check_graph_inputs(owner: str, schema: Optional[STSchema], in_channels: int,
                              f"num_edges={E} and T={T}, the steps of 'x', or T=1 (held over the window) "
                              f"(got {_shape(edge_attr)})")
         check_dtype(owner, "edge_attr", edge_attr, x.dtype)
+
+
+def check_data(owner: str, data: Any) -> None:
+    """``data`` must be a graph (an :class:`~srnn_pyg.STData` or a PyG batch
+    of them), not the bare tensor a first call often passes."""
+    if not isinstance(data, BaseData):
+        hint = (f" [{', '.join(str(d) for d in data.shape)}]" if isinstance(data, Tensor) else "")
+        raise TypeError(f"{owner}: 'data' must be an STData graph (x [num_nodes, T, F], edge_index and the "
+                        f"schema's types), or a PyG batch of them (got {type(data).__name__}{hint}); wrap a "
+                        f"tensor as STData(x=x, edge_index=edge_index, ...)")
 
 
 def check_horizon(owner: str, horizon: Any) -> None:

@@ -22,6 +22,7 @@ steps (:meth:`Feedback.frames` of the targets) and the rollout its next input
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Optional
 
 import torch
@@ -68,6 +69,9 @@ class Feedback:
             not isinstance(velocity_scale, bool) else math.nan
         if not math.isfinite(scale) or scale <= 0:
             raise ValueError(f"{owner}: 'velocity_scale' must be a finite number > 0 (got {velocity_scale!r})")
+        if derived is None and scale != 1.0:
+            warnings.warn(f"{owner}: velocity_scale={velocity_scale!r} is unused: it scales the derived velocity "
+                          f"inputs, and derived=None names none (pass derived='velocity')", UserWarning, stacklevel=4)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.covariates, self.derived, self.velocity_scale = covariates, derived, scale
         self.held_start = out_channels * (2 if derived == "velocity" else 1)

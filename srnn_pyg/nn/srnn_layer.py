@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
 from ..schema import STSchema
+from .args import count, flag, real
 from .checks import (check_graph_inputs, check_layer_args, check_values, first_probe, model_dtype,
                      raise_value_errors, range_probe, select, value_probes)
 from .features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
@@ -138,11 +139,9 @@ class SRNNLayer(nn.Module):
         name = type(self).__name__
         if not isinstance(schema, STSchema):
             raise TypeError(f"{name}: 'schema' must be an STSchema (got {type(schema).__name__})")
-        for arg, value in (("in_channels", in_channels), ("edge_hidden", edge_hidden),
-                           ("node_hidden", node_hidden), ("num_layers", num_layers),
-                           ("attention_channels", attention_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: '{arg}' must be a positive int (got {value!r})")
+        in_channels, edge_hidden = count(name, "in_channels", in_channels), count(name, "edge_hidden", edge_hidden)
+        node_hidden, num_layers = count(name, "node_hidden", node_hidden), count(name, "num_layers", num_layers)
+        attention_channels = count(name, "attention_channels", attention_channels)
         opts = variant_options(name, variant, spatial_features, temporal_features, cell, lstm_grad_clip, init,
                                dict(fused_lstm=fused_lstm, temporal_lstm=temporal_lstm,
                                     linear_encoder=linear_encoder, node_input_x=node_input_x))
@@ -170,7 +169,7 @@ class SRNNLayer(nn.Module):
         self.edge_scope, self.aggr, self.edge_state = edge_scope, aggr, edge_state
         self.dropout, self.num_layers = float(dropout), num_layers
         self.spatial_kind, self.temporal_kind = spatial_features, temporal_features
-        self.edge_channels, self.spatial = int(edge_channels), bool(spatial)
+        self.edge_channels, self.spatial = int(edge_channels), flag(name, "spatial", spatial)
         self.attention_channels = attention_channels
         self.variant, self.cell, self.init = variant, cell, init
         self.lstm_grad_clip = None if lstm_grad_clip is None else float(lstm_grad_clip)
@@ -684,6 +683,8 @@ def variant_options(name: str, variant: str, spatial_features: Optional[str], te
     choice(name, "init", init, ("default", "uniform"))
     if lstm_grad_clip is None and paper and cell == "peephole":
         lstm_grad_clip = 25.0
+    if lstm_grad_clip is not None:
+        lstm_grad_clip = real(name, "lstm_grad_clip", lstm_grad_clip, strict=True)
     if lstm_grad_clip is not None and cell != "peephole":
         raise ValueError(f"{name}: 'lstm_grad_clip' clips the gradient through the peephole cell's state "
                          f"at every step; PyTorch's fused LSTM and GRU expose no per-step gradient "
