@@ -49,6 +49,9 @@ def _node_types(owner: str, node_type: Any, schema: STSchema, N: int, device: An
         node_type = node_type.tolist()
     if isinstance(node_type, (list, tuple)) and node_type and all(isinstance(n, str) for n in node_type):
         nt = _node_types_from_names(node_type, schema)
+    elif isinstance(node_type, (list, tuple)) and any(isinstance(n, str) for n in node_type):
+        raise ValueError(f"{owner}: 'node_type' must hold type names only or type indices only (got a mix, "
+                         f"such as {[n for n in node_type if not isinstance(n, str)][0]!r} among names)")
     else:
         raw = _as_tensor(node_type)
         if raw.is_floating_point():
@@ -108,7 +111,12 @@ def from_networkx(graph: Any, x: Optional[Any] = None, schema: Optional[STSchema
         if missing:
             raise ValueError(f"from_networkx: pass 'x' or give every node a {feature_attr!r} "
                              f"attribute (node {missing[0]!r} has none)")
-        x = torch.stack([_as_tensor(graph.nodes[n][feature_attr]) for n in nodes])
+        feats = [_as_tensor(graph.nodes[n][feature_attr]) for n in nodes]
+        for n, f in zip(nodes, feats):
+            if f.shape != feats[0].shape:
+                raise ValueError(f"from_networkx: every node's {feature_attr!r} must have one shape [T, F]; node "
+                                 f"{n!r} has {list(f.shape)}, node {nodes[0]!r} {list(feats[0].shape)}")
+        x = torch.stack(feats)
     x = _as_tensor(x)
     if x.dim() != 3 or x.size(0) != len(nodes):
         raise ValueError(f"from_networkx: 'x' must be [num_nodes, T, F] with num_nodes={len(nodes)} "
@@ -247,6 +255,9 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
     if len(shapes) > 1:
         raise ValueError(f"from_temporal_signal: 'features' must have the same shape at every snapshot "
                          f"(got {[list(sh) for sh in shapes]})")
+    if feats[0].dim() not in (1, 2):
+        raise ValueError(f"from_temporal_signal: 'features' must hold one [N, F] (or [N]) array per snapshot "
+                         f"(got {list(feats[0].shape)})")
     x = torch.stack(feats, dim=1)                                      # [N, T, F]
     if x.dim() == 2:
         x = x.unsqueeze(-1)
@@ -258,6 +269,9 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
         weights = getattr(signal, "edge_weights", None)
         if len(per_step) != T:
             raise ValueError(f"from_temporal_signal: {len(per_step)} edge sets for {T} snapshots")
+        if weights is not None and len(weights) != T:
+            raise ValueError(f"from_temporal_signal: 'edge_weights' must hold one entry per snapshot ({T}, or None "
+                             f"for weight 1; got {len(weights)})")
         for t, e in enumerate(per_step):
             given = weights is not None and weights[t] is not None
             if given and _as_tensor(weights[t]).numel() != e.size(1):
@@ -307,8 +321,17 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
 
 
 def _signal_edges(value: Any, N: int, name: str) -> Tensor:
-    """A PyG Temporal edge array as a checked ``[2, E]`` long tensor."""
-    e = _as_tensor(value, torch.long)
+    """A PyG Temporal edge array as a checked ``[2, E]`` long tensor (``None``:
+    no edges, as PyG Temporal allows)."""
+    if value is None:
+        return torch.zeros(2, 0, dtype=torch.long)
+    raw = _as_tensor(value)
+    if raw.is_floating_point() and raw.numel() and not bool((raw == raw.round()).all()):
+        bad = raw[raw != raw.round()][0].item()
+        raise ValueError(f"from_temporal_signal: '{name}' must hold integer node ids (got {bad!r})")
+    if raw.dtype == torch.bool or raw.is_complex():
+        raise ValueError(f"from_temporal_signal: '{name}' must hold integer node ids (got {raw.dtype})")
+    e = raw.to(torch.long)
     if e.numel() == 0:
         return e.reshape(2, 0)                         # an empty edge set, whatever its shape
     if e.dim() != 2 or e.size(0) != 2:
@@ -453,10 +476,14 @@ def from_hetero(hetero: HeteroData, schema: Optional[STSchema] = None,
         ids.append(store.get("node_id"))
         offsets[name] = offset
         offset += x.size(0)
-    T = xs[0].size(1)
+    T, F = xs[0].size(1), xs[0].size(2)
     for name, xi in zip([n for n in schema.node_types if n in node_names], xs):
         if xi.size(1) != T:
             raise ValueError(f"from_hetero: node type {name!r} has T={xi.size(1)}, others T={T}")
+        if xi.size(2) != F:
+            raise ValueError(f"from_hetero: node type {name!r} has F={xi.size(2)} features, the first type F={F}; "
+                             f"an STData holds one x [N, T, F] for all nodes: pad the narrower types' features "
+                             f"(e.g. with zeros) to one width first")
     x, node_type = torch.cat(xs), torch.cat(types)
     edge_stores = list(hetero.edge_types)
     extras = {key: [] for key in _common_keys([hetero[t] for t in edge_stores], ("edge_index",),

@@ -34,6 +34,9 @@ _NODE_TIME_KEYS = ("x", "node_mask")
 _EDGE_TIME_KEYS = ("edge_attr", "edge_mask")
 _PADDED_MASKS = {"node_mask", "y_mask"}                # keys that STData.pad_to adds
 _FUTURE_KEYS = ("y", "y_mask", "u_future")             # keys whose second dimension is the horizon
+#: the keys that must hold tensors when present
+_TENSOR_KEYS = ("x", "edge_index", "node_type", "edge_type", "edge_attr", "node_mask", "edge_mask", "y", "y_mask",
+                "y_weight", "u_future")
 
 
 def _shape(v: Any) -> str:
@@ -131,7 +134,9 @@ class STData(Data):
         """Check shapes, dtypes, index and type ranges, edge types against their
         endpoint types, and finite values where present (``x`` where
         ``node_mask`` holds, ``edge_attr`` where ``edge_mask`` holds, ``y``
-        where ``y_mask`` holds; everywhere without the mask), as the models do.
+        where ``y_mask`` holds; everywhere without the mask), as the models do;
+        ``u_future`` ``[num_nodes, H, C]`` finite for the nodes present at the
+        last observed step; every key a tensor (not a list or an array).
 
         Raises:
             ValueError: naming the key, the expected and the received value.
@@ -145,6 +150,11 @@ class STData(Data):
         return True
 
     def _validate(self, schema: Optional[STSchema]) -> None:
+        for key in _TENSOR_KEYS:                       # a list or an array under a tensor key: say so first
+            value = self.get(key)
+            if value is not None and not isinstance(value, Tensor):
+                raise ValueError(f"STData: '{key}' must be a torch.Tensor (got {type(value).__module__}."
+                                 f"{type(value).__name__} {_shape(value)}); convert it with torch.as_tensor")
         x = self.x
         if not isinstance(x, Tensor) or x.dim() != 3:
             raise ValueError(f"STData: 'x' must be a [num_nodes, T, F] tensor (got {_shape(x)})")
@@ -221,6 +231,14 @@ class STData(Data):
                                  f"tensor (got {_shape(yw)}, {getattr(yw, 'dtype', None)})")
             if yw is not None and (not bool(torch.isfinite(yw).all()) or bool((yw < 0).any())):
                 raise ValueError("STData: 'y_weight' must be finite and >= 0 everywhere")
+        u = self.get("u_future")
+        if u is not None:
+            if u.dim() != 3 or u.size(0) != N or not u.is_floating_point():
+                raise ValueError(f"STData: 'u_future' must be a floating-point [num_nodes, H, C] tensor with "
+                                 f"num_nodes={N} (got {_shape(u)}, {u.dtype})")
+            nm = self.get("node_mask")                     # read for the nodes present at the last observed step
+            present = None if nm is None else nm[:, -1:].expand(N, u.size(1))
+            _check_finite("u_future", u, present, "node")
         # Finite where present: what an absent node, edge or target step holds is never read.
         _check_finite("x", x, self.get("node_mask"), "node")
         if ea is not None:
@@ -257,25 +275,30 @@ class STData(Data):
             need = "start + obs + horizon" if target == "x" else "start + obs - 1 + horizon"
             raise ValueError(f"STData.window: need 0 <= start, 1 <= obs, 0 <= horizon and "
                              f"{need} <= T={T} (got start={start}, obs={obs}, horizon={horizon})")
+        own_mask = "y_mask" if target == "y" else None          # the presence of a per-snapshot target
         out = STData()
         for key, value in self._store.items():
             if key == "edge_attr" and _held(value, T):         # held over the steps: every window's
                 out[key] = value
             elif key in _NODE_TIME_KEYS or key in _EDGE_TIME_KEYS:
                 out[key] = value[:, start:start + obs]
-            elif key in ("y", "y_mask") and target != key:
+            elif key in ("y", "y_mask") and target != "y":
                 continue
-            elif key != target or key == "x":
+            elif key not in (target, own_mask) or key == "x":
                 out[key] = value
         if horizon > 0:
             src = self.get(target)
             if src is None:
                 raise ValueError(f"STData.window: no key {target!r} to take targets from")
             out.y = src[:, first:first + horizon]
-            if self.get("node_mask") is not None:
-                out.y_mask = self.node_mask[:, first:first + horizon]
+            present = [m[:, first:first + horizon] for m in (self.get("node_mask"), self.get(own_mask))
+                       if m is not None]
+            if present:                                           # present node and a present target
+                out.y_mask = present[0] if len(present) == 1 else present[0] & present[1]
         elif target != "x" and self.get(target) is not None:   # a piece of the recording keeps its snapshots'
             out[target] = self[target][:, start:start + obs]     # own targets, for TimeWindows(target=...)
+            if self.get(own_mask) is not None:
+                out[own_mask] = self[own_mask][:, start:start + obs]
         base = self.get("t_start")
         if isinstance(base, Tensor) and base.numel() == 1:     # absolute time carries over to the piece
             out.t_start = base.view(1) + start

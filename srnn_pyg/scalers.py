@@ -138,6 +138,11 @@ class Scaler:
         if not bool(torch.isfinite(t[valid]).all()):
             raise ValueError(f"{self.name}: 'x' holds NaN or infinite values at present entries (mask them out)")
         dims = self.dims(t.dim())
+        if not dims:               # nothing to pool: every entry its own statistic (torch would pool all)
+            hint = (" a single series [T] is x.unsqueeze(-1) (one feature), or pass axis='all'"
+                    if self.axis == "feature" else " name at least one dimension to pool")
+            raise ValueError(f"{self.name}: axis={self.axis!r} pools no dimension of x {list(t.shape)}, so each "
+                             f"entry would be its own statistic;{hint}")
         count = valid.sum(dims, keepdim=True)
         center, scale = self._statistics(t, valid, dims, count)
         empty = count == 0

@@ -1,6 +1,7 @@
 """The typed structure of a spatio-temporal graph: :class:`STSchema`."""
 from __future__ import annotations
 
+import numbers
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -197,6 +198,10 @@ class STSchema:
         """The ordered edge type indices whose edges arrive at ``node_type``."""
         if isinstance(node_type, str):
             node_type = self.node_type_index(node_type)
+        P = self.num_node_types
+        if isinstance(node_type, bool) or not isinstance(node_type, numbers.Integral) or not 0 <= node_type < P:
+            raise ValueError(f"STSchema: 'node_type' must be a node type name or an index in [0, {P - 1}] "
+                             f"(got {node_type!r})")
         return list(self._incoming[node_type])
 
     def receivers(self, edge_type: int) -> List[int]:
@@ -252,6 +257,11 @@ class STSchema:
         types do not fit its edge type."""
         if edge_type.numel() == 0:
             return
+        for key, v, bound in (("src_type", src_type, self.num_node_types), ("dst_type", dst_type, self.num_node_types),
+                              ("edge_type", edge_type, self.num_edge_types)):
+            if v.numel() and (int(v.min()) < 0 or int(v.max()) >= bound):
+                raise ValueError(f"STSchema: '{key}' must lie in [0, {bound - 1}] (got values in "
+                                 f"[{int(v.min())}, {int(v.max())}])")
         good = self.edge_fit(edge_type.device)[edge_type, src_type, dst_type]
         if not bool(good.all()):
             e = int((~good).nonzero()[0, 0])

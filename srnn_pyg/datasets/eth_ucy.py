@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..nn.args import count
 from .. import metrics as M
 from ..data import STData
 from ..schema import STSchema
@@ -253,18 +254,16 @@ class ETHUCY(STDataset):
             raise ValueError(f"ETHUCY: 'features' must be one of {_FEATURES} (got {features!r})")
         if coords not in _COORDS:
             raise ValueError(f"ETHUCY: 'coords' must be one of {_COORDS} (got {coords!r})")
-        if obs < 1 or horizon < 1 or skip < 1:
-            raise ValueError(f"ETHUCY: 'obs', 'horizon' and 'skip' must be >= 1 "
-                             f"(got {obs}, {horizon}, {skip})")
-        if min_peds < 0:
-            raise ValueError(f"ETHUCY: 'min_peds' must be >= 0 (got {min_peds})")
+        obs, horizon, skip = count("ETHUCY", "obs", obs), count("ETHUCY", "horizon", horizon), \
+            count("ETHUCY", "skip", skip)
+        min_peds = count("ETHUCY", "min_peds", min_peds, least=0)
         if radius is not None and not radius > 0:
             raise ValueError(f"ETHUCY: 'radius' must be a positive number of metres or None "
                              f"(got {radius!r})")
         self.root = resolve_root(root, "eth_ucy")
         self.test_scene, self.split, self.keep, self.features = test_scene, split, keep, features
         self.coords = coords
-        self.obs, self.horizon, self.skip, self.min_peds = int(obs), int(horizon), int(skip), int(min_peds)
+        self.obs, self.horizon, self.skip, self.min_peds = obs, horizon, skip, min_peds
         self.radius = None if radius is None else float(radius)
         self.files = files
         paths = [require_file(self.root / f, f"ETH/UCY {split} data for test scene {test_scene!r}")

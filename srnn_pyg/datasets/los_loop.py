@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..nn.args import count
 from ..data import STData
 from ..metrics import mae, mape, rmse
 from ..scalers import Scaler
@@ -245,14 +246,13 @@ class LosLoop(STDataset):
         if not isinstance(normalize, Scaler) and normalize not in _NORMS + tuple(SCALERS):
             raise ValueError(f"LosLoop: 'normalize' must be one of {_NORMS + tuple(SCALERS)} or a "
                              f"srnn_pyg.scalers scaler (got {normalize!r})")
-        if obs < 1 or horizon < 1 or stride < 1:
-            raise ValueError(f"LosLoop: 'obs', 'horizon' and 'stride' must be >= 1 "
-                             f"(got {obs}, {horizon}, {stride})")
+        obs, horizon = count("LosLoop", "obs", obs), count("LosLoop", "horizon", horizon)
+        stride = count("LosLoop", "stride", stride)
         if not 0.0 < train_ratio < 1.0 or not 0.0 <= val_ratio < train_ratio:
             raise ValueError(f"LosLoop: need 0 < train_ratio < 1 and 0 <= val_ratio < train_ratio "
                              f"(got train_ratio={train_ratio}, val_ratio={val_ratio})")
         self.root = resolve_root(root, "los_loop")
-        self.split, self.obs, self.horizon, self.stride = split, int(obs), int(horizon), int(stride)
+        self.split, self.obs, self.horizon, self.stride = split, obs, horizon, stride
         self.graph, self.normalization = graph, normalize
         if not isinstance(time_of_day, bool):
             raise TypeError(f"LosLoop: 'time_of_day' must be a bool (got {time_of_day!r})")

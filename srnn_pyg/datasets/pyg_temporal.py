@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..nn.args import count
 from .. import metrics as M
 from ..data import STData
 from ..scalers import Scaler, StandardScaler
@@ -89,15 +90,14 @@ class _PyGTemporalDataset(STDataset):
         name = type(self).__name__
         if split not in _SPLITS:
             raise ValueError(f"{name}: 'split' must be one of {_SPLITS} (got {split!r})")
-        lags = self.default_lags if lags is None else int(lags)
+        lags = count(name, "lags", self.default_lags if lags is None else lags)
+        horizon = count(name, "horizon", horizon)
         train_ratio = self.default_train_ratio if train_ratio is None else float(train_ratio)
-        if lags < 1 or horizon < 1:
-            raise ValueError(f"{name}: 'lags' and 'horizon' must be >= 1 (got {lags}, {horizon})")
         if not 0.0 < train_ratio < 1.0 or not 0.0 <= val_ratio < train_ratio:
             raise ValueError(f"{name}: need 0 < train_ratio < 1 and 0 <= val_ratio < train_ratio "
                              f"(got train_ratio={train_ratio}, val_ratio={val_ratio})")
         self.path = self._locate(root)
-        self.split, self.obs, self.horizon = split, lags, int(horizon)
+        self.split, self.obs, self.horizon = split, lags, horizon
         self.lags, self.train_ratio, self.val_ratio = lags, train_ratio, float(val_ratio)
 
         signal = self._read()

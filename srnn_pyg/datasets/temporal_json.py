@@ -105,6 +105,9 @@ def key(obj: Dict[str, Any], name: str, path: Path, what: str) -> Any:
     return obj[name]
 
 
+_NUMBER_TYPES = {int, float}        # what json.loads gives for JSON numbers (bool is a type of its own)
+
+
 def matrix(value: Any, path: Path, name: str, cols: Optional[int] = None) -> np.ndarray:
     """A list of equal-length numeric rows as float64 ``[rows, cols]``, checked row by row."""
     if not isinstance(value, list) or not value:
@@ -121,6 +124,11 @@ def matrix(value: Any, path: Path, name: str, cols: Optional[int] = None) -> np.
         if len(row) != width:
             raise DataFormatError(f"{path}: {name}[{i}] has {len(row)} values, expected {width}; "
                                   f"the file may be truncated")
+        kinds = set(map(type, row))
+        if not kinds <= _NUMBER_TYPES:                 # JSON true/false and "3.0" are not numbers
+            j = next(j for j, v in enumerate(row) if type(v) not in _NUMBER_TYPES)
+            raise DataFormatError(f"{path}: {name}[{i}][{j}] is {row[j]!r} (expected a number, not a "
+                                  f"{type(row[j]).__name__})")
         try:
             arr = np.asarray(row, dtype=np.float64)
         except (TypeError, ValueError):
@@ -188,6 +196,20 @@ def edges(value: Any, path: Path, name: str, num_nodes: int) -> np.ndarray:
     return pairs.T.copy()
 
 
+def once_each(ei: np.ndarray, path: Path, name: str, num_nodes: int) -> np.ndarray:
+    """``ei`` ``[2, E]`` of one step of a changing graph, refused where it
+    lists an edge twice: the steps are stored as the union of their edges with
+    one weight per edge and step, which cannot hold two."""
+    keys = ei[0] * num_nodes + ei[1]
+    uniq, counts = np.unique(keys, return_counts=True)
+    if (counts > 1).any():
+        k = int(uniq[counts > 1][0])
+        raise DataFormatError(f"{path}: {name} lists the edge [{k // num_nodes}, {k % num_nodes}] more than once; "
+                              f"a changing graph keeps one weight per edge and step (merge them first, e.g. "
+                              f"sum their weights)")
+    return ei
+
+
 def weights(value: Any, path: Path, name: str, count: int) -> np.ndarray:
     if not isinstance(value, list) or len(value) != count:
         got = len(value) if isinstance(value, list) else type(value).__name__
@@ -226,7 +248,8 @@ def edge_mapping(obj: Dict[str, Any], path: Path, T: int, N: int, unit: str = "s
         if k not in idx or k not in wts:
             raise DataFormatError(f"{path}: edge_mapping has no edges for {unit} {k!r} "
                                   f"(expected {unit}s '0'..'{T - 1}')")
-        ei = edges(idx[k], path, f"edge_mapping.edge_index[{k!r}]", N)
+        ei = once_each(edges(idx[k], path, f"edge_mapping.edge_index[{k!r}]", N), path,
+                       f"edge_mapping.edge_index[{k!r}]", N)
         steps.append((ei, weights(wts[k], path, f"edge_mapping.edge_weight[{k!r}]", ei.shape[1])))
     return steps
 
@@ -302,8 +325,12 @@ def read_snapshots(obj: Dict[str, Any], path: Path, series_key: Optional[str] = 
         if later:                                   # a gap: the steps after it would be dropped silently
             raise DataFormatError(f"{path}: missing snapshot '{T}' before snapshot '{later[0]}' (expected one "
                                   f"entry per step, '0'..'T-1'; give 'time_periods' to name T)")
-    if not isinstance(T, int) or T < 1:
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise DataFormatError(f"{path}: 'time_periods' must be a positive integer (got {T!r})")
+    beyond = sorted(int(k) for k in obj if isinstance(k, str) and k.isdigit() and int(k) >= T)
+    if beyond:                                      # snapshots past 'time_periods' would be dropped silently
+        raise DataFormatError(f"{path}: 'time_periods' is {T} but the file has snapshot '{beyond[0]}' "
+                              f"({len(beyond)} beyond '{T - 1}'); 'time_periods' must count every snapshot")
     values, steps, used = [], [], None
     N = None
     for t in range(T):
@@ -331,7 +358,8 @@ def read_snapshots(obj: Dict[str, Any], path: Path, series_key: Optional[str] = 
         N = v.shape[0]
         values.append(v)
         if isinstance(snap, dict) and "edges" in snap:
-            steps.append(static_graph(snap, path, N))
+            ei, w = static_graph(snap, path, N)
+            steps.append((once_each(ei, path, f"snapshot {k!r}'s 'edges'", N), w))
         elif steps:
             raise DataFormatError(f"{path}: snapshot {k!r} has no 'edges' but snapshot '0' has "
                                   f"(a dynamic graph needs edges in every snapshot)")

@@ -247,7 +247,7 @@ def _snap_file():
     (_nodes_file(), {"series": "hour"}, r"nodes\[0\] has no series 'hour'"),
     ({**_nodes_file(), "links": [{"source": "a"}]}, {}, r"links\[0\] must be an object with 'source' and 'target'"),
     ({**_nodes_file(), "links": [{"source": "a", "target": "b", "weight": "far"}]}, {},
-     r"links\[\*\]\.weight.* not a number"),
+     r"links\[\*\]\.weight\[0\]\[0\] is .far. \(expected a number"),
 ])
 def test_malformed_files_name_file_key_and_layout(tmp_path, obj, kw, pattern):
     path = write(tmp_path / "bad.json", obj)
