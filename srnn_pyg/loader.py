@@ -304,6 +304,8 @@ def seed_index(name: str, input_nodes: Any, N: int) -> Tensor:
     """``input_nodes`` (:obj:`None`, a ``[N]`` bool mask, or distinct node
     ids) as a long tensor of node ids, checked."""
     if input_nodes is None:
+        if N == 0:
+            raise ValueError(f"{name}: 'data' has no node, so there is no seed to draw (got x with 0 rows)")
         return torch.arange(N)
     if isinstance(input_nodes, tuple) and len(input_nodes) == 2 and isinstance(input_nodes[0], str):
         raise TypeError(f"{name}: 'input_nodes' must be node ids or a mask of this homogeneous graph (node types "

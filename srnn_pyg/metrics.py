@@ -7,7 +7,7 @@ second); metrics "per horizon" return ``[H]``.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import torch
@@ -27,12 +27,29 @@ def _check(pred: Tensor, target: Tensor, name: str) -> None:
                          f"(got {list(pred.shape)} and {list(target.shape)})")
 
 
+def _values(pred: Tensor, target: Tensor) -> Tuple[Tensor, Tensor]:
+    """Integer (or bool) values as floats of the default dtype: an error is a real number."""
+    def real(v: Tensor) -> Tensor:
+        return v if v.is_floating_point() or v.is_complex() else v.to(torch.get_default_dtype())
+    return real(pred), real(target)
+
+
+def _bool_mask(mask: Any, name: str, device) -> Tensor:
+    """``mask`` as a bool tensor; a float or integer one is refused (it would
+    be read as weights by some metrics, as a mask by others)."""
+    m = torch.as_tensor(mask, device=device)
+    if m.dtype != torch.bool:
+        raise TypeError(f"{name}: 'mask' must be a bool tensor, True where an entry is scored (got {m.dtype}); "
+                        f"for weights, weigh the errors yourself")
+    return m
+
+
 def _weights(target: Tensor, mask: Optional[Tensor], name: str = "metric") -> Tensor:
     """A float weight broadcastable to ``target`` from a mask over its leading dims
     (each of the mask's dimensions the target's size, or 1)."""
     if mask is None:
         return torch.ones_like(target)
-    m = torch.as_tensor(mask, device=target.device)
+    m = _bool_mask(mask, name, target.device)
     lead = tuple(target.shape[:m.dim()])
     if m.dim() > target.dim() or any(a not in (b, 1) for a, b in zip(m.shape, lead)):
         raise ValueError(f"{name}: 'mask' must cover the leading dimensions of 'target' {list(target.shape)} "
@@ -59,12 +76,14 @@ def mse(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     """Mean squared error over the entries where ``mask`` is true (NaN if there
     are none, as for every metric of this module)."""
     _check(pred, target, "mse")
+    pred, target = _values(pred, target)
     return _masked_mean((pred - target) ** 2, _weights(target, mask, "mse"))
 
 
 def mae(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
     """Mean absolute error over the entries where ``mask`` is true."""
     _check(pred, target, "mae")
+    pred, target = _values(pred, target)
     return _masked_mean((pred - target).abs(), _weights(target, mask, "mae"))
 
 
@@ -145,9 +164,9 @@ def frames_at_ms(ms=(80, 160, 320, 400, 560, 1000), fps: float = 25.0) -> list:
 
 
 def _euler_poses(pose: Tensor, name: str, what: str, ignore_global: bool) -> Tensor:
-    if pose.dim() not in (2, 3) or pose.size(-1) % 3 != 0 or pose.size(-1) < 6:
+    if pose.dim() not in (2, 3) or pose.size(-1) % 3 != 0 or pose.size(-1) < 6 or 0 in pose.shape[:-1]:
         raise ValueError(f"{name}: '{what}' must be [B, H, 3 * K] or [H, 3 * K] exponential-map "
-                         f"poses with K >= 2 (got {list(pose.shape)})")
+                         f"poses with K >= 2 and at least one sequence and frame (got {list(pose.shape)})")
     eul = expmap_to_euler(pose.double())                               # float64, as the reference code
     if ignore_global:
         eul = torch.cat([eul.new_zeros(*eul.shape[:-1], 6), eul[..., 6:]], dim=-1)
@@ -244,14 +263,18 @@ def euler_angle_error(pred_expmap: Tensor, target_expmap: Tensor, dims: Optional
         use[:, :6] = False
     sq = (pred - target) ** 2 * use.unsqueeze(1).to(pred.dtype)        # [B, H, D]
     err = sq.sum(-1).sqrt()                                           # [B, H]
+    m = None
+    if mask is not None:
+        m = torch.as_tensor(mask, device=err.device)
+        if m.dtype != torch.bool or tuple(m.shape) != (B,):
+            raise ValueError(f"euler_angle_error: 'mask' must be a bool [B] = [{B}] tensor "
+                             f"(got {list(m.shape)}, {m.dtype})")
     if reduce == "none":
         out = err[0] if single else err
+        if m is not None:                                             # unscored sequences: NaN, not an error of 0
+            out = torch.where(m.unsqueeze(1), out, out.new_full((), float("nan")))
     else:
-        if mask is not None:
-            m = torch.as_tensor(mask, device=err.device)
-            if m.dtype != torch.bool or tuple(m.shape) != (B,):
-                raise ValueError(f"euler_angle_error: 'mask' must be a bool [B] = [{B}] tensor "
-                                 f"(got {list(m.shape)}, {m.dtype})")
+        if m is not None:
             out = _masked_mean(err, m.to(err.dtype).unsqueeze(1).expand_as(err), dims=0)
         else:
             out = err.mean(0)                                         # [H]
@@ -321,9 +344,16 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int,
     _check(pred, target, "confusion_matrix")
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"confusion_matrix: 'num_classes' must be an int >= 1 (got {num_classes!r})")
+    for name, v in (("pred", pred), ("target", target)):
+        if v.is_floating_point() or v.is_complex() or v.dtype == torch.bool:
+            raise TypeError(f"confusion_matrix: '{name}' must hold integer class labels (got {v.dtype}); take "
+                            f"scores' argmax (or threshold_labels) first")
     pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
     if mask is not None:
-        keep = mask.reshape(-1).bool()
+        keep = _bool_mask(mask, "confusion_matrix", pred.device).reshape(-1)
+        if keep.numel() != pred.numel():
+            raise ValueError(f"confusion_matrix: 'mask' must hold one value per entry ({pred.numel()}; got "
+                             f"{keep.numel()})")
         pred, target = pred[keep], target[keep]
     for name, v in (("pred", pred), ("target", target)):
         if v.numel() > 0 and (int(v.min()) < 0 or int(v.max()) >= num_classes):
@@ -370,7 +400,10 @@ def maneuver_scores(pred: Tensor, target: Tensor, num_classes: int = 5, backgrou
                                    or not 0 <= background < num_classes):
         raise ValueError(f"maneuver_scores: 'background' must be a class in [0, {num_classes - 1}] or None "
                          f"(got {background!r})")
-    conf = confusion_matrix(pred, target, num_classes, mask).double()
+    try:
+        conf = confusion_matrix(pred, target, num_classes, mask).double()
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e).replace("confusion_matrix:", "maneuver_scores:", 1)) from None
     tp = conf.diag()
     predicted, actual = conf.sum(0), conf.sum(1)
     prec_c = torch.where(predicted > 0, tp / predicted.clamp_min(1), torch.zeros_like(tp))
@@ -379,7 +412,10 @@ def maneuver_scores(pred: Tensor, target: Tensor, num_classes: int = 5, backgrou
     if background is not None:
         keep[background] = False
     p, r = float(prec_c[keep].mean()), float(rec_c[keep].mean())
-    out = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r > 0 else 0.0,
+    f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    if int(conf.sum()) == 0:                        # no sequence scored: no score, rather than the worst one
+        p = r = f1 = float("nan")
+    out = {"precision": p, "recall": r, "f1": f1,
            "precision_per_class": prec_c.float(), "recall_per_class": rec_c.float(),
            "confusion": conf.long()}
     if time is not None:
@@ -413,7 +449,7 @@ def _step_mask(mask: Optional[Tensor], N: int, H: int, name: str, device) -> Ten
     """A bool ``[N, H]`` mask from ``None``, ``[N]`` or ``[N, H]``."""
     if mask is None:
         return torch.ones(N, H, dtype=torch.bool, device=device)
-    m = torch.as_tensor(mask, device=device).bool()
+    m = _bool_mask(mask, name, device)
     if tuple(m.shape) == (N,):
         return m.unsqueeze(1).expand(N, H)
     if tuple(m.shape) != (N, H):
@@ -441,6 +477,7 @@ def ade(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
             (pedestrian-steps). (default: :obj:`None`)
     """
     _check(pred, target, "ade")
+    pred, target = _values(pred, target)
     err = _displacement(pred, target, "ade")                           # [N, H]
     m = _step_mask(mask, err.size(-2), err.size(-1), "ade", err.device).to(err.dtype)
     return _masked_mean(err, m)
@@ -459,7 +496,10 @@ def fde(pred: Tensor, target: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         mask (Tensor, optional): bool ``[N]`` or ``[N, H]``. (default: :obj:`None`)
     """
     _check(pred, target, "fde")
+    pred, target = _values(pred, target)
     err = _displacement(pred, target, "fde")                           # [N, H]
+    if err.size(-1) == 0:                                              # no predicted step: nothing scored
+        return err.new_full((), float("nan"))
     m = _step_mask(mask, err.size(-2), err.size(-1), "fde", err.device)[:, -1].to(err.dtype)
     return _masked_mean(err[:, -1], m)
 
@@ -509,8 +549,8 @@ def best_of_k_ade_fde(samples: Tensor, target: Tensor, mask: Optional[Tensor] = 
     """
     if per not in ("pedestrian", "scene"):
         raise ValueError(f"best_of_k_ade_fde: 'per' must be 'pedestrian' or 'scene' (got {per!r})")
-    if samples.dim() != 4 or tuple(samples.shape[1:]) != tuple(target.shape):
-        raise ValueError(f"best_of_k_ade_fde: 'samples' must be [K, N, H, D] with [N, H, D] = "
+    if samples.dim() != 4 or tuple(samples.shape[1:]) != tuple(target.shape) or samples.size(0) == 0:
+        raise ValueError(f"best_of_k_ade_fde: 'samples' must be [K, N, H, D] with K >= 1 and [N, H, D] = "
                          f"{list(target.shape)} (got {list(samples.shape)})")
     err = (samples - target.unsqueeze(0)).norm(dim=-1)                 # [K, N, H]
     K, N, H = err.shape

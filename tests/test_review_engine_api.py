@@ -2,9 +2,9 @@
 (TrainConfig, fit, evaluate, collect, callbacks, checkpoints, save_model /
 load_model), ``srnn_pyg.loader`` (OneHopLoader) and ``srnn_pyg.metrics``.
 
-Tests without the ``test_ok_`` prefix demonstrate a defect: each fails on the
-code it was written against, and its docstring says what a user expects and
-what happens. ``test_ok_*`` tests record what was checked and works.
+Tests without the ``test_ok_`` prefix demonstrate a defect: each failed on the
+code it was written against (they pass since the fixes), and its docstring says
+what a user expects and what happened. ``test_ok_*`` tests record what was checked and works.
 Tiny synthetic data (``fake_st_data``), hidden size 8, one thread.
 """
 import copy

@@ -165,12 +165,26 @@ def save_model(model: nn.Module, path: PathLike) -> Path:
 
     Raises:
         ValueError: if the model cannot be rebuilt by name (see
-            :func:`model_record`).
+            :func:`model_record`), or if ``path`` holds a training checkpoint
+            of :func:`~srnn_pyg.engine.fit` (``last.pt``, ``best.pt``).
     """
     record = model_record(model)
+    target = Path(path)
+    if target.is_file() and target.stat().st_size > 0 and _is_checkpoint(target):
+        raise ValueError(f"save_model: '{target}' is a training checkpoint of fit (the state a run resumes from); "
+                         f"a model file there would end the run's resume: save the model elsewhere")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return write_checked({"format": MODEL_FORMAT, "version": MODEL_VERSION, "model_record": record,
                           "model": state}, path)
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """Whether ``path`` holds a readable checkpoint of :func:`~srnn_pyg.engine.fit`."""
+    try:
+        _read(path, "cpu", (CHECKPOINT_FORMAT,))
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def write_checked(obj: Any, path: PathLike) -> Path:
@@ -229,7 +243,21 @@ def _payload(path: Path, data: bytes) -> Any:
     return io.BytesIO(payload)
 
 
+def _check_map_location(map_location: Any) -> None:
+    """A device name or :class:`torch.device` that names no device, or CUDA
+    where there is none, is refused here, not reported as an unreadable file."""
+    if isinstance(map_location, (str, torch.device)):
+        try:
+            dev = torch.device(map_location)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"'map_location' must name a torch device such as 'cpu' or 'cuda' "
+                             f"(got {map_location!r})") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"'map_location' is {map_location!r} but CUDA is not available; pass 'cpu'")
+
+
 def _read(path: PathLike, map_location: Any, formats) -> Dict[str, Any]:
+    _check_map_location(map_location)
     path = resolve_checkpoint(path)
     try:
         data = path.read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -228,8 +229,8 @@ class TrainConfig:
         resume (bool or str, optional): ``True`` continues from
             ``out_dir/last.pt`` (or starts afresh in an ``out_dir`` without a
             run; one holding a run without ``last.pt`` is refused unless
-            ``overwrite``); a path
-            continues from that checkpoint. Weights, optimiser, scheduler,
+            ``overwrite``); a path continues from that checkpoint, a run
+            folder from its ``last.pt``. Weights, optimiser, scheduler,
             scaler, RNG states, history, best score and the early-stopping
             count are restored, so the run goes on exactly as if it had not
             stopped. (default: :obj:`None`)
@@ -268,9 +269,10 @@ class TrainConfig:
             printed; keys they add show in that line, are written to
             ``metrics.jsonl`` and the epoch's checkpoints as well, and must
             hold plain data (NumPy values and tensors are converted). A
-            callback with an ``on_resume(history)`` method is handed a
-            resumed run's history (the checkpoint's records) before the
-            first epoch. (default: ``()``)
+            callback with an ``on_resume(history)`` method is handed the
+            run's history before the first epoch: a resumed run's records
+            (the checkpoint's), an empty list for a new run. One callable
+            alone is taken as a list of one. (default: ``()``)
         meta (dict, optional): plain data stored in the checkpoints
             (e.g. the dataset's name and arguments): ``None``, bools, numbers,
             strings, and lists and str-keyed dicts of them; NumPy values and
@@ -326,9 +328,24 @@ class TrainConfig:
                     continue                        # your chunked truncation replaces the official one
                 if getattr(self, name) == defaults[name]:
                     setattr(self, name, value)
+        if self.scheduler_kwargs is not None and not isinstance(self.scheduler_kwargs, Mapping):
+            raise ValueError(f"TrainConfig: 'scheduler_kwargs' must be a dict of the scheduler's arguments, e.g. "
+                             f"{{'step_size': 10}} (got {self.scheduler_kwargs!r})")
         self.scheduler_kwargs = dict(self.scheduler_kwargs or {})
         self.meta = plain_meta({} if self.meta is None else self.meta)
+        if callable(self.callbacks):                 # one callback given bare: a tuple of one
+            self.callbacks = (self.callbacks,)
+        elif self.callbacks is not None and (isinstance(self.callbacks, (str, bytes))
+                                             or not isinstance(self.callbacks, Iterable)):
+            raise ValueError(f"TrainConfig: 'callbacks' must be a list of callables (got {self.callbacks!r})")
         self.callbacks = tuple(self.callbacks or ())
+        if self.device is not None and self.device != "auto":
+            import torch
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"TrainConfig: 'device' must be None, 'auto' or a torch device such as 'cpu', "
+                                 f"'cuda' or 'cuda:1' (got {self.device!r})") from None
         self.metrics = metric_names(self.metrics, "TrainConfig: 'metrics'")
         self._check_numbers()
         self._check_choices()

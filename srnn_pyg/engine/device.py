@@ -44,10 +44,16 @@ def model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+#: what ``amp`` may be
+AMP_MODES = (False, True, "fp16", "bf16")
+
+
 def amp_context(device: torch.device, amp: Any) -> Tuple[Callable[[], Any], bool]:
     """A factory of autocast contexts for ``amp`` (``False``, ``True`` or
     ``"fp16"``, ``"bf16"``) on ``device``, and whether a ``GradScaler`` is
-    needed (fp16). A no-op off CUDA."""
+    needed (fp16). A no-op off CUDA; any other ``amp`` is refused."""
+    if amp not in AMP_MODES or isinstance(amp, (int, float)) and not isinstance(amp, bool):
+        raise ValueError(f"'amp' must be False, True, 'fp16' or 'bf16' (got {amp!r})")
     if not amp or device.type != "cuda":
         return contextlib.nullcontext, False
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16

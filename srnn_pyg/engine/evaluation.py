@@ -24,9 +24,9 @@ from ..nn.heads import LOSSES, DeterministicHead, Head, head_of, loss_terms, wei
 from .config import metric_names
 from .device import DeviceLike, amp_context, model_device, resolve_device
 from .distributed import DistContext
-from .objectives import (OBJECTIVES, check_one_hop_horizon, check_prediction, default_objective, feedback_of,
-                         is_classification, label_targets, peek_classification, rollout_head, rollout_targets,
-                         target_weight, teacher_forcing)
+from .objectives import (OBJECTIVES, check_loader, check_one_hop_horizon, check_prediction, default_objective,
+                         feedback_of, is_classification, label_targets, peek_classification, rollout_head,
+                         rollout_targets, target_weight, teacher_forcing)
 
 __all__ = ["REGRESSION_METRICS", "CLASSIFICATION_METRICS", "ROLLOUT_METRICS", "default_metrics",
            "evaluate", "score_loader", "collect"]
@@ -325,7 +325,10 @@ def evaluate(model: nn.Module, loader: Iterable, metrics: Optional[Sequence[str]
         else:
             warnings.warn(f"evaluate: loss={loss!r} is the point loss of a deterministic head; this model's "
                           f"{type(own).__name__} scores its own loss")
-    amp_ctx, _ = amp_context(dev, amp)
+    try:
+        amp_ctx, _ = amp_context(dev, amp)
+    except ValueError as e:
+        raise ValueError(f"evaluate: {e}") from None
     return score_loader(model, loader, names, horizon=horizon, objective=objective, device=dev,
                         amp_ctx=amp_ctx, progress=progress, head=head)
 
@@ -372,6 +375,9 @@ def collect(model: nn.Module, loader: Iterable, device: Optional[DeviceLike] = N
     if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int)
                                     or num_samples < 1):
         raise ValueError(f"collect: 'num_samples' must be a positive int or None (got {num_samples!r})")
+    if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1):
+        raise ValueError(f"collect: 'horizon' must be a positive int or None (got {horizon!r})")
+    check_loader(loader, "collect: 'loader'")
     dev = model_device(model) if device is None else resolve_device(device)
     model.to(dev).eval()
     parts: Dict[str, List[Tensor]] = {}
@@ -402,6 +408,9 @@ def _collect_batch(model: nn.Module, batch, cls: bool, horizon: Optional[int],
         values = {"pred": out, "y": batch.y}
     else:
         H = horizon or batch.y.size(1)
+        if H > batch.y.size(1):
+            raise ValueError(f"collect: 'horizon' is {H} but the windows hold only {batch.y.size(1)} target steps "
+                             f"('y' is {list(batch.y.shape)})")
         check_one_hop_horizon(batch, H, "collect: a forecast")
         out = model.forecast(batch, H)                                           # [N, H, F]
         values = {"pred": out, "y": batch.y[:, :H]}

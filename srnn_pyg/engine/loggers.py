@@ -53,7 +53,9 @@ class CSVLogger:
     never leaves half a row. On the first call, rows of an existing file
     whose epoch is before the record's are kept, later ones dropped; a run
     that :func:`~srnn_pyg.engine.fit` resumes takes the checkpoint's history
-    instead (:meth:`on_resume`), which holds every epoch up to it.
+    instead (:meth:`on_resume`), which holds every epoch up to it, and a new
+    run that ``fit`` starts (``overwrite=True`` over a former one) none of the
+    file's rows.
 
     Args:
         out_dir (str or PathLike): the run folder.

@@ -96,6 +96,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     Returns:
         FitResult
     """
+    if isinstance(val_loader, TrainConfig):
+        raise TypeError("fit: 'val_loader' got a TrainConfig; pass it by name, fit(model, train_loader, "
+                        "config=TrainConfig(...)), or after the validation loader (or None)")
     config = make_config(config, overrides)
     config = config.replace(objective=default_objective(model)) if config.objective == "auto" else config
     trainable = bool(getattr(model, "trainable", True))
@@ -145,6 +148,10 @@ class _Run:
         self.classification = peek_classification(train, "fit: 'train_loader'")
         if val is not None:
             check_loader(val, "fit: 'val_loader'")
+            held = getattr(val, "dataset", None)
+            if held is not None and hasattr(held, "__len__") and len(held) == 0:
+                raise ValueError(f"fit: 'val_loader' holds no windows (got an empty {type(held).__name__}); pass "
+                                 f"val_loader=None to train without validation")
         self._check_task()
         self.head = head_of(model, classification=self.classification)
         self.own_loss = getattr(self.head, "loss_kind", None)       # the head's own point loss (None: not one)
@@ -517,8 +524,12 @@ class _Run:
         path = resume_path(self.config.resume, self.out, self.dist.main)
         if path is not None:
             self.restore(path)
-        elif c.init_from is not None:
-            self.load_start(c.init_from)
+        else:                           # a new run: no epoch before it (a logger drops a replaced run's rows)
+            for cb in c.callbacks:
+                if callable(getattr(cb, "on_resume", None)):
+                    cb.on_resume([])
+            if c.init_from is not None:
+                self.load_start(c.init_from)
         step_module: nn.Module = StepModule(self.model)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -557,6 +568,7 @@ class _Run:
         bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False, disable=not self.bar_on,
                    dynamic_ncols=True)
         std = 0.0
+        i = -1
         for i, batch in enumerate(bar):
             batch = batch.to(self.dev)
             std = self.schedule(self.step) if self.schedule is not None else 0.0
@@ -580,6 +592,9 @@ class _Run:
                 if self.bar_on:
                     bar.set_postfix(loss=f"{running:.4g}")
         bar.close()
+        if i < 0:                       # nothing trained: a train_loss of 0 would pass for a perfect epoch
+            raise ValueError(f"fit: 'train_loader' yielded no batch in epoch {epoch + 1} (e.g. drop_last=True with "
+                             f"fewer windows than batch_size)")
         totals = self.dist.all_reduce(torch.stack([loss_sum, weight_sum]))
         train_loss = float(weighted_mean(totals[0], totals[1]))
         if not math.isfinite(train_loss):

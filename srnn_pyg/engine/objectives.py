@@ -61,7 +61,12 @@ def is_classification(batch) -> bool:
 
 def check_loader(loader: Any, what: str) -> None:
     """A :class:`TypeError` naming ``what`` unless ``loader`` can be iterated
-    (a PyG ``DataLoader`` or any iterable of batches)."""
+    (a PyG ``DataLoader`` or any iterable of batches): a tensor, a string or
+    one graph (which iterates over its keys) is refused too."""
+    if isinstance(loader, (Tensor, str, bytes, Data)):
+        hint = "; wrap a graph as DataLoader([data])" if isinstance(loader, Data) else ""
+        raise TypeError(f"{what} must be an iterable of STData batches, e.g. a torch_geometric DataLoader "
+                        f"(got {type(loader).__name__}{hint})")
     try:
         iter(loader)
     except TypeError:
@@ -170,14 +175,19 @@ def teacher_forcing(batch, feedback: Optional[Any] = None) -> Tuple[Any, Tensor,
 
 
 def rollout_targets(batch, horizon: int) -> Tuple[Tensor, Optional[Tensor]]:
-    """The first ``horizon`` target steps ``[N, horizon, F]`` and their mask."""
+    """The first ``horizon`` target steps ``[N, horizon, F]`` and their mask:
+    ``y_mask``, else ``node_mask`` at the last observed step held over the
+    horizon (a node absent then forecasts zeros, which are not scored), as
+    teacher forcing holds it."""
     check_targets(batch)
     y = batch.y
     if y.size(1) < horizon:
         raise ValueError(f"fit/evaluate: 'horizon' is {horizon} but the windows hold only "
                          f"{y.size(1)} target steps ('y' is {list(y.shape)})")
-    ym = batch.get("y_mask")
-    return y[:, :horizon], (ym[:, :horizon] if ym is not None else None)
+    ym, nm = batch.get("y_mask"), batch.get("node_mask")
+    if ym is not None:
+        return y[:, :horizon], ym[:, :horizon]
+    return y[:, :horizon], (nm[:, -1:].expand(-1, horizon) if nm is not None else None)
 
 
 def target_weight(batch, classification: bool = False) -> Optional[Tensor]:

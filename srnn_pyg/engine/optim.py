@@ -73,6 +73,18 @@ def make_optimizer(config: TrainConfig, params: List[nn.Parameter]) -> torch.opt
                      f"params -> Optimizer (got {optimizer!r})")
 
 
+def _probe(cls: Any, kwargs: Dict[str, Any], plateau: bool) -> None:
+    """Build ``cls`` with ``kwargs`` on a throwaway optimiser and step it a
+    few times: values torch's constructors accept but its steps refuse
+    (``step_size=0``, ``T_max=0``, a string ``gamma``) fail here, before any
+    training, not after the first epoch."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    probe = cls(opt, **kwargs)
+    for _ in range(3):
+        opt.step()
+        probe.step(1.0) if plateau else probe.step()
+
+
 def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer, plateau_mode: str = "min") -> Any:
     """The config's scheduler on ``opt`` (:obj:`None` for none), its
     ``scheduler_kwargs`` over the defaults; a plateau scheduler in
@@ -94,9 +106,11 @@ def make_scheduler(config: TrainConfig, opt: torch.optim.Optimizer, plateau_mode
     if scheduler not in classes:
         raise ValueError(f"fit: 'scheduler' must be one of {list(SCHEDULERS)} or a callable "
                          f"optimizer -> scheduler (got {scheduler!r})")
+    kwargs = {**defaults[scheduler], **config.scheduler_kwargs}
     try:
-        sched = classes[scheduler](opt, **{**defaults[scheduler], **config.scheduler_kwargs})
-    except (TypeError, ValueError) as e:
+        _probe(classes[scheduler], kwargs, scheduler == "plateau")
+        sched = classes[scheduler](opt, **kwargs)
+    except (TypeError, ValueError, ArithmeticError) as e:
         raise ValueError(f"fit: 'scheduler_kwargs' {config.scheduler_kwargs!r} do not fit scheduler={scheduler!r} "
                          f"(torch.optim.lr_scheduler.{classes[scheduler].__name__}): {e}") from None
     sched.per_iteration = scheduler == "paper"     # stepped after every optimiser step, not every epoch

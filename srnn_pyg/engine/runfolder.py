@@ -187,6 +187,13 @@ def resume_path(resume: Any, out: Optional[Path], main: bool = True) -> Optional
             warnings.warn(f"fit: resume=True but there is no '{out / LAST}'; starting a new run")
         return None
     if resume not in (None, False):
+        folder = Path(resume)
+        if folder.is_dir():            # a run folder: its last epoch, where the run stopped (not its best)
+            if not (folder / LAST).is_file():
+                raise FileNotFoundError(f"fit: 'resume' names the run folder '{folder}', which has no '{LAST}' "
+                                        f"to continue from (to start from its weights instead, pass "
+                                        f"init_from='{folder}')")
+            return folder / LAST
         return resolve_checkpoint(resume)
     return None
 
