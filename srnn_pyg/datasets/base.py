@@ -3,6 +3,7 @@ normalisation and the protocol interface :meth:`~STDataset.open` /
 :meth:`~STDataset.score`), data roots, errors."""
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from pathlib import Path
@@ -144,6 +145,22 @@ class STDataset(Dataset):
     #: ``seed`` (random data); where not, the option is ignored.
     uses_root: ClassVar[bool] = True
     uses_seed: ClassVar[bool] = False
+    #: Constructor options a split keeps to itself: :meth:`open` with
+    #: ``train=`` passes on every other option the training split was built
+    #: with (the window sizes, the held-out scene or fold, the normalisation).
+    split_own: ClassVar[FrozenSet[str]] = frozenset({"split", "transform", "stats"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_options(cls.__init__)
+
+    def split_options(self) -> Dict[str, Any]:
+        """The constructor options this split was built with, less
+        :attr:`split_own`: what :meth:`open` passes on to the splits opened
+        with ``train=self`` (an option given there wins)."""
+        own = type(self).split_own
+        return {k: v for k, v in self.__dict__.get("_init_options", {}).items() if k not in own}
 
     # ------------------------------------------------------------ protocol
     @classmethod
@@ -221,10 +238,12 @@ class STDataset(Dataset):
                 :obj:`None`: :attr:`defaults`)
             seed (int, optional): seed of random data (ignored by recorded
                 data). (default: :obj:`0`)
-            train (STDataset, optional): the training split already opened
-                with the same options; a val/test split reuses its
-                normalisation statistics instead of computing them again.
-                (default: :obj:`None`)
+            train (STDataset, optional): the training split; the split
+                opened takes its options (:meth:`split_options`: window
+                sizes, held-out scene, fold or recordings, normalisation,
+                graph and features; an option given here wins) and reuses
+                its normalisation statistics instead of computing them
+                again. (default: :obj:`None`)
             **extra: any other keyword of the class's constructor.
 
         Raises:
@@ -232,6 +251,19 @@ class STDataset(Dataset):
                 a split that does not exist; naming the option for one that
                 does not apply.
         """
+        if train is not None:
+            if not isinstance(train, cls):
+                raise TypeError(f"{cls.name or cls.__name__}: 'train' must be a training split of this dataset "
+                                f"(got {type(train).__name__})")
+            inherited = {k: v for k, v in train.split_options().items() if k in cls.extra_options()}
+            kept = {option: inherited.pop(cls.window_options[option], None) for option in ("obs", "horizon")
+                    if option in cls.window_options}
+            obs = kept.get("obs") if obs is None else obs               # a generic option given here wins
+            horizon = kept.get("horizon") if horizon is None else horizon
+            kept_root, kept_seed = inherited.pop("root", None), inherited.pop("seed", None)
+            root = kept_root if root is None else root
+            seed = kept_seed if seed == 0 and isinstance(kept_seed, int) else seed
+            extra = {**inherited, **extra}
         reason = cls.missing_split(split, **extra)
         if reason is not None:
             raise ValueError(f"{cls.name or cls.__name__} has no split {split!r} ({reason})")
@@ -368,3 +400,22 @@ class STDataset(Dataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)}, obs={self.obs}, horizon={self.horizon})"
+
+
+def _recording_options(init: Callable) -> Callable:
+    """Wrap a dataset's ``__init__`` so that the outermost call keeps the
+    options it was given, by name (``_init_options``), for
+    :meth:`STDataset.split_options`."""
+    sig = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args: Any, **kwargs: Any) -> None:
+        outer = "_init_options" not in self.__dict__
+        if outer:
+            bound = sig.bind(self, *args, **kwargs).arguments
+            self.__dict__["_init_options"] = {k: v for k, v in list(bound.items())[1:]
+                                              if sig.parameters[k].kind not in (inspect.Parameter.VAR_KEYWORD,
+                                                                                inspect.Parameter.VAR_POSITIONAL)}
+        init(self, *args, **kwargs)
+
+    return wrapper

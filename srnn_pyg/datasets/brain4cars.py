@@ -169,8 +169,8 @@ class Brain4Cars(STDataset):
             raise ValueError(f"Brain4Cars: 'fold' must be an integer from 1 to 5 (got {fold!r})")
         if folds not in _FOLDS:
             raise ValueError(f"Brain4Cars: 'folds' must be one of {_FOLDS} (got {folds!r})")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"Brain4Cars: 'seed' must be an integer (got {seed!r})")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"Brain4Cars: 'seed' must be an integer >= 0 (got {seed!r})")
         self.root = resolve_root(root, "brain4cars")
         self.fold, self.split, self.graph = int(fold), split, graph
         self.folds, self.seed = folds, int(seed)

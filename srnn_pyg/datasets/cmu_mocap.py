@@ -206,7 +206,7 @@ class CMUMocap(MotionDataset):
                              f"training recordings to hold out; got {val_recordings})")
         self.features = check_motion_features(name, features, loss_weight)
         self.loss_weight = loss_weight
-        if not isinstance(num_seeded, int) or num_seeded < 1:
+        if isinstance(num_seeded, bool) or not isinstance(num_seeded, int) or num_seeded < 1:
             raise ValueError(f"{name}: 'num_seeded' must be a positive int (got {num_seeded!r})")
         self.folder = resolve_root(root, "cmu_mocap")
         self.split, self.obs, self.horizon, self.stride = split, obs, horizon, stride
@@ -251,6 +251,7 @@ class CMUMocap(MotionDataset):
                 seq = frames[::self.frame_step]                    # 25 fps at frame_step=2
                 rec = self._add_recording(seq, f"{split_dir.name}/{a}/{path.name}")
                 self._add_windows(rec, self._starts(seq.shape[0], path), a)
+        self._check_windows()
         super().__init__(transform)
 
     @classmethod

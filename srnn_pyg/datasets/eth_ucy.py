@@ -3,6 +3,7 @@ Social-GAN: :class:`ETHUCY`."""
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
@@ -241,6 +242,8 @@ class ETHUCY(STDataset):
     #: the features that are 2-d positions (for trajectory pictures)
     position_channels = (0, 1)
     defaults = {"obs": 8, "horizon": 12, "test_scene": "eth", "batch_size": 32, "loss": "euclidean"}
+    #: each split's own window spacing, not passed on by ``open(..., train=...)``
+    split_own = STDataset.split_own | {"skip"}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, test_scene: str = "eth",
                  split: str = "train", obs: int = 8, horizon: int = 12, skip: int = 1,
@@ -257,7 +260,8 @@ class ETHUCY(STDataset):
         obs, horizon, skip = count("ETHUCY", "obs", obs), count("ETHUCY", "horizon", horizon), \
             count("ETHUCY", "skip", skip)
         min_peds = count("ETHUCY", "min_peds", min_peds, least=0)
-        if radius is not None and not radius > 0:
+        if radius is not None and (isinstance(radius, bool) or not isinstance(radius, numbers.Real)
+                                   or not radius > 0 or not math.isfinite(radius)):
             raise ValueError(f"ETHUCY: 'radius' must be a positive number of metres or None "
                              f"(got {radius!r})")
         self.root = resolve_root(root, "eth_ucy")
@@ -394,12 +398,18 @@ class ETHUCY(STDataset):
         return rel + origin.to(rel).unsqueeze(-2)
 
     def score(self, collected: Mapping[str, Tensor]) -> Dict[str, float]:
-        """``ADE`` and ``FDE`` (metres) over the pedestrians present at every
-        predicted step; with ``"samples"`` ``[K, N, H, 2]`` also ``minADE@K``
-        and ``minFDE@K`` per pedestrian and, with ``"batch"`` (``[N]`` long,
-        the window of each node), ``minADE@K (scene)`` and ``minFDE@K (scene)``."""
+        """``ADE`` and ``FDE`` (metres) over the pedestrians of Social-GAN's
+        protocol, present at every observed (``node_mask``) and predicted
+        (``y_mask``) step, so that ``keep="partial"`` scores the same
+        pedestrians as ``keep="full"`` (the others are context); with
+        ``"samples"`` ``[K, N, H, 2]`` also ``minADE@K`` and ``minFDE@K`` per
+        pedestrian and, with ``"batch"`` (``[N]`` long, the window of each
+        node), ``minADE@K (scene)`` and ``minFDE@K (scene)``."""
         pred, y, y_mask = forecast_view(collected)
         keep = None if y_mask is None else y_mask.all(1)                      # [N]
+        seen = collected.get("node_mask")
+        if isinstance(seen, Tensor) and seen.dim() == 2 and seen.size(0) == pred.size(0):
+            keep = seen.all(1) if keep is None else keep & seen.all(1)
         out = {"ADE": float(M.ade(pred, y, keep)), "FDE": float(M.fde(pred, y, keep))}
         samples = collected.get("samples")
         if samples is not None:

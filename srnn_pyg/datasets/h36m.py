@@ -219,7 +219,7 @@ class H36M(MotionDataset):
         train_subjects = tuple(s for s in self.TRAIN_SUBJECTS if s not in held)
         self.features = check_motion_features(name, features, loss_weight)
         self.loss_weight = loss_weight
-        if not isinstance(num_seeded, int) or num_seeded < 1:
+        if isinstance(num_seeded, bool) or not isinstance(num_seeded, int) or num_seeded < 1:
             raise ValueError(f"{name}: 'num_seeded' must be a positive int (got {num_seeded!r})")
         if self.windows == "seeded" and (obs > 66 or horizon > 100):
             raise ValueError(f"{name}: the seeded windows leave 66 frames before and 100 after the "
@@ -286,6 +286,7 @@ class H36M(MotionDataset):
                 if self.windows == "seeded":
                     for sub, start in self._seeded(s, a, lengths):
                         self._add_windows(recs[sub], [start], a)
+        self._check_windows()
         super().__init__(transform)
 
     @classmethod

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..nn.args import count
+from ..nn.args import count, flag, real
 from ..data import STData
 from ..metrics import mae, mape, rmse
 from ..scalers import Scaler
@@ -233,6 +233,8 @@ class LosLoop(STDataset):
     splits = _SPLITS
     task = "regression"
     defaults = {"obs": 12, "horizon": 12, "train_ratio": 0.8, "val_ratio": 0.1, "batch_size": 8, "loss": "l1"}
+    #: each split's own window spacing, not passed on by ``open(..., train=...)``
+    split_own = STDataset.split_own | {"stride"}
 
     def __init__(self, root: Optional[Union[str, os.PathLike]] = None, split: str = "train",
                  obs: int = 12, horizon: int = 12, train_ratio: float = 0.8, val_ratio: float = 0.1,
@@ -247,7 +249,9 @@ class LosLoop(STDataset):
             raise ValueError(f"LosLoop: 'normalize' must be one of {_NORMS + tuple(SCALERS)} or a "
                              f"srnn_pyg.scalers scaler (got {normalize!r})")
         obs, horizon = count("LosLoop", "obs", obs), count("LosLoop", "horizon", horizon)
+        self_loops = flag("LosLoop", "self_loops", self_loops)
         stride = count("LosLoop", "stride", stride)
+        train_ratio, val_ratio = real("LosLoop", "train_ratio", train_ratio), real("LosLoop", "val_ratio", val_ratio)
         if not 0.0 < train_ratio < 1.0 or not 0.0 <= val_ratio < train_ratio:
             raise ValueError(f"LosLoop: need 0 < train_ratio < 1 and 0 <= val_ratio < train_ratio "
                              f"(got train_ratio={train_ratio}, val_ratio={val_ratio})")

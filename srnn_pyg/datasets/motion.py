@@ -265,6 +265,8 @@ class MotionDataset(STDataset):
     #: the ``"val"`` split (``"val_recordings"``, ``"val_subjects"``), or
     #: :obj:`None`.
     holdout_option: Optional[str] = None
+    #: each split's own window spacing, not passed on by ``open(..., train=...)``
+    split_own = STDataset.split_own | {"stride", "windows", "num_seeded", "subjects"}
     #: The times after the last observed frame that the tables report.
     report_ms: Tuple[int, ...] = (80, 160, 320, 400, 560, 1000)
 
@@ -458,6 +460,14 @@ class MotionDataset(STDataset):
         for s in starts:
             self.index.append((rec, int(s)))
             self.window_action.append(action)
+
+    def _check_windows(self) -> None:
+        """A split without a window is refused here, not in a training loop later."""
+        if not self.index:
+            longest = max((r.x.size(1) for r in self.recordings), default=0)
+            raise ValueError(f"{type(self).__name__}: the {self.split!r} split has no window: obs + horizon = "
+                             f"{self.obs} + {self.horizon} frames, and its longest recording has {longest} "
+                             f"(at 25 fps)")
 
     def _init_lists(self) -> None:
         self.recordings: List[STData] = []

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..nn.args import count
+from ..nn.args import count, real
 from .. import metrics as M
 from ..data import STData
 from ..scalers import Scaler, StandardScaler
@@ -48,23 +48,6 @@ class _PyGTemporalDataset(STDataset):
     default_train_ratio: float = 0.8
     window_options = {"obs": "lags", "horizon": "horizon"}
 
-    @classmethod
-    def open(cls, split: str, *, train: Optional[STDataset] = None, obs: Optional[int] = None,
-             horizon: Optional[int] = None, **extra: Any) -> STDataset:
-        """:meth:`STDataset.open`; with ``train`` (a split of the same series),
-        every option it was opened with (:meth:`split_options`: ``lags``,
-        ``horizon``, the ratios, the file and its standardisation) unless given
-        here, so that ``open("test", train=train)`` cuts the same series into
-        the same windows."""
-        if train is not None and isinstance(train, _PyGTemporalDataset):
-            own = train.split_options()
-            obs = own.pop("lags") if obs is None else obs
-            horizon = own.pop("horizon") if horizon is None else horizon
-            own.pop("lags", None), own.pop("horizon", None)
-            allowed = cls.extra_options()
-            extra = {**{k: v for k, v in own.items() if k in allowed}, **extra}
-        return super().open(split, train=train, obs=obs, horizon=horizon, **extra)
-
     def split_options(self) -> Dict[str, Any]:
         """The constructor options this split was opened with, which
         :meth:`open` passes on to the splits opened with ``train=self``."""
@@ -92,7 +75,8 @@ class _PyGTemporalDataset(STDataset):
             raise ValueError(f"{name}: 'split' must be one of {_SPLITS} (got {split!r})")
         lags = count(name, "lags", self.default_lags if lags is None else lags)
         horizon = count(name, "horizon", horizon)
-        train_ratio = self.default_train_ratio if train_ratio is None else float(train_ratio)
+        train_ratio = real(name, "train_ratio", self.default_train_ratio if train_ratio is None else train_ratio)
+        val_ratio = real(name, "val_ratio", val_ratio)
         if not 0.0 < train_ratio < 1.0 or not 0.0 <= val_ratio < train_ratio:
             raise ValueError(f"{name}: need 0 < train_ratio < 1 and 0 <= val_ratio < train_ratio "
                              f"(got train_ratio={train_ratio}, val_ratio={val_ratio})")

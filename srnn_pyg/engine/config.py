@@ -461,8 +461,12 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-def make_config(config: Optional[TrainConfig], overrides: Dict[str, Any]) -> TrainConfig:
-    """:func:`~srnn_pyg.engine.fit`'s ``config`` with its keyword ``overrides``."""
+def make_config(config: Optional[TrainConfig], overrides: Dict[str, Any], val_loader: Any = None) -> TrainConfig:
+    """:func:`~srnn_pyg.engine.fit`'s ``config`` with its keyword ``overrides``
+    (a config passed where the validation loader goes is refused by name)."""
+    if isinstance(val_loader, TrainConfig):
+        raise TypeError("fit: 'val_loader' got a TrainConfig; pass it by name, fit(model, train_loader, "
+                        "config=TrainConfig(...)), or after the validation loader (or None)")
     if config is not None and not isinstance(config, TrainConfig):
         raise TypeError(f"fit: 'config' must be a TrainConfig or None (got {type(config).__name__})")
     unknown = sorted(set(overrides) - set(TrainConfig.fields()))

@@ -53,7 +53,7 @@ from .optim import (apply_new_rates, current_lr, is_better, make_optimizer, make
                     step_scheduler, stretch_schedule)
 from .result import FitResult
 from .runfolder import (RUN_FILES, check_init_from, config_record, files_to_replace, plain_record, reconcile_best,
-                        remove_run, resume_path, selection_changed)
+                        hand_history, remove_run, resume_path, selection_changed)
 from .rng import kept_rng, rng_state, seed_everything, set_rng_state
 from .tbptt import check_tbptt, tbptt_batch, truncated_gradient
 
@@ -96,10 +96,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     Returns:
         FitResult
     """
-    if isinstance(val_loader, TrainConfig):
-        raise TypeError("fit: 'val_loader' got a TrainConfig; pass it by name, fit(model, train_loader, "
-                        "config=TrainConfig(...)), or after the validation loader (or None)")
-    config = make_config(config, overrides)
+    config = make_config(config, overrides, val_loader)
     config = config.replace(objective=default_objective(model)) if config.objective == "auto" else config
     trainable = bool(getattr(model, "trainable", True))
     if trainable and config.objective == "teacher_forcing" and not getattr(model, "has_forward", True):
@@ -147,11 +144,7 @@ class _Run:
         self.trainable = trainable and self._has_parameters(train)
         self.classification = peek_classification(train, "fit: 'train_loader'")
         if val is not None:
-            check_loader(val, "fit: 'val_loader'")
-            held = getattr(val, "dataset", None)
-            if held is not None and hasattr(held, "__len__") and len(held) == 0:
-                raise ValueError(f"fit: 'val_loader' holds no windows (got an empty {type(held).__name__}); pass "
-                                 f"val_loader=None to train without validation")
+            check_loader(val, "fit: 'val_loader'", nonempty=True)
         self._check_task()
         self.head = head_of(model, classification=self.classification)
         self.own_loss = getattr(self.head, "loss_kind", None)       # the head's own point loss (None: not one)
@@ -381,9 +374,7 @@ class _Run:
         self.best, self.best_epoch = ckpt.get("best_score"), ckpt.get("best_epoch")
         self.bad, self.stopped = int(ckpt.get("bad_epochs", 0)), bool(ckpt.get("stopped_early", False))
         self.result.history = list(ckpt.get("history") or [])
-        for cb in self.config.callbacks:       # loggers catch up with the epochs the checkpoint holds
-            if callable(getattr(cb, "on_resume", None)):
-                cb.on_resume(self.result.history)
+        hand_history(self.config.callbacks, self.result.history)   # loggers catch up with the checkpoint's epochs
         for key in ("objective", "loss", "seed", "world_size", "tbptt", "truncate_gradient"):
             old = (ckpt.get("config") or {}).get(key)
             if old is not None and old != self.config_record[key] and self.dist.main:
@@ -525,9 +516,7 @@ class _Run:
         if path is not None:
             self.restore(path)
         else:                           # a new run: no epoch before it (a logger drops a replaced run's rows)
-            for cb in c.callbacks:
-                if callable(getattr(cb, "on_resume", None)):
-                    cb.on_resume([])
+            hand_history(c.callbacks, [])
             if c.init_from is not None:
                 self.load_start(c.init_from)
         step_module: nn.Module = StepModule(self.model)
@@ -593,8 +582,7 @@ class _Run:
                     bar.set_postfix(loss=f"{running:.4g}")
         bar.close()
         if i < 0:                       # nothing trained: a train_loss of 0 would pass for a perfect epoch
-            raise ValueError(f"fit: 'train_loader' yielded no batch in epoch {epoch + 1} (e.g. drop_last=True with "
-                             f"fewer windows than batch_size)")
+            raise ValueError(f"fit: 'train_loader' yielded no batch in epoch {epoch + 1} (drop_last=True?)")
         totals = self.dist.all_reduce(torch.stack([loss_sum, weight_sum]))
         train_loss = float(weighted_mean(totals[0], totals[1]))
         if not math.isfinite(train_loss):

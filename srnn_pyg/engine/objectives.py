@@ -59,10 +59,11 @@ def is_classification(batch) -> bool:
     return not y.is_floating_point()
 
 
-def check_loader(loader: Any, what: str) -> None:
+def check_loader(loader: Any, what: str, nonempty: bool = False) -> None:
     """A :class:`TypeError` naming ``what`` unless ``loader`` can be iterated
     (a PyG ``DataLoader`` or any iterable of batches): a tensor, a string or
-    one graph (which iterates over its keys) is refused too."""
+    one graph (which iterates over its keys) is refused too; ``nonempty``: a
+    loader whose dataset holds no window is a :class:`ValueError`."""
     if isinstance(loader, (Tensor, str, bytes, Data)):
         hint = "; wrap a graph as DataLoader([data])" if isinstance(loader, Data) else ""
         raise TypeError(f"{what} must be an iterable of STData batches, e.g. a torch_geometric DataLoader "
@@ -72,6 +73,9 @@ def check_loader(loader: Any, what: str) -> None:
     except TypeError:
         raise TypeError(f"{what} must be an iterable of STData batches, e.g. a torch_geometric DataLoader "
                         f"(got {type(loader).__name__})") from None
+    held = getattr(loader, "dataset", None)
+    if nonempty and held is not None and hasattr(held, "__len__") and len(held) == 0:
+        raise ValueError(f"{what} holds no windows (got an empty {type(held).__name__}); pass None instead")
 
 
 def peek_classification(loader: Iterable, what: str = "the loader") -> bool:

@@ -176,6 +176,14 @@ def config_record(c: Any, schedule: Any, monitor: str, mode: str, world: int, va
         "validate_start": validated}
 
 
+def hand_history(callbacks, history: List[Dict[str, Any]]) -> None:
+    """The run's history before its first epoch (a resumed run's records, or
+    none for a new run) to every callback with an ``on_resume`` method."""
+    for cb in callbacks:
+        if callable(getattr(cb, "on_resume", None)):
+            cb.on_resume(history)
+
+
 def resume_path(resume: Any, out: Optional[Path], main: bool = True) -> Optional[Path]:
     """The checkpoint a run resumes from: ``out/last.pt`` for ``resume=True``
     (:obj:`None`, with a warning on the main process, when there is none),
