@@ -270,9 +270,9 @@ def euler_angle_error(pred_expmap: Tensor, target_expmap: Tensor, dims: Optional
             raise ValueError(f"euler_angle_error: 'mask' must be a bool [B] = [{B}] tensor "
                              f"(got {list(m.shape)}, {m.dtype})")
     if reduce == "none":
-        out = err[0] if single else err
         if m is not None:                                             # unscored sequences: NaN, not an error of 0
-            out = torch.where(m.unsqueeze(1), out, out.new_full((), float("nan")))
+            err = torch.where(m.unsqueeze(1), err, err.new_full((), float("nan")))
+        out = err[0] if single else err
     else:
         if m is not None:
             out = _masked_mean(err, m.to(err.dtype).unsqueeze(1).expand_as(err), dims=0)

@@ -6,7 +6,7 @@ computed by :meth:`~Scaler.fit` over the dimensions named by ``axis`` and kept
 for the others (broadcast back when transforming):
 
 * ``axis="feature"`` (the default): one statistic per feature (the last
-  dimension), pooled over nodes and steps;
+  dimension), pooled over nodes and steps; a 1-d series is one feature;
 * ``axis="node"``: one per node and feature of a ``[N, T, F]`` tensor (pooled
   over the steps of dimension 1), for a graph whose nodes are fixed sensors;
 * ``axis="all"``: one statistic for the whole tensor;
@@ -113,7 +113,7 @@ class Scaler:
     def dims(self, ndim: int) -> Tuple[int, ...]:
         """The dimensions reduced over for an input of ``ndim`` dimensions."""
         if self.axis == "feature":
-            return tuple(range(ndim - 1))
+            return tuple(range(ndim - 1)) if ndim > 1 else (0,)     # a 1-d series is one feature
         if self.axis == "all":
             return tuple(range(ndim))
         if self.axis == "node":

@@ -187,7 +187,7 @@ class STDataset(Dataset):
 
     @classmethod
     def open_kwargs(cls, split: str, *, root=None, obs: Optional[int] = None,
-                    horizon: Optional[int] = None, seed: int = 0, train: Optional["STDataset"] = None,
+                    horizon: Optional[int] = None, seed: Optional[int] = None, train: Optional["STDataset"] = None,
                     **extra: Any) -> Dict[str, Any]:
         """The constructor's keywords for :meth:`open` (the same arguments):
         ``obs``/``horizon`` under the names of :attr:`window_options`, ``root``
@@ -217,14 +217,14 @@ class STDataset(Dataset):
         if cls.uses_root:
             kw["root"] = root
         if cls.uses_seed:
-            kw["seed"] = seed
+            kw["seed"] = 0 if seed is None else seed
         kw.update(extra)
         kw["split"] = split
         return kw
 
     @classmethod
     def open(cls, split: str, *, root=None, obs: Optional[int] = None, horizon: Optional[int] = None,
-             seed: int = 0, train: Optional["STDataset"] = None, **extra: Any) -> "STDataset":
+             seed: Optional[int] = None, train: Optional["STDataset"] = None, **extra: Any) -> "STDataset":
         """One split of the dataset from generic options.
 
         Args:
@@ -237,7 +237,7 @@ class STDataset(Dataset):
             horizon (int, optional): predicted steps per window. (default:
                 :obj:`None`: :attr:`defaults`)
             seed (int, optional): seed of random data (ignored by recorded
-                data). (default: :obj:`0`)
+                data). (default: :obj:`None`: ``train``'s, else 0)
             train (STDataset, optional): the training split; the split
                 opened takes its options (:meth:`split_options`: window
                 sizes, held-out scene, fold or recordings, normalisation,
@@ -262,7 +262,7 @@ class STDataset(Dataset):
             horizon = kept.get("horizon") if horizon is None else horizon
             kept_root, kept_seed = inherited.pop("root", None), inherited.pop("seed", None)
             root = kept_root if root is None else root
-            seed = kept_seed if seed == 0 and isinstance(kept_seed, int) else seed
+            seed = kept_seed if seed is None else seed              # a seed given here wins
             extra = {**inherited, **extra}
         reason = cls.missing_split(split, **extra)
         if reason is not None:

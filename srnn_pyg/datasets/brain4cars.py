@@ -261,7 +261,8 @@ class Brain4Cars(STDataset):
         if given:
             raise ValueError(f"{cls.name}: option {given[0]!r} does not apply (sequences of 7 steps, "
                              f"one label per step)")
-        seed = options.pop("seed", 0)
+        seed = options.pop("seed", None)
+        seed = 0 if seed is None else seed
         kw = super().open_kwargs(split, **options)
         if kw.get("folds", "upstream") == "cv":          # the seed draws the cross-validation folds
             kw["seed"] = seed

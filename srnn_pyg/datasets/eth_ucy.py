@@ -189,7 +189,7 @@ class ETHUCY(STDataset):
     vector per step: the ADE the protocol reports; ``defaults["loss"]``, which
     the accuracy benchmark gives every deterministic model it trains).
     :meth:`score` reports ``ADE`` and ``FDE`` in metres over the pedestrians
-    present at every predicted step (Social-GAN's protocol) and, given
+    present at every observed and predicted step (Social-GAN's protocol) and, given
     ``K`` sampled forecasts, ``minADE@K`` and ``minFDE@K``, each pedestrian
     keeping its best sample (:func:`~srnn_pyg.metrics.best_of_k_ade_fde`;
     also per scene-window, ``minADE@K (scene)``, where the window of each

@@ -51,8 +51,8 @@ class _PyGTemporalDataset(STDataset):
     def split_options(self) -> Dict[str, Any]:
         """The constructor options this split was opened with, which
         :meth:`open` passes on to the splits opened with ``train=self``."""
-        return {"lags": self.lags, "horizon": self.horizon, "train_ratio": self.train_ratio,
-                "val_ratio": self.val_ratio}
+        return {**super().split_options(), "lags": self.lags, "horizon": self.horizon,
+                "train_ratio": self.train_ratio, "val_ratio": self.val_ratio}
 
     @classmethod
     def missing_split(cls, split: str, **extra: Any) -> Optional[str]:

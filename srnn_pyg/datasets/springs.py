@@ -298,6 +298,8 @@ class Springs(STDataset):
     defaults = {"obs": 40, "horizon": 20, "num_graphs": 1000, "batch_size": 32}
     uses_root = False
     uses_seed = True
+    #: how each split cuts its simulations into windows, not passed on by ``open(..., train=...)``
+    split_own = STDataset.split_own | {"num_windows", "window_stride"}
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
+from .device import AMP_MODES as _AMP  # one list of amp values: what amp_context takes
 from .device import DeviceLike
 from .files import PathLike, first_unplain, to_jsonable
 from .noise import as_noise_schedule
@@ -28,7 +29,6 @@ RECIPES = ("default", "paper")
 PAPER_RECIPE: Dict[str, Any] = {
     "optimizer": "momentum", "momentum": 0.99, "lr": 1e-3, "scheduler": "paper", "grad_clip": 25.0,
     "truncate_gradient": 10, "noise": "paper", "noise_p": 0.5, "node_type_loss": True}
-_AMP = (False, True, None, "fp16", "bf16")
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:

@@ -45,7 +45,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 #: what ``amp`` may be
-AMP_MODES = (False, True, "fp16", "bf16")
+AMP_MODES = (False, True, None, "fp16", "bf16")
 
 
 def amp_context(device: torch.device, amp: Any) -> Tuple[Callable[[], Any], bool]:
@@ -53,7 +53,7 @@ def amp_context(device: torch.device, amp: Any) -> Tuple[Callable[[], Any], bool
     ``"fp16"``, ``"bf16"``) on ``device``, and whether a ``GradScaler`` is
     needed (fp16). A no-op off CUDA; any other ``amp`` is refused."""
     if amp not in AMP_MODES or isinstance(amp, (int, float)) and not isinstance(amp, bool):
-        raise ValueError(f"'amp' must be False, True, 'fp16' or 'bf16' (got {amp!r})")
+        raise ValueError(f"'amp' must be False (or None), True, 'fp16' or 'bf16' (got {amp!r})")
     if not amp or device.type != "cuda":
         return contextlib.nullcontext, False
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16

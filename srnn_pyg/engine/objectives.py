@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
+from torch_geometric.data.data import BaseData
 
 from ..loader import seed_count, seed_view
 from ..nn.heads import DeterministicHead, Head, loss_terms, weighted_mean
@@ -64,8 +65,8 @@ def check_loader(loader: Any, what: str, nonempty: bool = False) -> None:
     (a PyG ``DataLoader`` or any iterable of batches): a tensor, a string or
     one graph (which iterates over its keys) is refused too; ``nonempty``: a
     loader whose dataset holds no window is a :class:`ValueError`."""
-    if isinstance(loader, (Tensor, str, bytes, Data)):
-        hint = "; wrap a graph as DataLoader([data])" if isinstance(loader, Data) else ""
+    if isinstance(loader, (Tensor, str, bytes, BaseData)):
+        hint = "; wrap a graph as DataLoader([data])" if isinstance(loader, BaseData) else ""
         raise TypeError(f"{what} must be an iterable of STData batches, e.g. a torch_geometric DataLoader "
                         f"(got {type(loader).__name__}{hint})")
     try:

@@ -44,7 +44,7 @@ class GraphVectorRNN(Forecaster):
         super().__init__(schema, in_channels, out_channels)
         name = type(self).__name__
         in_channels, out_channels = self.in_channels, self.out_channels
-        count(name, "num_nodes", num_nodes, optional=True, meaning="set by the first batch")
+        num_nodes = count(name, "num_nodes", num_nodes, optional=True, meaning="set by the first batch")
         lstm_channels, num_layers = count(name, "lstm_channels", lstm_channels), count(name, "num_layers", num_layers)
         dropout, residual = rate(name, "dropout", dropout), flag(name, "residual", residual)
         if residual and out_channels > in_channels:

@@ -9,7 +9,7 @@ from torch_geometric.data.data import BaseData
 
 from ..data import STData
 from ..loader import one_hop_node_index, seed_count
-from ..nn.args import real
+from ..nn.args import count, flag, real
 from ..nn.checks import select
 from ..nn.feedback import Feedback
 from ..schema import STSchema
@@ -124,14 +124,9 @@ class LinearAR(Forecaster):
                              f"(got {out_channels})")
         self.feedback = Feedback(in_channels, out_channels, covariates, derived, velocity_scale, owner="LinearAR")
         self.covariates, self.derived, self.velocity_scale = covariates, derived, self.feedback.velocity_scale
-        if isinstance(lags, bool) or not isinstance(lags, int) or lags < 1:
-            raise ValueError(f"LinearAR: 'lags' must be a positive int (got {lags!r})")
-        if not isinstance(per_node, bool):
-            raise ValueError(f"LinearAR: 'per_node' must be a bool (got {per_node!r})")
+        lags, per_node = count("LinearAR", "lags", lags), flag("LinearAR", "per_node", per_node)
         ridge = real("LinearAR", "ridge", ridge)
-        if num_nodes is not None and (isinstance(num_nodes, bool) or not isinstance(num_nodes, int)
-                                      or num_nodes < 1):
-            raise ValueError(f"LinearAR: 'num_nodes' must be a positive int or None (got {num_nodes!r})")
+        num_nodes = count("LinearAR", "num_nodes", num_nodes, optional=True, meaning="set by the first fit")
         self.lags, self.per_node, self.ridge = lags, per_node, float(ridge)
         self.num_nodes: Optional[int] = None
         if per_node:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import STData
-from ..nn.args import count, rate
+from ..nn.args import count, is_bool, rate
 from ..nn.checks import select
 from ..nn.feedback import Feedback
 from ..schema import STSchema
@@ -96,7 +96,7 @@ class NodeLSTM(Forecaster):
         in_channels, out_channels = self.in_channels, self.out_channels
         hidden, num_layers = count("NodeLSTM", "hidden", hidden), count("NodeLSTM", "num_layers", num_layers)
         dropout = rate("NodeLSTM", "dropout", dropout)
-        if not (isinstance(residual, bool) or residual == "velocity"):
+        if not (is_bool(residual) or residual == "velocity"):
             raise ValueError(f"NodeLSTM: 'residual' must be a bool or 'velocity' (got {residual!r})")
         if residual == "velocity" and derived != "velocity":
             raise ValueError(f"NodeLSTM: residual='velocity' reads the velocity from the derived input channels, "

@@ -10,6 +10,7 @@ from torch_geometric.data.data import BaseData
 
 from ..data import STData
 from ..loader import one_hop_node_index, seed_count
+from ..nn.args import count
 from ..nn.checks import select
 from ..schema import STSchema
 from .base import Forecaster
@@ -106,12 +107,8 @@ class SeasonalMean(Forecaster):
         if out_channels > in_channels:
             raise ValueError(f"SeasonalMean: 'out_channels' must be <= in_channels={in_channels} "
                              f"(got {out_channels})")
-        if isinstance(period, bool) or not isinstance(period, int) or period < 1:
-            raise ValueError(f"SeasonalMean: 'period' must be a positive int (got {period!r})")
-        if num_nodes is not None and (isinstance(num_nodes, bool) or not isinstance(num_nodes, int)
-                                      or num_nodes < 1):
-            raise ValueError(f"SeasonalMean: 'num_nodes' must be a positive int or None "
-                             f"(got {num_nodes!r})")
+        period = count("SeasonalMean", "period", period)
+        num_nodes = count("SeasonalMean", "num_nodes", num_nodes, optional=True, meaning="set by the first fit")
         self.period = period
         self.num_nodes: Optional[int] = None
         self.register_buffer("mean", None)                                  # built by _build

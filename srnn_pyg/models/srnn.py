@@ -1,7 +1,6 @@
 """Structural-RNN (Jain et al., CVPR 2016), vectorised over typed ST-graphs."""
 from __future__ import annotations
 
-import numbers
 from typing import Any, Dict, Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -11,6 +10,8 @@ from torch_geometric.nn import MLP
 
 from ..data import STData
 from ..loader import seed_count
+from ..nn.args import count, is_bool
+from ..nn.args import sizes as args_sizes
 from ..nn.checks import check_data, check_graph_inputs, check_horizon, check_values, model_dtype, select
 from ..nn.feedback import Feedback
 from ..nn.heads import GaussianHead, LogitsHead, build_head
@@ -239,7 +240,7 @@ class StructuralRNN(Forecaster):
                              f"out_channels={out_channels})")
         if preset is not None:
             choice(name, "preset", preset, tuple(PRESETS))
-        if not (isinstance(residual, bool) or residual == "velocity"):
+        if not (is_bool(residual) or residual == "velocity"):
             raise ValueError(f"{name}: 'residual' must be False, True or 'velocity' (got {residual!r})")
         if residual == "velocity" and derived != "velocity":
             raise ValueError(f"{name}: residual='velocity' reads the velocity from the derived input "
@@ -248,8 +249,7 @@ class StructuralRNN(Forecaster):
             raise ValueError(f"{name}: 'residual=True' adds the current frame's first out_channels "
                              f"features, so it needs task='regression' and out_channels <= in_channels "
                              f"(got task={task!r}, {in_channels} -> {out_channels})")
-        if isinstance(ar_lags, bool) or not isinstance(ar_lags, int) or ar_lags < 0:
-            raise ValueError(f"{name}: 'ar_lags' must be a non-negative int (got {ar_lags!r})")
+        ar_lags = count(name, "ar_lags", ar_lags, least=0)
         if ar_lags and task != "regression":
             raise ValueError(f"{name}: 'ar_lags' adds a linear map of past inputs to a regression "
                              f"output, so it needs task='regression' (got task={task!r})")
@@ -602,17 +602,12 @@ class _Rows(NamedTuple):
 
 def _check_sizes(owner: str, sizes: Dict[str, object]) -> None:
     """``edge_hidden``/``node_hidden`` positive ints, ``edge_mlp``/``node_mlp``
-    sequences of positive ints (a float is refused, not truncated)."""
-    def whole(v: object) -> bool:
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+    lists, tuples or 1-d arrays of positive ints (a float is refused, not
+    truncated), made plain in place."""
     for key in ("edge_hidden", "node_hidden"):
-        if not whole(sizes[key]):
-            raise ValueError(f"{owner}: '{key}' must be a positive int (got {sizes[key]!r})")
+        sizes[key] = count(owner, key, sizes[key])
     for key in ("edge_mlp", "node_mlp"):
-        v = sizes[key]
-        if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or not all(whole(c) for c in v):
-            raise ValueError(f"{owner}: '{key}' must be a sequence of positive ints, one per layer, e.g. (64,) or "
-                             f"() for none (got {v!r})")
+        sizes[key] = args_sizes(owner, key, sizes[key], example="(64,) or () for none, one width per layer")
 
 
 def _tile(data: STData, k: int) -> STData:

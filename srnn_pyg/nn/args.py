@@ -14,7 +14,9 @@ import numbers
 from collections.abc import Sequence
 from typing import Any, List, Optional, Tuple
 
-__all__ = ["count", "flag", "rate", "real", "sizes", "indices", "plain"]
+import numpy as np
+
+__all__ = ["count", "flag", "is_bool", "rate", "real", "sizes", "indices", "plain"]
 
 
 def _whole(value: Any, least: int) -> bool:
@@ -34,11 +36,16 @@ def count(owner: str, name: str, value: Any, least: int = 1, optional: bool = Fa
     return int(value)
 
 
+def is_bool(value: Any) -> bool:
+    """A Python or NumPy bool (not ``1``, not ``"no"``)."""
+    return isinstance(value, (bool, np.bool_))
+
+
 def flag(owner: str, name: str, value: Any) -> bool:
-    """``value`` itself, which must be a bool (not ``1``, not ``"no"``)."""
-    if not isinstance(value, bool):
+    """``value`` as a Python bool; it must be a bool (a NumPy one too), not ``1`` or ``"no"``."""
+    if not is_bool(value):
         raise TypeError(f"{owner}: '{name}' must be a bool, True or False (got {value!r})")
-    return value
+    return bool(value)
 
 
 def rate(owner: str, name: str, value: Any) -> float:
@@ -58,10 +65,19 @@ def real(owner: str, name: str, value: Any, least: float = 0.0, strict: bool = F
     return float(value)
 
 
+def _listed(value: Any) -> Any:
+    """A 1-D NumPy array or tensor as the list it holds; anything else as it is."""
+    if hasattr(value, "tolist") and getattr(value, "ndim", None) == 1:
+        return value.tolist()
+    return value
+
+
 def sizes(owner: str, name: str, value: Any, least: int = 1, empty: bool = True,
           example: str = "(64,)") -> Tuple[int, ...]:
-    """``value`` as a tuple of ``int >= least`` (layer widths): a list or
-    tuple, never a bare number or a string read character by character."""
+    """``value`` as a tuple of ``int >= least`` (layer widths): a list, a
+    tuple or a 1-D array, never a bare number or a string read character by
+    character."""
+    value = _listed(value)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) \
             or not all(_whole(v, least) for v in value) or (not empty and len(value) == 0):
         what = "positive ints" if least == 1 else f"ints >= {least}"
@@ -72,6 +88,7 @@ def sizes(owner: str, name: str, value: Any, least: int = 1, empty: bool = True,
 
 def indices(owner: str, name: str, value: Any, bound: int) -> List[int]:
     """``value`` as a non-empty list of distinct ints in ``[0, bound)``."""
+    value = _listed(value)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0 \
             or not all(_whole(v, 0) and v < bound for v in value) or len(set(value)) != len(value):
         raise ValueError(f"{owner}: '{name}' must be a non-empty list of distinct channel indices in "

@@ -28,6 +28,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from .args import count
 from .checks import check_dtype
 
 __all__ = ["Feedback", "DERIVED"]
@@ -57,8 +58,7 @@ class Feedback:
                  velocity_scale: float = 1.0, owner: str = "Feedback"):
         if derived not in DERIVED:
             raise ValueError(f"{owner}: 'derived' must be one of {list(DERIVED)} (got {derived!r})")
-        if isinstance(covariates, bool) or not isinstance(covariates, int) or covariates < 0:
-            raise ValueError(f"{owner}: 'covariates' must be an int >= 0 (got {covariates!r})")
+        covariates = count(owner, "covariates", covariates, least=0)
         need = out_channels * (2 if derived == "velocity" else 1) + covariates
         if need > in_channels:
             raise ValueError(f"{owner}: the inputs must hold the {out_channels} predicted channels"

@@ -153,7 +153,7 @@ def test_gradient_reaches_the_skip_and_trains_it():
 def test_bad_arguments():
     schema = fake_schema()
     for bad in (-1, 1.5, True, "2"):
-        with pytest.raises(ValueError, match="'ar_lags' must be a non-negative int"):
+        with pytest.raises(ValueError, match="'ar_lags' must be an int >= 0"):
             StructuralRNN(schema, 3, 3, ar_lags=bad)
     with pytest.raises(ValueError, match="task='regression'"):
         StructuralRNN(schema, 3, 4, task="classification", ar_lags=2)
