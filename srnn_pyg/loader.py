@@ -19,6 +19,7 @@ from torch_geometric.loader import NodeLoader
 from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
 from .data import STData
+from .nn.args import count
 
 __all__ = ["OneHopSampler", "OneHopLoader", "seed_count", "seed_view", "seed_nodes", "one_hop_node_index"]
 
@@ -155,8 +156,7 @@ class OneHopLoader(NodeLoader):
         name = type(self).__name__
         if not isinstance(data, Data):
             raise TypeError(f"{name}: 'data' must be an STData (got {type(data).__name__})")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"{name}: 'batch_size' must be a positive int (got {batch_size!r})")
+        batch_size = count(name, "batch_size", batch_size)                  # a NumPy int too
         if not isinstance(shuffle, bool):
             raise TypeError(f"{name}: 'shuffle' must be a bool (got {type(shuffle).__name__})")
         fixed = sorted(k for k in kwargs if k in FIXED_KWARGS)

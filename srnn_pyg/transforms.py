@@ -16,6 +16,7 @@ from torch_geometric.data import Batch
 from torch_geometric.transforms import BaseTransform
 
 from .loader import check_graph, key_kinds
+from .nn.args import is_bool
 
 __all__ = ["CompleteGraph", "RandomRotation", "RewireEdges", "rewire_edges"]
 
@@ -78,6 +79,9 @@ class RandomRotation(BaseTransform):
             if not isinstance(key, str):
                 raise ValueError(f"{name}: 'pairs' keys must be attribute names (got {key!r})")
             try:
+                if isinstance(plist, (str, bytes)) or not all(
+                        isinstance(c, numbers.Integral) and not is_bool(c) for p in plist for c in p):
+                    raise TypeError("not channel indices")               # 0.7 or "0" is no channel
                 plist = tuple((int(u), int(v)) for u, v in plist)
             except (TypeError, ValueError):
                 raise ValueError(f"{name}: 'pairs[{key!r}]' must be a list of channel pairs (u, v) "
@@ -119,7 +123,7 @@ class RandomRotation(BaseTransform):
                 raise ValueError(f"{type(self).__name__}: 'pairs[{key!r}]' reads channel {top}, but '{key}' "
                                  f"has shape {list(value.shape)}")
             out = value.clone()
-            Rk = R.to(value.dtype)
+            Rk = R.to(device=value.device, dtype=value.dtype)                  # drawn on the CPU
             for u, v in plist:
                 uv = value[..., [u, v]] @ Rk.t()                               # [..., 2]
                 out[..., u], out[..., v] = uv[..., 0], uv[..., 1]

@@ -15,7 +15,8 @@ from ..nn.args import sizes as args_sizes
 from ..nn.checks import check_data, check_graph_inputs, check_horizon, check_values, model_dtype, select
 from ..nn.feedback import Feedback
 from ..nn.heads import GaussianHead, LogitsHead, build_head
-from ..nn.srnn_layer import GraphLayout, SRNNLayer, SRNNState, choice
+from ..nn.srnn_layer import GraphLayout, SRNNLayer, SRNNState
+from ..nn.variants import choice
 from ..nn.state import other_graph
 from ..schema import STSchema
 from .base import Forecaster
@@ -490,6 +491,8 @@ class StructuralRNN(Forecaster):
         if state is not None and check and \
                 not state.layout.same_graph(data.edge_index, data.get("node_type"), data.get("edge_type")):
             raise ValueError(other_graph("StructuralRNN"))
+        if state is not None and check:
+            self.layer.check_state(state, "StructuralRNN")
         if state is not None and check:       # a layer given a state makes no sync to check x in
             check_values("StructuralRNN", x, data.get("node_mask"))
         out, _, state = self._advance(x, data, state, data.get("node_mask"), data.get("edge_mask"),

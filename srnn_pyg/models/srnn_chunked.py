@@ -24,6 +24,7 @@ from torch_geometric.sampler import NodeSamplerInput
 
 from ..data import STData
 from ..loader import OneHopSampler, key_kinds, seed_count, subgraph
+from ..nn.args import count
 from ..nn.checks import check_graph_inputs, check_horizon, model_dtype, select
 from ..nn.srnn_layer import GraphLayout, SRNNState
 from .srnn import StructuralRNN
@@ -136,9 +137,8 @@ class ChunkedRollout:
                  warmup_steps: Optional[int] = None):
         check_model(model)
         check_data(model, data)
-        check_positive("chunk_size", chunk_size)
-        if warmup_steps is not None:
-            check_positive("warmup_steps", warmup_steps)
+        chunk_size = count(OWNER, "chunk_size", chunk_size)
+        warmup_steps = count(OWNER, "warmup_steps", warmup_steps, optional=True, meaning="every observed step")
         self.warmup_steps = warmup_steps
         try:
             self.state_device = torch.device(state_device)
@@ -335,6 +335,12 @@ class ChunkedRollout:
         chunk by chunk; returns the head's parameters ``[N, 1, raw]`` of the
         next step. ``frame`` is read, never written, so every chunk sees the
         same step."""
+        F = self.model.in_channels
+        for name, value in (("frame", frame), ("prev", prev)):
+            if not isinstance(value, Tensor) or tuple(value.shape) != (self.N, 1, F):
+                got = list(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                raise ValueError(f"{OWNER}: '{name}' must be [N, 1, F] = [{self.N}, 1, {F}], one step of "
+                                 f"every node of the graph (got {got})")
         params = None
         for ch in self.chunks:
             params = place(params, self.N, ch, self.run_chunk(ch, frame, prev))
@@ -478,12 +484,6 @@ def stochastic(model: nn.Module) -> bool:
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)):
             return True
     return False
-
-
-def check_positive(arg: str, value: Any) -> None:
-    """Raise a ``ValueError`` naming ``arg`` unless ``value`` is a positive int."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{OWNER}: '{arg}' must be a positive int (got {value!r})")
 
 
 def check_data(model: StructuralRNN, data: Any) -> None:

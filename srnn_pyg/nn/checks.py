@@ -22,6 +22,7 @@ from torch import Tensor
 from torch_geometric.data.data import BaseData
 
 from ..schema import STSchema
+from .args import sizes
 
 __all__ = ["check_graph_inputs", "check_horizon", "check_dtype", "check_masks", "check_edge_index",
            "check_values", "check_layer_args", "value_probes", "raise_value_errors", "range_probe", "first_probe",
@@ -214,10 +215,7 @@ def check_layer_args(owner: str, edge_mlp: Any, edge_channels: Any, dropout: Any
     ``dropout`` in ``[0, 1)``."""
     def whole(v: Any, least: int) -> bool:
         return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= least
-    if isinstance(edge_mlp, (str, bytes)) or not isinstance(edge_mlp, Sequence) \
-            or not all(whole(c, 1) for c in edge_mlp):
-        raise ValueError(f"{owner}: 'edge_mlp' must be a sequence of positive ints, one per encoder layer, "
-                         f"e.g. (64,) or () for none (got {edge_mlp!r})")
+    sizes(owner, "edge_mlp", edge_mlp, example="(64,) or () for none")   # one width per encoder layer
     if not whole(edge_channels, 0):
         raise ValueError(f"{owner}: 'edge_channels' must be an int >= 0 (got {edge_channels!r})")
     if "attr" in spatial_features and edge_channels < 1:

@@ -16,14 +16,21 @@ SPATIAL_FEATURES = ("concat", "concat_typed", "diff", "attr", "concat_attr")
 TEMPORAL_FEATURES = ("concat_diff", "diff", "x")
 
 
+def _kind(where: str, kind: str, kinds: tuple) -> None:
+    if not isinstance(kind, str) or kind not in kinds:
+        raise ValueError(f"{where}: 'kind' must be one of {list(kinds)} (got {kind!r})")
+
+
 def spatial_channels(kind: str, in_channels: int, edge_channels: int) -> int:
     """Input width of a spatial edgeRNN for feature ``kind``."""
+    _kind("spatial_channels", kind, SPATIAL_FEATURES)
     return {"concat": 2 * in_channels, "concat_typed": 2 * in_channels, "diff": 2 * in_channels, "attr": edge_channels,
             "concat_attr": 2 * in_channels + edge_channels}[kind]
 
 
 def temporal_channels(kind: str, in_channels: int) -> int:
     """Input width of a temporal edgeRNN for feature ``kind``."""
+    _kind("temporal_channels", kind, TEMPORAL_FEATURES)
     return {"concat_diff": 2 * in_channels, "diff": in_channels, "x": in_channels}[kind]
 
 
@@ -44,6 +51,9 @@ def spatial_features(kind: str, x_i: Tensor, x_j: Tensor, edge_attr: Optional[Te
 
     ``x_i``, ``x_j``: ``[E, T, F]``; ``edge_attr``: ``[E, T, F_e]``.
     """
+    _kind("spatial_features", kind, SPATIAL_FEATURES)
+    if "attr" in kind and edge_attr is None:
+        raise ValueError(f"spatial_features: kind={kind!r} reads 'edge_attr' [E, T, F_e], which is None")
     if kind == "concat":
         return torch.cat([x_i, x_j], dim=-1)
     if kind == "concat_typed":
@@ -66,6 +76,7 @@ def temporal_features(kind: str, x: Tensor, x_prev: Tensor) -> Tensor:
     * ``"diff"``: :math:`\mathbf{x}_t - \mathbf{x}_{t-1}`
     * ``"x"``: :math:`\mathbf{x}_t`
     """
+    _kind("temporal_features", kind, TEMPORAL_FEATURES)
     if kind == "concat_diff":
         return torch.cat([x, x - x_prev], dim=-1)
     if kind == "diff":

@@ -119,6 +119,15 @@ class Head(nn.Module):
                              f"leading dims of the targets (got output {list(params.shape)}, targets "
                              f"{list(target.shape)}; check out_channels and the horizon)")
 
+    def _check_mask(self, mask: Optional[Tensor], shape: Tuple[int, ...], what: str) -> None:
+        """``mask`` must be a tensor over leading dims of ``shape`` (``what`` names them)."""
+        if mask is None:
+            return
+        if not isinstance(mask, Tensor) or mask.dim() > len(shape) or tuple(mask.shape) != tuple(shape[:mask.dim()]):
+            got = list(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+            raise ValueError(f"{type(self).__name__}: the loss 'mask' must cover leading dims of the {what} "
+                             f"{list(shape)}, e.g. {list(shape[:2])} (got {got})")
+
     def extra_repr(self) -> str:
         return str(self.out_channels)
 
@@ -170,6 +179,7 @@ class DeterministicHead(Head):
         if params.shape != target.shape:
             raise ValueError(f"DeterministicHead: the model's output is {list(params.shape)} but the targets "
                              f"are {list(target.shape)} (check out_channels and the horizon)")
+        self._check_mask(mask, tuple(target.shape), "targets")
         dt = loss_dtype(params)
         diff = params.to(dt) - target.to(dt)                                       # [N, T, F]
         if mask is not None:  # select, not multiply: a NaN target at a masked entry must not leak
@@ -279,6 +289,14 @@ class LogitsHead(Head):
         if params.dim() != target.dim() + 1 or params.shape[:-1] != target.shape:
             raise ValueError(f"LogitsHead: logits must be [..., C] over the labels' shape (got logits "
                              f"{list(params.shape)}, labels {list(target.shape)})")
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise TypeError(f"LogitsHead: the labels must be an integer (long) tensor of class ids "
+                            f"(got {target.dtype})")
+        if mask is not None and (mask.dim() != target.dim() or mask.shape != target.shape):
+            got = list(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+            raise ValueError(f"LogitsHead: the loss 'mask' must have the labels' shape {list(target.shape)} "
+                             f"(got {got})")
+        target = target.long()
         lg = params.to(loss_dtype(params))
         w = torch.ones_like(target, dtype=lg.dtype) if mask is None else mask.to(lg.dtype)
         labels = torch.where(w > 0, target, torch.zeros_like(target))                 # padding may be junk

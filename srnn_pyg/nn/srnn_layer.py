@@ -3,18 +3,21 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
+import numbers
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
 from ..schema import STSchema
-from .args import count, flag, real
+from .args import count, flag, sizes
 from .checks import (check_graph_inputs, check_layer_args, check_values, first_probe, model_dtype,
                      raise_value_errors, range_probe, select, value_probes)
 from .features import (SPATIAL_FEATURES, TEMPORAL_FEATURES, spatial_channels, spatial_features,
                        temporal_channels, temporal_features)
 from .rnn_block import LSTMState, RNNBlock
 from .state import GraphLayout, SRNNState, other_graph, version_of
+from .variants import choice, variant_options
 
 __all__ = ["SRNNLayer", "SRNNState", "GraphLayout"]
 
@@ -165,7 +168,7 @@ class SRNNLayer(nn.Module):
         check_layer_args(name, edge_mlp, edge_channels, dropout, spatial_features)
         self.schema, self.in_channels = schema, in_channels
         self.edge_hidden, self.node_hidden = edge_hidden, node_hidden
-        self.edge_mlp = tuple(int(c) for c in edge_mlp)
+        self.edge_mlp = sizes(name, "edge_mlp", edge_mlp, example="(64,) or () for none")
         self.edge_scope, self.aggr, self.edge_state = edge_scope, aggr, edge_state
         self.dropout, self.num_layers = float(dropout), num_layers
         self.spatial_kind, self.temporal_kind = spatial_features, temporal_features
@@ -375,11 +378,15 @@ class SRNNLayer(nn.Module):
         the cost of the seeds alone instead of every row of the batch."""
         if order not in ("input", "type"):
             raise ValueError(f"{type(self).__name__}: 'order' must be 'input' or 'type' (got {order!r})")
-        if num_receivers is not None and (isinstance(num_receivers, bool) or not isinstance(num_receivers, int)
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{type(self).__name__}: 'x' must be a tensor [N, T, F={self.in_channels}] "
+                            f"(got {type(x).__name__})")
+        if num_receivers is not None and (isinstance(num_receivers, bool)
+                                          or not isinstance(num_receivers, numbers.Integral)
                                           or not 0 <= num_receivers <= x.size(0)):
             raise ValueError(f"{type(self).__name__}: 'num_receivers' must be an int in [0, {x.size(0)}] "
                              f"(the rows of x) or None (got {num_receivers!r})")
-        R = x.size(0) if num_receivers is None else num_receivers
+        R = x.size(0) if num_receivers is None else int(num_receivers)
         if validate:
             check_graph_inputs(type(self).__name__, self.schema, self.in_channels, x, edge_index, node_type,
                                edge_type, node_mask, edge_mask, edge_attr,
@@ -394,14 +401,46 @@ class SRNNLayer(nn.Module):
                                  f"({x.size(0)} nodes, {edge_index.size(1)} edges; got {got})")
             if state is not None and not state.layout.same_graph(edge_index, node_type, edge_type):
                 raise ValueError(other_graph(type(self).__name__))
-            if state is not None and (check_finite is None or check_finite):   # no layout sync to fold it into
-                check_values(type(self).__name__, x, node_mask)
+            if state is not None:
+                self.check_state(state)
+        if state is not None and (validate if check_finite is None else check_finite):
+            check_values(type(self).__name__, x, node_mask)              # no layout sync to fold it into
         lay = state.layout if state is not None else \
             self.layout(x, edge_index, node_type, edge_type, node_mask=node_mask,
                         check_finite=validate if check_finite is None else check_finite,
                         num_receivers=None if R == x.size(0) else R)
         hid, new = self._run(x, lay, state, node_mask, edge_mask, edge_attr)
         return (hid if order == "type" else hid[lay.node_rank]), new
+
+    def check_state(self, state: SRNNState, owner: Optional[str] = None) -> None:
+        """Raise a :class:`ValueError` naming ``'state'`` unless every
+        recurrent state in ``state`` has the rows, layers and widths this
+        layer gives its graph (a state made by a layer of other widths, cells
+        or edge scope fails here, not inside the RNN)."""
+        owner = owner or type(self).__name__
+        lay = state.layout
+        edge_rows = [lay.slot_blocks[k][1] if self.edge_scope == "slot" else lay.edge_counts[k]
+                     for k in range(len(self.edge_rnns))] if len(lay.slot_blocks) >= len(self.edge_rnns) else []
+        groups = [("edge", state.edge, self.edge_rnns, edge_rows),
+                  ("temporal", state.temporal, self.temporal_rnns, lay.node_counts),
+                  ("node", state.node, self.node_rnns, lay.node_counts)]
+        for what, states, blocks, rows in groups:
+            if len(states) != len(blocks) or len(rows) != len(blocks):
+                raise ValueError(f"{owner}: 'state' was not made by this layer: it has {len(states)} {what} "
+                                 f"states where this layer has {len(blocks)} {what}RNNs")
+            for k, (st, block, n) in enumerate(zip(states, blocks, rows)):
+                if st is None:
+                    continue
+                want = None
+                if block.stateful:
+                    want = [[block.num_layers, n, block.hidden],
+                            [block.num_layers, n, 0 if block.cell == "gru" else block.hidden]]
+                got = [list(t.shape) for t in st] if isinstance(st, tuple) and \
+                    all(isinstance(t, Tensor) for t in st) else type(st).__name__
+                if got != want:
+                    raise ValueError(f"{owner}: 'state' was not made by this layer (widths, cells or "
+                                     f"edge_scope={self.edge_scope!r} differ): {what} state {k} must be (h, c) "
+                                     f"of shapes {want} (got {got})")
 
     # ------------------------------------------------------------------ core
     def _run(self, x: Tensor, lay: GraphLayout, state: Optional[SRNNState], node_mask: Optional[Tensor],
@@ -640,54 +679,3 @@ def _offsets(counts: Sequence[int]) -> List[int]:
         out.append(total)
         total += c
     return out
-
-
-def choice(owner: str, name: str, value: object, options: Sequence[object]) -> None:
-    """Raise a ``ValueError`` naming ``owner`` and the argument unless ``value`` is one of ``options``."""
-    if value not in options:
-        raise ValueError(f"{owner}: '{name}' must be one of {list(options)} (got {value!r})")
-
-
-#: The settings each variant implies for the item switches left :obj:`None`.
-VARIANT_ITEMS = {
-    "paper": dict(fused_lstm=True, temporal_lstm=False, linear_encoder=True, node_input_x=False, init="uniform"),
-    "improved": dict(fused_lstm=False, temporal_lstm=True, linear_encoder=True, node_input_x=True, init="uniform"),
-}
-
-
-def variant_options(name: str, variant: str, spatial_features: Optional[str], temporal_features: Optional[str],
-                    cell: Optional[str], lstm_grad_clip: Optional[float], init: Optional[str],
-                    items: dict) -> dict:
-    """The settings ``variant`` implies for every option left :obj:`None`
-    (``"improved"``: this library's; ``"paper"``: the official code's), checked."""
-    choice(name, "variant", variant, ("improved", "paper"))
-    paper = variant == "paper"
-    if spatial_features is None:
-        spatial_features = "concat_typed" if paper else "concat"
-    if temporal_features is None:
-        temporal_features = "x" if paper else "concat_diff"
-    if cell is None:
-        cell = "peephole" if paper else "lstm"
-    choice(name, "cell", cell, ("lstm", "gru", "peephole"))
-    items = dict(items)
-    # The improved variant shares two of the official items, chosen on validation data (a linear
-    # last encoder layer and the uniform init: docs/accuracy.md); before version 0.2 it had neither.
-    defaults = VARIANT_ITEMS[variant]
-    for key, value in items.items():
-        if value is None:
-            items[key] = defaults[key]
-        elif not isinstance(value, bool):
-            raise ValueError(f"{name}: '{key}' must be a bool or None (got {value!r})")
-    if init is None:
-        init = defaults["init"]
-    choice(name, "init", init, ("default", "uniform"))
-    if lstm_grad_clip is None and paper and cell == "peephole":
-        lstm_grad_clip = 25.0
-    if lstm_grad_clip is not None:
-        lstm_grad_clip = real(name, "lstm_grad_clip", lstm_grad_clip, strict=True)
-    if lstm_grad_clip is not None and cell != "peephole":
-        raise ValueError(f"{name}: 'lstm_grad_clip' clips the gradient through the peephole cell's state "
-                         f"at every step; PyTorch's fused LSTM and GRU expose no per-step gradient "
-                         f"(got cell={cell!r}, lstm_grad_clip={lstm_grad_clip!r})")
-    return dict(items, spatial_features=spatial_features, temporal_features=temporal_features, cell=cell,
-                lstm_grad_clip=lstm_grad_clip, init=init)
