@@ -24,6 +24,7 @@ stopping).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import warnings
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -349,6 +350,14 @@ class STDataModule(LightningDataset):
 
     def __init__(self, train_dataset, val_dataset=None, test_dataset=None, pred_dataset=None, *,
                  pad: bool = False, **kwargs: Any):
+        loader_args = set(inspect.signature(torch.utils.data.DataLoader.__init__).parameters) - {"self", "dataset"}
+        unknown = sorted(set(kwargs) - loader_args - {"follow_batch", "exclude_keys"})
+        if unknown:
+            split = {"train": "train_dataset", "val": "val_dataset", "test": "test_dataset", "pred": "pred_dataset"}
+            hint = [f"{k}= is {split[k]}=" for k in unknown if k in split]
+            raise TypeError(f"STDataModule: got {unknown}, which are neither splits nor DataLoader options"
+                            + (f" ({', '.join(hint)})" if hint else "") + "; the splits are train_dataset, "
+                            "val_dataset, test_dataset, pred_dataset")
         kwargs.setdefault("pin_memory", torch.cuda.is_available())
         super().__init__(train_dataset, val_dataset, test_dataset, pred_dataset, **kwargs)
         self.pad = bool(pad)

@@ -154,3 +154,14 @@ def test_a_data_module_of_windows_takes_the_schema_they_carry():
     windows = [train[i] for i in range(len(train))]
     module = STDataModule(windows, batch_size=2)
     assert module.schema is not None and module.schema == train.schema
+
+
+def test_datamodule_refuses_split_names_it_does_not_have():
+    # STDataModule(tr, val=va) used to pass val= on to the DataLoaders and drop the split
+    windows = list(Springs(num_graphs=2, num_nodes=3, seed=0, num_windows=2))
+    with pytest.raises(TypeError, match="val= is val_dataset="):
+        STDataModule(windows, val=windows, batch_size=2)
+    with pytest.raises(TypeError, match="shufle"):
+        STDataModule(windows, shufle=True)
+    dm = STDataModule(windows, val_dataset=windows, batch_size=2, num_workers=0, follow_batch=["x"])
+    assert sum(b.num_graphs for b in dm.val_dataloader()) == len(windows)

@@ -248,9 +248,12 @@ def light_train_parser(command: str, datasets: Sequence[str] = ()) -> argparse.A
         prog=f"srnn-pyg {command}",
         description=("Train one model on one dataset" if command == "train" else
                      "Train several models on one dataset and tabulate them") +
-        ". Options are typed from the code: --model.KEY from the model class's constructor, --data.KEY "
-        "from the dataset class's, --trainer.KEY from srnn_pyg.engine.TrainConfig. A wrong type or an "
-        "unknown key is an error.",
+        ". Options are typed from the code: " +
+        ("--model.KEY from the model class's constructor, " if command == "train" else
+         "--model-arg KEY=VALUE (every model that takes KEY) or MODEL.KEY=VALUE (one model), checked "
+         "against the model classes' constructors, ") +
+        "--data.KEY from the dataset class's, --trainer.KEY from srnn_pyg.engine.TrainConfig. A wrong type or "
+        "an unknown key is an error.",
         epilog=f"List the typed options: srnn-pyg {command} "
                f"{'--model srnn' if command == 'train' else '--models srnn,node_lstm'} --data springs --help "
                f"(loads torch, a few seconds). Former flags still work: --dataset, --epochs, --lr, --seed, "
@@ -261,6 +264,9 @@ def light_train_parser(command: str, datasets: Sequence[str] = ()) -> argparse.A
     else:
         p.add_argument("--models", metavar="A,B,...", help=f"model names (default: {','.join(DEFAULT_COMPARE)})")
         p.add_argument("--split", help="split to evaluate on (default: test)")
+        p.add_argument("--model-arg", "--model_arg", metavar="[MODEL.]KEY=VALUE", action="append",
+                       help="a model argument as a Python literal, e.g. residual=True or node_lstm.hidden=16; "
+                            "repeatable")
     p.add_argument("--data", "--dataset", metavar="NAME",
                    help=f"registered dataset name{names} (default: springs); its options are --data.KEY")
     p.add_argument("--trainer.KEY", metavar="VALUE", help="any field of TrainConfig, e.g. --trainer.epochs 20 "

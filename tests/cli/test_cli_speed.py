@@ -53,3 +53,13 @@ def test_help_answers_without_importing_torch():
         done = _python("-c", run, *args)
         assert "usage: srnn-pyg" in done.stdout, done.stderr
         assert "torch loaded: False exit: 0" in done.stderr, done.stderr
+
+
+def test_compare_help_names_model_arg_not_model_key(capsys):
+    # compare takes model arguments as --model-arg [MODEL.]KEY=VALUE; its help used to offer --model.KEY
+    from srnn_pyg.cli import main
+    assert main(["compare", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--model-arg" in text and "--model.KEY" not in text
+    assert main(["train", "--help"]) == 0
+    assert "--model.KEY" in " ".join(capsys.readouterr().out.split())
