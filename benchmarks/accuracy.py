@@ -44,7 +44,7 @@ from torch import Tensor
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import accuracy_published as published  # noqa: E402
 from accuracy_lib import (Bench, Constant, Context, ObservedMean, Results, Row, View, at_step,  # noqa: E402
-                          base_dataset, report, result_path, run_bench, up_to_step)
+                          base_dataset, part_tag, report, result_path, run_bench, up_to_step)
 from accuracy_results import Stat, cell, stat_table  # noqa: E402
 from common import markdown_table, write_atomic  # noqa: E402
 
@@ -1261,8 +1261,10 @@ def run_one(args, name: str, out_dir: str) -> Optional[str]:
         return f"{name}: no data: {e} (set SRNN_PYG_DATA or pass --data-root)"
     md, result = report(ctx, res, time.perf_counter() - start)
     prefix = "ablation" if args.ablation else "accuracy"
-    path = result_path(out_dir, name, args.mode, prefix=prefix, cfg=ctx.cfg)
-    write_atomic(result_path(out_dir, name, args.mode, "json", prefix, ctx.cfg), json.dumps(result, indent=1) + "\n")
+    part = part_tag(args)                                  # parts of a run never replace each other
+    path = result_path(out_dir, name, args.mode, prefix=prefix, cfg=ctx.cfg, part=part)
+    write_atomic(result_path(out_dir, name, args.mode, "json", prefix, ctx.cfg, part),
+                 json.dumps(result, indent=1) + "\n")
     write_atomic(path, md)
     ctx.log(f"wrote {os.path.relpath(path)} and its .json ({time.perf_counter() - start:.0f} s)")
     return None

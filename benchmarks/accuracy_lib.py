@@ -8,6 +8,7 @@ Markdown report and its machine-readable twin (``accuracy_results.py``)."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -236,6 +237,24 @@ class Eval:
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
+#: Numeric settings that may be 0 (every other int or float setting of a mode must be positive), and
+#: those bounded above: a value outside fails at once, not after hours of training or in the table.
+SETTINGS_MAY_BE_ZERO = ("dropout", "rollout_share")
+SETTINGS_AT_MOST = {"dropout": 0.999999, "rollout_share": 0.999999}
+
+
+def check_setting(item: str, key: str, value: Any) -> None:
+    """Refuse (``SystemExit``, naming ``item``) a numeric setting out of its range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    zero = key in SETTINGS_MAY_BE_ZERO
+    ok = math.isfinite(value) and (value >= 0 if zero else value > 0) and value <= SETTINGS_AT_MOST.get(key, math.inf)
+    if not ok:
+        lo = ">= 0" if zero else "> 0"
+        hi = " and < 1" if key in SETTINGS_AT_MOST else ""
+        raise SystemExit(f"accuracy.py: --set {item!r}: {key} must be a finite number {lo}{hi} (got {value!r})")
+
+
 def setting_value(item: str, current: Any, raw: str) -> Any:
     """The value of ``--set KEY=VALUE`` (``item``) for a setting whose mode value is ``current``: a bool
     from ``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off`` (``bool("0")`` would be true), an
@@ -268,6 +287,7 @@ class Context:
         cfg = dict(COMMON)
         cfg.update(bench.modes[args.mode])
         if args.epochs is not None:
+            check_setting(f"--epochs {args.epochs}", "epochs", args.epochs)
             cfg["epochs"] = args.epochs
             if "paper_epochs" in cfg:
                 cfg["paper_epochs"] = args.epochs
@@ -277,6 +297,7 @@ class Context:
                 raise SystemExit(f"accuracy.py: --set {item!r}: {key!r} is not a setting of mode "
                                  f"{args.mode!r} (settings: {', '.join(sorted(cfg))})")
             cfg[key] = setting_value(item, cfg[key], raw)
+            check_setting(item, key, cfg[key])
         if cfg["val_as_test"] and not bench.rehearsal:
             raise SystemExit(f"accuracy.py: --set val_as_test=1: {bench.dataset} has no rehearsal on its validation "
                              f"part (only benches with Bench.rehearsal)")
@@ -876,18 +897,34 @@ def shown_settings(cfg: Settings) -> Settings:
     return {k: v for k, v in cfg.items() if k not in COMMON or k == "patience" or v != COMMON[k]}
 
 
+def part_tag(args: Any) -> str:
+    """The name of a partial run (``--rows``, ``--first-seed``), so that parts run side by side, to be
+    joined by ``accuracy_join.py``, never replace each other or the whole table: ``_rows_a_b`` (up to
+    three rows; else the first, the count and a digest of the list) and ``_from_seed<k>``."""
+    tag = ""
+    rows = list(getattr(args, "rows", None) or ())
+    if rows:
+        names = rows if len(rows) <= 3 else \
+            [rows[0], f"and_{len(rows) - 1}_more", hashlib.sha1(" ".join(rows).encode()).hexdigest()[:6]]
+        tag += "_rows_" + "_".join(names)
+    first = getattr(args, "first_seed", None)
+    if first not in (None, getattr(args, "seed", 0)):
+        tag += f"_from_seed{first}"
+    return tag
+
+
 def result_path(out_dir: str, dataset: str, mode: str, ext: str = "md", prefix: str = "accuracy",
-                cfg: Optional[Settings] = None) -> str:
+                cfg: Optional[Settings] = None, part: str = "") -> str:
     """``<prefix>_<dataset>.<ext>`` in the default mode, ``<prefix>_<dataset>_<mode>.<ext>`` otherwise;
     ``_rehearsal`` after it for a rehearsal (``val_as_test`` in ``cfg``), whose table scores the validation
-    part and so must never replace the one that scores the test."""
+    part and so must never replace the one that scores the test; ``part`` (:func:`part_tag`) last."""
     tag = "_rehearsal" if (cfg or {}).get("val_as_test") else ""
-    return os.path.join(out_dir, f"{prefix}_{dataset}{SUFFIX[mode]}{tag}.{ext}")
+    return os.path.join(out_dir, f"{prefix}_{dataset}{SUFFIX[mode]}{tag}{part}.{ext}")
 
 
 def json_name(ctx: Context) -> str:
     return result_path("", ctx.dataset, ctx.mode, "json", "ablation" if getattr(ctx.args, "ablation", False)
-                       else "accuracy", ctx.cfg)
+                       else "accuracy", ctx.cfg, part_tag(ctx.args))
 
 
 def _training_section(ctx: Context, res: Results) -> List[str]:

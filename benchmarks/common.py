@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import stat
 import statistics
 import sys
 import tempfile
@@ -132,11 +133,20 @@ def command() -> str:
 
 
 def write_atomic(path: str, text: Union[str, bytes]) -> None:
-    """Write ``text`` (or raw ``bytes``, e.g. a PNG) to ``path`` through a temporary file and a rename."""
+    """Write ``text`` (or raw ``bytes``, e.g. a PNG) to ``path`` through a temporary file and a rename.
+    The file gets the mode a plain ``open`` would give it (an existing file keeps its own), not the
+    temporary file's private one."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
+        if os.path.exists(path):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
             f.flush()

@@ -341,7 +341,10 @@ def main():
         print(f"PyG Temporal is not importable ({version}); skipped. Install it with "
               f"'pip install --no-deps torch-geometric-temporal'.")
         return
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, TypeError):
+        raise SystemExit(f"pyg_temporal: --device must be cpu or cuda (got {args.device!r})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"pyg_temporal: --device {args.device} asked for, but CUDA is not available here")
     if device.type not in ("cpu", "cuda"):

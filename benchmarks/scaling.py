@@ -41,7 +41,7 @@ batches project past ``--epoch-budget`` seconds is timed over its first
 
     python benchmarks/scaling.py --threads 1          # -> results/scaling_cpu.md and scaling_cpu.png
     python benchmarks/scaling.py --sizes 100 1000 --models srnn_slot stgcn --reps 3
-    python benchmarks/scaling.py --quick --out scratch  # tiny sizes, a smoke check (seconds)
+    python benchmarks/scaling.py --quick --out scratch  # tiny sizes, a smoke check (seconds; scaling_cpu_quick.md)
     python benchmarks/scaling.py --onehop --threads 1   # -> results/scaling_onehop_cpu.md and .png
     python benchmarks/scaling.py --onehop --quick --out scratch
 """
@@ -878,7 +878,8 @@ def main_onehop(args) -> None:
     dev = args.device
     tag = "cuda" if dev.startswith("cuda") else dev
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    md, png = os.path.join(out, f"scaling_onehop_{tag}.md"), os.path.join(out, f"scaling_onehop_{tag}.png")
+    name = f"scaling_onehop_{tag}{'_quick' if args.quick else ''}"          # a smoke check never replaces a run
+    md, png = os.path.join(out, f"{name}.md"), os.path.join(out, f"{name}.png")
     cap_mib = args.max_memory_gb * 1024
     base_spec = dict(T=args.T, F=args.F, hidden=args.hidden, device=dev, threads=args.threads, reps=args.reps,
                      budget=args.time_budget, cap_bytes=int(cap_mib * MiB), batch_size=args.batch_size,
@@ -960,7 +961,8 @@ def main(argv=None):
     dev = args.device
     tag = "cuda" if dev.startswith("cuda") else dev
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    md, png = os.path.join(out, f"scaling_{tag}.md"), os.path.join(out, f"scaling_{tag}.png")
+    name = f"scaling_{tag}{'_quick' if args.quick else ''}"                  # a smoke check never replaces a run
+    md, png = os.path.join(out, f"{name}.md"), os.path.join(out, f"{name}.png")
     cap_mib = args.max_memory_gb * 1024
     base_spec = dict(T=args.T, F=args.F, hidden=args.hidden, device=dev, threads=args.threads, reps=args.reps,
                   budget=args.time_budget, cap_bytes=int(cap_mib * MiB))

@@ -199,9 +199,15 @@ def parse_args(argv=None):
                    help="torch CPU threads (default: torch's choice); 1 gives stable timings on a busy machine")
     p.add_argument("--out", default=None, help="result file (default: results/speed_<device>.md)")
     args = p.parse_args(argv)
-    for name in ("reps", "reference_reps"):
+    for name in ("reps", "reference_reps", "T", "F", "hidden"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)})")
+    for name in ("sizes", "horizons"):
+        bad = [v for v in getattr(args, name) if v < 1]
+        if bad:
+            p.error(f"--{name} must all be at least 1 (got {bad[0]})")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be at least 1 (got {args.threads})")
     return args
 
 
@@ -213,22 +219,25 @@ def main(argv=None):
     dev = args.device
     rows, base_rows = [], []
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"speed_{dev}.md")
-    for N in args.sizes:
+    for i, N in enumerate(args.sizes):
         schema, data = graph(N, args.T, args.F, dev)
         for scope in ("slot", "edge"):
             rows.append(srnn_row(args, schema, data, scope))
             print(rows[-1], flush=True)
         if not args.no_baselines:
             base_rows += baseline_rows(args, schema, data)
-        write_atomic(out, report(args, rows, base_rows, dev))     # after each size: nothing lost
+        # after each size, nothing lost; the table says which sizes are still to come
+        write_atomic(out, report(args, rows, base_rows, dev, pending=args.sizes[i + 1:]))
     print(f"wrote {out}")
 
 
-def report(args, rows, base_rows, dev) -> str:
+def report(args, rows, base_rows, dev, pending=()) -> str:
     reference = ("not run" if getattr(args, "no_reference", False) else
                  f"{args.reference_reps} pair(s) with the vectorised train step, interleaved the same way, no "
                  f"warm-up; speed-up = median of the per-pair ratios reference / train step")
-    text = [f"# Speed on {dev}\n",
+    text = [f"# Speed on {dev}\n"] + ([
+        f"**Incomplete**: sizes {', '.join(map(str, pending))} of this run are not measured yet (the run "
+        f"stopped, or is still running).\n"] if pending else []) + [
             "Train step = zero_grad, forward, the mean square of the one-step outputs (no target), backward "
             f"and an Adam step (lr {LR:g}): the optimiser step is included, for the S-RNN, the floor (its own "
             "Adam over the RNN blocks and decoders it calls) and the baselines. "

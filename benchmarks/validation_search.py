@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import hashlib
 import os
 import statistics
 import sys
@@ -279,6 +280,10 @@ def _train(model, train, val, search: Search, config: TrainConfig, rollout_share
         model.load_state_dict(state)
 
 
+def _digest(names: List[str]) -> str:
+    return hashlib.sha1(" ".join(sorted(names)).encode()).hexdigest()[:6]
+
+
 def _stat(values: List[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 \
         else f"{values[0]:.3f}"
@@ -296,9 +301,17 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    for flag in ("hidden", "seeds", "epochs", "patience", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            p.error(f"--{flag} must be at least 1 (got {value})")
+    if args.lr is not None and not args.lr > 0:
+        p.error(f"--lr must be positive (got {args.lr})")
     search, cls = SEARCHES[args.dataset], datasets.get(args.dataset)
-    H, epochs = args.hidden or search.hidden, args.epochs or search.epochs
-    patience, lr = args.patience or search.patience, args.lr or search.lr
+    H = search.hidden if args.hidden is None else args.hidden
+    epochs = search.epochs if args.epochs is None else args.epochs
+    patience = search.patience if args.patience is None else args.patience
+    lr = search.lr if args.lr is None else args.lr
     if args.threads:
         torch.set_num_threads(args.threads)
     unknown = sorted(set(args.variants or ()) - set(search.variants))
@@ -338,8 +351,11 @@ def main() -> int:
         got = _scores(val, model)
         rows.append([f"{label} (reference, not an S-RNN)"]
                     + [f"{got[k]:.3f}" for k in (search.metric,) + search.columns] + ["-"])
+    chosen = sorted(args.variants or ())
+    part = "" if not chosen else "_variants_" + "_".join(
+        chosen if len(chosen) <= 3 else [chosen[0], f"and_{len(chosen) - 1}_more", _digest(chosen)])
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                   f"validation_{args.dataset}.md")
+                                   f"validation_{args.dataset}{part}.md")   # a partial search never replaces the whole
     text = "\n\n".join([
         f"# S-RNN variants on {args.dataset}'s validation part",
         f"{search.note} Training windows: every {search.train_every}-th; validation windows: every "

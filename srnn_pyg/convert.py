@@ -4,7 +4,7 @@ PyG Temporal signals (duck-typed) and PyG ``HeteroData``. Every function is
 re-exported by :mod:`srnn_pyg.data` and :mod:`srnn_pyg`."""
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -147,20 +147,34 @@ def from_networkx(graph: Any, x: Optional[Any] = None, schema: Optional[STSchema
 def to_networkx(data: STData, schema: Optional[STSchema] = None) -> Any:
     """A :class:`networkx.Graph` (or ``DiGraph`` if any edge type is directed)
     with node attributes ``type`` (name) and ``x`` (``[T, F]``) and edge
-    attribute ``rel``; the inverse of :func:`from_networkx`."""
+    attribute ``rel``; the inverse of :func:`from_networkx` (read it back
+    with ``edge_type_attr="rel"`` and the schema). Where two relations link
+    the same pair of nodes the graph is a ``MultiGraph`` (``MultiDiGraph``),
+    one edge per pair and relation, so that none is lost."""
     import networkx as nx
 
     schema = schema or data.schema or _default_schema(data.num_edges)
     directed = any(et.directed for et in schema.edge_types)
-    g = nx.DiGraph() if directed else nx.Graph()
+    et = data.get("edge_type")
+    et = et.tolist() if et is not None else [0] * data.num_edges
+    edges = []
+    for (s, d), k in zip(data.edge_index.t().tolist(), et):
+        pair = (s, d) if directed else (min(s, d), max(s, d))
+        edges.append((pair, s, d, schema.edge_types[k].rel))
+    rels: Dict[Tuple[int, int], set] = {}
+    for pair, _, _, rel in edges:
+        rels.setdefault(pair, set()).add(rel)
+    multi = any(len(r) > 1 for r in rels.values())
+    g = (nx.MultiDiGraph() if directed else nx.MultiGraph()) if multi else (nx.DiGraph() if directed else nx.Graph())
     nt = data.get("node_type")
     nt = nt.tolist() if nt is not None else [0] * data.num_nodes
     for i in range(data.num_nodes):
         g.add_node(i, type=schema.node_types[nt[i]], x=data.x[i].detach().cpu())
-    et = data.get("edge_type")
-    et = et.tolist() if et is not None else [0] * data.num_edges
-    for (s, d), k in zip(data.edge_index.t().tolist(), et):
-        g.add_edge(s, d, rel=schema.edge_types[k].rel)
+    seen = set()
+    for pair, s, d, rel in edges:
+        if (pair, rel) not in seen:            # an undirected edge is stored both ways: one edge per relation
+            seen.add((pair, rel))
+            g.add_edge(s, d, rel=rel)
     return g
 
 

@@ -17,6 +17,8 @@ neither.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -33,6 +35,12 @@ def _check_last(x: Tensor, size: int, name: str, what: str) -> None:
     if not isinstance(x, Tensor) or x.dim() < 1 or x.size(-1) != size:
         got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"{name}: '{what}' must be [..., {size}] (got {got})")
+    _check_real(x, name, what)
+
+
+def _check_real(x: Tensor, name: str, what: str) -> None:
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: '{what}' must be a floating-point tensor (got {x.dtype})")
 
 
 def _skew(v: Tensor) -> Tensor:
@@ -52,7 +60,10 @@ def expmap_to_rotmat(r: Tensor) -> Tensor:
     .. math::
         R = I + \sin\theta\, K + (1 - \cos\theta)\, K^2
 
-    The zero vector gives the identity.
+    The zero vector gives the identity. The coefficients are evaluated as
+    :math:`\sin\theta / \theta` and :math:`2 \sin^2(\theta / 2) / \theta^2`
+    times the cross-product matrix of :math:`r` itself, exact down to the
+    smallest angles.
 
     Args:
         r (Tensor): exponential maps (axis times angle in radians).
@@ -62,12 +73,12 @@ def expmap_to_rotmat(r: Tensor) -> Tensor:
         - **output:** ``[..., 3, 3]``
     """
     _check_last(r, 3, "expmap_to_rotmat", "r")
-    theta = r.norm(dim=-1, keepdim=True)                              # [..., 1]
-    K = _skew(r / theta.clamp_min(1e-12))                             # [..., 3, 3]
-    s = torch.sin(theta).unsqueeze(-1)                                # [..., 1, 1]
-    c = torch.cos(theta).unsqueeze(-1)
+    theta = r.norm(dim=-1, keepdim=True).unsqueeze(-1)                # [..., 1, 1]
+    S = _skew(r)                                                      # theta K, [..., 3, 3]
+    a = torch.sinc(theta / math.pi)                                   # sin(t) / t, 1 at 0
+    b = 0.5 * torch.sinc(theta / (2.0 * math.pi)) ** 2                # (1 - cos t) / t^2, 1/2 at 0
     eye = torch.eye(3, dtype=r.dtype, device=r.device)
-    return eye + s * K + (1.0 - c) * (K @ K)
+    return eye + a * S + b * (S @ S)
 
 
 def rotmat_to_euler(R: Tensor) -> Tensor:
@@ -96,6 +107,7 @@ def rotmat_to_euler(R: Tensor) -> Tensor:
     if not isinstance(R, Tensor) or R.dim() < 2 or tuple(R.shape[-2:]) != (3, 3):
         got = list(R.shape) if isinstance(R, Tensor) else type(R).__name__
         raise ValueError(f"rotmat_to_euler: 'R' must be [..., 3, 3] (got {got})")
+    _check_real(R, "rotmat_to_euler", "R")
     r02 = R[..., 0, 2].clamp(-1.0, 1.0)
     e2 = -torch.asin(r02)
     # cos(e2) >= 0, so dividing both atan2 arguments by it (as the reference
@@ -145,12 +157,14 @@ def rotmat_to_expmap(R: Tensor) -> Tensor:
     if not isinstance(R, Tensor) or R.dim() < 2 or tuple(R.shape[-2:]) != (3, 3):
         got = list(R.shape) if isinstance(R, Tensor) else type(R).__name__
         raise ValueError(f"rotmat_to_expmap: 'R' must be [..., 3, 3] (got {got})")
+    _check_real(R, "rotmat_to_expmap", "R")
     v = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0],
                      R[..., 1, 0] - R[..., 0, 1]], dim=-1)            # [..., 3] = 2 sin(t) k
     vnorm = v.norm(dim=-1, keepdim=True)                              # [..., 1]
     cos = ((R.diagonal(dim1=-2, dim2=-1).sum(-1, keepdim=True) - 1.0) / 2.0).clamp(-1.0, 1.0)
     theta = torch.atan2(vnorm / 2.0, cos)                             # [..., 1]
-    axis_v = v / vnorm.clamp_min(1e-12)
+    # Up to pi / 2: r = v * theta / |v| (theta / |v| -> 1/2 as the angle vanishes, exact for tiny ones).
+    ratio = torch.where(vnorm > 0, theta / torch.where(vnorm > 0, vnorm, torch.ones_like(vnorm)), 0.5)
     # Symmetric part: k k^T = ((R + R^T) / 2 - cos I) / (1 - cos), well posed for cos < 0.
     eye = torch.eye(3, dtype=R.dtype, device=R.device)
     kkT = ((R + R.transpose(-1, -2)) / 2.0 - cos.unsqueeze(-1) * eye) \
@@ -161,8 +175,7 @@ def rotmat_to_expmap(R: Tensor) -> Tensor:
     axis_s = col / torch.gather(diag, -1, i).clamp_min(1e-12).sqrt()
     flip = ((axis_s * v).sum(-1, keepdim=True) < 0).to(R.dtype)       # match the sign of v
     axis_s = axis_s * (1.0 - 2.0 * flip)
-    axis = torch.where(cos < 0, axis_s, axis_v)
-    return axis * theta
+    return torch.where(cos < 0, axis_s * theta, v * ratio)
 
 
 def expmap_to_euler(pose: Tensor) -> Tensor:
@@ -181,5 +194,6 @@ def expmap_to_euler(pose: Tensor) -> Tensor:
     if not isinstance(pose, Tensor) or pose.dim() < 1 or pose.size(-1) % 3 != 0:
         got = list(pose.shape) if isinstance(pose, Tensor) else type(pose).__name__
         raise ValueError(f"expmap_to_euler: 'pose' must be [..., 3 * K] (got {got})")
-    triples = pose.reshape(*pose.shape[:-1], -1, 3)                   # [..., K, 3]
+    _check_real(pose, "expmap_to_euler", "pose")
+    triples = pose.reshape(*pose.shape[:-1], pose.size(-1) // 3, 3)   # [..., K, 3]
     return rotmat_to_euler(expmap_to_rotmat(triples)).reshape(pose.shape)

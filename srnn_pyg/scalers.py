@@ -29,6 +29,8 @@ are accepted; the output has the input's type, dtype and device.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -206,8 +208,26 @@ class Scaler:
         if missing or not isinstance(state["options"], dict):
             raise ValueError(f"{self.name}: 'state' must hold 'options' (a dict), 'center' and 'scale', as "
                              f"{self.name}.state_dict() gives (missing {missing or ['options as a dict']})")
-        self.__init__(**state["options"])
-        self.center, self.scale = state["center"], state["scale"]
+        fresh = type(self)(**state["options"])             # checks the options before anything changes
+        stats = []
+        for key in ("center", "scale"):
+            value = state[key]
+            if value is not None and not isinstance(value, Tensor):
+                try:
+                    value = torch.as_tensor(np.asarray(value, dtype=np.float64))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{self.name}: 'state[{key!r}]' must be a tensor of statistics or None "
+                                     f"(got {type(value).__name__})") from None
+            if value is not None and not value.is_floating_point():
+                raise ValueError(f"{self.name}: 'state[{key!r}]' must hold real statistics (got {value.dtype})")
+            stats.append(value)
+        center, scale = stats
+        if (center is None) != (scale is None) or (center is not None and center.shape != scale.shape):
+            got = [None if v is None else list(v.shape) for v in stats]
+            raise ValueError(f"{self.name}: 'state' must hold 'center' and 'scale' of one shape, or both None "
+                             f"(an unfitted scaler) (got shapes {got})")
+        self.__dict__.update(fresh.__dict__)
+        self.center, self.scale = center, scale
         return self
 
     def __repr__(self) -> str:
@@ -250,9 +270,12 @@ class MinMaxScaler(Scaler):
     def __init__(self, feature_range: Tuple[float, float] = (0.0, 1.0), axis: AxisLike = "feature",
                  eps: float = 1e-12):
         super().__init__(axis, eps)
-        lo, hi = (tuple(feature_range) + (None, None))[:2] if isinstance(feature_range, (tuple, list)) else (None,) * 2
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)) or not lo < hi:
-            raise ValueError(f"MinMaxScaler: 'feature_range' must be two numbers lo < hi (got {feature_range!r})")
+        pair = tuple(feature_range) if isinstance(feature_range, (tuple, list)) else ()
+        lo, hi = pair if len(pair) == 2 else (None, None)
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+                   for v in (lo, hi)) or not lo < hi:
+            raise ValueError(f"MinMaxScaler: 'feature_range' must be two finite numbers lo < hi "
+                             f"(got {feature_range!r})")
         self.feature_range = (float(lo), float(hi))
 
     def _statistics(self, x, present, dims, count):
@@ -323,8 +346,11 @@ class Compose:
     def __init__(self, scalers: Sequence[Any]):
         scalers = list(scalers)
         for i, s in enumerate(scalers):
-            if not all(hasattr(s, m) for m in ("fit", "transform", "inverse_transform", "state_dict")):
-                raise TypeError(f"Compose: 'scalers[{i}]' must be a scaler (got {type(s).__name__})")
+            if isinstance(s, type) or \
+                    not all(hasattr(s, m) for m in ("fit", "transform", "inverse_transform", "state_dict")):
+                got = f"the class {s.__name__}; build one: {s.__name__}()" if isinstance(s, type) \
+                    else type(s).__name__
+                raise TypeError(f"Compose: 'scalers[{i}]' must be a scaler (got {got})")
         self.scalers: List[Any] = scalers
 
     @property

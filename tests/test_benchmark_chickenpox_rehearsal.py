@@ -118,26 +118,29 @@ def _run(*args, cwd, root):
                           env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_rehearsal_and_refit_run_end_to_end(root, tmp_path):
+ROWS = ("srnn", "linear_ar_woy", "seasonal_mean", "zero_velocity")
+
+
+def test_rehearsal_and_refit_run_end_to_end(root, tmp_path, acc):
     """The rehearsal with ``refit`` writes a table that says what its test is,
     with the setting recorded; a bench without a rehearsal refuses it."""
     out = tmp_path / "out"
-    proc = _run("--dataset", "chickenpox", "--smoke", "--set", "val_as_test=1", "--set", "refit=1", "--rows", "srnn",
-                "linear_ar_woy", "seasonal_mean", "zero_velocity", "--out", str(out), cwd=tmp_path, root=root)
+    proc = _run("--dataset", "chickenpox", "--smoke", "--set", "val_as_test=1", "--set", "refit=1", "--rows", *ROWS,
+                "--out", str(out), cwd=tmp_path, root=root)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     refits = [line.split("] ")[1].split(" refit on")[0].strip() for line in proc.stdout.splitlines()
               if "refit on 33 windows" in line]             # the protocol's training part: 25 + 8 weeks
     # every fitted row is refit, the closed-form ones too (SeasonalMean has no parameters); LastValue has nothing
     assert refits == ["S-RNN (improved)", "SeasonalMean (week of year)", "LinearAR (pooled), reading the time of year"]
     # a rehearsal never replaces the table that scores the test weeks: it has its own name
-    assert sorted(p.name for p in out.iterdir()) == ["accuracy_chickenpox_smoke_rehearsal.json",
-                                                     "accuracy_chickenpox_smoke_rehearsal.md"]
-    md = (out / "accuracy_chickenpox_smoke_rehearsal.md").read_text()
+    name = "accuracy_chickenpox_smoke_rehearsal" + acc.part_tag(types.SimpleNamespace(rows=list(ROWS)))  # a part
+    assert sorted(p.name for p in out.iterdir()) == [name + ".json", name + ".md"]
+    md = (out / f"{name}.md").read_text()
     assert "the models train on the first 25 of PyG Temporal's 41 training snapshots, the next 8 are the " \
-        "validation" in md and "`accuracy_chickenpox_smoke_rehearsal.json`" in md
+        "validation" in md and f"`{name}.json`" in md
     assert "**Rehearsal (`val_as_test`): the test windows of this table are the protocol's 8 validation" in md
     assert "## Published figures" not in md                # the published figures score the test weeks
-    result = json.loads((out / "accuracy_chickenpox_smoke_rehearsal.json").read_text())
+    result = json.loads((out / f"{name}.json").read_text())
     assert result["settings"]["settings"]["val_as_test"] is True and result["settings"]["settings"]["refit"] is True
     proc = _run("--dataset", "springs", "--smoke", "--set", "val_as_test=1", "--out", str(out), cwd=tmp_path,
                 root=root)

@@ -31,7 +31,7 @@ def table_rows(md: str, first_cell: str, columns: int):
 def test_scaling_quick(tmp_path):
     out = tmp_path / "results"
     run_script("scaling.py", "--quick", "--out", str(out), cwd=tmp_path)
-    md = (out / "scaling_cpu.md").read_text()
+    md = (out / "scaling_cpu_quick.md").read_text()
     assert md.startswith("# Scaling on cpu")
     assert "Command: `python " in md and "torch " in md
     for section in ("S-RNN (slot): graph size", "S-RNN (edge): graph size", "STGCN: graph size",
@@ -48,7 +48,7 @@ def test_scaling_quick(tmp_path):
     for h in (5, 10):
         rows = table_rows(md, str(h), columns=6)
         assert len(rows) == 2 and all(" ms |" in r or " s |" in r for r in rows), md
-    png = out / "scaling_cpu.png"
+    png = out / "scaling_cpu_quick.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]   # atomic writes left no debris
 
@@ -57,7 +57,7 @@ def test_scaling_onehop_quick(tmp_path):
     out = tmp_path / "results"
     run_script("scaling.py", "--onehop", "--quick", "--epoch-budget", "0", "--timed-batches", "3", "--out", str(out),
                cwd=tmp_path)
-    md = (out / "scaling_onehop_cpu.md").read_text()
+    md = (out / "scaling_onehop_cpu_quick.md").read_text()
     assert md.startswith("# One-hop mini-batch training against full-graph training on cpu")
     assert "Command: `python benchmarks/scaling.py --onehop --quick" in md and "--out" not in md
     for section in ("S-RNN (slot): one-hop batches of 64 seeds", "S-RNN (slot): full graph", "Forecast of the whole"):
@@ -70,7 +70,7 @@ def test_scaling_onehop_quick(tmp_path):
     full = [table_rows(md, str(N), columns=9) for N in (100, 400)]
     assert all(len(r) == 1 and (" ms |" in r[0] or " s |" in r[0]) for r in full), md
     assert "one-hop epoch: doubling N+E multiplies the epoch time by" in md
-    png = out / "scaling_onehop_cpu.png"
+    png = out / "scaling_onehop_cpu_quick.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 # ------------------------------------------------------------------ accuracy.py
@@ -397,9 +397,10 @@ def test_accuracy_real_data_smoke(dataset, tmp_path):
         proc = _accuracy("--dataset", dataset, "--smoke", "--set", "select=mse", "--rows", "srnn", "--out",
                          str(sel), cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        pooled = json.loads((sel / f"accuracy_{dataset}_smoke.json").read_text())["validation"]["srnn"]
+        part = f"accuracy_{dataset}_smoke_rows_srnn"                    # a partial run has its own name
+        pooled = json.loads((sel / f"{part}.json").read_text())["validation"]["srnn"]
         assert pooled["metric"] == "validation mse" and "euler" in pooled["protocol"]
-        assert "recorded, not selected on" in (sel / f"accuracy_{dataset}_smoke.md").read_text()
+        assert "recorded, not selected on" in (sel / f"{part}.md").read_text()
     if dataset == "brain4cars":       # a row's own TrainConfig fields reach its training, and its table row
         wd = [r for r in _result_rows(md, "S-RNN, LSTM cells, weight decay 1e-3") if len(r) == 6]
         assert wd and "`weight_decay=0.001`" in wd[0][2], wd
@@ -782,7 +783,8 @@ def test_cmu_former_scoring_scores_the_same_models_both_ways(tmp_path):
                      "zero_velocity", "--out", str(tmp_path / "out"), cwd=tmp_path,
                      env_update={"SRNN_PYG_DATA": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    models = json.loads((tmp_path / "out" / "accuracy_cmu_mocap_smoke.json").read_text())["models"]
+    models = json.loads((tmp_path / "out" / "accuracy_cmu_mocap_smoke_rows_srnn_zero_velocity.json")
+                        .read_text())["models"]
     zv, srnn = models["zero_velocity"], models["srnn"]
     assert zv["euler@former_80ms"] == pytest.approx(zv["euler@80ms"])
     assert srnn["euler@former_80ms"] != pytest.approx(srnn["euler@80ms"], abs=1e-6)
