@@ -223,6 +223,10 @@ class Brain4Cars(STDataset):
         n = len(feats)
         group = recordings(np.concatenate([feats, test_f]), np.concatenate([labels, test_l]))
         keep = ~np.isin(group[:n], group[n:])
+        if not keep.any():
+            raise DataFormatError(f"{self.path}: every one of its {n} sequences shares a step with a sequence of "
+                                  f"{self._file(self.fold, 'test').name}, so removing the test recordings leaves "
+                                  f"no training sequence (expected a training file; is it a copy of the test file?)")
         return feats[keep], labels[keep], int(n - keep.sum())
 
     def _cv(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -369,6 +373,20 @@ def _shape(v: Any) -> str:
     return type(v).__name__
 
 
+def _numeric(path: Path, what: str, value: Any) -> np.ndarray:
+    """``value`` as a numeric (bool, integer or float) array, else a
+    :class:`DataFormatError` naming the file, ``what`` and what was found."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:            # ragged nested lists
+        raise DataFormatError(f"{path}: {what} must be a numeric array (got {_shape(value)} that is not "
+                              f"rectangular: {exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataFormatError(f"{path}: {what} must be numbers (got an array of dtype {arr.dtype}"
+                              f"{', ragged or mixed' if arr.dtype.kind == 'O' else ''})")
+    return arr
+
+
 def read_file(path: Path) -> Tuple[np.ndarray, np.ndarray]:
     """One ``fold_*.pik`` file, read with the restricted unpickler and checked:
     features ``[S, T, 13]`` float32 and labels ``[S, T]`` int64 (0 = padding
@@ -381,10 +399,12 @@ def read_file(path: Path) -> Tuple[np.ndarray, np.ndarray]:
         if key not in obj:
             raise DataFormatError(f"{path}: missing key {key!r} (found {sorted(map(str, obj))})")
     actions = obj.get("actions")
-    if actions is not None and tuple(str(a) for a in actions) != ACTIONS:
-        raise DataFormatError(f"{path}: 'actions' must be {list(ACTIONS)} (got {list(actions)})")
+    if actions is not None and (not isinstance(actions, (list, tuple))
+                                or tuple(str(a) for a in actions) != ACTIONS):
+        raise DataFormatError(f"{path}: 'actions' must be the list {list(ACTIONS)} (got {actions!r:.200})")
     X, Y = obj["features"], obj["labels"]
     if isinstance(X, np.ndarray):  # train: features [T, S, 13], labels [T, S]
+        _numeric(path, "features", X)
         if X.ndim != 3 or X.shape[2] != NUM_FEATURES:
             raise DataFormatError(f"{path}: 'features' must be [T, num_sequences, {NUM_FEATURES}] "
                                   f"(got {list(X.shape)})")
@@ -402,7 +422,8 @@ def read_file(path: Path) -> Tuple[np.ndarray, np.ndarray]:
         f_rows: List[np.ndarray] = []
         l_rows: List[np.ndarray] = []
         for s, (xs, ys) in enumerate(zip(X, Y)):
-            xs, ys = np.asarray(xs), np.asarray(ys)
+            xs = _numeric(path, f"features of sequence {s}", xs)
+            ys = _numeric(path, f"labels of sequence {s}", ys)
             if xs.shape != (T, 1, NUM_FEATURES) or ys.shape != (T, 1):
                 raise DataFormatError(f"{path}: sequence {s} must have features [{T}, 1, "
                                       f"{NUM_FEATURES}] and labels [{T}, 1] (got "
@@ -413,6 +434,8 @@ def read_file(path: Path) -> Tuple[np.ndarray, np.ndarray]:
     else:
         raise DataFormatError(f"{path}: 'features' must be an array or a list of arrays "
                               f"(got {type(X).__name__})")
+    if feats.shape[0] < 1:
+        raise DataFormatError(f"{path}: 'features' holds no sequence (got shape {list(feats.shape)})")
     if feats.shape[1] < 1:
         raise DataFormatError(f"{path}: the sequences are empty (T=0)")
     if not np.issubdtype(np.asarray(labels).dtype, np.integer):
@@ -501,7 +524,8 @@ def distinct_sequences(root: Union[str, os.PathLike]) -> Tuple[np.ndarray, np.nd
     paths = [require_file(Path(root) / f"fold_{k}_{s}.pik", f"Brain4Cars fold {k}, {s} split "
                           f"(folds='cv' pools all five folds)")
              for k in range(1, NUM_FOLDS + 1) for s in _SPLITS]
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    stats = [p.stat() for p in paths]           # a changed or replaced file changes its stamp
+    stamp = tuple((p.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for p, st in zip(paths, stats))
     F, Y, n = _pooled(str(Path(root).resolve()), stamp)
     return F.copy(), Y.copy(), n
 

@@ -320,8 +320,14 @@ def _action_files(split_dir: Path, action: str) -> List[Path]:
     first = folder / f"{action}_1.txt"
     if not folder.is_dir():
         raise FileNotFoundError(f"CMUMocap: missing data file: expected '{first}' (action {action!r})")
-    nums = sorted(int(m["num"]) for m in (_FILE.match(f.name) for f in folder.iterdir())
-                  if m is not None and m["action"] == action)
+    found = sorted((m["num"], f) for f, m in ((f, _FILE.match(f.name)) for f in folder.iterdir())
+                   if m is not None and m["action"] == action)
+    odd = next((f for num, f in found if num != str(int(num)) or int(num) == 0), None)
+    if odd is not None:                      # walking_0.txt, walking_01.txt: not in the numbering 1, 2, ...
+        raise DataFormatError(f"{odd}: unexpected file name in the folder of action {action!r} (expected "
+                              f"{action}_1.txt, {action}_2.txt, ..., numbered from 1 without leading zeros; "
+                              f"move or rename it)")
+    nums = sorted(int(num) for num, _ in found)
     gap = next((k for k, n in enumerate(nums, start=1) if k != n), None) if nums else 1
     if gap is not None:
         missing = folder / f"{action}_{gap}.txt"

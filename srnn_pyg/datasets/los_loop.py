@@ -55,15 +55,25 @@ def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] =
             raise DataFormatError(f"{path}{extra}: the file is empty (expected a header row)")
         names = [c.strip() for c in lines[0].split(",")]
         first = 1
+        seen: Dict[str, int] = {}
+        for col, name in enumerate(names):
+            if name in seen:
+                raise DataFormatError(f"{path}, line 1{extra}: column names must be distinct; {name!r} "
+                                      f"names columns {seen[name] + 1} and {col + 1}")
+            seen[name] = col
         if num_cols is None:
             num_cols = len(names)
         elif len(names) != num_cols:
             raise DataFormatError(f"{path}, line 1{extra}: expected {num_cols} column names "
                                   f"(got {len(names)})")
+    while len(lines) > first and not lines[-1].strip():
+        lines.pop()                                                      # trailing blank lines
     rows = []
     for lineno, line in enumerate(lines[first:], start=first + 1):
-        if not line.strip():
-            continue  # a trailing blank line
+        if not line.strip():                    # skipping it would shift every later row by one
+            raise DataFormatError(f"{path}, line {lineno}{extra}: a blank line among the data rows "
+                                  f"(expected {num_cols if num_cols is not None else 'comma-separated'} "
+                                  f"values; blank lines are allowed at the end only)")
         parts = line.split(",")
         if num_cols is None:
             num_cols = len(parts)
@@ -89,6 +99,35 @@ def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] =
     return names, np.stack(rows)
 
 
+def _check_id_map(path: Path, ids: Any, id_to_index: Any) -> int:
+    """Check the sensor list and id map of a DCRNN ``adj_mx.pkl``: ``ids`` a
+    list of distinct strings, ``id_to_index`` a dict that maps each of them to
+    its own position (a permutation of ``0..n-1``). Returns ``n``."""
+    if not isinstance(ids, (list, tuple)) or not all(isinstance(i, str) for i in ids):
+        found = type(ids).__name__ if not isinstance(ids, (list, tuple)) else \
+            f"a {type(ids).__name__} holding {type(next(i for i in ids if not isinstance(i, str))).__name__}"
+        raise DataFormatError(f"{path}: the first item must be the list of sensor ids, as strings (got {found})")
+    if len(set(ids)) != len(ids):
+        dup = next(i for k, i in enumerate(ids) if i in ids[:k])
+        raise DataFormatError(f"{path}: sensor id {dup!r} appears more than once in the sensor list")
+    if not isinstance(id_to_index, dict):
+        raise DataFormatError(f"{path}: the second item must be a dict from sensor id to adjacency row "
+                              f"(got {type(id_to_index).__name__})")
+    n = len(ids)
+    for k, v in id_to_index.items():
+        if not isinstance(k, str) or isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) \
+                or not 0 <= int(v) < n:
+            raise DataFormatError(f"{path}: the id map must map sensor ids (strings) to rows 0..{n - 1} "
+                                  f"(got {k!r}: {v!r})")
+    if len(id_to_index) != n or any(id_to_index.get(i) != k for k, i in enumerate(ids)):
+        bad = next((i for k, i in enumerate(ids) if id_to_index.get(i) != k), None)
+        detail = (f"{bad!r} maps to {id_to_index.get(bad)!r}, expected its position {ids.index(bad)}"
+                  if bad is not None else f"{len(id_to_index)} entries for {n} sensors")
+        raise DataFormatError(f"{path}: the id map must give each sensor of the sensor list its own row, its "
+                              f"position in that list ({detail})")
+    return n
+
+
 def _is_float(s: str) -> bool:
     try:
         float(s)
@@ -108,7 +147,9 @@ class LosLoop(STDataset):
     weighted adjacency ``los_adj.csv`` (symmetric) or, with ``graph="dcrnn"``,
     DCRNN's thresholded Gaussian-kernel road-distance graph ``adj_mx.pkl``
     (`Li et al., ICLR 2018 <https://arxiv.org/abs/1707.01926>`_; directed,
-    entry ``[i, j]`` is the edge ``i -> j``, read with a restricted unpickler).
+    entry ``[i, j]`` is the edge ``i -> j``, read with a restricted unpickler;
+    the pickle is ``[sensor_ids, id_to_index, adjacency]`` with distinct string
+    ids, ``id_to_index[sensor_ids[k]] == k`` and a ``[n, n]`` numeric adjacency).
     Edge weights are ``edge_attr`` ``[E, T, 1]``, constant in time. Self-loops
     (the adjacencies' unit diagonal) are dropped unless ``self_loops=True``:
     the S-RNN's temporal edges already join a node to itself.
@@ -395,7 +436,15 @@ class LosLoop(STDataset):
             raise DataFormatError(f"{path}: expected a pickled [sensor_ids, id_to_index, adjacency] "
                                   f"(got {type(obj).__name__} of length {size})")
         pk_ids, id_to_index, adj = obj
-        adj = np.asarray(adj, dtype=np.float64)
+        n = _check_id_map(path, pk_ids, id_to_index)
+        try:
+            adj = np.asarray(adj)
+        except (ValueError, TypeError) as exc:                           # ragged nested lists
+            raise DataFormatError(f"{path}: the adjacency must be a [{n}, {n}] array of numbers (got a "
+                                  f"{type(adj).__name__} that is not rectangular: {exc})") from None
+        if adj.dtype.kind not in "biuf":
+            raise DataFormatError(f"{path}: the adjacency must be numbers (got an array of dtype {adj.dtype})")
+        adj = adj.astype(np.float64)
         if adj.shape != (len(pk_ids), len(pk_ids)):
             raise DataFormatError(f"{path}: the adjacency must be [{len(pk_ids)}, {len(pk_ids)}] "
                                   f"(got {list(adj.shape)})")
@@ -405,7 +454,7 @@ class LosLoop(STDataset):
             r, c = (int(i[0]) for i in np.nonzero(bad))
             raise DataFormatError(f"{path}: the adjacency at [{r}, {c}] is {float(adj[r, c])!r} (expected a "
                                   f"finite number within float32 range, |x| <= 3.4e38)")
-        lookup = {str(k): int(v) for k, v in dict(id_to_index).items()}
+        lookup = dict(id_to_index)
         missing = [i for i in ids if i not in lookup]
         if missing:
             raise DataFormatError(f"{path}: sensors {missing[:5]} of {self.speed_file} are not in "

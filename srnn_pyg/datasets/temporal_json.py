@@ -11,7 +11,10 @@ series ``values`` ``[T, N, F]`` and the graph, static (``edge_index``,
   (england_covid) or ``"block"`` (windmill output large/medium/small); the
   graph as ``"edges"`` ``[[src, dst], ...]`` with optional ``"weights"`` (1
   where absent), or per step as ``"edge_mapping"`` ``{"edge_index": {"0":
-  [...], ...}, "edge_weight": {"0": [...], ...}}`` (england_covid).
+  [...], ...}, "edge_weight": {"0": [...], ...}}`` (england_covid), one
+  entry per step of the series and no more. Optional ``"node_ids"`` names
+  the columns: an object ``{name: column}`` (chickenpox) or a list of one
+  name per column.
 * ``"snapshots"``: one entry per step, ``"0"`` .. ``"T-1"`` (``"time_periods"``
   gives ``T``), each the step's values ``[N]`` / ``[N][F]`` (windmill output)
   or an object with them under ``"y"`` (wikimath, twitter tennis) or
@@ -121,6 +124,9 @@ def matrix(value: Any, path: Path, name: str, cols: Optional[int] = None) -> np.
                                   f"(got {type(row).__name__})")
         if width is None:
             width = len(row)
+            if width == 0:
+                raise DataFormatError(f"{path}: {name}[{i}] is an empty list (expected a row of at least one "
+                                      f"number: one per node or feature)")
         if len(row) != width:
             raise DataFormatError(f"{path}: {name}[{i}] has {len(row)} values, expected {width}; "
                                   f"the file may be truncated")
@@ -131,6 +137,10 @@ def matrix(value: Any, path: Path, name: str, cols: Optional[int] = None) -> np.
                                   f"{type(row[j]).__name__})")
         try:
             arr = np.asarray(row, dtype=np.float64)
+        except OverflowError:                         # a JSON integer beyond float64 (about 1.8e308)
+            j = next(j for j, v in enumerate(row) if isinstance(v, int) and abs(v) > 2 ** 1023)
+            raise DataFormatError(f"{path}: {name}[{i}][{j}] is an integer of {len(str(abs(row[j])))} digits "
+                                  f"(expected a finite number within float32 range, |x| <= 3.4e38)") from None
         except (TypeError, ValueError):
             raise DataFormatError(f"{path}: {name}[{i}] holds a value that is not a number") from None
         if arr.ndim != 1:
@@ -242,6 +252,12 @@ def edge_mapping(obj: Dict[str, Any], path: Path, T: int, N: int, unit: str = "s
         if not isinstance(part, dict):
             raise DataFormatError(f"{path}: 'edge_mapping.{name}' must be an object keyed by "
                                   f"{unit} '0'..'{T - 1}' (got {type(part).__name__})")
+    wanted = {str(t) for t in range(T)}
+    for name, part in (("edge_index", idx), ("edge_weight", wts)):
+        extra = sorted(set(part) - wanted, key=lambda k: (len(k), k))
+        if extra:                              # edges of steps the series does not have would be dropped
+            raise DataFormatError(f"{path}: 'edge_mapping.{name}' has {unit} {extra[0]!r} ({len(extra)} key(s) "
+                                  f"outside '0'..'{T - 1}'; expected one per {unit} of the series, which has {T})")
     steps = []
     for t in range(T):
         k = str(t)
@@ -302,12 +318,25 @@ def read_matrix(obj: Dict[str, Any], path: Path, series_key: Optional[str] = Non
         out.edge_index, out.edge_weight = static_graph(obj, path, N, weight_key)
     ids = obj.get("node_ids")
     if isinstance(ids, dict):                          # chickenpox: {name: index}
+        bad = next(((k, v) for k, v in ids.items() if type(v) is not int), None)
+        if bad is not None:                            # JSON keys are strings; the values must be integers
+            raise DataFormatError(f"{path}: 'node_ids' must map names to integer column indices (got "
+                                  f"{bad[0]!r}: {bad[1]!r}, a {type(bad[1]).__name__})")
         if len(ids) != N or sorted(ids.values()) != list(range(N)):
             raise DataFormatError(f"{path}: 'node_ids' must map {N} names to the indices 0..{N - 1} "
                                   f"(one per column of {series_key!r}; got {len(ids)} names)")
         out.node_ids = [None] * N
         for name, i in ids.items():
             out.node_ids[i] = name
+    elif isinstance(ids, list):                        # one id per column, in column order
+        if len(ids) != N or not all(type(v) in (str, int) for v in ids) or len(set(ids)) != N:
+            raise DataFormatError(f"{path}: 'node_ids' as a list must hold {N} distinct names (strings or "
+                                  f"integers), one per column of {series_key!r} (got {len(ids)} entries, "
+                                  f"{len(set(map(repr, ids)))} distinct)")
+        out.node_ids = list(ids)
+    elif ids is not None:
+        raise DataFormatError(f"{path}: 'node_ids' must be an object {{name: column index}} or a list of one "
+                              f"name per column (got {type(ids).__name__})")
     return out
 
 
