@@ -58,7 +58,7 @@ import resource
 import signal
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -892,9 +892,10 @@ def main_onehop(args) -> None:
     forecasts: Dict[str, List[dict]] = {m: [] for m in args.models} if note is None else {}
     loads: List[float] = []
 
-    def write():
+    def write(pending: str = "") -> None:
         drawn = onehop_plot(png, args.models, onehop, full, tag)
-        write_atomic(md, onehop_report(args, tag, onehop, full, forecasts, note, png if drawn else None, loads))
+        write_atomic(md, incomplete(pending) + onehop_report(args, tag, onehop, full, forecasts, note,
+                                                             png if drawn else None, loads))
 
     def measured(job: str, spec: dict, extra: dict) -> dict:
         res = run(job, spec)
@@ -905,7 +906,8 @@ def main_onehop(args) -> None:
         why = oom_status(res["error"], args.max_memory_gb) if res["memory"] else f"error: {res['error']}"
         return dict(extra, status=why, memory=res["memory"])
 
-    for N in args.sizes:
+    for i, N in enumerate(args.sizes):
+        left = pending_text([f"{N} (in part)"] + args.sizes[i + 1:])   # this size is measured model by model
         for m in args.models:
             spec = dict(base_spec, model=m, N=N)
             # the full graph, where its memory fits
@@ -933,7 +935,7 @@ def main_onehop(args) -> None:
             print(f"{LABELS.get(m, m):>13}  N={N:<8} one-hop: " + (row["status"] if "status" in row else
                   f"epoch {_epoch_cell(row)}  batch {fmt(row['batch'])}  peak {_mib(row['step_mib'])} MiB"),
                   flush=True)
-            write()
+            write(left)
             # the exact whole-graph forecast, where forecast_in_chunks exists
             if m in forecasts:
                 prev = [r for r in forecasts[m] if "status" not in r]
@@ -947,7 +949,8 @@ def main_onehop(args) -> None:
                 forecasts[m].append(frow)
                 print(f"{LABELS.get(m, m):>13}  N={N:<8} forecast: " + (frow["status"] if "status" in frow else
                       f"{fmt(frow['time'])}  peak {_mib(frow['step_mib'])} MiB"), flush=True)
-                write()
+                write(left)
+        write(pending_text(args.sizes[i + 1:]))             # after each size: nothing lost; complete at the end
     print(f"wrote {md}")
 
 
@@ -970,11 +973,11 @@ def main(argv=None):
     sizes: Dict[str, List[dict]] = {m: [] for m in args.models}
     horizons: Dict[str, List[dict]] = {m: [] for m in args.models if m in SRNN} if args.horizons else {}
 
-    def write():
+    def write(pending: str = "") -> None:
         drawn = plot(png, args.models, sizes, horizons, tag)
-        write_atomic(md, report(args, tag, sizes, horizons, png if drawn else None))
+        write_atomic(md, incomplete(pending) + report(args, tag, sizes, horizons, png if drawn else None))
 
-    for N in args.sizes:
+    for i, N in enumerate(args.sizes):
         for m in args.models:
             done = [r for r in sizes[m] if "status" not in r]
             ran_out = [r["N"] for r in sizes[m] if r.get("memory")]
@@ -995,17 +998,32 @@ def main(argv=None):
             print(f"{LABELS.get(m, m):>13}  N={N:<7} " + (row["status"] if "status" in row else
                   f"train {fmt(row['train'])}  forward {fmt(row['forward'])}  peak {_mib(row['step_mib'])} MiB "
                   f"(reps {row['reps']})"), flush=True)
-        write()                                             # after each size: nothing lost
+        write(pending_text(args.sizes[i + 1:], args.horizons if horizons else ()))   # after each size: nothing lost
 
-    for h in args.horizons if horizons else []:
+    for j, h in enumerate(args.horizons if horizons else []):
         for m in horizons:
             res = run("horizon", dict(base_spec, model=m, N=args.horizon_nodes, horizon=h))
             row = dict(horizon=h, status=res["error"]) if "error" in res else dict(res, horizon=h)
             horizons[m].append(row)
             print(f"{LABELS[m]:>13}  H={h:<5} " + (row["status"] if "status" in row else fmt(row["time"])),
                   flush=True)
+        write(pending_text((), args.horizons[j + 1:]))
+    if not args.sizes and not horizons:
         write()
     print(f"wrote {md}")
+
+
+def pending_text(sizes: Sequence[object], horizons: Sequence[int] = ()) -> str:
+    """What a run has still to measure, in words (empty when nothing is left)."""
+    parts = ([f"sizes N = {', '.join(map(str, sizes))}"] if sizes else []) + \
+        ([f"forecast horizons {', '.join(map(str, horizons))}"] if horizons else [])
+    return " and ".join(parts)
+
+
+def incomplete(pending: str) -> str:
+    """The line that opens a table written before its run ended."""
+    return (f"**Incomplete**: {pending} of this run are not measured yet (the run stopped, or is still "
+            f"running).\n\n") if pending else ""
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def test_scaling_quick(tmp_path):
     out = tmp_path / "results"
     run_script("scaling.py", "--quick", "--out", str(out), cwd=tmp_path)
     md = (out / "scaling_cpu_quick.md").read_text()
-    assert md.startswith("# Scaling on cpu")
+    assert md.startswith("# Scaling on cpu") and "Incomplete" not in md        # the run ended: no mark
     assert "Command: `python " in md and "torch " in md
     for section in ("S-RNN (slot): graph size", "S-RNN (edge): graph size", "STGCN: graph size",
                     "Forecast horizon"):
@@ -53,12 +53,63 @@ def test_scaling_quick(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]   # atomic writes left no debris
 
 
+_INTERRUPTED = """
+import sys
+sys.path.insert(0, {bench!r})
+import scaling
+
+
+def stop_at(limit):
+    real = scaling.Runner.__call__
+
+    def call(self, job, spec):
+        if spec.get("N") == limit or (job == "horizon" and limit == "horizon"):
+            raise KeyboardInterrupt      # as a user's Ctrl-C between two sizes
+        return real(self, job, spec)
+    scaling.Runner.__call__ = call
+
+
+if __name__ == "__main__":
+    stop_at({limit!r})
+    try:
+        scaling.main({argv!r})
+    except KeyboardInterrupt:
+        print("interrupted")
+"""
+
+
+@pytest.mark.parametrize("onehop", [False, True])
+def test_scaling_marks_an_interrupted_table(tmp_path, onehop):
+    out = tmp_path / "results"
+    argv = ["--quick", "--out", str(out), "--models", "srnn_slot"] + (
+        ["--onehop", "--epoch-budget", "0", "--timed-batches", "1", "--forecast-horizon", "0"] if onehop else [])
+    limit = 400 if onehop else 30
+    script = tmp_path / "interrupted.py"
+    script.write_text(_INTERRUPTED.format(bench=str(BENCHMARKS), limit=limit, argv=argv))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join([str(ROOT)] + [
+        q for q in [os.environ.get("PYTHONPATH")] if q]))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "interrupted" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    md = (out / f"scaling{'_onehop' if onehop else ''}_cpu_quick.md").read_text()
+    rest = "" if onehop else " and forecast horizons 5, 10"
+    assert md.startswith(f"**Incomplete**: sizes N = {limit}{rest} of this run are not measured yet"), md[:300]
+    if not onehop:                                       # after the sizes, the horizons: the last words
+        script.write_text(_INTERRUPTED.format(bench=str(BENCHMARKS), limit="horizon", argv=argv))
+        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        md = (out / "scaling_cpu_quick.md").read_text()
+        assert md.startswith("**Incomplete**: forecast horizons 5, 10 of this run are not measured yet"), md[:300]
+
+
 def test_scaling_onehop_quick(tmp_path):
     out = tmp_path / "results"
     run_script("scaling.py", "--onehop", "--quick", "--epoch-budget", "0", "--timed-batches", "3", "--out", str(out),
                cwd=tmp_path)
     md = (out / "scaling_onehop_cpu_quick.md").read_text()
     assert md.startswith("# One-hop mini-batch training against full-graph training on cpu")
+    assert "Incomplete" not in md
     assert "Command: `python benchmarks/scaling.py --onehop --quick" in md and "--out" not in md
     for section in ("S-RNN (slot): one-hop batches of 64 seeds", "S-RNN (slot): full graph", "Forecast of the whole"):
         assert section in md
