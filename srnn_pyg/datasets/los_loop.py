@@ -28,7 +28,7 @@ _NORMS = ("zscore", "max", None)
 
 
 def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] = None,
-                    what: str = "") -> Tuple[Optional[List[str]], np.ndarray]:
+                    what: str = "", nonnegative: bool = False) -> Tuple[Optional[List[str]], np.ndarray]:
     """A numeric CSV as a float64 array ``[rows, cols]``, checked line by line.
 
     Args:
@@ -37,10 +37,13 @@ def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] =
         num_cols (int, optional): the expected number of columns; by default the
             header's (or the first row's) count. (default: :obj:`None`)
         what (str, optional): a description for error messages. (default: :obj:`""`)
+        nonnegative (bool, optional): refuse negative values (speeds, edge
+            weights). (default: :obj:`False`)
 
     Raises:
         DataFormatError: naming the file and line of a row with a wrong number
-            of columns, a value that is not a number, or a NaN/infinite value.
+            of columns, a value that is not a number, a NaN/infinite value, or
+            (``nonnegative``) a negative one.
     """
     extra = f" ({what})" if what else ""
     try:
@@ -93,6 +96,10 @@ def _read_csv_matrix(path: Path, header: bool = False, num_cols: Optional[int] =
             raise DataFormatError(f"{path}, line {lineno}, column {col + 1}{extra}: the value "
                                   f"is {parts[col].strip()!r} (expected a finite number within "
                                   f"float32 range, |x| <= 3.4e38)")
+        if nonnegative and (row < 0).any():
+            col = int(np.flatnonzero(row < 0)[0])
+            raise DataFormatError(f"{path}, line {lineno}, column {col + 1}{extra}: the value "
+                                  f"is {parts[col].strip()!r} (expected a number >= 0)")
         rows.append(row)
     if not rows:
         raise DataFormatError(f"{path}{extra}: no data rows")
@@ -306,7 +313,7 @@ class LosLoop(STDataset):
         self.time_of_day, self.daily_profile = time_of_day, daily_profile
 
         ids, speed = _read_csv_matrix(require_file(self.root / self.speed_file, "Los-loop speeds"),
-                                     header=True, what="speeds, one column per sensor")
+                                     header=True, what="speeds, one column per sensor", nonnegative=True)
         assert ids is not None
         T, N = speed.shape
         self.sensor_ids: List[str] = ids
@@ -424,7 +431,7 @@ class LosLoop(STDataset):
         if self.graph == "tgcn":
             path = require_file(self.root / self.adj_file, "Los-loop adjacency")
             _, adj = _read_csv_matrix(path, header=False, num_cols=N,
-                                     what=f"{N} x {N} adjacency, one row per sensor")
+                                     what=f"{N} x {N} adjacency, one row per sensor", nonnegative=True)
             if adj.shape[0] != N:
                 raise DataFormatError(f"{path}: expected {N} rows, one per sensor of "
                                       f"{self.speed_file} (got {adj.shape[0]})")
@@ -454,6 +461,10 @@ class LosLoop(STDataset):
             r, c = (int(i[0]) for i in np.nonzero(bad))
             raise DataFormatError(f"{path}: the adjacency at [{r}, {c}] is {float(adj[r, c])!r} (expected a "
                                   f"finite number within float32 range, |x| <= 3.4e38)")
+        if (adj < 0).any():
+            r, c = (int(i[0]) for i in np.nonzero(adj < 0))
+            raise DataFormatError(f"{path}: the adjacency at [{r}, {c}] is {float(adj[r, c])!r} (expected a "
+                                  f"weight >= 0)")
         lookup = dict(id_to_index)
         missing = [i for i in ids if i not in lookup]
         if missing:

@@ -139,6 +139,30 @@ def test_los_loop_speed_file_header_and_blank_lines(tmp_path):
         LosLoop(tmp_path)
 
 
+def test_los_loop_negative_speeds_and_weights(tmp_path):
+    speed, adj, ids = write_los(tmp_path)
+    bad = speed.copy()
+    bad[6, 2] = -3.5                                                      # data row 7: line 8
+    write_los(tmp_path, speed=bad, adj=adj, ids=ids)
+    with pytest.raises(DataFormatError, match=r"los_speed\.csv, line 8, column 3.*'-3\.500000' "
+                                              r"\(expected a number >= 0\)"):
+        LosLoop(tmp_path)
+    neg = adj.copy()
+    neg[1, 4] = -0.25
+    write_los(tmp_path, speed=speed, adj=neg, ids=ids)
+    with pytest.raises(DataFormatError, match=r"los_adj\.csv, line 2, column 5.*expected a number >= 0"):
+        LosLoop(tmp_path)
+    write_los(tmp_path, speed=speed, adj=adj, ids=ids)
+    _adj_mx(tmp_path, list(ids), adj=np.where(np.eye(N) > 0, 1.0, -0.5))
+    with pytest.raises(DataFormatError, match=r"adj_mx\.pkl: the adjacency at \[0, 1\] is -0\.5 "
+                                              r"\(expected a weight >= 0\)"):
+        LosLoop(tmp_path, graph="dcrnn")
+    zero = speed.copy()
+    zero[3] = 0.0                                                         # zeros (missing readings) are fine
+    write_los(tmp_path, speed=zero, adj=adj, ids=ids)
+    assert LosLoop(tmp_path).recordings[0].x.size(1) == len(speed)
+
+
 # ----------------------------------------------------------- PyG Temporal JSON
 def _written(tmp_path, name, obj):
     write(tmp_path / "pyg_temporal", name, obj)
