@@ -26,11 +26,19 @@ def _default_schema(num_edges: int) -> STSchema:
     return STSchema(["node"], [("node", "node")] if num_edges >= 0 else [])
 
 
-def _as_tensor(value: Any, dtype: Optional[torch.dtype] = None) -> Tensor:
+def _as_tensor(value: Any, owner: str, what: str, dtype: Optional[torch.dtype] = None) -> Tensor:
+    """``value`` (a tensor, an array or nested lists of numbers) as a tensor;
+    anything else is a :class:`TypeError` naming ``owner``'s argument ``what``."""
     if isinstance(value, Tensor):
         return value.to(dtype) if dtype is not None else value
-    arr = np.asarray(value)
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+    try:
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    except (TypeError, ValueError) as exc:                              # text, objects, ragged lists
+        raise TypeError(f"{owner}: '{what}' must be a tensor or an array of numbers (got "
+                        f"{type(value).__name__}: {exc})") from None
     return t.to(dtype) if dtype is not None else (t.float() if t.is_floating_point() else t)
 
 
@@ -53,7 +61,7 @@ def _node_types(owner: str, node_type: Any, schema: STSchema, N: int, device: An
         raise ValueError(f"{owner}: 'node_type' must hold type names only or type indices only (got a mix, "
                          f"such as {[n for n in node_type if not isinstance(n, str)][0]!r} among names)")
     else:
-        raw = _as_tensor(node_type)
+        raw = _as_tensor(node_type, owner, "node_type")
         if raw.is_floating_point():
             if not bool((raw == raw.round()).all()):
                 raise ValueError(f"{owner}: 'node_type' must hold integer type indices or type names (got "
@@ -111,13 +119,14 @@ def from_networkx(graph: Any, x: Optional[Any] = None, schema: Optional[STSchema
         if missing:
             raise ValueError(f"from_networkx: pass 'x' or give every node a {feature_attr!r} "
                              f"attribute (node {missing[0]!r} has none)")
-        feats = [_as_tensor(graph.nodes[n][feature_attr]) for n in nodes]
+        feats = [_as_tensor(graph.nodes[n][feature_attr], "from_networkx", f"node {n!r}'s {feature_attr}")
+                 for n in nodes]
         for n, f in zip(nodes, feats):
             if f.shape != feats[0].shape:
                 raise ValueError(f"from_networkx: every node's {feature_attr!r} must have one shape [T, F]; node "
                                  f"{n!r} has {list(f.shape)}, node {nodes[0]!r} {list(feats[0].shape)}")
         x = torch.stack(feats)
-    x = _as_tensor(x)
+    x = _as_tensor(x, "from_networkx", "x")
     if x.dim() != 3 or x.size(0) != len(nodes):
         raise ValueError(f"from_networkx: 'x' must be [num_nodes, T, F] with num_nodes={len(nodes)} "
                          f"(got {_shape(x)})")
@@ -196,11 +205,11 @@ def from_dense(x: Any, adj: Any, node_type: Optional[Any] = None, schema: Option
 
     A dynamic adjacency gives the union of all edges and an ``edge_mask``.
     """
-    x = _as_tensor(x)
+    x = _as_tensor(x, "from_dense", "x")
     if x.dim() != 3:
         raise ValueError(f"from_dense: 'x' must be [T, N, F] (got {_shape(x)})")
     T, N, _ = x.shape
-    adj = _as_tensor(adj).to(x.device)
+    adj = _as_tensor(adj, "from_dense", "adj").to(x.device)
     if adj.dim() == 2:
         adj = adj.unsqueeze(0)
         dynamic = False
@@ -264,7 +273,7 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
     feats = getattr(signal, "features", None)
     if feats is None or len(feats) == 0:
         raise ValueError("from_temporal_signal: the signal has no 'features' (a list of [N, F] arrays)")
-    feats = [_as_tensor(f) for f in feats]
+    feats = [_as_tensor(f, "from_temporal_signal", f"features[{t}]") for t, f in enumerate(feats)]
     shapes = sorted({tuple(f.shape) for f in feats})
     if len(shapes) > 1:
         raise ValueError(f"from_temporal_signal: 'features' must have the same shape at every snapshot "
@@ -288,9 +297,10 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
                              f"for weight 1; got {len(weights)})")
         for t, e in enumerate(per_step):
             given = weights is not None and weights[t] is not None
-            if given and _as_tensor(weights[t]).numel() != e.size(1):
+            if given and _as_tensor(weights[t], "from_temporal_signal", f"edge_weights[{t}]").numel() != e.size(1):
                 raise ValueError(f"from_temporal_signal: 'edge_weights[{t}]' must have one weight per edge of "
-                                 f"'edge_indices[{t}]' ({e.size(1)}; got {_as_tensor(weights[t]).numel()})")
+                                 f"'edge_indices[{t}]' ({e.size(1)}; got "
+                                 f"{_as_tensor(weights[t], 'from_temporal_signal', f'edge_weights[{t}]').numel()})")
         keys = torch.cat([e[0] * N + e[1] for e in per_step])
         uniq = torch.unique(keys)
         edge_index = torch.stack([uniq // N, uniq % N])
@@ -301,11 +311,13 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
             pos = torch.searchsorted(uniq, e[0] * N + e[1])
             edge_mask[pos, t] = True
             given = weights is not None and weights[t] is not None
-            edge_attr[pos, t, 0] = _as_tensor(weights[t]).float().view(-1) if given else 1.0
+            edge_attr[pos, t, 0] = (_as_tensor(weights[t], "from_temporal_signal", f"edge_weights[{t}]")
+                                    .float().view(-1) if given else 1.0)
     else:
         edge_index = _signal_edges(signal.edge_index, N, "edge_index")
         w = getattr(signal, "edge_weight", None)
-        w = _as_tensor(w).float().view(-1) if w is not None else torch.ones(edge_index.size(1))
+        w = (_as_tensor(w, "from_temporal_signal", "edge_weight").float().view(-1) if w is not None
+             else torch.ones(edge_index.size(1)))
         if w.numel() != edge_index.size(1):
             raise ValueError(f"from_temporal_signal: 'edge_weight' must have one weight per edge "
                              f"({edge_index.size(1)}; got {w.numel()})")
@@ -325,7 +337,7 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
         if len(targets) != T or any(t is None for t in targets):
             raise ValueError(f"from_temporal_signal: 'targets' must hold one target per snapshot ({T}; got "
                              f"{len(targets)}, {sum(t is None for t in targets)} of them None)")
-        ys = [_as_tensor(t) for t in targets]
+        ys = [_as_tensor(y, "from_temporal_signal", f"targets[{t}]") for t, y in enumerate(targets)]
         if len({tuple(y.shape) for y in ys}) > 1 or ys[0].size(0) != N:
             raise ValueError(f"from_temporal_signal: 'targets' must be [N={N}, ...] with the same shape at every "
                              f"snapshot (got {sorted({tuple(y.shape) for y in ys})})")
@@ -339,7 +351,7 @@ def _signal_edges(value: Any, N: int, name: str) -> Tensor:
     no edges, as PyG Temporal allows)."""
     if value is None:
         return torch.zeros(2, 0, dtype=torch.long)
-    raw = _as_tensor(value)
+    raw = _as_tensor(value, "from_temporal_signal", name)
     if raw.is_floating_point() and raw.numel() and not bool((raw == raw.round()).all()):
         bad = raw[raw != raw.round()][0].item()
         raise ValueError(f"from_temporal_signal: '{name}' must hold integer node ids (got {bad!r})")

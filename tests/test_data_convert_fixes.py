@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from srnn_pyg import STData, STSchema, TimeWindows, from_hetero, from_networkx, from_temporal_signal, to_hetero
+from srnn_pyg import (STData, STSchema, TimeWindows, from_dense, from_hetero, from_networkx, from_temporal_signal,
+                      to_hetero)
 from srnn_pyg.data import pad_collate
 from srnn_pyg.models import SeasonalMean
 from srnn_pyg.testing import fake_st_data
@@ -229,3 +230,31 @@ def test_from_hetero_keeps_an_edge_id_that_is_not_a_permutation():
         store.edge_id = torch.zeros_like(store.edge_id)              # the user's own key
     back = from_hetero(hetero)
     assert torch.equal(back.edge_id, torch.zeros(back.num_edges, dtype=torch.long))
+
+
+# ------------------------------------------------ arrays that are not numbers
+def test_converters_name_an_argument_that_is_not_an_array_of_numbers():
+    schema = STSchema(["a"], [("a", "near", "a")])
+    g = nx.Graph()
+    g.add_node(0, type="a", x=np.zeros((3, 2)))
+    g.add_node(1, type="a", x=np.zeros((3, 2)))
+    g.add_edge(0, 1, rel="near")
+    with pytest.raises(TypeError, match=r"from_networkx: 'x' must be a tensor or an array of numbers \(got STSchema"):
+        from_networkx(g, schema)                                   # the schema passed where 'x' goes
+    g.nodes[1]["x"] = "walking"
+    with pytest.raises(TypeError, match=r"from_networkx: 'node 1's x' must be .*got str"):
+        from_networkx(g, schema=schema)
+    with pytest.raises(TypeError, match=r"from_dense: 'x' must be .*got list: .*inhomogeneous"):
+        from_dense([[[0.0]], [[0.0, 1.0]]], torch.zeros(1, 1))
+    with pytest.raises(TypeError, match=r"from_dense: 'adj' must be .*got list: dtype <U1"):
+        from_dense(torch.zeros(2, 2, 1), [["a", "b"], ["c", "d"]])
+    signal = SimpleNamespace(features=[np.zeros((2, 1)), np.array([["x"], ["y"]])], targets=None,
+                             edge_index=np.array([[0], [1]]), edge_weight=np.array([1.0]))
+    with pytest.raises(TypeError, match=r"from_temporal_signal: 'features\[1\]' must be .*dtype <U1"):
+        from_temporal_signal(signal)
+    signal.features[1] = np.ones((2, 1))
+    signal.edge_weight = [None]
+    with pytest.raises(TypeError, match=r"from_temporal_signal: 'edge_weight' must be .*dtype object"):
+        from_temporal_signal(signal)
+    signal.edge_weight = np.array([0.5])
+    assert from_temporal_signal(signal).edge_attr[:, :, 0].tolist() == [[0.5, 0.5]]
