@@ -127,3 +127,22 @@ def test_fit_selects_on_the_rollout_ade(springs, tmp_path):
     assert result.monitor == "val_ade" and min(ades) > 0
     scores = evaluate(model, DataLoader(springs[1], batch_size=8), metrics=["ade"])
     assert scores["ade"] == pytest.approx(min(ades), rel=1e-5)                # the best epoch was restored
+
+
+def test_collect_numbers_windows_over_the_whole_loader():
+    """``"batch"`` holds each node's window counted over every batch, in
+    dataset order, whatever the batch size (a mutation that numbered windows
+    per batch was caught only by the two-process DDP test)."""
+    from srnn_pyg.testing import fake_st_data
+
+    sizes = [3, 5, 2, 4, 6]
+    windows = [fake_st_data(n, T=4, F=2, horizon=2, generator=torch.Generator().manual_seed(i))
+               for i, n in enumerate(sizes)]
+    model = build("zero_velocity", None, 2, 2)
+    expected = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    whole = collect(model, DataLoader(windows, batch_size=len(sizes)))
+    for batch_size in (1, 2, 3):
+        got = collect(model, DataLoader(windows, batch_size=batch_size))
+        assert torch.equal(got["batch"], expected), batch_size
+        assert torch.equal(got["y"], whole["y"]) and torch.equal(got["pred"], whole["pred"])
+        assert torch.equal(got["y"], torch.cat([w.y for w in windows]))
