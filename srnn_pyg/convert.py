@@ -316,12 +316,11 @@ def from_temporal_signal(signal: Any, schema: Optional[STSchema] = None,
     else:
         edge_index = _signal_edges(signal.edge_index, N, "edge_index")
         w = getattr(signal, "edge_weight", None)
-        w = (_as_tensor(w, "from_temporal_signal", "edge_weight").float().view(-1) if w is not None
-             else torch.ones(edge_index.size(1)))
+        w = torch.ones(edge_index.size(1)) if w is None else _as_tensor(w, "from_temporal_signal", "edge_weight")
         if w.numel() != edge_index.size(1):
             raise ValueError(f"from_temporal_signal: 'edge_weight' must have one weight per edge "
                              f"({edge_index.size(1)}; got {w.numel()})")
-        edge_attr = w.view(-1, 1, 1).expand(-1, T, 1).contiguous()
+        edge_attr = w.float().reshape(-1, 1, 1).expand(-1, T, 1).contiguous()
         edge_mask = None
     schema = schema or _default_schema(edge_index.size(1))
     nt = _node_types("from_temporal_signal", node_type, schema, N)
