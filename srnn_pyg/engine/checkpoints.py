@@ -39,7 +39,7 @@ import inspect
 import io
 import struct
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -158,33 +158,50 @@ def _legacy_record(spec: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return {"name": spec["name"], "args": args, "schema_args": ["schema"]}
 
 
-def save_model(model: nn.Module, path: PathLike) -> Path:
+def save_model(model: nn.Module, path: PathLike, overwrite: bool = False) -> Path:
     """Save ``model``'s record (:func:`model_record`) and weights to ``path``,
     atomically (a reader sees the old file or the new one). Read it back
     with :func:`load_model`.
 
+    ``path`` may already hold an earlier :func:`save_model` file (or be
+    empty): it is replaced. Anything else there is kept unless
+    ``overwrite=True``: a file that is not a readable model file of this
+    library (damaged, or written by something else) is named in a
+    ``ValueError``, so that nothing is lost by a mistyped path. A training
+    checkpoint of :func:`~srnn_pyg.engine.fit` is never replaced.
+
     Raises:
         ValueError: if the model cannot be rebuilt by name (see
-            :func:`model_record`), or if ``path`` holds a training checkpoint
-            of :func:`~srnn_pyg.engine.fit` (``last.pt``, ``best.pt``).
+            :func:`model_record`), if ``path`` holds a training checkpoint
+            of :func:`~srnn_pyg.engine.fit` (``last.pt``, ``best.pt``), or
+            if it holds another file and ``overwrite`` is false.
     """
+    if not isinstance(overwrite, bool):
+        raise ValueError(f"save_model: 'overwrite' must be True or False (got {overwrite!r})")
     record = model_record(model)
     target = Path(path)
-    if target.is_file() and target.stat().st_size > 0 and _is_checkpoint(target):
-        raise ValueError(f"save_model: '{target}' is a training checkpoint of fit (the state a run resumes from); "
-                         f"a model file there would end the run's resume: save the model elsewhere")
+    if target.is_file() and target.stat().st_size > 0:
+        found, reason = _existing(target)
+        if found == CHECKPOINT_FORMAT:
+            raise ValueError(f"save_model: '{target}' is a training checkpoint of fit (the state a run resumes "
+                             f"from); a model file there would end the run's resume: save the model elsewhere")
+        if found != MODEL_FORMAT and not overwrite:
+            raise ValueError(f"save_model: '{target}' already exists and is not a model file of save_model "
+                             f"({reason}); it is left as it is: save the model elsewhere, or pass "
+                             f"overwrite=True to replace it")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return write_checked({"format": MODEL_FORMAT, "version": MODEL_VERSION, "model_record": record,
                           "model": state}, path)
 
 
-def _is_checkpoint(path: Path) -> bool:
-    """Whether ``path`` holds a readable checkpoint of :func:`~srnn_pyg.engine.fit`."""
+def _existing(path: Path) -> Tuple[Optional[str], str]:
+    """The format of the file at ``path`` (a checkpoint of
+    :func:`~srnn_pyg.engine.fit` or a :func:`save_model` file), or
+    :obj:`None` and why it is neither."""
     try:
-        _read(path, "cpu", (CHECKPOINT_FORMAT,))
-    except (ValueError, OSError):
-        return False
-    return True
+        return _read(path, "cpu", (CHECKPOINT_FORMAT, MODEL_FORMAT))["format"], ""
+    except (ValueError, OSError) as exc:
+        return None, str(exc)
 
 
 def write_checked(obj: Any, path: PathLike) -> Path:

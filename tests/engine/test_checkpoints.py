@@ -217,6 +217,37 @@ def test_checksum_catches_corruption_and_truncation(springs, tmp_path):
         load_model(tmp_path / "m.pt")
 
 
+def test_save_model_keeps_a_damaged_or_foreign_file_unless_told(springs, tmp_path):
+    model, path = _saved(springs, tmp_path)
+    again = srnn(springs[0].schema, seed=2).eval()
+    save_model(again, path)                                 # a model file is replaced without a word
+    assert all(torch.equal(a, b) for a, b in zip(load_model(path).state_dict().values(),
+                                                 again.state_dict().values()))
+    data = path.read_bytes()
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0x10
+    foreign = tmp_path / "notes.pt"
+    torch.save({"weights": torch.ones(3)}, foreign)
+    (tmp_path / "last.pt").write_bytes(data[: len(data) // 2])  # a checkpoint cut short, say
+    path.write_bytes(bytes(damaged))
+    cases = [(path, "is corrupted"), (tmp_path / "last.pt", "is truncated"), (foreign, "without a 'format' key")]
+    for target, why in cases:
+        before = target.read_bytes()
+        with pytest.raises(ValueError, match=rf"save_model: '.*{target.name}' already exists and is not a model "
+                                             rf"file of save_model \(.*{why}.*\); it is left as it is: .*"
+                                             rf"overwrite=True"):
+            save_model(model, target)
+        assert target.read_bytes() == before
+        save_model(model, target, overwrite=True)
+        assert all(torch.equal(a, b) for a, b in zip(load_model(target).state_dict().values(),
+                                                     model.state_dict().values()))
+    with pytest.raises(ValueError, match="'overwrite' must be True or False"):
+        save_model(model, path, overwrite="yes")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    save_model(model, tmp_path / "empty.pt")                # an empty file holds nothing to keep
+    assert load_model(tmp_path / "empty.pt").registry_name == model.registry_name
+
+
 def test_files_without_a_checksum_still_load(springs, tmp_path):
     from srnn_pyg.engine.checkpoints import model_record
     model = srnn(springs[0].schema).eval()
