@@ -5,6 +5,7 @@ from a run folder alone, threads, loggers and one line per epoch with the
 dataset's protocol metrics."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import time
@@ -64,8 +65,15 @@ def _set_threads(n: Optional[int]) -> int:
 def _trainer_kwargs(cfg, model=None) -> Dict[str, Any]:
     """TrainConfig keywords of the ``--trainer.*`` group; ``objective: auto``
     resolved for ``model`` (teacher forcing until a model is known)."""
+    from ..engine.config import PAPER_RECIPE, TrainConfig
     kw = cfg.trainer.as_dict()
     kw["noise"] = noise_option(kw.get("noise"))
+    # Every option has a value here: as for --model.* and --data.*, a field at its default counts as not
+    # given, so that --trainer.recipe paper fills it (TrainConfig leaves every field it is given alone).
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for name in PAPER_RECIPE:
+        if name in kw and kw[name] == defaults[name]:
+            del kw[name]
     if kw.get("objective") == "auto":
         kw["objective"] = R.objective_for("auto", model) if model is not None else "teacher_forcing"
     return kw

@@ -3,6 +3,7 @@ r"""The options of :func:`~srnn_pyg.engine.fit`, in one dataclass:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import math
 from collections.abc import Iterable
@@ -22,8 +23,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "momentum")
 SCHEDULERS = (None, "step", "cosine", "plateau", "paper")
 RECIPES = ("default", "paper")
 #: The official S-RNN training recipe (RNNexp ``hyperParameterTuning.py`` and NeuralModels'
-#: ``trainDRA``), field by field: what ``recipe="paper"`` puts wherever a field is left at its
-#: default. The state-gradient clip inside the LSTM and the uniform initialisation are options of
+#: ``trainDRA``), field by field: what ``recipe="paper"`` puts in every field the caller did not
+#: pass. The state-gradient clip inside the LSTM and the uniform initialisation are options of
 #: the model (``variant="paper"``), not of training; so is the peephole cell that
 #: ``truncate_gradient`` acts on.
 PAPER_RECIPE: Dict[str, Any] = {
@@ -96,6 +97,24 @@ _SCHEDULER_CLASSES = {"step": "StepLR", "cosine": "CosineAnnealingLR", "plateau"
                       "paper": "MultiStepLR"}
 
 
+def _recording_given(cls):
+    """Wrap the dataclass ``__init__`` of ``cls`` so that each instance
+    records the names of the fields its caller passed (``_given``): what
+    ``recipe="paper"`` must leave alone, even where the value equals the
+    default."""
+    init = cls.__init__
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        object.__setattr__(self, "_given", frozenset(names[:len(args)]) | frozenset(kwargs))
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_recording_given
 @dataclass
 class TrainConfig:
     r"""Every option of :func:`~srnn_pyg.engine.fit`, checked when built
@@ -180,8 +199,9 @@ class TrainConfig:
             x0.1 at iterations 1500 and 4500 (``scheduler="paper"``),
             gradient-norm clip 25, ``truncate_gradient=10``,
             the paper's noise curriculum under a Bernoulli(0.5) frame mask, the
-            per-node-type loss) in every field left at its default; fields you
-            set keep your value. (default: ``"default"``)
+            per-node-type loss) in every field you did not pass; a field you
+            pass keeps your value, even one equal to its default
+            (:meth:`given`). (default: ``"default"``)
         early_stopping (int, optional): stop after this many epochs without
             a better ``monitor`` value; a resumed run counts the
             checkpoint's epochs without improvement against this one, so a
@@ -319,14 +339,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
             raise ValueError(f"TrainConfig: 'recipe' must be one of {list(RECIPES)} (got {self.recipe!r})")
-        if self.recipe == "paper":                  # the paper's value wherever the field is at its default
-            if self.tbptt is not None and self.truncate_gradient == PAPER_RECIPE["truncate_gradient"]:
-                self.truncate_gradient = None       # your tbptt (also set by replace) replaces the recipe's
-            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.recipe == "paper":                  # the paper's value in every field the caller did not pass
+            given = self.given()
             for name, value in PAPER_RECIPE.items():
                 if name == "truncate_gradient" and self.tbptt is not None:
                     continue                        # your chunked truncation replaces the official one
-                if getattr(self, name) == defaults[name]:
+                if name not in given:
                     setattr(self, name, value)
         if self.scheduler_kwargs is not None and not isinstance(self.scheduler_kwargs, Mapping):
             raise ValueError(f"TrainConfig: 'scheduler_kwargs' must be a dict of the scheduler's arguments, e.g. "
@@ -449,8 +467,19 @@ class TrainConfig:
         """The option names, in order."""
         return [f.name for f in dataclasses.fields(cls)]
 
+    def given(self) -> frozenset:
+        """The names of the fields that were passed when this config was made
+        (and by :meth:`replace`): the ones ``recipe="paper"`` leaves as they
+        are. A config made without its ``__init__`` (e.g. unpickled from an
+        older release) counts every field as given."""
+        return self.__dict__.get("_given", frozenset(self.fields()))
+
     def replace(self, **changes: Any) -> "TrainConfig":
-        """A copy with some fields changed (checked again).
+        """A copy with some fields changed (checked again). The copy is made
+        from the fields given to this config and ``changes``, so the recipe
+        fills the others again: ``replace(recipe="paper")`` applies the
+        official recipe, ``replace(recipe="default")`` takes it away, and a
+        field you set keeps your value under either.
 
         Raises:
             TypeError: naming an unknown field.
@@ -458,7 +487,8 @@ class TrainConfig:
         unknown = sorted(set(changes) - set(self.fields()))
         if unknown:
             raise TypeError(f"TrainConfig: unknown option {unknown[0]!r} (options: {', '.join(self.fields())})")
-        return dataclasses.replace(self, **changes)
+        kept = {name: getattr(self, name) for name in self.fields() if name in self.given()}
+        return type(self)(**{**kept, **changes})
 
 
 def make_config(config: Optional[TrainConfig], overrides: Dict[str, Any], val_loader: Any = None) -> TrainConfig:

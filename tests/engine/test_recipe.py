@@ -223,3 +223,43 @@ def test_paper_recipe_with_models_that_do_not_train_and_with_your_tbptt(tmp_path
         fit(model, DataLoader(data, batch_size=3), epochs=2, recipe="paper", progress=False,
             out_dir=tmp_path / "run", resume=True)
     fit(model, DataLoader(data, batch_size=3), **{**old, "epochs": 2, "resume": True})
+
+
+def test_fields_you_pass_keep_your_value_under_the_paper_recipe_even_at_their_defaults():
+    mine = dict(optimizer="adam", lr=1e-3, grad_clip=1.0, noise_p=1.0, scheduler=None, noise=None,
+                momentum=0.9, node_type_loss=False, truncate_gradient=None)
+    c = TrainConfig(epochs=1, recipe="paper", **mine)
+    assert {name: getattr(c, name) for name in mine} == mine
+    assert c.given() == frozenset(mine) | {"epochs", "recipe"}
+    one = TrainConfig(epochs=1, recipe="paper", optimizer="adam")           # one field yours, the rest the paper's
+    assert one.optimizer == "adam" and one.grad_clip == 25.0 and one.noise == "paper" and one.node_type_loss
+    assert TrainConfig(1, recipe="paper").optimizer == "momentum"           # a positional epochs is given, not more
+    assert TrainConfig(2, "teacher_forcing").given() == frozenset({"epochs", "objective"})
+
+
+def test_replace_keeps_the_fields_you_gave_and_refills_the_others_from_the_recipe():
+    paper = TrainConfig(epochs=1, recipe="paper", lr=5e-3)
+    again = paper.replace(noise_p=1.0)                                      # the default value, given now
+    assert again.noise_p == 1.0 and again.lr == 5e-3 and again.optimizer == "momentum"
+    assert again.given() == frozenset({"epochs", "recipe", "lr", "noise_p"})
+    on = TrainConfig(epochs=1, optimizer="adam").replace(recipe="paper")
+    assert on.optimizer == "adam" and on.grad_clip == 25.0 and on.truncate_gradient == 10
+    off = paper.replace(recipe="default")                                   # the recipe's values go with it
+    assert off.optimizer == "adam" and off.grad_clip == 1.0 and off.truncate_gradient is None and off.lr == 5e-3
+    chunked = paper.replace(tbptt=5)                                        # your truncation, not both
+    assert chunked.tbptt == 5 and chunked.truncate_gradient is None
+    assert paper.replace() == paper and TrainConfig(epochs=1).replace(lr=2e-3) == TrainConfig(epochs=1, lr=2e-3)
+
+
+def test_the_command_line_counts_a_recipe_field_at_its_default_as_not_given():
+    import dataclasses
+    from types import SimpleNamespace
+
+    from srnn_pyg.cli.training import _trainer_kwargs
+    everything = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    everything.update(epochs=2, recipe="paper", scheduler_kwargs={}, meta={})
+    line = lambda **kw: SimpleNamespace(trainer=SimpleNamespace(as_dict=lambda: {**everything, **kw}))  # noqa: E731
+    c = TrainConfig(**_trainer_kwargs(line()))
+    assert all(getattr(c, name) == value for name, value in PAPER_RECIPE.items())
+    c = TrainConfig(**_trainer_kwargs(line(optimizer="sgd", grad_clip=5.0)))
+    assert c.optimizer == "sgd" and c.grad_clip == 5.0 and c.momentum == 0.99
